@@ -1,0 +1,160 @@
+//! Startup as library code: [`Application::build`] opens the backends and
+//! binds both listeners (port 0 allowed), so binaries and tests start the
+//! same server and learn its addresses.
+
+use crate::{
+    archive::Archive,
+    blob, config::Settings, gateway, metadata,
+    proto::{
+        FILE_DESCRIPTOR_SET,
+        v1::{
+            article_service_server::ArticleServiceServer, media_service_server::MediaServiceServer,
+            metadata_service_server::MetadataServiceServer,
+        },
+    },
+    service::{ArticleGrpc, MediaGrpc, MetadataGrpc},
+    signing::{SigningKey, UrlSigner},
+};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::watch};
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// HTTP/2 flow-control windows: large enough that one stream can keep a
+/// loopback or LAN link busy with 256 KiB chunks.
+const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+pub struct Application {
+    settings: Settings,
+    archive: Archive,
+    grpc_listener: TcpListener,
+    gateway_listener: TcpListener,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let blobs = blob::open(&settings.storage, settings.media.chunk_size_bytes)
+            .await
+            .with_context(|| format!("opening storage {}", settings.storage.url))?;
+        let metadata = metadata::open(&settings.metadata)
+            .await
+            .with_context(|| format!("opening metadata {}", settings.metadata.url))?;
+        let signer = Arc::new(UrlSigner::new(signing_keys(&settings)?)?);
+        let grpc_listener = TcpListener::bind(settings.server.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC on {}", settings.server.grpc_addr))?;
+        let gateway_listener = TcpListener::bind(settings.server.gateway_addr)
+            .await
+            .with_context(|| format!("binding the media gateway on {}", settings.server.gateway_addr))?;
+        let gateway_base_url = match &settings.server.gateway_public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", gateway_listener.local_addr()?),
+        };
+        let archive = Archive::new(blobs, metadata, signer, settings.media.clone(), gateway_base_url);
+        Ok(Self { settings, archive, grpc_listener, gateway_listener })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn gateway_addr(&self) -> SocketAddr {
+        self.gateway_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    /// Serves gRPC and the gateway until `shutdown` completes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let server = &self.settings.server;
+        let max_message = server.max_message_bytes;
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<ArticleServiceServer<ArticleGrpc>>().await;
+        health_reporter.set_serving::<MetadataServiceServer<MetadataGrpc>>().await;
+        health_reporter.set_serving::<MediaServiceServer<MediaGrpc>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+
+        let grpc = tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(server.concurrency_limit_per_connection)
+            .max_concurrent_streams(Some(server.max_concurrent_streams))
+            .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
+            .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .tcp_nodelay(true)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(
+                ArticleServiceServer::new(ArticleGrpc::new(self.archive.clone()))
+                    .max_decoding_message_size(max_message)
+                    .max_encoding_message_size(max_message),
+            )
+            .add_service(
+                MetadataServiceServer::new(MetadataGrpc::new(self.archive.clone()))
+                    .max_decoding_message_size(max_message)
+                    .max_encoding_message_size(max_message),
+            )
+            .add_service(
+                MediaServiceServer::new(MediaGrpc::new(self.archive.clone()))
+                    .max_decoding_message_size(max_message)
+                    .max_encoding_message_size(max_message),
+            )
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), stopped(stop_rx.clone()));
+
+        let gateway = axum::serve(self.gateway_listener, gateway::router(self.archive.clone()))
+            .with_graceful_shutdown(stopped(stop_rx));
+
+        tokio::try_join!(async { grpc.await.context("gRPC server") }, async { gateway.await.context("media gateway") })?;
+        Ok(())
+    }
+}
+
+/// Configured keys, or one generated once into `gateway.key_file`.
+fn signing_keys(settings: &Settings) -> anyhow::Result<Vec<SigningKey>> {
+    if !settings.gateway.keys.is_empty() {
+        return Ok(settings
+            .gateway
+            .keys
+            .iter()
+            .map(|k| SigningKey { id: k.id.clone(), secret: k.secret.expose_secret().as_bytes().to_vec().into() })
+            .collect());
+    }
+    let secret = load_or_create_key_file(Path::new(&settings.gateway.key_file))?;
+    Ok(vec![SigningKey { id: "local".into(), secret: secret.into() }])
+}
+
+fn load_or_create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let secret: [u8; 32] = rand::random();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(hex::encode(secret).as_bytes())?;
+    tracing::info!(path = %path.display(), "generated a gateway signing key");
+    Ok(secret.to_vec())
+}

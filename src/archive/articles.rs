@@ -1,0 +1,326 @@
+//! Creating, reading, changing and listing articles.
+
+use super::{Archive, new_etag, sha256_hex};
+use crate::{
+    blob::BlobKey,
+    error::{ArchiveError, Result},
+    export,
+    ids::ArticleId,
+    metadata::{ArticleCursor, ArticleQuery, ArticleRecord, MediaLink, ObjectRef},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+const MAX_TITLE_CHARS: usize = 2_000;
+const MAX_AUTHOR_CHARS: usize = 500;
+const MAX_KEYWORDS: usize = 100;
+const MAX_KEYWORD_CHARS: usize = 200;
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 1000;
+/// UTC offsets span −12:00 … +14:00; allow the ISO 8601 range.
+const MAX_UTC_OFFSET_SECONDS: i32 = 18 * 3600;
+const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The fields of an article a client sets.
+#[derive(Debug, Clone, Default)]
+pub struct ArticleFields {
+    pub title: String,
+    pub body: String,
+    pub author: String,
+    pub keywords: Vec<String>,
+    /// Now when unset.
+    pub publish_time: Option<DateTime<Utc>>,
+    pub publish_utc_offset_seconds: i32,
+    pub view_count: i64,
+}
+
+/// Fields to change, by `update_mask` path.
+#[derive(Debug, Clone)]
+pub struct ArticleUpdate {
+    pub fields: ArticleFields,
+    pub mask: Vec<String>,
+    pub etag: String,
+}
+
+/// A listing request as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct ListArticles {
+    pub page_size: i32,
+    pub page_token: String,
+    pub publish_time_start: Option<DateTime<Utc>>,
+    pub publish_time_end: Option<DateTime<Utc>>,
+    pub author: String,
+    pub keyword: String,
+}
+
+fn check_fields(fields: &ArticleFields) -> Result<()> {
+    let too_long = |field: &str, max: usize| {
+        ArchiveError::invalid("FIELD_TOO_LONG", format!("{field} is longer than {max} characters"))
+    };
+    if fields.title.trim().is_empty() {
+        return Err(ArchiveError::invalid("MISSING_TITLE", "article.title is required"));
+    }
+    if fields.title.chars().count() > MAX_TITLE_CHARS {
+        return Err(too_long("article.title", MAX_TITLE_CHARS));
+    }
+    if fields.author.chars().count() > MAX_AUTHOR_CHARS {
+        return Err(too_long("article.author", MAX_AUTHOR_CHARS));
+    }
+    if fields.keywords.len() > MAX_KEYWORDS {
+        return Err(ArchiveError::invalid("TOO_MANY_KEYWORDS", format!("at most {MAX_KEYWORDS} keywords")));
+    }
+    if fields.keywords.iter().any(|k| k.trim().is_empty()) {
+        return Err(ArchiveError::invalid("EMPTY_KEYWORD", "article.keywords must not contain empty keywords"));
+    }
+    if fields.keywords.iter().any(|k| k.chars().count() > MAX_KEYWORD_CHARS) {
+        return Err(too_long("a keyword", MAX_KEYWORD_CHARS));
+    }
+    if fields.publish_utc_offset_seconds.abs() > MAX_UTC_OFFSET_SECONDS {
+        return Err(ArchiveError::invalid("INVALID_UTC_OFFSET", "article.publish_utc_offset_seconds is beyond ±18:00"));
+    }
+    if fields.view_count < 0 {
+        return Err(ArchiveError::invalid("NEGATIVE_VIEW_COUNT", "article.view_count must not be negative"));
+    }
+    Ok(())
+}
+
+/// Links for a body: one per `Video:` line, keeping existing links by
+/// reference; linked clips the body no longer names stay, out of the body.
+fn links_for_body(body: &str, existing: &[MediaLink]) -> Vec<MediaLink> {
+    let mut links: Vec<MediaLink> = Vec::new();
+    for reference in body.lines().filter_map(export::video_reference) {
+        if links.iter().any(|l| l.reference == reference) {
+            continue;
+        }
+        let media_id = existing.iter().find(|l| l.reference == reference).and_then(|l| l.media_id.clone());
+        links.push(MediaLink { reference: reference.to_owned(), media_id, in_body: true });
+    }
+    for old in existing {
+        if old.media_id.is_some() && !links.iter().any(|l| l.reference == old.reference) {
+            links.push(MediaLink { in_body: false, ..old.clone() });
+        }
+    }
+    links
+}
+
+/// Opaque page token: the cursor plus a fingerprint of the filters it belongs to.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PageToken {
+    #[serde(rename = "c")]
+    cursor: ArticleCursor,
+    #[serde(rename = "f")]
+    filters: String,
+}
+
+fn filter_fingerprint(request: &ListArticles) -> String {
+    let filters = format!(
+        "{:?}|{:?}|{}|{}",
+        request.publish_time_start, request.publish_time_end, request.author, request.keyword
+    );
+    sha256_hex(filters.as_bytes())[..16].to_owned()
+}
+
+fn bad_token() -> ArchiveError {
+    ArchiveError::invalid("INVALID_PAGE_TOKEN", "page_token is not a token this listing returned")
+}
+
+impl Archive {
+    async fn store_body(&self, id: &ArticleId, body: &str) -> Result<ObjectRef> {
+        let key = BlobKey::new_article_body(id);
+        let object = ObjectRef { key, size_bytes: body.len() as u64, sha256: sha256_hex(body.as_bytes()) };
+        self.blobs.put(&object.key, Bytes::copy_from_slice(body.as_bytes()), TEXT_CONTENT_TYPE).await?;
+        Ok(object)
+    }
+
+    /// Deletes an object whose metadata commit failed; the caller's error wins.
+    pub(crate) async fn discard(&self, key: &BlobKey) {
+        if let Err(error) = self.blobs.delete(key).await {
+            tracing::warn!(%key, error = ?error.source, "could not delete an unreferenced object");
+        }
+    }
+
+    pub async fn create_article(&self, fields: ArticleFields, article_id: &str) -> Result<ArticleRecord> {
+        check_fields(&fields)?;
+        let id = ArticleId::chosen_or_generated(article_id)?;
+        let body = self.store_body(&id, &fields.body).await?;
+        let now = Utc::now();
+        let record = ArticleRecord {
+            id,
+            revision: 1,
+            etag: new_etag(),
+            media: links_for_body(&fields.body, &[]),
+            title: fields.title,
+            author: fields.author,
+            keywords: fields.keywords,
+            publish_time: fields.publish_time.unwrap_or(now),
+            publish_utc_offset_seconds: fields.publish_utc_offset_seconds,
+            view_count: fields.view_count,
+            body,
+            create_time: now,
+            update_time: now,
+        };
+        if let Err(error) = self.metadata.insert_article(&record).await {
+            self.discard(&record.body.key).await;
+            return Err(error);
+        }
+        Ok(record)
+    }
+
+    /// Imports one article in the portal's export format.
+    pub async fn import_article(&self, export_text: &[u8], article_id: &str) -> Result<ArticleRecord> {
+        let malformed = |e: export::ExportError| ArchiveError::invalid("EXPORT_MALFORMED", format!("export {e}"));
+        let parsed = export::parse(export::decode(export_text).map_err(malformed)?).map_err(malformed)?;
+        let fields = ArticleFields {
+            title: parsed.title,
+            body: parsed.body,
+            author: parsed.author,
+            keywords: parsed.keywords,
+            publish_time: Some(parsed.publish_time.with_timezone(&Utc)),
+            publish_utc_offset_seconds: parsed.publish_time.offset().local_minus_utc(),
+            view_count: parsed.view_count,
+        };
+        self.create_article(fields, article_id).await
+    }
+
+    /// An article and, when `with_body`, its text.
+    pub async fn get_article(
+        &self,
+        id: &ArticleId,
+        revision: Option<i64>,
+        with_body: bool,
+    ) -> Result<(ArticleRecord, Option<String>)> {
+        let record = self.metadata.get_article(id, revision).await?;
+        let body = if with_body { Some(self.read_body(&record).await?) } else { None };
+        Ok((record, body))
+    }
+
+    pub(crate) async fn read_body(&self, record: &ArticleRecord) -> Result<String> {
+        let bytes = self.blobs.get_bytes(&record.body.key, record.body.size_bytes).await?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| ArchiveError::internal("reading an article body", e))
+    }
+
+    pub async fn update_article(&self, id: &ArticleId, update: ArticleUpdate) -> Result<(ArticleRecord, String)> {
+        if update.etag.is_empty() {
+            return Err(ArchiveError::invalid("MISSING_ETAG", "etag is required: send the etag of the revision you read"));
+        }
+        if update.mask.is_empty() {
+            return Err(ArchiveError::invalid("MISSING_UPDATE_MASK", "update_mask must name at least one field"));
+        }
+        let current = self.metadata.get_article(id, None).await?;
+        if current.etag != update.etag {
+            return Err(ArchiveError::new(
+                crate::error::ErrorKind::Aborted,
+                "ETAG_MISMATCH",
+                format!("article {} was changed since it was read; read it again and retry", id.name()),
+            ));
+        }
+        let mut fields = ArticleFields {
+            title: current.title.clone(),
+            body: String::new(),
+            author: current.author.clone(),
+            keywords: current.keywords.clone(),
+            publish_time: Some(current.publish_time),
+            publish_utc_offset_seconds: current.publish_utc_offset_seconds,
+            view_count: current.view_count,
+        };
+        let mut body_changed = false;
+        for path in &update.mask {
+            match path.as_str() {
+                "title" => fields.title = update.fields.title.clone(),
+                "author" => fields.author = update.fields.author.clone(),
+                "keywords" => fields.keywords = update.fields.keywords.clone(),
+                "publish_time" => {
+                    fields.publish_time = Some(update.fields.publish_time.ok_or_else(|| {
+                        ArchiveError::invalid("MISSING_PUBLISH_TIME", "publish_time is in update_mask but not set")
+                    })?)
+                }
+                "publish_utc_offset_seconds" => {
+                    fields.publish_utc_offset_seconds = update.fields.publish_utc_offset_seconds
+                }
+                "body" => {
+                    fields.body = update.fields.body.clone();
+                    body_changed = true;
+                }
+                other => {
+                    return Err(ArchiveError::invalid(
+                        "INVALID_UPDATE_MASK",
+                        format!(
+                            "update_mask path {other:?} is not one of title, body, author, keywords, publish_time, \
+                             publish_utc_offset_seconds"
+                        ),
+                    ));
+                }
+            }
+        }
+        check_fields(&fields)?;
+        let body = if body_changed { fields.body } else { self.read_body(&current).await? };
+        let body_object = if body_changed { self.store_body(id, &body).await? } else { current.body.clone() };
+        let next = ArticleRecord {
+            revision: current.revision + 1,
+            etag: new_etag(),
+            title: fields.title,
+            author: fields.author,
+            keywords: fields.keywords,
+            publish_time: fields.publish_time.unwrap_or(current.publish_time),
+            publish_utc_offset_seconds: fields.publish_utc_offset_seconds,
+            media: if body_changed { links_for_body(&body, &current.media) } else { current.media.clone() },
+            body: body_object,
+            update_time: Utc::now(),
+            ..current
+        };
+        if let Err(error) = self.metadata.update_article(&update.etag, &next).await {
+            if body_changed {
+                self.discard(&next.body.key).await;
+            }
+            return Err(error);
+        }
+        Ok((next, body))
+    }
+
+    pub async fn delete_article(&self, id: &ArticleId, etag: &str) -> Result<()> {
+        self.metadata.delete_article(id, (!etag.is_empty()).then_some(etag)).await
+    }
+
+    /// One page of articles and the token of the next.
+    pub async fn list_articles(&self, request: &ListArticles) -> Result<(Vec<ArticleRecord>, String)> {
+        let page_size = match request.page_size {
+            n if n < 0 => return Err(ArchiveError::invalid("INVALID_PAGE_SIZE", "page_size must not be negative")),
+            0 => DEFAULT_PAGE_SIZE,
+            n => (n as u32).min(MAX_PAGE_SIZE),
+        };
+        let fingerprint = filter_fingerprint(request);
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            let raw = URL_SAFE_NO_PAD.decode(&request.page_token).map_err(|_| bad_token())?;
+            let token: PageToken = serde_json::from_slice(&raw).map_err(|_| bad_token())?;
+            if token.filters != fingerprint {
+                return Err(ArchiveError::invalid(
+                    "PAGE_TOKEN_FILTER_MISMATCH",
+                    "page_token belongs to a listing with other filters",
+                ));
+            }
+            Some(token.cursor)
+        };
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let query = ArticleQuery {
+            publish_time_start: request.publish_time_start,
+            publish_time_end: request.publish_time_end,
+            author: non_empty(&request.author),
+            keyword: non_empty(&request.keyword),
+            page_size,
+            after,
+        };
+        let page = self.metadata.list_articles(&query).await?;
+        let next_token = match page.next {
+            Some(cursor) => {
+                let token = PageToken { cursor, filters: fingerprint };
+                let json = serde_json::to_vec(&token).map_err(|e| ArchiveError::internal("encoding a page token", e))?;
+                URL_SAFE_NO_PAD.encode(json)
+            }
+            None => String::new(),
+        };
+        Ok((page.articles, next_token))
+    }
+}

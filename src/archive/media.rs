@@ -1,0 +1,255 @@
+//! Clips: streamed uploads committed only by an explicit, checked finish;
+//! ranged reads; signed playback URLs; links to articles.
+
+use super::Archive;
+use crate::{
+    blob::{BlobKey, BlobUpload, ByteStream},
+    error::{ArchiveError, ErrorKind, Result},
+    ids::{ArticleId, MediaId},
+    metadata::{ArticleRecord, MediaRecord, ObjectRef},
+};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::{ops::Range, time::Duration};
+
+const MAX_FILENAME_CHARS: usize = 255;
+const MAX_CONTENT_TYPE_CHARS: usize = 255;
+
+/// What an upload's first message says.
+#[derive(Debug, Clone, Default)]
+pub struct UploadHeader {
+    pub filename: String,
+    pub content_type: String,
+    pub media_id: String,
+}
+
+/// A signed, time-limited URL.
+#[derive(Debug, Clone)]
+pub struct PlaybackUrl {
+    pub url: String,
+    pub expire_time: DateTime<Utc>,
+    pub content_type: String,
+}
+
+fn guess_content_type(filename: &str) -> &'static str {
+    let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+    match extension.as_str() {
+        "mp4" | "m4v" => "video/mp4",
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        "m4a" => "audio/mp4",
+        "mp3" => "audio/mpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+fn check_content_type(content_type: &str) -> Result<()> {
+    let valid = content_type.len() <= MAX_CONTENT_TYPE_CHARS
+        && content_type.split_once('/').is_some_and(|(kind, sub)| !kind.is_empty() && !sub.is_empty())
+        && content_type.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if valid {
+        Ok(())
+    } else {
+        Err(ArchiveError::invalid("INVALID_CONTENT_TYPE", format!("{content_type:?} is not a MIME type")))
+    }
+}
+
+fn check_filename(filename: &str) -> Result<()> {
+    if filename.trim().is_empty() {
+        return Err(ArchiveError::invalid("MISSING_FILENAME", "header.filename is required"));
+    }
+    if filename.chars().count() > MAX_FILENAME_CHARS || filename.chars().any(char::is_control) {
+        return Err(ArchiveError::invalid(
+            "INVALID_FILENAME",
+            format!("header.filename must be at most {MAX_FILENAME_CHARS} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// An upload in progress. Dropping it without [`MediaUpload::finish`]
+/// discards everything written (the blob upload aborts itself on drop).
+pub struct MediaUpload {
+    archive: Archive,
+    id: MediaId,
+    filename: String,
+    content_type: String,
+    key: BlobKey,
+    upload: Box<dyn BlobUpload>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl std::fmt::Debug for MediaUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaUpload").field("id", &self.id).field("key", &self.key).field("size", &self.size).finish()
+    }
+}
+
+impl MediaUpload {
+    pub fn media_id(&self) -> &MediaId {
+        &self.id
+    }
+
+    pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        self.size += chunk.len() as u64;
+        let max = self.archive.media_settings.max_upload_bytes;
+        if self.size > max {
+            return Err(ArchiveError::new(
+                ErrorKind::ResourceExhausted,
+                "UPLOAD_TOO_LARGE",
+                format!("the clip exceeds the limit of {max} bytes"),
+            ));
+        }
+        self.hasher.update(&chunk);
+        self.upload.write(chunk).await
+    }
+
+    /// Commits the upload if `size` and `sha256` match what was received;
+    /// otherwise discards it.
+    pub async fn finish(self, declared_size: i64, declared_sha256: &str) -> Result<MediaRecord> {
+        let declared_sha256 = declared_sha256.to_ascii_lowercase();
+        if declared_sha256.len() != 64 || !declared_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            self.abort().await;
+            return Err(ArchiveError::invalid("INVALID_SHA256", "finish.sha256 must be 64 hex digits"));
+        }
+        if declared_size < 0 || declared_size as u64 != self.size {
+            let received = self.size;
+            self.abort().await;
+            return Err(ArchiveError::invalid(
+                "SIZE_MISMATCH",
+                format!("finish.size_bytes is {declared_size} but {received} bytes were received; nothing was stored"),
+            ));
+        }
+        let sha256 = hex::encode(self.hasher.clone().finalize());
+        if sha256 != declared_sha256 {
+            self.abort().await;
+            return Err(ArchiveError::invalid(
+                "SHA256_MISMATCH",
+                format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
+            ));
+        }
+        let Self { archive, id, filename, content_type, key, upload, size, .. } = self;
+        upload.commit().await?;
+        let record = MediaRecord {
+            id,
+            filename,
+            content_type,
+            object: ObjectRef { key, size_bytes: size, sha256 },
+            create_time: Utc::now(),
+        };
+        if let Err(error) = archive.metadata.insert_media(&record).await {
+            archive.discard(&record.object.key).await;
+            return Err(error);
+        }
+        Ok(record)
+    }
+
+    /// Discards the upload.
+    pub async fn abort(self) {
+        let key = self.key.clone();
+        if let Err(error) = self.upload.abort().await {
+            tracing::warn!(%key, error = ?error.source, "could not abort an upload");
+        }
+    }
+}
+
+impl Archive {
+    pub async fn start_upload(&self, header: UploadHeader) -> Result<MediaUpload> {
+        check_filename(&header.filename)?;
+        let content_type = if header.content_type.is_empty() {
+            guess_content_type(&header.filename).to_owned()
+        } else {
+            header.content_type
+        };
+        check_content_type(&content_type)?;
+        let id = MediaId::chosen_or_generated(&header.media_id)?;
+        if !header.media_id.is_empty() {
+            match self.metadata.get_media(&id).await {
+                Ok(_) => {
+                    return Err(ArchiveError::new(
+                        ErrorKind::AlreadyExists,
+                        "MEDIA_EXISTS",
+                        format!("media {} already exists", id.name()),
+                    ));
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let key = BlobKey::new_media_original(&id);
+        let upload = self.blobs.start_upload(&key, &content_type).await?;
+        Ok(MediaUpload {
+            archive: self.clone(),
+            id,
+            filename: header.filename,
+            content_type,
+            key,
+            upload,
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    pub async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
+        self.metadata.get_media(id).await
+    }
+
+    /// The bytes `offset..offset+limit` (limit 0: to the end) of a clip.
+    pub async fn read_media(&self, id: &MediaId, offset: i64, limit: i64) -> Result<(Range<u64>, ByteStream)> {
+        if offset < 0 || limit < 0 {
+            return Err(ArchiveError::invalid("INVALID_RANGE", "offset and limit must not be negative"));
+        }
+        let media = self.metadata.get_media(id).await?;
+        let size = media.object.size_bytes;
+        let offset = offset as u64;
+        if offset > size || (offset == size && size > 0) {
+            return Err(ArchiveError::new(
+                ErrorKind::OutOfRange,
+                "OFFSET_PAST_END",
+                format!("offset {offset} is past the end of media {} ({size} bytes)", id.name()),
+            ));
+        }
+        let end = if limit == 0 { size } else { size.min(offset.saturating_add(limit as u64)) };
+        let stream = self.blobs.get(&media.object.key, offset..end).await?;
+        Ok((offset..end, stream))
+    }
+
+    /// A URL a browser can play for `ttl` (server default when `None`).
+    pub async fn playback_url(&self, id: &MediaId, ttl: Option<Duration>) -> Result<PlaybackUrl> {
+        let settings = &self.media_settings;
+        let ttl = ttl.unwrap_or(Duration::from_secs(settings.default_playback_ttl_seconds));
+        if ttl.as_secs() < 1 || ttl.as_secs() > settings.max_playback_ttl_seconds {
+            return Err(ArchiveError::invalid(
+                "INVALID_TTL",
+                format!("ttl must be between 1 s and {} s", settings.max_playback_ttl_seconds),
+            ));
+        }
+        let media = self.metadata.get_media(id).await?;
+        let now = Utc::now();
+        let expire_time = now + chrono::Duration::seconds(ttl.as_secs() as i64);
+        let url = match self.blobs.presigner() {
+            Some(presigner) => presigner.presign_get(&media.object.key, ttl, &media.content_type).await?,
+            None => {
+                let path = gateway_path(id);
+                let query = self.signer.sign(&path, expire_time.timestamp());
+                format!("{}{path}?{query}", self.gateway_base_url)
+            }
+        };
+        Ok(PlaybackUrl { url, expire_time, content_type: media.content_type })
+    }
+
+    /// Links a clip to an article's reference (the clip's file name when empty).
+    pub async fn attach_media(&self, article: &ArticleId, media: &MediaId, reference: &str) -> Result<ArticleRecord> {
+        let record = self.metadata.get_media(media).await?;
+        let reference = if reference.is_empty() { record.filename.as_str() } else { reference };
+        check_filename(reference)?;
+        self.metadata.attach_media(article, reference, media).await
+    }
+}
+
+/// Path of a clip on the media gateway.
+pub fn gateway_path(id: &MediaId) -> String {
+    format!("/media/{id}")
+}

@@ -1,0 +1,60 @@
+//! The service's real work, independent of gRPC: handlers in
+//! [`crate::service`] only convert messages and call these methods.
+
+mod articles;
+mod media;
+
+pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
+pub use media::{MediaUpload, PlaybackUrl, UploadHeader, gateway_path};
+
+use crate::{blob::BlobStore, config::MediaSettings, metadata::MetadataStore, signing::UrlSigner};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Everything a request needs: storage, metadata, signing, limits.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) metadata: Arc<dyn MetadataStore>,
+    pub(crate) signer: Arc<UrlSigner>,
+    pub(crate) media_settings: MediaSettings,
+    /// Base of gateway playback URLs, e.g. `http://127.0.0.1:50052`.
+    pub(crate) gateway_base_url: String,
+}
+
+impl Archive {
+    pub fn new(
+        blobs: Arc<dyn BlobStore>,
+        metadata: Arc<dyn MetadataStore>,
+        signer: Arc<UrlSigner>,
+        media_settings: MediaSettings,
+        gateway_base_url: String,
+    ) -> Self {
+        Self { blobs, metadata, signer, media_settings, gateway_base_url }
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    pub fn metadata(&self) -> &Arc<dyn MetadataStore> {
+        &self.metadata
+    }
+
+    pub fn signer(&self) -> &UrlSigner {
+        &self.signer
+    }
+
+    pub fn media_settings(&self) -> &MediaSettings {
+        &self.media_settings
+    }
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// A fresh opaque etag.
+pub(crate) fn new_etag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

@@ -1,0 +1,255 @@
+//! `archivectl`: the human's client of archived.
+
+use anyhow::{Context, bail};
+use archive::{
+    client::{media_client, upload_messages},
+    proto::v1::{
+        self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
+    },
+};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(version, about = "Client of the archive service")]
+struct Cli {
+    /// gRPC address of archived.
+    #[arg(long, env = "ARCHIVE_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import an article in the portal's export format and upload the clips it names.
+    Import {
+        file: PathBuf,
+        /// Directory holding the clips named by `Video:` lines.
+        #[arg(long)]
+        media: Option<PathBuf>,
+        /// Client-chosen article id.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Upload a clip (optionally linking it to an article).
+    Put {
+        file: PathBuf,
+        #[arg(long)]
+        content_type: Option<String>,
+        /// `articles/ID` to attach the clip to.
+        #[arg(long)]
+        attach: Option<String>,
+    },
+    /// Print an article (`articles/ID`) or save a clip (`media/ID`) to a file.
+    Get {
+        name: String,
+        /// Where a clip goes; stdout when `-`.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// A past revision of an article.
+        #[arg(long, default_value_t = 0)]
+        revision: i64,
+    },
+    /// List articles, newest first.
+    Ls {
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long)]
+        keyword: Option<String>,
+        /// Published on or after this day (YYYY-MM-DD, Vietnam time).
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        /// Published before this day (YYYY-MM-DD, Vietnam time).
+        #[arg(long)]
+        until: Option<NaiveDate>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Print a signed playback URL of a clip.
+    Url {
+        name: String,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        ttl: Option<i64>,
+    },
+}
+
+fn vietnam() -> FixedOffset {
+    FixedOffset::east_opt(archive::export::VIETNAM_UTC_OFFSET_SECONDS).expect("valid offset")
+}
+
+fn day_start(day: NaiveDate) -> prost_types::Timestamp {
+    let time = day.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(vietnam()).single().expect("fixed offset");
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: 0 }
+}
+
+fn show_time(timestamp: Option<&prost_types::Timestamp>, offset_seconds: i32) -> String {
+    let offset = FixedOffset::east_opt(offset_seconds).unwrap_or_else(vietnam);
+    timestamp
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|t| t.with_timezone(&offset).to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn progress(total: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_owned());
+    bar
+}
+
+async fn upload(channel: &Channel, file: &Path, content_type: Option<String>) -> anyhow::Result<pb::Media> {
+    let opened = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
+    let size = opened.metadata().await?.len();
+    let filename = file.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?.to_owned();
+    let bar = progress(size, &filename);
+    let header = pb::UploadHeader { filename, content_type: content_type.unwrap_or_default(), media_id: String::new() };
+    let counter = bar.clone();
+    let messages = upload_messages(header, opened, move |n| counter.inc(n as u64));
+    let response = media_client(channel.clone()).upload_media(messages).await;
+    bar.finish();
+    let media = response?.into_inner().media.context("the server returned no media")?;
+    Ok(media)
+}
+
+async fn attach(channel: &Channel, article: &str, media: &str, reference: &str) -> anyhow::Result<()> {
+    let request = pb::AttachMediaRequest { article: article.into(), media: media.into(), reference: reference.into() };
+    media_client(channel.clone()).attach_media(request).await?;
+    Ok(())
+}
+
+fn print_article(article: &pb::Article, with_body: bool) {
+    println!("name:      {}", article.name);
+    println!("title:     {}", article.title);
+    println!("published: {}", show_time(article.publish_time.as_ref(), article.publish_utc_offset_seconds));
+    println!("author:    {}", article.author);
+    println!("keywords:  {}", article.keywords.join(", "));
+    println!("views:     {}", article.view_count);
+    println!("revision:  {} (etag {})", article.revision, article.etag);
+    for media in &article.media {
+        let linked = if media.media.is_empty() { "not uploaded" } else { media.media.as_str() };
+        println!("clip:      {} → {linked}", media.reference);
+    }
+    if with_body {
+        println!("\n{}", article.body);
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let channel = Channel::from_shared(cli.server.clone())?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", cli.server))?;
+    match cli.command {
+        Command::Import { file, media, id } => {
+            let text = tokio::fs::read(&file).await.with_context(|| format!("reading {}", file.display()))?;
+            let request = pb::ImportArticleRequest { export_text: text.into(), article_id: id.unwrap_or_default() };
+            let article = ArticleServiceClient::new(channel.clone())
+                .import_article(request)
+                .await?
+                .into_inner()
+                .article
+                .context("the server returned no article")?;
+            println!("imported {}", article.name);
+            for reference in &article.media {
+                let Some(dir) = &media else {
+                    println!("clip {} not uploaded (no --media DIR)", reference.reference);
+                    continue;
+                };
+                let path = dir.join(&reference.reference);
+                if !path.is_file() {
+                    bail!("{} names clip {} but {} does not exist", article.name, reference.reference, path.display());
+                }
+                let uploaded = upload(&channel, &path, None).await?;
+                attach(&channel, &article.name, &uploaded.name, &reference.reference).await?;
+                println!("clip {} → {}", reference.reference, uploaded.name);
+            }
+        }
+        Command::Put { file, content_type, attach: article } => {
+            let media = upload(&channel, &file, content_type).await?;
+            println!("{} {} bytes sha256 {}", media.name, media.size_bytes, media.sha256);
+            if let Some(article) = article {
+                attach(&channel, &article, &media.name, "").await?;
+                println!("attached to {article}");
+            }
+        }
+        Command::Get { name, output, revision } => {
+            if name.starts_with("articles/") {
+                let request = pb::GetArticleRequest { name, view: pb::ArticleView::Full.into(), revision };
+                let article = ArticleServiceClient::new(channel).get_article(request).await?.into_inner().article;
+                print_article(&article.context("the server returned no article")?, true);
+            } else {
+                let info = MetadataServiceClient::new(channel.clone())
+                    .get_media(pb::GetMediaRequest { name: name.clone() })
+                    .await?
+                    .into_inner()
+                    .media
+                    .context("the server returned no media")?;
+                let target = output.unwrap_or_else(|| PathBuf::from(&info.filename));
+                let to_stdout = target.as_os_str() == "-";
+                let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin> = if to_stdout {
+                    Box::new(tokio::io::stdout())
+                } else {
+                    Box::new(tokio::fs::File::create(&target).await?)
+                };
+                let bar = if to_stdout { ProgressBar::hidden() } else { progress(info.size_bytes as u64, &info.filename) };
+                let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
+                let mut stream = media_client(channel).read_media(request).await?.into_inner();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk?;
+                    sink.write_all(&chunk.data).await?;
+                    bar.inc(chunk.data.len() as u64);
+                }
+                sink.flush().await?;
+                bar.finish();
+                if !to_stdout {
+                    eprintln!("saved {} ({} bytes)", target.display(), info.size_bytes);
+                }
+            }
+        }
+        Command::Ls { author, keyword, since, until, limit } => {
+            let mut client = MetadataServiceClient::new(channel);
+            let mut page_token = String::new();
+            let mut shown = 0;
+            loop {
+                let request = pb::ListArticlesRequest {
+                    page_size: (limit - shown).min(1000) as i32,
+                    page_token,
+                    publish_time_start: since.map(day_start),
+                    publish_time_end: until.map(day_start),
+                    author: author.clone().unwrap_or_default(),
+                    keyword: keyword.clone().unwrap_or_default(),
+                };
+                let page = client.list_articles(request).await?.into_inner();
+                for article in &page.articles {
+                    let published = show_time(article.publish_time.as_ref(), article.publish_utc_offset_seconds);
+                    println!("{}\t{published}\t{}", article.name, article.title);
+                }
+                shown += page.articles.len();
+                if page.next_page_token.is_empty() || shown >= limit {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+        }
+        Command::Url { name, ttl } => {
+            let ttl = ttl.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
+            let url = media_client(channel).get_playback_url(pb::GetPlaybackUrlRequest { name, ttl }).await?.into_inner();
+            println!("{}", url.url);
+            eprintln!("expires {}", show_time(url.expire_time.as_ref(), archive::export::VIETNAM_UTC_OFFSET_SECONDS));
+        }
+    }
+    Ok(())
+}

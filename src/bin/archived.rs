@@ -1,0 +1,45 @@
+//! `archived`: the archive server. With no configuration it serves gRPC on
+//! 127.0.0.1:50051 and the media gateway on 127.0.0.1:50052, data under ./data.
+
+use archive::{app::Application, config::Settings, telemetry};
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(version, about = "gRPC archive for articles and their video clips")]
+struct Args {
+    /// TOML configuration file; `ARCHIVE__SECTION__KEY` variables override it.
+    #[arg(long, env = "ARCHIVE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let args = Args::parse();
+    let settings = Settings::load(args.config.as_deref())?;
+    tracing::info!(storage = %settings.storage.url, metadata = %settings.metadata.url, "starting");
+    let app = Application::build(settings).await?;
+    tracing::info!(grpc = %app.grpc_addr(), gateway = %app.gateway_addr(), "serving");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

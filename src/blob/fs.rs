@@ -1,0 +1,151 @@
+//! Blobs as files under a root directory. Writes go to `ROOT/.uploads/` and
+//! are renamed into place after `fsync`, so a reader never sees a partial file.
+
+use super::{BlobKey, BlobStore, BlobUpload, ByteStream};
+use crate::error::{ArchiveError, Result};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::{
+    io::{ErrorKind as IoErrorKind, SeekFrom},
+    ops::Range,
+    path::{Path, PathBuf},
+};
+use tokio::{
+    fs::{self, File},
+    io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter},
+};
+use tokio_util::io::ReaderStream;
+
+const UPLOADS_DIR: &str = ".uploads";
+
+#[derive(Debug)]
+pub struct FsBlobStore {
+    root: PathBuf,
+    read_chunk_bytes: usize,
+}
+
+impl FsBlobStore {
+    pub async fn open(root: impl AsRef<Path>, read_chunk_bytes: usize) -> std::io::Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        fs::create_dir_all(root.join(UPLOADS_DIR)).await?;
+        Ok(Self { root, read_chunk_bytes })
+    }
+
+    fn path_of(&self, key: &BlobKey) -> PathBuf {
+        // BlobKey segments are checked: no `..`, no absolute paths.
+        self.root.join(key.as_str())
+    }
+
+    fn new_upload_path(&self) -> PathBuf {
+        self.root.join(UPLOADS_DIR).join(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+fn io_error(context: &str, error: std::io::Error) -> ArchiveError {
+    ArchiveError::unavailable(context, error)
+}
+
+async fn publish(temp: &Path, target: &Path) -> std::io::Result<()> {
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).await?;
+    }
+    fs::rename(temp, target).await
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn put(&self, key: &BlobKey, data: Bytes, _content_type: &str) -> Result<()> {
+        let temp = self.new_upload_path();
+        let write = async {
+            let mut file = File::create(&temp).await?;
+            file.write_all(&data).await?;
+            file.sync_all().await?;
+            publish(&temp, &self.path_of(key)).await
+        };
+        if let Err(error) = write.await {
+            let _ = fs::remove_file(&temp).await;
+            return Err(io_error("writing an object", error));
+        }
+        Ok(())
+    }
+
+    async fn start_upload(&self, key: &BlobKey, _content_type: &str) -> Result<Box<dyn BlobUpload>> {
+        let temp = self.new_upload_path();
+        let file = File::create(&temp).await.map_err(|e| io_error("starting an upload", e))?;
+        Ok(Box::new(FsUpload {
+            file: Some(BufWriter::with_capacity(self.read_chunk_bytes, file)),
+            temp,
+            target: self.path_of(key),
+        }))
+    }
+
+    async fn get(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream> {
+        let mut file = match File::open(self.path_of(key)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == IoErrorKind::NotFound => {
+                return Err(ArchiveError::not_found("BLOB_NOT_FOUND", format!("object {key} does not exist")));
+            }
+            Err(e) => return Err(io_error("opening an object", e)),
+        };
+        file.seek(SeekFrom::Start(range.start)).await.map_err(|e| io_error("seeking in an object", e))?;
+        let limited = file.take(range.end.saturating_sub(range.start));
+        Ok(Box::pin(ReaderStream::with_capacity(limited, self.read_chunk_bytes)))
+    }
+
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>> {
+        match fs::metadata(self.path_of(key)).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == IoErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("reading an object's size", e)),
+        }
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
+        match fs::remove_file(self.path_of(key)).await {
+            Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("deleting an object", e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A write to a temporary file; renamed into place on commit, removed otherwise.
+struct FsUpload {
+    file: Option<BufWriter<File>>,
+    temp: PathBuf,
+    target: PathBuf,
+}
+
+#[async_trait]
+impl BlobUpload for FsUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        let file = self.file.as_mut().ok_or_else(|| ArchiveError::internal("writing", anyhow::anyhow!("upload closed")))?;
+        file.write_all(&chunk).await.map_err(|e| io_error("writing an upload", e))
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let mut file = self.file.take().ok_or_else(|| ArchiveError::internal("committing", anyhow::anyhow!("upload closed")))?;
+        let finish = async {
+            file.flush().await?;
+            file.get_ref().sync_all().await?;
+            drop(file);
+            publish(&self.temp, &self.target).await
+        };
+        finish.await.map_err(|e| io_error("committing an upload", e))
+        // On failure, Drop removes the temporary file.
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.file.take();
+        match fs::remove_file(&self.temp).await {
+            Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("aborting an upload", e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for FsUpload {
+    fn drop(&mut self) {
+        // Committed uploads were renamed away; anything left is a partial write.
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}

@@ -1,0 +1,239 @@
+//! Layered, typed configuration: built-in defaults, then an optional TOML
+//! file, then `ARCHIVE__SECTION__KEY` environment variables. Unknown keys are
+//! refused; secrets are redacted in `Debug`.
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::Path};
+
+/// Environment variable prefix: `ARCHIVE__STORAGE__URL=s3://bucket`.
+pub const ENV_PREFIX: &str = "ARCHIVE__";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub metadata: MetadataSettings,
+    pub media: MediaSettings,
+    pub gateway: GatewaySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// gRPC listen address; port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
+    /// HTTP media gateway listen address; port 0 picks a free port.
+    pub gateway_addr: SocketAddr,
+    /// Base URL of the gateway as viewers reach it; the bound address when unset.
+    pub gateway_public_url: Option<String>,
+    /// Largest gRPC message accepted (bytes); bounds a chunk's size.
+    pub max_message_bytes: usize,
+    /// Concurrent requests per connection.
+    pub concurrency_limit_per_connection: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// `file://DIR` (relative paths allowed) or `s3://BUCKET`.
+    pub url: String,
+    pub s3: S3Settings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Settings {
+    /// Endpoint of an S3-compatible store; AWS when unset.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Static credentials; the AWS default chain when unset.
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing)]
+    pub secret_access_key: Option<SecretString>,
+    /// Endpoint viewers use for presigned URLs; `endpoint` when unset.
+    pub public_endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most non-AWS stores.
+    pub force_path_style: bool,
+    /// Size of each multipart part; S3 requires at least 5 MiB except the last.
+    pub part_size_bytes: usize,
+    /// Parts uploaded concurrently per upload; memory ≈ part size × (this + 1).
+    pub parts_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataSettings {
+    /// `sqlite://PATH` (created when missing).
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    /// Size of each ReadMedia chunk and of file reads.
+    pub chunk_size_bytes: usize,
+    pub default_playback_ttl_seconds: u64,
+    /// Upper bound of a playback URL's lifetime (S3 allows 7 days at most).
+    pub max_playback_ttl_seconds: u64,
+    /// Largest clip accepted.
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// HMAC keys for playback URLs: the first signs, every one verifies.
+    /// When empty, a key is generated once into `key_file`.
+    pub keys: Vec<SigningKeySettings>,
+    pub key_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeySettings {
+    pub id: String,
+    #[serde(skip_serializing)]
+    pub secret: SecretString,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            gateway_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            gateway_public_url: None,
+            max_message_bytes: 8 * 1024 * 1024,
+            concurrency_limit_per_connection: 256,
+            max_concurrent_streams: 256,
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self { url: "file://./data/blobs".into(), s3: S3Settings::default() }
+    }
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            public_endpoint: None,
+            force_path_style: true,
+            part_size_bytes: 8 * 1024 * 1024,
+            parts_in_flight: 4,
+        }
+    }
+}
+
+impl Default for MetadataSettings {
+    fn default() -> Self {
+        Self { url: "sqlite://./data/archive.db".into(), max_connections: 8 }
+    }
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            chunk_size_bytes: 256 * 1024,
+            default_playback_ttl_seconds: 3600,
+            max_playback_ttl_seconds: 7 * 24 * 3600,
+            max_upload_bytes: 64 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self { keys: Vec::new(), key_file: "./data/gateway.key".into() }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            storage: StorageSettings::default(),
+            metadata: MetadataSettings::default(),
+            media: MediaSettings::default(),
+            gateway: GatewaySettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (when given), then `ARCHIVE__…` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings = figment.merge(Env::prefixed(ENV_PREFIX).split("__")).extract()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        // S3: every part but the last must be at least 5 MiB, at most 5 GiB.
+        const S3_MIN_PART: usize = 5 * 1024 * 1024;
+        const S3_MAX_PART: usize = 5 * 1024 * 1024 * 1024;
+        let part = self.storage.s3.part_size_bytes;
+        anyhow::ensure!(
+            (S3_MIN_PART..=S3_MAX_PART).contains(&part),
+            "storage.s3.part_size_bytes must be within 5 MiB..5 GiB, got {part}"
+        );
+        anyhow::ensure!(self.storage.s3.parts_in_flight >= 1, "storage.s3.parts_in_flight must be at least 1");
+        let chunk = self.media.chunk_size_bytes;
+        anyhow::ensure!(
+            chunk >= 4096 && chunk + 1024 <= self.server.max_message_bytes,
+            "media.chunk_size_bytes must be at least 4096 and below server.max_message_bytes"
+        );
+        anyhow::ensure!(
+            self.media.max_playback_ttl_seconds <= 7 * 24 * 3600,
+            "media.max_playback_ttl_seconds is at most 7 days (the S3 presign limit)"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn file_and_env_override_defaults_and_unknown_keys_fail() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "archive.toml",
+                "[storage]\nurl = \"s3://clips\"\n[storage.s3]\nsecret_access_key = \"hunter2\"\n",
+            )?;
+            jail.set_env("ARCHIVE__METADATA__URL", "sqlite:///tmp/x.db");
+            let settings = Settings::load(Some(Path::new("archive.toml"))).expect("loads");
+            assert_eq!(settings.storage.url, "s3://clips");
+            assert_eq!(settings.metadata.url, "sqlite:///tmp/x.db");
+            assert_eq!(settings.server.grpc_addr.port(), 50051);
+            let secret = settings.storage.s3.secret_access_key.as_ref().expect("secret");
+            assert_eq!(secret.expose_secret(), "hunter2");
+            assert!(!format!("{settings:?}").contains("hunter2"), "secret leaked into Debug");
+
+            jail.set_env("ARCHIVE__STORAGE__BUCKIT", "typo");
+            assert!(Settings::load(None).is_err(), "unknown key accepted");
+            Ok(())
+        });
+    }
+}

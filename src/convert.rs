@@ -1,0 +1,89 @@
+//! Between protobuf messages and the service's own types.
+
+use crate::{
+    archive::{ArticleFields, PlaybackUrl},
+    error::{ArchiveError, Result},
+    metadata::{ArticleRecord, MediaRecord},
+    proto::v1 as pb,
+};
+use chrono::{DateTime, Utc};
+
+pub fn timestamp(time: &DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+}
+
+pub fn from_timestamp(field: &str, value: &prost_types::Timestamp) -> Result<DateTime<Utc>> {
+    u32::try_from(value.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
+        .ok_or_else(|| ArchiveError::invalid("INVALID_TIMESTAMP", format!("{field} is not a valid timestamp")))
+}
+
+pub fn optional_timestamp(field: &str, value: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>> {
+    value.map(|v| from_timestamp(field, v)).transpose()
+}
+
+/// The settable fields of a client's article.
+pub fn article_fields(article: pb::Article) -> Result<ArticleFields> {
+    Ok(ArticleFields {
+        publish_time: optional_timestamp("article.publish_time", article.publish_time.as_ref())?,
+        title: article.title,
+        body: article.body,
+        author: article.author,
+        keywords: article.keywords,
+        publish_utc_offset_seconds: article.publish_utc_offset_seconds,
+        view_count: article.view_count,
+    })
+}
+
+pub fn article(record: &ArticleRecord, body: Option<String>) -> pb::Article {
+    pb::Article {
+        name: record.id.name(),
+        title: record.title.clone(),
+        body: body.unwrap_or_default(),
+        author: record.author.clone(),
+        keywords: record.keywords.clone(),
+        publish_time: Some(timestamp(&record.publish_time)),
+        publish_utc_offset_seconds: record.publish_utc_offset_seconds,
+        view_count: record.view_count,
+        revision: record.revision,
+        etag: record.etag.clone(),
+        create_time: Some(timestamp(&record.create_time)),
+        update_time: Some(timestamp(&record.update_time)),
+        media: record
+            .media
+            .iter()
+            .map(|link| pb::MediaReference {
+                reference: link.reference.clone(),
+                media: link.media_id.as_ref().map(|m| m.name()).unwrap_or_default(),
+                in_body: link.in_body,
+            })
+            .collect(),
+        body_size_bytes: record.body.size_bytes as i64,
+        body_sha256: record.body.sha256.clone(),
+    }
+}
+
+pub fn media(record: &MediaRecord) -> pb::Media {
+    pb::Media {
+        name: record.id.name(),
+        filename: record.filename.clone(),
+        content_type: record.content_type.clone(),
+        size_bytes: record.object.size_bytes as i64,
+        sha256: record.object.sha256.clone(),
+        create_time: Some(timestamp(&record.create_time)),
+    }
+}
+
+pub fn playback_url(url: PlaybackUrl) -> pb::GetPlaybackUrlResponse {
+    pb::GetPlaybackUrlResponse {
+        url: url.url,
+        expire_time: Some(timestamp(&url.expire_time)),
+        content_type: url.content_type,
+    }
+}
+
+/// A required message field, or INVALID_ARGUMENT naming it.
+pub fn required<T>(field: &str, value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| ArchiveError::invalid("MISSING_FIELD", format!("{field} is required")))
+}

@@ -1,0 +1,268 @@
+//! Reader of the news portal's export format (`tests/fixtures/seed-README.md`):
+//!
+//! ```text
+//! TITLE
+//!
+//! Thứ 2, 30.09.2019 | 17:20:59
+//! 89 lượt xem
+//!
+//! BODY PARAGRAPHS (a `Video: NAME.mp4` line places a clip)
+//!
+//!  BYLINE
+//!
+//!   •  Từ khóa[: keyword, keyword]
+//! ```
+//!
+//! Lines may carry trailing or leading spaces (also U+00A0) and end in CRLF.
+//! Body lines are kept byte for byte; only CRLF becomes LF.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Weekday};
+
+/// Vietnam time, the portal's time zone.
+pub const VIETNAM_UTC_OFFSET_SECONDS: i32 = 7 * 3600;
+
+/// Longest line still taken as a byline when no keyword line follows.
+const MAX_BYLINE_CHARS: usize = 80;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedExport {
+    pub title: String,
+    pub publish_time: DateTime<FixedOffset>,
+    pub view_count: i64,
+    pub body: String,
+    pub author: String,
+    pub keywords: Vec<String>,
+    /// File names of the `Video: NAME` lines, in body order.
+    pub video_references: Vec<String>,
+}
+
+/// What is wrong, and on which line (1-based) of the export.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ExportError {
+    pub line: usize,
+    pub message: String,
+}
+
+fn error(line: usize, message: impl Into<String>) -> ExportError {
+    ExportError { line, message: message.into() }
+}
+
+fn is_blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+/// Decodes raw export bytes, naming the line of the first invalid UTF-8 byte.
+pub fn decode(bytes: &[u8]) -> Result<&str, ExportError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        error(line, format!("not valid UTF-8 (byte {})", e.valid_up_to()))
+    })
+}
+
+pub fn parse(text: &str) -> Result<ParsedExport, ExportError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let normalized = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = normalized.split('\n').collect();
+    let mut cursor = Lines { lines: &lines, next: 0 };
+
+    let (title_line, title) = cursor.next_non_blank().ok_or_else(|| error(1, "the export is empty"))?;
+    let (date_line, date) = cursor.next_non_blank().ok_or_else(|| error(title_line + 1, "missing publication date line"))?;
+    let publish_time = parse_publish_time(date).map_err(|message| error(date_line, message))?;
+    let (views_line, views) = cursor.next_non_blank().ok_or_else(|| error(date_line + 1, "missing view count line"))?;
+    let view_count = parse_view_count(views).map_err(|message| error(views_line, message))?;
+
+    let rest = &lines[cursor.next..];
+    let mut end = last_non_blank(rest, rest.len());
+    let mut keywords = Vec::new();
+    if let Some(last) = end.map(|i| rest[i]) {
+        if let Some(list) = keyword_list(last) {
+            keywords = list;
+            end = last_non_blank(rest, end.unwrap_or(0));
+        }
+    }
+    let mut author = String::new();
+    if let Some(i) = end {
+        let candidate = rest[i].trim();
+        if candidate.chars().count() <= MAX_BYLINE_CHARS && video_reference(candidate).is_none() {
+            author = candidate.to_owned();
+            end = last_non_blank(rest, i);
+        }
+    }
+    let body_lines = match end {
+        Some(last) => {
+            let first = rest.iter().position(|line| !is_blank(line)).unwrap_or(0);
+            &rest[first..=last]
+        }
+        None => &rest[..0],
+    };
+    let video_references = body_lines.iter().filter_map(|line| video_reference(line)).map(str::to_owned).collect();
+    Ok(ParsedExport {
+        title: title.trim().to_owned(),
+        publish_time,
+        view_count,
+        body: body_lines.join("\n"),
+        author,
+        keywords,
+        video_references,
+    })
+}
+
+struct Lines<'a> {
+    lines: &'a [&'a str],
+    next: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// The next non-blank line with its 1-based number.
+    fn next_non_blank(&mut self) -> Option<(usize, &'a str)> {
+        while self.next < self.lines.len() {
+            let index = self.next;
+            self.next += 1;
+            if !is_blank(self.lines[index]) {
+                return Some((index + 1, self.lines[index]));
+            }
+        }
+        None
+    }
+}
+
+/// Index of the last non-blank line before `before`.
+fn last_non_blank(lines: &[&str], before: usize) -> Option<usize> {
+    lines[..before].iter().rposition(|line| !is_blank(line))
+}
+
+/// `Thứ 2, 30.09.2019 | 17:20:59` → 2019-09-30T17:20:59+07:00, weekday checked.
+fn parse_publish_time(line: &str) -> Result<DateTime<FixedOffset>, String> {
+    let line = line.trim();
+    let (weekday_text, rest) =
+        line.split_once(',').ok_or_else(|| format!("expected `Thứ N, DD.MM.YYYY | HH:MM:SS`, found {line:?}"))?;
+    let weekday = parse_weekday(weekday_text.trim())?;
+    let (date_text, time_text) =
+        rest.split_once('|').ok_or_else(|| format!("expected `DD.MM.YYYY | HH:MM:SS` after the weekday in {line:?}"))?;
+    let date = NaiveDate::parse_from_str(date_text.trim(), "%d.%m.%Y")
+        .map_err(|_| format!("{:?} is not a valid date (DD.MM.YYYY)", date_text.trim()))?;
+    let time = NaiveTime::parse_from_str(time_text.trim(), "%H:%M:%S")
+        .or_else(|_| NaiveTime::parse_from_str(time_text.trim(), "%H:%M"))
+        .map_err(|_| format!("{:?} is not a valid time (HH:MM:SS)", time_text.trim()))?;
+    if date.weekday() != weekday {
+        return Err(format!("{weekday_text:?} does not match {} which is a {:?}", date_text.trim(), date.weekday()));
+    }
+    let vietnam = FixedOffset::east_opt(VIETNAM_UTC_OFFSET_SECONDS).expect("+07:00 is a valid offset");
+    date.and_time(time)
+        .and_local_timezone(vietnam)
+        .single()
+        .ok_or_else(|| format!("{line:?} is not a valid Vietnam time"))
+}
+
+fn parse_weekday(text: &str) -> Result<Weekday, String> {
+    let lower = text.to_lowercase();
+    let weekday = match lower.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["chủ", "nhật"] | ["cn"] => Weekday::Sun,
+        ["thứ", "2" | "hai"] => Weekday::Mon,
+        ["thứ", "3" | "ba"] => Weekday::Tue,
+        ["thứ", "4" | "tư"] => Weekday::Wed,
+        ["thứ", "5" | "năm"] => Weekday::Thu,
+        ["thứ", "6" | "sáu"] => Weekday::Fri,
+        ["thứ", "7" | "bảy"] => Weekday::Sat,
+        _ => return Err(format!("{text:?} is not a weekday (Thứ 2 … Thứ 7, Chủ nhật)")),
+    };
+    Ok(weekday)
+}
+
+/// `89 lượt xem`, `1.234 lượt xem` → 89, 1234.
+fn parse_view_count(line: &str) -> Result<i64, String> {
+    let line = line.trim();
+    let number = line
+        .strip_suffix("lượt xem")
+        .map(str::trim)
+        .ok_or_else(|| format!("expected `N lượt xem`, found {line:?}"))?;
+    let digits: String = number.chars().filter(|c| !matches!(c, '.' | ',' | ' ')).collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{number:?} is not a view count"));
+    }
+    digits.parse().map_err(|_| format!("{number:?} is too large a view count"))
+}
+
+/// The keywords of a `•  Từ khóa[: a, b]` line (both tone-mark placements).
+fn keyword_list(line: &str) -> Option<Vec<String>> {
+    let line = line.trim().strip_prefix('•')?.trim_start();
+    let rest = line.strip_prefix("Từ khóa").or_else(|| line.strip_prefix("Từ khoá"))?;
+    let rest = rest.trim_start().strip_prefix(':').unwrap_or(rest);
+    Some(rest.split([',', ';']).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
+}
+
+/// `Video: 93019_OHAI1.mp4` → `93019_OHAI1.mp4`.
+pub fn video_reference(line: &str) -> Option<&str> {
+    let line = line.trim();
+    let prefix = line.get(..6)?;
+    if !prefix.eq_ignore_ascii_case("video:") {
+        return None;
+    }
+    let name = line[6..].trim();
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../tests/fixtures/article-2019-09-30-giao-ban-truc-tuyen.txt");
+
+    #[test]
+    fn the_seed_article_parses_with_every_field_right() {
+        let parsed = parse(SEED).expect("seed parses");
+        assert_eq!(parsed.title, "Giao ban trực tuyến Toàn quốc về công tác tổ chức xây dựng Đảng 9 tháng 2019");
+        assert_eq!(parsed.publish_time.to_rfc3339(), "2019-09-30T17:20:59+07:00");
+        assert_eq!(parsed.view_count, 89);
+        assert_eq!(parsed.author, "Phạm Ngọc");
+        assert!(parsed.keywords.is_empty());
+        assert_eq!(parsed.video_references, ["93019_OHAI1.mp4"]);
+        // The body is the exact slice of the export from the first paragraph
+        // to the end of the last one's line, trailing spaces included.
+        let start = SEED.find("Chiều 30-9").expect("first paragraph");
+        let last = SEED.find("vững mạnh.").expect("last paragraph");
+        let end = last + SEED[last..].find('\n').expect("line end");
+        assert_eq!(parsed.body, &SEED[start..end]);
+        assert!(parsed.body.contains("\n\nVideo: 93019_OHAI1.mp4\n\n"));
+    }
+
+    #[test]
+    fn crlf_export_with_two_videos_and_keywords() {
+        let text = include_str!("../tests/fixtures/exports/crlf-two-videos.txt");
+        assert!(text.contains("\r\n"));
+        let parsed = parse(text).expect("parses");
+        assert_eq!(parsed.publish_time.to_rfc3339(), "2019-10-06T08:05:00+07:00");
+        assert_eq!(parsed.view_count, 1234);
+        assert_eq!(parsed.keywords, ["Thái Bình", "sinh hoạt chi bộ"]);
+        assert_eq!(parsed.video_references.len(), 2);
+        assert!(!parsed.body.contains('\r'));
+        assert!(!parsed.author.is_empty());
+    }
+
+    #[test]
+    fn export_without_keywords_or_video() {
+        let parsed = parse(include_str!("../tests/fixtures/exports/no-keywords-no-video.txt")).expect("parses");
+        assert_eq!(parsed.publish_time.to_rfc3339(), "2019-10-05T23:59:59+07:00");
+        assert_eq!(parsed.view_count, 0);
+        assert!(parsed.keywords.is_empty());
+        assert!(parsed.video_references.is_empty());
+        assert!(!parsed.body.is_empty());
+    }
+
+    #[test]
+    fn malformed_exports_name_the_line() {
+        let bad_date = parse(include_str!("../tests/fixtures/exports/bad-date.txt")).unwrap_err();
+        assert_eq!(bad_date.line, 3, "{bad_date}");
+        let wrong_weekday = parse("Tiêu đề\n\nThứ 3, 30.09.2019 | 17:20:59\n89 lượt xem\n\nNội dung.\n").unwrap_err();
+        assert_eq!(wrong_weekday.line, 3);
+        assert!(wrong_weekday.message.contains("Thứ 3"), "{wrong_weekday}");
+        let bad_views = parse("Tiêu đề\n\nThứ 2, 30.09.2019 | 17:20:59\nnhiều lượt xem\n").unwrap_err();
+        assert_eq!(bad_views.line, 4);
+        assert_eq!(parse("  \n \n").unwrap_err().line, 1);
+        assert_eq!(parse("Chỉ có tiêu đề\n").unwrap_err().line, 2);
+        let not_utf8 = decode(b"Ti\xeau\nx").unwrap_err();
+        assert_eq!(not_utf8.line, 1);
+        assert_eq!(decode(b"ok\n\xff").unwrap_err().line, 2);
+    }
+}

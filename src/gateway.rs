@@ -1,0 +1,107 @@
+//! The HTTP media gateway: serves clips on HMAC-signed, expiring URLs
+//! (`/media/{id}?exp=…&kid=…&sig=…`) with single-range support, for backends
+//! that cannot presign (the local file system).
+
+use crate::{
+    archive::{Archive, gateway_path},
+    error::ErrorKind,
+    ids::MediaId,
+    signing::{SignatureError, SignedQuery},
+};
+use axum::{
+    Router,
+    body::Body,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use http_range_header::RangeUnsatisfiableError;
+
+pub fn router(archive: Archive) -> Router {
+    Router::new().route("/media/{id}", get(serve_media)).with_state(archive)
+}
+
+fn plain(status: StatusCode, message: &'static str) -> Response {
+    (status, [(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))], message).into_response()
+}
+
+/// The byte range to serve: `Ok(None)` for the whole clip, `Err(())` when unsatisfiable.
+fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let parsed = match http_range_header::parse_range_header(value) {
+        Ok(parsed) => parsed,
+        // A malformed Range header is ignored (RFC 9110 §14.2).
+        Err(RangeUnsatisfiableError::Invalid(_)) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    match parsed.validate(size) {
+        // Several ranges: serve the first, never a multipart body.
+        Ok(ranges) => Ok(ranges.first().map(|r| (*r.start(), *r.end()))),
+        Err(_) => Err(()),
+    }
+}
+
+async fn serve_media(
+    State(archive): State<Archive>,
+    Path(id): Path<String>,
+    Query(query): Query<SignedQuery>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(id) = MediaId::parse(&id) else {
+        return plain(StatusCode::NOT_FOUND, "no such media\n");
+    };
+    let now = chrono::Utc::now().timestamp();
+    match archive.signer().verify(&gateway_path(&id), &query, now) {
+        Ok(()) => {}
+        Err(SignatureError::Expired) => return plain(StatusCode::FORBIDDEN, "the URL has expired\n"),
+        Err(_) => return plain(StatusCode::FORBIDDEN, "the URL's signature is not valid\n"),
+    }
+    let media = match archive.get_media(&id).await {
+        Ok(media) => media,
+        Err(e) if e.kind == ErrorKind::NotFound => return plain(StatusCode::NOT_FOUND, "no such media\n"),
+        Err(e) => {
+            tracing::error!(error = ?e.source, "gateway could not read metadata");
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+        }
+    };
+    let size = media.object.size_bytes;
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, &media.content_type)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, format!("\"{}\"", media.object.sha256))
+        .header(header::CACHE_CONTROL, "private, max-age=3600")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_EXPOSE_HEADERS, "Content-Range, Content-Length, Accept-Ranges, ETag");
+    let (status, start, end) = match requested_range(&headers, size) {
+        Ok(None) => (StatusCode::OK, 0, size),
+        Ok(Some((first, last))) => {
+            response = response.header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{size}"));
+            (StatusCode::PARTIAL_CONTENT, first, last + 1)
+        }
+        Err(()) => {
+            return Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    };
+    response = response.status(status).header(header::CONTENT_LENGTH, end - start);
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        match archive.blobs().get(&media.object.key, start..end).await {
+            Ok(stream) => Body::from_stream(stream),
+            Err(e) => {
+                tracing::error!(error = ?e.source, "gateway could not read a clip");
+                return plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+            }
+        }
+    };
+    response.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

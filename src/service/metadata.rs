@@ -1,0 +1,51 @@
+use crate::{
+    archive::{Archive, ListArticles},
+    convert,
+    ids::MediaId,
+    proto::v1::{self as pb, metadata_service_server::MetadataService},
+};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+#[derive(Debug, Clone)]
+pub struct MetadataGrpc {
+    archive: Archive,
+}
+
+impl MetadataGrpc {
+    pub fn new(archive: Archive) -> Self {
+        Self { archive }
+    }
+}
+
+#[tonic::async_trait]
+impl MetadataService for MetadataGrpc {
+    #[instrument(skip_all)]
+    async fn list_articles(
+        &self,
+        request: Request<pb::ListArticlesRequest>,
+    ) -> Result<Response<pb::ListArticlesResponse>, Status> {
+        let request = request.into_inner();
+        let listing = ListArticles {
+            page_size: request.page_size,
+            page_token: request.page_token,
+            publish_time_start: convert::optional_timestamp(
+                "publish_time_start",
+                request.publish_time_start.as_ref(),
+            )?,
+            publish_time_end: convert::optional_timestamp("publish_time_end", request.publish_time_end.as_ref())?,
+            author: request.author,
+            keyword: request.keyword,
+        };
+        let (records, next_page_token) = self.archive.list_articles(&listing).await?;
+        let articles = records.iter().map(|record| convert::article(record, None)).collect();
+        Ok(Response::new(pb::ListArticlesResponse { articles, next_page_token }))
+    }
+
+    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_media(&self, request: Request<pb::GetMediaRequest>) -> Result<Response<pb::GetMediaResponse>, Status> {
+        let id = MediaId::from_name(&request.get_ref().name)?;
+        let record = self.archive.get_media(&id).await?;
+        Ok(Response::new(pb::GetMediaResponse { media: Some(convert::media(&record)) }))
+    }
+}
