@@ -4,7 +4,9 @@
 
 use crate::{
     archive::Archive,
-    blob, config::Settings, gateway, metadata,
+    blob,
+    config::Settings,
+    gateway, metadata,
     proto::{
         FILE_DESCRIPTOR_SET,
         v1::{
@@ -121,7 +123,9 @@ impl Application {
         let gateway = axum::serve(self.gateway_listener, gateway::router(self.archive.clone()))
             .with_graceful_shutdown(stopped(stop_rx));
 
-        tokio::try_join!(async { grpc.await.context("gRPC server") }, async { gateway.await.context("media gateway") })?;
+        tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
+            gateway.await.context("media gateway")
+        })?;
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use std::{net::SocketAddr, path::Path};
 /// Environment variable prefix: `ARCHIVE__STORAGE__URL=s3://bucket`.
 pub const ENV_PREFIX: &str = "ARCHIVE__";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -162,18 +162,6 @@ impl Default for GatewaySettings {
     }
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            storage: StorageSettings::default(),
-            metadata: MetadataSettings::default(),
-            media: MediaSettings::default(),
-            gateway: GatewaySettings::default(),
-        }
-    }
-}
-
 impl Settings {
     /// Defaults, then `file` (when given), then `ARCHIVE__…` variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -216,6 +204,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API
     fn file_and_env_override_defaults_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -230,6 +219,9 @@ mod tests {
             let secret = settings.storage.s3.secret_access_key.as_ref().expect("secret");
             assert_eq!(secret.expose_secret(), "hunter2");
             assert!(!format!("{settings:?}").contains("hunter2"), "secret leaked into Debug");
+
+            let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/archived.example.toml");
+            Settings::load(Some(&example)).expect("the example config is valid");
 
             jail.set_env("ARCHIVE__STORAGE__BUCKIT", "typo");
             assert!(Settings::load(None).is_err(), "unknown key accepted");

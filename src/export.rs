@@ -67,7 +67,8 @@ pub fn parse(text: &str) -> Result<ParsedExport, ExportError> {
     let mut cursor = Lines { lines: &lines, next: 0 };
 
     let (title_line, title) = cursor.next_non_blank().ok_or_else(|| error(1, "the export is empty"))?;
-    let (date_line, date) = cursor.next_non_blank().ok_or_else(|| error(title_line + 1, "missing publication date line"))?;
+    let (date_line, date) =
+        cursor.next_non_blank().ok_or_else(|| error(title_line + 1, "missing publication date line"))?;
     let publish_time = parse_publish_time(date).map_err(|message| error(date_line, message))?;
     let (views_line, views) = cursor.next_non_blank().ok_or_else(|| error(date_line + 1, "missing view count line"))?;
     let view_count = parse_view_count(views).map_err(|message| error(views_line, message))?;
@@ -138,8 +139,9 @@ fn parse_publish_time(line: &str) -> Result<DateTime<FixedOffset>, String> {
     let (weekday_text, rest) =
         line.split_once(',').ok_or_else(|| format!("expected `Thứ N, DD.MM.YYYY | HH:MM:SS`, found {line:?}"))?;
     let weekday = parse_weekday(weekday_text.trim())?;
-    let (date_text, time_text) =
-        rest.split_once('|').ok_or_else(|| format!("expected `DD.MM.YYYY | HH:MM:SS` after the weekday in {line:?}"))?;
+    let (date_text, time_text) = rest
+        .split_once('|')
+        .ok_or_else(|| format!("expected `DD.MM.YYYY | HH:MM:SS` after the weekday in {line:?}"))?;
     let date = NaiveDate::parse_from_str(date_text.trim(), "%d.%m.%Y")
         .map_err(|_| format!("{:?} is not a valid date (DD.MM.YYYY)", date_text.trim()))?;
     let time = NaiveTime::parse_from_str(time_text.trim(), "%H:%M:%S")
@@ -173,10 +175,8 @@ fn parse_weekday(text: &str) -> Result<Weekday, String> {
 /// `89 lượt xem`, `1.234 lượt xem` → 89, 1234.
 fn parse_view_count(line: &str) -> Result<i64, String> {
     let line = line.trim();
-    let number = line
-        .strip_suffix("lượt xem")
-        .map(str::trim)
-        .ok_or_else(|| format!("expected `N lượt xem`, found {line:?}"))?;
+    let number =
+        line.strip_suffix("lượt xem").map(str::trim).ok_or_else(|| format!("expected `N lượt xem`, found {line:?}"))?;
     let digits: String = number.chars().filter(|c| !matches!(c, '.' | ',' | ' ')).collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{number:?} is not a view count"));

@@ -57,7 +57,11 @@ impl UrlSigner {
                 "gateway key id {:?} must be non-empty [A-Za-z0-9_-]",
                 key.id
             );
-            anyhow::ensure!(key.secret.expose_secret().len() >= 16, "gateway key {:?} is shorter than 16 bytes", key.id);
+            anyhow::ensure!(
+                key.secret.expose_secret().len() >= 16,
+                "gateway key {:?} is shorter than 16 bytes",
+                key.id
+            );
         }
         Ok(Self { keys })
     }
@@ -132,6 +136,17 @@ mod tests {
         assert_eq!(rotated.verify("/media/a", &query, 0), Ok(()));
         let forged = SignedQuery { kid: Some("new".into()), ..query };
         assert_eq!(rotated.verify("/media/a", &forged, 0), Err(SignatureError::Invalid));
-        assert!(UrlSigner::new(vec![key("short", 1)].into_iter().map(|mut k| { k.secret = vec![1u8; 4].into(); k }).collect()).is_err());
+        assert!(
+            UrlSigner::new(
+                vec![key("short", 1)]
+                    .into_iter()
+                    .map(|mut k| {
+                        k.secret = vec![1u8; 4].into();
+                        k
+                    })
+                    .collect()
+            )
+            .is_err()
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Creating, reading, changing and listing articles.
 
-use super::{Archive, new_etag, sha256_hex};
+use super::{Archive, new_etag, now, run_to_completion, sha256_hex};
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, Result},
@@ -143,8 +143,12 @@ impl Archive {
     pub async fn create_article(&self, fields: ArticleFields, article_id: &str) -> Result<ArticleRecord> {
         check_fields(&fields)?;
         let id = ArticleId::chosen_or_generated(article_id)?;
+        run_to_completion(self.clone().store_new_article(fields, id)).await
+    }
+
+    async fn store_new_article(self, fields: ArticleFields, id: ArticleId) -> Result<ArticleRecord> {
         let body = self.store_body(&id, &fields.body).await?;
-        let now = Utc::now();
+        let now = now();
         let record = ArticleRecord {
             id,
             revision: 1,
@@ -202,7 +206,10 @@ impl Archive {
 
     pub async fn update_article(&self, id: &ArticleId, update: ArticleUpdate) -> Result<(ArticleRecord, String)> {
         if update.etag.is_empty() {
-            return Err(ArchiveError::invalid("MISSING_ETAG", "etag is required: send the etag of the revision you read"));
+            return Err(ArchiveError::invalid(
+                "MISSING_ETAG",
+                "etag is required: send the etag of the revision you read",
+            ));
         }
         if update.mask.is_empty() {
             return Err(ArchiveError::invalid("MISSING_UPDATE_MASK", "update_mask must name at least one field"));
@@ -254,28 +261,44 @@ impl Archive {
             }
         }
         check_fields(&fields)?;
-        let body = if body_changed { fields.body } else { self.read_body(&current).await? };
-        let body_object = if body_changed { self.store_body(id, &body).await? } else { current.body.clone() };
+        if !body_changed {
+            fields.body = self.read_body(&current).await?;
+        }
+        let body = fields.body.clone();
+        let next = run_to_completion(self.clone().store_update(current, fields, body_changed, update.etag)).await?;
+        Ok((next, body))
+    }
+
+    /// Writes the new body (when it changed), then commits the next revision.
+    async fn store_update(
+        self,
+        current: ArticleRecord,
+        fields: ArticleFields,
+        body_changed: bool,
+        expected_etag: String,
+    ) -> Result<ArticleRecord> {
+        let body_object =
+            if body_changed { self.store_body(&current.id, &fields.body).await? } else { current.body.clone() };
         let next = ArticleRecord {
             revision: current.revision + 1,
             etag: new_etag(),
+            media: if body_changed { links_for_body(&fields.body, &current.media) } else { current.media.clone() },
             title: fields.title,
             author: fields.author,
             keywords: fields.keywords,
             publish_time: fields.publish_time.unwrap_or(current.publish_time),
             publish_utc_offset_seconds: fields.publish_utc_offset_seconds,
-            media: if body_changed { links_for_body(&body, &current.media) } else { current.media.clone() },
             body: body_object,
-            update_time: Utc::now(),
+            update_time: now(),
             ..current
         };
-        if let Err(error) = self.metadata.update_article(&update.etag, &next).await {
+        if let Err(error) = self.metadata.update_article(&expected_etag, &next).await {
             if body_changed {
                 self.discard(&next.body.key).await;
             }
             return Err(error);
         }
-        Ok((next, body))
+        Ok(next)
     }
 
     pub async fn delete_article(&self, id: &ArticleId, etag: &str) -> Result<()> {
@@ -316,7 +339,8 @@ impl Archive {
         let next_token = match page.next {
             Some(cursor) => {
                 let token = PageToken { cursor, filters: fingerprint };
-                let json = serde_json::to_vec(&token).map_err(|e| ArchiveError::internal("encoding a page token", e))?;
+                let json =
+                    serde_json::to_vec(&token).map_err(|e| ArchiveError::internal("encoding a page token", e))?;
                 URL_SAFE_NO_PAD.encode(json)
             }
             None => String::new(),

@@ -1,7 +1,7 @@
 //! Clips: streamed uploads committed only by an explicit, checked finish;
 //! ranged reads; signed playback URLs; links to articles.
 
-use super::Archive;
+use super::{Archive, now, run_to_completion};
 use crate::{
     blob::{BlobKey, BlobUpload, ByteStream},
     error::{ArchiveError, ErrorKind, Result},
@@ -131,26 +131,34 @@ impl MediaUpload {
             ));
         }
         let Self { archive, id, filename, content_type, key, upload, size, .. } = self;
-        upload.commit().await?;
-        let record = MediaRecord {
-            id,
-            filename,
-            content_type,
-            object: ObjectRef { key, size_bytes: size, sha256 },
-            create_time: Utc::now(),
+        // The commit runs to its end even if the client goes away meanwhile
+        // (the request future is then dropped): bytes and record together.
+        let commit = async move {
+            upload.commit().await?;
+            let record = MediaRecord {
+                id,
+                filename,
+                content_type,
+                object: ObjectRef { key, size_bytes: size, sha256 },
+                create_time: now(),
+            };
+            if let Err(error) = archive.metadata.insert_media(&record).await {
+                archive.discard(&record.object.key).await;
+                return Err(error);
+            }
+            Ok(record)
         };
-        if let Err(error) = archive.metadata.insert_media(&record).await {
-            archive.discard(&record.object.key).await;
-            return Err(error);
-        }
-        Ok(record)
+        run_to_completion(commit).await
     }
 
-    /// Discards the upload.
+    /// Discards the upload, to the end even if the request is cancelled meanwhile.
     pub async fn abort(self) {
         let key = self.key.clone();
-        if let Err(error) = self.upload.abort().await {
-            tracing::warn!(%key, error = ?error.source, "could not abort an upload");
+        let aborted = tokio::spawn(self.upload.abort()).await;
+        match aborted {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%key, error = ?error.source, "could not abort an upload"),
+            Err(error) => tracing::warn!(%key, %error, "the abort of an upload panicked"),
         }
     }
 }
@@ -227,8 +235,7 @@ impl Archive {
             ));
         }
         let media = self.metadata.get_media(id).await?;
-        let now = Utc::now();
-        let expire_time = now + chrono::Duration::seconds(ttl.as_secs() as i64);
+        let expire_time = Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
         let url = match self.blobs.presigner() {
             Some(presigner) => presigner.presign_get(&media.object.key, ttl, &media.content_type).await?,
             None => {

@@ -54,6 +54,22 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// Runs a write to its end even when the request that started it is
+/// cancelled (a dropped request future would otherwise stop between the blob
+/// and the metadata commit and leave an unreferenced object behind).
+pub(crate) async fn run_to_completion<T: Send + 'static>(
+    write: impl std::future::Future<Output = crate::Result<T>> + Send + 'static,
+) -> crate::Result<T> {
+    tokio::spawn(write).await.map_err(|e| crate::ArchiveError::internal("finishing a write", e))?
+}
+
+/// Now, at the microsecond precision the metadata stores keep, so a record
+/// reads back exactly as it was returned.
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
 /// A fresh opaque etag.
 pub(crate) fn new_etag() -> String {
     format!("{:016x}", rand::random::<u64>())

@@ -85,7 +85,8 @@ fn vietnam() -> FixedOffset {
 }
 
 fn day_start(day: NaiveDate) -> prost_types::Timestamp {
-    let time = day.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(vietnam()).single().expect("fixed offset");
+    let time =
+        day.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(vietnam()).single().expect("fixed offset");
     prost_types::Timestamp { seconds: time.timestamp(), nanos: 0 }
 }
 
@@ -204,7 +205,8 @@ async fn main() -> anyhow::Result<()> {
                 } else {
                     Box::new(tokio::fs::File::create(&target).await?)
                 };
-                let bar = if to_stdout { ProgressBar::hidden() } else { progress(info.size_bytes as u64, &info.filename) };
+                let bar =
+                    if to_stdout { ProgressBar::hidden() } else { progress(info.size_bytes as u64, &info.filename) };
                 let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
                 let mut stream = media_client(channel).read_media(request).await?.into_inner();
                 while let Some(chunk) = stream.next().await {
@@ -246,7 +248,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Url { name, ttl } => {
             let ttl = ttl.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
-            let url = media_client(channel).get_playback_url(pb::GetPlaybackUrlRequest { name, ttl }).await?.into_inner();
+            let url =
+                media_client(channel).get_playback_url(pb::GetPlaybackUrlRequest { name, ttl }).await?.into_inner();
             println!("{}", url.url);
             eprintln!("expires {}", show_time(url.expire_time.as_ref(), archive::export::VIETNAM_UTC_OFFSET_SECONDS));
         }

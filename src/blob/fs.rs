@@ -118,12 +118,14 @@ struct FsUpload {
 #[async_trait]
 impl BlobUpload for FsUpload {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        let file = self.file.as_mut().ok_or_else(|| ArchiveError::internal("writing", anyhow::anyhow!("upload closed")))?;
+        let file =
+            self.file.as_mut().ok_or_else(|| ArchiveError::internal("writing", anyhow::anyhow!("upload closed")))?;
         file.write_all(&chunk).await.map_err(|e| io_error("writing an upload", e))
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        let mut file = self.file.take().ok_or_else(|| ArchiveError::internal("committing", anyhow::anyhow!("upload closed")))?;
+        let mut file =
+            self.file.take().ok_or_else(|| ArchiveError::internal("committing", anyhow::anyhow!("upload closed")))?;
         let finish = async {
             file.flush().await?;
             file.get_ref().sync_all().await?;

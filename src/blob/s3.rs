@@ -38,8 +38,8 @@ pub struct S3BlobStore {
 
 impl S3BlobStore {
     pub async fn connect(settings: &S3Settings, bucket: &str, read_chunk_bytes: usize) -> anyhow::Result<Self> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()));
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
         if let (Some(key), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
             loader = loader.credentials_provider(Credentials::new(
                 key,
@@ -255,10 +255,7 @@ impl S3Upload {
                 .send()
                 .await
                 .map_err(|e| s3_error("uploading a part", e))?;
-            Ok(CompletedPart::builder()
-                .set_e_tag(uploaded.e_tag().map(str::to_owned))
-                .part_number(part_number)
-                .build())
+            Ok(CompletedPart::builder().set_e_tag(uploaded.e_tag().map(str::to_owned)).part_number(part_number).build())
         });
         Ok(())
     }
@@ -290,7 +287,8 @@ impl S3Upload {
     }
 
     async fn abort_multipart(&mut self) -> Result<()> {
-        self.in_flight.abort_all();
+        // Parts still in flight finish first: a part that lands after the
+        // abort can leave the upload open on some stores (SeaweedFS).
         while self.in_flight.join_next().await.is_some() {}
         if let Some(upload_id) = self.upload_id.take() {
             self.store
@@ -346,11 +344,13 @@ impl Drop for S3Upload {
         if self.finished {
             return;
         }
-        // Dropped mid-stream (the request was cancelled): abort in the background.
-        self.in_flight.abort_all();
+        // Dropped mid-stream (the request was cancelled): abort in the
+        // background, after the parts in flight have landed.
         if let (Some(upload_id), Ok(runtime)) = (self.upload_id.take(), tokio::runtime::Handle::try_current()) {
             let (client, bucket, key) = (self.store.client.clone(), self.store.bucket.clone(), self.key.to_string());
+            let mut in_flight = std::mem::take(&mut self.in_flight);
             runtime.spawn(async move {
+                while in_flight.join_next().await.is_some() {}
                 let aborted =
                     client.abort_multipart_upload().bucket(bucket).key(&key).upload_id(upload_id).send().await;
                 if let Err(error) = aborted {

@@ -2,7 +2,9 @@
 //! front (`BEGIN IMMEDIATE`), a pool of readers, a busy timeout for other
 //! processes.
 
-use super::{ArticleCursor, ArticlePage, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef};
+use super::{
+    ArticleCursor, ArticlePage, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef,
+};
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
@@ -67,8 +69,10 @@ impl SqliteMetadataStore {
         }
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let readers =
-            SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(options.read_only(true)).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options.read_only(true))
+            .await?;
         Ok(Self { readers, writer })
     }
 
@@ -159,7 +163,11 @@ async fn insert_revision(tx: &mut Transaction<'static, Sqlite>, article: &Articl
 
 async fn replace_keywords_and_links(tx: &mut Transaction<'static, Sqlite>, article: &ArticleRecord) -> Result<()> {
     let id = article.id.as_str();
-    sqlx::query("DELETE FROM article_keywords WHERE article_id = ?").bind(id).execute(&mut **tx).await.map_err(db_error)?;
+    sqlx::query("DELETE FROM article_keywords WHERE article_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
     for keyword in &article.keywords {
         sqlx::query("INSERT OR IGNORE INTO article_keywords (article_id, keyword) VALUES (?, ?)")
             .bind(id)
@@ -168,17 +176,23 @@ async fn replace_keywords_and_links(tx: &mut Transaction<'static, Sqlite>, artic
             .await
             .map_err(db_error)?;
     }
-    sqlx::query("DELETE FROM article_media WHERE article_id = ?").bind(id).execute(&mut **tx).await.map_err(db_error)?;
+    sqlx::query("DELETE FROM article_media WHERE article_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
     for (position, link) in article.media.iter().enumerate() {
-        sqlx::query("INSERT INTO article_media (article_id, position, reference, media_id, in_body) VALUES (?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(position as i64)
-            .bind(&link.reference)
-            .bind(link.media_id.as_ref().map(MediaId::as_str))
-            .bind(i64::from(link.in_body))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO article_media (article_id, position, reference, media_id, in_body) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(position as i64)
+        .bind(&link.reference)
+        .bind(link.media_id.as_ref().map(MediaId::as_str))
+        .bind(i64::from(link.in_body))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
     }
     Ok(())
 }
@@ -356,21 +370,17 @@ impl MetadataStore for SqliteMetadataStore {
             .collect::<Result<Vec<_>>>()?;
         let next = if articles.len() > query.page_size as usize {
             articles.truncate(query.page_size as usize);
-            articles.last().map(|last| ArticleCursor {
-                publish_time_micros: micros(&last.publish_time),
-                id: last.id.to_string(),
-            })
+            articles
+                .last()
+                .map(|last| ArticleCursor { publish_time_micros: micros(&last.publish_time), id: last.id.to_string() })
         } else {
             None
         };
         let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
         let mut links = self.load_links(&ids).await?;
         for article in &mut articles {
-            article.media = links
-                .iter_mut()
-                .filter(|(id, _)| id == article.id.as_str())
-                .map(|(_, link)| link.clone())
-                .collect();
+            article.media =
+                links.iter_mut().filter(|(id, _)| id == article.id.as_str()).map(|(_, link)| link.clone()).collect();
         }
         links.clear();
         Ok(ArticlePage { articles, next })

@@ -60,7 +60,8 @@ async fn receive_upload(
             }
             Some(Kind::Header(_)) | None => {
                 upload.abort().await;
-                let error = protocol_error("UNEXPECTED_MESSAGE", "after the header only chunks and one finish may follow");
+                let error =
+                    protocol_error("UNEXPECTED_MESSAGE", "after the header only chunks and one finish may follow");
                 return Err(error.into());
             }
         }

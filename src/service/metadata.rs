@@ -29,10 +29,7 @@ impl MetadataService for MetadataGrpc {
         let listing = ListArticles {
             page_size: request.page_size,
             page_token: request.page_token,
-            publish_time_start: convert::optional_timestamp(
-                "publish_time_start",
-                request.publish_time_start.as_ref(),
-            )?,
+            publish_time_start: convert::optional_timestamp("publish_time_start", request.publish_time_start.as_ref())?,
             publish_time_end: convert::optional_timestamp("publish_time_end", request.publish_time_end.as_ref())?,
             author: request.author,
             keyword: request.keyword,

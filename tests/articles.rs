@@ -1,0 +1,243 @@
+//! ArticleService and MetadataService over a real server, on both backends.
+
+mod common;
+
+use archive::proto::v1::{self as pb};
+use common::{Backend, TestServer, fixture};
+use tonic::Code;
+
+const SEED: &str = "article-2019-09-30-giao-ban-truc-tuyen.txt";
+
+fn article(title: &str, body: &str, author: &str, keywords: &[&str], publish_seconds: i64) -> pb::Article {
+    pb::Article {
+        title: title.into(),
+        body: body.into(),
+        author: author.into(),
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        publish_time: Some(prost_types::Timestamp { seconds: publish_seconds, nanos: 0 }),
+        publish_utc_offset_seconds: 7 * 3600,
+        ..Default::default()
+    }
+}
+
+async fn create(server: &TestServer, article: pb::Article, id: &str) -> Result<pb::Article, tonic::Status> {
+    let request = pb::CreateArticleRequest { article: Some(article), article_id: id.into() };
+    Ok(server.articles().create_article(request).await?.into_inner().article.expect("article"))
+}
+
+async fn get(server: &TestServer, name: &str, full: bool, revision: i64) -> Result<pb::Article, tonic::Status> {
+    let view = if full { pb::ArticleView::Full } else { pb::ArticleView::Basic };
+    let request = pb::GetArticleRequest { name: name.into(), view: view.into(), revision };
+    Ok(server.articles().get_article(request).await?.into_inner().article.expect("article"))
+}
+
+fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
+}
+
+async fn seed_import_keeps_every_field(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let text = fixture(SEED);
+    let request = pb::ImportArticleRequest { export_text: text.clone().into(), article_id: String::new() };
+    let imported = server.articles().import_article(request).await.expect("imports").into_inner().article.unwrap();
+
+    let stored = get(&server, &imported.name, true, 0).await.expect("reads back");
+    assert_eq!(stored.title, "Giao ban trực tuyến Toàn quốc về công tác tổ chức xây dựng Đảng 9 tháng 2019");
+    // 2019-09-30T17:20:59+07:00
+    assert_eq!(stored.publish_time.as_ref().unwrap().seconds, 1569838859);
+    assert_eq!(stored.publish_utc_offset_seconds, 7 * 3600);
+    assert_eq!(stored.view_count, 89);
+    assert_eq!(stored.author, "Phạm Ngọc");
+    assert!(stored.keywords.is_empty());
+    let text = String::from_utf8(text).unwrap();
+    for paragraph in text.split("\n\n").skip(2).take(8) {
+        assert!(stored.body.contains(paragraph), "paragraph not kept byte for byte: {paragraph:?}");
+    }
+    assert!(stored.body.contains("\n\nVideo: 93019_OHAI1.mp4\n\n"), "video reference kept in place");
+    assert_eq!(stored.body_sha256, common::sha256_hex(stored.body.as_bytes()));
+    assert_eq!(stored.media.len(), 1);
+    assert_eq!(stored.media[0].reference, "93019_OHAI1.mp4");
+    assert!(stored.media[0].media.is_empty(), "not linked before the clip is uploaded");
+    assert!(stored.media[0].in_body);
+
+    let basic = get(&server, &imported.name, false, 0).await.unwrap();
+    assert!(basic.body.is_empty(), "basic view has no body");
+    assert_eq!(basic.body_size_bytes, stored.body.len() as i64);
+}
+
+async fn malformed_export_names_the_line(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let request =
+        pb::ImportArticleRequest { export_text: fixture("exports/bad-date.txt").into(), article_id: String::new() };
+    let status = server.articles().import_article(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("line 3"), "{}", status.message());
+    assert_eq!(reason(&status), "EXPORT_MALFORMED");
+
+    let request =
+        pb::ImportArticleRequest { export_text: b"Ti\xeau \xc4\n".to_vec().into(), article_id: String::new() };
+    let status = server.articles().import_article(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("line 1") && status.message().contains("UTF-8"), "{}", status.message());
+}
+
+async fn create_update_revisions_and_delete(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let body =
+        "Đồng chí Phó bí thư nhấn mạnh: nâng cao chất lượng sinh hoạt chi bộ.\u{a0}\u{a0}\n\nĐoạn hai — “trích dẫn”.";
+    let created = create(
+        &server,
+        article("Thái Bình: hội nghị", body, "Phạm Ngọc", &["Đảng", "Thái Bình"], 1569838859),
+        "thai-binh-1",
+    )
+    .await
+    .expect("creates");
+    assert_eq!(created.name, "articles/thai-binh-1");
+    assert_eq!(created.revision, 1);
+    let full = get(&server, &created.name, true, 0).await.unwrap();
+    assert_eq!(full.body.as_bytes(), body.as_bytes(), "Vietnamese body byte-exact");
+    assert_eq!(full.keywords, ["Đảng", "Thái Bình"]);
+
+    let duplicate = create(&server, article("x", "", "", &[], 0), "thai-binh-1").await.unwrap_err();
+    assert_eq!(duplicate.code(), Code::AlreadyExists);
+
+    let update = |etag: &str, title: &str| pb::UpdateArticleRequest {
+        article: Some(pb::Article { name: created.name.clone(), title: title.into(), ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+        etag: etag.into(),
+    };
+    let updated = server.articles().update_article(update(&created.etag, "Tiêu đề mới")).await.unwrap().into_inner();
+    let updated = updated.article.unwrap();
+    assert_eq!(updated.revision, 2);
+    assert_ne!(updated.etag, created.etag);
+    assert_eq!(updated.title, "Tiêu đề mới");
+    assert_eq!(updated.body, body, "fields outside the mask are kept");
+
+    let stale = server.articles().update_article(update(&created.etag, "lost")).await.unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
+    assert_eq!(reason(&stale), "ETAG_MISMATCH");
+
+    let bad_mask = pb::UpdateArticleRequest {
+        update_mask: Some(prost_types::FieldMask { paths: vec!["view_count".into()] }),
+        ..update(&updated.etag, "x")
+    };
+    assert_eq!(server.articles().update_article(bad_mask).await.unwrap_err().code(), Code::InvalidArgument);
+    let no_etag = server.articles().update_article(update("", "x")).await.unwrap_err();
+    assert_eq!(no_etag.code(), Code::InvalidArgument);
+
+    let body_update = pb::UpdateArticleRequest {
+        article: Some(pb::Article {
+            name: created.name.clone(),
+            body: "Nội dung mới\n\nVideo: clip-2.mp4".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["body".into()] }),
+        etag: updated.etag.clone(),
+    };
+    let third = server.articles().update_article(body_update).await.unwrap().into_inner().article.unwrap();
+    assert_eq!(third.revision, 3);
+    assert_eq!(third.media.iter().map(|m| m.reference.as_str()).collect::<Vec<_>>(), ["clip-2.mp4"]);
+
+    let first = get(&server, &created.name, true, 1).await.expect("revision 1 readable");
+    assert_eq!((first.title.as_str(), first.body.as_str()), ("Thái Bình: hội nghị", body));
+    let second = get(&server, &created.name, true, 2).await.unwrap();
+    assert_eq!((second.title.as_str(), second.body.as_str()), ("Tiêu đề mới", body));
+    assert_eq!(get(&server, &created.name, false, 9).await.unwrap_err().code(), Code::NotFound);
+
+    let wrong_etag = pb::DeleteArticleRequest { name: created.name.clone(), etag: created.etag.clone() };
+    assert_eq!(server.articles().delete_article(wrong_etag).await.unwrap_err().code(), Code::Aborted);
+    let delete = pb::DeleteArticleRequest { name: created.name.clone(), etag: third.etag.clone() };
+    server.articles().delete_article(delete).await.expect("deletes");
+    assert_eq!(get(&server, &created.name, false, 0).await.unwrap_err().code(), Code::NotFound);
+}
+
+async fn bad_requests_get_clear_statuses(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let missing = server.articles().create_article(pb::CreateArticleRequest::default()).await.unwrap_err();
+    assert_eq!((missing.code(), reason(&missing).as_str()), (Code::InvalidArgument, "MISSING_FIELD"));
+    let untitled = create(&server, article("  ", "x", "", &[], 0), "").await.unwrap_err();
+    assert_eq!((untitled.code(), reason(&untitled).as_str()), (Code::InvalidArgument, "MISSING_TITLE"));
+    let bad_id = create(&server, article("t", "", "", &[], 0), "Bad/Id").await.unwrap_err();
+    assert_eq!(bad_id.code(), Code::InvalidArgument);
+    for name in ["", "article/x", "articles/", "media/abc"] {
+        let status = get(&server, name, false, 0).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{name:?}");
+    }
+    let unknown = get(&server, "articles/does-not-exist", false, 0).await.unwrap_err();
+    assert_eq!((unknown.code(), reason(&unknown).as_str()), (Code::NotFound, "ARTICLE_NOT_FOUND"));
+    let delete = pb::DeleteArticleRequest { name: "articles/does-not-exist".into(), etag: String::new() };
+    assert_eq!(server.articles().delete_article(delete).await.unwrap_err().code(), Code::NotFound);
+    let no_mask = pb::UpdateArticleRequest {
+        article: Some(pb::Article { name: "articles/x".into(), ..Default::default() }),
+        update_mask: None,
+        etag: "e".into(),
+    };
+    assert_eq!(server.articles().update_article(no_mask).await.unwrap_err().code(), Code::InvalidArgument);
+}
+
+async fn list_filters_and_pages(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let day = 86_400;
+    let base = 1_569_838_859; // 2019-09-30
+    let specs = [
+        ("a1", "Phạm Ngọc", &["Đảng"][..], base),
+        ("a2", "Phạm Ngọc", &["Thái Bình"][..], base + day),
+        ("a3", "Ngô Đông Hải", &["Đảng", "Thái Bình"][..], base + 2 * day),
+        ("a4", "Phạm Ngọc", &[][..], base + 3 * day),
+        ("a5", "Đỗ Xuân Thành", &["Đảng"][..], base + 3 * day),
+    ];
+    for (id, author, keywords, time) in specs {
+        create(&server, article(&format!("Bài {id}"), "nội dung", author, keywords, time), id).await.unwrap();
+    }
+    let list = |request: pb::ListArticlesRequest| {
+        let mut client = server.metadata();
+        async move { client.list_articles(request).await.map(|r| r.into_inner()) }
+    };
+    // Paging through everything, two at a time: newest first, ties by id.
+    let mut names = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list(pb::ListArticlesRequest { page_size: 2, page_token: token.clone(), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(page.articles.len() <= 2);
+        assert!(page.articles.iter().all(|a| a.body.is_empty()));
+        names.extend(page.articles.into_iter().map(|a| a.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(names, ["articles/a5", "articles/a4", "articles/a3", "articles/a2", "articles/a1"]);
+
+    let names_of = |page: pb::ListArticlesResponse| page.articles.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    let by_author = list(pb::ListArticlesRequest { author: "Phạm Ngọc".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(names_of(by_author), ["articles/a4", "articles/a2", "articles/a1"]);
+    let by_keyword = list(pb::ListArticlesRequest { keyword: "Thái Bình".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(names_of(by_keyword), ["articles/a3", "articles/a2"]);
+    let window = pb::ListArticlesRequest {
+        publish_time_start: Some(prost_types::Timestamp { seconds: base + day, nanos: 0 }),
+        publish_time_end: Some(prost_types::Timestamp { seconds: base + 3 * day, nanos: 0 }),
+        ..Default::default()
+    };
+    assert_eq!(names_of(list(window).await.unwrap()), ["articles/a3", "articles/a2"]);
+
+    let bad_token =
+        list(pb::ListArticlesRequest { page_token: "garbage".into(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(bad_token.code(), Code::InvalidArgument);
+    let first = list(pb::ListArticlesRequest { page_size: 1, ..Default::default() }).await.unwrap();
+    let other_filter =
+        pb::ListArticlesRequest { page_token: first.next_page_token, author: "x".into(), ..Default::default() };
+    assert_eq!(list(other_filter).await.unwrap_err().code(), Code::InvalidArgument);
+    let negative = list(pb::ListArticlesRequest { page_size: -1, ..Default::default() }).await.unwrap_err();
+    assert_eq!(negative.code(), Code::InvalidArgument);
+}
+
+on_both_backends!(
+    seed_import_keeps_every_field,
+    malformed_export_names_the_line,
+    create_update_revisions_and_delete,
+    bad_requests_get_clear_statuses,
+    list_filters_and_pages,
+);

@@ -1,0 +1,124 @@
+//! The BlobStore contract, run on the file system and on SeaweedFS.
+
+mod common;
+
+use archive::{
+    blob::{self, BlobKey, BlobStore},
+    config::StorageSettings,
+    error::ErrorKind,
+    ids::MediaId,
+};
+use bytes::Bytes;
+use common::{Backend, TEST_PART_SIZE, pseudo_random_bytes};
+use futures::TryStreamExt;
+use std::sync::Arc;
+
+async fn open_store(backend: Backend, dir: &std::path::Path) -> Arc<dyn BlobStore> {
+    let mut settings = StorageSettings::default();
+    match backend {
+        Backend::Fs => settings.url = format!("file://{}", dir.display()),
+        Backend::S3 => {
+            let (s3, bucket) = common::s3_settings();
+            settings.s3 = s3;
+            settings.url = format!("s3://{bucket}");
+        }
+    }
+    blob::open(&settings, 64 * 1024).await.expect("store opens")
+}
+
+async fn read(store: &dyn BlobStore, key: &BlobKey, range: std::ops::Range<u64>) -> Vec<u8> {
+    let stream = store.get(key, range).await.expect("get");
+    let chunks: Vec<Bytes> = stream.try_collect().await.expect("read");
+    chunks.concat()
+}
+
+fn fresh_key() -> BlobKey {
+    BlobKey::new_media_original(&MediaId::generate())
+}
+
+async fn put_get_range_size_delete(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(backend, dir.path()).await;
+    let key = fresh_key();
+    let text = "Giao ban trực tuyến Toàn quốc — Đảng 9 tháng 2019\u{a0}".as_bytes().to_vec();
+    assert_eq!(store.size(&key).await.unwrap(), None);
+    store.put(&key, Bytes::from(text.clone()), "text/plain; charset=utf-8").await.unwrap();
+    assert_eq!(store.size(&key).await.unwrap(), Some(text.len() as u64));
+    assert_eq!(read(store.as_ref(), &key, 0..text.len() as u64).await, text);
+    assert_eq!(read(store.as_ref(), &key, 5..9).await, text[5..9]);
+    assert_eq!(read(store.as_ref(), &key, 3..3).await, b"");
+    assert_eq!(store.get_bytes(&key, text.len() as u64).await.unwrap().as_ref(), text.as_slice());
+    store.delete(&key).await.unwrap();
+    assert_eq!(store.size(&key).await.unwrap(), None);
+    store.delete(&key).await.expect("deleting a missing object succeeds");
+    let missing = store.get(&key, 0..1).await.err().expect("missing object");
+    assert_eq!(missing.kind, ErrorKind::NotFound);
+}
+
+async fn uploads_become_visible_only_on_commit(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(backend, dir.path()).await;
+    let data = pseudo_random_bytes(TEST_PART_SIZE * 3 + 4321, 5);
+
+    let key = fresh_key();
+    let mut upload = store.start_upload(&key, "video/mp4").await.unwrap();
+    for chunk in data.chunks(300_000) {
+        upload.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    assert_eq!(store.size(&key).await.unwrap(), None, "invisible before commit");
+    upload.commit().await.unwrap();
+    assert_eq!(store.size(&key).await.unwrap(), Some(data.len() as u64));
+    let boundary = TEST_PART_SIZE as u64;
+    assert_eq!(
+        read(store.as_ref(), &key, boundary - 3..boundary + 3).await,
+        data[boundary as usize - 3..boundary as usize + 3]
+    );
+    assert_eq!(read(store.as_ref(), &key, 0..data.len() as u64).await, data);
+
+    let aborted = fresh_key();
+    let mut upload = store.start_upload(&aborted, "video/mp4").await.unwrap();
+    upload.write(Bytes::from(data.clone())).await.unwrap();
+    upload.abort().await.unwrap();
+    assert_eq!(store.size(&aborted).await.unwrap(), None);
+
+    let dropped = fresh_key();
+    let mut upload = store.start_upload(&dropped, "video/mp4").await.unwrap();
+    upload.write(Bytes::from(data.clone())).await.unwrap();
+    drop(upload);
+    assert_eq!(store.size(&dropped).await.unwrap(), None);
+
+    match backend {
+        Backend::Fs => assert_eq!(common::files_under(&dir.path().join(".uploads")), Vec::<String>::new()),
+        Backend::S3 => {
+            let mut open = Vec::new();
+            for _ in 0..50 {
+                let (_, a) = common::s3_leftovers(aborted.as_str()).await;
+                let (_, d) = common::s3_leftovers(dropped.as_str()).await;
+                open = [a, d].concat();
+                if open.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(open, Vec::<String>::new(), "multipart uploads left open");
+        }
+    }
+}
+
+async fn small_and_empty_uploads(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(backend, dir.path()).await;
+    for size in [0usize, 1, TEST_PART_SIZE - 1, TEST_PART_SIZE, TEST_PART_SIZE + 1] {
+        let data = pseudo_random_bytes(size, size as u64 + 1);
+        let key = fresh_key();
+        let mut upload = store.start_upload(&key, "video/mp4").await.unwrap();
+        if !data.is_empty() {
+            upload.write(Bytes::from(data.clone())).await.unwrap();
+        }
+        upload.commit().await.unwrap();
+        assert_eq!(store.size(&key).await.unwrap(), Some(size as u64), "size {size}");
+        assert_eq!(read(store.as_ref(), &key, 0..size as u64).await, data, "size {size}");
+    }
+}
+
+on_both_backends!(put_get_range_size_delete, uploads_become_visible_only_on_commit, small_and_empty_uploads);

@@ -1,0 +1,255 @@
+//! Test harness: a real archived on random loopback ports, over the local file
+//! system or the SeaweedFS that `scripts/test.sh` starts.
+#![allow(dead_code)]
+
+use archive::{
+    app::Application,
+    client::upload_messages,
+    config::{S3Settings, Settings},
+    proto::v1::{
+        self as pb, article_service_client::ArticleServiceClient, media_service_client::MediaServiceClient,
+        metadata_service_client::MetadataServiceClient,
+    },
+};
+use sha2::{Digest, Sha256};
+use std::{net::SocketAddr, path::PathBuf};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// S3 part size in tests: the S3 minimum, so multipart is reached quickly.
+pub const TEST_PART_SIZE: usize = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Fs,
+    S3,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the suite with scripts/test.sh, which starts SeaweedFS"))
+}
+
+/// Settings of the SeaweedFS that scripts/test.sh started.
+pub fn s3_settings() -> (S3Settings, String) {
+    let settings = S3Settings {
+        endpoint: Some(env("ARCHIVE_TEST_S3_ENDPOINT")),
+        region: std::env::var("ARCHIVE_TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        access_key_id: Some(env("ARCHIVE_TEST_S3_ACCESS_KEY")),
+        secret_access_key: Some(env("ARCHIVE_TEST_S3_SECRET_KEY").into()),
+        public_endpoint: None,
+        force_path_style: true,
+        part_size_bytes: TEST_PART_SIZE,
+        parts_in_flight: 2,
+    };
+    (settings, env("ARCHIVE_TEST_S3_BUCKET"))
+}
+
+pub fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.server.gateway_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.metadata.url = format!("sqlite://{}", dir.join("archive.db").display());
+    settings.gateway.key_file = dir.join("gateway.key").display().to_string();
+    match backend {
+        Backend::Fs => settings.storage.url = format!("file://{}", dir.join("blobs").display()),
+        Backend::S3 => {
+            let (s3, bucket) = s3_settings();
+            settings.storage.s3 = s3;
+            settings.storage.url = format!("s3://{bucket}");
+        }
+    }
+    settings
+}
+
+pub struct TestServer {
+    pub backend: Backend,
+    pub grpc_addr: SocketAddr,
+    pub gateway_addr: SocketAddr,
+    pub channel: Channel,
+    pub dir: TempDir,
+    pub archive: archive::archive::Archive,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        archive::telemetry::init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = test_settings(backend, dir.path());
+        adjust(&mut settings);
+        let app = Application::build(settings).await.expect("server builds");
+        let (grpc_addr, gateway_addr) = (app.grpc_addr(), app.gateway_addr());
+        let archive = app.archive().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+            .expect("valid uri")
+            .connect()
+            .await
+            .expect("server answers");
+        Self { backend, grpc_addr, gateway_addr, channel, dir, archive, stop: Some(stop) }
+    }
+
+    pub fn articles(&self) -> ArticleServiceClient<Channel> {
+        ArticleServiceClient::new(self.channel.clone())
+    }
+
+    pub fn metadata(&self) -> MetadataServiceClient<Channel> {
+        MetadataServiceClient::new(self.channel.clone())
+    }
+
+    pub fn media(&self) -> MediaServiceClient<Channel> {
+        archive::client::media_client(self.channel.clone())
+    }
+
+    pub fn blob_root(&self) -> PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    /// Uploads `data` as `filename` the way archivectl does.
+    pub async fn upload(&self, filename: &str, data: Vec<u8>) -> Result<pb::Media, tonic::Status> {
+        self.upload_with_id(filename, "", data).await
+    }
+
+    pub async fn upload_with_id(
+        &self,
+        filename: &str,
+        media_id: &str,
+        data: Vec<u8>,
+    ) -> Result<pb::Media, tonic::Status> {
+        let header =
+            pb::UploadHeader { filename: filename.into(), content_type: String::new(), media_id: media_id.into() };
+        let messages = upload_messages(header, std::io::Cursor::new(data), |_| {});
+        Ok(self.media().upload_media(messages).await?.into_inner().media.expect("media in response"))
+    }
+
+    /// Every byte of a clip through ReadMedia.
+    pub async fn read_all(&self, name: &str, offset: i64, limit: i64) -> Result<Vec<u8>, tonic::Status> {
+        let request = pb::ReadMediaRequest { name: name.into(), offset, limit };
+        let mut stream = self.media().read_media(request).await?.into_inner();
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.message().await? {
+            assert_eq!(chunk.offset as usize, offset as usize + data.len(), "chunk offsets are contiguous");
+            data.extend_from_slice(&chunk.data);
+        }
+        Ok(data)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so large uploads are not
+/// trivially compressible and failures are reproducible.
+pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    data
+}
+
+/// A client of the test SeaweedFS, to inspect the bucket directly.
+pub async fn s3_client() -> (aws_sdk_s3::Client, String) {
+    let (settings, bucket) = s3_settings();
+    let store = archive::blob::S3BlobStore::connect(&settings, &bucket, 64 * 1024).await.expect("s3 client");
+    (store.client().clone(), bucket)
+}
+
+/// Objects whose key starts with `prefix`, and open multipart uploads there.
+pub async fn s3_leftovers(prefix: &str) -> (Vec<String>, Vec<String>) {
+    let (client, bucket) = s3_client().await;
+    let objects = client.list_objects_v2().bucket(&bucket).prefix(prefix).send().await.expect("list objects");
+    let uploads = client.list_multipart_uploads().bucket(&bucket).prefix(prefix).send().await.expect("list uploads");
+    (
+        objects.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect(),
+        uploads.uploads().iter().filter_map(|u| u.key().map(str::to_owned)).collect(),
+    )
+}
+
+/// Files under a directory tree (relative paths).
+pub fn files_under(root: &std::path::Path) -> Vec<String> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap_or(&path).display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// What is left of a clip's bytes (stored or half-written) for `media_id`.
+pub async fn leftovers_of(server: &TestServer, media_id: &str) -> Vec<String> {
+    match server.backend {
+        Backend::Fs => {
+            let root = server.blob_root();
+            let mut left: Vec<String> = files_under(&root.join("media").join(media_id))
+                .into_iter()
+                .map(|f| format!("media/{media_id}/{f}"))
+                .collect();
+            left.extend(files_under(&root.join(".uploads")).into_iter().map(|f| format!(".uploads/{f}")));
+            left
+        }
+        Backend::S3 => {
+            let (objects, uploads) = s3_leftovers(&format!("media/{media_id}/")).await;
+            objects.into_iter().chain(uploads.into_iter().map(|u| format!("open multipart upload {u}"))).collect()
+        }
+    }
+}
+
+/// Runs each listed async test fn on both blob backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod fs_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::common::Backend::Fs).await;
+                }
+            )*
+        }
+        mod s3_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::common::Backend::S3).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,304 @@
+//! MediaService, GetMedia and the playback URLs over a real server, on both backends.
+
+mod common;
+
+use archive::proto::v1::{self as pb, upload_media_request::Kind};
+use common::{Backend, TEST_PART_SIZE, TestServer, fixture, leftovers_of, pseudo_random_bytes, sha256_hex};
+use std::time::Duration;
+use tonic::Code;
+
+const CLIP: &str = "clip-faststart.mp4";
+
+async fn playback_url(server: &TestServer, name: &str, ttl_seconds: Option<i64>) -> pb::GetPlaybackUrlResponse {
+    let ttl = ttl_seconds.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
+    let request = pb::GetPlaybackUrlRequest { name: name.into(), ttl };
+    server.media().get_playback_url(request).await.expect("playback url").into_inner()
+}
+
+async fn http_get(url: &str, range: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url);
+    if let Some(range) = range {
+        request = request.header("Range", range);
+    }
+    let response = request.send().await.expect("HTTP answer");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.bytes().await.expect("body").to_vec())
+}
+
+async fn real_clip_round_trips_ranged_and_through_its_url(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let clip = fixture(CLIP);
+    let media = server.upload(CLIP, clip.clone()).await.expect("uploads");
+    assert_eq!(media.size_bytes as usize, clip.len());
+    assert_eq!(media.sha256, sha256_hex(&clip));
+    assert_eq!(media.content_type, "video/mp4");
+
+    let described = server.metadata().get_media(pb::GetMediaRequest { name: media.name.clone() }).await.unwrap();
+    assert_eq!(described.into_inner().media.unwrap(), media);
+
+    assert_eq!(server.read_all(&media.name, 0, 0).await.unwrap(), clip, "whole clip");
+    assert_eq!(server.read_all(&media.name, 1000, 5000).await.unwrap(), clip[1000..6000]);
+    let tail_start = clip.len() as i64 - 10;
+    assert_eq!(
+        server.read_all(&media.name, tail_start, 1 << 20).await.unwrap(),
+        clip[clip.len() - 10..],
+        "limit past the end is clamped"
+    );
+    let past_end = server.read_all(&media.name, clip.len() as i64, 0).await.unwrap_err();
+    assert_eq!(past_end.code(), Code::OutOfRange, "{past_end:?}");
+    assert_eq!(server.read_all(&media.name, -1, 0).await.unwrap_err().code(), Code::InvalidArgument);
+
+    let url = playback_url(&server, &media.name, Some(600)).await;
+    assert_eq!(url.content_type, "video/mp4");
+    assert!(url.url.starts_with("http://127.0.0.1:"), "{}", url.url);
+    let (status, headers, body) = http_get(&url.url, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "video/mp4");
+    assert_eq!(body, clip, "played bytes identical");
+    let (status, headers, body) = http_get(&url.url, Some("bytes=100-1099")).await;
+    assert_eq!(status, 206);
+    assert_eq!(headers["content-range"], format!("bytes 100-1099/{}", clip.len()).as_str());
+    assert_eq!(body, clip[100..1100]);
+    let (status, _, body) = http_get(&url.url, Some(&format!("bytes={}-", clip.len() - 5))).await;
+    assert_eq!((status, body.as_slice()), (206, &clip[clip.len() - 5..]));
+    let (status, _, _) = http_get(&url.url, Some(&format!("bytes={}-", clip.len() + 10))).await;
+    assert_eq!(status, 416, "range past the end");
+}
+
+async fn clip_links_to_the_imported_article(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let export = fixture("article-2019-09-30-giao-ban-truc-tuyen.txt");
+    let request = pb::ImportArticleRequest { export_text: export.into(), article_id: "giao-ban-2019".into() };
+    let article = server.articles().import_article(request).await.unwrap().into_inner().article.unwrap();
+    let media = server.upload("93019_OHAI1.mp4", fixture(CLIP)).await.unwrap();
+    let attach = pb::AttachMediaRequest {
+        article: article.name.clone(),
+        media: media.name.clone(),
+        reference: "93019_OHAI1.mp4".into(),
+    };
+    let linked = server.media().attach_media(attach).await.expect("attaches").into_inner().article.unwrap();
+    assert_eq!(linked.media.len(), 1);
+    assert_eq!(
+        (linked.media[0].reference.as_str(), linked.media[0].media.as_str()),
+        ("93019_OHAI1.mp4", media.name.as_str())
+    );
+    assert!(linked.media[0].in_body);
+
+    let extra = pb::AttachMediaRequest {
+        article: article.name.clone(),
+        media: media.name.clone(),
+        reference: "extra.mp4".into(),
+    };
+    let linked = server.media().attach_media(extra).await.unwrap().into_inner().article.unwrap();
+    assert_eq!(linked.media.len(), 2);
+    assert!(!linked.media[1].in_body);
+
+    let unknown_media =
+        pb::AttachMediaRequest { article: article.name.clone(), media: "media/nope".into(), reference: String::new() };
+    assert_eq!(server.media().attach_media(unknown_media).await.unwrap_err().code(), Code::NotFound);
+    let unknown_article =
+        pb::AttachMediaRequest { article: "articles/nope".into(), media: media.name.clone(), reference: String::new() };
+    assert_eq!(server.media().attach_media(unknown_article).await.unwrap_err().code(), Code::NotFound);
+}
+
+/// Sends `messages` as one UploadMedia call.
+async fn upload_raw(server: &TestServer, messages: Vec<pb::UploadMediaRequest>) -> Result<pb::Media, tonic::Status> {
+    let response = server.media().upload_media(futures::stream::iter(messages)).await?;
+    Ok(response.into_inner().media.unwrap())
+}
+
+fn header(media_id: &str) -> pb::UploadMediaRequest {
+    let header =
+        pb::UploadHeader { filename: "clip.mp4".into(), content_type: String::new(), media_id: media_id.into() };
+    pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }
+}
+
+fn chunks(data: &[u8]) -> Vec<pb::UploadMediaRequest> {
+    data.chunks(1 << 20).map(|c| pb::UploadMediaRequest { kind: Some(Kind::Chunk(c.to_vec().into())) }).collect()
+}
+
+fn finish(size: usize, sha256: String) -> pb::UploadMediaRequest {
+    pb::UploadMediaRequest { kind: Some(Kind::Finish(pb::UploadFinish { size_bytes: size as i64, sha256 })) }
+}
+
+async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
+    let get = server.metadata().get_media(pb::GetMediaRequest { name: format!("media/{media_id}") }).await;
+    assert_eq!(get.unwrap_err().code(), Code::NotFound, "no record for {media_id}");
+    assert_eq!(leftovers_of(server, media_id).await, Vec::<String>::new(), "no bytes left for {media_id}");
+}
+
+async fn failed_uploads_leave_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // Big enough to have started a multipart upload on S3 (two parts).
+    let data = pseudo_random_bytes(TEST_PART_SIZE * 2 + 123, 7);
+    let sha = sha256_hex(&data);
+
+    let with = |id: &str, tail: Vec<pb::UploadMediaRequest>| [vec![header(id)], chunks(&data), tail].concat();
+    let size_mismatch =
+        upload_raw(&server, with("size-mismatch", vec![finish(data.len() + 1, sha.clone())])).await.unwrap_err();
+    assert_eq!(size_mismatch.code(), Code::InvalidArgument);
+    assert!(size_mismatch.message().contains("nothing was stored"), "{}", size_mismatch.message());
+    assert_nothing_stored(&server, "size-mismatch").await;
+
+    let sha_mismatch =
+        upload_raw(&server, with("sha-mismatch", vec![finish(data.len(), sha256_hex(b"other"))])).await.unwrap_err();
+    assert_eq!(sha_mismatch.code(), Code::InvalidArgument);
+    assert_nothing_stored(&server, "sha-mismatch").await;
+
+    let unfinished = upload_raw(&server, with("unfinished", vec![])).await.unwrap_err();
+    assert_eq!(unfinished.code(), Code::InvalidArgument, "{unfinished:?}");
+    assert_nothing_stored(&server, "unfinished").await;
+
+    let bad_sha = upload_raw(&server, with("bad-sha", vec![finish(data.len(), "xyz".into())])).await.unwrap_err();
+    assert_eq!(bad_sha.code(), Code::InvalidArgument);
+    assert_nothing_stored(&server, "bad-sha").await;
+
+    let no_header = upload_raw(&server, chunks(b"abc")).await.unwrap_err();
+    assert_eq!(no_header.code(), Code::InvalidArgument);
+    let two_headers = upload_raw(&server, vec![header("two-headers"), header("two-headers")]).await.unwrap_err();
+    assert_eq!(two_headers.code(), Code::InvalidArgument);
+    assert_nothing_stored(&server, "two-headers").await;
+    let no_filename = pb::UploadMediaRequest { kind: Some(Kind::Header(pb::UploadHeader::default())) };
+    assert_eq!(upload_raw(&server, vec![no_filename]).await.unwrap_err().code(), Code::InvalidArgument);
+
+    // A good upload with a chosen id, then a retry of it: refused, not duplicated.
+    let stored = upload_raw(&server, with("chosen-id", vec![finish(data.len(), sha.clone())])).await.expect("stores");
+    assert_eq!(stored.name, "media/chosen-id");
+    let retry = upload_raw(&server, with("chosen-id", vec![finish(data.len(), sha)])).await.unwrap_err();
+    assert_eq!(retry.code(), Code::AlreadyExists);
+}
+
+async fn cancelled_upload_is_discarded(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<pb::UploadMediaRequest>(4);
+    let mut client = server.media();
+    let call =
+        tokio::spawn(async move { client.upload_media(tokio_stream::wrappers::ReceiverStream::new(receiver)).await });
+    sender.send(header("cancelled")).await.unwrap();
+    for chunk in chunks(&pseudo_random_bytes(TEST_PART_SIZE * 2, 3)) {
+        sender.send(chunk).await.unwrap();
+    }
+    // Let the server take in the parts, then the client goes away mid-stream.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    call.abort();
+    drop(sender);
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = leftovers_of(&server, "cancelled").await;
+        if left.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(left, Vec::<String>::new(), "a cancelled upload left bytes behind");
+    assert_nothing_stored(&server, "cancelled").await;
+}
+
+async fn upload_of_more_than_three_parts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let data = pseudo_random_bytes(TEST_PART_SIZE * 3 + 777_777, 11);
+    let media = server.upload("big.mp4", data.clone()).await.expect("uploads");
+    assert_eq!(media.sha256, sha256_hex(&data));
+    let offset = TEST_PART_SIZE as i64 - 10;
+    assert_eq!(
+        server.read_all(&media.name, offset, 20).await.unwrap(),
+        data[offset as usize..offset as usize + 20],
+        "across a part boundary"
+    );
+    assert_eq!(sha256_hex(&server.read_all(&media.name, 0, 0).await.unwrap()), media.sha256);
+    if backend == Backend::S3 {
+        let (client, bucket) = common::s3_client().await;
+        let id = media.name.trim_start_matches("media/");
+        let (objects, _) = common::s3_leftovers(&format!("media/{id}/")).await;
+        let head = client.head_object().bucket(bucket).key(&objects[0]).part_number(4).send().await.unwrap();
+        assert_eq!(head.parts_count(), Some(4), "stored as a 4-part multipart object");
+    }
+}
+
+async fn empty_clip(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let media = server.upload("empty.mp4", Vec::new()).await.expect("an empty clip is a clip");
+    assert_eq!(media.size_bytes, 0);
+    assert_eq!(server.read_all(&media.name, 0, 0).await.unwrap(), Vec::<u8>::new());
+    assert_eq!(server.read_all(&media.name, 1, 0).await.unwrap_err().code(), Code::OutOfRange);
+}
+
+async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let media = server.upload(CLIP, fixture(CLIP)).await.unwrap();
+    let short = playback_url(&server, &media.name, Some(1)).await;
+    let expire = short.expire_time.unwrap().seconds;
+    assert!(expire > chrono::Utc::now().timestamp() - 2);
+    let (status, _, _) = http_get(&short.url, Some("bytes=0-9")).await;
+    assert_eq!(status, 206, "valid before expiry");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _, _) = http_get(&short.url, Some("bytes=0-9")).await;
+    assert_eq!(status, 403, "expired URL refused");
+
+    let url = playback_url(&server, &media.name, None).await.url;
+    let tampered = if backend == Backend::Fs {
+        // Flip the last character of the signature.
+        let last = url.chars().last().unwrap();
+        format!("{}{}", &url[..url.len() - 1], if last == 'A' { 'B' } else { 'A' })
+    } else {
+        url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    };
+    assert_eq!(http_get(&tampered, None).await.0, 403, "tampered signature refused");
+    if backend == Backend::Fs {
+        let other_media = url.replace(&media.name.replace("media/", ""), "someone-else");
+        assert_eq!(http_get(&other_media, None).await.0, 403, "signature bound to the path");
+        let unsigned = url.split('?').next().unwrap().to_owned();
+        assert_eq!(http_get(&unsigned, None).await.0, 403);
+    }
+
+    let unknown =
+        server.media().get_playback_url(pb::GetPlaybackUrlRequest { name: "media/nope".into(), ttl: None }).await;
+    assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
+    let too_long = pb::GetPlaybackUrlRequest {
+        name: media.name.clone(),
+        ttl: Some(prost_types::Duration { seconds: 8 * 24 * 3600, nanos: 0 }),
+    };
+    assert_eq!(server.media().get_playback_url(too_long).await.unwrap_err().code(), Code::InvalidArgument);
+}
+
+async fn health_and_reflection_are_served(backend: Backend) {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let server = TestServer::start(backend).await;
+    let mut health = HealthClient::new(server.channel.clone());
+    for service in ["archive.v1.ArticleService", "archive.v1.MetadataService", "archive.v1.MediaService"] {
+        let answer = health.check(HealthCheckRequest { service: service.into() }).await.expect("health answers");
+        assert_eq!(answer.into_inner().status(), ServingStatus::Serving, "{service}");
+    }
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut reflection = ServerReflectionClient::new(server.channel.clone());
+    let mut answers = reflection.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no service list");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in
+        ["archive.v1.ArticleService", "archive.v1.MetadataService", "archive.v1.MediaService", "grpc.health.v1.Health"]
+    {
+        assert!(names.iter().any(|n| n == service), "{service} missing from {names:?}");
+    }
+}
+
+on_both_backends!(
+    real_clip_round_trips_ranged_and_through_its_url,
+    clip_links_to_the_imported_article,
+    failed_uploads_leave_nothing,
+    cancelled_upload_is_discarded,
+    upload_of_more_than_three_parts,
+    empty_clip,
+    playback_urls_expire_and_resist_tampering,
+    health_and_reflection_are_served,
+);
