@@ -86,6 +86,9 @@ pub struct MediaSettings {
     pub max_playback_ttl_seconds: u64,
     /// Largest clip accepted.
     pub max_upload_bytes: u64,
+    /// Uploads in progress at once per server; more get RESOURCE_EXHAUSTED.
+    /// With the S3 part buffers this bounds upload memory.
+    pub max_concurrent_uploads: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,6 +155,7 @@ impl Default for MediaSettings {
             default_playback_ttl_seconds: 3600,
             max_playback_ttl_seconds: 7 * 24 * 3600,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
+            max_concurrent_uploads: 16,
         }
     }
 }

@@ -43,7 +43,8 @@ pub enum SignatureError {
 /// The query parameters of a signed URL.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct SignedQuery {
-    pub exp: Option<i64>,
+    /// Kept as text: a malformed expiry is a bad signature (403), not a bad request.
+    pub exp: Option<String>,
     pub kid: Option<String>,
     pub sig: Option<String>,
 }
@@ -81,9 +82,10 @@ impl UrlSigner {
 
     /// Checks a request for `path` at time `now` (Unix seconds), in constant time.
     pub fn verify(&self, path: &str, query: &SignedQuery, now: i64) -> Result<(), SignatureError> {
-        let (Some(expires), Some(kid), Some(sig)) = (query.exp, &query.kid, &query.sig) else {
+        let (Some(expires), Some(kid), Some(sig)) = (&query.exp, &query.kid, &query.sig) else {
             return Err(SignatureError::Missing);
         };
+        let expires: i64 = expires.parse().map_err(|_| SignatureError::Invalid)?;
         let key = self.keys.iter().find(|k| &k.id == kid).ok_or(SignatureError::Invalid)?;
         let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| SignatureError::Invalid)?;
         Self::mac(key, path, expires).verify_slice(&signature).map_err(|_| SignatureError::Invalid)?;
@@ -107,7 +109,7 @@ mod tests {
         for pair in signed.split('&') {
             let (k, v) = pair.split_once('=').unwrap();
             match k {
-                "exp" => query.exp = v.parse().ok(),
+                "exp" => query.exp = Some(v.into()),
                 "kid" => query.kid = Some(v.into()),
                 "sig" => query.sig = Some(v.into()),
                 _ => unreachable!(),
@@ -123,7 +125,7 @@ mod tests {
         assert_eq!(signer.verify("/media/a", &query, 999), Ok(()));
         assert_eq!(signer.verify("/media/a", &query, 1000), Err(SignatureError::Expired));
         assert_eq!(signer.verify("/media/b", &query, 999), Err(SignatureError::Invalid));
-        let extended = SignedQuery { exp: Some(5000), ..query.clone() };
+        let extended = SignedQuery { exp: Some("5000".into()), ..query.clone() };
         assert_eq!(signer.verify("/media/a", &extended, 999), Err(SignatureError::Invalid));
         assert_eq!(signer.verify("/media/a", &SignedQuery::default(), 0), Err(SignatureError::Missing));
     }

@@ -195,6 +195,26 @@ async fn cancelled_upload_is_discarded(backend: Backend) {
     assert_nothing_stored(&server, "cancelled").await;
 }
 
+async fn uploads_beyond_the_configured_limit_are_refused(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.media.max_concurrent_uploads = 1).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<pb::UploadMediaRequest>(4);
+    let mut client = server.media();
+    let first =
+        tokio::spawn(async move { client.upload_media(tokio_stream::wrappers::ReceiverStream::new(receiver)).await });
+    let data = b"first clip".to_vec();
+    sender.send(header("first")).await.unwrap();
+    sender.send(chunks(&data).remove(0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = upload_raw(&server, vec![header("second"), finish(0, sha256_hex(b""))]).await.unwrap_err();
+    assert_eq!(second.code(), Code::ResourceExhausted, "{second:?}");
+    sender.send(finish(data.len(), sha256_hex(&data))).await.unwrap();
+    drop(sender);
+    first.await.unwrap().expect("the first upload completes");
+    assert_nothing_stored(&server, "second").await;
+    let third = upload_raw(&server, vec![header("third"), finish(0, sha256_hex(b""))]).await;
+    assert!(third.is_ok(), "the slot is free again: {third:?}");
+}
+
 async fn upload_of_more_than_three_parts(backend: Backend) {
     let server = TestServer::start(backend).await;
     let data = pseudo_random_bytes(TEST_PART_SIZE * 3 + 777_777, 11);
@@ -227,12 +247,13 @@ async fn empty_clip(backend: Backend) {
 async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
     let server = TestServer::start(backend).await;
     let media = server.upload(CLIP, fixture(CLIP)).await.unwrap();
-    let short = playback_url(&server, &media.name, Some(1)).await;
+    // Long enough to stay valid across a second boundary on a loaded machine.
+    let short = playback_url(&server, &media.name, Some(3)).await;
     let expire = short.expire_time.unwrap().seconds;
     assert!(expire > chrono::Utc::now().timestamp() - 2);
     let (status, _, _) = http_get(&short.url, Some("bytes=0-9")).await;
     assert_eq!(status, 206, "valid before expiry");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let (status, _, _) = http_get(&short.url, Some("bytes=0-9")).await;
     assert_eq!(status, 403, "expired URL refused");
 
@@ -297,6 +318,7 @@ on_both_backends!(
     clip_links_to_the_imported_article,
     failed_uploads_leave_nothing,
     cancelled_upload_is_discarded,
+    uploads_beyond_the_configured_limit_are_refused,
     upload_of_more_than_three_parts,
     empty_clip,
     playback_urls_expire_and_resist_tampering,

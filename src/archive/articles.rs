@@ -171,8 +171,8 @@ impl Archive {
         Ok(record)
     }
 
-    /// Imports one article in the portal's export format.
-    pub async fn import_article(&self, export_text: &[u8], article_id: &str) -> Result<ArticleRecord> {
+    /// Imports one article in the portal's export format; returns it with its body.
+    pub async fn import_article(&self, export_text: &[u8], article_id: &str) -> Result<(ArticleRecord, String)> {
         let malformed = |e: export::ExportError| ArchiveError::invalid("EXPORT_MALFORMED", format!("export {e}"));
         let parsed = export::parse(export::decode(export_text).map_err(malformed)?).map_err(malformed)?;
         let fields = ArticleFields {
@@ -184,7 +184,8 @@ impl Archive {
             publish_utc_offset_seconds: parsed.publish_time.offset().local_minus_utc(),
             view_count: parsed.view_count,
         };
-        self.create_article(fields, article_id).await
+        let body = fields.body.clone();
+        Ok((self.create_article(fields, article_id).await?, body))
     }
 
     /// An article and, when `with_body`, its text.
@@ -199,7 +200,7 @@ impl Archive {
         Ok((record, body))
     }
 
-    pub(crate) async fn read_body(&self, record: &ArticleRecord) -> Result<String> {
+    async fn read_body(&self, record: &ArticleRecord) -> Result<String> {
         let bytes = self.blobs.get_bytes(&record.body.key, record.body.size_bytes).await?;
         String::from_utf8(bytes.to_vec()).map_err(|e| ArchiveError::internal("reading an article body", e))
     }

@@ -79,6 +79,7 @@ pub struct MediaUpload {
     upload: Box<dyn BlobUpload>,
     hasher: Sha256,
     size: u64,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl std::fmt::Debug for MediaUpload {
@@ -130,10 +131,11 @@ impl MediaUpload {
                 format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
             ));
         }
-        let Self { archive, id, filename, content_type, key, upload, size, .. } = self;
+        let Self { archive, id, filename, content_type, key, upload, size, _slot: slot, .. } = self;
         // The commit runs to its end even if the client goes away meanwhile
         // (the request future is then dropped): bytes and record together.
         let commit = async move {
+            let _slot = slot; // held until the commit is done
             upload.commit().await?;
             let record = MediaRecord {
                 id,
@@ -166,6 +168,13 @@ impl MediaUpload {
 impl Archive {
     pub async fn start_upload(&self, header: UploadHeader) -> Result<MediaUpload> {
         check_filename(&header.filename)?;
+        let slot = self.upload_slots.clone().try_acquire_owned().map_err(|_| {
+            ArchiveError::new(
+                ErrorKind::ResourceExhausted,
+                "TOO_MANY_UPLOADS",
+                format!("{} uploads are in progress; retry later", self.media_settings.max_concurrent_uploads),
+            )
+        })?;
         let content_type = if header.content_type.is_empty() {
             guess_content_type(&header.filename).to_owned()
         } else {
@@ -197,6 +206,7 @@ impl Archive {
             upload,
             hasher: Sha256::new(),
             size: 0,
+            _slot: slot,
         })
     }
 

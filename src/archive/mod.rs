@@ -20,6 +20,8 @@ pub struct Archive {
     pub(crate) media_settings: MediaSettings,
     /// Base of gateway playback URLs, e.g. `http://127.0.0.1:50052`.
     pub(crate) gateway_base_url: String,
+    /// One permit per upload in progress.
+    pub(crate) upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Archive {
@@ -30,7 +32,8 @@ impl Archive {
         media_settings: MediaSettings,
         gateway_base_url: String,
     ) -> Self {
-        Self { blobs, metadata, signer, media_settings, gateway_base_url }
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(media_settings.max_concurrent_uploads.max(1)));
+        Self { blobs, metadata, signer, media_settings, gateway_base_url, upload_slots }
     }
 
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {

@@ -76,8 +76,7 @@ impl ArticleService for ArticleGrpc {
         request: Request<pb::ImportArticleRequest>,
     ) -> Result<Response<pb::ImportArticleResponse>, Status> {
         let request = request.into_inner();
-        let record = self.archive.import_article(&request.export_text, &request.article_id).await?;
-        let body = self.archive.read_body(&record).await?;
+        let (record, body) = self.archive.import_article(&request.export_text, &request.article_id).await?;
         Ok(Response::new(pb::ImportArticleResponse { article: Some(convert::article(&record, Some(body))) }))
     }
 }

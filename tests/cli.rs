@@ -1,0 +1,108 @@
+//! The two binaries as a person uses them: `archived` configured only by
+//! environment variables, `archivectl` importing, listing, fetching and
+//! signing against it.
+
+mod common;
+
+use common::{fixture, sha256_hex};
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+struct Archived {
+    child: Child,
+    grpc: String,
+}
+
+impl Drop for Archived {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `archived` in `dir` with no config file, on free ports chosen
+/// through `ARCHIVE__…` variables, and reads its address from the log.
+fn start_archived(dir: &Path) -> Archived {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_archived"))
+        .current_dir(dir)
+        .env("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0")
+        .env("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("archived starts");
+    let mut log = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let grpc = loop {
+        line.clear();
+        assert!(log.read_line(&mut line).expect("log readable") > 0, "archived exited before serving");
+        if let Some(rest) = line.split("grpc=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    Archived { child, grpc: format!("http://{grpc}") }
+}
+
+fn archivectl(server: &Archived, dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_archivectl"))
+        .current_dir(dir)
+        .env("ARCHIVE_SERVER", &server.grpc)
+        .args(args)
+        .output()
+        .expect("archivectl runs");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    assert!(
+        output.status.success(),
+        "archivectl {args:?} failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn archivectl_imports_lists_gets_and_signs_against_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_archived(dir.path());
+    let clips = dir.path().join("clips");
+    std::fs::create_dir(&clips).unwrap();
+    let clip = fixture("clip-faststart.mp4");
+    std::fs::write(clips.join("93019_OHAI1.mp4"), &clip).unwrap();
+    let export =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/article-2019-09-30-giao-ban-truc-tuyen.txt");
+
+    let imported =
+        archivectl(&server, dir.path(), &["import", export.to_str().unwrap(), "--media", "clips", "--id", "giao-ban"]);
+    assert!(imported.contains("imported articles/giao-ban"), "{imported}");
+    let media =
+        imported.lines().find_map(|l| l.strip_prefix("clip 93019_OHAI1.mp4 → ")).expect("clip uploaded").to_owned();
+
+    let listed = archivectl(&server, dir.path(), &["ls", "--since", "2019-09-30", "--until", "2019-10-01"]);
+    assert!(listed.contains("articles/giao-ban\t2019-09-30T17:20:59+07:00\tGiao ban trực tuyến"), "{listed}");
+    assert!(archivectl(&server, dir.path(), &["ls", "--since", "2019-10-01"]).trim().is_empty());
+
+    let shown = archivectl(&server, dir.path(), &["get", "articles/giao-ban"]);
+    assert!(shown.contains("author:    Phạm Ngọc"), "{shown}");
+    assert!(shown.contains(&format!("clip:      93019_OHAI1.mp4 → {media}")), "{shown}");
+    assert!(shown.contains("\nVideo: 93019_OHAI1.mp4\n"));
+
+    archivectl(&server, dir.path(), &["get", &media, "-o", "back.mp4"]);
+    assert_eq!(sha256_hex(&std::fs::read(dir.path().join("back.mp4")).unwrap()), sha256_hex(&clip));
+
+    let put = archivectl(&server, dir.path(), &["put", "clips/93019_OHAI1.mp4", "--attach", "articles/giao-ban"]);
+    assert!(put.contains(&sha256_hex(&clip)) && put.contains("attached to articles/giao-ban"), "{put}");
+
+    let url = archivectl(&server, dir.path(), &["url", &media, "--ttl", "300"]);
+    assert!(url.trim().starts_with("http://127.0.0.1:"), "{url}");
+    let fetched = Command::new("curl").args(["-sf", "-r", "10-19", url.trim()]).output().expect("curl runs");
+    assert!(fetched.status.success());
+    assert_eq!(fetched.stdout, clip[10..20], "curl -r gets the range");
+
+    assert!(dir.path().join("data/archive.db").exists(), "metadata under ./data by default");
+    assert!(dir.path().join("data/blobs/media").is_dir(), "blobs under ./data by default");
+}
