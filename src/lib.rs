@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod ids;
 pub mod metadata;
 pub mod proto;
+pub mod search;
 pub mod service;
 pub mod signing;
 pub mod telemetry;

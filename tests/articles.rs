@@ -234,10 +234,99 @@ async fn list_filters_and_pages(backend: Backend) {
     assert_eq!(negative.code(), Code::InvalidArgument);
 }
 
+async fn search_views_revisions_and_retention(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.retention.deleted_retention_seconds = 0).await;
+    let request = pb::ImportArticleRequest { export_text: fixture(SEED).into(), article_id: "giao-ban".into() };
+    let seeded = server.articles().import_article(request).await.unwrap().into_inner().article.unwrap();
+    create(
+        &server,
+        article("Đường Trường Sơn", "Con đường huyền thoại.", "Ngô Đông Hải", &[], 1_569_900_000),
+        "truong-son",
+    )
+    .await
+    .unwrap();
+
+    let search = |query: &str| {
+        let mut client = server.metadata();
+        let request = pb::SearchArticlesRequest { query: query.into(), ..Default::default() };
+        async move { client.search_articles(request).await.map(|r| r.into_inner()) }
+    };
+    let found = search("sinh hoat chi bo").await.unwrap();
+    assert_eq!(found.results.len(), 1);
+    let hit = &found.results[0];
+    assert_eq!(hit.article.as_ref().unwrap().name, seeded.name);
+    let highlighted: Vec<&str> =
+        hit.highlights.iter().map(|r| &hit.snippet[r.start as usize..r.end as usize]).collect();
+    assert!(highlighted.starts_with(&["sinh", "hoạt", "chi", "bộ"]), "{highlighted:?} in {:?}", hit.snippet);
+    let names = |page: pb::SearchArticlesResponse| {
+        page.results.into_iter().map(|r| r.article.unwrap().name).collect::<Vec<_>>()
+    };
+    assert_eq!(names(search("duong").await.unwrap()), ["articles/truong-son"]);
+    assert_eq!(names(search("Dang").await.unwrap()), ["articles/giao-ban"]);
+    let empty = search("  — ").await.unwrap_err();
+    assert_eq!((empty.code(), reason(&empty).as_str()), (Code::InvalidArgument, "MISSING_QUERY"));
+
+    let view = pb::RecordViewRequest { name: seeded.name.clone(), count: 0 };
+    assert_eq!(server.metadata().record_view(view).await.unwrap().into_inner().view_count, 90);
+    let many = pb::RecordViewRequest { name: seeded.name.clone(), count: 10 };
+    assert_eq!(server.metadata().record_view(many).await.unwrap().into_inner().view_count, 100);
+    let negative = pb::RecordViewRequest { name: seeded.name.clone(), count: -1 };
+    assert_eq!(server.metadata().record_view(negative).await.unwrap_err().code(), Code::InvalidArgument);
+
+    let update = pb::UpdateArticleRequest {
+        article: Some(pb::Article { name: seeded.name.clone(), title: "Giao ban quý 4".into(), ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+        etag: seeded.etag.clone(),
+    };
+    server.articles().update_article(update).await.unwrap();
+    let list = pb::ListArticleRevisionsRequest { name: seeded.name.clone(), page_size: 1, page_token: String::new() };
+    let first_page = server.articles().list_article_revisions(list.clone()).await.unwrap().into_inner();
+    assert_eq!(first_page.revisions.iter().map(|r| r.revision).collect::<Vec<_>>(), [2]);
+    let next = pb::ListArticleRevisionsRequest { page_token: first_page.next_page_token, ..list };
+    let second_page = server.articles().list_article_revisions(next).await.unwrap().into_inner();
+    assert_eq!(second_page.revisions.iter().map(|r| r.revision).collect::<Vec<_>>(), [1]);
+    assert_eq!(second_page.revisions[0].title, seeded.title);
+    assert!(second_page.next_page_token.is_empty());
+    assert_eq!(names(search("giao ban quy 4").await.unwrap()), ["articles/giao-ban"], "search sees the new title");
+
+    let hold = pb::SetLegalHoldRequest { name: seeded.name.clone(), legal_hold: true };
+    assert!(server.articles().set_legal_hold(hold).await.unwrap().into_inner().article.unwrap().legal_hold);
+    let delete = pb::DeleteArticleRequest { name: seeded.name.clone(), etag: String::new() };
+    let held = server.articles().delete_article(delete.clone()).await.unwrap_err();
+    assert_eq!((held.code(), reason(&held).as_str()), (Code::FailedPrecondition, "LEGAL_HOLD"));
+    let release = pb::SetLegalHoldRequest { name: seeded.name.clone(), legal_hold: false };
+    server.articles().set_legal_hold(release).await.unwrap();
+    server.articles().delete_article(delete.clone()).await.expect("deletes once released");
+    assert!(search("sinh hoat chi bo").await.unwrap().results.is_empty(), "deleted articles are not found");
+    let undelete = pb::UndeleteArticleRequest { name: seeded.name.clone() };
+    let restored = server.articles().undelete_article(undelete.clone()).await.unwrap().into_inner().article.unwrap();
+    assert_eq!((restored.revision, restored.view_count), (2, 100));
+    assert_eq!(search("sinh hoat chi bo").await.unwrap().results.len(), 1);
+
+    // Retention 0 s: once deleted, the purge removes records and text objects.
+    assert_eq!(article_objects(&server, &seeded.name).await.len(), 1, "a title change shares the body object");
+    server.articles().delete_article(delete).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(server.archive.purge_expired().await.unwrap(), 1);
+    assert_eq!(server.articles().undelete_article(undelete).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(article_objects(&server, &seeded.name).await, Vec::<String>::new(), "text objects purged");
+    assert_eq!(article_objects(&server, "articles/truong-son").await.len(), 1, "others untouched");
+}
+
+/// Keys of the objects stored under an article.
+async fn article_objects(server: &TestServer, name: &str) -> Vec<String> {
+    let id = name.trim_start_matches("articles/");
+    match server.backend {
+        Backend::Fs => common::files_under(&server.blob_root().join("articles").join(id)),
+        Backend::S3 => common::s3_leftovers(&format!("articles/{id}/")).await.0,
+    }
+}
+
 on_both_backends!(
     seed_import_keeps_every_field,
     malformed_export_names_the_line,
     create_update_revisions_and_delete,
     bad_requests_get_clear_statuses,
     list_filters_and_pages,
+    search_views_revisions_and_retention,
 );

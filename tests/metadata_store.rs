@@ -1,12 +1,17 @@
 //! The MetadataStore contract, run on every database backend (SQLite now;
 //! PostgreSQL joins by adding a line to `on_every_database!`).
 
+mod common;
+
 use archive::{
     blob::BlobKey,
     config::MetadataSettings,
     error::ErrorKind,
     ids::{ArticleId, MediaId},
-    metadata::{self, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef},
+    metadata::{
+        self, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef, SearchQuery, SearchText,
+    },
+    search,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -16,6 +21,11 @@ async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
     let settings =
         MetadataSettings { url: format!("sqlite://{}", dir.path().join("m.db").display()), max_connections: 4 };
     (metadata::open(&settings).await.expect("opens"), dir)
+}
+
+async fn postgres() -> (Arc<dyn MetadataStore>, ()) {
+    let settings = MetadataSettings { url: common::fresh_postgres_url().await, max_connections: 8 };
+    (metadata::open(&settings).await.expect("opens"), ())
 }
 
 fn time(seconds: i64) -> DateTime<Utc> {
@@ -38,7 +48,13 @@ fn record(id: &str, publish: i64, keywords: &[&str]) -> ArticleRecord {
         create_time: time(1_700_000_000),
         update_time: time(1_700_000_000),
         media: vec![MediaLink { reference: "93019_OHAI1.mp4".into(), media_id: None, in_body: true }],
+        delete_time: None,
+        legal_hold: false,
     }
+}
+
+fn text(body: &str) -> SearchText {
+    SearchText { body: body.into(), folded: archive::search::fold(body) }
 }
 
 fn media(id: &str) -> MediaRecord {
@@ -54,19 +70,23 @@ fn media(id: &str) -> MediaRecord {
 
 async fn articles_round_trip_with_revisions_and_etags(store: Arc<dyn MetadataStore>) {
     let first = record("a1", 1_569_838_859, &["Đảng", "Thái Bình"]);
-    store.insert_article(&first).await.unwrap();
+    store.insert_article(&first, &text("nội dung")).await.unwrap();
     assert_eq!(store.get_article(&first.id, None).await.unwrap(), first);
-    assert_eq!(store.insert_article(&first).await.unwrap_err().kind, ErrorKind::AlreadyExists);
+    assert_eq!(store.insert_article(&first, &text("nội dung")).await.unwrap_err().kind, ErrorKind::AlreadyExists);
 
     let mut second = first.clone();
     second.revision = 2;
     second.etag = "e2".into();
     second.title = "Tiêu đề mới".into();
     second.update_time = time(1_700_000_100);
-    assert_eq!(store.update_article("stale", &second).await.unwrap_err().kind, ErrorKind::Aborted);
-    store.update_article("e1", &second).await.unwrap();
+    assert_eq!(store.update_article("stale", &second, &text("x")).await.unwrap_err().kind, ErrorKind::Aborted);
+    store.update_article("e1", &second, &text("x")).await.unwrap();
     assert_eq!(store.get_article(&first.id, None).await.unwrap(), second);
-    assert_eq!(store.update_article("e1", &second).await.unwrap_err().kind, ErrorKind::Aborted, "same etag twice");
+    assert_eq!(
+        store.update_article("e1", &second, &text("x")).await.unwrap_err().kind,
+        ErrorKind::Aborted,
+        "same etag twice"
+    );
     let old = store.get_article(&first.id, Some(1)).await.unwrap();
     assert_eq!((old.title.as_str(), old.revision, old.update_time), ("Hội nghị giao ban", 1, first.update_time));
     assert_eq!(store.get_article(&first.id, Some(3)).await.unwrap_err().kind, ErrorKind::NotFound);
@@ -81,7 +101,7 @@ async fn articles_round_trip_with_revisions_and_etags(store: Arc<dyn MetadataSto
 
 async fn media_and_links(store: Arc<dyn MetadataStore>) {
     let article = record("with-clip", 1_569_838_859, &[]);
-    store.insert_article(&article).await.unwrap();
+    store.insert_article(&article, &text("nội dung")).await.unwrap();
     let clip = media("clip-1");
     store.insert_media(&clip).await.unwrap();
     assert_eq!(store.get_media(&clip.id).await.unwrap(), clip);
@@ -109,12 +129,12 @@ async fn concurrent_writers_never_fail_busy(store: Arc<dyn MetadataStore>) {
         let clip_id = clip.id.clone();
         tasks.spawn(async move {
             let article = record(&format!("c{i}"), 1_569_838_859 + i, &["Đảng"]);
-            store.insert_article(&article).await?;
+            store.insert_article(&article, &text("nội dung")).await?;
             store.attach_media(&article.id, "93019_OHAI1.mp4", &clip_id).await?;
             let mut next = store.get_article(&article.id, None).await?;
             next.revision = 2;
             next.etag = "e2".into();
-            store.update_article("e1", &next).await
+            store.update_article("e1", &next, &text("y")).await
         });
     }
     while let Some(result) = tasks.join_next().await {
@@ -127,7 +147,10 @@ async fn concurrent_writers_never_fail_busy(store: Arc<dyn MetadataStore>) {
 
 async fn listing_pages_and_filters(store: Arc<dyn MetadataStore>) {
     for (i, keywords) in [&["Đảng"][..], &[][..], &["Đảng", "Thái Bình"][..]].iter().enumerate() {
-        store.insert_article(&record(&format!("l{i}"), 1_000 + i as i64 * 10, keywords)).await.unwrap();
+        store
+            .insert_article(&record(&format!("l{i}"), 1_000 + i as i64 * 10, keywords), &text("nội dung"))
+            .await
+            .unwrap();
     }
     let page = store.list_articles(&ArticleQuery { page_size: 2, ..Default::default() }).await.unwrap();
     let ids: Vec<&str> = page.articles.iter().map(|a| a.id.as_str()).collect();
@@ -150,13 +173,160 @@ async fn listing_pages_and_filters(store: Arc<dyn MetadataStore>) {
     );
 }
 
+async fn views_add_up_under_concurrency(store: Arc<dyn MetadataStore>) {
+    let article = record("viewed", 1_569_838_859, &[]);
+    store.insert_article(&article, &text("x")).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (store, id) = (store.clone(), article.id.clone());
+        tasks.spawn(async move {
+            for _ in 0..20 {
+                store.record_views(&id, 1).await?;
+            }
+            Ok::<_, archive::ArchiveError>(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().expect("views recorded");
+    }
+    assert_eq!(store.get_article(&article.id, None).await.unwrap().view_count, 89 + 1000);
+    let unknown = ArticleId::parse("nope").unwrap();
+    assert_eq!(store.record_views(&unknown, 1).await.unwrap_err().kind, ErrorKind::NotFound);
+}
+
+async fn revisions_list_newest_first(store: Arc<dyn MetadataStore>) {
+    let mut current = record("revised", 1_569_838_859, &[]);
+    store.insert_article(&current, &text("v1")).await.unwrap();
+    for revision in 2..=5 {
+        let mut next = current.clone();
+        next.revision = revision;
+        next.etag = format!("e{revision}");
+        next.title = format!("Tiêu đề {revision}");
+        store.update_article(&current.etag, &next, &text("v")).await.unwrap();
+        current = next;
+    }
+    let page = store.list_revisions(&current.id, None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.revision).collect::<Vec<_>>(), [5, 4]);
+    let rest = store.list_revisions(&current.id, Some(4), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.revision).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(rest[2].title, "Hội nghị giao ban");
+}
+
+async fn deletion_hold_restore_and_purge(store: Arc<dyn MetadataStore>) {
+    let held = record("held", 1_569_838_859, &[]);
+    store.insert_article(&held, &text("x")).await.unwrap();
+    assert!(store.set_legal_hold(&held.id, true).await.unwrap().legal_hold);
+    let refused = store.delete_article(&held.id, None).await.unwrap_err();
+    assert_eq!((refused.kind, refused.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
+
+    let gone = record("gone", 1_569_838_860, &["Đảng"]);
+    store.insert_article(&gone, &text("Đảng bộ")).await.unwrap();
+    store.delete_article(&gone.id, None).await.unwrap();
+    assert_eq!(store.get_article(&gone.id, None).await.unwrap_err().kind, ErrorKind::NotFound);
+    assert_eq!(store.delete_article(&gone.id, None).await.unwrap_err().kind, ErrorKind::NotFound);
+    let restored = store.undelete_article(&gone.id).await.unwrap();
+    assert_eq!(restored.delete_time, None);
+    assert_eq!(store.undelete_article(&gone.id).await.unwrap_err().kind, ErrorKind::FailedPrecondition);
+    assert_eq!(store.purge_article(&gone.id).await.unwrap_err().kind, ErrorKind::FailedPrecondition, "live");
+
+    store.delete_article(&gone.id, None).await.unwrap();
+    let future = Utc::now() + chrono::Duration::seconds(60);
+    assert_eq!(store.purgeable_articles(future, 10).await.unwrap(), vec![gone.id.clone()]);
+    assert!(store.purgeable_articles(time(0), 10).await.unwrap().is_empty(), "not yet expired");
+    let keys = store.purge_article(&gone.id).await.unwrap();
+    assert_eq!(keys, vec![gone.body.key.clone()]);
+    assert_eq!(store.undelete_article(&gone.id).await.unwrap_err().kind, ErrorKind::NotFound, "purged for good");
+    let query = SearchQuery {
+        terms: search::tokens("Đảng"),
+        filters: ArticleQuery { page_size: 10, ..Default::default() },
+        offset: 0,
+    };
+    assert!(store.search_articles(&query).await.unwrap().is_empty(), "purged text is not searchable");
+
+    assert!(!store.set_legal_hold(&held.id, false).await.unwrap().legal_hold);
+    store.delete_article(&held.id, None).await.expect("released hold allows deletion");
+}
+
+/// The shared corpus: both databases must give exactly these hits.
+const CORPUS: &[(&str, &str, &str, &[&str], &str)] = &[
+    (
+        "s1",
+        "Nâng cao chất lượng sinh hoạt chi bộ",
+        "Phạm Ngọc",
+        &["Đảng"],
+        "Tỉnh Thái Bình duy trì nề nếp sinh hoạt chi bộ vào ngày mùng 3.",
+    ),
+    ("s2", "Đường Trường Sơn", "Ngô Đông Hải", &[], "Con đường huyền thoại, hòa bình và thống nhất."),
+    ("s3", "Giao ban trực tuyến", "Phạm Ngọc", &["Thái Bình"], "Xây dựng Đảng trong sạch, vững mạnh; hoà hợp dân tộc."),
+    ("s4", "Thuý Kiều", "Nguyễn Du", &["văn học"], "Chị em Thúy Kiều, sinh hoạt văn nghệ."),
+    ("s5", "Kinh tế quý 4.2019", "Đỗ Xuân Thành", &[], "Tăng trưởng kinh tế xã hội của địa phương."),
+];
+
+async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
+    for (i, (id, title, author, keywords, body)) in CORPUS.iter().enumerate() {
+        let mut article = record(id, 1_569_838_859 + i as i64, keywords);
+        article.title = title.to_string();
+        article.author = author.to_string();
+        let folded = search::document_text(title, author, &article.keywords, body);
+        store.insert_article(&article, &SearchText { body: body.to_string(), folded }).await.unwrap();
+    }
+    let hits = |query: &str, filters: ArticleQuery| {
+        let store = store.clone();
+        let query =
+            SearchQuery { terms: search::tokens(query), filters: ArticleQuery { page_size: 10, ..filters }, offset: 0 };
+        async move {
+            let mut ids: Vec<String> =
+                store.search_articles(&query).await.unwrap().into_iter().map(|h| h.article.id.to_string()).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let none = ArticleQuery::default;
+    assert_eq!(hits("sinh hoat chi bo", none()).await, ["s1"]);
+    assert_eq!(hits("sinh hoạt", none()).await, ["s1", "s4"]);
+    assert_eq!(hits("Dang", none()).await, ["s1", "s3"], "keyword Đảng of s1, body of s3");
+    assert_eq!(hits("duong", none()).await, ["s2"]);
+    assert_eq!(hits("hòa", none()).await, hits("hoà", none()).await);
+    assert_eq!(hits("hoa", none()).await, ["s2", "s3"]);
+    assert_eq!(hits("thuý", none()).await, ["s4"]);
+    assert_eq!(hits("thúy kieu", none()).await, ["s4"]);
+    assert_eq!(hits("pham ngoc", none()).await, ["s1", "s3"], "author");
+    assert_eq!(hits("van hoc", none()).await, ["s4"], "keywords");
+    assert_eq!(hits("quy 4 2019", none()).await, ["s5"]);
+    assert!(hits("không có từ này", none()).await.is_empty());
+    assert_eq!(
+        hits("Đảng", ArticleQuery { author: Some("Phạm Ngọc".into()), keyword: Some("Thái Bình".into()), ..none() })
+            .await,
+        ["s3"]
+    );
+    let late = ArticleQuery { publish_time_start: Some(time(1_569_838_859 + 2)), ..none() };
+    assert_eq!(hits("dang", late).await, ["s3"]);
+
+    // Ranked: best first, and pages follow one another.
+    let query = |offset| SearchQuery {
+        terms: search::tokens("sinh hoat"),
+        filters: ArticleQuery { page_size: 1, ..none() },
+        offset,
+    };
+    let first = store.search_articles(&query(0)).await.unwrap();
+    let second = store.search_articles(&query(1)).await.unwrap();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first[0].article.id, second[0].article.id);
+    assert!(first[0].score >= second[0].score);
+    assert_eq!(first[0].body, CORPUS.iter().find(|c| c.0 == first[0].article.id.as_str()).unwrap().4, "body as stored");
+}
+
 macro_rules! on_every_database {
     ($($test:ident),* $(,)?) => {
-        mod sqlite_backend {
+        on_every_database!(@database sqlite_backend, sqlite; $($test),*);
+        on_every_database!(@database postgres_backend, postgres; $($test),*);
+    };
+    (@database $module:ident, $open:ident; $($test:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    let (store, _dir) = super::sqlite().await;
+                    let (store, _guard) = super::$open().await;
                     super::$test(store).await;
                 }
             )*
@@ -169,4 +339,8 @@ on_every_database!(
     media_and_links,
     concurrent_writers_never_fail_busy,
     listing_pages_and_filters,
+    views_add_up_under_concurrency,
+    revisions_list_newest_first,
+    deletion_hold_restore_and_purge,
+    search_folds_vietnamese_both_ways,
 );

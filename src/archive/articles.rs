@@ -1,14 +1,14 @@
 //! Creating, reading, changing and listing articles.
 
-use super::{Archive, new_etag, now, run_to_completion, sha256_hex};
+use super::{Archive, new_etag, now, page_token, run_to_completion, sha256_hex};
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, Result},
     export,
     ids::ArticleId,
-    metadata::{ArticleCursor, ArticleQuery, ArticleRecord, MediaLink, ObjectRef},
+    metadata::{ArticleQuery, ArticleRecord, MediaLink, ObjectRef, SearchText},
+    search,
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
@@ -104,25 +104,10 @@ fn links_for_body(body: &str, existing: &[MediaLink]) -> Vec<MediaLink> {
     links
 }
 
-/// Opaque page token: the cursor plus a fingerprint of the filters it belongs to.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PageToken {
-    #[serde(rename = "c")]
-    cursor: ArticleCursor,
-    #[serde(rename = "f")]
-    filters: String,
-}
-
-fn filter_fingerprint(request: &ListArticles) -> String {
-    let filters = format!(
-        "{:?}|{:?}|{}|{}",
-        request.publish_time_start, request.publish_time_end, request.author, request.keyword
-    );
-    sha256_hex(filters.as_bytes())[..16].to_owned()
-}
-
-fn bad_token() -> ArchiveError {
-    ArchiveError::invalid("INVALID_PAGE_TOKEN", "page_token is not a token this listing returned")
+/// What the databases index for an article revision.
+fn search_text(record: &ArticleRecord, body: String) -> SearchText {
+    let folded = search::document_text(&record.title, &record.author, &record.keywords, &body);
+    SearchText { body, folded }
 }
 
 impl Archive {
@@ -163,8 +148,11 @@ impl Archive {
             body,
             create_time: now,
             update_time: now,
+            delete_time: None,
+            legal_hold: false,
         };
-        if let Err(error) = self.metadata.insert_article(&record).await {
+        let text = search_text(&record, fields.body);
+        if let Err(error) = self.metadata.insert_article(&record, &text).await {
             self.discard(&record.body.key).await;
             return Err(error);
         }
@@ -293,7 +281,8 @@ impl Archive {
             update_time: now(),
             ..current
         };
-        if let Err(error) = self.metadata.update_article(&expected_etag, &next).await {
+        let text = search_text(&next, fields.body);
+        if let Err(error) = self.metadata.update_article(&expected_etag, &next, &text).await {
             if body_changed {
                 self.discard(&next.body.key).await;
             }
@@ -308,44 +297,50 @@ impl Archive {
 
     /// One page of articles and the token of the next.
     pub async fn list_articles(&self, request: &ListArticles) -> Result<(Vec<ArticleRecord>, String)> {
-        let page_size = match request.page_size {
-            n if n < 0 => return Err(ArchiveError::invalid("INVALID_PAGE_SIZE", "page_size must not be negative")),
-            0 => DEFAULT_PAGE_SIZE,
-            n => (n as u32).min(MAX_PAGE_SIZE),
-        };
-        let fingerprint = filter_fingerprint(request);
-        let after = if request.page_token.is_empty() {
-            None
-        } else {
-            let raw = URL_SAFE_NO_PAD.decode(&request.page_token).map_err(|_| bad_token())?;
-            let token: PageToken = serde_json::from_slice(&raw).map_err(|_| bad_token())?;
-            if token.filters != fingerprint {
-                return Err(ArchiveError::invalid(
-                    "PAGE_TOKEN_FILTER_MISMATCH",
-                    "page_token belongs to a listing with other filters",
-                ));
-            }
-            Some(token.cursor)
-        };
-        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        let query = ArticleQuery {
-            publish_time_start: request.publish_time_start,
-            publish_time_end: request.publish_time_end,
-            author: non_empty(&request.author),
-            keyword: non_empty(&request.keyword),
-            page_size,
-            after,
-        };
+        let page_size = page_token::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let fingerprint = page_token::fingerprint(&request.filters());
+        let after = page_token::decode(&request.page_token, &fingerprint)?;
+        let query = ArticleQuery { page_size, after, ..request.filters() };
         let page = self.metadata.list_articles(&query).await?;
         let next_token = match page.next {
-            Some(cursor) => {
-                let token = PageToken { cursor, filters: fingerprint };
-                let json =
-                    serde_json::to_vec(&token).map_err(|e| ArchiveError::internal("encoding a page token", e))?;
-                URL_SAFE_NO_PAD.encode(json)
-            }
+            Some(cursor) => page_token::encode(cursor, fingerprint)?,
             None => String::new(),
         };
         Ok((page.articles, next_token))
+    }
+
+    /// Revisions of an article, newest first, and the token of the next page.
+    pub async fn list_revisions(
+        &self,
+        id: &ArticleId,
+        page_size: i32,
+        token: &str,
+    ) -> Result<(Vec<ArticleRecord>, String)> {
+        let page_size = page_token::page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let fingerprint = page_token::fingerprint(id);
+        let before: Option<i64> = page_token::decode(token, &fingerprint)?;
+        let mut revisions = self.metadata.list_revisions(id, before, page_size + 1).await?;
+        let next_token = if revisions.len() > page_size as usize {
+            revisions.truncate(page_size as usize);
+            page_token::encode(revisions.last().map_or(0, |r| r.revision), fingerprint)?
+        } else {
+            String::new()
+        };
+        Ok((revisions, next_token))
+    }
+}
+
+impl ListArticles {
+    /// The filters, as a metadata query without paging.
+    pub(crate) fn filters(&self) -> ArticleQuery {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        ArticleQuery {
+            publish_time_start: self.publish_time_start,
+            publish_time_end: self.publish_time_end,
+            author: non_empty(&self.author),
+            keyword: non_empty(&self.keyword),
+            page_size: 0,
+            after: None,
+        }
     }
 }

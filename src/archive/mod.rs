@@ -3,11 +3,20 @@
 
 mod articles;
 mod media;
+mod page_token;
+mod retention;
+mod search;
 
 pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
 pub use media::{MediaUpload, PlaybackUrl, UploadHeader, gateway_path};
+pub use search::{SearchArticles, SearchResult};
 
-use crate::{blob::BlobStore, config::MediaSettings, metadata::MetadataStore, signing::UrlSigner};
+use crate::{
+    blob::BlobStore,
+    config::{MediaSettings, RetentionSettings},
+    metadata::MetadataStore,
+    signing::UrlSigner,
+};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -18,6 +27,7 @@ pub struct Archive {
     pub(crate) metadata: Arc<dyn MetadataStore>,
     pub(crate) signer: Arc<UrlSigner>,
     pub(crate) media_settings: MediaSettings,
+    pub(crate) retention: RetentionSettings,
     /// Base of gateway playback URLs, e.g. `http://127.0.0.1:50052`.
     pub(crate) gateway_base_url: String,
     /// One permit per upload in progress.
@@ -30,10 +40,11 @@ impl Archive {
         metadata: Arc<dyn MetadataStore>,
         signer: Arc<UrlSigner>,
         media_settings: MediaSettings,
+        retention: RetentionSettings,
         gateway_base_url: String,
     ) -> Self {
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(media_settings.max_concurrent_uploads.max(1)));
-        Self { blobs, metadata, signer, media_settings, gateway_base_url, upload_slots }
+        Self { blobs, metadata, signer, media_settings, retention, gateway_base_url, upload_slots }
     }
 
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {

@@ -1,10 +1,10 @@
 //! What is stored, and where: articles, their revisions, clips and the links
-//! between them. One trait, one backend per database (SQLite now), one shared
-//! test suite.
+//! between them. One trait; one SQL implementation that runs on SQLite and
+//! PostgreSQL (each with its own migrations); one shared test suite.
 
-mod sqlite;
+mod sql;
 
-pub use sqlite::SqliteMetadataStore;
+pub use sql::SqlMetadataStore;
 
 use crate::{
     blob::BlobKey,
@@ -32,6 +32,19 @@ pub struct ArticleRecord {
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub media: Vec<MediaLink>,
+    /// Set when soft-deleted; the article is then invisible but restorable.
+    pub delete_time: Option<DateTime<Utc>>,
+    /// Blocks deletion and purge while set.
+    pub legal_hold: bool,
+}
+
+/// The searchable text of an article's current revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchText {
+    /// The body as stored, for snippets.
+    pub body: String,
+    /// Folded words of title, author, keywords and body ([`crate::search::document_text`]).
+    pub folded: String,
 }
 
 /// A stored object with its size and checksum.
@@ -78,6 +91,22 @@ pub struct ArticleQuery {
     pub after: Option<ArticleCursor>,
 }
 
+/// A full-text query: folded words that must all occur, plus listing filters.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub terms: Vec<String>,
+    pub filters: ArticleQuery,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub article: ArticleRecord,
+    /// Higher is better; comparable only within one database.
+    pub score: f64,
+    pub body: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct ArticlePage {
     pub articles: Vec<ArticleRecord>,
@@ -87,19 +116,48 @@ pub struct ArticlePage {
 #[async_trait]
 pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     /// Records a new article at revision 1; ALREADY_EXISTS when the id is taken.
-    async fn insert_article(&self, article: &ArticleRecord) -> Result<()>;
+    async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()>;
 
     /// The current revision, or `revision` when given; NOT_FOUND when deleted.
     async fn get_article(&self, id: &ArticleId, revision: Option<i64>) -> Result<ArticleRecord>;
 
     /// Makes `next` (revision = current + 1) the current revision, if the
-    /// current etag is `expected_etag`; ABORTED otherwise.
-    async fn update_article(&self, expected_etag: &str, next: &ArticleRecord) -> Result<()>;
+    /// current etag is `expected_etag`; ABORTED otherwise. Of concurrent
+    /// updates with the same etag exactly one wins.
+    async fn update_article(&self, expected_etag: &str, next: &ArticleRecord, text: &SearchText) -> Result<()>;
 
-    /// Soft-deletes; with `expected_etag`, only if it is current (else ABORTED).
+    /// Soft-deletes; with `expected_etag`, only if it is current (else
+    /// ABORTED); FAILED_PRECONDITION under legal hold.
     async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()>;
 
+    /// Brings back a soft-deleted article.
+    async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord>;
+
+    /// Sets or clears the legal hold of a live article.
+    async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord>;
+
+    /// Articles soft-deleted before `deleted_before` and not on hold, at most `limit`.
+    async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>>;
+
+    /// Removes a soft-deleted article (not on hold) with every revision and
+    /// returns the body objects that no record references any more.
+    async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
+
+    /// Adds `count` views atomically and returns the new total.
+    async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64>;
+
+    /// Revisions, newest first, older than `before_revision` when given.
+    async fn list_revisions(
+        &self,
+        id: &ArticleId,
+        before_revision: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ArticleRecord>>;
+
     async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage>;
+
+    /// Articles containing every term, best first, `filters.page_size` of them from `offset`.
+    async fn search_articles(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
 
     /// Records a clip whose bytes are already stored.
     async fn insert_media(&self, media: &MediaRecord) -> Result<()>;
@@ -111,11 +169,8 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord>;
 }
 
-/// Opens the database named by `settings.url` and applies its migrations.
+/// Opens the database named by `settings.url` (`sqlite://…` or
+/// `postgres://…`) and applies its migrations.
 pub async fn open(settings: &MetadataSettings) -> anyhow::Result<Arc<dyn MetadataStore>> {
-    if settings.url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteMetadataStore::open(&settings.url, settings.max_connections).await?))
-    } else {
-        anyhow::bail!("metadata.url {:?} must start with sqlite://", settings.url)
-    }
+    Ok(Arc::new(SqlMetadataStore::open(&settings.url, settings.max_connections).await?))
 }

@@ -79,4 +79,37 @@ impl ArticleService for ArticleGrpc {
         let (record, body) = self.archive.import_article(&request.export_text, &request.article_id).await?;
         Ok(Response::new(pb::ImportArticleResponse { article: Some(convert::article(&record, Some(body))) }))
     }
+
+    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn list_article_revisions(
+        &self,
+        request: Request<pb::ListArticleRevisionsRequest>,
+    ) -> Result<Response<pb::ListArticleRevisionsResponse>, Status> {
+        let request = request.into_inner();
+        let id = ArticleId::from_name(&request.name)?;
+        let (records, next_page_token) =
+            self.archive.list_revisions(&id, request.page_size, &request.page_token).await?;
+        let revisions = records.iter().map(|record| convert::article(record, None)).collect();
+        Ok(Response::new(pb::ListArticleRevisionsResponse { revisions, next_page_token }))
+    }
+
+    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn undelete_article(
+        &self,
+        request: Request<pb::UndeleteArticleRequest>,
+    ) -> Result<Response<pb::UndeleteArticleResponse>, Status> {
+        let id = ArticleId::from_name(&request.get_ref().name)?;
+        let record = self.archive.undelete_article(&id).await?;
+        Ok(Response::new(pb::UndeleteArticleResponse { article: Some(convert::article(&record, None)) }))
+    }
+
+    #[instrument(skip_all, fields(name = %request.get_ref().name, hold = request.get_ref().legal_hold))]
+    async fn set_legal_hold(
+        &self,
+        request: Request<pb::SetLegalHoldRequest>,
+    ) -> Result<Response<pb::SetLegalHoldResponse>, Status> {
+        let id = ArticleId::from_name(&request.get_ref().name)?;
+        let record = self.archive.set_legal_hold(&id, request.get_ref().legal_hold).await?;
+        Ok(Response::new(pb::SetLegalHoldResponse { article: Some(convert::article(&record, None)) }))
+    }
 }

@@ -1,7 +1,7 @@
 use crate::{
-    archive::{Archive, ListArticles},
+    archive::{Archive, ListArticles, SearchArticles},
     convert,
-    ids::MediaId,
+    ids::{ArticleId, MediaId},
     proto::v1::{self as pb, metadata_service_server::MetadataService},
 };
 use tonic::{Request, Response, Status};
@@ -29,10 +29,12 @@ impl MetadataService for MetadataGrpc {
         let listing = ListArticles {
             page_size: request.page_size,
             page_token: request.page_token,
-            publish_time_start: convert::optional_timestamp("publish_time_start", request.publish_time_start.as_ref())?,
-            publish_time_end: convert::optional_timestamp("publish_time_end", request.publish_time_end.as_ref())?,
-            author: request.author,
-            keyword: request.keyword,
+            ..convert::list_filters(
+                request.publish_time_start.as_ref(),
+                request.publish_time_end.as_ref(),
+                request.author,
+                request.keyword,
+            )?
         };
         let (records, next_page_token) = self.archive.list_articles(&listing).await?;
         let articles = records.iter().map(|record| convert::article(record, None)).collect();
@@ -44,5 +46,37 @@ impl MetadataService for MetadataGrpc {
         let id = MediaId::from_name(&request.get_ref().name)?;
         let record = self.archive.get_media(&id).await?;
         Ok(Response::new(pb::GetMediaResponse { media: Some(convert::media(&record)) }))
+    }
+
+    #[instrument(skip_all)]
+    async fn search_articles(
+        &self,
+        request: Request<pb::SearchArticlesRequest>,
+    ) -> Result<Response<pb::SearchArticlesResponse>, Status> {
+        let request = request.into_inner();
+        let search = SearchArticles {
+            query: request.query,
+            page_size: request.page_size,
+            page_token: request.page_token,
+            filters: convert::list_filters(
+                request.publish_time_start.as_ref(),
+                request.publish_time_end.as_ref(),
+                request.author,
+                request.keyword,
+            )?,
+        };
+        let (results, next_page_token) = self.archive.search_articles(&search).await?;
+        let results = results.into_iter().map(convert::search_result).collect();
+        Ok(Response::new(pb::SearchArticlesResponse { results, next_page_token }))
+    }
+
+    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn record_view(
+        &self,
+        request: Request<pb::RecordViewRequest>,
+    ) -> Result<Response<pb::RecordViewResponse>, Status> {
+        let id = ArticleId::from_name(&request.get_ref().name)?;
+        let view_count = self.archive.record_views(&id, request.get_ref().count).await?;
+        Ok(Response::new(pb::RecordViewResponse { view_count }))
     }
 }

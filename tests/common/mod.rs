@@ -46,7 +46,20 @@ pub fn s3_settings() -> (S3Settings, String) {
     (settings, env("ARCHIVE_TEST_S3_BUCKET"))
 }
 
-pub fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
+/// A fresh, empty database on the PostgreSQL that scripts/test.sh started.
+pub async fn fresh_postgres_url() -> String {
+    use sqlx::{Connection, Executor};
+    let server = env("ARCHIVE_TEST_POSTGRES_URL");
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&server).await.expect("PostgreSQL answers");
+    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("creates a database");
+    let (base, _) = server.rsplit_once('/').expect("URL has a database");
+    format!("{base}/{name}")
+}
+
+/// The production pairing runs on S3 + PostgreSQL, the embedded one on the
+/// file system + SQLite, so every server test covers both databases too.
+pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.server.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.server.gateway_addr = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -58,6 +71,7 @@ pub fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
             let (s3, bucket) = s3_settings();
             settings.storage.s3 = s3;
             settings.storage.url = format!("s3://{bucket}");
+            settings.metadata.url = fresh_postgres_url().await;
         }
     }
     settings
@@ -81,7 +95,7 @@ impl TestServer {
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         archive::telemetry::init();
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = test_settings(backend, dir.path());
+        let mut settings = test_settings(backend, dir.path()).await;
         adjust(&mut settings);
         let app = Application::build(settings).await.expect("server builds");
         let (grpc_addr, gateway_addr) = (app.grpc_addr(), app.gateway_addr());

@@ -1,0 +1,52 @@
+//! Opaque page tokens: a position plus a fingerprint of the request it
+//! belongs to, so a token reused with other filters is refused.
+
+use super::sha256_hex;
+use crate::error::{ArchiveError, Result};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Serialize, de::DeserializeOwned};
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Token<T> {
+    #[serde(rename = "p")]
+    position: T,
+    #[serde(rename = "f")]
+    fingerprint: String,
+}
+
+/// A short digest of everything that must not change between pages.
+pub(crate) fn fingerprint(request: &impl std::fmt::Debug) -> String {
+    sha256_hex(format!("{request:?}").as_bytes())[..16].to_owned()
+}
+
+pub(crate) fn encode<T: Serialize>(position: T, fingerprint: String) -> Result<String> {
+    let json = serde_json::to_vec(&Token { position, fingerprint })
+        .map_err(|e| ArchiveError::internal("encoding a page token", e))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
+/// The position in `token`, `None` for the first page.
+pub(crate) fn decode<T: DeserializeOwned>(token: &str, fingerprint: &str) -> Result<Option<T>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad_token = || ArchiveError::invalid("INVALID_PAGE_TOKEN", "page_token is not a token this listing returned");
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad_token())?;
+    let token: Token<T> = serde_json::from_slice(&raw).map_err(|_| bad_token())?;
+    if token.fingerprint != fingerprint {
+        return Err(ArchiveError::invalid(
+            "PAGE_TOKEN_FILTER_MISMATCH",
+            "page_token belongs to a request with another query or other filters",
+        ));
+    }
+    Ok(Some(token.position))
+}
+
+/// A requested page size: `default` for 0, at most `max`, never negative.
+pub(crate) fn page_size(requested: i32, default: u32, max: u32) -> Result<u32> {
+    match requested {
+        n if n < 0 => Err(ArchiveError::invalid("INVALID_PAGE_SIZE", "page_size must not be negative")),
+        0 => Ok(default),
+        n => Ok((n as u32).min(max)),
+    }
+}

@@ -1,0 +1,831 @@
+//! The metadata store in SQL, one implementation for SQLite and PostgreSQL
+//! through sqlx's `Any` driver. Statements use `$N` placeholders, which both
+//! accept; each database has its own migrations; the few differences (write
+//! locking, full-text search) are branches on [`Dialect`].
+//!
+//! Writes that depend on the current state are compare-and-swap updates
+//! (`… WHERE etag = $expected`), so of two concurrent writers with the same
+//! etag exactly one wins on either database. SQLite gets one writer
+//! connection that takes the write lock up front (`BEGIN IMMEDIATE`).
+
+use super::{
+    ArticleCursor, ArticlePage, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef,
+    SearchHit, SearchQuery, SearchText,
+};
+use crate::{
+    blob::BlobKey,
+    error::{ArchiveError, ErrorKind, Result},
+    ids::{ArticleId, MediaId},
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    Any, AnyPool, AssertSqlSafe, ConnectOptions, Connection, Executor, Row, Transaction,
+    any::{AnyPoolOptions, AnyRow},
+    postgres::PgConnectOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode},
+};
+use std::{str::FromStr, time::Duration};
+
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlMetadataStore {
+    dialect: Dialect,
+    readers: AnyPool,
+    /// SQLite: a single connection, so writers queue instead of failing with
+    /// SQLITE_BUSY. PostgreSQL: the same pool as `readers`.
+    writer: AnyPool,
+}
+
+fn db_error(error: sqlx::Error) -> ArchiveError {
+    ArchiveError::unavailable("the metadata database", error)
+}
+
+fn micros(time: &DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn from_micros(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(value).unwrap_or_default()
+}
+
+fn article_not_found(id: &ArticleId) -> ArchiveError {
+    ArchiveError::not_found("ARTICLE_NOT_FOUND", format!("article {} does not exist", id.name()))
+}
+
+fn media_not_found(id: &MediaId) -> ArchiveError {
+    ArchiveError::not_found("MEDIA_NOT_FOUND", format!("media {} does not exist", id.name()))
+}
+
+fn stale_etag(id: &ArticleId) -> ArchiveError {
+    ArchiveError::new(
+        ErrorKind::Aborted,
+        "ETAG_MISMATCH",
+        format!("article {} was changed since it was read; read it again and retry", id.name()),
+    )
+}
+
+fn on_hold(id: &ArticleId) -> ArchiveError {
+    ArchiveError::new(
+        ErrorKind::FailedPrecondition,
+        "LEGAL_HOLD",
+        format!("article {} is under legal hold; clear the hold first", id.name()),
+    )
+}
+
+fn stored_key(value: &str) -> Result<BlobKey> {
+    BlobKey::parse(value)
+        .ok_or_else(|| ArchiveError::internal("reading metadata", anyhow::anyhow!("bad stored key {value:?}")))
+}
+
+fn stored_id<T>(parse: fn(&str) -> Result<T>, value: &str) -> Result<T> {
+    parse(value).map_err(|_| ArchiveError::internal("reading metadata", anyhow::anyhow!("bad stored id {value:?}")))
+}
+
+/// SQL with `$N` placeholders built up piece by piece.
+#[derive(Default)]
+struct SqlBuilder {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+impl SqlBuilder {
+    fn new(sql: &str) -> Self {
+        Self { sql: sql.to_owned(), args: Vec::new() }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    fn bind(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        self.sql.push_str(&format!("${}", self.args.len()));
+        self
+    }
+
+    async fn fetch_all(self, pool: &AnyPool) -> Result<Vec<AnyRow>> {
+        let mut query = sqlx::query::<Any>(AssertSqlSafe(self.sql));
+        for arg in self.args {
+            query = match arg {
+                Arg::Int(value) => query.bind(value),
+                Arg::Text(value) => query.bind(value),
+            };
+        }
+        query.fetch_all(pool).await.map_err(db_error)
+    }
+}
+
+/// The filters shared by listing and search, on table alias `a`.
+fn push_filters(sql: &mut SqlBuilder, query: &ArticleQuery) {
+    sql.push(" AND a.delete_time_us IS NULL");
+    if let Some(start) = &query.publish_time_start {
+        sql.push(" AND a.publish_time_us >= ").bind(Arg::Int(micros(start)));
+    }
+    if let Some(end) = &query.publish_time_end {
+        sql.push(" AND a.publish_time_us < ").bind(Arg::Int(micros(end)));
+    }
+    if let Some(author) = &query.author {
+        sql.push(" AND a.author = ").bind(Arg::Text(author.clone()));
+    }
+    if let Some(keyword) = &query.keyword {
+        sql.push(" AND EXISTS (SELECT 1 FROM article_keywords k WHERE k.article_id = a.id AND k.keyword = ")
+            .bind(Arg::Text(keyword.clone()))
+            .push(")");
+    }
+}
+
+/// An article from a row of `articles` (or of `article_revisions` aliased to
+/// the same column names).
+fn article_from_row(row: &AnyRow) -> Result<ArticleRecord> {
+    let keywords: String = row.try_get("keywords").map_err(db_error)?;
+    let delete_time: Option<i64> = row.try_get("delete_time_us").map_err(db_error)?;
+    Ok(ArticleRecord {
+        id: stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?,
+        revision: row.try_get("revision").map_err(db_error)?,
+        etag: row.try_get("etag").map_err(db_error)?,
+        title: row.try_get("title").map_err(db_error)?,
+        author: row.try_get("author").map_err(db_error)?,
+        keywords: serde_json::from_str(&keywords).map_err(|e| ArchiveError::internal("reading keywords", e))?,
+        publish_time: from_micros(row.try_get("publish_time_us").map_err(db_error)?),
+        publish_utc_offset_seconds: row.try_get::<i64, _>("publish_utc_offset_seconds").map_err(db_error)? as i32,
+        view_count: row.try_get("view_count").map_err(db_error)?,
+        body: ObjectRef {
+            key: stored_key(&row.try_get::<String, _>("body_key").map_err(db_error)?)?,
+            size_bytes: row.try_get::<i64, _>("body_size").map_err(db_error)? as u64,
+            sha256: row.try_get("body_sha256").map_err(db_error)?,
+        },
+        create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
+        update_time: from_micros(row.try_get("update_time_us").map_err(db_error)?),
+        media: Vec::new(),
+        delete_time: delete_time.map(from_micros),
+        legal_hold: row.try_get::<i64, _>("legal_hold").map_err(db_error)? != 0,
+    })
+}
+
+/// `article_revisions` columns under the names of `articles`.
+const REVISION_COLUMNS: &str = "r.article_id AS id, r.revision, r.etag, r.title, r.author, r.keywords, \
+     r.publish_time_us, r.publish_utc_offset_seconds, a.view_count, r.body_key, r.body_size, r.body_sha256, \
+     a.create_time_us, r.create_time_us AS update_time_us, a.delete_time_us, a.legal_hold";
+
+fn keywords_json(article: &ArticleRecord) -> Result<String> {
+    serde_json::to_string(&article.keywords).map_err(|e| ArchiveError::internal("encoding keywords", e))
+}
+
+impl SqlMetadataStore {
+    /// Opens `sqlite://PATH` (created when missing) or `postgres://…` and
+    /// applies the migrations of that database.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let max_connections = max_connections.max(1);
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut connection = options.connect().await?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
+            connection.close().await?;
+            let connect = |size: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(size)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            // WAL is a property of the file; these are per connection.
+                            connection.execute("PRAGMA synchronous = NORMAL").await?;
+                            connection.execute("PRAGMA busy_timeout = 10000").await?;
+                            connection.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+            };
+            let writer = connect(1).await?;
+            let readers = connect(max_connections).await?;
+            Ok(Self { dialect: Dialect::Sqlite, readers, writer })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut connection = PgConnectOptions::from_str(url)?.connect().await?;
+            sqlx::migrate!("./migrations/postgres").run(&mut connection).await?;
+            connection.close().await?;
+            let pool = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
+            Ok(Self { dialect: Dialect::Postgres, readers: pool.clone(), writer: pool })
+        } else {
+            anyhow::bail!("metadata.url {url:?} must start with sqlite:// or postgres://")
+        }
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        self.writer.begin_with(begin).await.map_err(db_error)
+    }
+
+    /// Media links of several articles, in position order.
+    async fn load_links(&self, ids: &[&str]) -> Result<Vec<(String, MediaLink)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql =
+            SqlBuilder::new("SELECT article_id, reference, media_id, in_body FROM article_media WHERE article_id IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Arg::Text((*id).to_owned()));
+        }
+        sql.push(") ORDER BY article_id, position");
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter()
+            .map(|row| {
+                let media_id: Option<String> = row.try_get("media_id").map_err(db_error)?;
+                Ok((
+                    row.try_get("article_id").map_err(db_error)?,
+                    MediaLink {
+                        reference: row.try_get("reference").map_err(db_error)?,
+                        media_id: media_id.map(|m| stored_id(MediaId::parse, &m)).transpose()?,
+                        in_body: row.try_get::<i64, _>("in_body").map_err(db_error)? != 0,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn with_links(&self, mut articles: Vec<ArticleRecord>) -> Result<Vec<ArticleRecord>> {
+        let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+        let links = self.load_links(&ids).await?;
+        for article in &mut articles {
+            article.media =
+                links.iter().filter(|(id, _)| id == article.id.as_str()).map(|(_, link)| link.clone()).collect();
+        }
+        Ok(articles)
+    }
+
+    async fn insert_revision(&self, tx: &mut Transaction<'static, Any>, article: &ArticleRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO article_revisions (article_id, revision, etag, title, author, keywords, publish_time_us, \
+             publish_utc_offset_seconds, body_key, body_size, body_sha256, create_time_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(article.id.as_str())
+        .bind(article.revision)
+        .bind(&article.etag)
+        .bind(&article.title)
+        .bind(&article.author)
+        .bind(keywords_json(article)?)
+        .bind(micros(&article.publish_time))
+        .bind(i64::from(article.publish_utc_offset_seconds))
+        .bind(article.body.key.as_str())
+        .bind(article.body.size_bytes as i64)
+        .bind(&article.body.sha256)
+        .bind(micros(&article.update_time))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Keywords, media links and searchable text of the current revision.
+    async fn replace_details(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        article: &ArticleRecord,
+        text: &SearchText,
+    ) -> Result<()> {
+        let id = article.id.as_str();
+        sqlx::query("DELETE FROM article_keywords WHERE article_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        for keyword in &article.keywords {
+            sqlx::query("INSERT INTO article_keywords (article_id, keyword) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(keyword)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        sqlx::query("DELETE FROM article_media WHERE article_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        for (position, link) in article.media.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(position as i64)
+            .bind(&link.reference)
+            .bind(link.media_id.as_ref().map(|m| m.as_str().to_owned()))
+            .bind(i64::from(link.in_body))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        }
+        self.replace_text(tx, id, text).await
+    }
+
+    async fn replace_text(&self, tx: &mut Transaction<'static, Any>, id: &str, text: &SearchText) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO article_texts (article_id, body, folded) VALUES ($1, $2, $3) \
+             ON CONFLICT (article_id) DO UPDATE SET body = excluded.body, folded = excluded.folded",
+        )
+        .bind(id)
+        .bind(&text.body)
+        .bind(&text.folded)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        if self.dialect == Dialect::Sqlite {
+            // FTS5 rows share the rowid of their article_texts row.
+            let rowid: i64 = sqlx::query_scalar("SELECT rowid FROM article_texts WHERE article_id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db_error)?;
+            sqlx::query("DELETE FROM article_fts WHERE rowid = $1")
+                .bind(rowid)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+            sqlx::query("INSERT INTO article_fts (rowid, folded) VALUES ($1, $2)")
+                .bind(rowid)
+                .bind(&text.folded)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Tells apart a missing article from one whose state did not allow the write.
+    async fn explain_no_rows(&self, tx: &mut Transaction<'static, Any>, id: &ArticleId) -> ArchiveError {
+        let state = sqlx::query("SELECT delete_time_us, legal_hold FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await;
+        match state {
+            Ok(Some(row)) => {
+                let deleted = row.try_get::<Option<i64>, _>("delete_time_us").ok().flatten().is_some();
+                let hold = row.try_get::<i64, _>("legal_hold").unwrap_or(0) != 0;
+                if deleted {
+                    article_not_found(id)
+                } else if hold {
+                    on_hold(id)
+                } else {
+                    stale_etag(id)
+                }
+            }
+            Ok(None) => article_not_found(id),
+            Err(error) => db_error(error),
+        }
+    }
+
+    async fn fetch_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        let row = sqlx::query("SELECT * FROM articles WHERE id = $1 AND delete_time_us IS NULL")
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| article_not_found(id))?;
+        let mut articles = self.with_links(vec![article_from_row(&row)?]).await?;
+        Ok(articles.remove(0))
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqlMetadataStore {
+    async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO articles (id, revision, etag, title, author, keywords, publish_time_us, \
+             publish_utc_offset_seconds, view_count, body_key, body_size, body_sha256, create_time_us, \
+             update_time_us, legal_hold) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(article.id.as_str())
+        .bind(article.revision)
+        .bind(&article.etag)
+        .bind(&article.title)
+        .bind(&article.author)
+        .bind(keywords_json(article)?)
+        .bind(micros(&article.publish_time))
+        .bind(i64::from(article.publish_utc_offset_seconds))
+        .bind(article.view_count)
+        .bind(article.body.key.as_str())
+        .bind(article.body.size_bytes as i64)
+        .bind(&article.body.sha256)
+        .bind(micros(&article.create_time))
+        .bind(micros(&article.update_time))
+        .bind(i64::from(article.legal_hold))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(ArchiveError::new(
+                    ErrorKind::AlreadyExists,
+                    "ARTICLE_EXISTS",
+                    format!("article {} already exists", article.id.name()),
+                ));
+            }
+            other => other.map_err(db_error)?,
+        };
+        self.insert_revision(&mut tx, article).await?;
+        self.replace_details(&mut tx, article, text).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn get_article(&self, id: &ArticleId, revision: Option<i64>) -> Result<ArticleRecord> {
+        let Some(revision) = revision else {
+            return self.fetch_article(id).await;
+        };
+        let current = self.fetch_article(id).await?;
+        let sql = format!(
+            "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
+             WHERE r.article_id = $1 AND r.revision = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .bind(revision)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                ArchiveError::not_found(
+                    "REVISION_NOT_FOUND",
+                    format!("article {} has no revision {revision}", id.name()),
+                )
+            })?;
+        Ok(ArticleRecord { media: current.media, ..article_from_row(&row)? })
+    }
+
+    async fn update_article(&self, expected_etag: &str, next: &ArticleRecord, text: &SearchText) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE articles SET revision = $1, etag = $2, title = $3, author = $4, keywords = $5, \
+             publish_time_us = $6, publish_utc_offset_seconds = $7, body_key = $8, body_size = $9, \
+             body_sha256 = $10, update_time_us = $11 \
+             WHERE id = $12 AND etag = $13 AND revision = $14 AND delete_time_us IS NULL",
+        )
+        .bind(next.revision)
+        .bind(&next.etag)
+        .bind(&next.title)
+        .bind(&next.author)
+        .bind(keywords_json(next)?)
+        .bind(micros(&next.publish_time))
+        .bind(i64::from(next.publish_utc_offset_seconds))
+        .bind(next.body.key.as_str())
+        .bind(next.body.size_bytes as i64)
+        .bind(&next.body.sha256)
+        .bind(micros(&next.update_time))
+        .bind(next.id.as_str())
+        .bind(expected_etag)
+        .bind(next.revision - 1)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if updated.rows_affected() == 0 {
+            let error = self.explain_no_rows(&mut tx, &next.id).await;
+            // A live article without hold that did not match: the etag is stale.
+            return Err(if error.kind == ErrorKind::FailedPrecondition { stale_etag(&next.id) } else { error });
+        }
+        self.insert_revision(&mut tx, next).await?;
+        self.replace_details(&mut tx, next, text).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let mut sql = SqlBuilder::new("UPDATE articles SET delete_time_us = ");
+        sql.bind(Arg::Int(micros(&Utc::now())))
+            .push(" WHERE id = ")
+            .bind(Arg::Text(id.to_string()))
+            .push(" AND delete_time_us IS NULL AND legal_hold = 0");
+        if let Some(etag) = expected_etag {
+            sql.push(" AND etag = ").bind(Arg::Text(etag.to_owned()));
+        }
+        sql.push(" RETURNING id");
+        let mut query = sqlx::query::<Any>(AssertSqlSafe(sql.sql));
+        for arg in sql.args {
+            query = match arg {
+                Arg::Int(value) => query.bind(value),
+                Arg::Text(value) => query.bind(value),
+            };
+        }
+        let deleted = query.fetch_optional(&mut *tx).await.map_err(db_error)?;
+        if deleted.is_none() {
+            return Err(self.explain_no_rows(&mut tx, id).await);
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        let restored =
+            sqlx::query("UPDATE articles SET delete_time_us = NULL WHERE id = $1 AND delete_time_us IS NOT NULL")
+                .bind(id.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(db_error)?;
+        if restored.rows_affected() == 0 {
+            // Either unknown (NOT_FOUND) or not deleted.
+            self.fetch_article(id).await?;
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "ARTICLE_NOT_DELETED",
+                format!("article {} is not deleted", id.name()),
+            ));
+        }
+        self.fetch_article(id).await
+    }
+
+    async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
+        let changed = sqlx::query("UPDATE articles SET legal_hold = $1 WHERE id = $2 AND delete_time_us IS NULL")
+            .bind(i64::from(hold))
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(article_not_found(id));
+        }
+        self.fetch_article(id).await
+    }
+
+    async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM articles WHERE delete_time_us IS NOT NULL AND delete_time_us < $1 AND legal_hold = 0 \
+             ORDER BY delete_time_us LIMIT $2",
+        )
+        .bind(micros(&deleted_before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)).collect()
+    }
+
+    async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>> {
+        let mut tx = self.begin_write().await?;
+        // Claim the row: only a deleted article without hold may go.
+        let claimed = sqlx::query(
+            "UPDATE articles SET update_time_us = update_time_us \
+             WHERE id = $1 AND delete_time_us IS NOT NULL AND legal_hold = 0",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if claimed.rows_affected() == 0 {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "NOT_PURGEABLE",
+                format!("article {} is not deleted, is on hold, or does not exist", id.name()),
+            ));
+        }
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT body_key FROM article_revisions WHERE article_id = $1")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if self.dialect == Dialect::Sqlite {
+            sqlx::query(
+                "DELETE FROM article_fts WHERE rowid = (SELECT rowid FROM article_texts WHERE article_id = $1)",
+            )
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        for table in ["article_texts", "article_media", "article_keywords", "article_revisions"] {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        sqlx::query("DELETE FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        keys.iter().map(|key| stored_key(key)).collect()
+    }
+
+    async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
+        sqlx::query_scalar(
+            "UPDATE articles SET view_count = view_count + $1 WHERE id = $2 AND delete_time_us IS NULL \
+             RETURNING view_count",
+        )
+        .bind(count)
+        .bind(id.as_str())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| article_not_found(id))
+    }
+
+    async fn list_revisions(
+        &self,
+        id: &ArticleId,
+        before_revision: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ArticleRecord>> {
+        let current = self.fetch_article(id).await?;
+        let sql = format!(
+            "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
+             WHERE r.article_id = $1 AND r.revision < $2 ORDER BY r.revision DESC LIMIT $3"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .bind(before_revision.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? })).collect()
+    }
+
+    async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage> {
+        let mut sql = SqlBuilder::new("SELECT a.* FROM articles a WHERE 1 = 1");
+        push_filters(&mut sql, query);
+        if let Some(after) = &query.after {
+            sql.push(" AND (a.publish_time_us < ")
+                .bind(Arg::Int(after.publish_time_micros))
+                .push(" OR (a.publish_time_us = ")
+                .bind(Arg::Int(after.publish_time_micros))
+                .push(" AND a.id < ")
+                .bind(Arg::Text(after.id.clone()))
+                .push("))");
+        }
+        sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC LIMIT ").bind(Arg::Int(i64::from(query.page_size) + 1));
+        let rows = sql.fetch_all(&self.readers).await?;
+        let mut articles = rows.iter().map(article_from_row).collect::<Result<Vec<_>>>()?;
+        let next = if articles.len() > query.page_size as usize {
+            articles.truncate(query.page_size as usize);
+            articles
+                .last()
+                .map(|last| ArticleCursor { publish_time_micros: micros(&last.publish_time), id: last.id.to_string() })
+        } else {
+            None
+        };
+        Ok(ArticlePage { articles: self.with_links(articles).await?, next })
+    }
+
+    async fn search_articles(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        if query.terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = match self.dialect {
+            Dialect::Sqlite => {
+                // Quoted words, all required: the FTS5 query syntax cannot leak in.
+                let phrase = query.terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" ");
+                let mut sql = SqlBuilder::new(
+                    "WITH hits AS (SELECT rowid AS text_rowid, -rank AS score FROM article_fts WHERE article_fts MATCH ",
+                );
+                sql.bind(Arg::Text(phrase)).push(
+                    ") SELECT a.*, t.body AS search_body, h.score AS score FROM hits h \
+                     JOIN article_texts t ON t.rowid = h.text_rowid JOIN articles a ON a.id = t.article_id WHERE 1 = 1",
+                );
+                sql
+            }
+            Dialect::Postgres => {
+                let mut sql = SqlBuilder::new("WITH q AS (SELECT plainto_tsquery('simple', ");
+                sql.bind(Arg::Text(query.terms.join(" "))).push(
+                    ") AS query) SELECT a.*, t.body AS search_body, ts_rank(t.vector, q.query)::float8 AS score \
+                     FROM q, article_texts t JOIN articles a ON a.id = t.article_id WHERE t.vector @@ q.query",
+                );
+                sql
+            }
+        };
+        push_filters(&mut sql, &query.filters);
+        sql.push(" ORDER BY score DESC, a.id ASC LIMIT ")
+            .bind(Arg::Int(i64::from(query.filters.page_size)))
+            .push(" OFFSET ")
+            .bind(Arg::Int(query.offset as i64));
+        let rows = sql.fetch_all(&self.readers).await?;
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in &rows {
+            hits.push(SearchHit {
+                article: article_from_row(row)?,
+                score: row.try_get("score").map_err(db_error)?,
+                body: row.try_get("search_body").map_err(db_error)?,
+            });
+        }
+        let articles = self.with_links(hits.iter().map(|h| h.article.clone()).collect()).await?;
+        for (hit, article) in hits.iter_mut().zip(articles) {
+            hit.article = article;
+        }
+        Ok(hits)
+    }
+
+    async fn insert_media(&self, media: &MediaRecord) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO media (id, filename, content_type, size_bytes, sha256, blob_key, create_time_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(media.id.as_str())
+        .bind(&media.filename)
+        .bind(&media.content_type)
+        .bind(media.object.size_bytes as i64)
+        .bind(&media.object.sha256)
+        .bind(media.object.key.as_str())
+        .bind(micros(&media.create_time))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
+                ErrorKind::AlreadyExists,
+                "MEDIA_EXISTS",
+                format!("media {} already exists", media.id.name()),
+            )),
+            other => other.map(drop).map_err(db_error),
+        }
+    }
+
+    async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
+        let row = sqlx::query("SELECT * FROM media WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| media_not_found(id))?;
+        Ok(MediaRecord {
+            id: id.clone(),
+            filename: row.try_get("filename").map_err(db_error)?,
+            content_type: row.try_get("content_type").map_err(db_error)?,
+            object: ObjectRef {
+                key: stored_key(&row.try_get::<String, _>("blob_key").map_err(db_error)?)?,
+                size_bytes: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
+                sha256: row.try_get("sha256").map_err(db_error)?,
+            },
+            create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
+        })
+    }
+
+    async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord> {
+        let mut tx = self.begin_write().await?;
+        // Locks the article row (PostgreSQL) so concurrent attaches queue.
+        let live =
+            sqlx::query("UPDATE articles SET update_time_us = update_time_us WHERE id = $1 AND delete_time_us IS NULL")
+                .bind(article.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if live.rows_affected() == 0 {
+            return Err(article_not_found(article));
+        }
+        let media_exists = sqlx::query("SELECT 1 AS one FROM media WHERE id = $1")
+            .bind(media.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .is_some();
+        if !media_exists {
+            return Err(media_not_found(media));
+        }
+        let linked = sqlx::query("UPDATE article_media SET media_id = $1 WHERE article_id = $2 AND reference = $3")
+            .bind(media.as_str())
+            .bind(article.as_str())
+            .bind(reference)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if linked.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
+                 VALUES ($1, (SELECT COALESCE(MAX(position), -1) + 1 FROM article_media WHERE article_id = $2), $3, $4, 0)",
+            )
+            .bind(article.as_str())
+            .bind(article.as_str())
+            .bind(reference)
+            .bind(media.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.fetch_article(article).await
+    }
+}
