@@ -230,7 +230,8 @@ async fn upload_of_more_than_three_parts(backend: Backend) {
     if backend == Backend::S3 {
         let (client, bucket) = common::s3_client().await;
         let id = media.name.trim_start_matches("media/");
-        let (objects, _) = common::s3_leftovers(&format!("media/{id}/")).await;
+        let (objects, _) = common::s3_leftovers(&format!("media/{id}/original")).await;
+        assert_eq!(objects.len(), 1, "{objects:?}");
         let head = client.head_object().bucket(bucket).key(&objects[0]).part_number(4).send().await.unwrap();
         assert_eq!(head.parts_count(), Some(4), "stored as a 4-part multipart object");
     }

@@ -156,6 +156,7 @@ impl Archive {
             self.discard(&record.body.key).await;
             return Err(error);
         }
+        self.write_article_manifest(&record.id).await;
         Ok(record)
     }
 
@@ -288,11 +289,14 @@ impl Archive {
             }
             return Err(error);
         }
+        self.write_article_manifest(&next.id).await;
         Ok(next)
     }
 
     pub async fn delete_article(&self, id: &ArticleId, etag: &str) -> Result<()> {
-        self.metadata.delete_article(id, (!etag.is_empty()).then_some(etag)).await
+        self.metadata.delete_article(id, (!etag.is_empty()).then_some(etag)).await?;
+        self.write_article_manifest(id).await;
+        Ok(())
     }
 
     /// One page of articles and the token of the next.

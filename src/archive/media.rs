@@ -148,6 +148,9 @@ impl MediaUpload {
                 archive.discard(&record.object.key).await;
                 return Err(error);
             }
+            if let Err(error) = archive.write_media_manifest(&record).await {
+                tracing::error!(media = %record.id, error = ?error.source, "manifest not written: {}", error.message);
+            }
             Ok(record)
         };
         run_to_completion(commit).await
@@ -262,7 +265,9 @@ impl Archive {
         let record = self.metadata.get_media(media).await?;
         let reference = if reference.is_empty() { record.filename.as_str() } else { reference };
         check_filename(reference)?;
-        self.metadata.attach_media(article, reference, media).await
+        let record = self.metadata.attach_media(article, reference, media).await?;
+        self.write_article_manifest(article).await;
+        Ok(record)
     }
 }
 

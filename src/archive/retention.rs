@@ -9,11 +9,15 @@ const PURGE_BATCH: u32 = 100;
 
 impl Archive {
     pub async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
-        self.metadata.undelete_article(id).await
+        let record = self.metadata.undelete_article(id).await?;
+        self.write_article_manifest(id).await;
+        Ok(record)
     }
 
     pub async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
-        self.metadata.set_legal_hold(id, hold).await
+        let record = self.metadata.set_legal_hold(id, hold).await?;
+        self.write_article_manifest(id).await;
+        Ok(record)
     }
 
     /// Removes articles deleted longer ago than the retention period (unless
@@ -31,6 +35,7 @@ impl Archive {
             for id in &batch {
                 // Records go first: a crash in between leaves only unreferenced objects.
                 let keys = self.metadata.purge_article(id).await?;
+                self.write_article_manifest(id).await; // removes it
                 for key in &keys {
                     self.discard(key).await;
                 }

@@ -86,6 +86,8 @@ impl Archive {
                 format!("count must be between 1 and {MAX_VIEWS_PER_CALL}"),
             ));
         }
-        self.metadata.record_views(id, count).await
+        let total = self.metadata.record_views(id, count).await?;
+        self.write_article_manifest(id).await;
+        Ok(total)
     }
 }

@@ -71,6 +71,13 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Rebuild an empty metadata database from the manifests in storage.
+    /// Reads the server's configuration (file and ARCHIVE__ variables), not the server.
+    Reindex {
+        /// archived's TOML configuration file.
+        #[arg(long, env = "ARCHIVE_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Print a signed playback URL of a clip.
     Url {
         name: String,
@@ -146,14 +153,32 @@ fn print_article(article: &pb::Article, with_body: bool) {
     }
 }
 
+async fn reindex(config: Option<&Path>) -> anyhow::Result<()> {
+    archive::telemetry::init();
+    let settings = archive::config::Settings::load(config)?;
+    let blobs = archive::blob::open(&settings.storage, settings.media.chunk_size_bytes).await?;
+    let metadata = archive::metadata::open(&settings.metadata).await?;
+    let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
+    println!("reindexed {} articles and {} clips from {}", report.articles, report.media, settings.storage.url);
+    for skipped in &report.skipped {
+        println!("skipped {skipped}");
+    }
+    anyhow::ensure!(report.skipped.is_empty(), "{} manifests could not be used", report.skipped.len());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Reindex { config } = &cli.command {
+        return reindex(config.as_deref()).await;
+    }
     let channel = Channel::from_shared(cli.server.clone())?
         .connect()
         .await
         .with_context(|| format!("connecting to {}", cli.server))?;
     match cli.command {
+        Command::Reindex { .. } => unreachable!("handled above"),
         Command::Import { file, media, id } => {
             let text = tokio::fs::read(&file).await.with_context(|| format!("reading {}", file.display()))?;
             let request = pb::ImportArticleRequest { export_text: text.into(), article_id: id.unwrap_or_default() };

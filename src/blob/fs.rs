@@ -100,6 +100,31 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>> {
+        let mut keys = Vec::new();
+        let mut pending = vec![self.root.join(prefix.trim_end_matches('/'))];
+        while let Some(dir) = pending.pop() {
+            let mut entries = match fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == IoErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("listing objects", e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(|e| io_error("listing objects", e))? {
+                let path = entry.path();
+                if entry.file_type().await.map_err(|e| io_error("listing objects", e))?.is_dir() {
+                    if !path.ends_with(UPLOADS_DIR) {
+                        pending.push(path);
+                    }
+                } else if let Some(key) =
+                    path.strip_prefix(&self.root).ok().and_then(|relative| relative.to_str()).and_then(BlobKey::parse)
+                {
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     async fn delete(&self, key: &BlobKey) -> Result<()> {
         match fs::remove_file(self.path_of(key)).await {
             Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("deleting an object", e)),

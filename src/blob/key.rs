@@ -3,6 +3,9 @@
 use crate::ids::{ArticleId, MediaId};
 use std::fmt;
 
+/// File name of manifests; no generated key ends like this.
+const MANIFEST_NAME: &str = "manifest.json";
+
 /// A checked object key: `/`-separated segments of `[a-z0-9._-]`, no `..`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlobKey(String);
@@ -30,6 +33,20 @@ impl BlobKey {
     /// A new object for the original bytes of a clip (unique per upload, as above).
     pub fn new_media_original(media: &MediaId) -> Self {
         Self(format!("media/{media}/original-{}", uuid::Uuid::now_v7()))
+    }
+
+    /// The self-describing record of an article (see `crate::manifest`).
+    pub fn article_manifest(article: &ArticleId) -> Self {
+        Self(format!("articles/{article}/{MANIFEST_NAME}"))
+    }
+
+    /// The self-describing record of a clip.
+    pub fn media_manifest(media: &MediaId) -> Self {
+        Self(format!("media/{media}/{MANIFEST_NAME}"))
+    }
+
+    pub fn is_manifest(&self) -> bool {
+        self.0.ends_with(&format!("/{MANIFEST_NAME}"))
     }
 
     pub fn as_str(&self) -> &str {

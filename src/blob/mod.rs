@@ -43,6 +43,10 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
     /// Removes an object; removing a missing object succeeds.
     async fn delete(&self, key: &BlobKey) -> Result<()>;
 
+    /// Keys of the objects whose key starts with `prefix` (a directory-like
+    /// prefix ending in `/`), in no particular order. For maintenance tools.
+    async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>>;
+
     /// Signs direct GET URLs, when the backend can (S3).
     fn presigner(&self) -> Option<&dyn PresignGet> {
         None

@@ -158,6 +158,16 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>> {
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| s3_error("listing objects", e))?;
+            keys.extend(page.contents().iter().filter_map(|object| object.key()).filter_map(BlobKey::parse));
+        }
+        Ok(keys)
+    }
+
     fn presigner(&self) -> Option<&dyn PresignGet> {
         Some(self)
     }

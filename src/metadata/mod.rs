@@ -38,6 +38,16 @@ pub struct ArticleRecord {
     pub legal_hold: bool,
 }
 
+/// Everything known about one article in any state: its current revision
+/// (with links, views, deletion and hold), every revision oldest first, and
+/// the clips it links to. What a manifest holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArticleExport {
+    pub current: ArticleRecord,
+    pub revisions: Vec<ArticleRecord>,
+    pub media: Vec<MediaRecord>,
+}
+
 /// The searchable text of an article's current revision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchText {
@@ -158,6 +168,16 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Articles containing every term, best first, `filters.page_size` of them from `offset`.
     async fn search_articles(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
+
+    /// Everything about an article, deleted or not; `None` once purged.
+    async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>>;
+
+    /// Records an exported article (reindex): every revision, links, views,
+    /// deletion and hold. Its clips must be recorded first.
+    async fn restore_article(&self, export: &ArticleExport, text: &SearchText) -> Result<()>;
+
+    /// True when no article and no clip is recorded.
+    async fn is_empty(&self) -> Result<bool>;
 
     /// Records a clip whose bytes are already stored.
     async fn insert_media(&self, media: &MediaRecord) -> Result<()>;

@@ -9,8 +9,8 @@
 //! connection that takes the write lock up front (`BEGIN IMMEDIATE`).
 
 use super::{
-    ArticleCursor, ArticlePage, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef,
-    SearchHit, SearchQuery, SearchText,
+    ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore,
+    ObjectRef, SearchHit, SearchQuery, SearchText,
 };
 use crate::{
     blob::BlobKey,
@@ -278,6 +278,42 @@ impl SqlMetadataStore {
         Ok(articles)
     }
 
+    /// The `articles` row; ALREADY_EXISTS when the id is taken.
+    async fn insert_head(&self, tx: &mut Transaction<'static, Any>, article: &ArticleRecord) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO articles (id, revision, etag, title, author, keywords, publish_time_us, \
+             publish_utc_offset_seconds, view_count, body_key, body_size, body_sha256, create_time_us, \
+             update_time_us, legal_hold, delete_time_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(article.id.as_str())
+        .bind(article.revision)
+        .bind(&article.etag)
+        .bind(&article.title)
+        .bind(&article.author)
+        .bind(keywords_json(article)?)
+        .bind(micros(&article.publish_time))
+        .bind(i64::from(article.publish_utc_offset_seconds))
+        .bind(article.view_count)
+        .bind(article.body.key.as_str())
+        .bind(article.body.size_bytes as i64)
+        .bind(&article.body.sha256)
+        .bind(micros(&article.create_time))
+        .bind(micros(&article.update_time))
+        .bind(i64::from(article.legal_hold))
+        .bind(article.delete_time.as_ref().map(micros))
+        .execute(&mut **tx)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
+                ErrorKind::AlreadyExists,
+                "ARTICLE_EXISTS",
+                format!("article {} already exists", article.id.name()),
+            )),
+            other => other.map(drop).map_err(db_error),
+        }
+    }
+
     async fn insert_revision(&self, tx: &mut Transaction<'static, Any>, article: &ArticleRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO article_revisions (article_id, revision, etag, title, author, keywords, publish_time_us, \
@@ -417,39 +453,7 @@ impl SqlMetadataStore {
 impl MetadataStore for SqlMetadataStore {
     async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO articles (id, revision, etag, title, author, keywords, publish_time_us, \
-             publish_utc_offset_seconds, view_count, body_key, body_size, body_sha256, create_time_us, \
-             update_time_us, legal_hold) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(article.id.as_str())
-        .bind(article.revision)
-        .bind(&article.etag)
-        .bind(&article.title)
-        .bind(&article.author)
-        .bind(keywords_json(article)?)
-        .bind(micros(&article.publish_time))
-        .bind(i64::from(article.publish_utc_offset_seconds))
-        .bind(article.view_count)
-        .bind(article.body.key.as_str())
-        .bind(article.body.size_bytes as i64)
-        .bind(&article.body.sha256)
-        .bind(micros(&article.create_time))
-        .bind(micros(&article.update_time))
-        .bind(i64::from(article.legal_hold))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(ArchiveError::new(
-                    ErrorKind::AlreadyExists,
-                    "ARTICLE_EXISTS",
-                    format!("article {} already exists", article.id.name()),
-                ));
-            }
-            other => other.map_err(db_error)?,
-        };
+        self.insert_head(&mut tx, article).await?;
         self.insert_revision(&mut tx, article).await?;
         self.replace_details(&mut tx, article, text).await?;
         tx.commit().await.map_err(db_error)
@@ -738,6 +742,53 @@ impl MetadataStore for SqlMetadataStore {
             hit.article = article;
         }
         Ok(hits)
+    }
+
+    async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>> {
+        let Some(row) = sqlx::query("SELECT * FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let current = self.with_links(vec![article_from_row(&row)?]).await?.remove(0);
+        let sql = format!(
+            "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
+             WHERE r.article_id = $1 ORDER BY r.revision"
+        );
+        let rows =
+            sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_all(&self.readers).await.map_err(db_error)?;
+        let revisions = rows
+            .iter()
+            .map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? }))
+            .collect::<Result<Vec<_>>>()?;
+        let mut media = Vec::new();
+        for id in current.media.iter().filter_map(|link| link.media_id.as_ref()) {
+            if !media.iter().any(|m: &MediaRecord| &m.id == id) {
+                media.push(self.get_media(id).await?);
+            }
+        }
+        Ok(Some(ArticleExport { current, revisions, media }))
+    }
+
+    async fn restore_article(&self, export: &ArticleExport, text: &SearchText) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        self.insert_head(&mut tx, &export.current).await?;
+        for revision in &export.revisions {
+            self.insert_revision(&mut tx, revision).await?;
+        }
+        self.replace_details(&mut tx, &export.current, text).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        let count: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM articles) + (SELECT COUNT(*) FROM media)")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_error)?;
+        Ok(count == 0)
     }
 
     async fn insert_media(&self, media: &MediaRecord) -> Result<()> {

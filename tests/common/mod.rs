@@ -84,6 +84,7 @@ pub struct TestServer {
     pub channel: Channel,
     pub dir: TempDir,
     pub archive: archive::archive::Archive,
+    pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -93,11 +94,16 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
-        archive::telemetry::init();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = test_settings(backend, dir.path()).await;
         adjust(&mut settings);
-        let app = Application::build(settings).await.expect("server builds");
+        Self::start_from(backend, settings, dir).await
+    }
+
+    /// A server on exactly these settings; `dir` lives as long as it does.
+    pub async fn start_from(backend: Backend, settings: Settings, dir: TempDir) -> Self {
+        archive::telemetry::init();
+        let app = Application::build(settings.clone()).await.expect("server builds");
         let (grpc_addr, gateway_addr) = (app.grpc_addr(), app.gateway_addr());
         let archive = app.archive().clone();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -109,7 +115,7 @@ impl TestServer {
             .connect()
             .await
             .expect("server answers");
-        Self { backend, grpc_addr, gateway_addr, channel, dir, archive, stop: Some(stop) }
+        Self { backend, grpc_addr, gateway_addr, channel, dir, archive, settings, stop: Some(stop) }
     }
 
     pub fn articles(&self) -> ArticleServiceClient<Channel> {
@@ -195,6 +201,14 @@ pub async fn s3_client() -> (aws_sdk_s3::Client, String) {
     let (settings, bucket) = s3_settings();
     let store = archive::blob::S3BlobStore::connect(&settings, &bucket, 64 * 1024).await.expect("s3 client");
     (store.client().clone(), bucket)
+}
+
+/// A new empty bucket on the test SeaweedFS, for tests that read a whole bucket.
+pub async fn fresh_bucket() -> String {
+    let (client, _) = s3_client().await;
+    let bucket = format!("t-{}", uuid::Uuid::now_v7().simple());
+    client.create_bucket().bucket(&bucket).send().await.expect("creates a bucket");
+    bucket
 }
 
 /// Objects whose key starts with `prefix`, and open multipart uploads there.

@@ -1,0 +1,216 @@
+//! The bucket describes itself: every article has a manifest object with its
+//! fields, every revision and its linked clips (with sha256); every clip has
+//! one too. `archivectl reindex` rebuilds an empty metadata database from
+//! these alone.
+
+use crate::{
+    blob::BlobKey,
+    error::{ArchiveError, Result},
+    ids::{ArticleId, MediaId},
+    metadata::{ArticleExport, ArticleRecord, MediaLink, MediaRecord, ObjectRef},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const ARTICLE_FORMAT: &str = "archive.article-manifest/v1";
+pub const MEDIA_FORMAT: &str = "archive.media-manifest/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleManifest {
+    pub format: String,
+    pub id: String,
+    pub create_time_us: i64,
+    pub view_count: i64,
+    pub legal_hold: bool,
+    pub delete_time_us: Option<i64>,
+    /// Oldest first; the last one is current.
+    pub revisions: Vec<RevisionEntry>,
+    pub media: Vec<MediaLinkEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionEntry {
+    pub revision: i64,
+    pub etag: String,
+    pub title: String,
+    pub author: String,
+    pub keywords: Vec<String>,
+    pub publish_time_us: i64,
+    pub publish_utc_offset_seconds: i32,
+    pub body: ObjectEntry,
+    pub time_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectEntry {
+    pub key: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaLinkEntry {
+    pub reference: String,
+    pub in_body: bool,
+    pub media: Option<MediaManifest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaManifest {
+    pub format: String,
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub object: ObjectEntry,
+    pub create_time_us: i64,
+}
+
+fn corrupt(what: &str) -> ArchiveError {
+    ArchiveError::invalid("MANIFEST_INVALID", format!("manifest has an invalid {what}"))
+}
+
+fn time(micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("time"))
+}
+
+impl From<&ObjectRef> for ObjectEntry {
+    fn from(object: &ObjectRef) -> Self {
+        Self { key: object.key.to_string(), size_bytes: object.size_bytes, sha256: object.sha256.clone() }
+    }
+}
+
+impl ObjectEntry {
+    fn to_object(&self) -> Result<ObjectRef> {
+        Ok(ObjectRef {
+            key: BlobKey::parse(&self.key).ok_or_else(|| corrupt("object key"))?,
+            size_bytes: self.size_bytes,
+            sha256: self.sha256.clone(),
+        })
+    }
+}
+
+impl From<&MediaRecord> for MediaManifest {
+    fn from(media: &MediaRecord) -> Self {
+        Self {
+            format: MEDIA_FORMAT.into(),
+            id: media.id.to_string(),
+            filename: media.filename.clone(),
+            content_type: media.content_type.clone(),
+            object: (&media.object).into(),
+            create_time_us: media.create_time.timestamp_micros(),
+        }
+    }
+}
+
+impl MediaManifest {
+    pub fn to_record(&self) -> Result<MediaRecord> {
+        if self.format != MEDIA_FORMAT {
+            return Err(corrupt("format"));
+        }
+        Ok(MediaRecord {
+            id: MediaId::parse(&self.id)?,
+            filename: self.filename.clone(),
+            content_type: self.content_type.clone(),
+            object: self.object.to_object()?,
+            create_time: time(self.create_time_us)?,
+        })
+    }
+}
+
+impl From<&ArticleExport> for ArticleManifest {
+    fn from(export: &ArticleExport) -> Self {
+        let current = &export.current;
+        Self {
+            format: ARTICLE_FORMAT.into(),
+            id: current.id.to_string(),
+            create_time_us: current.create_time.timestamp_micros(),
+            view_count: current.view_count,
+            legal_hold: current.legal_hold,
+            delete_time_us: current.delete_time.map(|t| t.timestamp_micros()),
+            revisions: export
+                .revisions
+                .iter()
+                .map(|r| RevisionEntry {
+                    revision: r.revision,
+                    etag: r.etag.clone(),
+                    title: r.title.clone(),
+                    author: r.author.clone(),
+                    keywords: r.keywords.clone(),
+                    publish_time_us: r.publish_time.timestamp_micros(),
+                    publish_utc_offset_seconds: r.publish_utc_offset_seconds,
+                    body: (&r.body).into(),
+                    time_us: r.update_time.timestamp_micros(),
+                })
+                .collect(),
+            media: current
+                .media
+                .iter()
+                .map(|link| MediaLinkEntry {
+                    reference: link.reference.clone(),
+                    in_body: link.in_body,
+                    media: link
+                        .media_id
+                        .as_ref()
+                        .and_then(|id| export.media.iter().find(|m| &m.id == id))
+                        .map(MediaManifest::from),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl ArticleManifest {
+    /// The records this manifest describes.
+    pub fn to_export(&self) -> Result<ArticleExport> {
+        if self.format != ARTICLE_FORMAT {
+            return Err(corrupt("format"));
+        }
+        let id = ArticleId::parse(&self.id)?;
+        let media = self
+            .media
+            .iter()
+            .filter_map(|link| link.media.as_ref())
+            .map(MediaManifest::to_record)
+            .collect::<Result<Vec<_>>>()?;
+        let links = self
+            .media
+            .iter()
+            .map(|link| MediaLink {
+                reference: link.reference.clone(),
+                media_id: link.media.as_ref().and_then(|m| MediaId::parse(&m.id).ok()),
+                in_body: link.in_body,
+            })
+            .collect::<Vec<_>>();
+        let create_time = time(self.create_time_us)?;
+        let revisions = self
+            .revisions
+            .iter()
+            .map(|r| {
+                Ok(ArticleRecord {
+                    id: id.clone(),
+                    revision: r.revision,
+                    etag: r.etag.clone(),
+                    title: r.title.clone(),
+                    author: r.author.clone(),
+                    keywords: r.keywords.clone(),
+                    publish_time: time(r.publish_time_us)?,
+                    publish_utc_offset_seconds: r.publish_utc_offset_seconds,
+                    view_count: self.view_count,
+                    body: r.body.to_object()?,
+                    create_time,
+                    update_time: time(r.time_us)?,
+                    media: links.clone(),
+                    delete_time: self.delete_time_us.map(time).transpose()?,
+                    legal_hold: self.legal_hold,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let current = revisions.last().cloned().ok_or_else(|| corrupt("revision list"))?;
+        Ok(ArticleExport { current, revisions, media })
+    }
+}

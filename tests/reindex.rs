@@ -1,0 +1,150 @@
+//! The bucket describes itself: wipe the metadata database, reindex from the
+//! manifests alone, and every query answers as before.
+
+mod common;
+
+use archive::proto::v1::{self as pb};
+use common::{Backend, TestServer, fixture};
+
+fn new_article(title: &str, body: &str, keywords: &[&str]) -> pb::Article {
+    pb::Article {
+        title: title.into(),
+        body: body.into(),
+        author: "Phạm Ngọc".into(),
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        publish_time: Some(prost_types::Timestamp { seconds: 1_570_000_000, nanos: 0 }),
+        publish_utc_offset_seconds: 25_200,
+        ..Default::default()
+    }
+}
+
+/// A status without its transport headers (which carry the date).
+fn plain(status: tonic::Status) -> (tonic::Code, String) {
+    (status.code(), status.message().to_owned())
+}
+
+/// Everything a client can ask about what `server` stores.
+async fn answers(server: &TestServer, articles: &[&str], media: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let full = |name: &str, revision: i64| pb::GetArticleRequest {
+        name: name.into(),
+        view: pb::ArticleView::Full.into(),
+        revision,
+    };
+    for name in articles {
+        let current = server.articles().get_article(full(name, 0)).await.map(|r| r.into_inner().article).map_err(plain);
+        out.push(format!("{name}: {current:?}"));
+        let revisions = pb::ListArticleRevisionsRequest { name: name.to_string(), ..Default::default() };
+        let listed = server.articles().list_article_revisions(revisions).await.map(|r| r.into_inner()).map_err(plain);
+        out.push(format!("{name} revisions: {listed:?}"));
+        if let Ok(listed) = listed {
+            for revision in listed.revisions {
+                let old = server.articles().get_article(full(name, revision.revision)).await.unwrap().into_inner();
+                out.push(format!("{name}@{}: {old:?}", revision.revision));
+            }
+        }
+    }
+    let listed = server.metadata().list_articles(pb::ListArticlesRequest::default()).await.unwrap().into_inner();
+    out.push(format!("list: {listed:?}"));
+    for query in ["sinh hoat chi bo", "Đảng", "bao chi", "thai binh"] {
+        let request = pb::SearchArticlesRequest { query: query.into(), ..Default::default() };
+        let found = server.metadata().search_articles(request).await.unwrap().into_inner();
+        out.push(format!("search {query}: {found:?}"));
+    }
+    for name in media {
+        let record = server
+            .metadata()
+            .get_media(pb::GetMediaRequest { name: name.clone() })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(plain);
+        out.push(format!("{name}: {record:?}"));
+    }
+    out
+}
+
+async fn rebuilt_database_answers_like_the_original(backend: Backend) {
+    // The whole bucket is read back, so it must hold this test's objects only.
+    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
+    let original = TestServer::start_with(backend, |settings| {
+        if let Some(bucket) = bucket {
+            settings.storage.url = format!("s3://{bucket}");
+        }
+    })
+    .await;
+    let import = pb::ImportArticleRequest {
+        export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
+        article_id: "giao-ban".into(),
+    };
+    original.articles().import_article(import).await.unwrap();
+    let clip = original.upload("93019_OHAI1.mp4", fixture("clip-faststart.mp4")).await.unwrap();
+    let attach = pb::AttachMediaRequest {
+        article: "articles/giao-ban".into(),
+        media: clip.name.clone(),
+        reference: "93019_OHAI1.mp4".into(),
+    };
+    original.media().attach_media(attach).await.unwrap();
+    let loose = original.upload("khong-gan.mp4", fixture("clip-moov-at-end.mp4")).await.unwrap();
+    let views = pb::RecordViewRequest { name: "articles/giao-ban".into(), count: 11 };
+    original.metadata().record_view(views).await.unwrap();
+
+    let create =
+        |id: &str, article: pb::Article| pb::CreateArticleRequest { article: Some(article), article_id: id.into() };
+    let press = original
+        .articles()
+        .create_article(create("bao-chi", new_article("Báo chí cách mạng", "Ngày Báo chí Việt Nam.", &["báo chí"])))
+        .await
+        .unwrap()
+        .into_inner()
+        .article
+        .unwrap();
+    let update = pb::UpdateArticleRequest {
+        article: Some(pb::Article {
+            name: press.name.clone(),
+            body: "Ngày Báo chí, Thái Bình.".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["body".into()] }),
+        etag: press.etag.clone(),
+    };
+    original.articles().update_article(update).await.unwrap();
+    original.articles().create_article(create("da-xoa", new_article("Đã xoá", "Đảng bộ.", &[]))).await.unwrap();
+    let delete = pb::DeleteArticleRequest { name: "articles/da-xoa".into(), etag: String::new() };
+    original.articles().delete_article(delete).await.unwrap();
+    original.articles().create_article(create("giu-lai", new_article("Giữ lại", "Hồ sơ.", &[]))).await.unwrap();
+    let hold = pb::SetLegalHoldRequest { name: "articles/giu-lai".into(), legal_hold: true };
+    original.articles().set_legal_hold(hold).await.unwrap();
+
+    let articles = ["articles/giao-ban", "articles/bao-chi", "articles/da-xoa", "articles/giu-lai"];
+    let media = [clip.name.clone(), loose.name.clone()];
+    let before = answers(&original, &articles, &media).await;
+
+    // A new, empty database over the same bucket.
+    let mut settings = original.settings.clone();
+    let fresh_dir = tempfile::tempdir().unwrap();
+    settings.metadata.url = match backend {
+        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("rebuilt.db").display()),
+        Backend::S3 => common::fresh_postgres_url().await,
+    };
+    settings.gateway.key_file = original.settings.gateway.key_file.clone();
+    let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap();
+    let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
+    let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
+    assert_eq!((report.articles, report.media, report.skipped.len()), (4, 2, 0), "{report:?}");
+    let again = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await;
+    assert!(again.is_err(), "a second reindex into a filled database is refused");
+
+    let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
+    let after = answers(&rebuilt, &articles, &media).await;
+    assert_eq!(before.len(), after.len());
+    for (before, after) in before.iter().zip(&after) {
+        assert_eq!(before, after);
+    }
+    assert_eq!(rebuilt.read_all(&clip.name, 0, 0).await.unwrap(), fixture("clip-faststart.mp4"));
+    let undelete = pb::UndeleteArticleRequest { name: "articles/da-xoa".into() };
+    rebuilt.articles().undelete_article(undelete).await.expect("the deleted article is still restorable");
+    let held = pb::DeleteArticleRequest { name: "articles/giu-lai".into(), etag: String::new() };
+    assert_eq!(rebuilt.articles().delete_article(held).await.unwrap_err().code(), tonic::Code::FailedPrecondition);
+}
+
+on_both_backends!(rebuilt_database_answers_like_the_original);
