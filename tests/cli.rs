@@ -4,49 +4,8 @@
 
 mod common;
 
-use common::{fixture, sha256_hex};
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-};
-
-struct Archived {
-    child: Child,
-    grpc: String,
-}
-
-impl Drop for Archived {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `archived` in `dir` with no config file, on free ports chosen
-/// through `ARCHIVE__…` variables, and reads its address from the log.
-fn start_archived(dir: &Path) -> Archived {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_archived"))
-        .current_dir(dir)
-        .env("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0")
-        .env("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("archived starts");
-    let mut log = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let grpc = loop {
-        line.clear();
-        assert!(log.read_line(&mut line).expect("log readable") > 0, "archived exited before serving");
-        if let Some(rest) = line.split("grpc=").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-    Archived { child, grpc: format!("http://{grpc}") }
-}
+use common::{Archived, fixture, sha256_hex, spawn_archived};
+use std::{path::Path, process::Command};
 
 fn archivectl(server: &Archived, dir: &Path, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_archivectl"))
@@ -68,7 +27,8 @@ fn archivectl(server: &Archived, dir: &Path, args: &[&str]) -> String {
 #[test]
 fn archivectl_imports_lists_gets_and_signs_against_archived() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_archived(dir.path());
+    let ports = [("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"), ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")];
+    let server = spawn_archived(dir.path(), &ports);
     let clips = dir.path().join("clips");
     std::fs::create_dir(&clips).unwrap();
     let clip = fixture("clip-faststart.mp4");

@@ -281,3 +281,48 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A running `archived` process, killed on drop.
+pub struct Archived {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT` of its gRPC server.
+    pub grpc: String,
+}
+
+impl Drop for Archived {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Archived {
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.grpc.clone()).expect("valid uri").connect().await.expect("archived answers")
+    }
+}
+
+/// Starts the `archived` binary in `dir` with extra environment variables
+/// and reads its gRPC address from its log.
+pub fn spawn_archived(dir: &std::path::Path, env: &[(&str, &str)]) -> Archived {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archived"))
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("archived starts");
+    let mut log = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let grpc = loop {
+        line.clear();
+        assert!(log.read_line(&mut line).expect("log readable") > 0, "archived exited before serving");
+        if let Some(rest) = line.split("grpc=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    Archived { child, grpc: format!("http://{grpc}") }
+}

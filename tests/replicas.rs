@@ -1,0 +1,123 @@
+//! Two archived processes on one PostgreSQL and one SeaweedFS behave as one.
+
+mod common;
+
+use archive::proto::v1::{
+    self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
+};
+use common::{fixture, spawn_archived};
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s3, bucket) = common::s3_settings();
+    let database = common::fresh_postgres_url().await;
+    let config = format!(
+        r#"
+[server]
+grpc_addr = "127.0.0.1:0"
+gateway_addr = "127.0.0.1:0"
+[storage]
+url = "s3://{bucket}"
+[storage.s3]
+endpoint = "{endpoint}"
+access_key_id = "{key}"
+region = "{region}"
+[metadata]
+url = "{database}"
+[gateway]
+keys = [{{ id = "shared", secret = "a secret shared by every replica" }}]
+"#,
+        endpoint = s3.endpoint.unwrap(),
+        key = s3.access_key_id.unwrap(),
+        region = s3.region,
+    );
+    let config_path = dir.path().join("archived.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let secret = std::env::var("ARCHIVE_TEST_S3_SECRET_KEY").unwrap();
+    let env = [("ARCHIVE_CONFIG", config_path.to_str().unwrap()), ("ARCHIVE__STORAGE__S3__SECRET_ACCESS_KEY", &secret)];
+    let (a, b) = (spawn_archived(dir.path(), &env), spawn_archived(dir.path(), &env));
+    let (channel_a, channel_b) = (a.channel().await, b.channel().await);
+    let (mut articles_a, mut articles_b) =
+        (ArticleServiceClient::new(channel_a.clone()), ArticleServiceClient::new(channel_b.clone()));
+
+    // Written through A, read through B, and the other way round.
+    let import = pb::ImportArticleRequest {
+        export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
+        article_id: "giao-ban".into(),
+    };
+    let imported = articles_a.import_article(import).await.unwrap().into_inner().article.unwrap();
+    let full = pb::GetArticleRequest { name: imported.name.clone(), view: pb::ArticleView::Full.into(), revision: 0 };
+    let seen_by_b = articles_b.get_article(full.clone()).await.unwrap().into_inner().article.unwrap();
+    assert_eq!(seen_by_b, imported);
+    let clip = fixture("clip-faststart.mp4");
+    let header = pb::UploadHeader { filename: "93019_OHAI1.mp4".into(), ..Default::default() };
+    let messages = archive::client::upload_messages(header, std::io::Cursor::new(clip.clone()), |_| {});
+    let media = archive::client::media_client(channel_b.clone())
+        .upload_media(messages)
+        .await
+        .unwrap()
+        .into_inner()
+        .media
+        .unwrap();
+    let attach =
+        pb::AttachMediaRequest { article: imported.name.clone(), media: media.name.clone(), reference: String::new() };
+    archive::client::media_client(channel_b.clone()).attach_media(attach).await.unwrap();
+    let read = pb::ReadMediaRequest { name: media.name.clone(), offset: 0, limit: 0 };
+    let mut stream = archive::client::media_client(channel_a.clone()).read_media(read).await.unwrap().into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        bytes.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(bytes, clip, "a clip uploaded through B reads back through A");
+    let search = pb::SearchArticlesRequest { query: "sinh hoat chi bo".into(), ..Default::default() };
+    let found = MetadataServiceClient::new(channel_b.clone()).search_articles(search).await.unwrap().into_inner();
+    assert_eq!(found.results.len(), 1);
+
+    // Two updates with the same etag, one through each replica: exactly one wins.
+    let mut etag = imported.etag.clone();
+    for round in 0..10 {
+        let update = |title: String, etag: String| pb::UpdateArticleRequest {
+            article: Some(pb::Article { name: imported.name.clone(), title, ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+            etag,
+        };
+        let (first, second) = tokio::join!(
+            articles_a.update_article(update(format!("A {round}"), etag.clone())),
+            articles_b.update_article(update(format!("B {round}"), etag.clone())),
+        );
+        let outcomes = [first, second];
+        let winners: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        let loser = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+        assert_eq!(loser.code(), Code::Aborted, "round {round}");
+        let winner = winners[0].get_ref().article.clone().unwrap();
+        assert_eq!(winner.revision, round + 2);
+        etag = winner.etag;
+    }
+    let latest = articles_a.get_article(full).await.unwrap().into_inner().article.unwrap();
+    assert_eq!(latest.revision, 11);
+
+    // Views counted through both replicas at once all add up.
+    let view = |channel: tonic::transport::Channel| {
+        let name = imported.name.clone();
+        tokio::spawn(async move {
+            let mut client = MetadataServiceClient::new(channel);
+            for _ in 0..50 {
+                client.record_view(pb::RecordViewRequest { name: name.clone(), count: 1 }).await.unwrap();
+            }
+        })
+    };
+    let (x, y) = tokio::join!(view(channel_a.clone()), view(channel_b.clone()));
+    x.unwrap();
+    y.unwrap();
+    let viewed = articles_b
+        .get_article(pb::GetArticleRequest { name: imported.name.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .article
+        .unwrap();
+    assert_eq!(viewed.view_count, 89 + 100);
+}
