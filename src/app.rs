@@ -123,8 +123,8 @@ impl Application {
             )
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), stopped(stop_rx.clone()));
 
-        let gateway = axum::serve(self.gateway_listener, gateway::router(self.archive.clone()))
-            .with_graceful_shutdown(stopped(stop_rx));
+        let router = gateway::router(self.archive.clone(), self.settings.gateway.cors_allowed_origins.clone());
+        let gateway = axum::serve(self.gateway_listener, router).with_graceful_shutdown(stopped(stop_rx));
 
         tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
             gateway.await.context("media gateway")

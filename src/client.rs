@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 pub const UPLOAD_CHUNK_BYTES: usize = 256 * 1024;
 
 /// The messages of an upload of `reader`: header, chunks, then a finish with
-/// the size and SHA-256 computed on the way. Memory stays at one chunk.
+/// the size, SHA-256 and CRC32C computed on the way. Memory stays at one chunk.
 /// `on_chunk` sees each chunk's length (for progress bars).
 pub fn upload_messages<R>(
     header: UploadHeader,
@@ -26,7 +26,7 @@ where
 {
     enum State<R> {
         Header(UploadHeader, R),
-        Body(R, Sha256, u64),
+        Body(R, Sha256, u32, u64),
         Done,
     }
     let on_chunk = std::sync::Arc::new(on_chunk);
@@ -36,9 +36,9 @@ where
             match state {
                 State::Header(header, reader) => Some((
                     UploadMediaRequest { kind: Some(Kind::Header(header)) },
-                    State::Body(reader, Sha256::new(), 0),
+                    State::Body(reader, Sha256::new(), 0, 0),
                 )),
-                State::Body(mut reader, mut hasher, size) => {
+                State::Body(mut reader, mut hasher, crc32c, size) => {
                     let mut buffer = vec![0u8; UPLOAD_CHUNK_BYTES];
                     let mut filled = 0;
                     while filled < buffer.len() {
@@ -53,14 +53,19 @@ where
                         }
                     }
                     if filled == 0 {
-                        let finish = UploadFinish { size_bytes: size as i64, sha256: hex::encode(hasher.finalize()) };
+                        let finish = UploadFinish {
+                            size_bytes: size as i64,
+                            sha256: hex::encode(hasher.finalize()),
+                            crc32c: Some(crc32c),
+                        };
                         return Some((UploadMediaRequest { kind: Some(Kind::Finish(finish)) }, State::Done));
                     }
                     buffer.truncate(filled);
                     hasher.update(&buffer);
+                    let crc32c = crc32c::crc32c_append(crc32c, &buffer);
                     on_chunk(filled);
                     let chunk = UploadMediaRequest { kind: Some(Kind::Chunk(Bytes::from(buffer))) };
-                    Some((chunk, State::Body(reader, hasher, size + filled as u64)))
+                    Some((chunk, State::Body(reader, hasher, crc32c, size + filled as u64)))
                 }
                 State::Done => None,
             }

@@ -87,6 +87,8 @@ pub struct MediaSettings {
     pub max_playback_ttl_seconds: u64,
     /// Largest clip accepted.
     pub max_upload_bytes: u64,
+    /// Largest `moov` box (MP4 metadata) held in memory to probe a clip.
+    pub max_moov_bytes: u64,
     /// Uploads in progress at once per server; more get RESOURCE_EXHAUSTED.
     /// With the S3 part buffers this bounds upload memory.
     pub max_concurrent_uploads: usize,
@@ -99,6 +101,8 @@ pub struct GatewaySettings {
     /// When empty, a key is generated once into `key_file`.
     pub keys: Vec<SigningKeySettings>,
     pub key_file: String,
+    /// Origins whose pages may read clips cross-origin (`*`: any).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +175,7 @@ impl Default for MediaSettings {
             default_playback_ttl_seconds: 3600,
             max_playback_ttl_seconds: 7 * 24 * 3600,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
+            max_moov_bytes: 64 * 1024 * 1024,
             max_concurrent_uploads: 16,
         }
     }
@@ -178,7 +183,7 @@ impl Default for MediaSettings {
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { keys: Vec::new(), key_file: "./data/gateway.key".into() }
+        Self { keys: Vec::new(), key_file: "./data/gateway.key".into(), cors_allowed_origins: vec!["*".into()] }
     }
 }
 

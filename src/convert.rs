@@ -102,6 +102,24 @@ pub fn media(record: &MediaRecord) -> pb::Media {
         size_bytes: record.object.size_bytes as i64,
         sha256: record.object.sha256.clone(),
         create_time: Some(timestamp(&record.create_time)),
+        crc32c: record.crc32c,
+        mp4: record.mp4.as_ref().map(|info| pb::Mp4Info {
+            duration: Some(prost_types::Duration {
+                seconds: (info.duration_ms / 1000) as i64,
+                nanos: ((info.duration_ms % 1000) * 1_000_000) as i32,
+            }),
+            video_codec: info.video_codec.clone(),
+            audio_codec: info.audio_codec.clone(),
+            width: info.width as i32,
+            height: info.height as i32,
+            bitrate_bps: info.bitrate_bps as i64,
+            faststart: info.faststart,
+        }),
+        playback_rendition: record.rendition.as_ref().map(|rendition| pb::Rendition {
+            kind: "faststart".into(),
+            size_bytes: rendition.size_bytes as i64,
+            sha256: rendition.sha256.clone(),
+        }),
     }
 }
 

@@ -3,10 +3,10 @@
 //! that cannot presign (the local file system).
 
 use crate::{
-    archive::{Archive, gateway_path},
+    archive::{Archive, attachment_disposition, gateway_path},
     error::ErrorKind,
     ids::MediaId,
-    signing::{SignatureError, SignedQuery},
+    signing::{ATTACHMENT, SignatureError, SignedQuery},
 };
 use axum::{
     Router,
@@ -17,13 +17,58 @@ use axum::{
     routing::get,
 };
 use http_range_header::RangeUnsatisfiableError;
+use std::sync::Arc;
 
-pub fn router(archive: Archive) -> Router {
-    Router::new().route("/media/{id}", get(serve_media)).with_state(archive)
+#[derive(Clone)]
+struct Gateway {
+    archive: Archive,
+    /// Origins allowed to read clips cross-origin; `*` allows any.
+    cors_origins: Arc<Vec<String>>,
+}
+
+pub fn router(archive: Archive, cors_origins: Vec<String>) -> Router {
+    let gateway = Gateway { archive, cors_origins: Arc::new(cors_origins) };
+    Router::new().route("/media/{id}", get(serve_media).options(preflight)).with_state(gateway)
+}
+
+impl Gateway {
+    /// `Access-Control-Allow-Origin` for a request from `origin`, if allowed.
+    fn allow_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        if self.cors_origins.iter().any(|o| o == "*") {
+            return Some(HeaderValue::from_static("*"));
+        }
+        let origin = headers.get(header::ORIGIN)?;
+        self.cors_origins.iter().any(|allowed| allowed.as_bytes() == origin.as_bytes()).then(|| origin.clone())
+    }
+
+    fn with_cors(&self, request: &HeaderMap, mut response: Response) -> Response {
+        if let Some(origin) = self.allow_origin(request) {
+            let headers = response.headers_mut();
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag"),
+            );
+            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        response
+    }
+}
+
+/// CORS preflight: GET and HEAD with a `Range` header.
+async fn preflight(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
+    let response = Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "Range")
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    gateway.with_cors(&headers, response)
 }
 
 fn plain(status: StatusCode, message: &'static str) -> Response {
-    (status, [(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))], message).into_response()
+    (status, message).into_response()
 }
 
 /// The byte range to serve: `Ok(None)` for the whole clip, `Err(())` when unsatisfiable.
@@ -45,17 +90,22 @@ fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>,
 }
 
 async fn serve_media(
-    State(archive): State<Archive>,
+    State(gateway): State<Gateway>,
     Path(id): Path<String>,
     Query(query): Query<SignedQuery>,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(id) = MediaId::parse(&id) else {
+    let response = respond(&gateway.archive, &id, &query, &method, &headers).await;
+    gateway.with_cors(&headers, response)
+}
+
+async fn respond(archive: &Archive, id: &str, query: &SignedQuery, method: &Method, headers: &HeaderMap) -> Response {
+    let Ok(id) = MediaId::parse(id) else {
         return plain(StatusCode::NOT_FOUND, "no such media\n");
     };
     let now = chrono::Utc::now().timestamp();
-    match archive.signer().verify(&gateway_path(&id), &query, now) {
+    match archive.signer().verify(&gateway_path(&id), query, now) {
         Ok(()) => {}
         Err(SignatureError::Expired) => return plain(StatusCode::FORBIDDEN, "the URL has expired\n"),
         Err(_) => return plain(StatusCode::FORBIDDEN, "the URL's signature is not valid\n"),
@@ -68,15 +118,17 @@ async fn serve_media(
             return plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
         }
     };
-    let size = media.object.size_bytes;
+    let object = media.playback_object();
+    let size = object.size_bytes;
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, &media.content_type)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, format!("\"{}\"", media.object.sha256))
-        .header(header::CACHE_CONTROL, "private, max-age=3600")
-        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
-        .header(header::ACCESS_CONTROL_EXPOSE_HEADERS, "Content-Range, Content-Length, Accept-Ranges, ETag");
-    let (status, start, end) = match requested_range(&headers, size) {
+        .header(header::ETAG, format!("\"{}\"", object.sha256))
+        .header(header::CACHE_CONTROL, "private, max-age=3600");
+    if query.disposition.as_deref() == Some(ATTACHMENT) {
+        response = response.header(header::CONTENT_DISPOSITION, attachment_disposition(&media.filename));
+    }
+    let (status, start, end) = match requested_range(headers, size) {
         Ok(None) => (StatusCode::OK, 0, size),
         Ok(Some((first, last))) => {
             response = response.header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{size}"));
@@ -86,7 +138,6 @@ async fn serve_media(
             return Response::builder()
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header(header::CONTENT_RANGE, format!("bytes */{size}"))
-                .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
                 .body(Body::empty())
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
         }
@@ -95,7 +146,7 @@ async fn serve_media(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        match archive.blobs().get(&media.object.key, start..end).await {
+        match archive.blobs().get(&object.key, start..end).await {
             Ok(stream) => Body::from_stream(stream),
             Err(e) => {
                 tracing::error!(error = ?e.source, "gateway could not read a clip");

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod ids;
 pub mod manifest;
 pub mod metadata;
+pub mod mp4;
 pub mod proto;
 pub mod reindex;
 pub mod search;

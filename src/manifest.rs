@@ -8,6 +8,7 @@ use crate::{
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId},
     metadata::{ArticleExport, ArticleRecord, MediaLink, MediaRecord, ObjectRef},
+    mp4::Mp4Info,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,12 @@ pub struct MediaManifest {
     pub content_type: String,
     pub object: ObjectEntry,
     pub create_time_us: i64,
+    #[serde(default)]
+    pub crc32c: u32,
+    #[serde(default)]
+    pub mp4: Option<Mp4Info>,
+    #[serde(default)]
+    pub rendition: Option<ObjectEntry>,
 }
 
 fn corrupt(what: &str) -> ArchiveError {
@@ -103,6 +110,9 @@ impl From<&MediaRecord> for MediaManifest {
             content_type: media.content_type.clone(),
             object: (&media.object).into(),
             create_time_us: media.create_time.timestamp_micros(),
+            crc32c: media.crc32c,
+            mp4: media.mp4.clone(),
+            rendition: media.rendition.as_ref().map(ObjectEntry::from),
         }
     }
 }
@@ -117,6 +127,9 @@ impl MediaManifest {
             filename: self.filename.clone(),
             content_type: self.content_type.clone(),
             object: self.object.to_object()?,
+            crc32c: self.crc32c,
+            mp4: self.mp4.clone(),
+            rendition: self.rendition.as_ref().map(ObjectEntry::to_object).transpose()?,
             create_time: time(self.create_time_us)?,
         })
     }

@@ -44,6 +44,9 @@ pub async fn rebuild(blobs: &dyn BlobStore, metadata: &dyn MetadataStore) -> any
             let manifest: MediaManifest = read_json(blobs, &key).await?;
             let record = manifest.to_record()?;
             check_object(blobs, &record.object.key, record.object.size_bytes).await?;
+            if let Some(rendition) = &record.rendition {
+                check_object(blobs, &rendition.key, rendition.size_bytes).await?;
+            }
             metadata.insert_media(&record).await?;
             anyhow::Ok(())
         };

@@ -1,8 +1,9 @@
 //! HMAC-SHA256 signatures of media gateway URLs.
 //!
-//! A URL `/media/{id}?exp=UNIX&kid=KEY&sig=B64URL` is valid until `exp` when
-//! `sig` is the HMAC, under key `kid`, of `GET\n{path}\n{exp}\n{kid}`. Several
-//! keys may verify at once, so keys can be rotated; the first one signs.
+//! A URL `/media/{id}?exp=UNIX&kid=KEY[&disposition=attachment]&sig=B64URL` is
+//! valid until `exp` when `sig` is the HMAC, under key `kid`, of
+//! `GET\n{path}\n{exp}\n{kid}\n{disposition}`. Several keys may verify at
+//! once, so keys can be rotated; the first one signs.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
@@ -47,7 +48,12 @@ pub struct SignedQuery {
     pub exp: Option<String>,
     pub kid: Option<String>,
     pub sig: Option<String>,
+    /// `attachment` to have the browser save the clip.
+    pub disposition: Option<String>,
 }
+
+/// The signed value of the `disposition` parameter.
+pub const ATTACHMENT: &str = "attachment";
 
 impl UrlSigner {
     pub fn new(keys: Vec<SigningKey>) -> anyhow::Result<Self> {
@@ -67,17 +73,20 @@ impl UrlSigner {
         Ok(Self { keys })
     }
 
-    fn mac(key: &SigningKey, path: &str, expires: i64) -> HmacSha256 {
+    fn mac(key: &SigningKey, path: &str, expires: i64, disposition: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(key.secret.expose_secret()).expect("HMAC takes any key length");
-        mac.update(format!("GET\n{path}\n{expires}\n{}", key.id).as_bytes());
+        mac.update(format!("GET\n{path}\n{expires}\n{}\n{disposition}", key.id).as_bytes());
         mac
     }
 
-    /// The query string (`exp=…&kid=…&sig=…`) that signs `path` until `expires` (Unix seconds).
-    pub fn sign(&self, path: &str, expires: i64) -> String {
+    /// The query string (`exp=…&kid=…&sig=…`) that signs `path` until
+    /// `expires` (Unix seconds), as an attachment download when asked.
+    pub fn sign(&self, path: &str, expires: i64, attachment: bool) -> String {
         let key = &self.keys[0];
-        let signature = URL_SAFE_NO_PAD.encode(Self::mac(key, path, expires).finalize().into_bytes());
-        format!("exp={expires}&kid={}&sig={signature}", key.id)
+        let disposition = if attachment { ATTACHMENT } else { "" };
+        let signature = URL_SAFE_NO_PAD.encode(Self::mac(key, path, expires, disposition).finalize().into_bytes());
+        let extra = if attachment { format!("&disposition={ATTACHMENT}") } else { String::new() };
+        format!("exp={expires}&kid={}{extra}&sig={signature}", key.id)
     }
 
     /// Checks a request for `path` at time `now` (Unix seconds), in constant time.
@@ -88,7 +97,8 @@ impl UrlSigner {
         let expires: i64 = expires.parse().map_err(|_| SignatureError::Invalid)?;
         let key = self.keys.iter().find(|k| &k.id == kid).ok_or(SignatureError::Invalid)?;
         let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| SignatureError::Invalid)?;
-        Self::mac(key, path, expires).verify_slice(&signature).map_err(|_| SignatureError::Invalid)?;
+        let disposition = query.disposition.as_deref().unwrap_or_default();
+        Self::mac(key, path, expires, disposition).verify_slice(&signature).map_err(|_| SignatureError::Invalid)?;
         if now >= expires {
             return Err(SignatureError::Expired);
         }
@@ -112,6 +122,7 @@ mod tests {
                 "exp" => query.exp = Some(v.into()),
                 "kid" => query.kid = Some(v.into()),
                 "sig" => query.sig = Some(v.into()),
+                "disposition" => query.disposition = Some(v.into()),
                 _ => unreachable!(),
             }
         }
@@ -121,20 +132,24 @@ mod tests {
     #[test]
     fn signed_urls_verify_until_expiry_and_only_for_their_path() {
         let signer = UrlSigner::new(vec![key("k1", 1)]).unwrap();
-        let query = query_of(&signer.sign("/media/a", 1000));
+        let query = query_of(&signer.sign("/media/a", 1000, false));
         assert_eq!(signer.verify("/media/a", &query, 999), Ok(()));
         assert_eq!(signer.verify("/media/a", &query, 1000), Err(SignatureError::Expired));
         assert_eq!(signer.verify("/media/b", &query, 999), Err(SignatureError::Invalid));
         let extended = SignedQuery { exp: Some("5000".into()), ..query.clone() };
         assert_eq!(signer.verify("/media/a", &extended, 999), Err(SignatureError::Invalid));
         assert_eq!(signer.verify("/media/a", &SignedQuery::default(), 0), Err(SignatureError::Missing));
+        let download = query_of(&signer.sign("/media/a", 1000, true));
+        assert_eq!(signer.verify("/media/a", &download, 999), Ok(()));
+        let inline = SignedQuery { disposition: None, ..download };
+        assert_eq!(signer.verify("/media/a", &inline, 999), Err(SignatureError::Invalid), "disposition is signed");
     }
 
     #[test]
     fn rotated_keys_still_verify_and_unknown_keys_do_not() {
         let old = UrlSigner::new(vec![key("old", 1)]).unwrap();
         let rotated = UrlSigner::new(vec![key("new", 2), key("old", 1)]).unwrap();
-        let query = query_of(&old.sign("/media/a", 1000));
+        let query = query_of(&old.sign("/media/a", 1000, false));
         assert_eq!(rotated.verify("/media/a", &query, 0), Ok(()));
         let forged = SignedQuery { kid: Some("new".into()), ..query };
         assert_eq!(rotated.verify("/media/a", &forged, 0), Err(SignatureError::Invalid));

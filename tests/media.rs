@@ -11,7 +11,7 @@ const CLIP: &str = "clip-faststart.mp4";
 
 async fn playback_url(server: &TestServer, name: &str, ttl_seconds: Option<i64>) -> pb::GetPlaybackUrlResponse {
     let ttl = ttl_seconds.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
-    let request = pb::GetPlaybackUrlRequest { name: name.into(), ttl };
+    let request = pb::GetPlaybackUrlRequest { name: name.into(), ttl, ..Default::default() };
     server.media().get_playback_url(request).await.expect("playback url").into_inner()
 }
 
@@ -109,8 +109,9 @@ async fn upload_raw(server: &TestServer, messages: Vec<pb::UploadMediaRequest>) 
 }
 
 fn header(media_id: &str) -> pb::UploadMediaRequest {
+    // Not declared as MP4: these tests send arbitrary bytes.
     let header =
-        pb::UploadHeader { filename: "clip.mp4".into(), content_type: String::new(), media_id: media_id.into() };
+        pb::UploadHeader { filename: "clip.bin".into(), content_type: String::new(), media_id: media_id.into() };
     pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }
 }
 
@@ -119,7 +120,9 @@ fn chunks(data: &[u8]) -> Vec<pb::UploadMediaRequest> {
 }
 
 fn finish(size: usize, sha256: String) -> pb::UploadMediaRequest {
-    pb::UploadMediaRequest { kind: Some(Kind::Finish(pb::UploadFinish { size_bytes: size as i64, sha256 })) }
+    pb::UploadMediaRequest {
+        kind: Some(Kind::Finish(pb::UploadFinish { size_bytes: size as i64, sha256, crc32c: None })),
+    }
 }
 
 async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
@@ -218,7 +221,7 @@ async fn uploads_beyond_the_configured_limit_are_refused(backend: Backend) {
 async fn upload_of_more_than_three_parts(backend: Backend) {
     let server = TestServer::start(backend).await;
     let data = pseudo_random_bytes(TEST_PART_SIZE * 3 + 777_777, 11);
-    let media = server.upload("big.mp4", data.clone()).await.expect("uploads");
+    let media = server.upload("big.bin", data.clone()).await.expect("uploads");
     assert_eq!(media.sha256, sha256_hex(&data));
     let offset = TEST_PART_SIZE as i64 - 10;
     assert_eq!(
@@ -239,7 +242,7 @@ async fn upload_of_more_than_three_parts(backend: Backend) {
 
 async fn empty_clip(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let media = server.upload("empty.mp4", Vec::new()).await.expect("an empty clip is a clip");
+    let media = server.upload("empty.bin", Vec::new()).await.expect("an empty clip is a clip");
     assert_eq!(media.size_bytes, 0);
     assert_eq!(server.read_all(&media.name, 0, 0).await.unwrap(), Vec::<u8>::new());
     assert_eq!(server.read_all(&media.name, 1, 0).await.unwrap_err().code(), Code::OutOfRange);
@@ -274,10 +277,13 @@ async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
         assert_eq!(http_get(&unsigned, None).await.0, 403);
     }
 
-    let unknown =
-        server.media().get_playback_url(pb::GetPlaybackUrlRequest { name: "media/nope".into(), ttl: None }).await;
+    let unknown = server
+        .media()
+        .get_playback_url(pb::GetPlaybackUrlRequest { name: "media/nope".into(), ..Default::default() })
+        .await;
     assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
     let too_long = pb::GetPlaybackUrlRequest {
+        disposition: pb::Disposition::Unspecified.into(),
         name: media.name.clone(),
         ttl: Some(prost_types::Duration { seconds: 8 * 24 * 3600, nanos: 0 }),
     };
@@ -314,7 +320,153 @@ async fn health_and_reflection_are_served(backend: Backend) {
     }
 }
 
+async fn mp4_clips_are_probed_and_moov_moved_first_for_playback(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let faststart = server.upload(CLIP, fixture(CLIP)).await.expect("uploads");
+    let info = faststart.mp4.clone().expect("probed");
+    assert_eq!((info.video_codec.as_str(), info.audio_codec.as_str()), ("avc1.4D401E", "mp4a.40.2"));
+    assert_eq!((info.width, info.height), (320, 240));
+    let duration = info.duration.unwrap();
+    assert!((8..=9).contains(&duration.seconds), "{duration:?}");
+    assert!(info.faststart && info.bitrate_bps > 500_000);
+    assert_eq!(faststart.playback_rendition, None, "moov already first: played as is");
+
+    let original = fixture("clip-moov-at-end.mp4");
+    let media = server.upload("93019_OHAI1.mp4", original.clone()).await.expect("uploads");
+    let info = media.mp4.clone().expect("probed");
+    assert!(!info.faststart);
+    let rendition = media.playback_rendition.clone().expect("a faststart rendition");
+    assert_eq!(rendition.kind, "faststart");
+    assert_eq!(media.sha256, sha256_hex(&original), "the original stays byte-exact");
+    assert_eq!(server.read_all(&media.name, 0, 0).await.unwrap(), original, "ReadMedia serves the original");
+
+    let url = playback_url(&server, &media.name, Some(600)).await.url;
+    let (status, _, played) = http_get(&url, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(played.len() as i64, rendition.size_bytes);
+    assert_eq!(sha256_hex(&played), rendition.sha256, "playback serves the rendition");
+    let mut scanner = archive::mp4::Scanner::new(64 << 20);
+    scanner.feed(&played);
+    let layout = scanner.finish().expect("the rendition is an MP4");
+    assert!(layout.moov_before_mdat(), "moov first in the rendition");
+    let replayed = archive::mp4::probe::probe(&layout).unwrap();
+    let duration = info.duration.unwrap();
+    let original_ms = duration.seconds as u64 * 1000 + duration.nanos as u64 / 1_000_000;
+    assert_eq!(
+        (replayed.duration_ms, replayed.width, replayed.video_codec.as_str()),
+        (original_ms, 320, "avc1.4D401E")
+    );
+    let (status, headers, _) = http_get(&url, Some("bytes=0-99")).await;
+    assert_eq!(status, 206);
+    assert_eq!(headers["content-range"], format!("bytes 0-99/{}", rendition.size_bytes).as_str());
+}
+
+async fn uploads_declared_mp4_must_be_mp4(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let declared = |media_id: &str| {
+        let header = pb::UploadHeader {
+            filename: "fake.mp4".into(),
+            content_type: "video/mp4".into(),
+            media_id: media_id.into(),
+        };
+        pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }
+    };
+    let garbage = pseudo_random_bytes(300_000, 9);
+    let refused = upload_raw(
+        &server,
+        [vec![declared("garbage")], chunks(&garbage), vec![finish(garbage.len(), sha256_hex(&garbage))]].concat(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("nothing was stored"), "{}", refused.message());
+    assert_nothing_stored(&server, "garbage").await;
+
+    let truncated = fixture(CLIP)[..400_000].to_vec();
+    let refused = upload_raw(
+        &server,
+        [vec![declared("truncated")], chunks(&truncated), vec![finish(truncated.len(), sha256_hex(&truncated))]]
+            .concat(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_nothing_stored(&server, "truncated").await;
+}
+
+async fn crc32c_end_to_end(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let clip = fixture(CLIP);
+    let media = server.upload(CLIP, clip.clone()).await.unwrap();
+    assert_eq!(media.crc32c, crc32c::crc32c(&clip));
+    let request = pb::ReadMediaRequest { name: media.name.clone(), offset: 5, limit: 0 };
+    let mut stream = server.media().read_media(request).await.unwrap().into_inner();
+    let mut chunks_seen = 0;
+    while let Some(chunk) = stream.message().await.unwrap() {
+        assert_eq!(chunk.crc32c, crc32c::crc32c(&chunk.data), "chunk at {}", chunk.offset);
+        chunks_seen += 1;
+    }
+    assert!(chunks_seen > 1);
+
+    let data = b"du lieu".to_vec();
+    let wrong = pb::UploadMediaRequest {
+        kind: Some(Kind::Finish(pb::UploadFinish {
+            size_bytes: data.len() as i64,
+            sha256: sha256_hex(&data),
+            crc32c: Some(crc32c::crc32c(&data) ^ 1),
+        })),
+    };
+    let refused =
+        upload_raw(&server, [vec![header("bad-crc")], chunks(&data), vec![wrong]].concat()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_nothing_stored(&server, "bad-crc").await;
+}
+
+async fn playback_urls_can_download_and_share_cross_origin(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let media = server.upload("Thái Bình.mp4", fixture(CLIP)).await.unwrap();
+    let request = pb::GetPlaybackUrlRequest {
+        name: media.name.clone(),
+        ttl: None,
+        disposition: pb::Disposition::Attachment.into(),
+    };
+    let url = server.media().get_playback_url(request).await.unwrap().into_inner().url;
+    let (status, headers, _) = http_get(&url, Some("bytes=0-9")).await;
+    assert_eq!(status, 206);
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(disposition.contains("filename*=UTF-8''Th%C3%A1i%20B%C3%ACnh%2Emp4"), "{disposition}");
+    if backend == Backend::Fs {
+        let client = reqwest::Client::new();
+        let answer = client
+            .get(&url)
+            .header("Origin", "https://news.example")
+            .header("Range", "bytes=0-0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.headers()["access-control-allow-origin"], "*");
+        assert!(answer.headers()["access-control-expose-headers"].to_str().unwrap().contains("Content-Range"));
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", "https://news.example")
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "range")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status().as_u16(), 204);
+        assert_eq!(preflight.headers()["access-control-allow-headers"], "Range");
+        let inline = url.replace("&disposition=attachment", "");
+        assert_eq!(http_get(&inline, None).await.0, 403, "the disposition is part of the signature");
+    }
+}
+
 on_both_backends!(
+    mp4_clips_are_probed_and_moov_moved_first_for_playback,
+    uploads_declared_mp4_must_be_mp4,
+    crc32c_end_to_end,
+    playback_urls_can_download_and_share_cross_origin,
     real_clip_round_trips_ranged_and_through_its_url,
     clip_links_to_the_imported_article,
     failed_uploads_leave_nothing,

@@ -61,6 +61,21 @@ fn media(id: &str) -> MediaRecord {
     let id = MediaId::parse(id).unwrap();
     MediaRecord {
         object: ObjectRef { key: BlobKey::new_media_original(&id), size_bytes: 816_813, sha256: "cd".repeat(32) },
+        crc32c: 0xDEAD_BEEF,
+        mp4: Some(archive::mp4::Mp4Info {
+            duration_ms: 9_000,
+            video_codec: "avc1.4D401E".into(),
+            audio_codec: "mp4a.40.2".into(),
+            width: 320,
+            height: 240,
+            bitrate_bps: 726_056,
+            faststart: false,
+        }),
+        rendition: Some(ObjectRef {
+            key: BlobKey::new_media_rendition(&id),
+            size_bytes: 816_800,
+            sha256: "ef".repeat(32),
+        }),
         id,
         filename: "93019_OHAI1.mp4".into(),
         content_type: "video/mp4".into(),

@@ -2,6 +2,7 @@
 //! ranged reads; signed playback URLs; links to articles.
 
 use super::{Archive, now, run_to_completion};
+use crate::mp4::{self, FaststartPlan, Mp4Info, Scanner};
 use crate::{
     blob::{BlobKey, BlobUpload, ByteStream},
     error::{ArchiveError, ErrorKind, Result},
@@ -68,6 +69,41 @@ fn check_filename(filename: &str) -> Result<()> {
     Ok(())
 }
 
+/// What the client says it sent, in its finish message.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub crc32c: Option<u32>,
+}
+
+const MP4_CONTENT_TYPE: &str = "video/mp4";
+
+/// Probes a scanned MP4 and plans its faststart rendition when it needs one.
+async fn inspect(
+    scanner: Scanner,
+    max_moov_bytes: u64,
+) -> std::result::Result<(Mp4Info, Option<FaststartPlan>), String> {
+    mp4::run_parser(move || {
+        let layout = scanner.finish()?;
+        let info = mp4::probe::probe(&layout)?;
+        let plan = if info.faststart {
+            None
+        } else {
+            match mp4::faststart::plan(&layout, max_moov_bytes) {
+                Ok(plan) => plan,
+                Err(reason) => {
+                    // Still a valid archive entry; it just plays from the original.
+                    tracing::warn!(%reason, "no faststart rendition");
+                    None
+                }
+            }
+        };
+        Ok((info, plan))
+    })
+    .await
+}
+
 /// An upload in progress. Dropping it without [`MediaUpload::finish`]
 /// discards everything written (the blob upload aborts itself on drop).
 pub struct MediaUpload {
@@ -78,7 +114,10 @@ pub struct MediaUpload {
     key: BlobKey,
     upload: Box<dyn BlobUpload>,
     hasher: Sha256,
+    crc32c: u32,
     size: u64,
+    /// Follows the boxes of a clip declared as MP4.
+    mp4: Option<Scanner>,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -104,48 +143,55 @@ impl MediaUpload {
             ));
         }
         self.hasher.update(&chunk);
+        self.crc32c = crc32c::crc32c_append(self.crc32c, &chunk);
+        if let Some(scanner) = &mut self.mp4 {
+            scanner.feed(&chunk);
+        }
         self.upload.write(chunk).await
     }
 
-    /// Commits the upload if `size` and `sha256` match what was received;
-    /// otherwise discards it.
-    pub async fn finish(self, declared_size: i64, declared_sha256: &str) -> Result<MediaRecord> {
-        let declared_sha256 = declared_sha256.to_ascii_lowercase();
-        if declared_sha256.len() != 64 || !declared_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+    /// Commits the upload if `size`, `sha256` (and `crc32c` when given) match
+    /// what was received and a clip declared as MP4 is one; otherwise
+    /// discards it. An MP4 whose moov follows its mdat also gets a faststart
+    /// rendition for playback.
+    pub async fn finish(mut self, declared: Declared) -> Result<MediaRecord> {
+        if let Err(error) = self.check(&declared) {
             self.abort().await;
-            return Err(ArchiveError::invalid("INVALID_SHA256", "finish.sha256 must be 64 hex digits"));
+            return Err(error);
         }
-        if declared_size < 0 || declared_size as u64 != self.size {
-            let received = self.size;
-            self.abort().await;
-            return Err(ArchiveError::invalid(
-                "SIZE_MISMATCH",
-                format!("finish.size_bytes is {declared_size} but {received} bytes were received; nothing was stored"),
-            ));
-        }
+        let mp4 = match self.mp4.take() {
+            Some(scanner) => match inspect(scanner, self.archive.media_settings.max_moov_bytes).await {
+                Ok(inspected) => Some(inspected),
+                Err(reason) => {
+                    self.abort().await;
+                    return Err(ArchiveError::invalid(
+                        "NOT_MP4",
+                        format!("the clip is declared as {} but {reason}; nothing was stored", MP4_CONTENT_TYPE),
+                    ));
+                }
+            },
+            None => None,
+        };
         let sha256 = hex::encode(self.hasher.clone().finalize());
-        if sha256 != declared_sha256 {
-            self.abort().await;
-            return Err(ArchiveError::invalid(
-                "SHA256_MISMATCH",
-                format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
-            ));
-        }
-        let Self { archive, id, filename, content_type, key, upload, size, _slot: slot, .. } = self;
+        let Self { archive, id, filename, content_type, key, upload, size, crc32c, _slot: slot, .. } = self;
         // The commit runs to its end even if the client goes away meanwhile
         // (the request future is then dropped): bytes and record together.
         let commit = async move {
             let _slot = slot; // held until the commit is done
             upload.commit().await?;
-            let record = MediaRecord {
-                id,
-                filename,
-                content_type,
-                object: ObjectRef { key, size_bytes: size, sha256 },
-                create_time: now(),
+            let object = ObjectRef { key, size_bytes: size, sha256 };
+            let (info, plan) = mp4.map_or((None, None), |(info, plan)| (Some(info), plan));
+            let rendition = match plan {
+                Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
+                None => None,
             };
+            let record =
+                MediaRecord { id, filename, content_type, object, crc32c, mp4: info, rendition, create_time: now() };
             if let Err(error) = archive.metadata.insert_media(&record).await {
                 archive.discard(&record.object.key).await;
+                if let Some(rendition) = &record.rendition {
+                    archive.discard(&rendition.key).await;
+                }
                 return Err(error);
             }
             if let Err(error) = archive.write_media_manifest(&record).await {
@@ -154,6 +200,37 @@ impl MediaUpload {
             Ok(record)
         };
         run_to_completion(commit).await
+    }
+
+    /// The declared size and checksums against what arrived.
+    fn check(&self, declared: &Declared) -> Result<()> {
+        let declared_sha256 = declared.sha256.to_ascii_lowercase();
+        if declared_sha256.len() != 64 || !declared_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ArchiveError::invalid("INVALID_SHA256", "finish.sha256 must be 64 hex digits"));
+        }
+        if declared.size_bytes < 0 || declared.size_bytes as u64 != self.size {
+            return Err(ArchiveError::invalid(
+                "SIZE_MISMATCH",
+                format!(
+                    "finish.size_bytes is {} but {} bytes were received; nothing was stored",
+                    declared.size_bytes, self.size
+                ),
+            ));
+        }
+        let sha256 = hex::encode(self.hasher.clone().finalize());
+        if sha256 != declared_sha256 {
+            return Err(ArchiveError::invalid(
+                "SHA256_MISMATCH",
+                format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
+            ));
+        }
+        if let Some(crc32c) = declared.crc32c.filter(|crc| *crc != self.crc32c) {
+            return Err(ArchiveError::invalid(
+                "CRC32C_MISMATCH",
+                format!("finish.crc32c is {crc32c} but the bytes received have {}; nothing was stored", self.crc32c),
+            ));
+        }
+        Ok(())
     }
 
     /// Discards the upload, to the end even if the request is cancelled meanwhile.
@@ -200,6 +277,7 @@ impl Archive {
         }
         let key = BlobKey::new_media_original(&id);
         let upload = self.blobs.start_upload(&key, &content_type).await?;
+        let mp4 = (content_type == MP4_CONTENT_TYPE).then(|| Scanner::new(self.media_settings.max_moov_bytes));
         Ok(MediaUpload {
             archive: self.clone(),
             id,
@@ -208,7 +286,9 @@ impl Archive {
             key,
             upload,
             hasher: Sha256::new(),
+            crc32c: 0,
             size: 0,
+            mp4,
             _slot: slot,
         })
     }
@@ -238,7 +318,7 @@ impl Archive {
     }
 
     /// A URL a browser can play for `ttl` (server default when `None`).
-    pub async fn playback_url(&self, id: &MediaId, ttl: Option<Duration>) -> Result<PlaybackUrl> {
+    pub async fn playback_url(&self, id: &MediaId, ttl: Option<Duration>, attachment: bool) -> Result<PlaybackUrl> {
         let settings = &self.media_settings;
         let ttl = ttl.unwrap_or(Duration::from_secs(settings.default_playback_ttl_seconds));
         if ttl.as_secs() < 1 || ttl.as_secs() > settings.max_playback_ttl_seconds {
@@ -250,10 +330,14 @@ impl Archive {
         let media = self.metadata.get_media(id).await?;
         let expire_time = Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
         let url = match self.blobs.presigner() {
-            Some(presigner) => presigner.presign_get(&media.object.key, ttl, &media.content_type).await?,
+            Some(presigner) => {
+                let disposition = attachment.then(|| attachment_disposition(&media.filename));
+                let object = media.playback_object();
+                presigner.presign_get(&object.key, ttl, &media.content_type, disposition.as_deref()).await?
+            }
             None => {
                 let path = gateway_path(id);
-                let query = self.signer.sign(&path, expire_time.timestamp());
+                let query = self.signer.sign(&path, expire_time.timestamp(), attachment);
                 format!("{}{path}?{query}", self.gateway_base_url)
             }
         };
@@ -269,6 +353,15 @@ impl Archive {
         self.write_article_manifest(article).await;
         Ok(record)
     }
+}
+
+/// `Content-Disposition` that saves a clip under its uploaded name (RFC 6266:
+/// an ASCII fallback plus the UTF-8 name).
+pub fn attachment_disposition(filename: &str) -> String {
+    let fallback: String =
+        filename.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' }).collect();
+    let encoded = percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
 /// Path of a clip on the media gateway.

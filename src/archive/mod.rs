@@ -5,11 +5,12 @@ mod articles;
 mod manifests;
 mod media;
 mod page_token;
+mod rendition;
 mod retention;
 mod search;
 
 pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
-pub use media::{MediaUpload, PlaybackUrl, UploadHeader, gateway_path};
+pub use media::{Declared, MediaUpload, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{SearchArticles, SearchResult};
 
 use crate::{

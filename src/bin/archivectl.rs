@@ -84,6 +84,9 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long)]
         ttl: Option<i64>,
+        /// Make the browser save the clip instead of playing it.
+        #[arg(long)]
+        download: bool,
     },
 }
 
@@ -271,10 +274,13 @@ async fn main() -> anyhow::Result<()> {
                 page_token = page.next_page_token;
             }
         }
-        Command::Url { name, ttl } => {
+        Command::Url { name, ttl, download } => {
             let ttl = ttl.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
-            let url =
-                media_client(channel).get_playback_url(pb::GetPlaybackUrlRequest { name, ttl }).await?.into_inner();
+            let disposition = if download { pb::Disposition::Attachment } else { pb::Disposition::Inline };
+            let url = media_client(channel)
+                .get_playback_url(pb::GetPlaybackUrlRequest { name, ttl, disposition: disposition.into() })
+                .await?
+                .into_inner();
             println!("{}", url.url);
             eprintln!("expires {}", show_time(url.expire_time.as_ref(), archive::export::VIETNAM_UTC_OFFSET_SECONDS));
         }

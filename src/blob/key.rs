@@ -35,6 +35,11 @@ impl BlobKey {
         Self(format!("media/{media}/original-{}", uuid::Uuid::now_v7()))
     }
 
+    /// A new object for a clip's playback rendition (moov first).
+    pub fn new_media_rendition(media: &MediaId) -> Self {
+        Self(format!("media/{media}/faststart-{}.mp4", uuid::Uuid::now_v7()))
+    }
+
     /// The self-describing record of an article (see `crate::manifest`).
     pub fn article_manifest(article: &ArticleId) -> Self {
         Self(format!("articles/{article}/{MANIFEST_NAME}"))

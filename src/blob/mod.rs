@@ -79,7 +79,14 @@ pub trait BlobUpload: Send {
 /// Direct, time-limited GET URLs signed by the storage itself.
 #[async_trait]
 pub trait PresignGet: Send + Sync {
-    async fn presign_get(&self, key: &BlobKey, expires_in: Duration, content_type: &str) -> Result<String>;
+    /// A GET URL answering with `content_type` and, when given, `disposition`.
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        expires_in: Duration,
+        content_type: &str,
+        disposition: Option<&str>,
+    ) -> Result<String>;
 }
 
 /// Opens the store named by `settings.url`: `file://DIR` or `s3://BUCKET`.

@@ -175,7 +175,13 @@ impl BlobStore for S3BlobStore {
 
 #[async_trait]
 impl PresignGet for S3BlobStore {
-    async fn presign_get(&self, key: &BlobKey, expires_in: Duration, content_type: &str) -> Result<String> {
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        expires_in: Duration,
+        content_type: &str,
+        disposition: Option<&str>,
+    ) -> Result<String> {
         let config = PresigningConfig::expires_in(expires_in)
             .map_err(|e| ArchiveError::invalid("INVALID_TTL", format!("cannot presign for {expires_in:?}: {e}")))?;
         let request = self
@@ -184,6 +190,7 @@ impl PresignGet for S3BlobStore {
             .bucket(&self.bucket)
             .key(key.as_str())
             .response_content_type(content_type)
+            .set_response_content_disposition(disposition.map(str::to_owned))
             .presigned(config)
             .await
             .map_err(|e| s3_error("presigning a URL", e))?;

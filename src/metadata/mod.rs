@@ -11,6 +11,7 @@ use crate::{
     config::MetadataSettings,
     error::Result,
     ids::{ArticleId, MediaId},
+    mp4::Mp4Info,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -79,8 +80,21 @@ pub struct MediaRecord {
     pub id: MediaId,
     pub filename: String,
     pub content_type: String,
+    /// The original bytes, kept exactly as uploaded.
     pub object: ObjectRef,
+    /// CRC32C of the original.
+    pub crc32c: u32,
+    pub mp4: Option<Mp4Info>,
+    /// A copy derived for playback (moov first), when the original needs one.
+    pub rendition: Option<ObjectRef>,
     pub create_time: DateTime<Utc>,
+}
+
+impl MediaRecord {
+    /// What playback serves: the rendition when there is one.
+    pub fn playback_object(&self) -> &ObjectRef {
+        self.rendition.as_ref().unwrap_or(&self.object)
+    }
 }
 
 /// Position after the last article of a page (publish time, then id, descending).

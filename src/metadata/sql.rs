@@ -29,6 +29,15 @@ use std::{str::FromStr, time::Duration};
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Search ranks and returns the newest this-many matching articles (after
+/// filters), like the 1,000-result cap of web search engines: it bounds the
+/// work of a query on a common word. Older matches are reached by narrowing
+/// the query or the publish-time range.
+const RANK_WINDOW: i64 = 1000;
+/// The same with filters, whose newest-first scan also checks every match
+/// against the filters.
+const RANK_WINDOW_FILTERED: i64 = 250;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dialect {
     Sqlite,
@@ -236,6 +245,35 @@ impl SqlMetadataStore {
             Dialect::Postgres => "BEGIN",
         };
         self.writer.begin_with(begin).await.map_err(db_error)
+    }
+
+    /// Where the newest `window` matches begin (PostgreSQL). A GIN index
+    /// cannot return matches newest first, so look in growing spans of the
+    /// newest texts: a common word is settled in the first span, a rare one
+    /// has few matches to fetch in the wider ones.
+    async fn postgres_window_start(&self, terms: &str, filters: &ArticleQuery, window: i64) -> Result<i64> {
+        const SPANS: [i64; 5] = [5_000, 25_000, 125_000, 625_000, i64::MAX];
+        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM article_texts")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_error)?;
+        for span in SPANS {
+            let lowest = newest.saturating_sub(span);
+            let mut sql = SqlBuilder::new(
+                "SELECT t.seq AS position FROM article_texts t JOIN articles a ON a.id = t.article_id \
+                 WHERE t.vector @@ plainto_tsquery('simple', ",
+            );
+            sql.bind(Arg::Text(terms.to_owned())).push(") AND t.seq > ").bind(Arg::Int(lowest));
+            push_filters(&mut sql, filters);
+            sql.push(" ORDER BY t.seq DESC LIMIT 1 OFFSET ").bind(Arg::Int(window - 1));
+            if let Some(row) = sql.fetch_all(&self.readers).await?.first() {
+                return row.try_get("position").map_err(db_error);
+            }
+            if lowest == 0 {
+                break;
+            }
+        }
+        Ok(0)
     }
 
     /// Media links of several articles, in position order.
@@ -701,33 +739,61 @@ impl MetadataStore for SqlMetadataStore {
         if query.terms.is_empty() {
             return Ok(Vec::new());
         }
+        let filtered = query.filters.publish_time_start.is_some()
+            || query.filters.publish_time_end.is_some()
+            || query.filters.author.is_some()
+            || query.filters.keyword.is_some();
+        let window = if filtered { RANK_WINDOW_FILTERED } else { RANK_WINDOW };
+        // Two bounded steps, whatever the size of the archive: find where the
+        // newest RANK_WINDOW matches begin (a newest-first scan that stops
+        // early), then rank just those and read only the page's rows.
         let mut sql = match self.dialect {
             Dialect::Sqlite => {
                 // Quoted words, all required: the FTS5 query syntax cannot leak in.
                 let phrase = query.terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" ");
                 let mut sql = SqlBuilder::new(
-                    "WITH hits AS (SELECT rowid AS text_rowid, -rank AS score FROM article_fts WHERE article_fts MATCH ",
+                    "WITH window_start AS (SELECT f.rowid AS position FROM article_fts f \
+                     CROSS JOIN article_texts t ON t.rowid = f.rowid CROSS JOIN articles a ON a.id = t.article_id \
+                     WHERE article_fts MATCH ",
                 );
-                sql.bind(Arg::Text(phrase)).push(
-                    ") SELECT a.*, t.body AS search_body, h.score AS score FROM hits h \
-                     JOIN article_texts t ON t.rowid = h.text_rowid JOIN articles a ON a.id = t.article_id WHERE 1 = 1",
+                sql.bind(Arg::Text(phrase));
+                let phrase_arg = sql.args.len();
+                push_filters(&mut sql, &query.filters);
+                sql.push(" ORDER BY f.rowid DESC LIMIT 1 OFFSET ").bind(Arg::Int(window - 1)).push(
+                    "), page AS (SELECT t.article_id AS id, -f.rank AS score FROM article_fts f \
+                     CROSS JOIN article_texts t ON t.rowid = f.rowid CROSS JOIN articles a ON a.id = t.article_id \
+                     WHERE article_fts MATCH ",
                 );
+                sql.push(&format!("${phrase_arg}"));
+                sql.push(" AND f.rowid >= COALESCE((SELECT position FROM window_start), 0)");
                 sql
             }
             Dialect::Postgres => {
-                let mut sql = SqlBuilder::new("WITH q AS (SELECT plainto_tsquery('simple', ");
-                sql.bind(Arg::Text(query.terms.join(" "))).push(
-                    ") AS query) SELECT a.*, t.body AS search_body, ts_rank(t.vector, q.query)::float8 AS score \
-                     FROM q, article_texts t JOIN articles a ON a.id = t.article_id WHERE t.vector @@ q.query",
+                let terms = query.terms.join(" ");
+                let start = self.postgres_window_start(&terms, &query.filters, window).await?;
+                let mut sql = SqlBuilder::new(
+                    "WITH page AS (SELECT t.article_id AS id, ts_rank(t.vector, plainto_tsquery('simple', ",
                 );
+                sql.bind(Arg::Text(terms));
+                let terms_arg = sql.args.len();
+                sql.push(&format!(
+                    "))::float8 AS score FROM article_texts t JOIN articles a ON a.id = t.article_id \
+                     WHERE t.vector @@ plainto_tsquery('simple', ${terms_arg}) AND t.seq >= "
+                ))
+                .bind(Arg::Int(start));
                 sql
             }
         };
         push_filters(&mut sql, &query.filters);
-        sql.push(" ORDER BY score DESC, a.id ASC LIMIT ")
+        sql.push(" ORDER BY score DESC, id ASC LIMIT ")
             .bind(Arg::Int(i64::from(query.filters.page_size)))
             .push(" OFFSET ")
-            .bind(Arg::Int(query.offset as i64));
+            .bind(Arg::Int(query.offset as i64))
+            .push(
+                ") SELECT a.*, t.body AS search_body, page.score AS score FROM page \
+                 JOIN articles a ON a.id = page.id JOIN article_texts t ON t.article_id = page.id \
+                 ORDER BY page.score DESC, page.id ASC",
+            );
         let rows = sql.fetch_all(&self.readers).await?;
         let mut hits = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -792,9 +858,17 @@ impl MetadataStore for SqlMetadataStore {
     }
 
     async fn insert_media(&self, media: &MediaRecord) -> Result<()> {
+        let mp4 = media
+            .mp4
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ArchiveError::internal("encoding MP4 facts", e))?;
+        let rendition = media.rendition.as_ref();
         let inserted = sqlx::query(
-            "INSERT INTO media (id, filename, content_type, size_bytes, sha256, blob_key, create_time_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO media (id, filename, content_type, size_bytes, sha256, blob_key, create_time_us, crc32c, \
+             mp4_info, rendition_key, rendition_size, rendition_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(media.id.as_str())
         .bind(&media.filename)
@@ -803,6 +877,11 @@ impl MetadataStore for SqlMetadataStore {
         .bind(&media.object.sha256)
         .bind(media.object.key.as_str())
         .bind(micros(&media.create_time))
+        .bind(i64::from(media.crc32c))
+        .bind(mp4)
+        .bind(rendition.map(|r| r.key.to_string()))
+        .bind(rendition.map(|r| r.size_bytes as i64))
+        .bind(rendition.map(|r| r.sha256.clone()))
         .execute(&self.writer)
         .await;
         match inserted {
@@ -822,6 +901,16 @@ impl MetadataStore for SqlMetadataStore {
             .await
             .map_err(db_error)?
             .ok_or_else(|| media_not_found(id))?;
+        let mp4: Option<String> = row.try_get("mp4_info").map_err(db_error)?;
+        let rendition_key: Option<String> = row.try_get("rendition_key").map_err(db_error)?;
+        let rendition = match rendition_key {
+            Some(key) => Some(ObjectRef {
+                key: stored_key(&key)?,
+                size_bytes: row.try_get::<Option<i64>, _>("rendition_size").map_err(db_error)?.unwrap_or(0) as u64,
+                sha256: row.try_get::<Option<String>, _>("rendition_sha256").map_err(db_error)?.unwrap_or_default(),
+            }),
+            None => None,
+        };
         Ok(MediaRecord {
             id: id.clone(),
             filename: row.try_get("filename").map_err(db_error)?,
@@ -831,6 +920,12 @@ impl MetadataStore for SqlMetadataStore {
                 size_bytes: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
                 sha256: row.try_get("sha256").map_err(db_error)?,
             },
+            crc32c: row.try_get::<i64, _>("crc32c").map_err(db_error)? as u32,
+            mp4: mp4
+                .map(|json| serde_json::from_str(&json))
+                .transpose()
+                .map_err(|e| ArchiveError::internal("reading MP4 facts", e))?,
+            rendition,
             create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
         })
     }

@@ -1,5 +1,5 @@
 use crate::{
-    archive::{Archive, MediaUpload, UploadHeader},
+    archive::{Archive, Declared, MediaUpload, UploadHeader},
     convert,
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId},
@@ -55,7 +55,8 @@ async fn receive_upload(
                 }
             }
             Some(Kind::Finish(finish)) => {
-                let record = upload.finish(finish.size_bytes, &finish.sha256).await?;
+                let declared = Declared { size_bytes: finish.size_bytes, sha256: finish.sha256, crc32c: finish.crc32c };
+                let record = upload.finish(declared).await?;
                 return Ok(convert::media(&record));
             }
             Some(Kind::Header(_)) | None => {
@@ -104,7 +105,8 @@ impl MediaService for MediaGrpc {
         let stream = bytes.scan(range.start, |offset, chunk| {
             let item = match chunk {
                 Ok(data) => {
-                    let message = pb::ReadMediaResponse { offset: *offset as i64, data };
+                    let crc32c = crc32c::crc32c(&data);
+                    let message = pb::ReadMediaResponse { offset: *offset as i64, data, crc32c };
                     *offset += message.data.len() as u64;
                     Ok(message)
                 }
@@ -132,7 +134,8 @@ impl MediaService for MediaGrpc {
                     .ok_or_else(|| ArchiveError::invalid("INVALID_TTL", "ttl must be positive"))
             })
             .transpose()?;
-        let url = self.archive.playback_url(&id, ttl).await?;
+        let attachment = request.disposition() == pb::Disposition::Attachment;
+        let url = self.archive.playback_url(&id, ttl, attachment).await?;
         Ok(Response::new(convert::playback_url(url)))
     }
 

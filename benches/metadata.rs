@@ -1,0 +1,181 @@
+//! Metadata at scale: imports N synthetic Vietnamese articles (default
+//! 100,000; `ARCHIVE_BENCH_ARTICLES`) into SQLite and into PostgreSQL through
+//! the service's own import path (body object on the file system, metadata,
+//! manifest), then prints, side by side: import rate, SearchArticles p50/p95
+//! (with snippets), ListArticles page p95.
+//!
+//! Run with the services the test command starts:
+//! `ARCHIVE_TEST_RUNNER="cargo bench --bench metadata" scripts/test.sh`
+
+mod corpus;
+
+use archive::{
+    app::Application,
+    archive::{Archive, ArticleFields, ListArticles, SearchArticles},
+    config::Settings,
+};
+use chrono::DateTime;
+use corpus::Corpus;
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+const SEED: u64 = 20_191_030;
+const IMPORT_TASKS: usize = 8;
+const SEARCHES: usize = 400;
+const LISTINGS: usize = 300;
+
+struct Figures {
+    import_per_second: f64,
+    search: Vec<Duration>,
+    search_filtered: Vec<Duration>,
+    list: Vec<Duration>,
+    hits_per_search: f64,
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn open(metadata_url: String, dir: &std::path::Path) -> Archive {
+    let mut settings = Settings::default();
+    settings.server.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.server.gateway_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.storage.url = format!("file://{}", dir.join("blobs").display());
+    settings.metadata.url = metadata_url;
+    settings.metadata.max_connections = 16;
+    settings.gateway.key_file = dir.join("gateway.key").display().to_string();
+    Application::build(settings).await.expect("opens").archive().clone()
+}
+
+async fn import(archive: &Archive, articles: usize) -> f64 {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..IMPORT_TASKS {
+        let archive = archive.clone();
+        tasks.spawn(async move {
+            // Each task draws its own share from its own seeded stream.
+            let mut corpus = Corpus::new(SEED + task as u64);
+            for _ in (task..articles).step_by(IMPORT_TASKS) {
+                let a = corpus.next_article();
+                let fields = ArticleFields {
+                    title: a.title,
+                    body: a.body,
+                    author: a.author,
+                    keywords: a.keywords,
+                    publish_time: DateTime::from_timestamp(a.publish_seconds, 0),
+                    publish_utc_offset_seconds: 7 * 3600,
+                    view_count: a.view_count,
+                };
+                archive.create_article(fields, "").await.expect("imports");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("import task");
+    }
+    articles as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn measure(archive: &Archive, articles: usize) -> Figures {
+    let import_per_second = import(archive, articles).await;
+    let mut queries = Corpus::new(SEED ^ 0xfeed);
+    let mut search = Vec::with_capacity(SEARCHES);
+    let mut hits = 0usize;
+    for _ in 0..SEARCHES {
+        let request = SearchArticles { query: queries.next_query(), page_size: 20, ..Default::default() };
+        let started = Instant::now();
+        let (results, _) = archive.search_articles(&request).await.expect("searches");
+        search.push(started.elapsed());
+        hits += results.len();
+    }
+    let mut search_filtered = Vec::with_capacity(SEARCHES / 2);
+    for _ in 0..SEARCHES / 2 {
+        let filters = ListArticles { author: queries.author(), ..Default::default() };
+        let request = SearchArticles { query: queries.next_query(), page_size: 20, filters, ..Default::default() };
+        let started = Instant::now();
+        archive.search_articles(&request).await.expect("searches");
+        search_filtered.push(started.elapsed());
+    }
+    let mut list = Vec::with_capacity(LISTINGS);
+    for round in 0..LISTINGS {
+        let mut request = match round % 3 {
+            0 => ListArticles::default(),
+            1 => ListArticles { author: queries.author(), ..Default::default() },
+            _ => ListArticles { keyword: queries.keyword(), ..Default::default() },
+        };
+        request.page_size = 50;
+        // The first page and four more by token.
+        for _ in 0..5 {
+            let started = Instant::now();
+            let (_, token) = archive.list_articles(&request).await.expect("lists");
+            list.push(started.elapsed());
+            if token.is_empty() {
+                break;
+            }
+            request.page_token = token;
+        }
+    }
+    Figures { import_per_second, search, search_filtered, list, hits_per_search: hits as f64 / SEARCHES as f64 }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let articles: usize = std::env::var("ARCHIVE_BENCH_ARTICLES").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let mut columns = Vec::new();
+
+    // `ARCHIVE_BENCH_DATABASES=postgres` (or `sqlite`) runs one of them only.
+    let only = std::env::var("ARCHIVE_BENCH_DATABASES").unwrap_or_default();
+    let sqlite_dir = tempfile::tempdir().expect("temp dir");
+    if only.is_empty() || only == "sqlite" {
+        let sqlite_url = format!("sqlite://{}", sqlite_dir.path().join("bench.db").display());
+        eprintln!("importing {articles} articles into SQLite…");
+        columns.push(("SQLite", measure(&open(sqlite_url, sqlite_dir.path()).await, articles).await));
+    }
+
+    match std::env::var("ARCHIVE_TEST_POSTGRES_URL") {
+        Ok(_) if only == "sqlite" => {}
+        Ok(server) => {
+            use sqlx::{Connection, Executor};
+            let mut admin = sqlx::PgConnection::connect(&server).await.expect("PostgreSQL answers");
+            admin.execute("DROP DATABASE IF EXISTS archive_bench").await.expect("drop");
+            admin.execute("CREATE DATABASE archive_bench").await.expect("create");
+            let url = format!("{}/archive_bench", server.rsplit_once('/').expect("database in URL").0);
+            let pg_dir = tempfile::tempdir().expect("temp dir");
+            eprintln!("importing {articles} articles into PostgreSQL…");
+            columns.push(("PostgreSQL", measure(&open(url, pg_dir.path()).await, articles).await));
+        }
+        Err(_) => eprintln!("ARCHIVE_TEST_POSTGRES_URL unset: PostgreSQL skipped (run through scripts/test.sh)"),
+    }
+
+    println!("\nmetadata benchmark, {articles} synthetic articles (seed {SEED}), 2 cores");
+    print!("{:<34}", "");
+    for (name, _) in &columns {
+        print!("{name:>14}");
+    }
+    println!();
+    type Row = (&'static str, fn(&mut Figures) -> String);
+    let rows: [Row; 8] = [
+        ("import (articles/s, 8 tasks)", |f| format!("{:.0}", f.import_per_second)),
+        ("search p50", |f| ms(percentile(&mut f.search, 0.50))),
+        ("search p95", |f| ms(percentile(&mut f.search, 0.95))),
+        ("search max", |f| ms(percentile(&mut f.search, 1.0))),
+        ("search + author filter p95", |f| ms(percentile(&mut f.search_filtered, 0.95))),
+        ("results per search (of 20)", |f| format!("{:.1}", f.hits_per_search)),
+        ("list page (50) p50", |f| ms(percentile(&mut f.list, 0.50))),
+        ("list page (50) p95", |f| ms(percentile(&mut f.list, 0.95))),
+    ];
+    for (label, value) in rows {
+        print!("{label:<34}");
+        for (_, figures) in &mut columns {
+            print!("{:>14}", value(figures));
+        }
+        println!();
+    }
+}

@@ -1,0 +1,23 @@
+//! MP4 clips: follow the boxes while bytes stream in ([`scan`]), read the
+//! metadata with Mozilla's mp4parse ([`probe`]), and plan a faststart
+//! rendition with Signal's mp4san ([`faststart`]). Parsers run on untrusted
+//! bytes, so they run off the async threads and a panic is an error.
+
+pub mod faststart;
+pub mod probe;
+pub mod scan;
+
+pub use faststart::FaststartPlan;
+pub use probe::Mp4Info;
+pub use scan::{Layout, Scanner};
+
+/// Runs a parser on a blocking thread, turning a panic into an error.
+pub(crate) async fn run_parser<T: Send + 'static>(
+    parse: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse))).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err("the MP4 parser failed on this file".into()),
+        Err(error) => Err(format!("the MP4 parser did not finish: {error}")),
+    }
+}

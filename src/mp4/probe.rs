@@ -1,0 +1,124 @@
+//! What a clip is: duration, codecs (RFC 6381 strings for `canPlayType`),
+//! picture size, bitrate, and whether `moov` precedes `mdat`.
+
+use super::Layout;
+use mp4parse::{AudioCodecSpecific, CodecType, SampleEntry, TrackType, VideoCodecSpecific};
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Mp4Info {
+    pub duration_ms: u64,
+    /// e.g. `avc1.4D401E`; empty without a video track.
+    pub video_codec: String,
+    /// e.g. `mp4a.40.2`; empty without an audio track.
+    pub audio_codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_bps: u64,
+    /// `moov` before `mdat`: playable while downloading.
+    pub faststart: bool,
+}
+
+fn video_codec(codec: CodecType, specific: &VideoCodecSpecific) -> String {
+    match (codec, specific) {
+        // AVCDecoderConfigurationRecord: version, profile, constraints, level.
+        (CodecType::H264, VideoCodecSpecific::AVCConfig(config)) if config.len() >= 4 => {
+            format!("avc1.{:02X}{:02X}{:02X}", config[1], config[2], config[3])
+        }
+        (CodecType::AV1, _) => "av01".into(),
+        (CodecType::VP9, _) => "vp09".into(),
+        (CodecType::VP8, _) => "vp8".into(),
+        (CodecType::MP4V, _) => "mp4v".into(),
+        (other, _) => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn audio_codec(codec: CodecType, specific: &AudioCodecSpecific) -> String {
+    match (codec, specific) {
+        (CodecType::AAC, AudioCodecSpecific::ES_Descriptor(es)) => {
+            // The audio object type as signalled in the AudioSpecificConfig.
+            let config = &es.decoder_specific_data;
+            let object_type = match config.first().map(|b| b >> 3) {
+                Some(31) if config.len() >= 2 => 32 + (u16::from(config[0] & 7) << 3 | u16::from(config[1] >> 5)),
+                Some(object_type) => u16::from(object_type),
+                None => es.audio_object_type.unwrap_or(2),
+            };
+            format!("mp4a.40.{object_type}")
+        }
+        (CodecType::MP3, _) => "mp4a.6B".into(),
+        (CodecType::Opus, _) => "opus".into(),
+        (CodecType::FLAC, _) => "flac".into(),
+        (other, _) => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Reads the metadata of a scanned MP4.
+pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
+    let head = layout.head();
+    let context =
+        mp4parse::read_mp4(&mut std::io::Cursor::new(&head)).map_err(|e| format!("not a valid MP4: {e:?}"))?;
+    let mut info = Mp4Info { faststart: layout.moov_before_mdat(), ..Default::default() };
+    let mut duration_seconds: f64 = 0.0;
+    for track in context.tracks.iter() {
+        let seconds = match (&track.duration, &track.timescale) {
+            (Some(duration), Some(scale)) if scale.0 > 0 => duration.0 as f64 / scale.0 as f64,
+            _ => match (&track.tkhd, &context.timescale) {
+                (Some(tkhd), Some(scale)) if scale.0 > 0 => tkhd.duration as f64 / scale.0 as f64,
+                _ => 0.0,
+            },
+        };
+        duration_seconds = duration_seconds.max(seconds);
+        match track.stsd.as_ref().and_then(|stsd| stsd.descriptions.first()) {
+            Some(SampleEntry::Video(video)) if info.video_codec.is_empty() => {
+                info.video_codec = video_codec(video.codec_type, &video.codec_specific);
+                info.width = u32::from(video.width);
+                info.height = u32::from(video.height);
+            }
+            Some(SampleEntry::Audio(audio)) if info.audio_codec.is_empty() => {
+                info.audio_codec = audio_codec(audio.codec_type, &audio.codec_specific);
+            }
+            _ if track.track_type == TrackType::Video && info.width == 0 => {
+                if let Some(tkhd) = &track.tkhd {
+                    info.width = tkhd.width >> 16;
+                    info.height = tkhd.height >> 16;
+                }
+            }
+            _ => {}
+        }
+    }
+    if info.video_codec.is_empty() && info.audio_codec.is_empty() {
+        return Err("not a valid MP4: it has no audio or video track".into());
+    }
+    info.duration_ms = (duration_seconds * 1000.0).round() as u64;
+    if duration_seconds > 0.0 {
+        info.bitrate_bps = (layout.total_len as f64 * 8.0 / duration_seconds).round() as u64;
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mp4::Scanner;
+
+    fn scan(bytes: &[u8]) -> Layout {
+        let mut scanner = Scanner::new(64 << 20);
+        for chunk in bytes.chunks(4096) {
+            scanner.feed(chunk);
+        }
+        scanner.finish().expect("scans")
+    }
+
+    #[test]
+    fn probes_the_fixture_clips() {
+        for (name, faststart) in [("clip-faststart.mp4", true), ("clip-moov-at-end.mp4", false)] {
+            let bytes = std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let info = probe(&scan(&bytes)).expect("probes");
+            assert_eq!(info.video_codec, "avc1.4D401E", "{name}");
+            assert_eq!(info.audio_codec, "mp4a.40.2", "{name}");
+            assert_eq!((info.width, info.height), (320, 240));
+            assert!((8_950..=9_100).contains(&info.duration_ms), "{name}: {}", info.duration_ms);
+            assert_eq!(info.faststart, faststart, "{name}");
+            assert!((600_000..800_000).contains(&info.bitrate_bps), "{name}: {}", info.bitrate_bps);
+        }
+    }
+}
