@@ -3,7 +3,7 @@
 //! that cannot presign (the local file system).
 
 use crate::{
-    archive::{Archive, attachment_disposition, gateway_path},
+    archive::{Archive, attachment_disposition},
     error::ErrorKind,
     ids::MediaId,
     signing::{ATTACHMENT, SignatureError, SignedQuery},
@@ -11,8 +11,8 @@ use crate::{
 use axum::{
     Router,
     body::Body,
-    extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::State,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -89,27 +89,41 @@ fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>,
     }
 }
 
-async fn serve_media(
-    State(gateway): State<Gateway>,
-    Path(id): Path<String>,
-    Query(query): Query<SignedQuery>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    let response = respond(&gateway.archive, &id, &query, &method, &headers).await;
+async fn serve_media(State(gateway): State<Gateway>, uri: Uri, method: Method, headers: HeaderMap) -> Response {
+    let response = respond(&gateway.archive, &uri, &method, &headers).await;
     gateway.with_cors(&headers, response)
 }
 
-async fn respond(archive: &Archive, id: &str, query: &SignedQuery, method: &Method, headers: &HeaderMap) -> Response {
-    let Ok(id) = MediaId::parse(id) else {
-        return plain(StatusCode::NOT_FOUND, "no such media\n");
-    };
+/// The signed query parameters, decoded leniently: a malformed URL is a bad
+/// signature (403), never a different error.
+fn signed_query(uri: &Uri) -> SignedQuery {
+    let mut query = SignedQuery::default();
+    for (key, value) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        let value = Some(value.into_owned());
+        match key.as_ref() {
+            "exp" => query.exp = value,
+            "kid" => query.kid = value,
+            "sig" => query.sig = value,
+            "disposition" => query.disposition = value,
+            _ => {}
+        }
+    }
+    query
+}
+
+async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &HeaderMap) -> Response {
+    // The signature covers the path exactly as requested, before any decoding.
     let now = chrono::Utc::now().timestamp();
-    match archive.signer().verify(&gateway_path(&id), query, now) {
+    let query = &signed_query(uri);
+    match archive.signer().verify(uri.path(), query, now) {
         Ok(()) => {}
         Err(SignatureError::Expired) => return plain(StatusCode::FORBIDDEN, "the URL has expired\n"),
         Err(_) => return plain(StatusCode::FORBIDDEN, "the URL's signature is not valid\n"),
     }
+    let id = uri.path().strip_prefix("/media/").map(MediaId::parse);
+    let Some(Ok(id)) = id else {
+        return plain(StatusCode::NOT_FOUND, "no such media\n");
+    };
     let media = match archive.get_media(&id).await {
         Ok(media) => media,
         Err(e) if e.kind == ErrorKind::NotFound => return plain(StatusCode::NOT_FOUND, "no such media\n"),

@@ -110,8 +110,12 @@ async fn upload_raw(server: &TestServer, messages: Vec<pb::UploadMediaRequest>) 
 
 fn header(media_id: &str) -> pb::UploadMediaRequest {
     // Not declared as MP4: these tests send arbitrary bytes.
-    let header =
-        pb::UploadHeader { filename: "clip.bin".into(), content_type: String::new(), media_id: media_id.into() };
+    let header = pb::UploadHeader {
+        filename: "clip.bin".into(),
+        content_type: String::new(),
+        media_id: media_id.into(),
+        ..Default::default()
+    };
     pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }
 }
 
@@ -368,6 +372,7 @@ async fn uploads_declared_mp4_must_be_mp4(backend: Backend) {
             filename: "fake.mp4".into(),
             content_type: "video/mp4".into(),
             media_id: media_id.into(),
+            ..Default::default()
         };
         pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }
     };
@@ -462,7 +467,114 @@ async fn playback_urls_can_download_and_share_cross_origin(backend: Backend) {
     }
 }
 
+async fn identical_bytes_are_stored_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let clip = fixture("clip-moov-at-end.mp4");
+    let first = server.upload_with_id("a.mp4", "first", clip.clone()).await.unwrap();
+    // Declared up front: answered from what is stored, no chunk sent.
+    let declared = pb::UploadHeader {
+        filename: "b.mp4".into(),
+        media_id: "declared".into(),
+        sha256: sha256_hex(&clip),
+        size_bytes: clip.len() as i64,
+        ..Default::default()
+    };
+    let shared = upload_raw(&server, vec![pb::UploadMediaRequest { kind: Some(Kind::Header(declared)) }])
+        .await
+        .expect("answered before any bytes");
+    assert_eq!((shared.name.as_str(), shared.filename.as_str()), ("media/declared", "b.mp4"));
+    assert_eq!((shared.sha256.as_str(), shared.size_bytes), (first.sha256.as_str(), first.size_bytes));
+    assert_eq!(shared.playback_rendition, first.playback_rendition);
+    // Sent in full: stored once all the same.
+    let again = server.upload_with_id("c.mp4", "again", clip.clone()).await.unwrap();
+    assert_eq!(again.sha256, first.sha256);
+    for name in [&shared.name, &again.name] {
+        assert_eq!(server.read_all(name, 0, 0).await.unwrap(), clip, "{name} reads the shared bytes");
+        let id = name.trim_start_matches("media/");
+        let own: Vec<String> =
+            leftovers_of(&server, id).await.into_iter().filter(|k| !k.ends_with("manifest.json")).collect();
+        assert_eq!(own, Vec::<String>::new(), "{name} stores no bytes of its own");
+    }
+    let unknown = pb::UploadHeader {
+        filename: "d.bin".into(),
+        sha256: sha256_hex(b"never stored"),
+        size_bytes: 12,
+        ..Default::default()
+    };
+    let data = b"never stored".to_vec();
+    let messages = [
+        vec![pb::UploadMediaRequest { kind: Some(Kind::Header(unknown)) }],
+        chunks(&data),
+        vec![finish(data.len(), sha256_hex(&data))],
+    ]
+    .concat();
+    let stored = upload_raw(&server, messages).await.expect("unknown bytes are uploaded as usual");
+    assert_eq!(stored.size_bytes, 12);
+}
+
+async fn size_classes_round_trip(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    const MIB: usize = 1024 * 1024;
+    for (seed, size) in [0, 1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, 65 * MIB].into_iter().enumerate() {
+        let data = pseudo_random_bytes(size, 100 + seed as u64);
+        let media =
+            server.upload(&format!("size-{size}.bin"), data.clone()).await.unwrap_or_else(|e| panic!("{size}: {e}"));
+        assert_eq!((media.size_bytes as usize, media.sha256.as_str()), (size, sha256_hex(&data).as_str()));
+        let back = server.read_all(&media.name, 0, 0).await.unwrap();
+        assert_eq!(sha256_hex(&back), media.sha256, "size {size}");
+    }
+}
+
+/// Every URL that differs from a signed one by one bit in its path, expiry,
+/// key id or signature is refused with 403. Gateway URLs are what the file
+/// system backend hands out (S3 signs its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_one_bit_change_of_a_gateway_url_is_refused() {
+    let server = TestServer::start(Backend::Fs).await;
+    let media = server.upload(CLIP, fixture(CLIP)).await.unwrap();
+    let url = playback_url(&server, &media.name, Some(600)).await.url;
+    let (base, query) = url.split_once('?').unwrap();
+    let (origin, path) = base.split_at(base.find("/media/").unwrap());
+    let params: Vec<(String, String)> =
+        query.split('&').map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap()).collect();
+    let encode = |bytes: &[u8]| percent_encoding::percent_encode(bytes, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let client = reqwest::Client::new();
+    let mut checked = 0;
+    let mut parts: Vec<(usize, Vec<u8>)> = vec![(usize::MAX, path.trim_start_matches("/media/").as_bytes().to_vec())];
+    parts.extend(params.iter().enumerate().map(|(i, (_, v))| (i, v.as_bytes().to_vec())));
+    for (part, value) in &parts {
+        for byte in 0..value.len() {
+            for bit in 0..8 {
+                let mut flipped = value.clone();
+                flipped[byte] ^= 1 << bit;
+                let (path, query) = if *part == usize::MAX {
+                    (format!("/media/{}", encode(&flipped)), query.to_owned())
+                } else {
+                    let query = params
+                        .iter()
+                        .enumerate()
+                        .map(
+                            |(i, (k, v))| {
+                                if i == *part { format!("{k}={}", encode(&flipped)) } else { format!("{k}={v}") }
+                            },
+                        )
+                        .collect::<Vec<_>>()
+                        .join("&");
+                    (path.to_owned(), query)
+                };
+                let status = client.get(format!("{origin}{path}?{query}")).send().await.unwrap().status().as_u16();
+                assert_eq!(status, 403, "part {part} byte {byte} bit {bit}: {path}?{query}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 700, "{checked} mutations checked");
+    assert_eq!(http_get(&url, Some("bytes=0-0")).await.0, 206, "the unmodified URL still works");
+}
+
 on_both_backends!(
+    identical_bytes_are_stored_once,
+    size_classes_round_trip,
     mp4_clips_are_probed_and_moov_moved_first_for_playback,
     uploads_declared_mp4_must_be_mp4,
     crc32c_end_to_end,

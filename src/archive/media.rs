@@ -23,6 +23,10 @@ pub struct UploadHeader {
     pub filename: String,
     pub content_type: String,
     pub media_id: String,
+    /// Optional SHA-256 and size declared up front, to skip sending bytes
+    /// that are stored already.
+    pub sha256: String,
+    pub size_bytes: i64,
 }
 
 /// A signed, time-limited URL.
@@ -178,19 +182,32 @@ impl MediaUpload {
         // (the request future is then dropped): bytes and record together.
         let commit = async move {
             let _slot = slot; // held until the commit is done
-            upload.commit().await?;
-            let object = ObjectRef { key, size_bytes: size, sha256 };
             let (info, plan) = mp4.map_or((None, None), |(info, plan)| (Some(info), plan));
-            let rendition = match plan {
-                Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
-                None => None,
+            // Identical bytes are stored once: reuse them and drop this copy.
+            let (object, rendition) = match archive.metadata.find_media_by_content(&sha256, size).await? {
+                Some(stored) => {
+                    upload.abort().await?;
+                    (stored.object, stored.rendition)
+                }
+                None => {
+                    upload.commit().await?;
+                    let object = ObjectRef { key, size_bytes: size, sha256 };
+                    let rendition = match plan {
+                        Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
+                        None => None,
+                    };
+                    (object, rendition)
+                }
             };
             let record =
                 MediaRecord { id, filename, content_type, object, crc32c, mp4: info, rendition, create_time: now() };
             if let Err(error) = archive.metadata.insert_media(&record).await {
-                archive.discard(&record.object.key).await;
-                if let Some(rendition) = &record.rendition {
-                    archive.discard(&rendition.key).await;
+                // Only objects this upload wrote (keys carry the media id).
+                let own = format!("media/{}/", record.id);
+                for key in std::iter::once(&record.object).chain(&record.rendition).map(|o| &o.key) {
+                    if key.as_str().starts_with(&own) {
+                        archive.discard(key).await;
+                    }
                 }
                 return Err(error);
             }
@@ -246,19 +263,13 @@ impl MediaUpload {
 }
 
 impl Archive {
-    pub async fn start_upload(&self, header: UploadHeader) -> Result<MediaUpload> {
+    /// The id and content type of a new clip, checked.
+    async fn new_media(&self, header: &UploadHeader) -> Result<(MediaId, String)> {
         check_filename(&header.filename)?;
-        let slot = self.upload_slots.clone().try_acquire_owned().map_err(|_| {
-            ArchiveError::new(
-                ErrorKind::ResourceExhausted,
-                "TOO_MANY_UPLOADS",
-                format!("{} uploads are in progress; retry later", self.media_settings.max_concurrent_uploads),
-            )
-        })?;
         let content_type = if header.content_type.is_empty() {
             guess_content_type(&header.filename).to_owned()
         } else {
-            header.content_type
+            header.content_type.clone()
         };
         check_content_type(&content_type)?;
         let id = MediaId::chosen_or_generated(&header.media_id)?;
@@ -275,6 +286,43 @@ impl Archive {
                 Err(e) => return Err(e),
             }
         }
+        Ok((id, content_type))
+    }
+
+    /// When the header declares a SHA-256 and size already stored, records a
+    /// new clip sharing those bytes at once: the client sends nothing more.
+    pub async fn stored_copy(&self, header: &UploadHeader) -> Result<Option<MediaRecord>> {
+        if header.sha256.is_empty() {
+            return Ok(None);
+        }
+        let sha256 = header.sha256.to_ascii_lowercase();
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) || header.size_bytes < 0 {
+            return Err(ArchiveError::invalid(
+                "INVALID_SHA256",
+                "header.sha256 must be 64 hex digits, with header.size_bytes",
+            ));
+        }
+        let Some(stored) = self.metadata.find_media_by_content(&sha256, header.size_bytes as u64).await? else {
+            return Ok(None);
+        };
+        let (id, content_type) = self.new_media(header).await?;
+        let record = MediaRecord { id, filename: header.filename.clone(), content_type, create_time: now(), ..stored };
+        self.metadata.insert_media(&record).await?;
+        if let Err(error) = self.write_media_manifest(&record).await {
+            tracing::error!(media = %record.id, error = ?error.source, "manifest not written: {}", error.message);
+        }
+        Ok(Some(record))
+    }
+
+    pub async fn start_upload(&self, header: UploadHeader) -> Result<MediaUpload> {
+        let slot = self.upload_slots.clone().try_acquire_owned().map_err(|_| {
+            ArchiveError::new(
+                ErrorKind::ResourceExhausted,
+                "TOO_MANY_UPLOADS",
+                format!("{} uploads are in progress; retry later", self.media_settings.max_concurrent_uploads),
+            )
+        })?;
+        let (id, content_type) = self.new_media(&header).await?;
         let key = BlobKey::new_media_original(&id);
         let upload = self.blobs.start_upload(&key, &content_type).await?;
         let mp4 = (content_type == MP4_CONTENT_TYPE).then(|| Scanner::new(self.media_settings.max_moov_bytes));

@@ -124,13 +124,36 @@ async fn upload(channel: &Channel, file: &Path, content_type: Option<String>) ->
     let size = opened.metadata().await?.len();
     let filename = file.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?.to_owned();
     let bar = progress(size, &filename);
-    let header = pb::UploadHeader { filename, content_type: content_type.unwrap_or_default(), media_id: String::new() };
+    // Declaring the checksum first lets the server skip bytes it already has.
+    let sha256 = file_sha256(file).await?;
+    let header = pb::UploadHeader {
+        filename,
+        content_type: content_type.unwrap_or_default(),
+        sha256,
+        size_bytes: size as i64,
+        ..Default::default()
+    };
     let counter = bar.clone();
     let messages = upload_messages(header, opened, move |n| counter.inc(n as u64));
     let response = media_client(channel.clone()).upload_media(messages).await;
     bar.finish();
     let media = response?.into_inner().media.context("the server returned no media")?;
     Ok(media)
+}
+
+async fn file_sha256(file: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    use tokio::io::AsyncReadExt;
+    let mut reader = tokio::fs::File::open(file).await?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = reader.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
+    }
 }
 
 async fn attach(channel: &Channel, article: &str, media: &str, reference: &str) -> anyhow::Result<()> {

@@ -198,6 +198,9 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
 
     async fn get_media(&self, id: &MediaId) -> Result<MediaRecord>;
 
+    /// A clip whose original has exactly this SHA-256 and size, if any.
+    async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>>;
+
     /// Links `media` to the article's `reference` (added when the article
     /// names no such reference) and returns the article.
     async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord>;

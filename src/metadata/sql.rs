@@ -185,6 +185,36 @@ fn article_from_row(row: &AnyRow) -> Result<ArticleRecord> {
     })
 }
 
+fn media_from_row(row: &AnyRow) -> Result<MediaRecord> {
+    let mp4: Option<String> = row.try_get("mp4_info").map_err(db_error)?;
+    let rendition_key: Option<String> = row.try_get("rendition_key").map_err(db_error)?;
+    let rendition = match rendition_key {
+        Some(key) => Some(ObjectRef {
+            key: stored_key(&key)?,
+            size_bytes: row.try_get::<Option<i64>, _>("rendition_size").map_err(db_error)?.unwrap_or(0) as u64,
+            sha256: row.try_get::<Option<String>, _>("rendition_sha256").map_err(db_error)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(MediaRecord {
+        id: stored_id(MediaId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?,
+        filename: row.try_get("filename").map_err(db_error)?,
+        content_type: row.try_get("content_type").map_err(db_error)?,
+        object: ObjectRef {
+            key: stored_key(&row.try_get::<String, _>("blob_key").map_err(db_error)?)?,
+            size_bytes: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
+            sha256: row.try_get("sha256").map_err(db_error)?,
+        },
+        crc32c: row.try_get::<i64, _>("crc32c").map_err(db_error)? as u32,
+        mp4: mp4
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| ArchiveError::internal("reading MP4 facts", e))?,
+        rendition,
+        create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
+    })
+}
+
 /// `article_revisions` columns under the names of `articles`.
 const REVISION_COLUMNS: &str = "r.article_id AS id, r.revision, r.etag, r.title, r.author, r.keywords, \
      r.publish_time_us, r.publish_utc_offset_seconds, a.view_count, r.body_key, r.body_size, r.body_sha256, \
@@ -901,33 +931,18 @@ impl MetadataStore for SqlMetadataStore {
             .await
             .map_err(db_error)?
             .ok_or_else(|| media_not_found(id))?;
-        let mp4: Option<String> = row.try_get("mp4_info").map_err(db_error)?;
-        let rendition_key: Option<String> = row.try_get("rendition_key").map_err(db_error)?;
-        let rendition = match rendition_key {
-            Some(key) => Some(ObjectRef {
-                key: stored_key(&key)?,
-                size_bytes: row.try_get::<Option<i64>, _>("rendition_size").map_err(db_error)?.unwrap_or(0) as u64,
-                sha256: row.try_get::<Option<String>, _>("rendition_sha256").map_err(db_error)?.unwrap_or_default(),
-            }),
-            None => None,
-        };
-        Ok(MediaRecord {
-            id: id.clone(),
-            filename: row.try_get("filename").map_err(db_error)?,
-            content_type: row.try_get("content_type").map_err(db_error)?,
-            object: ObjectRef {
-                key: stored_key(&row.try_get::<String, _>("blob_key").map_err(db_error)?)?,
-                size_bytes: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
-                sha256: row.try_get("sha256").map_err(db_error)?,
-            },
-            crc32c: row.try_get::<i64, _>("crc32c").map_err(db_error)? as u32,
-            mp4: mp4
-                .map(|json| serde_json::from_str(&json))
-                .transpose()
-                .map_err(|e| ArchiveError::internal("reading MP4 facts", e))?,
-            rendition,
-            create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
-        })
+        media_from_row(&row)
+    }
+
+    async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>> {
+        let row =
+            sqlx::query("SELECT * FROM media WHERE sha256 = $1 AND size_bytes = $2 ORDER BY create_time_us LIMIT 1")
+                .bind(sha256)
+                .bind(size_bytes as i64)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(db_error)?;
+        row.as_ref().map(media_from_row).transpose()
     }
 
     async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord> {

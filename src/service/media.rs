@@ -81,14 +81,18 @@ impl MediaService for MediaGrpc {
             Some(pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }) => header,
             _ => return Err(protocol_error("MISSING_HEADER", "the first message must be a header").into()),
         };
-        let upload = self
-            .archive
-            .start_upload(UploadHeader {
-                filename: header.filename,
-                content_type: header.content_type,
-                media_id: header.media_id,
-            })
-            .await?;
+        let header = UploadHeader {
+            filename: header.filename,
+            content_type: header.content_type,
+            media_id: header.media_id,
+            sha256: header.sha256,
+            size_bytes: header.size_bytes,
+        };
+        if let Some(record) = self.archive.stored_copy(&header).await? {
+            tracing::info!(media_id = %record.id, "clip already stored; no bytes needed");
+            return Ok(Response::new(pb::UploadMediaResponse { media: Some(convert::media(&record)) }));
+        }
+        let upload = self.archive.start_upload(header).await?;
         tracing::Span::current().record("media_id", upload.media_id().as_str());
         let media = receive_upload(upload, &mut messages).await?;
         tracing::info!(size = media.size_bytes, "clip stored");

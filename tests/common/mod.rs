@@ -145,8 +145,12 @@ impl TestServer {
         media_id: &str,
         data: Vec<u8>,
     ) -> Result<pb::Media, tonic::Status> {
-        let header =
-            pb::UploadHeader { filename: filename.into(), content_type: String::new(), media_id: media_id.into() };
+        let header = pb::UploadHeader {
+            filename: filename.into(),
+            content_type: String::new(),
+            media_id: media_id.into(),
+            ..Default::default()
+        };
         let messages = upload_messages(header, std::io::Cursor::new(data), |_| {});
         Ok(self.media().upload_media(messages).await?.into_inner().media.expect("media in response"))
     }
