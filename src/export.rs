@@ -76,11 +76,11 @@ pub fn parse(text: &str) -> Result<ParsedExport, ExportError> {
     let rest = &lines[cursor.next..];
     let mut end = last_non_blank(rest, rest.len());
     let mut keywords = Vec::new();
-    if let Some(last) = end.map(|i| rest[i]) {
-        if let Some(list) = keyword_list(last) {
-            keywords = list;
-            end = last_non_blank(rest, end.unwrap_or(0));
-        }
+    if let Some(last) = end.map(|i| rest[i])
+        && let Some(list) = keyword_list(last)
+    {
+        keywords = list;
+        end = last_non_blank(rest, end.unwrap_or(0));
     }
     let mut author = String::new();
     if let Some(i) = end {

@@ -224,6 +224,30 @@ fn keywords_json(article: &ArticleRecord) -> Result<String> {
     serde_json::to_string(&article.keywords).map_err(|e| ArchiveError::internal("encoding keywords", e))
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, <Any as sqlx::Database>::Arguments>;
+
+/// Columns of one revision, bound as `$1 … $11` in this order: revision,
+/// etag, title, author, keywords, publish_time_us,
+/// publish_utc_offset_seconds, body_key, body_size, body_sha256, and the
+/// revision's time.
+const REVISION_VALUES: &str = "revision, etag, title, author, keywords, publish_time_us, \
+     publish_utc_offset_seconds, body_key, body_size, body_sha256";
+
+fn bind_revision<'q>(query: AnyQuery<'q>, article: &ArticleRecord) -> Result<AnyQuery<'q>> {
+    Ok(query
+        .bind(article.revision)
+        .bind(article.etag.clone())
+        .bind(article.title.clone())
+        .bind(article.author.clone())
+        .bind(keywords_json(article)?)
+        .bind(micros(&article.publish_time))
+        .bind(i64::from(article.publish_utc_offset_seconds))
+        .bind(article.body.key.to_string())
+        .bind(article.body.size_bytes as i64)
+        .bind(article.body.sha256.clone())
+        .bind(micros(&article.update_time)))
+}
+
 impl SqlMetadataStore {
     /// Opens `sqlite://PATH` (created when missing) or `postgres://…` and
     /// applies the migrations of that database.
@@ -348,30 +372,18 @@ impl SqlMetadataStore {
 
     /// The `articles` row; ALREADY_EXISTS when the id is taken.
     async fn insert_head(&self, tx: &mut Transaction<'static, Any>, article: &ArticleRecord) -> Result<()> {
-        let inserted = sqlx::query(
-            "INSERT INTO articles (id, revision, etag, title, author, keywords, publish_time_us, \
-             publish_utc_offset_seconds, view_count, body_key, body_size, body_sha256, create_time_us, \
-             update_time_us, legal_hold, delete_time_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(article.id.as_str())
-        .bind(article.revision)
-        .bind(&article.etag)
-        .bind(&article.title)
-        .bind(&article.author)
-        .bind(keywords_json(article)?)
-        .bind(micros(&article.publish_time))
-        .bind(i64::from(article.publish_utc_offset_seconds))
-        .bind(article.view_count)
-        .bind(article.body.key.as_str())
-        .bind(article.body.size_bytes as i64)
-        .bind(&article.body.sha256)
-        .bind(micros(&article.create_time))
-        .bind(micros(&article.update_time))
-        .bind(i64::from(article.legal_hold))
-        .bind(article.delete_time.as_ref().map(micros))
-        .execute(&mut **tx)
-        .await;
+        let sql = format!(
+            "INSERT INTO articles ({REVISION_VALUES}, update_time_us, id, view_count, create_time_us, legal_hold, \
+             delete_time_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        );
+        let inserted = bind_revision(sqlx::query(AssertSqlSafe(sql)), article)?
+            .bind(article.id.to_string())
+            .bind(article.view_count)
+            .bind(micros(&article.create_time))
+            .bind(i64::from(article.legal_hold))
+            .bind(article.delete_time.as_ref().map(micros))
+            .execute(&mut **tx)
+            .await;
         match inserted {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
                 ErrorKind::AlreadyExists,
@@ -383,26 +395,15 @@ impl SqlMetadataStore {
     }
 
     async fn insert_revision(&self, tx: &mut Transaction<'static, Any>, article: &ArticleRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO article_revisions (article_id, revision, etag, title, author, keywords, publish_time_us, \
-             publish_utc_offset_seconds, body_key, body_size, body_sha256, create_time_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(article.id.as_str())
-        .bind(article.revision)
-        .bind(&article.etag)
-        .bind(&article.title)
-        .bind(&article.author)
-        .bind(keywords_json(article)?)
-        .bind(micros(&article.publish_time))
-        .bind(i64::from(article.publish_utc_offset_seconds))
-        .bind(article.body.key.as_str())
-        .bind(article.body.size_bytes as i64)
-        .bind(&article.body.sha256)
-        .bind(micros(&article.update_time))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
+        let sql = format!(
+            "INSERT INTO article_revisions ({REVISION_VALUES}, create_time_us, article_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        bind_revision(sqlx::query(AssertSqlSafe(sql)), article)?
+            .bind(article.id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -553,25 +554,17 @@ impl MetadataStore for SqlMetadataStore {
 
     async fn update_article(&self, expected_etag: &str, next: &ArticleRecord, text: &SearchText) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE articles SET revision = $1, etag = $2, title = $3, author = $4, keywords = $5, \
-             publish_time_us = $6, publish_utc_offset_seconds = $7, body_key = $8, body_size = $9, \
-             body_sha256 = $10, update_time_us = $11 \
-             WHERE id = $12 AND etag = $13 AND revision = $14 AND delete_time_us IS NULL",
-        )
-        .bind(next.revision)
-        .bind(&next.etag)
-        .bind(&next.title)
-        .bind(&next.author)
-        .bind(keywords_json(next)?)
-        .bind(micros(&next.publish_time))
-        .bind(i64::from(next.publish_utc_offset_seconds))
-        .bind(next.body.key.as_str())
-        .bind(next.body.size_bytes as i64)
-        .bind(&next.body.sha256)
-        .bind(micros(&next.update_time))
-        .bind(next.id.as_str())
-        .bind(expected_etag)
+        let updated = bind_revision(
+            sqlx::query(
+                "UPDATE articles SET revision = $1, etag = $2, title = $3, author = $4, keywords = $5, \
+                 publish_time_us = $6, publish_utc_offset_seconds = $7, body_key = $8, body_size = $9, \
+                 body_sha256 = $10, update_time_us = $11 \
+                 WHERE id = $12 AND etag = $13 AND revision = $14 AND delete_time_us IS NULL",
+            ),
+            next,
+        )?
+        .bind(next.id.to_string())
+        .bind(expected_etag.to_owned())
         .bind(next.revision - 1)
         .execute(&mut *tx)
         .await
