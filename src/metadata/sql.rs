@@ -307,19 +307,28 @@ impl SqlMetadataStore {
     /// has few matches to fetch in the wider ones.
     async fn postgres_window_start(&self, terms: &str, filters: &ArticleQuery, window: i64) -> Result<i64> {
         const SPANS: [i64; 5] = [5_000, 25_000, 125_000, 625_000, i64::MAX];
-        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM article_texts")
+        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM article_search")
             .fetch_one(&self.readers)
             .await
             .map_err(db_error)?;
+        let filtered = filters.publish_time_start.is_some()
+            || filters.publish_time_end.is_some()
+            || filters.author.is_some()
+            || filters.keyword.is_some();
         for span in SPANS {
             let lowest = newest.saturating_sub(span);
-            let mut sql = SqlBuilder::new(
-                "SELECT t.seq AS position FROM article_texts t JOIN articles a ON a.id = t.article_id \
-                 WHERE t.vector @@ plainto_tsquery('simple', ",
-            );
-            sql.bind(Arg::Text(terms.to_owned())).push(") AND t.seq > ").bind(Arg::Int(lowest));
-            push_filters(&mut sql, filters);
-            sql.push(" ORDER BY t.seq DESC LIMIT 1 OFFSET ").bind(Arg::Int(window - 1));
+            let mut sql = SqlBuilder::new("SELECT s.seq AS position FROM article_search s ");
+            if filtered {
+                sql.push("JOIN articles a ON a.id = s.article_id ");
+            }
+            sql.push("WHERE s.live = 1 AND s.vector @@ plainto_tsquery('simple', ")
+                .bind(Arg::Text(terms.to_owned()))
+                .push(") AND s.seq > ")
+                .bind(Arg::Int(lowest));
+            if filtered {
+                push_filters(&mut sql, filters);
+            }
+            sql.push(" ORDER BY s.seq DESC LIMIT 1 OFFSET ").bind(Arg::Int(window - 1));
             if let Some(row) = sql.fetch_all(&self.readers).await?.first() {
                 return row.try_get("position").map_err(db_error);
             }
@@ -447,10 +456,16 @@ impl SqlMetadataStore {
             .await
             .map_err(db_error)?;
         }
-        self.replace_text(tx, id, text).await
+        self.replace_text(tx, id, text, article.delete_time.is_none()).await
     }
 
-    async fn replace_text(&self, tx: &mut Transaction<'static, Any>, id: &str, text: &SearchText) -> Result<()> {
+    async fn replace_text(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        text: &SearchText,
+        live: bool,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO article_texts (article_id, body, folded) VALUES ($1, $2, $3) \
              ON CONFLICT (article_id) DO UPDATE SET body = excluded.body, folded = excluded.folded",
@@ -461,6 +476,18 @@ impl SqlMetadataStore {
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query(
+                "INSERT INTO article_search (article_id, live, vector) VALUES ($1, $2, to_tsvector('simple', $3)) \
+                 ON CONFLICT (article_id) DO UPDATE SET live = excluded.live, vector = excluded.vector",
+            )
+            .bind(id)
+            .bind(i64::from(live))
+            .bind(&text.folded)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        }
         if self.dialect == Dialect::Sqlite {
             // FTS5 rows share the rowid of their article_texts row.
             let rowid: i64 = sqlx::query_scalar("SELECT rowid FROM article_texts WHERE article_id = $1")
@@ -476,6 +503,20 @@ impl SqlMetadataStore {
             sqlx::query("INSERT INTO article_fts (rowid, folded) VALUES ($1, $2)")
                 .bind(rowid)
                 .bind(&text.folded)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Whether search sees an article (PostgreSQL keeps this beside the words;
+    /// SQLite's search joins the article row).
+    async fn set_searchable(&self, tx: &mut Transaction<'static, Any>, id: &ArticleId, live: bool) -> Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("UPDATE article_search SET live = $1 WHERE article_id = $2")
+                .bind(i64::from(live))
+                .bind(id.as_str())
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
@@ -601,17 +642,20 @@ impl MetadataStore for SqlMetadataStore {
         if deleted.is_none() {
             return Err(self.explain_no_rows(&mut tx, id).await);
         }
+        self.set_searchable(&mut tx, id, false).await?;
         tx.commit().await.map_err(db_error)
     }
 
     async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        let mut tx = self.begin_write().await?;
         let restored =
             sqlx::query("UPDATE articles SET delete_time_us = NULL WHERE id = $1 AND delete_time_us IS NOT NULL")
                 .bind(id.as_str())
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
         if restored.rows_affected() == 0 {
+            drop(tx);
             // Either unknown (NOT_FOUND) or not deleted.
             self.fetch_article(id).await?;
             return Err(ArchiveError::new(
@@ -620,6 +664,8 @@ impl MetadataStore for SqlMetadataStore {
                 format!("article {} is not deleted", id.name()),
             ));
         }
+        self.set_searchable(&mut tx, id, true).await?;
+        tx.commit().await.map_err(db_error)?;
         self.fetch_article(id).await
     }
 
@@ -682,7 +728,8 @@ impl MetadataStore for SqlMetadataStore {
             .await
             .map_err(db_error)?;
         }
-        for table in ["article_texts", "article_media", "article_keywords", "article_revisions"] {
+        let search_table = if self.dialect == Dialect::Postgres { "article_search" } else { "article_texts" };
+        for table in [search_table, "article_texts", "article_media", "article_keywords", "article_revisions"] {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -795,13 +842,13 @@ impl MetadataStore for SqlMetadataStore {
                 let terms = query.terms.join(" ");
                 let start = self.postgres_window_start(&terms, &query.filters, window).await?;
                 let mut sql = SqlBuilder::new(
-                    "WITH page AS (SELECT t.article_id AS id, ts_rank(t.vector, plainto_tsquery('simple', ",
+                    "WITH page AS (SELECT s.article_id AS id, ts_rank(s.vector, plainto_tsquery('simple', ",
                 );
                 sql.bind(Arg::Text(terms));
                 let terms_arg = sql.args.len();
                 sql.push(&format!(
-                    "))::float8 AS score FROM article_texts t JOIN articles a ON a.id = t.article_id \
-                     WHERE t.vector @@ plainto_tsquery('simple', ${terms_arg}) AND t.seq >= "
+                    "))::float8 AS score FROM article_search s JOIN articles a ON a.id = s.article_id \
+                     WHERE s.live = 1 AND s.vector @@ plainto_tsquery('simple', ${terms_arg}) AND s.seq >= "
                 ))
                 .bind(Arg::Int(start));
                 sql
