@@ -42,7 +42,7 @@ pub enum SignatureError {
 }
 
 /// The query parameters of a signed URL.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct SignedQuery {
     /// Kept as text: a malformed expiry is a bad signature (403), not a bad request.
     pub exp: Option<String>,
