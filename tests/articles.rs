@@ -263,6 +263,14 @@ async fn search_views_revisions_and_retention(backend: Backend) {
     };
     assert_eq!(names(search("duong").await.unwrap()), ["articles/truong-son"]);
     assert_eq!(names(search("Dang").await.unwrap()), ["articles/giao-ban"]);
+    let by_author = |query: &str, author: &str| {
+        let mut client = server.metadata();
+        let request = pb::SearchArticlesRequest { query: query.into(), author: author.into(), ..Default::default() };
+        async move { client.search_articles(request).await.unwrap().into_inner() }
+    };
+    assert_eq!(names(by_author("Dang", "Phạm Ngọc").await), ["articles/giao-ban"]);
+    assert!(names(by_author("Dang", "Ngô Đông Hải").await).is_empty(), "the filter is exact");
+    assert_eq!(names(by_author("duong", "Ngô Đông Hải").await), ["articles/truong-son"]);
     let empty = search("  — ").await.unwrap_err();
     assert_eq!((empty.code(), reason(&empty).as_str()), (Code::InvalidArgument, "MISSING_QUERY"));
 
