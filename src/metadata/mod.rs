@@ -131,6 +131,16 @@ pub struct SearchHit {
     pub body: String,
 }
 
+impl ArticleQuery {
+    /// True when any filter beyond "not deleted" applies.
+    pub fn has_filters(&self) -> bool {
+        self.publish_time_start.is_some()
+            || self.publish_time_end.is_some()
+            || self.author.is_some()
+            || self.keyword.is_some()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ArticlePage {
     pub articles: Vec<ArticleRecord>,

@@ -311,10 +311,7 @@ impl SqlMetadataStore {
             .fetch_one(&self.readers)
             .await
             .map_err(db_error)?;
-        let filtered = filters.publish_time_start.is_some()
-            || filters.publish_time_end.is_some()
-            || filters.author.is_some()
-            || filters.keyword.is_some();
+        let filtered = filters.has_filters();
         for span in SPANS {
             let lowest = newest.saturating_sub(span);
             let mut sql = SqlBuilder::new("SELECT s.seq AS position FROM article_search s ");
@@ -728,8 +725,10 @@ impl MetadataStore for SqlMetadataStore {
             .await
             .map_err(db_error)?;
         }
-        let search_table = if self.dialect == Dialect::Postgres { "article_search" } else { "article_texts" };
-        for table in [search_table, "article_texts", "article_media", "article_keywords", "article_revisions"] {
+        let search_tables: &[&str] = if self.dialect == Dialect::Postgres { &["article_search"] } else { &[] };
+        for table in
+            search_tables.iter().chain(&["article_texts", "article_media", "article_keywords", "article_revisions"])
+        {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -809,10 +808,7 @@ impl MetadataStore for SqlMetadataStore {
         if query.terms.is_empty() {
             return Ok(Vec::new());
         }
-        let filtered = query.filters.publish_time_start.is_some()
-            || query.filters.publish_time_end.is_some()
-            || query.filters.author.is_some()
-            || query.filters.keyword.is_some();
+        let filtered = query.filters.has_filters();
         let window = if filtered { RANK_WINDOW_FILTERED } else { RANK_WINDOW };
         // Two bounded steps, whatever the size of the archive: find where the
         // newest RANK_WINDOW matches begin (a newest-first scan that stops
