@@ -84,7 +84,18 @@ impl Application {
             let _ = rx.wait_for(|stop| *stop).await;
         };
 
-        spawn_purger(self.archive.clone(), self.settings.retention.purge_interval_seconds, stop_rx.clone());
+        let archive = self.archive.clone();
+        let purge_interval = self.settings.retention.purge_interval_seconds;
+        spawn_periodic("purge of deleted articles", purge_interval, stop_rx.clone(), move || {
+            let archive = archive.clone();
+            async move { archive.purge_expired().await }
+        });
+        let archive = self.archive.clone();
+        let janitor_interval = self.settings.media.upload_janitor_interval_seconds;
+        spawn_periodic("expiry of idle uploads", janitor_interval, stop_rx.clone(), move || {
+            let archive = archive.clone();
+            async move { archive.expire_uploads().await }
+        });
 
         let server = &self.settings.server;
         let max_message = server.max_message_bytes;
@@ -133,8 +144,12 @@ impl Application {
     }
 }
 
-/// Purges expired deleted articles every `interval_seconds` until stopped.
-fn spawn_purger(archive: Archive, interval_seconds: u64, mut stop: watch::Receiver<bool>) {
+/// Runs `task` every `interval_seconds` until stopped (never when 0).
+fn spawn_periodic<F, Fut>(name: &'static str, interval_seconds: u64, mut stop: watch::Receiver<bool>, task: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = crate::Result<usize>> + Send,
+{
     if interval_seconds == 0 {
         return;
     }
@@ -142,11 +157,11 @@ fn spawn_purger(archive: Archive, interval_seconds: u64, mut stop: watch::Receiv
         let mut ticks = tokio::time::interval(Duration::from_secs(interval_seconds));
         loop {
             tokio::select! {
-                _ = ticks.tick() => {
-                    if let Err(error) = archive.purge_expired().await {
-                        tracing::warn!(error = ?error.source, "purge of deleted articles failed: {}", error.message);
-                    }
-                }
+                _ = ticks.tick() => match task().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "{name} done"),
+                    Err(error) => tracing::warn!(error = ?error.source, "{name} failed: {}", error.message),
+                },
                 _ = stop.changed() => return,
             }
         }

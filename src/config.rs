@@ -92,6 +92,10 @@ pub struct MediaSettings {
     /// Uploads in progress at once per server; more get RESOURCE_EXHAUSTED.
     /// With the S3 part buffers this bounds upload memory.
     pub max_concurrent_uploads: usize,
+    /// A resumable upload left idle this long is discarded.
+    pub upload_session_ttl_seconds: u64,
+    /// How often expired resumable uploads are looked for; 0 disables it.
+    pub upload_janitor_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +181,8 @@ impl Default for MediaSettings {
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_moov_bytes: 64 * 1024 * 1024,
             max_concurrent_uploads: 16,
+            upload_session_ttl_seconds: 24 * 3600,
+            upload_janitor_interval_seconds: 300,
         }
     }
 }

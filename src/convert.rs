@@ -1,7 +1,7 @@
 //! Between protobuf messages and the service's own types.
 
 use crate::{
-    archive::{ArticleFields, ListArticles, PlaybackUrl, SearchResult},
+    archive::{ArticleFields, ListArticles, PlaybackUrl, SearchResult, StartedUpload, UploadHeader, UploadStatus},
     error::{ArchiveError, Result},
     metadata::{ArticleRecord, MediaRecord},
     proto::v1 as pb,
@@ -128,6 +128,36 @@ pub fn playback_url(url: PlaybackUrl) -> pb::GetPlaybackUrlResponse {
         url: url.url,
         expire_time: Some(timestamp(&url.expire_time)),
         content_type: url.content_type,
+    }
+}
+
+pub fn started_upload(started: StartedUpload) -> pb::StartUploadResponse {
+    match started {
+        StartedUpload::Session(session) => pb::StartUploadResponse {
+            upload_id: session.id.to_string(),
+            expire_time: Some(timestamp(&session.expire_time)),
+            part_size_bytes: session.part_size as i64,
+            media: None,
+        },
+        StartedUpload::Stored(record) => pb::StartUploadResponse { media: Some(media(&record)), ..Default::default() },
+    }
+}
+
+pub fn upload_status(status: UploadStatus) -> pb::QueryUploadResponse {
+    pb::QueryUploadResponse {
+        committed_offset: status.session.progress.committed_offset as i64,
+        expire_time: Some(timestamp(&status.session.expire_time)),
+        media: status.media.as_ref().map(media),
+    }
+}
+
+pub fn upload_header(header: pb::UploadHeader) -> UploadHeader {
+    UploadHeader {
+        filename: header.filename,
+        content_type: header.content_type,
+        media_id: header.media_id,
+        sha256: header.sha256,
+        size_bytes: header.size_bytes,
     }
 }
 

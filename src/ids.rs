@@ -80,6 +80,7 @@ macro_rules! resource_id {
 
 resource_id!(ArticleId, "article", "articles");
 resource_id!(MediaId, "media", "media");
+resource_id!(UploadId, "upload", "uploads");
 
 #[cfg(test)]
 mod tests {

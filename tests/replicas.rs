@@ -11,32 +11,7 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_one_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (s3, bucket) = common::s3_settings();
-    let database = common::fresh_postgres_url().await;
-    let config = format!(
-        r#"
-[server]
-grpc_addr = "127.0.0.1:0"
-gateway_addr = "127.0.0.1:0"
-[storage]
-url = "s3://{bucket}"
-[storage.s3]
-endpoint = "{endpoint}"
-access_key_id = "{key}"
-region = "{region}"
-[metadata]
-url = "{database}"
-[gateway]
-keys = [{{ id = "shared", secret = "a secret shared by every replica" }}]
-"#,
-        endpoint = s3.endpoint.unwrap(),
-        key = s3.access_key_id.unwrap(),
-        region = s3.region,
-    );
-    let config_path = dir.path().join("archived.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let secret = std::env::var("ARCHIVE_TEST_S3_SECRET_KEY").unwrap();
-    let env = [("ARCHIVE_CONFIG", config_path.to_str().unwrap()), ("ARCHIVE__STORAGE__S3__SECRET_ACCESS_KEY", &secret)];
+    let env = common::production_config(dir.path(), "").await;
     let (a, b) = (spawn_archived(dir.path(), &env), spawn_archived(dir.path(), &env));
     let (channel_a, channel_b) = (a.channel().await, b.channel().await);
     let (mut articles_a, mut articles_b) =

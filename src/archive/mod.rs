@@ -8,10 +8,14 @@ mod page_token;
 mod rendition;
 mod retention;
 mod search;
+mod upload;
+mod uploads;
 
 pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
-pub use media::{Declared, MediaUpload, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
+pub use media::{PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{SearchArticles, SearchResult};
+pub use upload::{Declared, MediaUpload};
+pub use uploads::{StartedUpload, UploadStatus};
 
 use crate::{
     blob::BlobStore,
@@ -34,6 +38,8 @@ pub struct Archive {
     pub(crate) gateway_base_url: String,
     /// One permit per upload in progress.
     pub(crate) upload_slots: Arc<tokio::sync::Semaphore>,
+    /// Resumable uploads a stream of this process is writing.
+    pub(crate) active_uploads: uploads::ActiveUploads,
 }
 
 impl Archive {
@@ -46,7 +52,16 @@ impl Archive {
         gateway_base_url: String,
     ) -> Self {
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(media_settings.max_concurrent_uploads.max(1)));
-        Self { blobs, metadata, signer, media_settings, retention, gateway_base_url, upload_slots }
+        Self {
+            blobs,
+            metadata,
+            signer,
+            media_settings,
+            retention,
+            gateway_base_url,
+            upload_slots,
+            active_uploads: Default::default(),
+        }
     }
 
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {

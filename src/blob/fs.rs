@@ -1,7 +1,7 @@
 //! Blobs as files under a root directory. Writes go to `ROOT/.uploads/` and
 //! are renamed into place after `fsync`, so a reader never sees a partial file.
 
-use super::{BlobKey, BlobStore, BlobUpload, ByteStream};
+use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart};
 use crate::error::{ArchiveError, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,6 +17,9 @@ use tokio::{
 use tokio_util::io::ReaderStream;
 
 const UPLOADS_DIR: &str = ".uploads";
+/// Parts of a multipart upload: written in place into one file, each synced.
+const PART_SIZE: u64 = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT: usize = 2;
 
 #[derive(Debug)]
 pub struct FsBlobStore {
@@ -38,6 +41,24 @@ impl FsBlobStore {
 
     fn new_upload_path(&self) -> PathBuf {
         self.root.join(UPLOADS_DIR).join(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// The file a multipart upload writes into.
+    fn multipart_path(&self, upload_id: &str) -> Result<PathBuf> {
+        let id = uuid::Uuid::try_parse(upload_id)
+            .map_err(|_| ArchiveError::not_found("UPLOAD_NOT_FOUND", "no such multipart upload"))?;
+        Ok(self.root.join(UPLOADS_DIR).join(format!("multipart-{}", id.simple())))
+    }
+
+    async fn open_multipart(&self, upload_id: &str) -> Result<File> {
+        let path = self.multipart_path(upload_id)?;
+        match fs::OpenOptions::new().write(true).open(&path).await {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == IoErrorKind::NotFound => {
+                Err(ArchiveError::not_found("UPLOAD_NOT_FOUND", "the multipart upload no longer exists"))
+            }
+            Err(e) => Err(io_error("opening a multipart upload", e)),
+        }
     }
 }
 
@@ -77,6 +98,59 @@ impl BlobStore for FsBlobStore {
             temp,
             target: self.path_of(key),
         }))
+    }
+
+    fn part_size(&self) -> u64 {
+        PART_SIZE
+    }
+
+    fn parts_in_flight(&self) -> usize {
+        PARTS_IN_FLIGHT
+    }
+
+    async fn create_multipart(&self, _key: &BlobKey, _content_type: &str) -> Result<String> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        File::create(self.multipart_path(&id)?).await.map_err(|e| io_error("starting a multipart upload", e))?;
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        _key: &BlobKey,
+        upload_id: &str,
+        number: i32,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<CompletedPart> {
+        let mut file = self.open_multipart(upload_id).await?;
+        let write = async {
+            file.seek(SeekFrom::Start(offset)).await?;
+            file.write_all(&data).await?;
+            file.sync_data().await
+        };
+        write.await.map_err(|e| io_error("writing a part", e))?;
+        Ok(CompletedPart { number, etag: format!("{:08x}", crc32c::crc32c(&data)), size: data.len() as u64 })
+    }
+
+    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
+        let file = self.open_multipart(upload_id).await?;
+        let total: u64 = parts.iter().map(|part| part.size).sum();
+        let finish = async {
+            // Parts written beyond the last one (by an abandoned stream) are cut off.
+            file.set_len(total).await?;
+            file.sync_all().await?;
+            drop(file);
+            publish(&self.multipart_path(upload_id).expect("checked on open"), &self.path_of(key)).await
+        };
+        finish.await.map_err(|e| io_error("completing a multipart upload", e))
+    }
+
+    async fn abort_multipart(&self, _key: &BlobKey, upload_id: &str) -> Result<()> {
+        let Ok(path) = self.multipart_path(upload_id) else { return Ok(()) };
+        match fs::remove_file(path).await {
+            Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("aborting a multipart upload", e)),
+            _ => Ok(()),
+        }
     }
 
     async fn get(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream> {

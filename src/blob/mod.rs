@@ -7,10 +7,12 @@
 
 mod fs;
 mod key;
+mod parts;
 mod s3;
 
 pub use fs::FsBlobStore;
 pub use key::BlobKey;
+pub use parts::{MAX_PARTS, PartUpload, PartWriter};
 pub use s3::S3BlobStore;
 
 use crate::{
@@ -47,6 +49,35 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
     /// prefix ending in `/`), in no particular order. For maintenance tools.
     async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>>;
 
+    /// Size of each part of a multipart upload (all but the last).
+    fn part_size(&self) -> u64;
+
+    /// Parts of one upload sent concurrently.
+    fn parts_in_flight(&self) -> usize;
+
+    /// Starts a multipart upload to `key` and returns its id. Parts may be
+    /// sent by several streams over hours; nothing is visible before
+    /// [`BlobStore::complete_multipart`].
+    async fn create_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String>;
+
+    /// Stores part `number` (from 1), which starts at byte `offset` of the
+    /// object; sending a part again replaces it.
+    async fn upload_part(
+        &self,
+        key: &BlobKey,
+        upload_id: &str,
+        number: i32,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<CompletedPart>;
+
+    /// Makes the object the concatenation of `parts` (sorted, from 1, all
+    /// but the last of [`BlobStore::part_size`]).
+    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()>;
+
+    /// Discards a multipart upload and its parts; an unknown id succeeds.
+    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<()>;
+
     /// Signs direct GET URLs, when the backend can (S3).
     fn presigner(&self) -> Option<&dyn PresignGet> {
         None
@@ -64,6 +95,15 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
             .map_err(|e| ArchiveError::unavailable("reading an object", e))?;
         Ok(buffer.freeze())
     }
+}
+
+/// A part of a multipart upload that has landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub number: i32,
+    /// The store's tag of the part (the S3 ETag), needed to complete.
+    pub etag: String,
+    pub size: u64,
 }
 
 /// A streamed write of one object.

@@ -3,8 +3,10 @@
 //! PostgreSQL (each with its own migrations); one shared test suite.
 
 mod sql;
+mod uploads;
 
 pub use sql::SqlMetadataStore;
+pub use uploads::{UploadProgress, UploadSession, UploadSessionStore};
 
 use crate::{
     blob::BlobKey,
@@ -148,7 +150,7 @@ pub struct ArticlePage {
 }
 
 #[async_trait]
-pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
+pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 'static {
     /// Records a new article at revision 1; ALREADY_EXISTS when the id is taken.
     async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()>;
 

@@ -27,6 +27,8 @@ use sqlx::{
 };
 use std::{str::FromStr, time::Duration};
 
+mod uploads;
+
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Search ranks and returns the newest this-many matching articles (after
@@ -96,6 +98,44 @@ fn stored_key(value: &str) -> Result<BlobKey> {
 
 fn stored_id<T>(parse: fn(&str) -> Result<T>, value: &str) -> Result<T> {
     parse(value).map_err(|_| ArchiveError::internal("reading metadata", anyhow::anyhow!("bad stored id {value:?}")))
+}
+
+/// Records a clip, through a pool or inside a transaction.
+async fn insert_media_row<'c>(executor: impl Executor<'c, Database = Any>, media: &MediaRecord) -> Result<()> {
+    let mp4 = media
+        .mp4
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| ArchiveError::internal("encoding MP4 facts", e))?;
+    let rendition = media.rendition.as_ref();
+    let inserted = sqlx::query(
+        "INSERT INTO media (id, filename, content_type, size_bytes, sha256, blob_key, create_time_us, crc32c, \
+         mp4_info, rendition_key, rendition_size, rendition_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(media.id.as_str())
+    .bind(&media.filename)
+    .bind(&media.content_type)
+    .bind(media.object.size_bytes as i64)
+    .bind(&media.object.sha256)
+    .bind(media.object.key.as_str())
+    .bind(micros(&media.create_time))
+    .bind(i64::from(media.crc32c))
+    .bind(mp4)
+    .bind(rendition.map(|r| r.key.to_string()))
+    .bind(rendition.map(|r| r.size_bytes as i64))
+    .bind(rendition.map(|r| r.sha256.clone()))
+    .execute(executor)
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
+            ErrorKind::AlreadyExists,
+            "MEDIA_EXISTS",
+            format!("media {} already exists", media.id.name()),
+        )),
+        other => other.map(drop).map_err(db_error),
+    }
 }
 
 /// SQL with `$N` placeholders built up piece by piece.
@@ -924,40 +964,7 @@ impl MetadataStore for SqlMetadataStore {
     }
 
     async fn insert_media(&self, media: &MediaRecord) -> Result<()> {
-        let mp4 = media
-            .mp4
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| ArchiveError::internal("encoding MP4 facts", e))?;
-        let rendition = media.rendition.as_ref();
-        let inserted = sqlx::query(
-            "INSERT INTO media (id, filename, content_type, size_bytes, sha256, blob_key, create_time_us, crc32c, \
-             mp4_info, rendition_key, rendition_size, rendition_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(media.id.as_str())
-        .bind(&media.filename)
-        .bind(&media.content_type)
-        .bind(media.object.size_bytes as i64)
-        .bind(&media.object.sha256)
-        .bind(media.object.key.as_str())
-        .bind(micros(&media.create_time))
-        .bind(i64::from(media.crc32c))
-        .bind(mp4)
-        .bind(rendition.map(|r| r.key.to_string()))
-        .bind(rendition.map(|r| r.size_bytes as i64))
-        .bind(rendition.map(|r| r.sha256.clone()))
-        .execute(&self.writer)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
-                ErrorKind::AlreadyExists,
-                "MEDIA_EXISTS",
-                format!("media {} already exists", media.id.name()),
-            )),
-            other => other.map(drop).map_err(db_error),
-        }
+        insert_media_row(&self.writer, media).await
     }
 
     async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {

@@ -1,4 +1,4 @@
-//! MP4 clips: follow the boxes while bytes stream in ([`scan`]), read the
+//! MP4 clips: follow the boxes of a stream or a stored object ([`scan`]), read the
 //! metadata with Mozilla's mp4parse ([`probe`]), and plan a faststart
 //! rendition with Signal's mp4san ([`faststart`]). Parsers run on untrusted
 //! bytes, so they run off the async threads and a panic is an error.
@@ -6,10 +6,12 @@
 pub mod faststart;
 pub mod probe;
 pub mod scan;
+mod stored;
 
 pub use faststart::FaststartPlan;
 pub use probe::Mp4Info;
 pub use scan::{Layout, Scanner};
+pub use stored::scan_stored;
 
 /// Runs a parser on a blocking thread, turning a panic into an error.
 pub(crate) async fn run_parser<T: Send + 'static>(

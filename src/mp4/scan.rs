@@ -65,6 +65,17 @@ enum State {
     Invalid(String),
 }
 
+/// What a [`Scanner`] needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Up to this many bytes (more are fine).
+    Bytes(u64),
+    /// This many bytes it will not look at.
+    Skip(u64),
+    /// Nothing: the scan has failed.
+    Nothing,
+}
+
 pub struct Scanner {
     state: State,
     position: u64,
@@ -168,6 +179,38 @@ impl Scanner {
         };
     }
 
+    /// What the scan needs next: the bytes of a header or of a kept box,
+    /// or none of the bytes of a skipped body (`Skip`), which a reader of
+    /// a stored file can jump over with [`Scanner::skip`].
+    pub fn next_need(&self) -> Need {
+        match &self.state {
+            State::Invalid(_) => Need::Nothing,
+            State::ToEnd { .. } => Need::Skip(u64::MAX),
+            State::Body { index, remaining } if self.boxes[*index].body.is_none() => Need::Skip(*remaining),
+            State::Body { remaining, .. } => Need::Bytes(*remaining),
+            State::Header { bytes } => Need::Bytes(16 - bytes.len() as u64),
+        }
+    }
+
+    /// Passes over `count` bytes of a skipped body without seeing them.
+    pub fn skip(&mut self, count: u64) {
+        match &mut self.state {
+            State::ToEnd { index } => {
+                self.boxes[*index].body_len += count;
+                self.position += count;
+            }
+            State::Body { index, remaining } if self.boxes[*index].body.is_none() => {
+                let count = count.min(*remaining);
+                *remaining -= count;
+                self.position += count;
+                if *remaining == 0 {
+                    self.state = State::Header { bytes: Vec::with_capacity(16) };
+                }
+            }
+            _ => self.fail("the scan skipped bytes it needed".into()),
+        }
+    }
+
     /// The layout, or why the stream is not a complete MP4.
     pub fn finish(self) -> Result<Layout, String> {
         match self.state {
@@ -211,6 +254,36 @@ mod tests {
             assert_eq!(layout.head(), [boxed(b"ftyp", b"isom\0\0\0\x01"), boxed(b"moov", b"movie")].concat());
             assert!(layout.boxes[1].body.is_none(), "mdat is not kept");
         }
+    }
+
+    #[test]
+    fn skipping_bodies_gives_the_same_layout() {
+        let file = [boxed(b"ftyp", b"isom\0\0\0\x01"), boxed(b"mdat", &[7; 100]), boxed(b"moov", b"movie")].concat();
+        let mut scanner = Scanner::new(1 << 20);
+        let mut position = 0usize;
+        let mut skipped = 0;
+        while position < file.len() {
+            match scanner.next_need() {
+                Need::Bytes(count) => {
+                    let end = file.len().min(position + count as usize);
+                    scanner.feed(&file[position..end]);
+                    position = end;
+                }
+                Need::Skip(count) => {
+                    let count = count.min((file.len() - position) as u64);
+                    scanner.skip(count);
+                    position += count as usize;
+                    skipped += count;
+                }
+                Need::Nothing => break,
+            }
+        }
+        assert!(skipped >= 90, "the mdat body was skipped, not read ({skipped})");
+        let mut streamed = Scanner::new(1 << 20);
+        streamed.feed(&file);
+        let (layout, expected) = (scanner.finish().expect("valid"), streamed.finish().expect("valid"));
+        assert_eq!(layout.boxes, expected.boxes);
+        assert_eq!(layout.total_len, expected.total_len);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 use crate::{
-    archive::{Archive, Declared, MediaUpload, UploadHeader},
+    archive::{Archive, Declared, MediaUpload},
     convert,
-    error::{ArchiveError, Result},
-    ids::{ArticleId, MediaId},
+    error::{ArchiveError, ErrorKind, Result},
+    ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},
 };
 use futures::{Stream, StreamExt};
@@ -23,33 +23,50 @@ impl MediaGrpc {
 
 type ReadMediaStream = Pin<Box<dyn Stream<Item = Result<pb::ReadMediaResponse, Status>> + Send>>;
 
-fn protocol_error(reason: &'static str, message: &str) -> ArchiveError {
-    ArchiveError::invalid(reason, format!("{message}; nothing was stored"))
-}
-
 /// Feeds chunks into `upload` until the finish message commits it. Any other
 /// end — an error, a stray message, or a stream that just stops (which is how
-/// a cancelled client looks) — discards the upload.
+/// a cancelled client looks) — discards a one-shot upload and suspends a
+/// resumable one at its committed offset.
 async fn receive_upload(
     mut upload: MediaUpload,
-    messages: &mut Streaming<pb::UploadMediaRequest>,
+    mut messages: Streaming<pb::UploadMediaRequest>,
 ) -> Result<pb::Media, Status> {
+    let resumable = upload.upload_id().is_some();
+    let broke_off = |error: ArchiveError, offset: Option<u64>| -> Status {
+        match offset {
+            Some(offset) => ArchiveError { message: format!("{}; resume at offset {offset}", error.message), ..error },
+            None => ArchiveError { message: format!("{}; nothing was stored", error.message), ..error },
+        }
+        .into()
+    };
     loop {
-        let message = match messages.message().await {
+        let next = tokio::select! {
+            next = messages.message() => next,
+            // Parts that land while the client is quiet are recorded at once.
+            landed = upload.next_landed() => {
+                if let Err(error) = landed {
+                    return Err(broke_off(error, upload.suspend().await));
+                }
+                continue;
+            }
+        };
+        let message = match next {
             Ok(Some(message)) => message,
             Ok(None) => {
-                upload.abort().await;
-                let error = protocol_error("UPLOAD_NOT_FINISHED", "the stream ended without a finish message");
-                return Err(error.into());
+                let error = ArchiveError::invalid("UPLOAD_NOT_FINISHED", "the stream ended without a finish message");
+                return Err(broke_off(error, upload.suspend().await));
             }
             Err(status) => {
-                upload.abort().await;
+                upload.suspend().await;
                 return Err(status);
             }
         };
         match message.kind {
             Some(Kind::Chunk(data)) => {
                 if let Err(error) = upload.write(data).await {
+                    if resumable && error.kind == ErrorKind::Unavailable {
+                        return Err(broke_off(error, upload.suspend().await));
+                    }
                     upload.abort().await;
                     return Err(error.into());
                 }
@@ -59,44 +76,92 @@ async fn receive_upload(
                 let record = upload.finish(declared).await?;
                 return Ok(convert::media(&record));
             }
-            Some(Kind::Header(_)) | None => {
-                upload.abort().await;
-                let error =
-                    protocol_error("UNEXPECTED_MESSAGE", "after the header only chunks and one finish may follow");
-                return Err(error.into());
+            Some(Kind::Header(_) | Kind::Resume(_)) | None => {
+                let error = ArchiveError::invalid(
+                    "UNEXPECTED_MESSAGE",
+                    "after the header or resume only chunks and one finish may follow",
+                );
+                return Err(broke_off(error, upload.suspend().await));
             }
         }
     }
 }
 
+fn upload_id(id: &str) -> Result<UploadId> {
+    if id.is_empty() {
+        return Err(ArchiveError::invalid("MISSING_UPLOAD_ID", "upload_id is required"));
+    }
+    UploadId::parse(id)
+}
+
 #[tonic::async_trait]
 impl MediaService for MediaGrpc {
-    #[instrument(skip_all, fields(media_id))]
+    #[instrument(skip_all, fields(media_id, upload_id))]
     async fn upload_media(
         &self,
         request: Request<Streaming<pb::UploadMediaRequest>>,
     ) -> Result<Response<pb::UploadMediaResponse>, Status> {
         let mut messages = request.into_inner();
-        let header = match messages.message().await? {
-            Some(pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }) => header,
-            _ => return Err(protocol_error("MISSING_HEADER", "the first message must be a header").into()),
+        let upload = match messages.message().await?.and_then(|message| message.kind) {
+            Some(Kind::Header(header)) => {
+                let header = convert::upload_header(header);
+                if let Some(record) = self.archive.stored_copy(&header).await? {
+                    tracing::info!(media_id = %record.id, "clip already stored; no bytes needed");
+                    return Ok(Response::new(pb::UploadMediaResponse { media: Some(convert::media(&record)) }));
+                }
+                self.archive.start_upload(header).await?
+            }
+            Some(Kind::Resume(resume)) => {
+                let id = upload_id(&resume.upload_id)?;
+                tracing::Span::current().record("upload_id", id.as_str());
+                self.archive.resume_upload(&id, resume.offset).await?
+            }
+            _ => {
+                let error = ArchiveError::invalid(
+                    "MISSING_HEADER",
+                    "the first message must be a header or a resume; nothing was stored",
+                );
+                return Err(error.into());
+            }
         };
-        let header = UploadHeader {
-            filename: header.filename,
-            content_type: header.content_type,
-            media_id: header.media_id,
-            sha256: header.sha256,
-            size_bytes: header.size_bytes,
-        };
-        if let Some(record) = self.archive.stored_copy(&header).await? {
-            tracing::info!(media_id = %record.id, "clip already stored; no bytes needed");
-            return Ok(Response::new(pb::UploadMediaResponse { media: Some(convert::media(&record)) }));
-        }
-        let upload = self.archive.start_upload(header).await?;
         tracing::Span::current().record("media_id", upload.media_id().as_str());
-        let media = receive_upload(upload, &mut messages).await?;
+        // The stream is read in a task of its own: when the client goes away
+        // this handler is dropped, but the parts in flight still land and a
+        // resumable upload records them.
+        let received = tokio::spawn(receive_upload(upload, messages)).await;
+        let media = received.map_err(|e| ArchiveError::internal("receiving an upload", e))??;
         tracing::info!(size = media.size_bytes, "clip stored");
         Ok(Response::new(pb::UploadMediaResponse { media: Some(media) }))
+    }
+
+    #[instrument(skip_all, fields(filename = %request.get_ref().header.as_ref().map_or("", |h| h.filename.as_str())))]
+    async fn start_upload(
+        &self,
+        request: Request<pb::StartUploadRequest>,
+    ) -> Result<Response<pb::StartUploadResponse>, Status> {
+        let header = convert::required("header", request.into_inner().header)?;
+        let started = self.archive.start_resumable_upload(convert::upload_header(header)).await?;
+        Ok(Response::new(convert::started_upload(started)))
+    }
+
+    #[instrument(skip_all, fields(upload_id = %request.get_ref().upload_id))]
+    async fn query_upload(
+        &self,
+        request: Request<pb::QueryUploadRequest>,
+    ) -> Result<Response<pb::QueryUploadResponse>, Status> {
+        let id = upload_id(&request.get_ref().upload_id)?;
+        let status = self.archive.query_upload(&id).await?;
+        Ok(Response::new(convert::upload_status(status)))
+    }
+
+    #[instrument(skip_all, fields(upload_id = %request.get_ref().upload_id))]
+    async fn cancel_upload(
+        &self,
+        request: Request<pb::CancelUploadRequest>,
+    ) -> Result<Response<pb::CancelUploadResponse>, Status> {
+        let id = upload_id(&request.get_ref().upload_id)?;
+        self.archive.cancel_upload(&id).await?;
+        Ok(Response::new(pb::CancelUploadResponse {}))
     }
 
     type ReadMediaStream = ReadMediaStream;

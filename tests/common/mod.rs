@@ -306,13 +306,54 @@ impl Archived {
     }
 }
 
+/// Writes `dir/archived.toml` for an archived on the test SeaweedFS and a
+/// fresh PostgreSQL database (plus `extra` TOML) and returns the environment
+/// that starts it (the S3 secret goes in a variable, not the file).
+pub async fn production_config(dir: &std::path::Path, extra: &str) -> Vec<(String, String)> {
+    let (s3, bucket) = s3_settings();
+    let database = fresh_postgres_url().await;
+    let config = format!(
+        r#"
+[server]
+grpc_addr = "127.0.0.1:0"
+gateway_addr = "127.0.0.1:0"
+[storage]
+url = "s3://{bucket}"
+[storage.s3]
+endpoint = "{endpoint}"
+access_key_id = "{key}"
+region = "{region}"
+part_size_bytes = {part_size}
+[metadata]
+url = "{database}"
+[gateway]
+keys = [{{ id = "shared", secret = "a secret shared by every replica" }}]
+{extra}
+"#,
+        endpoint = s3.endpoint.unwrap(),
+        key = s3.access_key_id.unwrap(),
+        region = s3.region,
+        part_size = TEST_PART_SIZE,
+    );
+    let config_path = dir.join("archived.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let secret = env("ARCHIVE_TEST_S3_SECRET_KEY");
+    vec![
+        ("ARCHIVE_CONFIG".into(), config_path.display().to_string()),
+        ("ARCHIVE__STORAGE__S3__SECRET_ACCESS_KEY".into(), secret),
+    ]
+}
+
 /// Starts the `archived` binary in `dir` with extra environment variables
 /// and reads its gRPC address from its log.
-pub fn spawn_archived(dir: &std::path::Path, env: &[(&str, &str)]) -> Archived {
+pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
+    dir: &std::path::Path,
+    env: &[(K, V)],
+) -> Archived {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archived"))
         .current_dir(dir)
-        .envs(env.iter().copied())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -1,0 +1,392 @@
+//! One stream of an upload: bytes are checksummed and sent on in parts; an
+//! explicit, checked finish commits the clip. A resumable upload records
+//! every part that lands, with the checksum state at its end, so that a
+//! later stream (on any replica) can go on from there.
+
+use super::{Archive, now, run_to_completion, uploads::ActiveUpload};
+use crate::{
+    blob::{BlobKey, CompletedPart, PartWriter},
+    error::{ArchiveError, ErrorKind, Result},
+    ids::{MediaId, UploadId},
+    metadata::{MediaRecord, ObjectRef, UploadProgress, UploadSession},
+    mp4::{self, FaststartPlan, Mp4Info},
+};
+use bytes::Bytes;
+use sha2::{
+    Digest, Sha256,
+    digest::common::hazmat::{SerializableState, SerializedState},
+};
+use std::collections::BTreeMap;
+
+pub(crate) const MP4_CONTENT_TYPE: &str = "video/mp4";
+
+/// What the client says it sent, in its finish message.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub crc32c: Option<u32>,
+}
+
+pub(crate) fn sha256_state(hasher: &Sha256) -> Vec<u8> {
+    hasher.serialize().to_vec()
+}
+
+pub(crate) fn sha256_from_state(state: &[u8]) -> Result<Sha256> {
+    let corrupt = || ArchiveError::internal("resuming an upload", anyhow::anyhow!("bad stored SHA-256 state"));
+    let state = SerializedState::<Sha256>::try_from(state).map_err(|_| corrupt())?;
+    Sha256::deserialize(&state).map_err(|_| corrupt())
+}
+
+/// A resumable upload's record, as far as this stream has moved it.
+struct Session {
+    id: UploadId,
+    part_size: u64,
+    /// What the metadata store holds.
+    progress: UploadProgress,
+    /// Checksum states at the ends of parts sent but not yet recorded.
+    boundaries: BTreeMap<i32, (Vec<u8>, u32)>,
+    /// Parts that landed but are not yet recorded.
+    landed: BTreeMap<i32, CompletedPart>,
+}
+
+/// An upload stream in progress. Dropping it without [`MediaUpload::finish`]
+/// discards a one-shot upload (its writer aborts itself); a resumable one
+/// keeps what was recorded.
+pub struct MediaUpload {
+    archive: Archive,
+    id: MediaId,
+    filename: String,
+    content_type: String,
+    writer: PartWriter,
+    hasher: Sha256,
+    crc32c: u32,
+    size: u64,
+    /// Every part that landed and is known to the metadata store (resumable)
+    /// or to this stream (one-shot).
+    parts: Vec<CompletedPart>,
+    session: Option<Session>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    /// Keeps other streams of this process off a resumable upload.
+    _active: Option<ActiveUpload>,
+}
+
+impl std::fmt::Debug for MediaUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaUpload").field("id", &self.id).field("size", &self.size).finish()
+    }
+}
+
+impl MediaUpload {
+    /// A one-shot upload: nothing outlives the stream.
+    pub(crate) fn one_shot(
+        archive: Archive,
+        id: MediaId,
+        filename: String,
+        content_type: String,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Self {
+        let key = BlobKey::new_media_original(&id);
+        let writer = PartWriter::new(archive.blobs.clone(), key, &content_type);
+        Self {
+            archive,
+            id,
+            filename,
+            content_type,
+            writer,
+            hasher: Sha256::new(),
+            crc32c: 0,
+            size: 0,
+            parts: Vec::new(),
+            session: None,
+            _slot: slot,
+            _active: None,
+        }
+    }
+
+    /// A stream that continues resumable upload `session` from its
+    /// committed offset, whose first `parts` are stored.
+    pub(crate) fn resumed(
+        archive: Archive,
+        session: UploadSession,
+        parts: Vec<CompletedPart>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        active: ActiveUpload,
+    ) -> Result<Self> {
+        let progress = session.progress;
+        let writer = PartWriter::resume(
+            archive.blobs.clone(),
+            session.key,
+            &session.content_type,
+            Some(session.multipart_id),
+            session.part_size,
+            progress.parts_done,
+        );
+        Ok(Self {
+            archive,
+            id: session.media_id,
+            filename: session.filename,
+            content_type: session.content_type,
+            writer,
+            hasher: sha256_from_state(&progress.sha256_state)?,
+            crc32c: progress.crc32c,
+            size: progress.committed_offset,
+            parts,
+            session: Some(Session {
+                id: session.id,
+                part_size: session.part_size,
+                progress,
+                boundaries: BTreeMap::new(),
+                landed: BTreeMap::new(),
+            }),
+            _slot: slot,
+            _active: Some(active),
+        })
+    }
+
+    pub fn media_id(&self) -> &MediaId {
+        &self.id
+    }
+
+    /// The resumable upload this stream writes, if any.
+    pub fn upload_id(&self) -> Option<&UploadId> {
+        self.session.as_ref().map(|session| &session.id)
+    }
+
+    pub async fn write(&mut self, mut chunk: Bytes) -> Result<()> {
+        let max = self.archive.media_settings.max_upload_bytes;
+        if self.size + chunk.len() as u64 > max {
+            return Err(ArchiveError::new(
+                ErrorKind::ResourceExhausted,
+                "UPLOAD_TOO_LARGE",
+                format!("the clip exceeds the limit of {max} bytes"),
+            ));
+        }
+        while !chunk.is_empty() {
+            // Cut at part ends, to know the checksum state at each.
+            let room = self.writer.room();
+            let piece = chunk.split_to(room.min(chunk.len() as u64) as usize);
+            self.hasher.update(&piece);
+            self.crc32c = crc32c::crc32c_append(self.crc32c, &piece);
+            self.size += piece.len() as u64;
+            if piece.len() as u64 == room
+                && let Some(session) = &mut self.session
+            {
+                let part = (self.size / session.part_size) as i32;
+                session.boundaries.insert(part, (sha256_state(&self.hasher), self.crc32c));
+            }
+            let landed = self.writer.write(piece).await?;
+            self.record(landed).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next part in flight to land and takes note of it
+    /// (forever when none is in flight); cancel-safe, so that a stream can
+    /// record its parts while it waits for the client's next chunk.
+    pub async fn next_landed(&mut self) -> Result<()> {
+        let part = self.writer.next_landed().await?;
+        self.record(vec![part]).await
+    }
+
+    /// Takes note of parts that landed; a resumable upload records them as
+    /// soon as they extend the stored prefix.
+    async fn record(&mut self, landed: Vec<CompletedPart>) -> Result<()> {
+        let Some(session) = &mut self.session else {
+            self.parts.extend(landed);
+            return Ok(());
+        };
+        session.landed.extend(landed.into_iter().map(|part| (part.number, part)));
+        let mut next = session.progress.clone();
+        let mut newly = Vec::new();
+        while let Some(part) = session.landed.get(&(next.parts_done + 1))
+            && let Some((state, crc32c)) = session.boundaries.get(&part.number)
+        {
+            next = UploadProgress {
+                committed_offset: next.committed_offset + part.size,
+                parts_done: part.number,
+                sha256_state: state.clone(),
+                crc32c: *crc32c,
+            };
+            newly.push(part.clone());
+        }
+        if newly.is_empty() {
+            return Ok(());
+        }
+        let expire_time = self.archive.upload_expire_time();
+        let metadata = &self.archive.metadata;
+        metadata.advance_upload(&session.id, session.progress.committed_offset, &next, &newly, expire_time).await?;
+        for part in &newly {
+            session.landed.remove(&part.number);
+            session.boundaries.remove(&part.number);
+        }
+        session.progress = next;
+        self.parts.extend(newly);
+        Ok(())
+    }
+
+    /// The stream broke off: a resumable upload records the parts still in
+    /// flight and stays for a later stream, whose offset is returned; a
+    /// one-shot upload is discarded.
+    pub async fn suspend(mut self) -> Option<u64> {
+        if self.session.is_none() {
+            self.abort().await;
+            return None;
+        }
+        let landed = self.writer.settle().await;
+        if let Err(error) = self.record(landed).await {
+            tracing::warn!(media = %self.id, error = ?error.source, "{}", error.message);
+        }
+        let offset = self.session.as_ref().map(|session| session.progress.committed_offset);
+        tracing::info!(media = %self.id, ?offset, "upload suspended");
+        offset
+    }
+
+    /// Commits the upload if `size`, `sha256` (and `crc32c` when given) match
+    /// what was received and a clip declared as MP4 is one; otherwise
+    /// discards it. An MP4 whose moov follows its mdat also gets a faststart
+    /// rendition for playback.
+    pub async fn finish(self, declared: Declared) -> Result<MediaRecord> {
+        if let Err(error) = self.check(&declared) {
+            self.abort().await;
+            return Err(error);
+        }
+        // The commit runs to its end even if the client goes away meanwhile
+        // (the request future is then dropped): bytes and record together.
+        run_to_completion(self.commit()).await
+    }
+
+    async fn commit(self) -> Result<MediaRecord> {
+        let sha256 = hex::encode(self.hasher.clone().finalize());
+        let Self { archive, id, filename, content_type, writer, size, crc32c, mut parts, session, .. } = self;
+        let upload_id = session.map(|session| {
+            parts.extend(session.landed.into_values());
+            session.id
+        });
+        let key = writer.key().clone();
+        // Identical bytes are stored once: reuse them and drop this copy.
+        let (object, rendition, mp4) = match archive.metadata.find_media_by_content(&sha256, size).await? {
+            Some(stored) => {
+                writer.abort().await?;
+                (stored.object, stored.rendition, stored.mp4)
+            }
+            None => {
+                writer.finish(parts).await?;
+                let object = ObjectRef { key, size_bytes: size, sha256 };
+                let (mp4, plan) = if content_type == MP4_CONTENT_TYPE {
+                    match archive.inspect(&object).await {
+                        Ok((info, plan)) => (Some(info), plan),
+                        Err(reason) => {
+                            archive.discard(&object.key).await;
+                            archive.forget_upload(upload_id.as_ref()).await;
+                            return Err(ArchiveError::invalid(
+                                "NOT_MP4",
+                                format!("the clip is declared as {MP4_CONTENT_TYPE} but {reason}; nothing was stored"),
+                            ));
+                        }
+                    }
+                } else {
+                    (None, None)
+                };
+                let rendition = match plan {
+                    Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
+                    None => None,
+                };
+                (object, rendition, mp4)
+            }
+        };
+        let record = MediaRecord { id, filename, content_type, object, crc32c, mp4, rendition, create_time: now() };
+        let recorded = match &upload_id {
+            Some(upload) => archive.metadata.finish_upload(upload, &record, archive.upload_expire_time()).await,
+            None => archive.metadata.insert_media(&record).await,
+        };
+        if let Err(error) = recorded {
+            // Only objects this upload wrote (keys carry the media id).
+            let own = format!("media/{}/", record.id);
+            for key in std::iter::once(&record.object).chain(&record.rendition).map(|o| &o.key) {
+                if key.as_str().starts_with(&own) {
+                    archive.discard(key).await;
+                }
+            }
+            return Err(error);
+        }
+        if let Err(error) = archive.write_media_manifest(&record).await {
+            tracing::error!(media = %record.id, error = ?error.source, "manifest not written: {}", error.message);
+        }
+        Ok(record)
+    }
+
+    /// The declared size and checksums against what arrived.
+    fn check(&self, declared: &Declared) -> Result<()> {
+        let declared_sha256 = declared.sha256.to_ascii_lowercase();
+        if declared_sha256.len() != 64 || !declared_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ArchiveError::invalid("INVALID_SHA256", "finish.sha256 must be 64 hex digits"));
+        }
+        if declared.size_bytes < 0 || declared.size_bytes as u64 != self.size {
+            return Err(ArchiveError::invalid(
+                "SIZE_MISMATCH",
+                format!(
+                    "finish.size_bytes is {} but {} bytes were received; nothing was stored",
+                    declared.size_bytes, self.size
+                ),
+            ));
+        }
+        let sha256 = hex::encode(self.hasher.clone().finalize());
+        if sha256 != declared_sha256 {
+            return Err(ArchiveError::invalid(
+                "SHA256_MISMATCH",
+                format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
+            ));
+        }
+        if let Some(crc32c) = declared.crc32c.filter(|crc| *crc != self.crc32c) {
+            return Err(ArchiveError::invalid(
+                "CRC32C_MISMATCH",
+                format!("finish.crc32c is {crc32c} but the bytes received have {}; nothing was stored", self.crc32c),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Discards the upload (a resumable one too), to the end even if the
+    /// request is cancelled meanwhile.
+    pub async fn abort(self) {
+        let Self { archive, writer, session, id, .. } = self;
+        let upload_id = session.map(|session| session.id);
+        let aborted = tokio::spawn(async move {
+            let result = writer.abort().await;
+            archive.forget_upload(upload_id.as_ref()).await;
+            result
+        })
+        .await;
+        match aborted {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(media = %id, error = ?error.source, "could not abort an upload"),
+            Err(error) => tracing::warn!(media = %id, %error, "the abort of an upload panicked"),
+        }
+    }
+}
+
+impl Archive {
+    /// Probes a stored MP4 and plans its faststart rendition when it needs one.
+    async fn inspect(&self, object: &ObjectRef) -> std::result::Result<(Mp4Info, Option<FaststartPlan>), String> {
+        let max_moov_bytes = self.media_settings.max_moov_bytes;
+        let layout = mp4::scan_stored(self.blobs.as_ref(), &object.key, object.size_bytes, max_moov_bytes).await?;
+        mp4::run_parser(move || {
+            let info = mp4::probe::probe(&layout)?;
+            let plan = if info.faststart {
+                None
+            } else {
+                match mp4::faststart::plan(&layout, max_moov_bytes) {
+                    Ok(plan) => plan,
+                    Err(reason) => {
+                        // Still a valid archive entry; it just plays from the original.
+                        tracing::warn!(%reason, "no faststart rendition");
+                        None
+                    }
+                }
+            };
+            Ok((info, plan))
+        })
+        .await
+    }
+}

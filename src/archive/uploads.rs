@@ -1,0 +1,210 @@
+//! Resumable uploads (as Google Cloud Storage's): start a session, send the
+//! bytes over as many streams as it takes, each resuming at the committed
+//! offset; ask where an upload stands; cancel it. A janitor discards
+//! sessions left idle past their expiry, with their multipart uploads.
+
+use super::{Archive, MediaUpload, UploadHeader, now, upload::sha256_state};
+use crate::{
+    blob::BlobKey,
+    error::{ArchiveError, ErrorKind, Result},
+    ids::UploadId,
+    metadata::{MediaRecord, UploadProgress, UploadSession},
+};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+/// How long a new stream waits for an earlier stream of the same upload
+/// (in this process) to record its last parts.
+const CLAIM_WAIT: Duration = Duration::from_secs(15);
+const CLAIM_POLL: Duration = Duration::from_millis(50);
+/// Expired sessions handled per janitor query.
+const EXPIRED_BATCH: u32 = 100;
+
+/// Uploads a stream of this process is writing.
+pub(crate) type ActiveUploads = Arc<Mutex<HashSet<UploadId>>>;
+
+/// A claim on an upload: while it lives, no other stream of this process
+/// writes the upload.
+pub(crate) struct ActiveUpload {
+    active: ActiveUploads,
+    id: UploadId,
+}
+
+impl Drop for ActiveUpload {
+    fn drop(&mut self) {
+        self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.id);
+    }
+}
+
+/// What StartUpload gives: a session, or the clip when its bytes are stored already.
+#[derive(Debug)]
+pub enum StartedUpload {
+    Session(UploadSession),
+    Stored(MediaRecord),
+}
+
+/// Where an upload stands.
+#[derive(Debug)]
+pub struct UploadStatus {
+    pub session: UploadSession,
+    /// The clip, once the upload has finished.
+    pub media: Option<MediaRecord>,
+}
+
+impl Archive {
+    pub(crate) fn upload_expire_time(&self) -> DateTime<Utc> {
+        now() + chrono::Duration::seconds(self.media_settings.upload_session_ttl_seconds as i64)
+    }
+
+    /// Forgets a resumable upload's session (its bytes are handled by the caller).
+    pub(crate) async fn forget_upload(&self, id: Option<&UploadId>) {
+        if let Some(id) = id
+            && let Err(error) = self.metadata.delete_upload(id).await
+        {
+            tracing::warn!(upload = %id, error = ?error.source, "could not forget an upload: {}", error.message);
+        }
+    }
+
+    /// A session that exists and has not expired.
+    async fn live_upload(&self, id: &UploadId) -> Result<UploadSession> {
+        let session = self.metadata.get_upload(id).await?;
+        if session.expire_time < Utc::now() {
+            return Err(ArchiveError::not_found("UPLOAD_EXPIRED", format!("upload {id} has expired")));
+        }
+        Ok(session)
+    }
+
+    /// Waits until no other stream of this process writes upload `id`.
+    async fn claim_upload(&self, id: &UploadId) -> Result<ActiveUpload> {
+        let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+        loop {
+            if let Some(claim) = self.try_claim(id) {
+                return Ok(claim);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ArchiveError::new(
+                    ErrorKind::Aborted,
+                    "UPLOAD_BUSY",
+                    format!("another stream is still writing upload {id}; retry later"),
+                ));
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+
+    /// Opens a resumable upload. When the header declares a SHA-256 and size
+    /// stored already, the clip is recorded at once instead.
+    pub async fn start_resumable_upload(&self, header: UploadHeader) -> Result<StartedUpload> {
+        if let Some(record) = self.stored_copy(&header).await? {
+            return Ok(StartedUpload::Stored(record));
+        }
+        let (media_id, content_type) = self.new_media(&header).await?;
+        let key = BlobKey::new_media_original(&media_id);
+        let multipart_id = self.blobs.create_multipart(&key, &content_type).await?;
+        let session = UploadSession {
+            id: UploadId::generate(),
+            media_id,
+            filename: header.filename,
+            content_type,
+            key,
+            multipart_id,
+            part_size: self.blobs.part_size(),
+            progress: UploadProgress {
+                committed_offset: 0,
+                parts_done: 0,
+                sha256_state: sha256_state(&Sha256::new()),
+                crc32c: 0,
+            },
+            create_time: now(),
+            expire_time: self.upload_expire_time(),
+            finished: false,
+        };
+        if let Err(error) = self.metadata.insert_upload(&session).await {
+            let _ = self.blobs.abort_multipart(&session.key, &session.multipart_id).await;
+            return Err(error);
+        }
+        tracing::info!(upload = %session.id, media = %session.media_id, "resumable upload started");
+        Ok(StartedUpload::Session(session))
+    }
+
+    pub async fn query_upload(&self, id: &UploadId) -> Result<UploadStatus> {
+        let session = self.live_upload(id).await?;
+        let media = if session.finished { Some(self.metadata.get_media(&session.media_id).await?) } else { None };
+        Ok(UploadStatus { session, media })
+    }
+
+    /// A stream that continues upload `id`; its first chunk must start at
+    /// `offset`, which must be the committed offset.
+    pub async fn resume_upload(&self, id: &UploadId, offset: i64) -> Result<MediaUpload> {
+        let slot = self.upload_slot()?;
+        let active = self.claim_upload(id).await?;
+        // Read after the claim: an earlier stream has recorded all it could.
+        let session = self.live_upload(id).await?;
+        if session.finished {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "UPLOAD_FINISHED",
+                format!("upload {id} has finished; QueryUpload returns its clip"),
+            ));
+        }
+        let committed = session.progress.committed_offset;
+        if offset < 0 || offset as u64 != committed {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "OFFSET_MISMATCH",
+                format!("upload {id} resumes at its committed offset {committed}, not at {offset}"),
+            ));
+        }
+        let parts = self.metadata.upload_parts(id).await?;
+        tracing::info!(upload = %id, offset, "upload resumed");
+        MediaUpload::resumed(self.clone(), session, parts, slot, active)
+    }
+
+    /// Discards an unfinished upload and everything it stored.
+    pub async fn cancel_upload(&self, id: &UploadId) -> Result<()> {
+        let _active = self.claim_upload(id).await?;
+        let session = self.live_upload(id).await?;
+        if session.finished {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "UPLOAD_FINISHED",
+                format!("upload {id} has finished; delete its clip instead"),
+            ));
+        }
+        self.discard_upload(&session).await
+    }
+
+    /// Bytes first, then the session, so that nothing is left unrecorded.
+    async fn discard_upload(&self, session: &UploadSession) -> Result<()> {
+        if !session.finished {
+            self.blobs.abort_multipart(&session.key, &session.multipart_id).await?;
+            // Completed but not recorded (the server stopped in between).
+            self.blobs.delete(&session.key).await?;
+        }
+        self.metadata.delete_upload(&session.id).await
+    }
+
+    /// Discards the uploads whose expiry has passed (a batch of them per
+    /// call); returns how many.
+    pub async fn expire_uploads(&self) -> Result<usize> {
+        let mut discarded = 0;
+        for session in self.metadata.expired_uploads(Utc::now(), EXPIRED_BATCH).await? {
+            // A stream of this process still on it is left alone.
+            let Some(_active) = self.try_claim(&session.id) else { continue };
+            self.discard_upload(&session).await?;
+            tracing::info!(upload = %session.id, finished = session.finished, "expired upload discarded");
+            discarded += 1;
+        }
+        Ok(discarded)
+    }
+
+    fn try_claim(&self, id: &UploadId) -> Option<ActiveUpload> {
+        let mut active = self.active_uploads.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        active.insert(id.clone()).then(|| ActiveUpload { active: self.active_uploads.clone(), id: id.clone() })
+    }
+}

@@ -1,0 +1,198 @@
+//! Resumable upload sessions in SQL.
+
+use super::{SqlMetadataStore, db_error, from_micros, insert_media_row, micros, stored_id, stored_key};
+use crate::{
+    blob::CompletedPart,
+    error::{ArchiveError, ErrorKind, Result},
+    ids::{MediaId, UploadId},
+    metadata::{MediaRecord, UploadProgress, UploadSession, UploadSessionStore},
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Row, any::AnyRow};
+
+fn upload_not_found(id: &UploadId) -> ArchiveError {
+    ArchiveError::not_found("UPLOAD_NOT_FOUND", format!("upload {id} does not exist or has expired"))
+}
+
+fn upload_moved(id: &UploadId) -> ArchiveError {
+    ArchiveError::new(
+        ErrorKind::Aborted,
+        "UPLOAD_MOVED_ON",
+        format!("another stream moved upload {id} on; query it and resume from its committed offset"),
+    )
+}
+
+fn session_from_row(row: &AnyRow) -> Result<UploadSession> {
+    let get_i64 = |column: &str| row.try_get::<i64, _>(column).map_err(db_error);
+    let get_text = |column: &str| row.try_get::<String, _>(column).map_err(db_error);
+    let sha256_state = hex::decode(get_text("sha256_state")?)
+        .map_err(|e| ArchiveError::internal("reading an upload", anyhow::Error::new(e)))?;
+    Ok(UploadSession {
+        id: stored_id(UploadId::parse, &get_text("id")?)?,
+        media_id: stored_id(MediaId::parse, &get_text("media_id")?)?,
+        filename: get_text("filename")?,
+        content_type: get_text("content_type")?,
+        key: stored_key(&get_text("blob_key")?)?,
+        multipart_id: get_text("multipart_id")?,
+        part_size: get_i64("part_size")? as u64,
+        progress: UploadProgress {
+            committed_offset: get_i64("committed_offset")? as u64,
+            parts_done: get_i64("parts_done")? as i32,
+            sha256_state,
+            crc32c: get_i64("crc32c")? as u32,
+        },
+        create_time: from_micros(get_i64("create_time_us")?),
+        expire_time: from_micros(get_i64("expire_time_us")?),
+        finished: get_i64("finished")? != 0,
+    })
+}
+
+#[async_trait]
+impl UploadSessionStore for SqlMetadataStore {
+    async fn insert_upload(&self, session: &UploadSession) -> Result<()> {
+        let progress = &session.progress;
+        sqlx::query(
+            "INSERT INTO upload_sessions (id, media_id, filename, content_type, blob_key, multipart_id, part_size, \
+             committed_offset, parts_done, sha256_state, crc32c, create_time_us, expire_time_us, finished) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(session.id.as_str())
+        .bind(session.media_id.as_str())
+        .bind(&session.filename)
+        .bind(&session.content_type)
+        .bind(session.key.as_str())
+        .bind(&session.multipart_id)
+        .bind(session.part_size as i64)
+        .bind(progress.committed_offset as i64)
+        .bind(i64::from(progress.parts_done))
+        .bind(hex::encode(&progress.sha256_state))
+        .bind(i64::from(progress.crc32c))
+        .bind(micros(&session.create_time))
+        .bind(micros(&session.expire_time))
+        .bind(i64::from(session.finished))
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &UploadId) -> Result<UploadSession> {
+        let row = sqlx::query("SELECT * FROM upload_sessions WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| upload_not_found(id))?;
+        session_from_row(&row)
+    }
+
+    async fn upload_parts(&self, id: &UploadId) -> Result<Vec<CompletedPart>> {
+        let rows = sqlx::query(
+            "SELECT part_number, etag, size_bytes FROM upload_parts WHERE upload_id = $1 ORDER BY part_number",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(CompletedPart {
+                    number: row.try_get::<i64, _>("part_number").map_err(db_error)? as i32,
+                    etag: row.try_get("etag").map_err(db_error)?,
+                    size: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn advance_upload(
+        &self,
+        id: &UploadId,
+        from_offset: u64,
+        progress: &UploadProgress,
+        parts: &[CompletedPart],
+        expire_time: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let moved = sqlx::query(
+            "UPDATE upload_sessions SET committed_offset = $1, parts_done = $2, sha256_state = $3, crc32c = $4, \
+             expire_time_us = $5 WHERE id = $6 AND committed_offset = $7 AND finished = 0",
+        )
+        .bind(progress.committed_offset as i64)
+        .bind(i64::from(progress.parts_done))
+        .bind(hex::encode(&progress.sha256_state))
+        .bind(i64::from(progress.crc32c))
+        .bind(micros(&expire_time))
+        .bind(id.as_str())
+        .bind(from_offset as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if moved.rows_affected() == 0 {
+            return Err(upload_moved(id));
+        }
+        for part in parts {
+            // A part sent again by a later stream replaces the earlier one.
+            sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1 AND part_number = $2")
+                .bind(id.as_str())
+                .bind(i64::from(part.number))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            sqlx::query("INSERT INTO upload_parts (upload_id, part_number, etag, size_bytes) VALUES ($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(i64::from(part.number))
+                .bind(&part.etag)
+                .bind(part.size as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn finish_upload(&self, id: &UploadId, media: &MediaRecord, expire_time: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let finished = sqlx::query(
+            "UPDATE upload_sessions SET finished = 1, committed_offset = $1, expire_time_us = $2 \
+             WHERE id = $3 AND finished = 0",
+        )
+        .bind(media.object.size_bytes as i64)
+        .bind(micros(&expire_time))
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if finished.rows_affected() == 0 {
+            return Err(upload_moved(id));
+        }
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        insert_media_row(&mut *tx, media).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn expired_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UploadSession>> {
+        let rows =
+            sqlx::query("SELECT * FROM upload_sessions WHERE expire_time_us < $1 ORDER BY expire_time_us LIMIT $2")
+                .bind(micros(&now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.readers)
+                .await
+                .map_err(db_error)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn delete_upload(&self, id: &UploadId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for statement in ["DELETE FROM upload_parts WHERE upload_id = $1", "DELETE FROM upload_sessions WHERE id = $1"]
+        {
+            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+}
