@@ -5,6 +5,7 @@
 use crate::{
     archive::Archive,
     blob,
+    client::{CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES},
     config::Settings,
     gateway, metadata,
     proto::{
@@ -23,10 +24,6 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration
 use tokio::{net::TcpListener, sync::watch};
 use tokio_stream::wrappers::TcpListenerStream;
 
-/// HTTP/2 flow-control windows: large enough that one stream can keep a
-/// loopback or LAN link busy with 256 KiB chunks.
-const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
-const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct Application {

@@ -1,11 +1,11 @@
 //! Client-side helpers shared by `archivectl` and the tests.
 
 use crate::proto::v1::{
-    UploadFinish, UploadHeader, UploadMediaRequest, media_service_client::MediaServiceClient,
+    UploadFinish, UploadHeader, UploadMediaRequest, UploadResume, media_service_client::MediaServiceClient,
     upload_media_request::Kind,
 };
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tonic::transport::Channel;
@@ -73,7 +73,66 @@ where
     })
 }
 
+/// HTTP/2 flow-control windows, the same on both ends: large enough that one
+/// stream keeps a loopback or LAN link busy with 256 KiB chunks.
+pub const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+pub const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+
+/// Connects to archived at `url` (`http://HOST:PORT`) with those windows.
+pub async fn connect(url: &str) -> anyhow::Result<Channel> {
+    let channel = Channel::from_shared(url.to_owned())?
+        .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    Ok(channel)
+}
+
 /// Connects a media client with message limits that fit the server's.
 pub fn media_client(channel: Channel) -> MediaServiceClient<Channel> {
     MediaServiceClient::new(channel).max_decoding_message_size(16 * 1024 * 1024)
+}
+
+/// The messages of one stream of a resumable upload: `resume` at `offset`,
+/// the rest of `reader` (positioned there), then `finish` (the checksums of
+/// the whole clip, known beforehand).
+pub fn resumed_messages<R>(
+    upload_id: String,
+    offset: u64,
+    reader: R,
+    finish: UploadFinish,
+    on_chunk: impl Fn(usize) + Send + Sync + 'static,
+) -> impl Stream<Item = UploadMediaRequest> + Send
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let resume = UploadMediaRequest { kind: Some(Kind::Resume(UploadResume { upload_id, offset: offset as i64 })) };
+    let chunks = tokio_util::io::ReaderStream::with_capacity(reader, UPLOAD_CHUNK_BYTES)
+        .take_while(|read| {
+            // A read error ends the stream without a finish; the upload
+            // keeps what the server stored.
+            if let Err(error) = read {
+                tracing::error!(%error, "reading the upload failed");
+            }
+            std::future::ready(read.is_ok())
+        })
+        .filter_map(move |read| {
+            std::future::ready(read.ok().map(|chunk| {
+                on_chunk(chunk.len());
+                UploadMediaRequest { kind: Some(Kind::Chunk(chunk)) }
+            }))
+        });
+    let finish = UploadMediaRequest { kind: Some(Kind::Finish(finish)) };
+    futures::stream::once(async { resume }).chain(chunks).chain(futures::stream::once(async { finish }))
+}
+
+/// Whether a failed stream is worth resuming (the server or the link went
+/// away) rather than a verdict on the request.
+pub fn is_transient(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::Aborted | Code::Cancelled | Code::DeadlineExceeded
+    )
 }

@@ -66,3 +66,37 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
     assert!(dir.path().join("data/archive.db").exists(), "metadata under ./data by default");
     assert!(dir.path().join("data/blobs/media").is_dir(), "blobs under ./data by default");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archivectl_put_resumes_an_interrupted_upload() {
+    use archive::proto::v1::{self as pb, upload_media_request::Kind};
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"), ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")];
+    let server = spawn_archived(dir.path(), &ports);
+    let mut client = archive::client::media_client(server.channel().await);
+
+    // An earlier put got one and a half parts across, then broke off.
+    let header = pb::UploadHeader { filename: "phong-su.bin".into(), ..Default::default() };
+    let started = client.start_upload(pb::StartUploadRequest { header: Some(header) }).await.unwrap().into_inner();
+    let part = started.part_size_bytes as usize;
+    let data = common::pseudo_random_bytes(part * 5 / 2, 11);
+    std::fs::write(dir.path().join("phong-su.bin"), &data).unwrap();
+    let resume = pb::UploadResume { upload_id: started.upload_id.clone(), offset: 0 };
+    let first = std::iter::once(pb::UploadMediaRequest { kind: Some(Kind::Resume(resume)) });
+    let chunks = data[..part * 3 / 2]
+        .chunks(1 << 20)
+        .map(|c| pb::UploadMediaRequest { kind: Some(Kind::Chunk(c.to_vec().into())) });
+    let messages: Vec<_> = first.chain(chunks).collect();
+    let broken = client.upload_media(futures::stream::iter(messages)).await.expect_err("no finish");
+    assert!(broken.message().contains(&format!("resume at offset {part}")), "{}", broken.message());
+
+    // `put --resume` sends the rest (the server takes a resumed stream only
+    // at the committed offset).
+    let put = tokio::task::spawn_blocking(move || {
+        let args = ["put", "phong-su.bin", "--resume", &started.upload_id];
+        archivectl(&server, dir.path(), &args)
+    })
+    .await
+    .unwrap();
+    assert!(put.contains(&sha256_hex(&data)), "the clip stored is the file: {put}");
+}

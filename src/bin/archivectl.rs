@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use archive::{
-    client::{media_client, upload_messages},
+    client::{is_transient, media_client, resumed_messages},
     proto::v1::{
         self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
     },
@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tonic::transport::Channel;
 
 #[derive(Parser)]
@@ -37,7 +38,8 @@ enum Command {
         #[arg(long)]
         id: Option<String>,
     },
-    /// Upload a clip (optionally linking it to an article).
+    /// Upload a clip (optionally linking it to an article). A broken stream
+    /// is resumed where the stored bytes end.
     Put {
         file: PathBuf,
         #[arg(long)]
@@ -45,6 +47,12 @@ enum Command {
         /// `articles/ID` to attach the clip to.
         #[arg(long)]
         attach: Option<String>,
+        /// Continue the upload an interrupted `put` printed the id of.
+        #[arg(long)]
+        resume: Option<String>,
+        /// How many times a broken stream is resumed.
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
     },
     /// Print an article (`articles/ID`) or save a clip (`media/ID`) to a file.
     Get {
@@ -119,40 +127,105 @@ fn progress(total: u64, label: &str) -> ProgressBar {
     bar
 }
 
-async fn upload(channel: &Channel, file: &Path, content_type: Option<String>) -> anyhow::Result<pb::Media> {
-    let opened = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
-    let size = opened.metadata().await?.len();
-    let filename = file.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?.to_owned();
-    let bar = progress(size, &filename);
-    // Declaring the checksum first lets the server skip bytes it already has.
-    let sha256 = file_sha256(file).await?;
-    let header = pb::UploadHeader {
-        filename,
-        content_type: content_type.unwrap_or_default(),
-        sha256,
-        size_bytes: size as i64,
-        ..Default::default()
-    };
-    let counter = bar.clone();
-    let messages = upload_messages(header, opened, move |n| counter.inc(n as u64));
-    let response = media_client(channel.clone()).upload_media(messages).await;
-    bar.finish();
-    let media = response?.into_inner().media.context("the server returned no media")?;
-    Ok(media)
+/// How a clip is uploaded.
+struct UploadOptions {
+    content_type: Option<String>,
+    /// An interrupted upload to continue.
+    resume: Option<String>,
+    /// Streams to try again after one breaks.
+    retries: u32,
 }
 
-async fn file_sha256(file: &Path) -> anyhow::Result<String> {
+impl Default for UploadOptions {
+    fn default() -> Self {
+        Self { content_type: None, resume: None, retries: 5 }
+    }
+}
+
+/// Uploads a file through a resumable upload: a stream that breaks (the link
+/// or the server went away) is resumed where the stored bytes end.
+async fn upload(channel: &Channel, file: &Path, options: UploadOptions) -> anyhow::Result<pb::Media> {
+    let size = tokio::fs::metadata(file).await.with_context(|| format!("opening {}", file.display()))?.len();
+    let filename = file.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?.to_owned();
+    // Declaring the checksum first lets the server skip bytes it already has.
+    let (sha256, crc32c) = file_checksums(file).await?;
+    let mut client = media_client(channel.clone());
+    let upload_id = match options.resume {
+        Some(id) => id,
+        None => {
+            let header = pb::UploadHeader {
+                filename: filename.clone(),
+                content_type: options.content_type.unwrap_or_default(),
+                sha256: sha256.clone(),
+                size_bytes: size as i64,
+                ..Default::default()
+            };
+            let started = client.start_upload(pb::StartUploadRequest { header: Some(header) }).await?.into_inner();
+            if let Some(media) = started.media {
+                eprintln!("{filename}: these bytes are stored already; nothing was sent");
+                return Ok(media);
+            }
+            eprintln!(
+                "upload id {0} (if interrupted: archivectl put --resume {0} {1})",
+                started.upload_id,
+                file.display()
+            );
+            started.upload_id
+        }
+    };
+    let finish = pb::UploadFinish { size_bytes: size as i64, sha256, crc32c: Some(crc32c) };
+    let bar = progress(size, &filename);
+    let mut attempt = 0;
+    loop {
+        let stream = async {
+            let query = pb::QueryUploadRequest { upload_id: upload_id.clone() };
+            let status = client.query_upload(query).await?.into_inner();
+            if let Some(media) = status.media {
+                return Ok(media);
+            }
+            let offset = status.committed_offset as u64;
+            bar.set_position(offset);
+            let mut reader = tokio::fs::File::open(file).await.map_err(|e| tonic::Status::internal(e.to_string()))?;
+            reader.seek(std::io::SeekFrom::Start(offset)).await.map_err(|e| tonic::Status::internal(e.to_string()))?;
+            let counter = bar.clone();
+            let messages =
+                resumed_messages(upload_id.clone(), offset, reader, finish.clone(), move |n| counter.inc(n as u64));
+            let response = client.upload_media(messages).await?.into_inner();
+            response.media.ok_or_else(|| tonic::Status::internal("the server returned no media"))
+        };
+        match stream.await {
+            Ok(media) => {
+                bar.finish();
+                return Ok(media);
+            }
+            Err(status) if is_transient(&status) && attempt < options.retries => {
+                attempt += 1;
+                let wait = Duration::from_millis(250 << attempt.min(6));
+                bar.println(format!("the upload stream broke ({}); resuming in {wait:?}", status.message()));
+                tokio::time::sleep(wait).await;
+            }
+            Err(status) => {
+                bar.abandon();
+                return Err(status.into());
+            }
+        }
+    }
+}
+
+/// SHA-256 (hex) and CRC32C of a file.
+async fn file_checksums(file: &Path) -> anyhow::Result<(String, u32)> {
     use sha2::{Digest, Sha256};
-    use tokio::io::AsyncReadExt;
     let mut reader = tokio::fs::File::open(file).await?;
     let mut hasher = Sha256::new();
+    let mut crc32c = 0;
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         let read = reader.read(&mut buffer).await?;
         if read == 0 {
-            return Ok(hex::encode(hasher.finalize()));
+            return Ok((hex::encode(hasher.finalize()), crc32c));
         }
         hasher.update(&buffer[..read]);
+        crc32c = crc32c::crc32c_append(crc32c, &buffer[..read]);
     }
 }
 
@@ -199,10 +272,8 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Reindex { config } = &cli.command {
         return reindex(config.as_deref()).await;
     }
-    let channel = Channel::from_shared(cli.server.clone())?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", cli.server))?;
+    let channel =
+        archive::client::connect(&cli.server).await.with_context(|| format!("connecting to {}", cli.server))?;
     match cli.command {
         Command::Reindex { .. } => unreachable!("handled above"),
         Command::Import { file, media, id } => {
@@ -224,13 +295,13 @@ async fn main() -> anyhow::Result<()> {
                 if !path.is_file() {
                     bail!("{} names clip {} but {} does not exist", article.name, reference.reference, path.display());
                 }
-                let uploaded = upload(&channel, &path, None).await?;
+                let uploaded = upload(&channel, &path, UploadOptions::default()).await?;
                 attach(&channel, &article.name, &uploaded.name, &reference.reference).await?;
                 println!("clip {} → {}", reference.reference, uploaded.name);
             }
         }
-        Command::Put { file, content_type, attach: article } => {
-            let media = upload(&channel, &file, content_type).await?;
+        Command::Put { file, content_type, attach: article, resume, retries } => {
+            let media = upload(&channel, &file, UploadOptions { content_type, resume, retries }).await?;
             println!("{} {} bytes sha256 {}", media.name, media.size_bytes, media.sha256);
             if let Some(article) = article {
                 attach(&channel, &article, &media.name, "").await?;

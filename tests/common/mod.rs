@@ -291,6 +291,8 @@ pub struct Archived {
     child: std::process::Child,
     /// `http://127.0.0.1:PORT` of its gRPC server.
     pub grpc: String,
+    /// `http://127.0.0.1:PORT` of its media gateway.
+    pub gateway: String,
 }
 
 impl Drop for Archived {
@@ -302,7 +304,11 @@ impl Drop for Archived {
 
 impl Archived {
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.grpc.clone()).expect("valid uri").connect().await.expect("archived answers")
+        archive::client::connect(&self.grpc).await.expect("archived answers")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
@@ -360,14 +366,17 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
         .expect("archived starts");
     let mut log = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
-    let grpc = loop {
+    let field = |line: &str, name: &str| {
+        line.split(name).nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned)
+    };
+    let (grpc, gateway) = loop {
         line.clear();
         assert!(log.read_line(&mut line).expect("log readable") > 0, "archived exited before serving");
-        if let Some(rest) = line.split("grpc=").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
+        if let (Some(grpc), Some(gateway)) = (field(&line, "grpc="), field(&line, "gateway=")) {
+            break (grpc, gateway);
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-    Archived { child, grpc: format!("http://{grpc}") }
+    Archived { child, grpc: format!("http://{grpc}"), gateway: format!("http://{gateway}") }
 }

@@ -1,0 +1,317 @@
+//! Media throughput on SeaweedFS: archived (release build, its own process)
+//! against the same store used directly, side by side in one run:
+//!
+//! - UploadMedia of a clip vs a direct SDK multipart PUT (same part size and
+//!   parts in flight);
+//! - ReadMedia of it vs a direct SDK GET;
+//! - a media gateway GET (archived streaming from S3) vs a presigned GET;
+//! - peak archived RSS above idle during a large upload.
+//!
+//! Sizes: `ARCHIVE_BENCH_MIB` (1024) and `ARCHIVE_BENCH_RSS_MIB` (5120).
+//! Run with the services the test command starts:
+//! `ARCHIVE_TEST_RUNNER="cargo bench --bench media" scripts/test.sh`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use archive::{
+    client::media_client,
+    proto::v1::{self as pb, upload_media_request::Kind},
+    signing::{SigningKey, UrlSigner},
+};
+use aws_sdk_s3::{
+    primitives::ByteStream,
+    types::{CompletedMultipartUpload, CompletedPart},
+};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tokio::task::JoinSet;
+
+const MIB: u64 = 1024 * 1024;
+const CHUNK: usize = 256 * 1024;
+/// Distinct pseudo-random bytes the clips cycle through.
+const POOL: usize = 64 * 1024 * 1024;
+const GATEWAY_KEY: &str = "a secret shared by every replica";
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A clip of `len` bytes cut from the pool, chunk by chunk, without copying.
+fn clip_chunks(pool: &Bytes, len: u64) -> impl Iterator<Item = Bytes> + Send + 'static {
+    let pool = pool.clone();
+    let mut offset = 0u64;
+    std::iter::from_fn(move || {
+        if offset >= len {
+            return None;
+        }
+        let start = (offset % pool.len() as u64) as usize;
+        let take = (CHUNK as u64).min(len - offset).min((pool.len() - start) as u64) as usize;
+        offset += take as u64;
+        Some(pool.slice(start..start + take))
+    })
+}
+
+fn clip_sha256(pool: &Bytes, len: u64) -> String {
+    let mut hasher = Sha256::new();
+    clip_chunks(pool, len).for_each(|chunk| hasher.update(&chunk));
+    hex::encode(hasher.finalize())
+}
+
+fn upload_stream(
+    pool: &Bytes,
+    len: u64,
+    filename: &str,
+) -> impl Stream<Item = pb::UploadMediaRequest> + Send + 'static {
+    let header = pb::UploadHeader {
+        filename: filename.into(),
+        content_type: "application/octet-stream".into(),
+        ..Default::default()
+    };
+    let sha256 = clip_sha256(pool, len);
+    let chunks = clip_chunks(pool, len).map(|chunk| pb::UploadMediaRequest { kind: Some(Kind::Chunk(chunk)) });
+    let finish = pb::UploadFinish { size_bytes: len as i64, sha256, crc32c: None };
+    futures::stream::iter(
+        std::iter::once(pb::UploadMediaRequest { kind: Some(Kind::Header(header)) })
+            .chain(chunks)
+            .chain(std::iter::once(pb::UploadMediaRequest { kind: Some(Kind::Finish(finish)) })),
+    )
+}
+
+fn rate(bytes: u64, elapsed: Duration) -> f64 {
+    bytes as f64 / MIB as f64 / elapsed.as_secs_f64()
+}
+
+/// The baseline upload: the SDK's own multipart calls, `parts_in_flight` at once.
+async fn direct_put(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    pool: &Bytes,
+    len: u64,
+    part: u64,
+    in_flight: usize,
+) {
+    let created = client.create_multipart_upload().bucket(bucket).key(key).send().await.expect("creates");
+    let upload_id = created.upload_id().expect("id").to_owned();
+    let mut tasks = JoinSet::new();
+    let mut parts = Vec::new();
+    let mut buffer = Vec::with_capacity(part as usize);
+    let mut number = 0;
+    let mut chunks = clip_chunks(pool, len).peekable();
+    while chunks.peek().is_some() {
+        buffer.clear();
+        while (buffer.len() as u64) < part {
+            let Some(chunk) = chunks.next() else { break };
+            buffer.extend_from_slice(&chunk);
+        }
+        number += 1;
+        while tasks.len() >= in_flight {
+            parts.push(tasks.join_next().await.unwrap());
+        }
+        let (client, bucket, key, upload_id, body) =
+            (client.clone(), bucket.to_owned(), key.to_owned(), upload_id.clone(), Bytes::from(buffer.clone()));
+        tasks.spawn(async move {
+            let sent = client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .expect("part");
+            CompletedPart::builder().e_tag(sent.e_tag().unwrap_or_default()).part_number(number).build()
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        parts.push(done);
+    }
+    let mut parts: Vec<CompletedPart> = parts.into_iter().map(Result::unwrap).collect();
+    parts.sort_by_key(|p| p.part_number());
+    let completed = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(completed)
+        .send()
+        .await
+        .expect("completes");
+}
+
+async fn direct_get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> u64 {
+    let mut body = client.get_object().bucket(bucket).key(key).send().await.expect("gets").body;
+    let mut read = 0;
+    while let Some(chunk) = body.next().await {
+        read += chunk.expect("reads").len() as u64;
+    }
+    read
+}
+
+async fn http_get(http: &reqwest::Client, url: &str) -> u64 {
+    let response = http.get(url).send().await.expect("GET");
+    assert!(response.status().is_success(), "{url}: {}", response.status());
+    let mut body = response.bytes_stream();
+    let mut read = 0;
+    while let Some(chunk) = body.next().await {
+        read += chunk.expect("reads").len() as u64;
+    }
+    read
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+    kib.unwrap_or(0) * 1024
+}
+
+struct Row {
+    what: &'static str,
+    archived: f64,
+    direct: f64,
+}
+
+#[tokio::main]
+async fn main() {
+    let len = env_u64("ARCHIVE_BENCH_MIB", 1024) * MIB;
+    let rss_len = env_u64("ARCHIVE_BENCH_RSS_MIB", 5120) * MIB;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = common::production_config(dir.path(), "").await;
+    let part = env_u64("ARCHIVE_BENCH_PART_MIB", 8) * MIB;
+    let in_flight = env_u64("ARCHIVE_BENCH_PARTS_IN_FLIGHT", 4) as usize;
+    env.push(("ARCHIVE__STORAGE__S3__PART_SIZE_BYTES".into(), part.to_string()));
+    env.push(("ARCHIVE__STORAGE__S3__PARTS_IN_FLIGHT".into(), in_flight.to_string()));
+    env.push(("ARCHIVE__MEDIA__MAX_CONCURRENT_UPLOADS".into(), "4".into()));
+    env.push(("RUST_LOG".into(), "warn".into()));
+    let server = common::spawn_archived(dir.path(), &env);
+    let mut media = media_client(server.channel().await);
+    let (s3, bucket) = common::s3_client().await;
+    let pool = Bytes::from(common::pseudo_random_bytes(POOL, 2026));
+    println!(
+        "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, chunk {} KiB, SeaweedFS on loopback",
+        len / MIB,
+        part / MIB,
+        CHUNK / 1024
+    );
+    let mut rows = Vec::new();
+
+    // Uploads: direct first, then archived, then both again; best of two.
+    let (mut best_direct, mut best_archived) = (0f64, 0f64);
+    let mut clip = None;
+    for round in 0..2 {
+        // Other bytes each round, so that archived does not deduplicate them.
+        let bytes = pool.slice(round + 1..);
+        let key = format!("bench/direct-{round}");
+        let started = Instant::now();
+        direct_put(&s3, &bucket, &key, &bytes, len, part, in_flight).await;
+        best_direct = best_direct.max(rate(len, started.elapsed()));
+        let messages = upload_stream(&bytes, len, "bench.bin");
+        let started = Instant::now();
+        let uploaded = media.upload_media(messages).await.expect("uploads");
+        best_archived = best_archived.max(rate(len, started.elapsed()));
+        clip = uploaded.into_inner().media;
+    }
+    rows.push(Row { what: "upload (UploadMedia vs SDK multipart PUT)", archived: best_archived, direct: best_direct });
+    let clip = clip.expect("a clip");
+
+    // Reads.
+    let (mut best_direct, mut best_archived) = (0f64, 0f64);
+    for _ in 0..2 {
+        let started = Instant::now();
+        let read = direct_get(&s3, &bucket, "bench/direct-1").await;
+        assert_eq!(read, len);
+        best_direct = best_direct.max(rate(len, started.elapsed()));
+        let started = Instant::now();
+        let request = pb::ReadMediaRequest { name: clip.name.clone(), offset: 0, limit: 0 };
+        let mut stream = media.read_media(request).await.expect("reads").into_inner();
+        let mut read = 0;
+        while let Some(chunk) = stream.message().await.expect("chunk") {
+            read += chunk.data.len() as u64;
+        }
+        assert_eq!(read, len);
+        best_archived = best_archived.max(rate(len, started.elapsed()));
+    }
+    rows.push(Row { what: "read (ReadMedia vs SDK GET)", archived: best_archived, direct: best_direct });
+
+    // Playback: the gateway streaming from S3 vs a presigned GET.
+    let http = reqwest::Client::new();
+    let presigned = media
+        .get_playback_url(pb::GetPlaybackUrlRequest { name: clip.name.clone(), ..Default::default() })
+        .await
+        .expect("presigns")
+        .into_inner()
+        .url;
+    let signer =
+        UrlSigner::new(vec![SigningKey { id: "shared".into(), secret: GATEWAY_KEY.as_bytes().to_vec().into() }])
+            .unwrap();
+    let path = format!("/media/{}", clip.name.trim_start_matches("media/"));
+    let expires = chrono::Utc::now().timestamp() + 3600;
+    let gateway_url = format!("{}{path}?{}", server.gateway, signer.sign(&path, expires, false));
+    let (mut best_direct, mut best_archived) = (0f64, 0f64);
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_eq!(http_get(&http, &presigned).await, len);
+        best_direct = best_direct.max(rate(len, started.elapsed()));
+        let started = Instant::now();
+        assert_eq!(http_get(&http, &gateway_url).await, len);
+        best_archived = best_archived.max(rate(len, started.elapsed()));
+    }
+    rows.push(Row { what: "playback GET (gateway vs presigned)", archived: best_archived, direct: best_direct });
+
+    println!();
+    println!("| {:<44} | {:>14} | {:>12} | {:>6} |", "MiB/s (best of 2)", "archived", "direct", "ratio");
+    println!("| {:-<44} | {:->14} | {:->12} | {:->6} |", "", "", "", "");
+    for row in &rows {
+        println!(
+            "| {:<44} | {:>14.0} | {:>12.0} | {:>6.2} |",
+            row.what,
+            row.archived,
+            row.direct,
+            row.archived / row.direct
+        );
+    }
+
+    // Peak RSS during a large upload, sampled every 10 ms.
+    let idle = rss_bytes(server.pid());
+    let peak = Arc::new(AtomicU64::new(idle));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done, pid) = (peak.clone(), done.clone(), server.pid());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_bytes(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let messages = upload_stream(&pool.slice(7..), rss_len, "big.bin");
+    let started = Instant::now();
+    media.upload_media(messages).await.expect("uploads the large clip");
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    sampler.await.unwrap();
+    let peak = peak.load(Ordering::Relaxed);
+    println!();
+    println!(
+        "{} MiB upload: {:.0} MiB/s; archived RSS idle {:.1} MiB, peak {:.1} MiB, +{:.1} MiB above idle",
+        rss_len / MIB,
+        rate(rss_len, elapsed),
+        idle as f64 / MIB as f64,
+        peak as f64 / MIB as f64,
+        (peak - idle) as f64 / MIB as f64
+    );
+}
