@@ -36,25 +36,32 @@ use std::{
 use tokio::task::JoinSet;
 
 const MIB: u64 = 1024 * 1024;
-const CHUNK: usize = 256 * 1024;
 /// Distinct pseudo-random bytes the clips cycle through.
 const POOL: usize = 64 * 1024 * 1024;
+/// Each comparison runs this many times, alternating; the best counts.
+const ROUNDS: usize = 5;
 const GATEWAY_KEY: &str = "a secret shared by every replica";
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Size of the chunks the client sends (`ARCHIVE_BENCH_CHUNK_KIB`, 1024 as archivectl).
+fn chunk_bytes() -> usize {
+    env_u64("ARCHIVE_BENCH_CHUNK_KIB", 1024) as usize * 1024
+}
+
 /// A clip of `len` bytes cut from the pool, chunk by chunk, without copying.
-fn clip_chunks(pool: &Bytes, len: u64) -> impl Iterator<Item = Bytes> + Send + 'static {
+fn clip_chunks(pool: &Bytes, len: u64) -> impl Iterator<Item = Bytes> + Send + use<> {
     let pool = pool.clone();
+    let chunk = chunk_bytes();
     let mut offset = 0u64;
     std::iter::from_fn(move || {
         if offset >= len {
             return None;
         }
         let start = (offset % pool.len() as u64) as usize;
-        let take = (CHUNK as u64).min(len - offset).min((pool.len() - start) as u64) as usize;
+        let take = (chunk as u64).min(len - offset).min((pool.len() - start) as u64) as usize;
         offset += take as u64;
         Some(pool.slice(start..start + take))
     })
@@ -66,11 +73,7 @@ fn clip_sha256(pool: &Bytes, len: u64) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn upload_stream(
-    pool: &Bytes,
-    len: u64,
-    filename: &str,
-) -> impl Stream<Item = pb::UploadMediaRequest> + Send + 'static {
+fn upload_stream(pool: &Bytes, len: u64, filename: &str) -> impl Stream<Item = pb::UploadMediaRequest> + Send + use<> {
     let header = pb::UploadHeader {
         filename: filename.into(),
         content_type: "application/octet-stream".into(),
@@ -185,107 +188,37 @@ struct Row {
     direct: f64,
 }
 
-#[tokio::main]
-async fn main() {
-    let len = env_u64("ARCHIVE_BENCH_MIB", 1024) * MIB;
-    let rss_len = env_u64("ARCHIVE_BENCH_RSS_MIB", 5120) * MIB;
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = common::production_config(dir.path(), "").await;
-    let part = env_u64("ARCHIVE_BENCH_PART_MIB", 8) * MIB;
-    let in_flight = env_u64("ARCHIVE_BENCH_PARTS_IN_FLIGHT", 4) as usize;
-    env.push(("ARCHIVE__STORAGE__S3__PART_SIZE_BYTES".into(), part.to_string()));
-    env.push(("ARCHIVE__STORAGE__S3__PARTS_IN_FLIGHT".into(), in_flight.to_string()));
-    env.push(("ARCHIVE__MEDIA__MAX_CONCURRENT_UPLOADS".into(), "4".into()));
-    env.push(("RUST_LOG".into(), "warn".into()));
-    let server = common::spawn_archived(dir.path(), &env);
-    let mut media = media_client(server.channel().await);
-    let (s3, bucket) = common::s3_client().await;
-    let pool = Bytes::from(common::pseudo_random_bytes(POOL, 2026));
-    println!(
-        "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, chunk {} KiB, SeaweedFS on loopback",
-        len / MIB,
-        part / MIB,
-        CHUNK / 1024
-    );
-    let mut rows = Vec::new();
-
-    // Uploads: direct first, then archived, then both again; best of two.
-    let (mut best_direct, mut best_archived) = (0f64, 0f64);
-    let mut clip = None;
-    for round in 0..2 {
-        // Other bytes each round, so that archived does not deduplicate them.
-        let bytes = pool.slice(round + 1..);
-        let key = format!("bench/direct-{round}");
-        let started = Instant::now();
-        direct_put(&s3, &bucket, &key, &bytes, len, part, in_flight).await;
-        best_direct = best_direct.max(rate(len, started.elapsed()));
-        let messages = upload_stream(&bytes, len, "bench.bin");
-        let started = Instant::now();
-        let uploaded = media.upload_media(messages).await.expect("uploads");
-        best_archived = best_archived.max(rate(len, started.elapsed()));
-        clip = uploaded.into_inner().media;
-    }
-    rows.push(Row { what: "upload (UploadMedia vs SDK multipart PUT)", archived: best_archived, direct: best_direct });
-    let clip = clip.expect("a clip");
-
-    // Reads.
-    let (mut best_direct, mut best_archived) = (0f64, 0f64);
-    for _ in 0..2 {
-        let started = Instant::now();
-        let read = direct_get(&s3, &bucket, "bench/direct-1").await;
-        assert_eq!(read, len);
-        best_direct = best_direct.max(rate(len, started.elapsed()));
-        let started = Instant::now();
-        let request = pb::ReadMediaRequest { name: clip.name.clone(), offset: 0, limit: 0 };
-        let mut stream = media.read_media(request).await.expect("reads").into_inner();
-        let mut read = 0;
-        while let Some(chunk) = stream.message().await.expect("chunk") {
-            read += chunk.data.len() as u64;
+/// Times both sides `ROUNDS` times, alternating which goes first, and
+/// returns the best rate (MiB/s) of each: (archived, direct).
+async fn compare<A, FA, D, FD>(len: u64, mut archived: A, mut direct: D) -> (f64, f64)
+where
+    A: FnMut(usize) -> FA,
+    FA: Future<Output = ()>,
+    D: FnMut(usize) -> FD,
+    FD: Future<Output = ()>,
+{
+    let (mut best_archived, mut best_direct) = (0f64, 0f64);
+    for round in 0..ROUNDS {
+        for side in [round % 2, 1 - round % 2] {
+            let started = Instant::now();
+            if side == 0 {
+                archived(round).await;
+                best_archived = best_archived.max(rate(len, started.elapsed()));
+            } else {
+                direct(round).await;
+                best_direct = best_direct.max(rate(len, started.elapsed()));
+            }
         }
-        assert_eq!(read, len);
-        best_archived = best_archived.max(rate(len, started.elapsed()));
     }
-    rows.push(Row { what: "read (ReadMedia vs SDK GET)", archived: best_archived, direct: best_direct });
+    (best_archived, best_direct)
+}
 
-    // Playback: the gateway streaming from S3 vs a presigned GET.
-    let http = reqwest::Client::new();
-    let presigned = media
-        .get_playback_url(pb::GetPlaybackUrlRequest { name: clip.name.clone(), ..Default::default() })
-        .await
-        .expect("presigns")
-        .into_inner()
-        .url;
-    let signer =
-        UrlSigner::new(vec![SigningKey { id: "shared".into(), secret: GATEWAY_KEY.as_bytes().to_vec().into() }])
-            .unwrap();
-    let path = format!("/media/{}", clip.name.trim_start_matches("media/"));
-    let expires = chrono::Utc::now().timestamp() + 3600;
-    let gateway_url = format!("{}{path}?{}", server.gateway, signer.sign(&path, expires, false));
-    let (mut best_direct, mut best_archived) = (0f64, 0f64);
-    for _ in 0..2 {
-        let started = Instant::now();
-        assert_eq!(http_get(&http, &presigned).await, len);
-        best_direct = best_direct.max(rate(len, started.elapsed()));
-        let started = Instant::now();
-        assert_eq!(http_get(&http, &gateway_url).await, len);
-        best_archived = best_archived.max(rate(len, started.elapsed()));
-    }
-    rows.push(Row { what: "playback GET (gateway vs presigned)", archived: best_archived, direct: best_direct });
-
-    println!();
-    println!("| {:<44} | {:>14} | {:>12} | {:>6} |", "MiB/s (best of 2)", "archived", "direct", "ratio");
-    println!("| {:-<44} | {:->14} | {:->12} | {:->6} |", "", "", "", "");
-    for row in &rows {
-        println!(
-            "| {:<44} | {:>14.0} | {:>12.0} | {:>6.2} |",
-            row.what,
-            row.archived,
-            row.direct,
-            row.archived / row.direct
-        );
-    }
-
-    // Peak RSS during a large upload, sampled every 10 ms.
+/// Peak RSS of a fresh archived above its idle RSS while it takes one
+/// `len`-byte upload, sampled every 10 ms; and the upload's rate.
+async fn peak_rss_during_upload(dir: &std::path::Path, env: &[(String, String)], pool: &Bytes, len: u64) {
+    let server = common::spawn_archived(dir, env);
+    let mut media = media_client(server.channel().await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = rss_bytes(server.pid());
     let peak = Arc::new(AtomicU64::new(idle));
     let done = Arc::new(AtomicBool::new(false));
@@ -298,20 +231,123 @@ async fn main() {
             }
         })
     };
-    let messages = upload_stream(&pool.slice(7..), rss_len, "big.bin");
+    let messages = upload_stream(pool, len, "big.bin");
     let started = Instant::now();
     media.upload_media(messages).await.expect("uploads the large clip");
     let elapsed = started.elapsed();
     done.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
     let peak = peak.load(Ordering::Relaxed);
-    println!();
     println!(
-        "{} MiB upload: {:.0} MiB/s; archived RSS idle {:.1} MiB, peak {:.1} MiB, +{:.1} MiB above idle",
-        rss_len / MIB,
-        rate(rss_len, elapsed),
+        "{} MiB upload to a fresh archived: {:.0} MiB/s; RSS idle {:.1} MiB, peak {:.1} MiB: +{:.1} MiB above idle",
+        len / MIB,
+        rate(len, elapsed),
         idle as f64 / MIB as f64,
         peak as f64 / MIB as f64,
         (peak - idle) as f64 / MIB as f64
     );
+}
+
+#[tokio::main]
+async fn main() {
+    let len = env_u64("ARCHIVE_BENCH_MIB", 1024) * MIB;
+    let rss_len = env_u64("ARCHIVE_BENCH_RSS_MIB", 5120) * MIB;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = common::production_config(dir.path(), "").await;
+    let part = env_u64("ARCHIVE_BENCH_PART_MIB", 8) * MIB;
+    let in_flight = env_u64("ARCHIVE_BENCH_PARTS_IN_FLIGHT", 4) as usize;
+    env.push(("ARCHIVE__STORAGE__S3__PART_SIZE_BYTES".into(), part.to_string()));
+    env.push(("ARCHIVE__STORAGE__S3__PARTS_IN_FLIGHT".into(), in_flight.to_string()));
+    env.push(("RUST_LOG".into(), "warn".into()));
+    let server = common::spawn_archived(dir.path(), &env);
+    let media = media_client(server.channel().await);
+    let (s3, bucket) = common::s3_client().await;
+    let pool = Bytes::from(common::pseudo_random_bytes(POOL, 2026));
+    println!(
+        "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, chunk {} KiB, SeaweedFS on loopback, \
+         best of {ROUNDS} alternating runs",
+        len / MIB,
+        part / MIB,
+        chunk_bytes() / 1024
+    );
+    let mut rows = Vec::new();
+
+    // Other bytes in every run, so that archived does not deduplicate them.
+    let clip = std::cell::RefCell::new(None);
+    let (archived, direct) = compare(
+        len,
+        |round| {
+            let (mut media, clip) = (media.clone(), &clip);
+            let messages = upload_stream(&pool.slice(2 * round + 1..), len, "bench.bin");
+            async move {
+                let uploaded = media.upload_media(messages).await.expect("uploads");
+                *clip.borrow_mut() = uploaded.into_inner().media;
+            }
+        },
+        |round| {
+            let (s3, bucket, bytes) = (&s3, &bucket, pool.slice(2 * round + 2..));
+            async move { direct_put(s3, bucket, &format!("bench/direct-{round}"), &bytes, len, part, in_flight).await }
+        },
+    )
+    .await;
+    rows.push(Row { what: "upload (UploadMedia vs SDK multipart PUT)", archived, direct });
+    let clip = clip.into_inner().expect("a clip");
+
+    let (archived, direct) = compare(
+        len,
+        |_| {
+            let (mut media, name) = (media.clone(), clip.name.clone());
+            async move {
+                let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
+                let mut stream = media.read_media(request).await.expect("reads").into_inner();
+                let mut read = 0;
+                while let Some(chunk) = stream.message().await.expect("chunk") {
+                    read += chunk.data.len() as u64;
+                }
+                assert_eq!(read, len);
+            }
+        },
+        |_| async { assert_eq!(direct_get(&s3, &bucket, "bench/direct-0").await, len) },
+    )
+    .await;
+    rows.push(Row { what: "read (ReadMedia vs SDK GET)", archived, direct });
+
+    // Playback: the gateway streaming from S3 vs a presigned GET.
+    let http = reqwest::Client::new();
+    let presigned = media
+        .clone()
+        .get_playback_url(pb::GetPlaybackUrlRequest { name: clip.name.clone(), ..Default::default() })
+        .await
+        .expect("presigns")
+        .into_inner()
+        .url;
+    let signer =
+        UrlSigner::new(vec![SigningKey { id: "shared".into(), secret: GATEWAY_KEY.as_bytes().to_vec().into() }])
+            .unwrap();
+    let path = format!("/media/{}", clip.name.trim_start_matches("media/"));
+    let expires = chrono::Utc::now().timestamp() + 3600;
+    let gateway_url = format!("{}{path}?{}", server.gateway, signer.sign(&path, expires, false));
+    let (archived, direct) = compare(
+        len,
+        |_| async { assert_eq!(http_get(&http, &gateway_url).await, len) },
+        |_| async { assert_eq!(http_get(&http, &presigned).await, len) },
+    )
+    .await;
+    rows.push(Row { what: "playback GET (gateway vs presigned)", archived, direct });
+
+    println!();
+    println!("| {:<44} | {:>9} | {:>9} | {:>6} |", "MiB/s", "archived", "direct", "ratio");
+    println!("| {:-<44} | {:->9} | {:->9} | {:->6} |", "", "", "", "");
+    for row in &rows {
+        println!(
+            "| {:<44} | {:>9.0} | {:>9.0} | {:>6.2} |",
+            row.what,
+            row.archived,
+            row.direct,
+            row.archived / row.direct
+        );
+    }
+    println!();
+    drop(server);
+    peak_rss_during_upload(dir.path(), &env, &pool.slice(99..), rss_len).await;
 }

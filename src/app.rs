@@ -5,7 +5,7 @@
 use crate::{
     archive::Archive,
     blob,
-    client::{CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES},
+    client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES, STREAM_WINDOW_BYTES},
     config::Settings,
     gateway, metadata,
     proto::{
@@ -110,6 +110,7 @@ impl Application {
             .max_concurrent_streams(Some(server.max_concurrent_streams))
             .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
             .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
+            .max_frame_size(MAX_FRAME_BYTES)
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .tcp_nodelay(true)
             .add_service(health_service)

@@ -175,7 +175,7 @@ impl Default for MetadataSettings {
 impl Default for MediaSettings {
     fn default() -> Self {
         Self {
-            chunk_size_bytes: 256 * 1024,
+            chunk_size_bytes: 1024 * 1024,
             default_playback_ttl_seconds: 3600,
             max_playback_ttl_seconds: 7 * 24 * 3600,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,

@@ -161,7 +161,7 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
         Body::empty()
     } else {
         match archive.blobs().get(&object.key, start..end).await {
-            Ok(stream) => Body::from_stream(stream),
+            Ok(stream) => Body::from_stream(crate::blob::rechunk(stream, archive.media_settings().chunk_size_bytes)),
             Err(e) => {
                 tracing::error!(error = ?e.source, "gateway could not read a clip");
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");

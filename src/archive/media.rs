@@ -161,7 +161,7 @@ impl Archive {
         }
         let end = if limit == 0 { size } else { size.min(offset.saturating_add(limit as u64)) };
         let stream = self.blobs.get(&media.object.key, offset..end).await?;
-        Ok((offset..end, stream))
+        Ok((offset..end, crate::blob::rechunk(stream, self.media_settings.chunk_size_bytes)))
     }
 
     /// A URL a browser can play for `ttl` (server default when `None`).

@@ -8,11 +8,13 @@
 mod fs;
 mod key;
 mod parts;
+mod rechunk;
 mod s3;
 
 pub use fs::FsBlobStore;
 pub use key::BlobKey;
 pub use parts::{MAX_PARTS, PartUpload, PartWriter};
+pub use rechunk::rechunk;
 pub use s3::S3BlobStore;
 
 use crate::{
@@ -137,7 +139,7 @@ pub async fn open(settings: &StorageSettings, read_chunk_bytes: usize) -> anyhow
     } else if let Some(bucket) = settings.url.strip_prefix("s3://") {
         let bucket = bucket.trim_end_matches('/');
         anyhow::ensure!(!bucket.is_empty() && !bucket.contains('/'), "storage.url must be s3://BUCKET");
-        Ok(Arc::new(S3BlobStore::connect(&settings.s3, bucket, read_chunk_bytes).await?))
+        Ok(Arc::new(S3BlobStore::connect(&settings.s3, bucket).await?))
     } else {
         anyhow::bail!("storage.url {:?} must start with file:// or s3://", settings.url)
     }

@@ -27,8 +27,12 @@ pub struct PartWriter {
     buffer: BytesMut,
     /// Number of the part being buffered.
     next_part: i32,
-    in_flight: JoinSet<Result<CompletedPart>>,
+    /// Each part's outcome, with its buffer back when nothing else holds it.
+    in_flight: JoinSet<(Result<CompletedPart>, Option<BytesMut>)>,
     max_in_flight: usize,
+    /// Buffers of landed parts, reused for the next ones: memory stays at
+    /// `parts_in_flight + 1` buffers and the allocator sees no churn.
+    spare: Vec<BytesMut>,
     /// Abort the multipart upload when dropped unfinished or when finishing
     /// fails; not for resumable uploads, whose parts outlive the stream.
     discard_on_failure: bool,
@@ -71,6 +75,7 @@ impl PartWriter {
             next_part: parts_done + 1,
             in_flight: JoinSet::new(),
             max_in_flight,
+            spare: Vec::new(),
             finished: false,
         }
     }
@@ -110,7 +115,7 @@ impl PartWriter {
     /// cancel-safe, so it can race the next chunk of a stream.
     pub async fn next_landed(&mut self) -> Result<CompletedPart> {
         match self.in_flight.join_next().await {
-            Some(joined) => joined.map_err(|e| ArchiveError::internal("uploading a part", e))?,
+            Some(joined) => self.landed(joined),
             None => std::future::pending().await,
         }
     }
@@ -120,10 +125,9 @@ impl PartWriter {
     pub async fn settle(&mut self) -> Vec<CompletedPart> {
         let mut landed = Vec::new();
         while let Some(joined) = self.in_flight.join_next().await {
-            match joined {
-                Ok(Ok(part)) => landed.push(part),
-                Ok(Err(error)) => tracing::warn!(key = %self.key, error = ?error.source, "a part did not land"),
-                Err(error) => tracing::warn!(key = %self.key, %error, "a part upload panicked"),
+            match self.landed(joined) {
+                Ok(part) => landed.push(part),
+                Err(error) => tracing::warn!(key = %self.key, error = ?error.source, "a part did not land"),
             }
         }
         landed
@@ -151,7 +155,7 @@ impl PartWriter {
             self.send_buffered_part(parts).await?;
         }
         while let Some(joined) = self.in_flight.join_next().await {
-            parts.push(joined.map_err(|e| ArchiveError::internal("uploading a part", e))??);
+            parts.push(self.landed(joined)?);
         }
         if parts.is_empty() {
             // An empty object: stores refuse a multipart upload without parts.
@@ -201,16 +205,37 @@ impl PartWriter {
         };
         while self.in_flight.len() >= self.max_in_flight {
             if let Some(joined) = self.in_flight.join_next().await {
-                landed.push(joined.map_err(|e| ArchiveError::internal("uploading a part", e))??);
+                landed.push(self.landed(joined)?);
             }
         }
-        let data = self.buffer.split().freeze();
+        let next_buffer = self.spare.pop().unwrap_or_default();
+        let data = std::mem::replace(&mut self.buffer, next_buffer).freeze();
         let number = self.next_part;
         self.next_part += 1;
         let offset = (number as u64 - 1) * self.part_size;
         let (store, key) = (self.store.clone(), self.key.clone());
-        self.in_flight.spawn(async move { store.upload_part(&key, &upload_id, number, offset, data).await });
+        self.in_flight.spawn(async move {
+            let kept = data.clone();
+            let result = store.upload_part(&key, &upload_id, number, offset, data).await;
+            // The store is done with the bytes: the buffer comes back.
+            (result, kept.try_into_mut().ok())
+        });
         Ok(())
+    }
+
+    /// A part's outcome; its buffer goes back to the spares.
+    fn landed(
+        &mut self,
+        joined: std::result::Result<(Result<CompletedPart>, Option<BytesMut>), tokio::task::JoinError>,
+    ) -> Result<CompletedPart> {
+        let (result, buffer) = joined.map_err(|e| ArchiveError::internal("uploading a part", e))?;
+        if let Some(mut buffer) = buffer
+            && self.spare.len() < self.max_in_flight
+        {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+        result
     }
 }
 

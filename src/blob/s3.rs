@@ -18,7 +18,6 @@ use aws_sdk_s3::{
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 use std::{ops::Range, sync::Arc, time::Duration};
-use tokio_util::io::ReaderStream;
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
@@ -28,11 +27,10 @@ pub struct S3BlobStore {
     bucket: String,
     part_size: usize,
     parts_in_flight: usize,
-    read_chunk_bytes: usize,
 }
 
 impl S3BlobStore {
-    pub async fn connect(settings: &S3Settings, bucket: &str, read_chunk_bytes: usize) -> anyhow::Result<Self> {
+    pub async fn connect(settings: &S3Settings, bucket: &str) -> anyhow::Result<Self> {
         let mut loader =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
         if let (Some(key), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
@@ -65,7 +63,6 @@ impl S3BlobStore {
             bucket: bucket.to_owned(),
             part_size: settings.part_size_bytes,
             parts_in_flight: settings.parts_in_flight,
-            read_chunk_bytes,
         })
     }
 
@@ -197,8 +194,12 @@ impl BlobStore for S3BlobStore {
                 }
                 _ => s3_error("reading an object", e),
             })?;
-        let reader = response.body.into_async_read();
-        Ok(Box::pin(ReaderStream::with_capacity(reader, self.read_chunk_bytes)))
+        // The body's own chunks, as the HTTP client received them: no copy.
+        let chunks = futures::stream::unfold(response.body, |mut body| async move {
+            let chunk = body.next().await?;
+            Some((chunk.map_err(std::io::Error::other), body))
+        });
+        Ok(Box::pin(chunks))
     }
 
     async fn size(&self, key: &BlobKey) -> Result<Option<u64>> {

@@ -5,6 +5,8 @@
 
 pub mod faststart;
 pub mod probe;
+#[cfg(test)]
+mod robustness;
 pub mod scan;
 mod stored;
 

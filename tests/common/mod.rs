@@ -203,7 +203,7 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
 /// A client of the test SeaweedFS, to inspect the bucket directly.
 pub async fn s3_client() -> (aws_sdk_s3::Client, String) {
     let (settings, bucket) = s3_settings();
-    let store = archive::blob::S3BlobStore::connect(&settings, &bucket, 64 * 1024).await.expect("s3 client");
+    let store = archive::blob::S3BlobStore::connect(&settings, &bucket).await.expect("s3 client");
     (store.client().clone(), bucket)
 }
 

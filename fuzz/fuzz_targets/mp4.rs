@@ -1,0 +1,19 @@
+//! Everything archived runs on an uploaded clip's bytes: the box scanner (in
+//! arbitrary chunkings), the mp4parse probe and the mp4san faststart plan.
+//! Any panic is a bug. `cargo +nightly fuzz run mp4 fuzz/corpus/mp4`
+#![no_main]
+
+use archive::mp4::{Scanner, faststart, probe};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&chunk, bytes)) = data.split_first() else { return };
+    let mut scanner = Scanner::new(1 << 20);
+    for piece in bytes.chunks(usize::from(chunk).max(1)) {
+        scanner.feed(piece);
+    }
+    if let Ok(layout) = scanner.finish() {
+        let _ = probe::probe(&layout);
+        let _ = faststart::plan(&layout, 1 << 20);
+    }
+});
