@@ -400,7 +400,8 @@ async fn uploads_declared_mp4_must_be_mp4(backend: Backend) {
 }
 
 async fn crc32c_end_to_end(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    // Chunks smaller than the clip, so that it comes back in several.
+    let server = TestServer::start_with(backend, |settings| settings.media.chunk_size_bytes = 64 * 1024).await;
     let clip = fixture(CLIP);
     let media = server.upload(CLIP, clip.clone()).await.unwrap();
     assert_eq!(media.crc32c, crc32c::crc32c(&clip));
@@ -409,9 +410,10 @@ async fn crc32c_end_to_end(backend: Backend) {
     let mut chunks_seen = 0;
     while let Some(chunk) = stream.message().await.unwrap() {
         assert_eq!(chunk.crc32c, crc32c::crc32c(&chunk.data), "chunk at {}", chunk.offset);
+        assert!(chunk.data.len() <= 64 * 1024);
         chunks_seen += 1;
     }
-    assert!(chunks_seen > 1);
+    assert_eq!(chunks_seen, (clip.len() - 5).div_ceil(64 * 1024));
 
     let data = b"du lieu".to_vec();
     let wrong = pb::UploadMediaRequest {
