@@ -182,6 +182,16 @@ fn rss_bytes(pid: u32) -> u64 {
     kib.unwrap_or(0) * 1024
 }
 
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which ends with ')'; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum()).unwrap_or(0);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
 struct Row {
     what: &'static str,
     archived: f64,
@@ -232,16 +242,18 @@ async fn peak_rss_during_upload(dir: &std::path::Path, env: &[(String, String)],
         })
     };
     let messages = upload_stream(pool, len, "big.bin");
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), cpu_time(server.pid()));
     media.upload_media(messages).await.expect("uploads the large clip");
-    let elapsed = started.elapsed();
+    let (elapsed, cpu) = (started.elapsed(), cpu_time(server.pid()) - cpu_before);
     done.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
     let peak = peak.load(Ordering::Relaxed);
     println!(
-        "{} MiB upload to a fresh archived: {:.0} MiB/s; RSS idle {:.1} MiB, peak {:.1} MiB: +{:.1} MiB above idle",
+        "{} MiB upload to a fresh archived: {:.0} MiB/s, archived CPU {:.2} s per GiB; \
+         RSS idle {:.1} MiB, peak {:.1} MiB: +{:.1} MiB above idle",
         len / MIB,
         rate(len, elapsed),
+        cpu.as_secs_f64() / (len as f64 / (1024.0 * MIB as f64)),
         idle as f64 / MIB as f64,
         peak as f64 / MIB as f64,
         (peak - idle) as f64 / MIB as f64

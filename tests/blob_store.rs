@@ -122,3 +122,30 @@ async fn small_and_empty_uploads(backend: Backend) {
 }
 
 on_both_backends!(put_get_range_size_delete, uploads_become_visible_only_on_commit, small_and_empty_uploads);
+
+/// The S3 backend sends parts with UNSIGNED-PAYLOAD and a CRC32C header:
+/// the store must refuse a part whose bytes do not match it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_refuses_a_part_that_does_not_match_its_crc32c() {
+    use base64::Engine;
+    let (client, bucket) = common::s3_client().await;
+    let key = format!("checks/{}", uuid::Uuid::now_v7());
+    let created = client.create_multipart_upload().bucket(&bucket).key(&key).send().await.unwrap();
+    let upload_id = created.upload_id().unwrap();
+    let data = bytes::Bytes::from_static(b"du lieu luu tru");
+    let wrong = base64::engine::general_purpose::STANDARD.encode((crc32c::crc32c(&data) ^ 1).to_be_bytes());
+    let sent = client
+        .upload_part()
+        .bucket(&bucket)
+        .key(&key)
+        .upload_id(upload_id)
+        .part_number(1)
+        .checksum_crc32_c(wrong)
+        .body(data.into())
+        .customize()
+        .disable_payload_signing()
+        .send()
+        .await;
+    client.abort_multipart_upload().bucket(&bucket).key(&key).upload_id(upload_id).send().await.unwrap();
+    assert!(sent.is_err(), "a corrupted part was accepted");
+}

@@ -106,11 +106,6 @@ impl PartWriter {
         Ok(landed)
     }
 
-    /// Parts sent that have not landed yet.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-
     /// Waits for the next part in flight to land (forever when none is);
     /// cancel-safe, so it can race the next chunk of a stream.
     pub async fn next_landed(&mut self) -> Result<CompletedPart> {
