@@ -363,10 +363,14 @@ impl SqlMetadataStore {
     /// text testing each (cheap when matches are common: about
     /// `window / selectivity` rows, ~0.9 µs each here) or fetch every match
     /// through the index and keep the newest (cheap when they are rare:
-    /// ~2.3 µs per match). The planner's own estimate of the matches picks
-    /// the cheaper; left to itself it under-prices the per-row test.
-    async fn postgres_walks_back(&self, terms: &str, filters: &ArticleQuery, window: i64) -> Result<bool> {
-        let plan = Self::postgres_matches(terms, filters, "EXPLAIN SELECT 1").fetch_all(&self.readers).await?;
+    /// ~2.3 µs per match). The planner's estimate of the word matches picks
+    /// the cheaper; left to itself it under-prices the per-row test. The
+    /// estimate leaves the filters out: their own words are among `terms`,
+    /// and the planner, which takes the two as independent, would count
+    /// their matches twice.
+    async fn postgres_walks_back(&self, terms: &str, window: i64) -> Result<bool> {
+        let unfiltered = ArticleQuery::default();
+        let plan = Self::postgres_matches(terms, &unfiltered, "EXPLAIN SELECT 1").fetch_all(&self.readers).await?;
         let first_line: String =
             plan.first().map(|row| row.try_get(0)).transpose().map_err(db_error)?.unwrap_or_default();
         let estimate = first_line
@@ -391,7 +395,7 @@ impl SqlMetadataStore {
     /// ts_rank, one page of them, in one statement whose plan is chosen above.
     async fn postgres_search(&self, query: &SearchQuery, window: i64) -> Result<Vec<AnyRow>> {
         let terms = query.terms.join(" ");
-        let walk_back = self.postgres_walks_back(&terms, &query.filters, window).await?;
+        let walk_back = self.postgres_walks_back(&terms, window).await?;
         let mut sql = Self::postgres_matches(&terms, &query.filters, "WITH win AS (SELECT s.article_id, s.vector");
         let terms_arg = 1;
         sql.push(" ORDER BY s.seq DESC LIMIT ").bind(Arg::Int(window)).push(&format!(
@@ -407,14 +411,15 @@ impl SqlMetadataStore {
                  ORDER BY page.score DESC, page.id ASC",
             );
         let mut tx = self.readers.begin().await.map_err(db_error)?;
-        let settings: &[&'static str] = if walk_back {
-            &["SET LOCAL enable_bitmapscan = off"]
+        // Filters join each match to its article by primary key, never by
+        // hashing the whole articles table.
+        let mut settings = vec!["SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"];
+        if walk_back {
+            settings.push("SET LOCAL enable_bitmapscan = off");
         } else {
-            &["SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = off"]
-        };
-        for setting in settings {
-            sqlx::query(*setting).execute(&mut *tx).await.map_err(db_error)?;
+            settings.extend(["SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = off"]);
         }
+        sqlx::raw_sql(AssertSqlSafe(settings.join("; "))).execute(&mut *tx).await.map_err(db_error)?;
         let rows = sql.fetch_all(&mut *tx).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(rows)
