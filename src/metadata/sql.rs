@@ -341,23 +341,6 @@ impl SqlMetadataStore {
         self.writer.begin_with(begin).await.map_err(db_error)
     }
 
-    /// The newest `window` matches of `terms` (after filters) from a
-    /// statement that starts with `SELECT s.article_id, s.vector`.
-    fn postgres_matches(terms: &str, filters: &ArticleQuery, select: &str) -> SqlBuilder {
-        let mut sql = SqlBuilder::new(select);
-        sql.push(" FROM article_search s ");
-        if filters.has_filters() {
-            sql.push("JOIN articles a ON a.id = s.article_id ");
-        }
-        sql.push("WHERE s.live = 1 AND s.vector @@ plainto_tsquery('simple', ")
-            .bind(Arg::Text(terms.to_owned()))
-            .push(")");
-        if filters.has_filters() {
-            push_filters(&mut sql, filters);
-        }
-        sql
-    }
-
     /// How PostgreSQL should find the newest `window` matches. A GIN index
     /// cannot return them newest first, so either walk back from the newest
     /// text testing each (cheap when matches are common: about
@@ -369,8 +352,11 @@ impl SqlMetadataStore {
     /// and the planner, which takes the two as independent, would count
     /// their matches twice.
     async fn postgres_walks_back(&self, terms: &str, window: i64) -> Result<bool> {
-        let unfiltered = ArticleQuery::default();
-        let plan = Self::postgres_matches(terms, &unfiltered, "EXPLAIN SELECT 1").fetch_all(&self.readers).await?;
+        let mut explain = SqlBuilder::new(
+            "EXPLAIN SELECT 1 FROM article_search s WHERE s.live = 1 AND s.vector @@ plainto_tsquery('simple', ",
+        );
+        explain.bind(Arg::Text(terms.to_owned())).push(")");
+        let plan = explain.fetch_all(&self.readers).await?;
         let first_line: String =
             plan.first().map(|row| row.try_get(0)).transpose().map_err(db_error)?.unwrap_or_default();
         let estimate = first_line
@@ -384,8 +370,8 @@ impl SqlMetadataStore {
                 .fetch_one(&self.readers)
                 .await
                 .map_err(db_error)?;
-        if total <= 0.0 || estimate <= 0.0 {
-            return Ok(true); // never analyzed, or nothing expected: the walk stops at the start
+        if total <= 0.0 {
+            return Ok(true); // never analyzed: a small, new archive
         }
         // window × total / estimate rows × 0.9 µs  <  estimate × 2.3 µs
         Ok(estimate * estimate * 2.3 > window as f64 * total * 0.9)
@@ -396,12 +382,21 @@ impl SqlMetadataStore {
     async fn postgres_search(&self, query: &SearchQuery, window: i64) -> Result<Vec<AnyRow>> {
         let terms = query.terms.join(" ");
         let walk_back = self.postgres_walks_back(&terms, window).await?;
-        let mut sql = Self::postgres_matches(&terms, &query.filters, "WITH win AS (SELECT s.article_id, s.vector");
-        let terms_arg = 1;
-        sql.push(" ORDER BY s.seq DESC LIMIT ").bind(Arg::Int(window)).push(&format!(
-            "), page AS (SELECT article_id AS id, ts_rank(vector, plainto_tsquery('simple', ${terms_arg}))::float8 \
-             AS score FROM win ORDER BY score DESC, id ASC LIMIT "
-        ));
+        // The matches newest first (the OFFSET 0 keeps the planner from
+        // merging the filters' join into the walk), then the filters.
+        let mut sql = SqlBuilder::new(
+            "WITH win AS (SELECT m.article_id, m.vector FROM (SELECT s.article_id, s.vector, s.seq \
+             FROM article_search s WHERE s.live = 1 AND s.vector @@ plainto_tsquery('simple', ",
+        );
+        sql.bind(Arg::Text(terms)).push(") ORDER BY s.seq DESC OFFSET 0) m ");
+        if query.filters.has_filters() {
+            sql.push("JOIN articles a ON a.id = m.article_id WHERE TRUE");
+            push_filters(&mut sql, &query.filters);
+        }
+        sql.push(" ORDER BY m.seq DESC LIMIT ").bind(Arg::Int(window)).push(
+            "), page AS (SELECT article_id AS id, ts_rank(vector, plainto_tsquery('simple', $1))::float8 \
+             AS score FROM win ORDER BY score DESC, id ASC LIMIT ",
+        );
         sql.bind(Arg::Int(i64::from(query.filters.page_size)))
             .push(" OFFSET ")
             .bind(Arg::Int(query.offset as i64))
@@ -415,7 +410,7 @@ impl SqlMetadataStore {
         // hashing the whole articles table.
         let mut settings = vec!["SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"];
         if walk_back {
-            settings.push("SET LOCAL enable_bitmapscan = off");
+            settings.extend(["SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off"]);
         } else {
             settings.extend(["SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = off"]);
         }
