@@ -266,8 +266,8 @@ async fn main() {
     let rss_len = env_u64("ARCHIVE_BENCH_RSS_MIB", 5120) * MIB;
     let dir = tempfile::tempdir().unwrap();
     let mut env = common::production_config(dir.path(), "").await;
-    let part = env_u64("ARCHIVE_BENCH_PART_MIB", 8) * MIB;
-    let in_flight = env_u64("ARCHIVE_BENCH_PARTS_IN_FLIGHT", 4) as usize;
+    let part = env_u64("ARCHIVE_BENCH_PART_MIB", 16) * MIB;
+    let in_flight = env_u64("ARCHIVE_BENCH_PARTS_IN_FLIGHT", 2) as usize;
     env.push(("ARCHIVE__STORAGE__S3__PART_SIZE_BYTES".into(), part.to_string()));
     env.push(("ARCHIVE__STORAGE__S3__PARTS_IN_FLIGHT".into(), in_flight.to_string()));
     env.push(("RUST_LOG".into(), "warn".into()));

@@ -160,8 +160,8 @@ impl Default for S3Settings {
             secret_access_key: None,
             public_endpoint: None,
             force_path_style: true,
-            part_size_bytes: 8 * 1024 * 1024,
-            parts_in_flight: 4,
+            part_size_bytes: 16 * 1024 * 1024,
+            parts_in_flight: 2,
         }
     }
 }
