@@ -157,7 +157,7 @@ impl BlobStore for FsBlobStore {
         let mut file = match File::open(self.path_of(key)).await {
             Ok(file) => file,
             Err(e) if e.kind() == IoErrorKind::NotFound => {
-                return Err(ArchiveError::not_found("BLOB_NOT_FOUND", format!("object {key} does not exist")));
+                return Err(super::missing_object(key));
             }
             Err(e) => return Err(io_error("opening an object", e)),
         };

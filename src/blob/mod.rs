@@ -99,6 +99,13 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
+/// NOT_FOUND for an object that is not there. The key is logged, not sent:
+/// object keys are internal.
+pub(crate) fn missing_object(key: &BlobKey) -> ArchiveError {
+    tracing::warn!(%key, "object not found");
+    ArchiveError::not_found("BLOB_NOT_FOUND", "the stored bytes are missing")
+}
+
 /// A part of a multipart upload that has landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedPart {

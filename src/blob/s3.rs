@@ -197,9 +197,7 @@ impl BlobStore for S3BlobStore {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(service) if service.is_no_such_key() => {
-                    ArchiveError::not_found("BLOB_NOT_FOUND", format!("object {key} does not exist"))
-                }
+                Some(service) if service.is_no_such_key() => super::missing_object(key),
                 _ => s3_error("reading an object", e),
             })?;
         // The body's own chunks, as the HTTP client received them: no copy.
