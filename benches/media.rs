@@ -111,7 +111,7 @@ async fn direct_put(
     let mut number = 0;
     let mut chunks = clip_chunks(pool, len).peekable();
     while chunks.peek().is_some() {
-        buffer.clear();
+        buffer.reserve(part as usize);
         while (buffer.len() as u64) < part {
             let Some(chunk) = chunks.next() else { break };
             buffer.extend_from_slice(&chunk);
@@ -120,8 +120,13 @@ async fn direct_put(
         while tasks.len() >= in_flight {
             parts.push(tasks.join_next().await.unwrap());
         }
-        let (client, bucket, key, upload_id, body) =
-            (client.clone(), bucket.to_owned(), key.to_owned(), upload_id.clone(), Bytes::from(buffer.clone()));
+        let (client, bucket, key, upload_id, body) = (
+            client.clone(),
+            bucket.to_owned(),
+            key.to_owned(),
+            upload_id.clone(),
+            Bytes::from(std::mem::take(&mut buffer)),
+        );
         tasks.spawn(async move {
             let sent = client
                 .upload_part()

@@ -196,9 +196,14 @@ impl Archive {
         for session in self.metadata.expired_uploads(Utc::now(), EXPIRED_BATCH).await? {
             // A stream of this process still on it is left alone.
             let Some(_active) = self.try_claim(&session.id) else { continue };
-            self.discard_upload(&session).await?;
-            tracing::info!(upload = %session.id, finished = session.finished, "expired upload discarded");
-            discarded += 1;
+            // One that cannot be discarded now is tried again next time; the others go on.
+            match self.discard_upload(&session).await {
+                Ok(()) => {
+                    tracing::info!(upload = %session.id, finished = session.finished, "expired upload discarded");
+                    discarded += 1;
+                }
+                Err(error) => tracing::warn!(upload = %session.id, error = ?error.source, "{}", error.message),
+            }
         }
         Ok(discarded)
     }

@@ -134,13 +134,14 @@ impl BlobStore for FsBlobStore {
 
     async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
         let file = self.open_multipart(upload_id).await?;
+        let path = self.multipart_path(upload_id)?;
         let total: u64 = parts.iter().map(|part| part.size).sum();
         let finish = async {
             // Parts written beyond the last one (by an abandoned stream) are cut off.
             file.set_len(total).await?;
             file.sync_all().await?;
             drop(file);
-            publish(&self.multipart_path(upload_id).expect("checked on open"), &self.path_of(key)).await
+            publish(&path, &self.path_of(key)).await
         };
         finish.await.map_err(|e| io_error("completing a multipart upload", e))
     }

@@ -13,7 +13,7 @@ mod s3;
 
 pub use fs::FsBlobStore;
 pub use key::BlobKey;
-pub use parts::{MAX_PARTS, PartUpload, PartWriter};
+pub use parts::{PartUpload, PartWriter};
 pub use rechunk::rechunk;
 pub use s3::S3BlobStore;
 

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 /// S3 allows at most 10,000 parts per multipart upload
 /// (docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
-pub const MAX_PARTS: i32 = 10_000;
+const MAX_PARTS: i32 = 10_000;
 
 pub struct PartWriter {
     store: Arc<dyn BlobStore>,

@@ -40,6 +40,12 @@ const RANK_WINDOW: i64 = 1000;
 /// against the filters.
 const RANK_WINDOW_FILTERED: i64 = 250;
 
+/// Ends a search statement whose CTE `page` holds `(id, score)`: the page's
+/// articles with their stored text, best first.
+const SEARCH_PAGE_ROWS: &str = ") SELECT a.*, t.body AS search_body, page.score AS score FROM page \
+     JOIN articles a ON a.id = page.id JOIN article_texts t ON t.article_id = page.id \
+     ORDER BY page.score DESC, page.id ASC";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dialect {
     Sqlite,
@@ -400,11 +406,7 @@ impl SqlMetadataStore {
         sql.bind(Arg::Int(i64::from(query.filters.page_size)))
             .push(" OFFSET ")
             .bind(Arg::Int(query.offset as i64))
-            .push(
-                ") SELECT a.*, t.body AS search_body, page.score AS score FROM page \
-                 JOIN articles a ON a.id = page.id JOIN article_texts t ON t.article_id = page.id \
-                 ORDER BY page.score DESC, page.id ASC",
-            );
+            .push(SEARCH_PAGE_ROWS);
         let mut tx = self.readers.begin().await.map_err(db_error)?;
         // Filters join each match to its article by primary key, never by
         // hashing the whole articles table.
@@ -920,11 +922,7 @@ impl MetadataStore for SqlMetadataStore {
                     .bind(Arg::Int(i64::from(query.filters.page_size)))
                     .push(" OFFSET ")
                     .bind(Arg::Int(query.offset as i64))
-                    .push(
-                        ") SELECT a.*, t.body AS search_body, page.score AS score FROM page \
-                         JOIN articles a ON a.id = page.id JOIN article_texts t ON t.article_id = page.id \
-                         ORDER BY page.score DESC, page.id ASC",
-                    );
+                    .push(SEARCH_PAGE_ROWS);
                 sql.fetch_all(&self.readers).await?
             }
             Dialect::Postgres => self.postgres_search(query, window).await?,
