@@ -197,35 +197,73 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
+/// The SeaweedFS server the test command started (`weed mini`), if found.
+fn weed_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        (comm.trim() == "weed").then_some(pid)
+    })
+}
+
+/// CPU time of the processes on the data path: this client, archived and
+/// SeaweedFS, in that order.
+#[derive(Clone, Copy, Default)]
+struct Cpu([Duration; 3]);
+
+impl Cpu {
+    fn now(pids: [u32; 3]) -> Self {
+        Self(pids.map(cpu_time))
+    }
+
+    fn add_since(&mut self, start: Cpu, pids: [u32; 3]) {
+        let now = Cpu::now(pids);
+        for i in 0..3 {
+            self.0[i] += now.0[i] - start.0[i];
+        }
+    }
+
+    /// "client a + archived b + SeaweedFS c = total" in CPU seconds per GiB moved.
+    fn per_gib(&self, bytes: u64) -> String {
+        let gib = bytes as f64 / (1024.0 * MIB as f64);
+        let [client, archived, weed] = self.0.map(|t| t.as_secs_f64() / gib);
+        format!("{client:.2} + {archived:.2} + {weed:.2} = {:.2}", client + archived + weed)
+    }
+}
+
 struct Row {
     what: &'static str,
     archived: f64,
     direct: f64,
+    /// CPU spent per side over all rounds: (archived, direct).
+    cpu: (Cpu, Cpu),
 }
 
 /// Times both sides `ROUNDS` times, alternating which goes first, and
-/// returns the best rate (MiB/s) of each: (archived, direct).
-async fn compare<A, FA, D, FD>(len: u64, mut archived: A, mut direct: D) -> (f64, f64)
+/// returns the best rate (MiB/s) of each and the CPU each side cost.
+async fn compare<A, FA, D, FD>(what: &'static str, pids: [u32; 3], len: u64, mut archived: A, mut direct: D) -> Row
 where
     A: FnMut(usize) -> FA,
     FA: Future<Output = ()>,
     D: FnMut(usize) -> FD,
     FD: Future<Output = ()>,
 {
-    let (mut best_archived, mut best_direct) = (0f64, 0f64);
+    let mut row = Row { what, archived: 0.0, direct: 0.0, cpu: Default::default() };
     for round in 0..ROUNDS {
         for side in [round % 2, 1 - round % 2] {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), Cpu::now(pids));
             if side == 0 {
                 archived(round).await;
-                best_archived = best_archived.max(rate(len, started.elapsed()));
+                row.archived = row.archived.max(rate(len, started.elapsed()));
+                row.cpu.0.add_since(cpu, pids);
             } else {
                 direct(round).await;
-                best_direct = best_direct.max(rate(len, started.elapsed()));
+                row.direct = row.direct.max(rate(len, started.elapsed()));
+                row.cpu.1.add_since(cpu, pids);
             }
         }
     }
-    (best_archived, best_direct)
+    row
 }
 
 /// Peak RSS of a fresh archived above its idle RSS while it takes one
@@ -265,6 +303,165 @@ async fn peak_rss_during_upload(dir: &std::path::Path, env: &[(String, String)],
     );
 }
 
+/// Where the processes run. `Shared`: client, archived and SeaweedFS share
+/// every core, as on a developer's machine. `Split`: SeaweedFS has the last
+/// core to itself and the client and archived the others, as in production,
+/// where the store runs on machines of its own.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Layout {
+    Shared,
+    Split,
+}
+
+impl Layout {
+    /// `ARCHIVE_BENCH_LAYOUT`: `shared`, `split` or `both` (the default).
+    fn chosen() -> Vec<Layout> {
+        match std::env::var("ARCHIVE_BENCH_LAYOUT").as_deref() {
+            Ok("shared") => vec![Layout::Shared],
+            Ok("split") => vec![Layout::Split],
+            _ => vec![Layout::Shared, Layout::Split],
+        }
+    }
+
+    /// Sets the CPU affinity of every thread of the client, archived and
+    /// SeaweedFS (`pids`, in that order) with `taskset`.
+    fn apply(self, pids: [u32; 3]) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let all = format!("0-{}", cores - 1);
+        let (ours, store) = match self {
+            Layout::Shared => (all.clone(), all),
+            Layout::Split => {
+                assert!(cores >= 2, "the split layout needs two cores");
+                (format!("0-{}", cores - 2), (cores - 1).to_string())
+            }
+        };
+        for (pid, list) in pids.into_iter().zip([&ours, &ours, &store]) {
+            let status = std::process::Command::new("taskset")
+                .args(["-a", "-p", "-c", list, &pid.to_string()])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("taskset (util-linux) runs");
+            assert!(status.success(), "taskset -a -p -c {list} {pid}");
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Layout::Shared => "client, archived and SeaweedFS share every core",
+            Layout::Split => "SeaweedFS on a core of its own, client and archived on the others",
+        }
+    }
+}
+
+struct Bench {
+    len: u64,
+    part: u64,
+    in_flight: usize,
+    pool: Bytes,
+    media: pb::media_service_client::MediaServiceClient<tonic::transport::Channel>,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    gateway: String,
+    pids: [u32; 3],
+}
+
+impl Bench {
+    /// The three comparisons; `salt` keeps each run's bytes distinct, so
+    /// that archived does not deduplicate them.
+    async fn run(&self, salt: usize) -> Vec<Row> {
+        let Bench { len, part, in_flight, pool, media, s3, bucket, pids, .. } = self;
+        let (len, part, in_flight, pids) = (*len, *part, *in_flight, *pids);
+        let mut rows = Vec::new();
+        let clip = std::cell::RefCell::new(None);
+        let direct_key = format!("bench/direct-{salt}");
+        let row = compare(
+            "upload (UploadMedia vs SDK multipart PUT)",
+            pids,
+            len,
+            |round| {
+                let (mut media, clip) = (media.clone(), &clip);
+                let messages = upload_stream(&pool.slice(salt + 2 * round + 1..), len, "bench.bin");
+                async move {
+                    let uploaded = media.upload_media(messages).await.expect("uploads");
+                    *clip.borrow_mut() = uploaded.into_inner().media;
+                }
+            },
+            |round| {
+                let (bytes, key) = (pool.slice(salt + 2 * round + 2..), format!("{direct_key}-{round}"));
+                async move { direct_put(s3, bucket, &key, &bytes, len, part, in_flight).await }
+            },
+        )
+        .await;
+        rows.push(row);
+        let clip = clip.into_inner().expect("a clip");
+
+        let direct_key = format!("{direct_key}-0");
+        let row = compare(
+            "read (ReadMedia vs SDK GET)",
+            pids,
+            len,
+            |_| {
+                let (mut media, name) = (media.clone(), clip.name.clone());
+                async move {
+                    let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
+                    let mut stream = media.read_media(request).await.expect("reads").into_inner();
+                    let mut read = 0;
+                    while let Some(chunk) = stream.message().await.expect("chunk") {
+                        read += chunk.data.len() as u64;
+                    }
+                    assert_eq!(read, len);
+                }
+            },
+            |_| async { assert_eq!(direct_get(s3, bucket, &direct_key).await, len) },
+        )
+        .await;
+        rows.push(row);
+
+        // Playback: the gateway streaming from S3 vs a presigned GET.
+        let http = reqwest::Client::new();
+        let presigned = media
+            .clone()
+            .get_playback_url(pb::GetPlaybackUrlRequest { name: clip.name.clone(), ..Default::default() })
+            .await
+            .expect("presigns")
+            .into_inner()
+            .url;
+        let signer =
+            UrlSigner::new(vec![SigningKey { id: "shared".into(), secret: GATEWAY_KEY.as_bytes().to_vec().into() }])
+                .unwrap();
+        let path = format!("/media/{}", clip.name.trim_start_matches("media/"));
+        let expires = chrono::Utc::now().timestamp() + 3600;
+        let gateway_url = format!("{}{path}?{}", self.gateway, signer.sign(&path, expires, false));
+        let row = compare(
+            "playback GET (gateway vs presigned)",
+            pids,
+            len,
+            |_| async { assert_eq!(http_get(&http, &gateway_url).await, len) },
+            |_| async { assert_eq!(http_get(&http, &presigned).await, len) },
+        )
+        .await;
+        rows.push(row);
+        rows
+    }
+}
+
+fn print_rows(rows: &[Row], len: u64) {
+    println!("| {:<44} | {:>9} | {:>9} | {:>6} |", "MiB/s", "archived", "direct", "ratio");
+    println!("| {:-<44} | {:->9} | {:->9} | {:->6} |", "", "", "", "");
+    for row in rows {
+        let ratio = row.archived / row.direct;
+        println!("| {:<44} | {:>9.0} | {:>9.0} | {:>6.2} |", row.what, row.archived, row.direct, ratio);
+    }
+    println!();
+    println!("CPU seconds per GiB moved, client + archived + SeaweedFS:");
+    for row in rows {
+        let total = ROUNDS as u64 * len;
+        println!("  {:<44}", row.what);
+        println!("    archived side {}; direct side {}", row.cpu.0.per_gib(total), row.cpu.1.per_gib(total));
+    }
+    println!();
+}
+
 #[tokio::main]
 async fn main() {
     let len = env_u64("ARCHIVE_BENCH_MIB", 1024) * MIB;
@@ -277,9 +474,18 @@ async fn main() {
     env.push(("ARCHIVE__STORAGE__S3__PARTS_IN_FLIGHT".into(), in_flight.to_string()));
     env.push(("RUST_LOG".into(), "warn".into()));
     let server = common::spawn_archived(dir.path(), &env);
-    let media = media_client(server.channel().await);
     let (s3, bucket) = common::s3_client().await;
-    let pool = Bytes::from(common::pseudo_random_bytes(POOL, 2026));
+    let bench = Bench {
+        len,
+        part,
+        in_flight,
+        pool: Bytes::from(common::pseudo_random_bytes(POOL, 2026)),
+        media: media_client(server.channel().await),
+        s3,
+        bucket,
+        gateway: server.gateway.clone(),
+        pids: [std::process::id(), server.pid(), weed_pid().expect("the SeaweedFS the test command started")],
+    };
     println!(
         "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, chunk {} KiB, SeaweedFS on loopback, \
          best of {ROUNDS} alternating runs",
@@ -287,84 +493,15 @@ async fn main() {
         part / MIB,
         chunk_bytes() / 1024
     );
-    let mut rows = Vec::new();
-
-    // Other bytes in every run, so that archived does not deduplicate them.
-    let clip = std::cell::RefCell::new(None);
-    let (archived, direct) = compare(
-        len,
-        |round| {
-            let (mut media, clip) = (media.clone(), &clip);
-            let messages = upload_stream(&pool.slice(2 * round + 1..), len, "bench.bin");
-            async move {
-                let uploaded = media.upload_media(messages).await.expect("uploads");
-                *clip.borrow_mut() = uploaded.into_inner().media;
-            }
-        },
-        |round| {
-            let (s3, bucket, bytes) = (&s3, &bucket, pool.slice(2 * round + 2..));
-            async move { direct_put(s3, bucket, &format!("bench/direct-{round}"), &bytes, len, part, in_flight).await }
-        },
-    )
-    .await;
-    rows.push(Row { what: "upload (UploadMedia vs SDK multipart PUT)", archived, direct });
-    let clip = clip.into_inner().expect("a clip");
-
-    let (archived, direct) = compare(
-        len,
-        |_| {
-            let (mut media, name) = (media.clone(), clip.name.clone());
-            async move {
-                let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
-                let mut stream = media.read_media(request).await.expect("reads").into_inner();
-                let mut read = 0;
-                while let Some(chunk) = stream.message().await.expect("chunk") {
-                    read += chunk.data.len() as u64;
-                }
-                assert_eq!(read, len);
-            }
-        },
-        |_| async { assert_eq!(direct_get(&s3, &bucket, "bench/direct-0").await, len) },
-    )
-    .await;
-    rows.push(Row { what: "read (ReadMedia vs SDK GET)", archived, direct });
-
-    // Playback: the gateway streaming from S3 vs a presigned GET.
-    let http = reqwest::Client::new();
-    let presigned = media
-        .clone()
-        .get_playback_url(pb::GetPlaybackUrlRequest { name: clip.name.clone(), ..Default::default() })
-        .await
-        .expect("presigns")
-        .into_inner()
-        .url;
-    let signer =
-        UrlSigner::new(vec![SigningKey { id: "shared".into(), secret: GATEWAY_KEY.as_bytes().to_vec().into() }])
-            .unwrap();
-    let path = format!("/media/{}", clip.name.trim_start_matches("media/"));
-    let expires = chrono::Utc::now().timestamp() + 3600;
-    let gateway_url = format!("{}{path}?{}", server.gateway, signer.sign(&path, expires, false));
-    let (archived, direct) = compare(
-        len,
-        |_| async { assert_eq!(http_get(&http, &gateway_url).await, len) },
-        |_| async { assert_eq!(http_get(&http, &presigned).await, len) },
-    )
-    .await;
-    rows.push(Row { what: "playback GET (gateway vs presigned)", archived, direct });
-
-    println!();
-    println!("| {:<44} | {:>9} | {:>9} | {:>6} |", "MiB/s", "archived", "direct", "ratio");
-    println!("| {:-<44} | {:->9} | {:->9} | {:->6} |", "", "", "", "");
-    for row in &rows {
-        println!(
-            "| {:<44} | {:>9.0} | {:>9.0} | {:>6.2} |",
-            row.what,
-            row.archived,
-            row.direct,
-            row.archived / row.direct
-        );
+    for (index, layout) in Layout::chosen().into_iter().enumerate() {
+        layout.apply(bench.pids);
+        println!();
+        println!("{layout:?} layout: {}", layout.describe());
+        println!();
+        let rows = bench.run(index * 4 * ROUNDS).await;
+        print_rows(&rows, len);
     }
-    println!();
+    Layout::Shared.apply(bench.pids);
     drop(server);
-    peak_rss_during_upload(dir.path(), &env, &pool.slice(99..), rss_len).await;
+    peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(99..), rss_len).await;
 }

@@ -522,6 +522,8 @@ async fn size_classes_round_trip(backend: Backend) {
         let media =
             server.upload(&format!("size-{size}.bin"), data.clone()).await.unwrap_or_else(|e| panic!("{size}: {e}"));
         assert_eq!((media.size_bytes as usize, media.sha256.as_str()), (size, sha256_hex(&data).as_str()));
+        // The CRC32C is combined from the parts' own.
+        assert_eq!(media.crc32c, crc32c::crc32c(&data), "size {size}");
         let back = server.read_all(&media.name, 0, 0).await.unwrap();
         assert_eq!(sha256_hex(&back), media.sha256, "size {size}");
     }

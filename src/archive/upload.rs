@@ -60,7 +60,6 @@ pub struct MediaUpload {
     content_type: String,
     writer: PartWriter,
     hasher: Sha256,
-    crc32c: u32,
     size: u64,
     /// Every part that landed and is known to the metadata store (resumable)
     /// or to this stream (one-shot).
@@ -95,7 +94,6 @@ impl MediaUpload {
             content_type,
             writer,
             hasher: Sha256::new(),
-            crc32c: 0,
             size: 0,
             parts: Vec::new(),
             session: None,
@@ -121,6 +119,7 @@ impl MediaUpload {
             Some(session.multipart_id),
             session.part_size,
             progress.parts_done,
+            progress.crc32c,
         );
         Ok(Self {
             archive,
@@ -129,7 +128,6 @@ impl MediaUpload {
             content_type: session.content_type,
             writer,
             hasher: sha256_from_state(&progress.sha256_state)?,
-            crc32c: progress.crc32c,
             size: progress.committed_offset,
             parts,
             session: Some(Session {
@@ -166,16 +164,15 @@ impl MediaUpload {
             // Cut at part ends, to know the checksum state at each.
             let room = self.writer.room();
             let piece = chunk.split_to(room.min(chunk.len() as u64) as usize);
+            let fills_part = piece.len() as u64 == room;
             self.hasher.update(&piece);
-            self.crc32c = crc32c::crc32c_append(self.crc32c, &piece);
             self.size += piece.len() as u64;
-            if piece.len() as u64 == room
-                && let Some(session) = &mut self.session
-            {
-                let part = (self.size / session.part_size) as i32;
-                session.boundaries.insert(part, (sha256_state(&self.hasher), self.crc32c));
-            }
             let landed = self.writer.write(piece).await?;
+            if fills_part && let Some(session) = &mut self.session {
+                // A part just went out: note the checksums at its end.
+                let part = (self.size / session.part_size) as i32;
+                session.boundaries.insert(part, (sha256_state(&self.hasher), self.writer.crc32c()));
+            }
             self.record(landed).await?;
         }
         Ok(())
@@ -257,8 +254,8 @@ impl MediaUpload {
     }
 
     async fn commit(self) -> Result<MediaRecord> {
-        let sha256 = hex::encode(self.hasher.clone().finalize());
-        let Self { archive, id, filename, content_type, writer, size, crc32c, mut parts, session, .. } = self;
+        let (sha256, crc32c) = (hex::encode(self.hasher.clone().finalize()), self.writer.crc32c());
+        let Self { archive, id, filename, content_type, writer, size, mut parts, session, .. } = self;
         let upload_id = session.map(|session| {
             parts.extend(session.landed.into_values());
             session.id
@@ -338,10 +335,11 @@ impl MediaUpload {
                 format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
             ));
         }
-        if let Some(crc32c) = declared.crc32c.filter(|crc| *crc != self.crc32c) {
+        let received = self.writer.crc32c();
+        if let Some(crc32c) = declared.crc32c.filter(|crc| *crc != received) {
             return Err(ArchiveError::invalid(
                 "CRC32C_MISMATCH",
-                format!("finish.crc32c is {crc32c} but the bytes received have {}; nothing was stored", self.crc32c),
+                format!("finish.crc32c is {crc32c} but the bytes received have {received}; nothing was stored"),
             ));
         }
         Ok(())

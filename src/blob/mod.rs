@@ -63,7 +63,8 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
     async fn create_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String>;
 
     /// Stores part `number` (from 1), which starts at byte `offset` of the
-    /// object; sending a part again replaces it.
+    /// object; sending a part again replaces it. `crc32c` is the part's,
+    /// computed by the caller as the bytes streamed in.
     async fn upload_part(
         &self,
         key: &BlobKey,
@@ -71,6 +72,7 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
         number: i32,
         offset: u64,
         data: Bytes,
+        crc32c: u32,
     ) -> Result<CompletedPart>;
 
     /// Makes the object the concatenation of `parts` (sorted, from 1, all

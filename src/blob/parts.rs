@@ -1,7 +1,8 @@
 //! Multipart writes on any [`BlobStore`]: bytes collect into one part-sized
 //! buffer and full parts go out concurrently, at most `parts_in_flight` at a
 //! time, so memory stays near `part_size × (parts_in_flight + 1)` whatever
-//! the object's size.
+//! the object's size. The CRC32C is computed once, as bytes come in: per
+//! part for the store to check, and combined for the whole object.
 //!
 //! A [`PartWriter`] reports every part that lands, so a resumable upload can
 //! record its progress; [`PartUpload`] wraps one as a plain [`BlobUpload`].
@@ -25,6 +26,10 @@ pub struct PartWriter {
     upload_id: Option<String>,
     part_size: u64,
     buffer: BytesMut,
+    /// CRC32C of the buffered bytes.
+    buffer_crc32c: u32,
+    /// CRC32C of every byte before the buffer (earlier streams' parts too).
+    sent_crc32c: u32,
     /// Number of the part being buffered.
     next_part: i32,
     /// Each part's outcome, with its buffer back when nothing else holds it.
@@ -50,11 +55,11 @@ impl PartWriter {
     /// part; a smaller object goes out in one PUT when finished.
     pub fn new(store: Arc<dyn BlobStore>, key: BlobKey, content_type: &str) -> Self {
         let part_size = store.part_size();
-        Self::resume(store, key, content_type, None, part_size, 0)
+        Self::resume(store, key, content_type, None, part_size, 0, 0)
     }
 
     /// Continues multipart upload `upload_id` after its first `parts_done`
-    /// parts of `part_size` bytes.
+    /// parts of `part_size` bytes, whose CRC32C is `crc32c`.
     pub fn resume(
         store: Arc<dyn BlobStore>,
         key: BlobKey,
@@ -62,6 +67,7 @@ impl PartWriter {
         upload_id: Option<String>,
         part_size: u64,
         parts_done: i32,
+        crc32c: u32,
     ) -> Self {
         let max_in_flight = store.parts_in_flight().max(1);
         Self {
@@ -72,6 +78,8 @@ impl PartWriter {
             upload_id,
             part_size,
             buffer: BytesMut::new(),
+            buffer_crc32c: 0,
+            sent_crc32c: crc32c,
             next_part: parts_done + 1,
             in_flight: JoinSet::new(),
             max_in_flight,
@@ -82,6 +90,11 @@ impl PartWriter {
 
     pub fn key(&self) -> &BlobKey {
         &self.key
+    }
+
+    /// CRC32C of every byte written so far.
+    pub fn crc32c(&self) -> u32 {
+        crc32c::crc32c_combine(self.sent_crc32c, self.buffer_crc32c, self.buffer.len())
     }
 
     /// Bytes still needed to fill the part being buffered.
@@ -98,7 +111,9 @@ impl PartWriter {
                 self.buffer.reserve(self.part_size as usize);
             }
             let take = self.room().min(chunk.len() as u64) as usize;
-            self.buffer.extend_from_slice(&chunk.split_to(take));
+            let piece = chunk.split_to(take);
+            self.buffer_crc32c = crc32c::crc32c_append(self.buffer_crc32c, &piece);
+            self.buffer.extend_from_slice(&piece);
             if self.room() == 0 {
                 self.send_buffered_part(&mut landed).await?;
             }
@@ -205,13 +220,15 @@ impl PartWriter {
         }
         let next_buffer = self.spare.pop().unwrap_or_default();
         let data = std::mem::replace(&mut self.buffer, next_buffer).freeze();
+        let crc32c = std::mem::take(&mut self.buffer_crc32c);
+        self.sent_crc32c = crc32c::crc32c_combine(self.sent_crc32c, crc32c, data.len());
         let number = self.next_part;
         self.next_part += 1;
         let offset = (number as u64 - 1) * self.part_size;
         let (store, key) = (self.store.clone(), self.key.clone());
         self.in_flight.spawn(async move {
             let kept = data.clone();
-            let result = store.upload_part(&key, &upload_id, number, offset, data).await;
+            let result = store.upload_part(&key, &upload_id, number, offset, data, crc32c).await;
             // The store is done with the bytes: the buffer comes back.
             (result, kept.try_into_mut().ok())
         });
