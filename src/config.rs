@@ -80,7 +80,8 @@ pub struct MetadataSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaSettings {
-    /// Size of each ReadMedia chunk and of file reads.
+    /// Largest ReadMedia chunk (and gateway body frame), and the size of
+    /// file reads; S3 bodies pass in the pieces their HTTP client read.
     pub chunk_size_bytes: usize,
     pub default_playback_ttl_seconds: u64,
     /// Upper bound of a playback URL's lifetime (S3 allows 7 days at most).
