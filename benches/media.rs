@@ -233,14 +233,15 @@ impl Cpu {
 
 struct Row {
     what: &'static str,
-    archived: f64,
-    direct: f64,
+    /// Every round's rate (MiB/s), per side.
+    archived: Vec<f64>,
+    direct: Vec<f64>,
     /// CPU spent per side over all rounds: (archived, direct).
     cpu: (Cpu, Cpu),
 }
 
 /// Times both sides `ROUNDS` times, alternating which goes first, and
-/// returns the best rate (MiB/s) of each and the CPU each side cost.
+/// returns each run's rate and the CPU each side cost.
 async fn compare<A, FA, D, FD>(what: &'static str, pids: [u32; 3], len: u64, mut archived: A, mut direct: D) -> Row
 where
     A: FnMut(usize) -> FA,
@@ -248,17 +249,17 @@ where
     D: FnMut(usize) -> FD,
     FD: Future<Output = ()>,
 {
-    let mut row = Row { what, archived: 0.0, direct: 0.0, cpu: Default::default() };
+    let mut row = Row { what, archived: Vec::new(), direct: Vec::new(), cpu: Default::default() };
     for round in 0..ROUNDS {
         for side in [round % 2, 1 - round % 2] {
             let (started, cpu) = (Instant::now(), Cpu::now(pids));
             if side == 0 {
                 archived(round).await;
-                row.archived = row.archived.max(rate(len, started.elapsed()));
+                row.archived.push(rate(len, started.elapsed()));
                 row.cpu.0.add_since(cpu, pids);
             } else {
                 direct(round).await;
-                row.direct = row.direct.max(rate(len, started.elapsed()));
+                row.direct.push(rate(len, started.elapsed()));
                 row.cpu.1.add_since(cpu, pids);
             }
         }
@@ -445,12 +446,30 @@ impl Bench {
     }
 }
 
+fn best(rates: &[f64]) -> f64 {
+    rates.iter().copied().fold(0.0, f64::max)
+}
+
+fn median(rates: &[f64]) -> f64 {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn print_rows(rows: &[Row], len: u64) {
-    println!("| {:<44} | {:>9} | {:>9} | {:>6} |", "MiB/s", "archived", "direct", "ratio");
-    println!("| {:-<44} | {:->9} | {:->9} | {:->6} |", "", "", "", "");
+    println!(
+        "| {:<44} | {:>9} | {:>9} | {:>6} | {:>12} |",
+        "MiB/s, best run", "archived", "direct", "ratio", "median ratio"
+    );
+    println!("| {:-<44} | {:->9} | {:->9} | {:->6} | {:->12} |", "", "", "", "", "");
     for row in rows {
-        let ratio = row.archived / row.direct;
-        println!("| {:<44} | {:>9.0} | {:>9.0} | {:>6.2} |", row.what, row.archived, row.direct, ratio);
+        let (archived, direct) = (best(&row.archived), best(&row.direct));
+        let median_ratio = median(&row.archived) / median(&row.direct);
+        println!(
+            "| {:<44} | {archived:>9.0} | {direct:>9.0} | {:>6.2} | {median_ratio:>12.2} |",
+            row.what,
+            archived / direct
+        );
     }
     println!();
     println!("CPU seconds per GiB moved, client + archived + SeaweedFS:");
