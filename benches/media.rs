@@ -7,7 +7,15 @@
 //! - a media gateway GET (archived streaming from S3) vs a presigned GET;
 //! - peak archived RSS above idle during a large upload.
 //!
-//! Sizes: `ARCHIVE_BENCH_MIB` (1024) and `ARCHIVE_BENCH_RSS_MIB` (5120).
+//! Each comparison runs in two layouts (`ARCHIVE_BENCH_LAYOUT`: `shared`,
+//! `split` or `both`): everything sharing every core, and SeaweedFS pinned
+//! to a core of its own (`taskset`), as a store on its own machines. Each
+//! prints the best and median of five alternating rounds and the CPU
+//! seconds per GiB of the client, archived and SeaweedFS on each side.
+//!
+//! Sizes: `ARCHIVE_BENCH_MIB` (1024) and `ARCHIVE_BENCH_RSS_MIB` (5120);
+//! `ARCHIVE_BENCH_PART_MIB` (16) and `ARCHIVE_BENCH_PARTS_IN_FLIGHT` (2) for
+//! both sides, `ARCHIVE_BENCH_CHUNK_KIB` (1024) for the client's chunks.
 //! Run with the services the test command starts:
 //! `ARCHIVE_TEST_RUNNER="cargo bench --bench media" scripts/test.sh`
 
