@@ -520,6 +520,9 @@ async fn main() {
         part / MIB,
         chunk_bytes() / 1024
     );
+    // First, while the store is fresh and fastest: memory is under most
+    // pressure when parts land quickly.
+    peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(99..), rss_len).await;
     for (index, layout) in Layout::chosen().into_iter().enumerate() {
         layout.apply(bench.pids);
         println!();
@@ -529,6 +532,4 @@ async fn main() {
         print_rows(&rows, len);
     }
     Layout::Shared.apply(bench.pids);
-    drop(server);
-    peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(99..), rss_len).await;
 }
