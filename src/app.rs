@@ -93,6 +93,12 @@ impl Application {
             let archive = archive.clone();
             async move { archive.expire_uploads().await }
         });
+        let archive = self.archive.clone();
+        let flush_interval = self.settings.metadata.view_flush_interval_seconds;
+        spawn_periodic("flush of view counts to manifests", flush_interval, stop_rx.clone(), move || {
+            let archive = archive.clone();
+            async move { archive.flush_views().await }
+        });
 
         let server = &self.settings.server;
         let max_message = server.max_message_bytes;
@@ -138,6 +144,11 @@ impl Application {
         tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
             gateway.await.context("media gateway")
         })?;
+        // Views recorded since the last flush reach the manifests before exit.
+        match self.archive.flush_views().await {
+            Ok(count) => tracing::info!(count, "view counts flushed to manifests"),
+            Err(error) => tracing::warn!(error = ?error.source, "view counts not flushed: {}", error.message),
+        }
         Ok(())
     }
 }

@@ -75,6 +75,9 @@ pub struct MetadataSettings {
     /// `sqlite://PATH` (created when missing).
     pub url: String,
     pub max_connections: u32,
+    /// How often view counts that moved are written to the article
+    /// manifests (and at shutdown); 0 only at shutdown.
+    pub view_flush_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,7 +172,7 @@ impl Default for S3Settings {
 
 impl Default for MetadataSettings {
     fn default() -> Self {
-        Self { url: "sqlite://./data/archive.db".into(), max_connections: 8 }
+        Self { url: "sqlite://./data/archive.db".into(), max_connections: 8, view_flush_interval_seconds: 60 }
     }
 }
 

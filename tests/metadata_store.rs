@@ -18,13 +18,17 @@ use std::sync::Arc;
 
 async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let settings =
-        MetadataSettings { url: format!("sqlite://{}", dir.path().join("m.db").display()), max_connections: 4 };
+    let settings = MetadataSettings {
+        url: format!("sqlite://{}", dir.path().join("m.db").display()),
+        max_connections: 4,
+        ..Default::default()
+    };
     (metadata::open(&settings).await.expect("opens"), dir)
 }
 
 async fn postgres() -> (Arc<dyn MetadataStore>, ()) {
-    let settings = MetadataSettings { url: common::fresh_postgres_url().await, max_connections: 8 };
+    let settings =
+        MetadataSettings { url: common::fresh_postgres_url().await, max_connections: 8, ..Default::default() };
     (metadata::open(&settings).await.expect("opens"), ())
 }
 
@@ -209,6 +213,32 @@ async fn views_add_up_under_concurrency(store: Arc<dyn MetadataStore>) {
     assert_eq!(store.record_views(&unknown, 1).await.unwrap_err().kind, ErrorKind::NotFound);
 }
 
+async fn views_not_yet_in_a_manifest_are_tracked(store: Arc<dyn MetadataStore>) {
+    let (a, b) = (record("views-a", 1_569_838_859, &[]), record("views-b", 1_569_838_860, &[]));
+    for article in [&a, &b] {
+        store.insert_article(article, &text("x")).await.unwrap();
+    }
+    let pending = |after: Option<&ArticleId>, limit| {
+        let (store, after) = (store.clone(), after.cloned());
+        async move {
+            let ids = store.articles_with_unwritten_views(after.as_ref(), limit).await.unwrap();
+            ids.iter().map(|id| id.as_str().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    // Views an article is created (or restored) with count as written.
+    assert_eq!(pending(None, 10).await, Vec::<String>::new());
+    let total = store.record_views(&a.id, 3).await.unwrap();
+    store.record_views(&b.id, 1).await.unwrap();
+    assert_eq!(pending(None, 10).await, ["views-a", "views-b"]);
+    assert_eq!(pending(None, 1).await, ["views-a"]);
+    assert_eq!(pending(Some(&a.id), 10).await, ["views-b"]);
+    store.manifest_views_written(&a.id, total).await.unwrap();
+    assert_eq!(pending(None, 10).await, ["views-b"]);
+    // A view after the manifest was written makes it pending again.
+    store.record_views(&a.id, 1).await.unwrap();
+    assert_eq!(pending(None, 10).await, ["views-a", "views-b"]);
+}
+
 async fn revisions_list_newest_first(store: Arc<dyn MetadataStore>) {
     let mut current = record("revised", 1_569_838_859, &[]);
     store.insert_article(&current, &text("v1")).await.unwrap();
@@ -355,6 +385,7 @@ on_every_database!(
     concurrent_writers_never_fail_busy,
     listing_pages_and_filters,
     views_add_up_under_concurrency,
+    views_not_yet_in_a_manifest_are_tracked,
     revisions_list_newest_first,
     deletion_hold_restore_and_purge,
     search_folds_vietnamese_both_ways,

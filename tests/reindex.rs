@@ -86,7 +86,19 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     original.media().attach_media(attach).await.unwrap();
     let loose = original.upload("khong-gan.mp4", fixture("clip-moov-at-end.mp4")).await.unwrap();
     let views = pb::RecordViewRequest { name: "articles/giao-ban".into(), count: 11 };
-    original.metadata().record_view(views).await.unwrap();
+    let total = original.metadata().record_view(views).await.unwrap().into_inner().view_count;
+    // A view does not rewrite the manifest; the next flush does, once.
+    let manifest_views = || async {
+        let id = archive::ids::ArticleId::parse("giao-ban").unwrap();
+        let key = archive::blob::BlobKey::article_manifest(&id);
+        let blobs = original.archive.blobs();
+        let stored = blobs.get_bytes(&key, blobs.size(&key).await.unwrap().unwrap()).await.unwrap();
+        serde_json::from_slice::<archive::manifest::ArticleManifest>(&stored).unwrap().view_count
+    };
+    assert_eq!(manifest_views().await, total - 11);
+    assert_eq!(original.archive.flush_views().await.unwrap(), 1);
+    assert_eq!(manifest_views().await, total);
+    assert_eq!(original.archive.flush_views().await.unwrap(), 0);
 
     let create =
         |id: &str, article: pb::Article| pb::CreateArticleRequest { article: Some(article), article_id: id.into() };

@@ -18,6 +18,8 @@ use bytes::Bytes;
 const JSON: &str = "application/json";
 /// Rewrites of one manifest before giving up on a very busy article.
 const MAX_MANIFEST_ATTEMPTS: usize = 5;
+/// Articles looked up at once by [`Archive::flush_views`].
+const VIEW_FLUSH_BATCH: u32 = 500;
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Bytes> {
     serde_json::to_vec_pretty(value)
@@ -45,12 +47,40 @@ impl Archive {
             }
             let now = self.metadata.export_article(id).await?;
             if now == state {
+                if let Some(export) = &state {
+                    self.metadata.manifest_views_written(id, export.current.view_count).await?;
+                }
                 return Ok(());
             }
             state = now;
         }
         tracing::warn!(article = %id, "article changed during every manifest write; the next write catches up");
         Ok(())
+    }
+
+    /// Writes the manifests of articles whose view counts moved since their
+    /// last write, each once; returns how many were written. RecordView
+    /// leaves the manifest alone (one PUT per page view would not scale):
+    /// this runs every `metadata.view_flush_interval_seconds` and at shutdown.
+    pub async fn flush_views(&self) -> Result<usize> {
+        let mut after: Option<ArticleId> = None;
+        let mut written = 0;
+        loop {
+            let ids = self.metadata.articles_with_unwritten_views(after.as_ref(), VIEW_FLUSH_BATCH).await?;
+            for id in &ids {
+                match self.try_write_article_manifest(id).await {
+                    Ok(()) => written += 1,
+                    // Still pending: the next flush tries again.
+                    Err(error) => {
+                        tracing::warn!(article = %id, error = ?error.source, "views not flushed: {}", error.message)
+                    }
+                }
+            }
+            if ids.len() < VIEW_FLUSH_BATCH as usize {
+                return Ok(written);
+            }
+            after = ids.last().cloned();
+        }
     }
 
     pub(crate) async fn write_media_manifest(&self, media: &MediaRecord) -> Result<()> {

@@ -97,8 +97,7 @@ impl Archive {
                 format!("count must be between 1 and {MAX_VIEWS_PER_CALL}"),
             ));
         }
-        let total = self.metadata.record_views(id, count).await?;
-        self.write_article_manifest(id).await;
-        Ok(total)
+        // The manifest catches up in the next flush (Archive::flush_views).
+        self.metadata.record_views(id, count).await
     }
 }

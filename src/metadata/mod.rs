@@ -182,6 +182,13 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// Adds `count` views atomically and returns the new total.
     async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64>;
 
+    /// Articles whose view count moved since their manifest was written,
+    /// in id order after `after`, at most `limit`.
+    async fn articles_with_unwritten_views(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<ArticleId>>;
+
+    /// Notes that the article's manifest now holds `view_count` views.
+    async fn manifest_views_written(&self, id: &ArticleId, view_count: i64) -> Result<()>;
+
     /// Revisions, newest first, older than `before_revision` when given.
     async fn list_revisions(
         &self,

@@ -466,14 +466,18 @@ impl SqlMetadataStore {
     async fn insert_head(&self, tx: &mut Transaction<'static, Any>, article: &ArticleRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO articles ({REVISION_VALUES}, update_time_us, id, view_count, create_time_us, legal_hold, \
-             delete_time_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             delete_time_us, manifest_view_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
+        // Views start out as written: the manifest follows the new article
+        // (or, on reindex, is where they come from).
         let inserted = bind_revision(sqlx::query(AssertSqlSafe(sql)), article)?
             .bind(article.id.to_string())
             .bind(article.view_count)
             .bind(micros(&article.create_time))
             .bind(i64::from(article.legal_hold))
             .bind(article.delete_time.as_ref().map(micros))
+            .bind(article.view_count)
             .execute(&mut **tx)
             .await;
         match inserted {
@@ -841,6 +845,28 @@ impl MetadataStore for SqlMetadataStore {
         .await
         .map_err(db_error)?
         .ok_or_else(|| article_not_found(id))
+    }
+
+    async fn articles_with_unwritten_views(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<ArticleId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM articles WHERE view_count <> manifest_view_count AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.map_or("", ArticleId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_error)?;
+        ids.iter().map(|id| stored_id(ArticleId::parse, id)).collect()
+    }
+
+    async fn manifest_views_written(&self, id: &ArticleId, view_count: i64) -> Result<()> {
+        sqlx::query("UPDATE articles SET manifest_view_count = $1 WHERE id = $2")
+            .bind(view_count)
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     async fn list_revisions(
