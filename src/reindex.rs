@@ -8,6 +8,7 @@ use crate::{
     search,
 };
 use anyhow::{Context, bail};
+use futures::TryStreamExt;
 
 /// What a reindex found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,7 +40,8 @@ pub async fn rebuild(blobs: &dyn BlobStore, metadata: &dyn MetadataStore) -> any
     anyhow::ensure!(metadata.is_empty().await?, "the metadata database is not empty; reindex fills an empty one");
     let mut report = ReindexReport::default();
 
-    for key in blobs.list("media/").await?.into_iter().filter(BlobKey::is_manifest) {
+    let mut keys = blobs.list("media/").try_filter(|key| std::future::ready(key.is_manifest()));
+    while let Some(key) = keys.try_next().await? {
         let restored = async {
             let manifest: MediaManifest = read_json(blobs, &key).await?;
             let record = manifest.to_record()?;
@@ -59,7 +61,8 @@ pub async fn rebuild(blobs: &dyn BlobStore, metadata: &dyn MetadataStore) -> any
         }
     }
 
-    for key in blobs.list("articles/").await?.into_iter().filter(BlobKey::is_manifest) {
+    let mut keys = blobs.list("articles/").try_filter(|key| std::future::ready(key.is_manifest()));
+    while let Some(key) = keys.try_next().await? {
         let restored = async {
             let manifest: ArticleManifest = read_json(blobs, &key).await?;
             let export = manifest.to_export()?;

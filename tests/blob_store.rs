@@ -121,7 +121,39 @@ async fn small_and_empty_uploads(backend: Backend) {
     }
 }
 
-on_both_backends!(put_get_range_size_delete, uploads_become_visible_only_on_commit, small_and_empty_uploads);
+async fn listing_streams_the_keys_under_a_prefix(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(backend, dir.path()).await;
+    let (media, other) = (MediaId::generate(), MediaId::generate());
+    let mut expected = Vec::new();
+    for key in
+        [BlobKey::new_media_original(&media), BlobKey::new_media_rendition(&media), BlobKey::media_manifest(&media)]
+    {
+        store.put(&key, Bytes::from_static(b"x"), "application/octet-stream").await.unwrap();
+        expected.push(key.as_str().to_owned());
+    }
+    store.put(&BlobKey::media_manifest(&other), Bytes::from_static(b"y"), "application/json").await.unwrap();
+    // Neither an upload in progress nor another prefix shows.
+    let mut open = store.start_upload(&BlobKey::new_media_original(&media), "video/mp4").await.unwrap();
+    open.write(Bytes::from_static(b"partial")).await.unwrap();
+
+    let prefix = format!("media/{}/", media.as_str());
+    let listed: Vec<BlobKey> = store.list(&prefix).try_collect().await.unwrap();
+    let mut listed: Vec<String> = listed.iter().map(|key| key.as_str().to_owned()).collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let nothing: Vec<BlobKey> = store.list("media/no-such-clip/").try_collect().await.unwrap();
+    assert!(nothing.is_empty());
+    open.abort().await.unwrap();
+}
+
+on_both_backends!(
+    put_get_range_size_delete,
+    uploads_become_visible_only_on_commit,
+    small_and_empty_uploads,
+    listing_streams_the_keys_under_a_prefix
+);
 
 /// The S3 backend sends parts with UNSIGNED-PAYLOAD and a CRC32C header:
 /// the store must refuse a part whose bytes do not match it.

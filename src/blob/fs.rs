@@ -1,7 +1,7 @@
 //! Blobs as files under a root directory. Writes go to `ROOT/.uploads/` and
 //! are renamed into place after `fsync`, so a reader never sees a partial file.
 
-use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart};
+use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream};
 use crate::error::{ArchiveError, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -176,29 +176,45 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>> {
-        let mut keys = Vec::new();
-        let mut pending = vec![self.root.join(prefix.trim_end_matches('/'))];
-        while let Some(dir) = pending.pop() {
-            let mut entries = match fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == IoErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error("listing objects", e)),
-            };
-            while let Some(entry) = entries.next_entry().await.map_err(|e| io_error("listing objects", e))? {
+    fn list(&self, prefix: &str) -> KeyStream {
+        /// A depth-first walk: one open directory per level, so memory and
+        /// file descriptors follow the depth of the tree, not its size.
+        struct Walk {
+            root: PathBuf,
+            start: Option<PathBuf>,
+            open: Vec<fs::ReadDir>,
+        }
+        async fn open_dir(path: &Path) -> Result<Option<fs::ReadDir>> {
+            match fs::read_dir(path).await {
+                Ok(entries) => Ok(Some(entries)),
+                Err(e) if e.kind() == IoErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_error("listing objects", e)),
+            }
+        }
+        let start = Some(self.root.join(prefix.trim_end_matches('/')));
+        let walk = Walk { root: self.root.clone(), start, open: Vec::new() };
+        Box::pin(futures::stream::try_unfold(walk, |mut walk| async move {
+            if let Some(start) = walk.start.take() {
+                walk.open.extend(open_dir(&start).await?);
+            }
+            while let Some(entries) = walk.open.last_mut() {
+                let Some(entry) = entries.next_entry().await.map_err(|e| io_error("listing objects", e))? else {
+                    walk.open.pop();
+                    continue;
+                };
                 let path = entry.path();
                 if entry.file_type().await.map_err(|e| io_error("listing objects", e))?.is_dir() {
                     if !path.ends_with(UPLOADS_DIR) {
-                        pending.push(path);
+                        walk.open.extend(open_dir(&path).await?);
                     }
                 } else if let Some(key) =
-                    path.strip_prefix(&self.root).ok().and_then(|relative| relative.to_str()).and_then(BlobKey::parse)
+                    path.strip_prefix(&walk.root).ok().and_then(|relative| relative.to_str()).and_then(BlobKey::parse)
                 {
-                    keys.push(key);
+                    return Ok(Some((key, walk)));
                 }
             }
-        }
-        Ok(keys)
+            Ok(None)
+        }))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<()> {

@@ -29,6 +29,9 @@ use std::{ops::Range, pin::Pin, sync::Arc, time::Duration};
 /// A stream of an object's bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
+/// A stream of object keys, read from the store as it is consumed.
+pub type KeyStream = Pin<Box<dyn Stream<Item = Result<BlobKey>> + Send>>;
+
 /// Where bytes live.
 #[async_trait]
 pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
@@ -48,8 +51,10 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
     async fn delete(&self, key: &BlobKey) -> Result<()>;
 
     /// Keys of the objects whose key starts with `prefix` (a directory-like
-    /// prefix ending in `/`), in no particular order. For maintenance tools.
-    async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>>;
+    /// prefix ending in `/`), in no particular order, fetched page by page
+    /// as the stream is read: memory does not grow with the bucket. An
+    /// error ends the stream. For maintenance tools.
+    fn list(&self, prefix: &str) -> KeyStream;
 
     /// Size of each part of a multipart upload (all but the last).
     fn part_size(&self) -> u64;

@@ -2,7 +2,7 @@
 //! aws-sdk-s3: single PUT for small objects, multipart for large ones, ranged
 //! GET, presigned GET.
 
-use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, PartUpload, PresignGet};
+use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, PartUpload, PresignGet};
 use crate::{
     config::S3Settings,
     error::{ArchiveError, Result},
@@ -17,6 +17,7 @@ use aws_sdk_s3::{
 };
 use base64::Engine;
 use bytes::Bytes;
+use futures::TryStreamExt;
 use secrecy::ExposeSecret;
 use std::{ops::Range, sync::Arc, time::Duration};
 
@@ -228,14 +229,24 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>> {
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| s3_error("listing objects", e))?;
-            keys.extend(page.contents().iter().filter_map(|object| object.key()).filter_map(BlobKey::parse));
-        }
-        Ok(keys)
+    fn list(&self, prefix: &str) -> KeyStream {
+        let pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let pages = futures::stream::unfold(pages, |mut pages| async move { pages.next().await.map(|p| (p, pages)) });
+        Box::pin(
+            pages
+                .map_err(|e| s3_error("listing objects", e))
+                .map_ok(|page| {
+                    let keys: Vec<Result<BlobKey>> = page
+                        .contents()
+                        .iter()
+                        .filter_map(|object| object.key())
+                        .filter_map(BlobKey::parse)
+                        .map(Ok)
+                        .collect();
+                    futures::stream::iter(keys)
+                })
+                .try_flatten(),
+        )
     }
 
     fn presigner(&self) -> Option<&dyn PresignGet> {
