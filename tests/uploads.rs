@@ -225,6 +225,39 @@ async fn assert_no_upload_leftovers(server: &TestServer) {
 
 /// On SeaweedFS and PostgreSQL: archived is killed mid-upload, a new one
 /// takes the upload up at the committed offset.
+/// A stream resuming an upload that another stream of the same server still
+/// writes waits for it to let go, then goes on from what it recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_stream_waits_for_the_first_to_let_go() {
+    let server = TestServer::start(Backend::Fs).await;
+    let mut client = server.media();
+    let started = start(&mut client, "hai-luong.bin").await;
+    let id = started.upload_id.clone();
+    let data = pseudo_random_bytes(3 * CHUNK, 47);
+
+    // The first stream holds the upload open with less than a part sent.
+    let channel = Channel::from_shared(format!("http://{}", server.grpc_addr)).unwrap().connect().await.unwrap();
+    let (sender, receiver) = mpsc::channel(4);
+    let mut first = media_client(channel);
+    let call = tokio::spawn(async move { first.upload_media(ReceiverStream::new(receiver)).await });
+    sender.send(resume(&id, 0)).await.unwrap();
+    sender.send(chunk_messages(&data).remove(0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut messages = vec![resume(&id, 0)];
+    messages.extend(chunk_messages(&data));
+    messages.push(finish(&data));
+    let mut second_client = client.clone();
+    let second = tokio::spawn(async move { stream(&mut second_client, messages).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!second.is_finished(), "the second stream waits while the first is open");
+
+    call.abort();
+    drop(sender);
+    let media = second.await.unwrap().expect("the second stream takes over and finishes");
+    assert_eq!(media.sha256, sha256_hex(&data));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_after_archived_restarts() {
     let dir = tempfile::tempdir().unwrap();

@@ -39,7 +39,7 @@ pub struct Archive {
     /// One permit per upload in progress.
     pub(crate) upload_slots: Arc<tokio::sync::Semaphore>,
     /// Resumable uploads a stream of this process is writing.
-    pub(crate) active_uploads: uploads::ActiveUploads,
+    pub(crate) active_uploads: Arc<uploads::ActiveUploads>,
 }
 
 impl Archive {

@@ -21,23 +21,34 @@ use std::{
 /// How long a new stream waits for an earlier stream of the same upload
 /// (in this process) to record its last parts.
 const CLAIM_WAIT: Duration = Duration::from_secs(15);
-const CLAIM_POLL: Duration = Duration::from_millis(50);
 /// Expired sessions handled per janitor query.
 const EXPIRED_BATCH: u32 = 100;
 
 /// Uploads a stream of this process is writing.
-pub(crate) type ActiveUploads = Arc<Mutex<HashSet<UploadId>>>;
+#[derive(Debug, Default)]
+pub(crate) struct ActiveUploads {
+    ids: Mutex<HashSet<UploadId>>,
+    /// Wakes the streams waiting for a claim whenever one is released.
+    released: tokio::sync::Notify,
+}
+
+impl ActiveUploads {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<UploadId>> {
+        self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// A claim on an upload: while it lives, no other stream of this process
 /// writes the upload.
 pub(crate) struct ActiveUpload {
-    active: ActiveUploads,
+    active: Arc<ActiveUploads>,
     id: UploadId,
 }
 
 impl Drop for ActiveUpload {
     fn drop(&mut self) {
-        self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.id);
+        self.active.ids().remove(&self.id);
+        self.active.released.notify_waiters();
     }
 }
 
@@ -83,17 +94,18 @@ impl Archive {
     async fn claim_upload(&self, id: &UploadId) -> Result<ActiveUpload> {
         let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
         loop {
+            // Created before the attempt, so a release in between still wakes it.
+            let released = self.active_uploads.released.notified();
             if let Some(claim) = self.try_claim(id) {
                 return Ok(claim);
             }
-            if tokio::time::Instant::now() >= deadline {
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
                 return Err(ArchiveError::new(
                     ErrorKind::Aborted,
                     "UPLOAD_BUSY",
                     format!("another stream is still writing upload {id}; retry later"),
                 ));
             }
-            tokio::time::sleep(CLAIM_POLL).await;
         }
     }
 
@@ -209,7 +221,7 @@ impl Archive {
     }
 
     fn try_claim(&self, id: &UploadId) -> Option<ActiveUpload> {
-        let mut active = self.active_uploads.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        active.insert(id.clone()).then(|| ActiveUpload { active: self.active_uploads.clone(), id: id.clone() })
+        let claimed = self.active_uploads.ids().insert(id.clone());
+        claimed.then(|| ActiveUpload { active: self.active_uploads.clone(), id: id.clone() })
     }
 }
