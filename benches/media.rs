@@ -515,7 +515,7 @@ async fn main() {
     };
     println!(
         "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, chunk {} KiB, SeaweedFS on loopback, \
-         best of {ROUNDS} alternating runs",
+         best and median of {ROUNDS} alternating rounds",
         len / MIB,
         part / MIB,
         chunk_bytes() / 1024

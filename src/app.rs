@@ -141,14 +141,15 @@ impl Application {
         let router = gateway::router(self.archive.clone(), self.settings.gateway.cors_allowed_origins.clone());
         let gateway = axum::serve(self.gateway_listener, router).with_graceful_shutdown(stopped(stop_rx));
 
-        tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
+        let served = tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
             gateway.await.context("media gateway")
-        })?;
+        });
         // Views recorded since the last flush reach the manifests before exit.
         match self.archive.flush_views().await {
             Ok(count) => tracing::info!(count, "view counts flushed to manifests"),
             Err(error) => tracing::warn!(error = ?error.source, "view counts not flushed: {}", error.message),
         }
+        served?;
         Ok(())
     }
 }

@@ -67,6 +67,8 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     // The whole bucket is read back, so it must hold this test's objects only.
     let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
     let original = TestServer::start_with(backend, |settings| {
+        // Flushes happen when this test says.
+        settings.metadata.view_flush_interval_seconds = 0;
         if let Some(bucket) = bucket {
             settings.storage.url = format!("s3://{bucket}");
         }

@@ -223,8 +223,6 @@ async fn assert_no_upload_leftovers(server: &TestServer) {
     assert_eq!(upload_leftovers(server).await, Vec::<String>::new());
 }
 
-/// On SeaweedFS and PostgreSQL: archived is killed mid-upload, a new one
-/// takes the upload up at the committed offset.
 /// A stream resuming an upload that another stream of the same server still
 /// writes waits for it to let go, then goes on from what it recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,6 +256,8 @@ async fn a_second_stream_waits_for_the_first_to_let_go() {
     assert_eq!(media.sha256, sha256_hex(&data));
 }
 
+/// On SeaweedFS and PostgreSQL: archived is killed mid-upload, a new one
+/// takes the upload up at the committed offset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_after_archived_restarts() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,15 +11,31 @@ use crate::{
     error::Result,
     ids::ArticleId,
     manifest::{ArticleManifest, MediaManifest},
-    metadata::MediaRecord,
+    metadata::{ArticleExport, MediaRecord},
 };
 use bytes::Bytes;
+use futures::StreamExt;
 
 const JSON: &str = "application/json";
 /// Rewrites of one manifest before giving up on a very busy article.
 const MAX_MANIFEST_ATTEMPTS: usize = 5;
 /// Articles looked up at once by [`Archive::flush_views`].
 const VIEW_FLUSH_BATCH: u32 = 500;
+/// Manifests [`Archive::flush_views`] writes at once.
+const VIEW_FLUSH_CONCURRENCY: usize = 8;
+
+/// Equal states of an article, but for its live view count.
+fn same_but_views(a: &Option<ArticleExport>, b: &Option<ArticleExport>) -> bool {
+    let without_views = |export: &Option<ArticleExport>| {
+        export.clone().map(|mut export| {
+            for record in std::iter::once(&mut export.current).chain(&mut export.revisions) {
+                record.view_count = 0;
+            }
+            export
+        })
+    };
+    without_views(a) == without_views(b)
+}
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Bytes> {
     serde_json::to_vec_pretty(value)
@@ -37,7 +53,12 @@ impl Archive {
         }
     }
 
-    async fn try_write_article_manifest(&self, id: &ArticleId) -> Result<()> {
+    /// Writes the manifest from the committed state, again while another
+    /// writer changes the article meanwhile. Returns the view count of a
+    /// manifest that holds the latest state but for views (which only
+    /// [`Archive::flush_views`] chases), `None` when the article is gone or
+    /// kept changing.
+    async fn try_write_article_manifest(&self, id: &ArticleId) -> Result<Option<i64>> {
         let key = BlobKey::article_manifest(id);
         let mut state = self.metadata.export_article(id).await?;
         for _ in 0..MAX_MANIFEST_ATTEMPTS {
@@ -46,16 +67,13 @@ impl Archive {
                 None => self.blobs.delete(&key).await?,
             }
             let now = self.metadata.export_article(id).await?;
-            if now == state {
-                if let Some(export) = &state {
-                    self.metadata.manifest_views_written(id, export.current.view_count).await?;
-                }
-                return Ok(());
+            if same_but_views(&now, &state) {
+                return Ok(state.map(|export| export.current.view_count));
             }
             state = now;
         }
         tracing::warn!(article = %id, "article changed during every manifest write; the next write catches up");
-        Ok(())
+        Ok(None)
     }
 
     /// Writes the manifests of articles whose view counts moved since their
@@ -67,15 +85,27 @@ impl Archive {
         let mut written = 0;
         loop {
             let ids = self.metadata.articles_with_unwritten_views(after.as_ref(), VIEW_FLUSH_BATCH).await?;
-            for id in &ids {
-                match self.try_write_article_manifest(id).await {
-                    Ok(()) => written += 1,
-                    // Still pending: the next flush tries again.
-                    Err(error) => {
-                        tracing::warn!(article = %id, error = ?error.source, "views not flushed: {}", error.message)
+            let flushed: Vec<bool> = futures::stream::iter(ids.iter().cloned())
+                .map(|id| async move {
+                    let flushed = async {
+                        if let Some(views) = self.try_write_article_manifest(&id).await? {
+                            // Views recorded since stay pending for the next flush.
+                            self.metadata.manifest_views_written(&id, views).await?;
+                        }
+                        Ok::<_, crate::ArchiveError>(())
+                    };
+                    match flushed.await {
+                        Ok(()) => true,
+                        Err(error) => {
+                            tracing::warn!(article = %id, error = ?error.source, "views not flushed: {}", error.message);
+                            false
+                        }
                     }
-                }
-            }
+                })
+                .buffer_unordered(VIEW_FLUSH_CONCURRENCY)
+                .collect()
+                .await;
+            written += flushed.into_iter().filter(|ok| *ok).count();
             if ids.len() < VIEW_FLUSH_BATCH as usize {
                 return Ok(written);
             }
