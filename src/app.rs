@@ -5,7 +5,7 @@
 use crate::{
     archive::Archive,
     blob,
-    client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES, STREAM_WINDOW_BYTES},
+    client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::Settings,
     gateway, metadata,
     proto::{
@@ -25,6 +25,13 @@ use tokio::{net::TcpListener, sync::watch};
 use tokio_stream::wrappers::TcpListenerStream;
 
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// What a client may send on one stream before archived reads it: an upload
+/// waiting for a part slot holds this much in HTTP/2 buffers. 2 MiB keeps
+/// uploads at full speed on loopback and LAN and, measured during 5 GiB
+/// uploads, takes peak RSS from +62.6–64.7 to +60.7–61.8 MiB above idle.
+/// Clients keep larger windows ([`crate::client::STREAM_WINDOW_BYTES`]) for
+/// reads.
+const UPLOAD_STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
 
 pub struct Application {
     settings: Settings,
@@ -114,7 +121,7 @@ impl Application {
         let grpc = tonic::transport::Server::builder()
             .concurrency_limit_per_connection(server.concurrency_limit_per_connection)
             .max_concurrent_streams(Some(server.max_concurrent_streams))
-            .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
+            .initial_stream_window_size(Some(UPLOAD_STREAM_WINDOW_BYTES))
             .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
             .max_frame_size(MAX_FRAME_BYTES)
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))

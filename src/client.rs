@@ -73,8 +73,9 @@ where
     })
 }
 
-/// HTTP/2 flow-control windows, the same on both ends: large enough that one
-/// stream keeps a loopback or LAN link busy with 1 MiB chunks.
+/// HTTP/2 flow-control windows of a client: large enough that one stream
+/// keeps a loopback or LAN link busy with 1 MiB chunks. archived's own
+/// stream window, which bounds what an upload buffers, is smaller (app.rs).
 pub const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
 pub const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 /// Largest HTTP/2 frame either end accepts: a 1 MiB chunk goes out in one
