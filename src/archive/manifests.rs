@@ -77,7 +77,7 @@ impl Archive {
     }
 
     /// Writes the manifests of articles whose view counts moved since their
-    /// last write, each once; returns how many were written. RecordView
+    /// last write, each once; returns how many now hold their views. RecordView
     /// leaves the manifest alone (one PUT per page view would not scale):
     /// this runs every `metadata.view_flush_interval_seconds` and at shutdown.
     pub async fn flush_views(&self) -> Result<usize> {
@@ -88,14 +88,15 @@ impl Archive {
             let flushed: Vec<bool> = futures::stream::iter(ids.iter().cloned())
                 .map(|id| async move {
                     let flushed = async {
-                        if let Some(views) = self.try_write_article_manifest(&id).await? {
-                            // Views recorded since stay pending for the next flush.
-                            self.metadata.manifest_views_written(&id, views).await?;
-                        }
-                        Ok::<_, crate::ArchiveError>(())
+                        let Some(views) = self.try_write_article_manifest(&id).await? else {
+                            return Ok(false); // gone, or still changing: the next flush looks again
+                        };
+                        // Views recorded since stay pending for the next flush.
+                        self.metadata.manifest_views_written(&id, views).await?;
+                        Ok::<_, crate::ArchiveError>(true)
                     };
                     match flushed.await {
-                        Ok(()) => true,
+                        Ok(written) => written,
                         Err(error) => {
                             tracing::warn!(article = %id, error = ?error.source, "views not flushed: {}", error.message);
                             false
