@@ -16,10 +16,14 @@ async fn playback_url(server: &TestServer, name: &str, ttl_seconds: Option<i64>)
 }
 
 async fn http_get(url: &str, range: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let client = reqwest::Client::new();
-    let mut request = client.get(url);
-    if let Some(range) = range {
-        request = request.header("Range", range);
+    http_get_with(url, &range.map(|range| ("Range", range)).into_iter().collect::<Vec<_>>()).await
+}
+
+/// A GET with the given request headers: status, response headers and body.
+async fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut request = reqwest::Client::new().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = request.send().await.expect("HTTP answer");
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
@@ -472,6 +476,48 @@ async fn playback_urls_can_download_and_share_cross_origin(backend: Backend) {
     }
 }
 
+/// Browsers and caches revalidate what they hold with the validators the URL
+/// served (RFC 9110 §13): If-None-Match and If-Modified-Since answer 304
+/// without a body, If-Range sends the range only while the ETag still
+/// matches, a failed If-Match is 412. On S3 the store answers them itself.
+async fn playback_urls_answer_conditional_requests(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let clip = fixture(CLIP);
+    let media = server.upload(CLIP, clip.clone()).await.unwrap();
+    let url = playback_url(&server, &media.name, None).await.url;
+    let (status, headers, body) = http_get(&url, None).await;
+    assert_eq!((status, body.len()), (200, clip.len()));
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let last_modified = headers["last-modified"].to_str().unwrap().to_owned();
+    let other = "\"0123456789abcdef\"";
+    let long_ago = "Mon, 01 Jan 2001 00:00:00 GMT";
+
+    let (status, headers, body) = http_get_with(&url, &[("If-None-Match", &etag)]).await;
+    assert_eq!((status, body.len()), (304, 0), "If-None-Match with the current ETag");
+    assert_eq!(headers["etag"].to_str().unwrap(), etag, "a 304 repeats the validator");
+    assert_eq!(http_get_with(&url, &[("If-None-Match", "*")]).await.0, 304);
+    let (status, _, body) = http_get_with(&url, &[("If-None-Match", other)]).await;
+    assert_eq!((status, body.as_slice()), (200, clip.as_slice()), "another ETag gets the clip");
+
+    assert_eq!(http_get_with(&url, &[("If-Modified-Since", &last_modified)]).await.0, 304);
+    assert_eq!(http_get_with(&url, &[("If-Modified-Since", long_ago)]).await.0, 200);
+    let both = [("If-None-Match", other), ("If-Modified-Since", last_modified.as_str())];
+    assert_eq!(http_get_with(&url, &both).await.0, 200, "If-None-Match takes precedence over If-Modified-Since");
+
+    let (status, _, body) = http_get_with(&url, &[("Range", "bytes=10-19"), ("If-Range", &etag)]).await;
+    assert_eq!((status, body.as_slice()), (206, &clip[10..20]), "If-Range with the current ETag");
+    if backend == Backend::Fs {
+        // S3 stores (SeaweedFS, as AWS) ignore If-Range and send the range.
+        let (status, _, body) = http_get_with(&url, &[("Range", "bytes=10-19"), ("If-Range", other)]).await;
+        assert_eq!((status, body.len()), (200, clip.len()), "If-Range with another ETag gets the whole clip");
+    }
+
+    let (status, _, body) = http_get_with(&url, &[("If-Match", &etag)]).await;
+    assert_eq!((status, body.len()), (200, clip.len()));
+    assert_eq!(http_get_with(&url, &[("If-Match", other)]).await.0, 412);
+    assert_eq!(http_get_with(&url, &[("If-Unmodified-Since", long_ago)]).await.0, 412);
+}
+
 async fn identical_bytes_are_stored_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let clip = fixture("clip-moov-at-end.mp4");
@@ -586,6 +632,7 @@ on_both_backends!(
     uploads_declared_mp4_must_be_mp4,
     crc32c_end_to_end,
     playback_urls_can_download_and_share_cross_origin,
+    playback_urls_answer_conditional_requests,
     real_clip_round_trips_ranged_and_through_its_url,
     clip_links_to_the_imported_article,
     failed_uploads_leave_nothing,

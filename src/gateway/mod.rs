@@ -16,8 +16,14 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use http_range_header::RangeUnsatisfiableError;
-use std::sync::Arc;
+use conditions::{Precondition, Validators};
+use headers::{HeaderMapExt, LastModified};
+use std::{
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
+
+mod conditions;
 
 #[derive(Clone)]
 struct Gateway {
@@ -71,24 +77,6 @@ fn plain(status: StatusCode, message: &'static str) -> Response {
     (status, message).into_response()
 }
 
-/// The byte range to serve: `Ok(None)` for the whole clip, `Err(())` when unsatisfiable.
-fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
-    };
-    let parsed = match http_range_header::parse_range_header(value) {
-        Ok(parsed) => parsed,
-        // A malformed Range header is ignored (RFC 9110 §14.2).
-        Err(RangeUnsatisfiableError::Invalid(_)) => return Ok(None),
-        Err(_) => return Err(()),
-    };
-    match parsed.validate(size) {
-        // Several ranges: serve the first, never a multipart body.
-        Ok(ranges) => Ok(ranges.first().map(|r| (*r.start(), *r.end()))),
-        Err(_) => Err(()),
-    }
-}
-
 async fn serve_media(State(gateway): State<Gateway>, uri: Uri, method: Method, headers: HeaderMap) -> Response {
     let response = respond(&gateway.archive, &uri, &method, &headers).await;
     gateway.with_cors(&headers, response)
@@ -134,15 +122,35 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
     };
     let object = media.playback_object();
     let size = object.size_bytes;
-    let mut response = Response::builder()
-        .header(header::CONTENT_TYPE, &media.content_type)
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, format!("\"{}\"", object.sha256))
-        .header(header::CACHE_CONTROL, "private, max-age=3600");
+    // A clip's bytes never change once it is stored: its SHA-256 is a strong
+    // ETag and its creation the last modification.
+    let validators = Validators {
+        etag: format!("\"{}\"", object.sha256).parse().expect("hex digits in quotes are an ETag"),
+        last_modified: UNIX_EPOCH + Duration::from_secs(media.create_time.timestamp().max(0) as u64),
+    };
+    let mut response = Response::builder().header(header::CACHE_CONTROL, "private, max-age=3600");
+    if let Some(headers) = response.headers_mut() {
+        headers.typed_insert(validators.etag.clone());
+        headers.typed_insert(LastModified::from(validators.last_modified));
+    }
+    let range_applies = match conditions::evaluate(headers, &validators) {
+        Precondition::Proceed { range_applies } => range_applies,
+        Precondition::NotModified => {
+            return response
+                .status(StatusCode::NOT_MODIFIED)
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+        Precondition::Failed => {
+            return plain(StatusCode::PRECONDITION_FAILED, "the clip does not meet the request's preconditions\n");
+        }
+    };
+    response = response.header(header::CONTENT_TYPE, &media.content_type).header(header::ACCEPT_RANGES, "bytes");
     if query.disposition.as_deref() == Some(ATTACHMENT) {
         response = response.header(header::CONTENT_DISPOSITION, attachment_disposition(&media.filename));
     }
-    let (status, start, end) = match requested_range(headers, size) {
+    let range = if range_applies { conditions::requested_range(headers, size) } else { Ok(None) };
+    let (status, start, end) = match range {
         Ok(None) => (StatusCode::OK, 0, size),
         Ok(Some((first, last))) => {
             response = response.header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{size}"));

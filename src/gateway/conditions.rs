@@ -1,0 +1,121 @@
+//! What part of a clip a GET or HEAD asks for: its preconditions
+//! (RFC 9110 §13.2.2: If-Match, If-Unmodified-Since, If-None-Match,
+//! If-Modified-Since, If-Range) and its byte range (§14).
+
+use axum::http::{HeaderMap, header};
+use headers::{ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfRange, IfUnmodifiedSince, LastModified};
+use http_range_header::RangeUnsatisfiableError;
+use std::time::SystemTime;
+
+/// The validators of the representation the gateway would send.
+pub struct Validators {
+    pub etag: ETag,
+    /// Whole seconds, as HTTP dates carry them.
+    pub last_modified: SystemTime,
+}
+
+/// What the preconditions make of a GET or HEAD.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Send the clip; `range_applies` is false when If-Range no longer
+    /// matches, so the whole clip goes out instead of the range.
+    Proceed { range_applies: bool },
+    /// 304: the client's copy is current.
+    NotModified,
+    /// 412: If-Match or If-Unmodified-Since failed.
+    Failed,
+}
+
+/// Evaluates the preconditions in the order RFC 9110 §13.2.2 gives. A
+/// malformed date is ignored, like a missing header (§13.1.3); an ETag list
+/// without a valid tag matches nothing.
+pub fn evaluate(headers: &HeaderMap, validators: &Validators) -> Precondition {
+    let Validators { etag, last_modified } = validators;
+    if let Some(if_match) = headers.typed_get::<IfMatch>() {
+        if !if_match.precondition_passes(etag) {
+            return Precondition::Failed;
+        }
+    } else if let Some(since) = headers.typed_get::<IfUnmodifiedSince>()
+        && !since.precondition_passes(*last_modified)
+    {
+        return Precondition::Failed;
+    }
+    if let Some(if_none_match) = headers.typed_get::<IfNoneMatch>() {
+        if !if_none_match.precondition_passes(etag) {
+            return Precondition::NotModified;
+        }
+    } else if let Some(since) = headers.typed_get::<IfModifiedSince>()
+        && !since.is_modified(*last_modified)
+    {
+        return Precondition::NotModified;
+    }
+    let range_applies = headers
+        .typed_get::<IfRange>()
+        .is_none_or(|if_range| !if_range.is_modified(Some(etag), Some(&LastModified::from(*last_modified))));
+    Precondition::Proceed { range_applies }
+}
+
+/// The byte range to serve: `Ok(None)` for the whole clip, `Err(())` when unsatisfiable.
+pub fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let parsed = match http_range_header::parse_range_header(value) {
+        Ok(parsed) => parsed,
+        // A malformed Range header is ignored (RFC 9110 §14.2).
+        Err(RangeUnsatisfiableError::Invalid(_)) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    match parsed.validate(size) {
+        // Several ranges: serve the first, never a multipart body.
+        Ok(ranges) => Ok(ranges.first().map(|r| (*r.start(), *r.end()))),
+        Err(_) => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn validators() -> Validators {
+        Validators { etag: "\"abc\"".parse().unwrap(), last_modified: UNIX_EPOCH + Duration::from_secs(1_700_000_000) }
+    }
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn the_order_of_rfc_9110_is_kept() {
+        let v = validators();
+        let proceed = Precondition::Proceed { range_applies: true };
+        assert_eq!(evaluate(&with(&[]), &v), proceed);
+        // 2023-11-14T22:13:20Z is the last modification.
+        let at = "Tue, 14 Nov 2023 22:13:20 GMT";
+        let before = "Tue, 14 Nov 2023 22:13:19 GMT";
+        assert_eq!(evaluate(&with(&[("if-modified-since", at)]), &v), Precondition::NotModified);
+        assert_eq!(evaluate(&with(&[("if-modified-since", before)]), &v), proceed);
+        assert_eq!(evaluate(&with(&[("if-unmodified-since", before)]), &v), Precondition::Failed);
+        assert_eq!(evaluate(&with(&[("if-unmodified-since", at)]), &v), proceed);
+        // If-Match wins over If-Unmodified-Since, If-None-Match over If-Modified-Since.
+        assert_eq!(evaluate(&with(&[("if-match", "\"abc\""), ("if-unmodified-since", before)]), &v), proceed);
+        assert_eq!(evaluate(&with(&[("if-none-match", "\"x\""), ("if-modified-since", at)]), &v), proceed);
+        // A weak ETag matches for If-None-Match (weak comparison), not for If-Range (strong).
+        assert_eq!(evaluate(&with(&[("if-none-match", "W/\"abc\"")]), &v), Precondition::NotModified);
+        assert_eq!(evaluate(&with(&[("if-range", "W/\"abc\"")]), &v), Precondition::Proceed { range_applies: false });
+        assert_eq!(evaluate(&with(&[("if-range", "\"abc\"")]), &v), proceed);
+        assert_eq!(evaluate(&with(&[("if-range", at)]), &v), proceed);
+        assert_eq!(evaluate(&with(&[("if-range", before)]), &v), Precondition::Proceed { range_applies: false });
+        // Malformed dates are ignored; a list without a valid tag matches nothing.
+        assert_eq!(evaluate(&with(&[("if-modified-since", "yesterday")]), &v), proceed);
+        assert_eq!(evaluate(&with(&[("if-unmodified-since", "yesterday")]), &v), proceed);
+        assert_eq!(evaluate(&with(&[("if-match", "abc")]), &v), Precondition::Failed);
+        assert_eq!(evaluate(&with(&[("if-none-match", "abc")]), &v), proceed);
+    }
+}
