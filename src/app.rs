@@ -101,6 +101,15 @@ impl Application {
             async move { archive.expire_uploads().await }
         });
         let archive = self.archive.clone();
+        let (sweep_interval, grace) = (
+            self.settings.retention.sweep_interval_seconds,
+            Duration::from_secs(self.settings.retention.unreferenced_grace_seconds),
+        );
+        spawn_periodic("sweep of unreferenced objects", sweep_interval, stop_rx.clone(), move || {
+            let archive = archive.clone();
+            async move { archive.sweep_unreferenced(grace).await.map(|report| report.deleted) }
+        });
+        let archive = self.archive.clone();
         let flush_interval = self.settings.metadata.view_flush_interval_seconds;
         spawn_periodic("flush of view counts to manifests", flush_interval, stop_rx.clone(), move || {
             let archive = archive.clone();

@@ -120,11 +120,25 @@ pub struct RetentionSettings {
     pub deleted_retention_seconds: u64,
     /// How often the purge runs; 0 disables it.
     pub purge_interval_seconds: u64,
+    /// Age after which an object that no record and no manifest names (left
+    /// by a crash between its bytes and its commit) is deleted; at least a
+    /// day, so that no write still in progress can lose its bytes.
+    pub unreferenced_grace_seconds: u64,
+    /// How often the sweep of such objects runs (and once at start); 0 disables it.
+    pub sweep_interval_seconds: u64,
 }
+
+/// The shortest grace period a sweep may be configured with.
+pub const MIN_UNREFERENCED_GRACE_SECONDS: u64 = 24 * 3600;
 
 impl Default for RetentionSettings {
     fn default() -> Self {
-        Self { deleted_retention_seconds: 30 * 24 * 3600, purge_interval_seconds: 3600 }
+        Self {
+            deleted_retention_seconds: 30 * 24 * 3600,
+            purge_interval_seconds: 3600,
+            unreferenced_grace_seconds: 7 * 24 * 3600,
+            sweep_interval_seconds: 24 * 3600,
+        }
     }
 }
 
@@ -224,6 +238,10 @@ impl Settings {
         anyhow::ensure!(
             chunk >= 4096 && chunk + 1024 <= self.server.max_message_bytes,
             "media.chunk_size_bytes must be at least 4096 and below server.max_message_bytes"
+        );
+        anyhow::ensure!(
+            self.retention.unreferenced_grace_seconds >= MIN_UNREFERENCED_GRACE_SECONDS,
+            "retention.unreferenced_grace_seconds must be at least {MIN_UNREFERENCED_GRACE_SECONDS} (a day)"
         );
         anyhow::ensure!(
             self.media.max_playback_ttl_seconds <= 7 * 24 * 3600,

@@ -4,7 +4,7 @@
 //! these alone.
 
 use crate::{
-    blob::BlobKey,
+    blob::{BlobKey, BlobStore},
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId},
     metadata::{ArticleExport, ArticleRecord, MediaLink, MediaRecord, ObjectRef},
@@ -75,6 +75,15 @@ pub struct MediaManifest {
     pub mp4: Option<Mp4Info>,
     #[serde(default)]
     pub rendition: Option<ObjectEntry>,
+}
+
+/// Reads and decodes the manifest at `key`; `None` when there is none.
+pub async fn read<T: serde::de::DeserializeOwned>(blobs: &dyn BlobStore, key: &BlobKey) -> Result<Option<T>> {
+    let Some(size) = blobs.size(key).await? else {
+        return Ok(None);
+    };
+    let bytes = blobs.get_bytes(key, size).await?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(&format!("encoding ({e})")))
 }
 
 fn corrupt(what: &str) -> ArchiveError {

@@ -3,7 +3,7 @@
 use crate::{
     blob::{BlobKey, BlobStore},
     error::ErrorKind,
-    manifest::{ArticleManifest, MediaManifest},
+    manifest::{self, ArticleManifest, MediaManifest},
     metadata::{MetadataStore, SearchText},
     search,
 };
@@ -20,9 +20,7 @@ pub struct ReindexReport {
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(blobs: &dyn BlobStore, key: &BlobKey) -> anyhow::Result<T> {
-    let size = blobs.size(key).await?.context("manifest vanished")?;
-    let bytes = blobs.get_bytes(key, size).await?;
-    Ok(serde_json::from_slice(&bytes)?)
+    manifest::read(blobs, key).await?.context("manifest vanished")
 }
 
 /// Checks that an object a manifest names exists with the recorded size.

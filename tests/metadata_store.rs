@@ -7,9 +7,10 @@ use archive::{
     blob::BlobKey,
     config::MetadataSettings,
     error::ErrorKind,
-    ids::{ArticleId, MediaId},
+    ids::{ArticleId, MediaId, UploadId},
     metadata::{
         self, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef, SearchQuery, SearchText,
+        UploadProgress, UploadSession,
     },
     search,
 };
@@ -137,6 +138,55 @@ async fn media_and_links(store: Arc<dyn MetadataStore>) {
     assert!(!extra.media[1].in_body);
     let missing = store.attach_media(&article.id, "x", &MediaId::parse("nope").unwrap()).await.unwrap_err();
     assert_eq!(missing.kind, ErrorKind::NotFound);
+}
+
+/// The sweep of unreferenced objects keeps what any record names: every
+/// revision's body, originals (also shared ones), renditions, the objects
+/// of upload sessions.
+async fn records_tell_which_objects_they_name(store: Arc<dyn MetadataStore>) {
+    let first = record("named", 1_569_838_859, &[]);
+    store.insert_article(&first, &text("một")).await.unwrap();
+    let mut second = first.clone();
+    (second.revision, second.etag) = (2, "e2".into());
+    second.body.key = BlobKey::new_article_body(&first.id);
+    store.update_article("e1", &second, &text("hai")).await.unwrap();
+    let clip = media("named-clip");
+    store.insert_media(&clip).await.unwrap();
+    let mut copy = media("named-copy");
+    (copy.object, copy.rendition) = (clip.object.clone(), None);
+    store.insert_media(&copy).await.unwrap();
+    let upload_media = MediaId::parse("in-flight").unwrap();
+    let session = UploadSession {
+        id: UploadId::generate(),
+        key: BlobKey::new_media_original(&upload_media),
+        media_id: upload_media,
+        filename: "dang-tai.mp4".into(),
+        content_type: "video/mp4".into(),
+        multipart_id: "mp-1".into(),
+        part_size: 1 << 20,
+        progress: UploadProgress { committed_offset: 0, parts_done: 0, sha256_state: vec![0; 8], crc32c: 0 },
+        create_time: time(1_700_000_000),
+        expire_time: time(1_800_000_000),
+        finished: false,
+    };
+    store.insert_upload(&session).await.unwrap();
+
+    let named = [
+        first.body.key.clone(),
+        second.body.key.clone(),
+        clip.object.key.clone(),
+        clip.rendition.clone().unwrap().key,
+        session.key.clone(),
+    ];
+    let unnamed = [
+        BlobKey::new_article_body(&first.id),
+        BlobKey::new_media_original(&clip.id),
+        BlobKey::new_media_rendition(&copy.id),
+    ];
+    let asked: Vec<BlobKey> = named.iter().chain(&unnamed).cloned().collect();
+    let found = store.referenced_objects(&asked).await.unwrap();
+    assert_eq!(found, named.iter().cloned().collect(), "asked {asked:?}");
+    assert!(store.referenced_objects(&[]).await.unwrap().is_empty());
 }
 
 async fn concurrent_writers_never_fail_busy(store: Arc<dyn MetadataStore>) {
@@ -382,6 +432,7 @@ macro_rules! on_every_database {
 on_every_database!(
     articles_round_trip_with_revisions_and_etags,
     media_and_links,
+    records_tell_which_objects_they_name,
     concurrent_writers_never_fail_busy,
     listing_pages_and_filters,
     views_add_up_under_concurrency,

@@ -8,12 +8,14 @@ mod page_token;
 mod rendition;
 mod retention;
 mod search;
+mod sweep;
 mod upload;
 mod uploads;
 
 pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
 pub use media::{PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{SearchArticles, SearchResult};
+pub use sweep::SweepReport;
 pub use upload::{Declared, MediaUpload};
 pub use uploads::{StartedUpload, UploadStatus};
 

@@ -1,6 +1,7 @@
 //! Object keys, built only from ids this service generated or checked.
 
 use crate::ids::{ArticleId, MediaId};
+use chrono::{DateTime, Utc};
 use std::fmt;
 
 /// File name of manifests; no generated key ends like this.
@@ -57,6 +58,44 @@ impl BlobKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whose object this is and when its key was made, for the objects whose
+    /// keys are generated per write (bodies, originals, renditions); `None`
+    /// for manifests and for anything this service did not name. The time
+    /// is the UUIDv7's, taken before the first byte was written.
+    pub fn origin(&self) -> Option<ObjectOrigin> {
+        let segments: Vec<&str> = self.0.split('/').collect();
+        let (owner, name) = match segments.as_slice() {
+            ["articles", id, "bodies", name] => {
+                (KeyOwner::Article(ArticleId::parse(id).ok()?), name.strip_suffix(".txt")?)
+            }
+            ["media", id, name] => {
+                let uuid = name
+                    .strip_prefix("original-")
+                    .or_else(|| name.strip_prefix("faststart-").and_then(|n| n.strip_suffix(".mp4")))?;
+                (KeyOwner::Media(MediaId::parse(id).ok()?), uuid)
+            }
+            _ => return None,
+        };
+        let uuid = uuid::Uuid::parse_str(name).ok().filter(|u| u.get_version_num() == 7)?;
+        let (seconds, nanos) = uuid.get_timestamp()?.to_unix();
+        let created = DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)?;
+        Some(ObjectOrigin { owner, created })
+    }
+}
+
+/// The article or clip a generated object belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyOwner {
+    Article(ArticleId),
+    Media(MediaId),
+}
+
+/// What a generated key tells of its object; see [`BlobKey::origin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectOrigin {
+    pub owner: KeyOwner,
+    pub created: DateTime<Utc>,
 }
 
 impl fmt::Display for BlobKey {
@@ -74,6 +113,32 @@ mod tests {
         assert!(BlobKey::parse("media/abc/original").is_some());
         for bad in ["", "/abs", "a//b", "../x", "a/../b", "a/./b", "A/b", "a b", "a/b/"] {
             assert!(BlobKey::parse(bad).is_none(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn generated_keys_tell_their_owner_and_age() {
+        let (article, media) = (ArticleId::parse("giao-ban").unwrap(), MediaId::parse("clip-1").unwrap());
+        let before = Utc::now() - chrono::Duration::milliseconds(1);
+        for (key, owner) in [
+            (BlobKey::new_article_body(&article), KeyOwner::Article(article.clone())),
+            (BlobKey::new_media_original(&media), KeyOwner::Media(media.clone())),
+            (BlobKey::new_media_rendition(&media), KeyOwner::Media(media.clone())),
+        ] {
+            let origin = key.origin().unwrap_or_else(|| panic!("{key} has no origin"));
+            assert_eq!(origin.owner, owner, "{key}");
+            assert!(origin.created >= before && origin.created <= Utc::now(), "{key}: {origin:?}");
+        }
+        let v4 = "6f1c2c8e-54a4-4d6c-9f57-3f2b8f0e8a11";
+        for other in [
+            BlobKey::article_manifest(&article),
+            BlobKey::media_manifest(&media),
+            BlobKey::parse(&format!("media/clip-1/original-{v4}")).unwrap(),
+            BlobKey::parse("media/clip-1/original-not-a-uuid").unwrap(),
+            BlobKey::parse("articles/giao-ban/bodies/x/y.txt").unwrap(),
+            BlobKey::parse("elsewhere/thing").unwrap(),
+        ] {
+            assert_eq!(other.origin(), None, "{other}");
         }
     }
 }

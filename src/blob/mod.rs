@@ -12,7 +12,7 @@ mod rechunk;
 mod s3;
 
 pub use fs::FsBlobStore;
-pub use key::BlobKey;
+pub use key::{BlobKey, KeyOwner, ObjectOrigin};
 pub use parts::{PartUpload, PartWriter};
 pub use rechunk::rechunk;
 pub use s3::S3BlobStore;

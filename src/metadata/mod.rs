@@ -17,7 +17,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 /// The current (or a past) revision of an article, without its body text.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +178,10 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// Removes a soft-deleted article (not on hold) with every revision and
     /// returns the body objects that no record references any more.
     async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
+
+    /// Of `keys`, those a record names: a body of any revision, a clip's
+    /// original or rendition, or the object of an upload session.
+    async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>>;
 
     /// Adds `count` views atomically and returns the new total.
     async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64>;

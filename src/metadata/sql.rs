@@ -25,7 +25,7 @@ use sqlx::{
     postgres::PgConnectOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode},
 };
-use std::{str::FromStr, time::Duration};
+use std::{collections::HashSet, str::FromStr, time::Duration};
 
 mod uploads;
 
@@ -1013,6 +1013,25 @@ impl MetadataStore for SqlMetadataStore {
             .await
             .map_err(db_error)?;
         Ok(count == 0)
+    }
+
+    async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut sql = SqlBuilder::new("WITH candidates (object_key) AS (VALUES ");
+        for (i, key) in keys.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" }).bind(Arg::Text(key.as_str().to_owned())).push(")");
+        }
+        sql.push(
+            ") SELECT object_key FROM candidates c WHERE \
+             EXISTS (SELECT 1 FROM article_revisions r WHERE r.body_key = c.object_key) \
+             OR EXISTS (SELECT 1 FROM media m WHERE m.blob_key = c.object_key) \
+             OR EXISTS (SELECT 1 FROM media m WHERE m.rendition_key = c.object_key) \
+             OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key)",
+        );
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
     }
 
     async fn insert_media(&self, media: &MediaRecord) -> Result<()> {

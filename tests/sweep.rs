@@ -1,0 +1,144 @@
+//! Objects a crash left without a record are swept once they are old enough;
+//! whatever a record or a manifest names stays, and an empty database stops
+//! the sweep.
+
+mod common;
+
+use archive::{
+    blob::{BlobKey, BlobStore},
+    ids::MediaId,
+    proto::v1 as pb,
+};
+use bytes::Bytes;
+use common::{Backend, TestServer, fixture};
+use futures::TryStreamExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The production default.
+const GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+const CLIP: &str = "clip-moov-at-end.mp4";
+
+/// A key as the service makes them (`{uuid}` replaced by a UUIDv7), made `age` ago.
+fn key_made_ago(template: &str, age: Duration) -> BlobKey {
+    let at = (SystemTime::now() - age).duration_since(UNIX_EPOCH).unwrap();
+    let timestamp = uuid::Timestamp::from_unix(uuid::NoContext, at.as_secs(), at.subsec_nanos());
+    let key = template.replace("{uuid}", &uuid::Uuid::new_v7(timestamp).to_string());
+    BlobKey::parse(&key).unwrap_or_else(|| panic!("{key} is a valid key"))
+}
+
+async fn stored_keys(blobs: &dyn BlobStore) -> Vec<String> {
+    let mut keys = Vec::new();
+    for prefix in ["articles/", "media/"] {
+        let listed: Vec<BlobKey> = blobs.list(prefix).try_collect().await.unwrap();
+        keys.extend(listed.iter().map(|key| key.to_string()));
+    }
+    keys.sort();
+    keys
+}
+
+async fn put(blobs: &dyn BlobStore, key: &BlobKey, data: &'static [u8]) {
+    blobs.put(key, Bytes::from_static(data), "application/octet-stream").await.unwrap();
+}
+
+async fn only_unnamed_old_objects_are_swept(backend: Backend) {
+    // The sweep reads the whole bucket, so it must hold this test's objects only.
+    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
+    let server = TestServer::start_with(backend, |settings| {
+        settings.retention.sweep_interval_seconds = 0; // sweeps happen when this test says
+        if let Some(bucket) = bucket {
+            settings.storage.url = format!("s3://{bucket}");
+        }
+    })
+    .await;
+    let blobs = server.archive.blobs();
+
+    let article = pb::Article {
+        title: "Hội nghị giao ban trực tuyến".into(),
+        body: "Sáng 30/9, Ban Tuyên giáo Tỉnh uỷ tổ chức hội nghị.".into(),
+        author: "Phạm Ngọc".into(),
+        ..Default::default()
+    };
+    let create = pb::CreateArticleRequest { article: Some(article), article_id: "con-lai".into() };
+    let created = server.articles().create_article(create).await.unwrap().into_inner().article.unwrap();
+    let update = pb::UpdateArticleRequest {
+        article: Some(pb::Article {
+            name: created.name.clone(),
+            body: "Bản sửa lần hai.".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["body".into()] }),
+        etag: created.etag.clone(),
+    };
+    server.articles().update_article(update).await.unwrap();
+    let clip = server.upload(CLIP, fixture(CLIP)).await.unwrap();
+    let clip_id = clip.name.trim_start_matches("media/").to_owned();
+    let recorded = stored_keys(blobs.as_ref()).await;
+    // Two bodies, a manifest; original, rendition, manifest.
+    assert_eq!(recorded.len(), 6, "{recorded:?}");
+
+    let old = GRACE + Duration::from_secs(24 * 3600);
+    let orphans = [
+        key_made_ago("articles/con-lai/bodies/{uuid}.txt", old),
+        key_made_ago("articles/khong-co/bodies/{uuid}.txt", old),
+        key_made_ago(&format!("media/{clip_id}/faststart-{{uuid}}.mp4"), old),
+        key_made_ago("media/mat-tich/original-{uuid}", old),
+    ];
+    for key in &orphans {
+        put(blobs.as_ref(), key, b"left by a crash").await;
+    }
+    let young = key_made_ago("articles/con-lai/bodies/{uuid}.txt", Duration::from_secs(60));
+    put(blobs.as_ref(), &young, b"a write still in progress").await;
+    let foreign = BlobKey::parse(&format!("media/{clip_id}/notes.txt")).unwrap();
+    put(blobs.as_ref(), &foreign, b"not a key this service makes").await;
+    // An old object that only a manifest names, as after restoring an old
+    // database backup: the manifest of a clip the database does not know.
+    let described = key_made_ago("media/chi-manifest/original-{uuid}", old);
+    put(blobs.as_ref(), &described, b"described by the bucket").await;
+    let clip_manifest = BlobKey::media_manifest(&MediaId::parse(&clip_id).unwrap());
+    let size = blobs.size(&clip_manifest).await.unwrap().expect("the clip has a manifest");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&blobs.get_bytes(&clip_manifest, size).await.unwrap()).unwrap();
+    manifest["id"] = "chi-manifest".into();
+    manifest["object"]["key"] = described.to_string().into();
+    manifest["rendition"] = serde_json::Value::Null;
+    let other_manifest = BlobKey::media_manifest(&MediaId::parse("chi-manifest").unwrap());
+    blobs.put(&other_manifest, serde_json::to_vec(&manifest).unwrap().into(), "application/json").await.unwrap();
+
+    let report = server.archive.sweep_unreferenced(GRACE).await.unwrap();
+    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (5, 4, 1), "{report:?}");
+    let mut expected: Vec<String> = recorded.clone();
+    expected.extend([&young, &foreign, &described, &other_manifest].map(|key| key.to_string()));
+    expected.sort();
+    assert_eq!(stored_keys(blobs.as_ref()).await, expected, "only the old unnamed objects went");
+
+    // With no grace at all, every generated object is a candidate: the
+    // records keep theirs, and only the young orphan goes.
+    let report = server.archive.sweep_unreferenced(Duration::ZERO).await.unwrap();
+    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (6, 1, 1), "{report:?}");
+    expected.retain(|key| key != young.as_str());
+    assert_eq!(stored_keys(blobs.as_ref()).await, expected);
+    for revision in [1, 2] {
+        let request =
+            pb::GetArticleRequest { name: created.name.clone(), view: pb::ArticleView::Full.into(), revision };
+        let article = server.articles().get_article(request).await.unwrap().into_inner().article.unwrap();
+        assert!(!article.body.is_empty(), "revision {revision} still has its text");
+    }
+    assert_eq!(server.read_all(&clip.name, 0, 0).await.unwrap(), fixture(CLIP));
+    let url = pb::GetPlaybackUrlRequest { name: clip.name.clone(), ..Default::default() };
+    let url = server.media().get_playback_url(url).await.unwrap().into_inner().url;
+    let played = reqwest::get(&url).await.unwrap();
+    assert_eq!(played.status().as_u16(), 200, "the rendition still plays");
+
+    // A server on an empty database (before a reindex) sweeps nothing.
+    let mut settings = server.settings.clone();
+    let fresh_dir = tempfile::tempdir().unwrap();
+    settings.metadata.url = match backend {
+        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("empty.db").display()),
+        Backend::S3 => common::fresh_postgres_url().await,
+    };
+    let empty = TestServer::start_from(backend, settings, fresh_dir).await;
+    assert_eq!(empty.archive.sweep_unreferenced(Duration::ZERO).await.unwrap(), Default::default());
+    assert_eq!(stored_keys(blobs.as_ref()).await, expected);
+}
+
+on_both_backends!(only_unnamed_old_objects_are_swept);
