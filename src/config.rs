@@ -100,6 +100,11 @@ pub struct MediaSettings {
     pub upload_session_ttl_seconds: u64,
     /// How often expired resumable uploads are looked for; 0 disables it.
     pub upload_janitor_interval_seconds: u64,
+    /// Longest a one-shot `UploadMedia` stream may take; longer uploads go
+    /// resumable (`StartUpload`). At most half of
+    /// `retention.unreferenced_grace_seconds`, so that the sweep never takes
+    /// an upload still on its way for one a crash left behind.
+    pub max_one_shot_upload_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +206,7 @@ impl Default for MediaSettings {
             max_concurrent_uploads: 16,
             upload_session_ttl_seconds: 24 * 3600,
             upload_janitor_interval_seconds: 300,
+            max_one_shot_upload_seconds: 12 * 3600,
         }
     }
 }
@@ -242,6 +248,12 @@ impl Settings {
         anyhow::ensure!(
             self.retention.unreferenced_grace_seconds >= MIN_UNREFERENCED_GRACE_SECONDS,
             "retention.unreferenced_grace_seconds must be at least {MIN_UNREFERENCED_GRACE_SECONDS} (a day)"
+        );
+        let one_shot = self.media.max_one_shot_upload_seconds;
+        anyhow::ensure!(
+            one_shot >= 1 && one_shot.saturating_mul(2) <= self.retention.unreferenced_grace_seconds,
+            "media.max_one_shot_upload_seconds must be at least 1 and at most half of \
+             retention.unreferenced_grace_seconds"
         );
         anyhow::ensure!(
             self.media.max_playback_ttl_seconds <= 7 * 24 * 3600,

@@ -4,6 +4,7 @@ mod common;
 
 use archive::proto::v1::{self as pb, upload_media_request::Kind};
 use common::{Backend, TEST_PART_SIZE, TestServer, fixture, leftovers_of, pseudo_random_bytes, sha256_hex};
+use futures::StreamExt;
 use std::time::Duration;
 use tonic::Code;
 
@@ -224,6 +225,28 @@ async fn uploads_beyond_the_configured_limit_are_refused(backend: Backend) {
     assert_nothing_stored(&server, "second").await;
     let third = upload_raw(&server, vec![header("third"), finish(0, sha256_hex(b""))]).await;
     assert!(third.is_ok(), "the slot is free again: {third:?}");
+}
+
+/// A one-shot stream has a time limit (its object's key dates from its
+/// start, and the sweep of unreferenced objects goes by that date).
+async fn one_shot_uploads_have_a_time_limit(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.media.max_one_shot_upload_seconds = 1).await;
+    let data = pseudo_random_bytes(TEST_PART_SIZE + 99, 5);
+    let (first, rest) = (chunks(&data[..TEST_PART_SIZE]), chunks(&data[TEST_PART_SIZE..]));
+    let late = [rest, vec![finish(data.len(), sha256_hex(&data))]].concat();
+    let messages = futures::stream::iter([vec![header("slow")], first].concat()).chain(
+        futures::stream::once(tokio::time::sleep(Duration::from_millis(1100)))
+            .flat_map(move |()| futures::stream::iter(late.clone())),
+    );
+    let refused = server.media().upload_media(messages).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("StartUpload"), "{refused:?}");
+    assert_nothing_stored(&server, "slow").await;
+    let quick = upload_raw(
+        &server,
+        [vec![header("quick")], chunks(&data), vec![finish(data.len(), sha256_hex(&data))]].concat(),
+    );
+    assert_eq!(quick.await.expect("a quick stream is in time").size_bytes as usize, data.len());
 }
 
 async fn upload_of_more_than_three_parts(backend: Backend) {
@@ -470,7 +493,10 @@ async fn playback_urls_can_download_and_share_cross_origin(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(preflight.status().as_u16(), 204);
-        assert_eq!(preflight.headers()["access-control-allow-headers"], "Range");
+        let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap();
+        for needed in ["Range", "If-Range", "If-None-Match"] {
+            assert!(allowed.split(", ").any(|h| h == needed), "{needed} not in {allowed}");
+        }
         let inline = url.replace("&disposition=attachment", "");
         assert_eq!(http_get(&inline, None).await.0, 403, "the disposition is part of the signature");
     }
@@ -494,7 +520,14 @@ async fn playback_urls_answer_conditional_requests(backend: Backend) {
 
     let (status, headers, body) = http_get_with(&url, &[("If-None-Match", &etag)]).await;
     assert_eq!((status, body.len()), (304, 0), "If-None-Match with the current ETag");
-    assert_eq!(headers["etag"].to_str().unwrap(), etag, "a 304 repeats the validator");
+    assert_eq!(headers["etag"].to_str().unwrap(), etag, "a 304 repeats the validators");
+    if backend == Backend::Fs {
+        // The gateway repeats both validators; SeaweedFS only the ETag (as
+        // RFC 9110 requires); a presigned URL is signed for GET alone.
+        assert_eq!(headers["last-modified"].to_str().unwrap(), last_modified);
+        let head = reqwest::Client::new().head(&url).header("If-None-Match", &etag).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 304, "HEAD is conditional too");
+    }
     assert_eq!(http_get_with(&url, &[("If-None-Match", "*")]).await.0, 304);
     let (status, _, body) = http_get_with(&url, &[("If-None-Match", other)]).await;
     assert_eq!((status, body.as_slice()), (200, clip.as_slice()), "another ETag gets the clip");
@@ -515,6 +548,12 @@ async fn playback_urls_answer_conditional_requests(backend: Backend) {
     let (status, _, body) = http_get_with(&url, &[("If-Match", &etag)]).await;
     assert_eq!((status, body.len()), (200, clip.len()));
     assert_eq!(http_get_with(&url, &[("If-Match", other)]).await.0, 412);
+    if backend == Backend::Fs {
+        // RFC 9110 §13.2.1 (SeaweedFS answers 304 here).
+        let unsatisfiable = format!("bytes={}-", clip.len() + 10);
+        let status = http_get_with(&url, &[("Range", &unsatisfiable), ("If-None-Match", &etag)]).await.0;
+        assert_eq!(status, 416, "a request that would be 416 ignores its preconditions");
+    }
     assert_eq!(http_get_with(&url, &[("If-Unmodified-Since", long_ago)]).await.0, 412);
 }
 
@@ -638,6 +677,7 @@ on_both_backends!(
     failed_uploads_leave_nothing,
     cancelled_upload_is_discarded,
     uploads_beyond_the_configured_limit_are_refused,
+    one_shot_uploads_have_a_time_limit,
     upload_of_more_than_three_parts,
     empty_clip,
     playback_urls_expire_and_resist_tampering,

@@ -104,17 +104,48 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     let other_manifest = BlobKey::media_manifest(&MediaId::parse("chi-manifest").unwrap());
     blobs.put(&other_manifest, serde_json::to_vec(&manifest).unwrap().into(), "application/json").await.unwrap();
 
+    // A clip without a manifest of its own can be named by the manifest of
+    // a copy sharing its bytes, or inside the manifest of an article.
+    let shared = key_made_ago("media/goc-da-mat/original-{uuid}", old);
+    put(blobs.as_ref(), &shared, b"named by a copy").await;
+    let copy_manifest = BlobKey::media_manifest(&MediaId::parse("ban-sao").unwrap());
+    manifest["id"] = "ban-sao".into();
+    manifest["object"]["key"] = shared.to_string().into();
+    blobs.put(&copy_manifest, serde_json::to_vec(&manifest).unwrap().into(), "application/json").await.unwrap();
+    let linked = key_made_ago("media/chi-lien-ket/original-{uuid}", old);
+    put(blobs.as_ref(), &linked, b"named inside an article manifest").await;
+    let article_manifest = BlobKey::parse("articles/con-lai/manifest.json").unwrap();
+    let size = blobs.size(&article_manifest).await.unwrap().expect("the article has a manifest");
+    let mut described_article: serde_json::Value =
+        serde_json::from_slice(&blobs.get_bytes(&article_manifest, size).await.unwrap()).unwrap();
+    manifest["id"] = "chi-lien-ket".into();
+    manifest["object"]["key"] = linked.to_string().into();
+    described_article["id"] = "bai-khac".into();
+    described_article["media"] = serde_json::json!([{ "reference": "x.mp4", "in_body": false, "media": manifest }]);
+    let other_article = BlobKey::parse("articles/bai-khac/manifest.json").unwrap();
+    blobs
+        .put(&other_article, serde_json::to_vec(&described_article).unwrap().into(), "application/json")
+        .await
+        .unwrap();
+
     let report = server.archive.sweep_unreferenced(GRACE).await.unwrap();
-    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (5, 4, 1), "{report:?}");
+    assert_eq!(
+        (report.checked, report.deleted, report.named_by_manifest_only, report.undecided),
+        (7, 4, 3, 0),
+        "{report:?}"
+    );
     let mut expected: Vec<String> = recorded.clone();
-    expected.extend([&young, &foreign, &described, &other_manifest].map(|key| key.to_string()));
+    expected.extend(
+        [&young, &foreign, &described, &other_manifest, &shared, &copy_manifest, &linked, &other_article]
+            .map(|key| key.to_string()),
+    );
     expected.sort();
     assert_eq!(stored_keys(blobs.as_ref()).await, expected, "only the old unnamed objects went");
 
     // With no grace at all, every generated object is a candidate: the
     // records keep theirs, and only the young orphan goes.
     let report = server.archive.sweep_unreferenced(Duration::ZERO).await.unwrap();
-    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (6, 1, 1), "{report:?}");
+    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (8, 1, 3), "{report:?}");
     expected.retain(|key| key != young.as_str());
     assert_eq!(stored_keys(blobs.as_ref()).await, expected);
     for revision in [1, 2] {

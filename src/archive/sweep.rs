@@ -7,8 +7,13 @@
 //! bodies, originals, renditions; see [`BlobKey::origin`]): manifests and
 //! anything else in the bucket are never touched. A manifest naming the key
 //! keeps it too, so a database restored from an old backup, or one being
-//! reindexed, never costs the bytes the bucket still describes; and an empty
-//! database stops the sweep altogether.
+//! reindexed, does not cost the bytes the bucket still describes; and an
+//! empty database stops the sweep altogether.
+//!
+//! A body can only be named by its article's manifest. A clip's object can
+//! also be named by the manifest of a copy sharing its bytes, or inside the
+//! manifest of an article it is linked to; so a clip object whose own
+//! manifest is missing waits until every manifest has been read.
 
 use super::Archive;
 use crate::{
@@ -16,13 +21,18 @@ use crate::{
     error::Result,
     manifest::{self, ArticleManifest, MediaManifest},
 };
-use futures::TryStreamExt;
-use std::time::Duration;
+use futures::{StreamExt, TryStreamExt};
+use std::{collections::HashSet, time::Duration};
 
 /// Listed keys checked against the metadata store at once.
 const SWEEP_BATCH: usize = 500;
-/// Where generated objects live.
+/// Where generated objects and manifests live.
 const SWEPT_PREFIXES: [&str; 2] = ["articles/", "media/"];
+/// Clip objects without a manifest of their own held for the pass over
+/// every manifest; more wait for the next sweep.
+const MAX_DEFERRED: usize = 10_000;
+/// Manifests read at once in that pass.
+const MANIFEST_READS_IN_FLIGHT: usize = 8;
 
 /// What a sweep found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,6 +44,17 @@ pub struct SweepReport {
     /// Objects a manifest names but no record does (the database is behind
     /// the bucket), kept.
     pub named_by_manifest_only: usize,
+    /// Objects kept because a manifest could not be read, or left for the
+    /// next sweep.
+    pub undecided: usize,
+}
+
+/// What the manifest of an object's owner says of it.
+enum OwnerManifest {
+    Names,
+    DoesNotName,
+    Missing,
+    Unreadable,
 }
 
 impl Archive {
@@ -45,8 +66,11 @@ impl Archive {
             tracing::warn!("the metadata store is empty; no sweep (reindex first when the bucket holds data)");
             return Ok(report);
         }
-        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-        let cutoff = chrono::Utc::now() - grace;
+        let cutoff = chrono::Duration::from_std(grace)
+            .ok()
+            .and_then(|grace| chrono::Utc::now().checked_sub_signed(grace))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let mut deferred = HashSet::new();
         for prefix in SWEPT_PREFIXES {
             let mut keys = self.blobs.list(prefix);
             let mut batch = Vec::with_capacity(SWEEP_BATCH);
@@ -55,10 +79,13 @@ impl Archive {
                     batch.push(key);
                 }
                 if batch.len() == SWEEP_BATCH {
-                    self.sweep_batch(&mut batch, &mut report).await?;
+                    self.sweep_batch(&mut batch, &mut deferred, &mut report).await?;
                 }
             }
-            self.sweep_batch(&mut batch, &mut report).await?;
+            self.sweep_batch(&mut batch, &mut deferred, &mut report).await?;
+        }
+        if !deferred.is_empty() {
+            self.sweep_deferred(deferred, &mut report).await?;
         }
         if report.named_by_manifest_only > 0 {
             tracing::warn!(
@@ -69,43 +96,110 @@ impl Archive {
         Ok(report)
     }
 
-    /// Checks and empties `batch`.
-    async fn sweep_batch(&self, batch: &mut Vec<BlobKey>, report: &mut SweepReport) -> Result<()> {
+    /// Checks and empties `batch`; clip objects without a manifest of their
+    /// own go to `deferred`.
+    async fn sweep_batch(
+        &self,
+        batch: &mut Vec<BlobKey>,
+        deferred: &mut HashSet<BlobKey>,
+        report: &mut SweepReport,
+    ) -> Result<()> {
         report.checked += batch.len();
         let referenced = self.metadata.referenced_objects(batch).await?;
         for key in batch.drain(..).filter(|key| !referenced.contains(key)) {
-            if self.named_by_manifest(&key).await {
-                report.named_by_manifest_only += 1;
-                continue;
+            let is_clip = key.origin().is_some_and(|origin| matches!(origin.owner, KeyOwner::Media(_)));
+            match self.owner_manifest(&key).await {
+                OwnerManifest::Names => report.named_by_manifest_only += 1,
+                OwnerManifest::Unreadable => report.undecided += 1,
+                OwnerManifest::Missing if is_clip && deferred.len() < MAX_DEFERRED => {
+                    deferred.insert(key);
+                }
+                OwnerManifest::Missing if is_clip => report.undecided += 1,
+                OwnerManifest::Missing | OwnerManifest::DoesNotName => self.delete_unnamed(&key, report).await?,
             }
-            self.blobs.delete(&key).await?;
-            tracing::info!(%key, "deleted an object that nothing names");
-            report.deleted += 1;
         }
         Ok(())
     }
 
-    /// Whether the manifest of the key's owner names it. When that manifest
-    /// cannot be read, the object stays.
-    async fn named_by_manifest(&self, key: &BlobKey) -> bool {
+    async fn delete_unnamed(&self, key: &BlobKey, report: &mut SweepReport) -> Result<()> {
+        self.blobs.delete(key).await?;
+        tracing::info!(%key, "deleted an object that nothing names");
+        report.deleted += 1;
+        Ok(())
+    }
+
+    /// What the manifest of the key's owner says of it.
+    async fn owner_manifest(&self, key: &BlobKey) -> OwnerManifest {
         let Some(origin) = key.origin() else {
-            return true;
+            return OwnerManifest::Unreadable;
         };
         let blobs = self.blobs.as_ref();
         let name = key.as_str();
         let named = match origin.owner {
             KeyOwner::Article(id) => manifest::read::<ArticleManifest>(blobs, &BlobKey::article_manifest(&id))
                 .await
-                .map(|manifest| manifest.is_some_and(|m| m.revisions.iter().any(|r| r.body.key == name))),
-            KeyOwner::Media(id) => {
-                manifest::read::<MediaManifest>(blobs, &BlobKey::media_manifest(&id)).await.map(|manifest| {
-                    manifest.is_some_and(|m| m.object.key == name || m.rendition.is_some_and(|r| r.key == name))
-                })
-            }
+                .map(|manifest| manifest.map(|m| m.revisions.iter().any(|r| r.body.key == name))),
+            KeyOwner::Media(id) => manifest::read::<MediaManifest>(blobs, &BlobKey::media_manifest(&id))
+                .await
+                .map(|manifest| manifest.map(|m| clip_keys(&m).any(|k| k == name))),
         };
-        named.unwrap_or_else(|error| {
-            tracing::warn!(%key, error = ?error.source, "kept an object whose manifest is unreadable: {}", error.message);
-            true
-        })
+        match named {
+            Ok(Some(true)) => OwnerManifest::Names,
+            Ok(Some(false)) => OwnerManifest::DoesNotName,
+            Ok(None) => OwnerManifest::Missing,
+            Err(error) => {
+                tracing::warn!(%key, error = ?error.source, "kept an object whose manifest is unreadable: {}", error.message);
+                OwnerManifest::Unreadable
+            }
+        }
     }
+
+    /// Reads every manifest and deletes the deferred clip objects that none
+    /// names; keeps them all when a manifest cannot be read.
+    async fn sweep_deferred(&self, mut deferred: HashSet<BlobKey>, report: &mut SweepReport) -> Result<()> {
+        let blobs = self.blobs.as_ref();
+        for prefix in SWEPT_PREFIXES {
+            let mut named = self
+                .blobs
+                .list(prefix)
+                .try_filter(|key| std::future::ready(key.is_manifest()))
+                .map_ok(|key| async move {
+                    let keys: Vec<String> = if key.as_str().starts_with("articles/") {
+                        let article = manifest::read::<ArticleManifest>(blobs, &key).await?;
+                        let linked = article.into_iter().flat_map(|a| a.media).filter_map(|link| link.media);
+                        linked.flat_map(|m| clip_keys(&m).map(str::to_owned).collect::<Vec<_>>()).collect()
+                    } else {
+                        let media = manifest::read::<MediaManifest>(blobs, &key).await?;
+                        media.iter().flat_map(|m| clip_keys(m).map(str::to_owned)).collect()
+                    };
+                    Ok(keys)
+                })
+                .try_buffer_unordered(MANIFEST_READS_IN_FLIGHT)
+                .boxed();
+            while let Some(keys) = named.next().await {
+                let keys = match keys {
+                    Ok(keys) => keys,
+                    Err(error) => {
+                        tracing::warn!(error = ?error.source, "a manifest could not be read; clip objects kept: {}", error.message);
+                        report.undecided += deferred.len();
+                        return Ok(());
+                    }
+                };
+                for key in keys.iter().filter_map(|key| BlobKey::parse(key)) {
+                    if deferred.remove(&key) {
+                        report.named_by_manifest_only += 1;
+                    }
+                }
+            }
+        }
+        for key in &deferred {
+            self.delete_unnamed(key, report).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The objects a clip's manifest names: its original and its rendition.
+fn clip_keys(manifest: &MediaManifest) -> impl Iterator<Item = &str> {
+    std::iter::once(manifest.object.key.as_str()).chain(manifest.rendition.as_ref().map(|r| r.key.as_str()))
 }

@@ -65,6 +65,8 @@ pub struct MediaUpload {
     /// or to this stream (one-shot).
     parts: Vec<CompletedPart>,
     session: Option<Session>,
+    /// When this stream began: a one-shot upload has a time limit.
+    started: std::time::Instant,
     _slot: tokio::sync::OwnedSemaphorePermit,
     /// Keeps other streams of this process off a resumable upload.
     _active: Option<ActiveUpload>,
@@ -97,6 +99,7 @@ impl MediaUpload {
             size: 0,
             parts: Vec::new(),
             session: None,
+            started: std::time::Instant::now(),
             _slot: slot,
             _active: None,
         }
@@ -137,6 +140,7 @@ impl MediaUpload {
                 boundaries: BTreeMap::new(),
                 landed: BTreeMap::new(),
             }),
+            started: std::time::Instant::now(),
             _slot: slot,
             _active: Some(active),
         })
@@ -151,7 +155,22 @@ impl MediaUpload {
         self.session.as_ref().map(|session| &session.id)
     }
 
+    /// A one-shot upload past its time limit: its object's key dates from
+    /// its start, and the sweep must never mistake it for a crash's leftover.
+    fn check_duration(&self) -> Result<()> {
+        let limit = self.archive.media_settings.max_one_shot_upload_seconds;
+        if self.session.is_none() && self.started.elapsed().as_secs() >= limit {
+            return Err(ArchiveError::new(
+                ErrorKind::ResourceExhausted,
+                "UPLOAD_TOO_LONG",
+                format!("a one-shot upload may stream for {limit} s at most; upload longer ones with StartUpload"),
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn write(&mut self, mut chunk: Bytes) -> Result<()> {
+        self.check_duration()?;
         let max = self.archive.media_settings.max_upload_bytes;
         if self.size + chunk.len() as u64 > max {
             return Err(ArchiveError::new(
@@ -244,7 +263,7 @@ impl MediaUpload {
     /// discards it. An MP4 whose moov follows its mdat also gets a faststart
     /// rendition for playback.
     pub async fn finish(self, declared: Declared) -> Result<MediaRecord> {
-        if let Err(error) = self.check(&declared) {
+        if let Err(error) = self.check_duration().and_then(|()| self.check(&declared)) {
             self.abort().await;
             return Err(error);
         }

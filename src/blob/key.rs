@@ -77,7 +77,8 @@ impl BlobKey {
             }
             _ => return None,
         };
-        let uuid = uuid::Uuid::parse_str(name).ok().filter(|u| u.get_version_num() == 7)?;
+        // Only the hyphenated form this service writes (parse_str takes others too).
+        let uuid = uuid::Uuid::parse_str(name).ok().filter(|u| u.get_version_num() == 7 && name.len() == 36)?;
         let (seconds, nanos) = uuid.get_timestamp()?.to_unix();
         let created = DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)?;
         Some(ObjectOrigin { owner, created })
@@ -134,6 +135,7 @@ mod tests {
             BlobKey::article_manifest(&article),
             BlobKey::media_manifest(&media),
             BlobKey::parse(&format!("media/clip-1/original-{v4}")).unwrap(),
+            BlobKey::parse(&format!("media/clip-1/original-{}", uuid::Uuid::now_v7().simple())).unwrap(),
             BlobKey::parse("media/clip-1/original-not-a-uuid").unwrap(),
             BlobKey::parse("articles/giao-ban/bodies/x/y.txt").unwrap(),
             BlobKey::parse("elsewhere/thing").unwrap(),

@@ -3,7 +3,7 @@
 //! If-Modified-Since, If-Range) and its byte range (§14).
 
 use axum::http::{HeaderMap, header};
-use headers::{ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfRange, IfUnmodifiedSince, LastModified};
+use headers::{ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfRange, IfUnmodifiedSince};
 use http_range_header::RangeUnsatisfiableError;
 use std::time::SystemTime;
 
@@ -49,9 +49,10 @@ pub fn evaluate(headers: &HeaderMap, validators: &Validators) -> Precondition {
     {
         return Precondition::NotModified;
     }
+    // If-Range needs a strong ETag match or exactly the Last-Modified date (§13.1.5).
     let range_applies = headers
         .typed_get::<IfRange>()
-        .is_none_or(|if_range| !if_range.is_modified(Some(etag), Some(&LastModified::from(*last_modified))));
+        .is_none_or(|if_range| if_range == IfRange::etag(etag.clone()) || if_range == IfRange::date(*last_modified));
     Precondition::Proceed { range_applies }
 }
 
@@ -111,7 +112,17 @@ mod tests {
         assert_eq!(evaluate(&with(&[("if-range", "W/\"abc\"")]), &v), Precondition::Proceed { range_applies: false });
         assert_eq!(evaluate(&with(&[("if-range", "\"abc\"")]), &v), proceed);
         assert_eq!(evaluate(&with(&[("if-range", at)]), &v), proceed);
-        assert_eq!(evaluate(&with(&[("if-range", before)]), &v), Precondition::Proceed { range_applies: false });
+        let later = "Tue, 14 Nov 2023 22:13:21 GMT";
+        for not_exact in [before, later] {
+            let headers = with(&[("if-range", not_exact)]);
+            assert_eq!(evaluate(&headers, &v), Precondition::Proceed { range_applies: false }, "{not_exact}");
+        }
+        // If-Match is evaluated first, then If-None-Match.
+        assert_eq!(
+            evaluate(&with(&[("if-match", "\"abc\""), ("if-none-match", "\"abc\"")]), &v),
+            Precondition::NotModified
+        );
+        assert_eq!(evaluate(&with(&[("if-match", "\"x\""), ("if-none-match", "\"abc\"")]), &v), Precondition::Failed);
         // Malformed dates are ignored; a list without a valid tag matches nothing.
         assert_eq!(evaluate(&with(&[("if-modified-since", "yesterday")]), &v), proceed);
         assert_eq!(evaluate(&with(&[("if-unmodified-since", "yesterday")]), &v), proceed);

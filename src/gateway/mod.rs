@@ -66,7 +66,10 @@ async fn preflight(State(gateway): State<Gateway>, headers: HeaderMap) -> Respon
     let response = Response::builder()
         .status(StatusCode::NO_CONTENT)
         .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD")
-        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "Range")
+        .header(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since",
+        )
         .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
         .body(Body::empty())
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
@@ -128,13 +131,22 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
         etag: format!("\"{}\"", object.sha256).parse().expect("hex digits in quotes are an ETag"),
         last_modified: UNIX_EPOCH + Duration::from_secs(media.create_time.timestamp().max(0) as u64),
     };
+    // Without its preconditions this request would be a 416, so they are
+    // ignored (RFC 9110 §13.2.1).
+    let Ok(range) = conditions::requested_range(headers, size) else {
+        return Response::builder()
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+            .body(Body::empty())
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    };
     let mut response = Response::builder().header(header::CACHE_CONTROL, "private, max-age=3600");
     if let Some(headers) = response.headers_mut() {
         headers.typed_insert(validators.etag.clone());
         headers.typed_insert(LastModified::from(validators.last_modified));
     }
-    let range_applies = match conditions::evaluate(headers, &validators) {
-        Precondition::Proceed { range_applies } => range_applies,
+    let range = match conditions::evaluate(headers, &validators) {
+        Precondition::Proceed { range_applies } => range.filter(|_| range_applies),
         Precondition::NotModified => {
             return response
                 .status(StatusCode::NOT_MODIFIED)
@@ -149,19 +161,11 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
     if query.disposition.as_deref() == Some(ATTACHMENT) {
         response = response.header(header::CONTENT_DISPOSITION, attachment_disposition(&media.filename));
     }
-    let range = if range_applies { conditions::requested_range(headers, size) } else { Ok(None) };
     let (status, start, end) = match range {
-        Ok(None) => (StatusCode::OK, 0, size),
-        Ok(Some((first, last))) => {
+        None => (StatusCode::OK, 0, size),
+        Some((first, last)) => {
             response = response.header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{size}"));
             (StatusCode::PARTIAL_CONTENT, first, last + 1)
-        }
-        Err(()) => {
-            return Response::builder()
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
-                .body(Body::empty())
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
         }
     };
     response = response.status(status).header(header::CONTENT_LENGTH, end - start);
