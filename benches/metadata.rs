@@ -2,7 +2,9 @@
 //! 100,000; `ARCHIVE_BENCH_ARTICLES`) into SQLite and into PostgreSQL through
 //! the service's own import path (body object on the file system, metadata,
 //! manifest), then prints, side by side: import rate, SearchArticles p50/p95
-//! (with snippets), ListArticles page p95.
+//! (with snippets), ListArticles page p95, the background chores at that
+//! scale (a view flush with nothing and with 1,000 articles pending, a sweep
+//! of unreferenced objects checking every body).
 //!
 //! Run with the services the test command starts:
 //! `ARCHIVE_TEST_RUNNER="cargo bench --bench metadata" scripts/test.sh`
@@ -13,6 +15,7 @@ use archive::{
     app::Application,
     archive::{Archive, ArticleFields, ListArticles, SearchArticles},
     config::Settings,
+    ids::ArticleId,
 };
 use chrono::DateTime;
 use corpus::Corpus;
@@ -25,6 +28,8 @@ const SEED: u64 = 20_191_030;
 const IMPORT_TASKS: usize = 8;
 const SEARCHES: usize = 400;
 const LISTINGS: usize = 300;
+/// Articles whose views the flush timing moves.
+const VIEWED: usize = 1_000;
 
 struct Figures {
     import_per_second: f64,
@@ -32,6 +37,9 @@ struct Figures {
     search_filtered: Vec<Duration>,
     list: Vec<Duration>,
     hits_per_search: f64,
+    flush_idle: Duration,
+    flush_pending: Duration,
+    sweep: Duration,
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -50,7 +58,8 @@ async fn open(metadata_url: String, dir: &std::path::Path) -> Archive {
     Application::build(settings).await.expect("opens").archive().clone()
 }
 
-async fn import(archive: &Archive, articles: usize) -> f64 {
+/// Imports `articles`; returns the rate and the ids of some of them.
+async fn import(archive: &Archive, articles: usize) -> (f64, Vec<ArticleId>) {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..IMPORT_TASKS {
@@ -58,6 +67,7 @@ async fn import(archive: &Archive, articles: usize) -> f64 {
         tasks.spawn(async move {
             // Each task draws its own share from its own seeded stream.
             let mut corpus = Corpus::new(SEED + task as u64);
+            let mut ids = Vec::new();
             for _ in (task..articles).step_by(IMPORT_TASKS) {
                 let a = corpus.next_article();
                 let fields = ArticleFields {
@@ -69,18 +79,46 @@ async fn import(archive: &Archive, articles: usize) -> f64 {
                     publish_utc_offset_seconds: 7 * 3600,
                     view_count: a.view_count,
                 };
-                archive.create_article(fields, "").await.expect("imports");
+                let record = archive.create_article(fields, "").await.expect("imports");
+                if ids.len() < VIEWED / IMPORT_TASKS {
+                    ids.push(record.id);
+                }
             }
+            ids
         });
     }
+    let mut ids = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        done.expect("import task");
+        ids.extend(done.expect("import task"));
     }
-    articles as f64 / started.elapsed().as_secs_f64()
+    (articles as f64 / started.elapsed().as_secs_f64(), ids)
+}
+
+/// How long `chore` takes, once.
+async fn time<T>(chore: impl Future<Output = T>) -> Duration {
+    let started = Instant::now();
+    chore.await;
+    started.elapsed()
+}
+
+/// The background chores at this scale: view flushes and a sweep.
+async fn chores(archive: &Archive, viewed: &[ArticleId]) -> (Duration, Duration, Duration) {
+    let flush_idle = time(async { assert_eq!(archive.flush_views().await.expect("flushes"), 0) }).await;
+    for id in viewed {
+        archive.record_views(id, 3).await.expect("records views");
+    }
+    let flush_pending = time(async { assert_eq!(archive.flush_views().await.expect("flushes"), viewed.len()) }).await;
+    // No grace: every body is checked against the database; none goes.
+    let sweep = time(async {
+        let report = archive.sweep_unreferenced(Duration::ZERO).await.expect("sweeps");
+        assert_eq!(report.deleted, 0, "{report:?}");
+    })
+    .await;
+    (flush_idle, flush_pending, sweep)
 }
 
 async fn measure(archive: &Archive, articles: usize) -> Figures {
-    let import_per_second = import(archive, articles).await;
+    let (import_per_second, viewed) = import(archive, articles).await;
     let mut queries = Corpus::new(SEED ^ 0xfeed);
     let mut search = Vec::with_capacity(SEARCHES);
     let mut hits = 0usize;
@@ -118,7 +156,17 @@ async fn measure(archive: &Archive, articles: usize) -> Figures {
             request.page_token = token;
         }
     }
-    Figures { import_per_second, search, search_filtered, list, hits_per_search: hits as f64 / SEARCHES as f64 }
+    let (flush_idle, flush_pending, sweep) = chores(archive, &viewed).await;
+    Figures {
+        import_per_second,
+        search,
+        search_filtered,
+        list,
+        hits_per_search: hits as f64 / SEARCHES as f64,
+        flush_idle,
+        flush_pending,
+        sweep,
+    }
 }
 
 fn ms(duration: Duration) -> String {
@@ -161,7 +209,7 @@ async fn main() {
     }
     println!();
     type Row = (&'static str, fn(&mut Figures) -> String);
-    let rows: [Row; 8] = [
+    let rows: [Row; 11] = [
         ("import (articles/s, 8 tasks)", |f| format!("{:.0}", f.import_per_second)),
         ("search p50", |f| ms(percentile(&mut f.search, 0.50))),
         ("search p95", |f| ms(percentile(&mut f.search, 0.95))),
@@ -170,6 +218,9 @@ async fn main() {
         ("results per search (of 20)", |f| format!("{:.1}", f.hits_per_search)),
         ("list page (50) p50", |f| ms(percentile(&mut f.list, 0.50))),
         ("list page (50) p95", |f| ms(percentile(&mut f.list, 0.95))),
+        ("view flush, nothing pending", |f| ms(f.flush_idle)),
+        ("view flush, 1,000 articles", |f| ms(f.flush_pending)),
+        ("sweep, every body checked", |f| ms(f.sweep)),
     ];
     for (label, value) in rows {
         print!("{label:<34}");
