@@ -63,7 +63,13 @@ impl Archive {
     pub async fn sweep_unreferenced(&self, grace: Duration) -> Result<SweepReport> {
         let mut report = SweepReport::default();
         if self.metadata.is_empty().await? {
-            tracing::warn!("the metadata store is empty; no sweep (reindex first when the bucket holds data)");
+            for prefix in SWEPT_PREFIXES {
+                let mut manifests = self.blobs.list(prefix).try_filter(|key| std::future::ready(key.is_manifest()));
+                if manifests.try_next().await?.is_some() {
+                    tracing::warn!("the bucket holds manifests but the metadata store is empty: no sweep; reindex it");
+                    break;
+                }
+            }
             return Ok(report);
         }
         let cutoff = chrono::Duration::from_std(grace)
