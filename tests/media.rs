@@ -557,6 +557,43 @@ async fn playback_urls_answer_conditional_requests(backend: Backend) {
     assert_eq!(http_get_with(&url, &[("If-Unmodified-Since", long_ago)]).await.0, 412);
 }
 
+/// ListMedia pages through every clip, newest first; the statistics count
+/// clips, the bytes they store (shared bytes once) and open uploads.
+async fn clips_are_listed_and_counted(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let datas: Vec<Vec<u8>> = (0..3).map(|i| pseudo_random_bytes(1000 + i * 10, i as u64)).collect();
+    let mut uploaded = Vec::new();
+    for (i, data) in datas.iter().enumerate() {
+        uploaded.push(server.upload(&format!("clip-{i}.bin"), data.clone()).await.unwrap());
+    }
+    let copy = server.upload("ban-sao.bin", datas[0].clone()).await.unwrap();
+    uploaded.push(copy);
+    let header = pb::UploadHeader { filename: "dang-tai.bin".into(), ..Default::default() };
+    server.media().start_upload(pb::StartUploadRequest { header: Some(header) }).await.unwrap();
+
+    let list = |page_token: String| {
+        let mut metadata = server.metadata();
+        async move { metadata.list_media(pb::ListMediaRequest { page_size: 3, page_token }).await }
+    };
+    let first = list(String::new()).await.unwrap().into_inner();
+    assert!(!first.next_page_token.is_empty());
+    let second = list(first.next_page_token.clone()).await.unwrap().into_inner();
+    assert!(second.next_page_token.is_empty(), "two pages");
+    let listed: Vec<pb::Media> = first.media.into_iter().chain(second.media).collect();
+    uploaded.reverse();
+    assert_eq!(listed, uploaded, "every clip, newest first, as GetMedia shows it");
+    let bad = list("not-a-token".into()).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+
+    let counts = server.metadata().get_archive_statistics(pb::GetArchiveStatisticsRequest {}).await.unwrap();
+    let counts = counts.into_inner();
+    let stored: usize = datas.iter().map(Vec::len).sum();
+    assert_eq!(
+        (counts.media_count, counts.media_stored_bytes, counts.open_upload_count, counts.article_count),
+        (4, stored as i64, 1, 0)
+    );
+}
+
 async fn identical_bytes_are_stored_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let clip = fixture("clip-moov-at-end.mp4");
@@ -678,6 +715,7 @@ on_both_backends!(
     cancelled_upload_is_discarded,
     uploads_beyond_the_configured_limit_are_refused,
     one_shot_uploads_have_a_time_limit,
+    clips_are_listed_and_counted,
     upload_of_more_than_three_parts,
     empty_clip,
     playback_urls_expire_and_resist_tampering,

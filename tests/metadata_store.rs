@@ -9,8 +9,8 @@ use archive::{
     error::ErrorKind,
     ids::{ArticleId, MediaId, UploadId},
     metadata::{
-        self, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore, ObjectRef, SearchQuery, SearchText,
-        UploadProgress, UploadSession,
+        self, ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaLink, MediaRecord, MetadataStore,
+        ObjectRef, SearchQuery, SearchText, UploadProgress, UploadSession,
     },
     search,
 };
@@ -187,6 +187,57 @@ async fn records_tell_which_objects_they_name(store: Arc<dyn MetadataStore>) {
     let found = store.referenced_objects(&asked).await.unwrap();
     assert_eq!(found, named.iter().cloned().collect(), "asked {asked:?}");
     assert!(store.referenced_objects(&[]).await.unwrap().is_empty());
+}
+
+/// Clips page newest first; the counts are exact, stored bytes counted once
+/// however many clips share them.
+async fn media_listing_and_statistics(store: Arc<dyn MetadataStore>) {
+    assert_eq!(store.statistics().await.unwrap(), ArchiveStatistics::default(), "an empty archive");
+    let live = record("song", 1_569_838_859, &[]); // 89 views
+    store.insert_article(&live, &text("một")).await.unwrap();
+    let mut second = live.clone();
+    (second.revision, second.etag) = (2, "e2".into());
+    store.update_article("e1", &second, &text("hai")).await.unwrap();
+    let held = record("giu", 1_569_838_860, &[]);
+    store.insert_article(&held, &text("x")).await.unwrap();
+    store.set_legal_hold(&held.id, true).await.unwrap();
+    let deleted = record("xoa", 1_569_838_861, &[]);
+    store.insert_article(&deleted, &text("y")).await.unwrap();
+    store.delete_article(&deleted.id, None).await.unwrap();
+
+    let mut clips = Vec::new();
+    for (i, id) in ["clip-a", "clip-b", "clip-c"].into_iter().enumerate() {
+        let mut clip = media(id);
+        clip.create_time = time(1_700_000_000 + i as i64);
+        clip.rendition = clip.rendition.filter(|_| i == 0);
+        store.insert_media(&clip).await.unwrap();
+        clips.push(clip);
+    }
+    let mut copy = media("clip-d");
+    (copy.object, copy.rendition, copy.create_time) = (clips[0].object.clone(), None, time(1_700_000_002));
+    store.insert_media(&copy).await.unwrap();
+
+    // Newest first; clip-c and clip-d share a creation time, ids break the tie.
+    let first = store.list_media(None, 3).await.unwrap();
+    let ids = |page: &[MediaRecord]| page.iter().map(|m| m.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&first), ["clip-d", "clip-c", "clip-b"]);
+    assert_eq!(first[0], copy, "listed records are whole");
+    let last = &first[2];
+    let after = MediaCursor { create_time_micros: last.create_time.timestamp_micros(), id: last.id.to_string() };
+    assert_eq!(ids(&store.list_media(Some(&after), 3).await.unwrap()), ["clip-a"]);
+
+    let stored = 3 * clips[0].object.size_bytes + clips[0].rendition.as_ref().unwrap().size_bytes;
+    let expected = ArchiveStatistics {
+        articles: 2,
+        deleted_articles: 1,
+        held_articles: 1,
+        revisions: 4,
+        views: 3 * 89,
+        media: 4,
+        media_stored_bytes: stored as i64,
+        open_uploads: 0,
+    };
+    assert_eq!(store.statistics().await.unwrap(), expected);
 }
 
 async fn concurrent_writers_never_fail_busy(store: Arc<dyn MetadataStore>) {
@@ -433,6 +484,7 @@ on_every_database!(
     articles_round_trip_with_revisions_and_etags,
     media_and_links,
     records_tell_which_objects_they_name,
+    media_listing_and_statistics,
     concurrent_writers_never_fail_busy,
     listing_pages_and_filters,
     views_add_up_under_concurrency,

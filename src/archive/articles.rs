@@ -1,6 +1,10 @@
 //! Creating, reading, changing and listing articles.
 
-use super::{Archive, new_etag, now, page_token, run_to_completion, sha256_hex};
+use super::{
+    Archive, new_etag, now,
+    page_token::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    run_to_completion, sha256_hex,
+};
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, Result},
@@ -16,8 +20,6 @@ const MAX_TITLE_CHARS: usize = 2_000;
 const MAX_AUTHOR_CHARS: usize = 500;
 const MAX_KEYWORDS: usize = 100;
 const MAX_KEYWORD_CHARS: usize = 200;
-const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 1000;
 /// UTC offsets span −12:00 … +14:00; allow the ISO 8601 range.
 const MAX_UTC_OFFSET_SECONDS: i32 = 18 * 3600;
 const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";

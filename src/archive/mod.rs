@@ -2,6 +2,7 @@
 //! [`crate::service`] only convert messages and call these methods.
 
 mod articles;
+mod inventory;
 mod manifests;
 mod media;
 mod page_token;

@@ -6,6 +6,11 @@ use crate::error::{ArchiveError, Result};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
 
+/// Page size of a listing that names none.
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest page of a listing.
+pub(crate) const MAX_PAGE_SIZE: u32 = 1000;
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Token<T> {
     #[serde(rename = "p")]

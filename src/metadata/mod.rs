@@ -106,6 +106,27 @@ pub struct ArticleCursor {
     pub id: String,
 }
 
+/// Position after the last clip of a page (creation time, then id, descending).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MediaCursor {
+    pub create_time_micros: i64,
+    pub id: String,
+}
+
+/// What the archive holds, counted in one read transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveStatistics {
+    pub articles: i64,
+    pub deleted_articles: i64,
+    pub held_articles: i64,
+    pub revisions: i64,
+    pub views: i64,
+    pub media: i64,
+    /// Each stored original and rendition once, however many clips share it.
+    pub media_stored_bytes: i64,
+    pub open_uploads: i64,
+}
+
 /// Filters and paging of a listing.
 #[derive(Debug, Clone, Default)]
 pub struct ArticleQuery {
@@ -222,6 +243,11 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     async fn get_media(&self, id: &MediaId) -> Result<MediaRecord>;
 
     /// A clip whose original has exactly this SHA-256 and size, if any.
+    /// Clips, newest first, after `after`, at most `limit`.
+    async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>>;
+
+    async fn statistics(&self) -> Result<ArchiveStatistics>;
+
     async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>>;
 
     /// Links `media` to the article's `reference` (added when the article

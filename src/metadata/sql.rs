@@ -9,8 +9,8 @@
 //! connection that takes the write lock up front (`BEGIN IMMEDIATE`).
 
 use super::{
-    ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, MediaLink, MediaRecord, MetadataStore,
-    ObjectRef, SearchHit, SearchQuery, SearchText,
+    ArchiveStatistics, ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, MediaCursor, MediaLink,
+    MediaRecord, MetadataStore, ObjectRef, SearchHit, SearchQuery, SearchText,
 };
 use crate::{
     blob::BlobKey,
@@ -1013,6 +1013,53 @@ impl MetadataStore for SqlMetadataStore {
             .await
             .map_err(db_error)?;
         Ok(count == 0)
+    }
+
+    async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
+        let mut sql = SqlBuilder::new("SELECT * FROM media");
+        if let Some(after) = after {
+            sql.push(" WHERE create_time_us < ")
+                .bind(Arg::Int(after.create_time_micros))
+                .push(" OR (create_time_us = ")
+                .bind(Arg::Int(after.create_time_micros))
+                .push(" AND id < ")
+                .bind(Arg::Text(after.id.clone()))
+                .push(")");
+        }
+        sql.push(" ORDER BY create_time_us DESC, id DESC LIMIT ").bind(Arg::Int(i64::from(limit)));
+        sql.fetch_all(&self.readers).await?.iter().map(media_from_row).collect()
+    }
+
+    async fn statistics(&self) -> Result<ArchiveStatistics> {
+        // One statement: one consistent snapshot on both databases.
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM articles WHERE delete_time_us IS NULL) AS articles, \
+             (SELECT COUNT(*) FROM articles WHERE delete_time_us IS NOT NULL) AS deleted_articles, \
+             (SELECT COUNT(*) FROM articles WHERE legal_hold <> 0) AS held_articles, \
+             (SELECT COUNT(*) FROM article_revisions) AS revisions, \
+             (SELECT CAST(COALESCE(SUM(view_count), 0) AS BIGINT) FROM articles) AS views, \
+             (SELECT COUNT(*) FROM media) AS media, \
+             (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM ( \
+                 SELECT MAX(size_bytes) AS size FROM media GROUP BY blob_key \
+                 UNION ALL SELECT MAX(rendition_size) FROM media WHERE rendition_key IS NOT NULL \
+                 GROUP BY rendition_key) AS stored_objects) AS media_stored_bytes, \
+             (SELECT COUNT(*) FROM upload_sessions WHERE finished = 0) AS open_uploads",
+        )
+        .fetch_one(&self.readers)
+        .await
+        .map_err(db_error)?;
+        let count = |column: &str| row.try_get::<i64, _>(column).map_err(db_error);
+        Ok(ArchiveStatistics {
+            articles: count("articles")?,
+            deleted_articles: count("deleted_articles")?,
+            held_articles: count("held_articles")?,
+            revisions: count("revisions")?,
+            views: count("views")?,
+            media: count("media")?,
+            media_stored_bytes: count("media_stored_bytes")?,
+            open_uploads: count("open_uploads")?,
+        })
     }
 
     async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {

@@ -79,4 +79,33 @@ impl MetadataService for MetadataGrpc {
         let view_count = self.archive.record_views(&id, request.get_ref().count).await?;
         Ok(Response::new(pb::RecordViewResponse { view_count }))
     }
+
+    #[instrument(skip_all)]
+    async fn list_media(
+        &self,
+        request: Request<pb::ListMediaRequest>,
+    ) -> Result<Response<pb::ListMediaResponse>, Status> {
+        let request = request.into_inner();
+        let (records, next_page_token) = self.archive.list_media(request.page_size, &request.page_token).await?;
+        let media = records.iter().map(convert::media).collect();
+        Ok(Response::new(pb::ListMediaResponse { media, next_page_token }))
+    }
+
+    #[instrument(skip_all)]
+    async fn get_archive_statistics(
+        &self,
+        _request: Request<pb::GetArchiveStatisticsRequest>,
+    ) -> Result<Response<pb::GetArchiveStatisticsResponse>, Status> {
+        let counts = self.archive.statistics().await?;
+        Ok(Response::new(pb::GetArchiveStatisticsResponse {
+            article_count: counts.articles,
+            deleted_article_count: counts.deleted_articles,
+            legal_hold_count: counts.held_articles,
+            revision_count: counts.revisions,
+            view_count: counts.views,
+            media_count: counts.media,
+            media_stored_bytes: counts.media_stored_bytes,
+            open_upload_count: counts.open_uploads,
+        }))
+    }
 }
