@@ -160,6 +160,27 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     let played = reqwest::get(&url).await.unwrap();
     assert_eq!(played.status().as_u16(), 200, "the rendition still plays");
 
+    // A manifest that cannot be read keeps what it might name: the bodies of
+    // its article, and every clip object waiting for the pass over all manifests.
+    let broken_manifest = BlobKey::parse("articles/hong/manifest.json").unwrap();
+    put(blobs.as_ref(), &broken_manifest, b"{ not json").await;
+    let body_of_broken = key_made_ago("articles/hong/bodies/{uuid}.txt", old);
+    put(blobs.as_ref(), &body_of_broken, b"kept while unsure").await;
+    let waiting_clip = key_made_ago("media/mat-tich-2/original-{uuid}", old);
+    put(blobs.as_ref(), &waiting_clip, b"kept while unsure").await;
+    let report = server.archive.sweep_unreferenced(GRACE).await.unwrap();
+    // Old: described (named by its owner), body_of_broken (undecided), and
+    // shared, linked and waiting_clip (no manifest of their own): the pass
+    // over all manifests may read the copy's and the article's before the
+    // broken one, never waiting_clip's.
+    assert_eq!((report.checked, report.deleted), (5, 0), "{report:?}");
+    assert_eq!(report.named_by_manifest_only + report.undecided, 5, "{report:?}");
+    assert!(report.undecided >= 2, "{report:?}");
+    blobs.delete(&broken_manifest).await.unwrap();
+    let report = server.archive.sweep_unreferenced(GRACE).await.unwrap();
+    assert_eq!((report.deleted, report.named_by_manifest_only, report.undecided), (2, 3, 0), "{report:?}");
+    assert_eq!(stored_keys(blobs.as_ref()).await, expected, "both went once the manifest was gone");
+
     // A server on an empty database (before a reindex) sweeps nothing.
     let mut settings = server.settings.clone();
     let fresh_dir = tempfile::tempdir().unwrap();

@@ -31,6 +31,7 @@ impl Archive {
         Ok((media, next_token))
     }
 
+    /// What the archive holds: articles, revisions, views, clips, stored bytes, open uploads.
     pub async fn statistics(&self) -> Result<ArchiveStatistics> {
         self.metadata.statistics().await
     }

@@ -198,8 +198,13 @@ impl Archive {
                 }
             }
         }
-        for key in &deferred {
-            self.delete_unnamed(key, report).await?;
+        // The pass took a while: ask the database once more before deleting.
+        let deferred: Vec<BlobKey> = deferred.into_iter().collect();
+        for batch in deferred.chunks(SWEEP_BATCH) {
+            let referenced = self.metadata.referenced_objects(batch).await?;
+            for key in batch.iter().filter(|key| !referenced.contains(key)) {
+                self.delete_unnamed(key, report).await?;
+            }
         }
         Ok(())
     }

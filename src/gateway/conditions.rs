@@ -17,18 +17,18 @@ pub struct Validators {
 /// What the preconditions make of a GET or HEAD.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Precondition {
-    /// Send the clip; `range_applies` is false when If-Range no longer
-    /// matches, so the whole clip goes out instead of the range.
-    Proceed { range_applies: bool },
+    /// Send the clip (or the range, when it applies).
+    Proceed,
     /// 304: the client's copy is current.
     NotModified,
     /// 412: If-Match or If-Unmodified-Since failed.
     Failed,
 }
 
-/// Evaluates the preconditions in the order RFC 9110 §13.2.2 gives. A
-/// malformed date is ignored, like a missing header (§13.1.3); an ETag list
-/// without a valid tag matches nothing.
+/// Evaluates If-Match, If-Unmodified-Since, If-None-Match and
+/// If-Modified-Since in the order RFC 9110 §13.2.2 gives. A malformed date
+/// is ignored, like a missing header (§13.1.3); an ETag list without a
+/// valid tag matches nothing.
 pub fn evaluate(headers: &HeaderMap, validators: &Validators) -> Precondition {
     let Validators { etag, last_modified } = validators;
     if let Some(if_match) = headers.typed_get::<IfMatch>() {
@@ -49,11 +49,16 @@ pub fn evaluate(headers: &HeaderMap, validators: &Validators) -> Precondition {
     {
         return Precondition::NotModified;
     }
-    // If-Range needs a strong ETag match or exactly the Last-Modified date (§13.1.5).
-    let range_applies = headers
-        .typed_get::<IfRange>()
-        .is_none_or(|if_range| if_range == IfRange::etag(etag.clone()) || if_range == IfRange::date(*last_modified));
-    Precondition::Proceed { range_applies }
+    Precondition::Proceed
+}
+
+/// Whether a Range header applies: with no If-Range, or with one holding
+/// the strong ETag or exactly the Last-Modified date (§13.1.5); otherwise the
+/// whole clip goes out.
+pub fn range_applies(headers: &HeaderMap, validators: &Validators) -> bool {
+    headers.typed_get::<IfRange>().is_none_or(|if_range| {
+        if_range == IfRange::etag(validators.etag.clone()) || if_range == IfRange::date(validators.last_modified)
+    })
 }
 
 /// The byte range to serve: `Ok(None)` for the whole clip, `Err(())` when unsatisfiable.
@@ -95,38 +100,36 @@ mod tests {
     #[test]
     fn the_order_of_rfc_9110_is_kept() {
         let v = validators();
-        let proceed = Precondition::Proceed { range_applies: true };
-        assert_eq!(evaluate(&with(&[]), &v), proceed);
+        use Precondition::{Failed, NotModified, Proceed};
+        assert_eq!(evaluate(&with(&[]), &v), Proceed);
         // 2023-11-14T22:13:20Z is the last modification.
         let at = "Tue, 14 Nov 2023 22:13:20 GMT";
         let before = "Tue, 14 Nov 2023 22:13:19 GMT";
-        assert_eq!(evaluate(&with(&[("if-modified-since", at)]), &v), Precondition::NotModified);
-        assert_eq!(evaluate(&with(&[("if-modified-since", before)]), &v), proceed);
-        assert_eq!(evaluate(&with(&[("if-unmodified-since", before)]), &v), Precondition::Failed);
-        assert_eq!(evaluate(&with(&[("if-unmodified-since", at)]), &v), proceed);
-        // If-Match wins over If-Unmodified-Since, If-None-Match over If-Modified-Since.
-        assert_eq!(evaluate(&with(&[("if-match", "\"abc\""), ("if-unmodified-since", before)]), &v), proceed);
-        assert_eq!(evaluate(&with(&[("if-none-match", "\"x\""), ("if-modified-since", at)]), &v), proceed);
-        // A weak ETag matches for If-None-Match (weak comparison), not for If-Range (strong).
-        assert_eq!(evaluate(&with(&[("if-none-match", "W/\"abc\"")]), &v), Precondition::NotModified);
-        assert_eq!(evaluate(&with(&[("if-range", "W/\"abc\"")]), &v), Precondition::Proceed { range_applies: false });
-        assert_eq!(evaluate(&with(&[("if-range", "\"abc\"")]), &v), proceed);
-        assert_eq!(evaluate(&with(&[("if-range", at)]), &v), proceed);
         let later = "Tue, 14 Nov 2023 22:13:21 GMT";
-        for not_exact in [before, later] {
-            let headers = with(&[("if-range", not_exact)]);
-            assert_eq!(evaluate(&headers, &v), Precondition::Proceed { range_applies: false }, "{not_exact}");
-        }
+        assert_eq!(evaluate(&with(&[("if-modified-since", at)]), &v), NotModified);
+        assert_eq!(evaluate(&with(&[("if-modified-since", before)]), &v), Proceed);
+        assert_eq!(evaluate(&with(&[("if-unmodified-since", before)]), &v), Failed);
+        assert_eq!(evaluate(&with(&[("if-unmodified-since", at)]), &v), Proceed);
+        // If-Match wins over If-Unmodified-Since, If-None-Match over If-Modified-Since.
+        assert_eq!(evaluate(&with(&[("if-match", "\"abc\""), ("if-unmodified-since", before)]), &v), Proceed);
+        assert_eq!(evaluate(&with(&[("if-none-match", "\"x\""), ("if-modified-since", at)]), &v), Proceed);
         // If-Match is evaluated first, then If-None-Match.
-        assert_eq!(
-            evaluate(&with(&[("if-match", "\"abc\""), ("if-none-match", "\"abc\"")]), &v),
-            Precondition::NotModified
-        );
-        assert_eq!(evaluate(&with(&[("if-match", "\"x\""), ("if-none-match", "\"abc\"")]), &v), Precondition::Failed);
+        assert_eq!(evaluate(&with(&[("if-match", "\"abc\""), ("if-none-match", "\"abc\"")]), &v), NotModified);
+        assert_eq!(evaluate(&with(&[("if-match", "\"x\""), ("if-none-match", "\"abc\"")]), &v), Failed);
+        // A weak ETag matches for If-None-Match (weak comparison).
+        assert_eq!(evaluate(&with(&[("if-none-match", "W/\"abc\"")]), &v), NotModified);
         // Malformed dates are ignored; a list without a valid tag matches nothing.
-        assert_eq!(evaluate(&with(&[("if-modified-since", "yesterday")]), &v), proceed);
-        assert_eq!(evaluate(&with(&[("if-unmodified-since", "yesterday")]), &v), proceed);
-        assert_eq!(evaluate(&with(&[("if-match", "abc")]), &v), Precondition::Failed);
-        assert_eq!(evaluate(&with(&[("if-none-match", "abc")]), &v), proceed);
+        assert_eq!(evaluate(&with(&[("if-modified-since", "yesterday")]), &v), Proceed);
+        assert_eq!(evaluate(&with(&[("if-unmodified-since", "yesterday")]), &v), Proceed);
+        assert_eq!(evaluate(&with(&[("if-match", "abc")]), &v), Failed);
+        assert_eq!(evaluate(&with(&[("if-none-match", "abc")]), &v), Proceed);
+
+        // If-Range: a strong ETag match or exactly the date.
+        assert!(range_applies(&with(&[]), &v));
+        assert!(range_applies(&with(&[("if-range", "\"abc\"")]), &v));
+        assert!(range_applies(&with(&[("if-range", at)]), &v));
+        for stale in ["W/\"abc\"", "\"x\"", before, later] {
+            assert!(!range_applies(&with(&[("if-range", stale)]), &v), "{stale}");
+        }
     }
 }

@@ -131,9 +131,15 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
         etag: format!("\"{}\"", object.sha256).parse().expect("hex digits in quotes are an ETag"),
         last_modified: UNIX_EPOCH + Duration::from_secs(media.create_time.timestamp().max(0) as u64),
     };
-    // Without its preconditions this request would be a 416, so they are
-    // ignored (RFC 9110 §13.2.1).
-    let Ok(range) = conditions::requested_range(headers, size) else {
+    // A stale If-Range sends the whole clip; a range that applies but cannot
+    // be satisfied is a 416 whatever the other preconditions say (RFC 9110
+    // §13.2.1).
+    let range = if conditions::range_applies(headers, &validators) {
+        conditions::requested_range(headers, size)
+    } else {
+        Ok(None)
+    };
+    let Ok(range) = range else {
         return Response::builder()
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
             .header(header::CONTENT_RANGE, format!("bytes */{size}"))
@@ -145,8 +151,8 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
         headers.typed_insert(validators.etag.clone());
         headers.typed_insert(LastModified::from(validators.last_modified));
     }
-    let range = match conditions::evaluate(headers, &validators) {
-        Precondition::Proceed { range_applies } => range.filter(|_| range_applies),
+    match conditions::evaluate(headers, &validators) {
+        Precondition::Proceed => {}
         Precondition::NotModified => {
             return response
                 .status(StatusCode::NOT_MODIFIED)
@@ -156,7 +162,7 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
         Precondition::Failed => {
             return plain(StatusCode::PRECONDITION_FAILED, "the clip does not meet the request's preconditions\n");
         }
-    };
+    }
     response = response.header(header::CONTENT_TYPE, &media.content_type).header(header::ACCEPT_RANGES, "bytes");
     if query.disposition.as_deref() == Some(ATTACHMENT) {
         response = response.header(header::CONTENT_DISPOSITION, attachment_disposition(&media.filename));

@@ -242,12 +242,13 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
 
     async fn get_media(&self, id: &MediaId) -> Result<MediaRecord>;
 
-    /// A clip whose original has exactly this SHA-256 and size, if any.
     /// Clips, newest first, after `after`, at most `limit`.
     async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>>;
 
+    /// What the archive holds, counted in one consistent read.
     async fn statistics(&self) -> Result<ArchiveStatistics>;
 
+    /// A clip whose original has exactly this SHA-256 and size, if any.
     async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>>;
 
     /// Links `media` to the article's `reference` (added when the article

@@ -894,13 +894,14 @@ impl MetadataStore for SqlMetadataStore {
         let mut sql = SqlBuilder::new("SELECT a.* FROM articles a WHERE 1 = 1");
         push_filters(&mut sql, query);
         if let Some(after) = &query.after {
-            sql.push(" AND (a.publish_time_us < ")
+            // Written so that both databases bound the index range with it.
+            sql.push(" AND a.publish_time_us <= ")
                 .bind(Arg::Int(after.publish_time_micros))
-                .push(" OR (a.publish_time_us = ")
+                .push(" AND (a.publish_time_us < ")
                 .bind(Arg::Int(after.publish_time_micros))
-                .push(" AND a.id < ")
+                .push(" OR a.id < ")
                 .bind(Arg::Text(after.id.clone()))
-                .push("))");
+                .push(")");
         }
         sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC LIMIT ").bind(Arg::Int(i64::from(query.page_size) + 1));
         let rows = sql.fetch_all(&self.readers).await?;
@@ -1018,11 +1019,12 @@ impl MetadataStore for SqlMetadataStore {
     async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
         let mut sql = SqlBuilder::new("SELECT * FROM media");
         if let Some(after) = after {
-            sql.push(" WHERE create_time_us < ")
+            // Written so that both databases bound the index range with it.
+            sql.push(" WHERE create_time_us <= ")
                 .bind(Arg::Int(after.create_time_micros))
-                .push(" OR (create_time_us = ")
+                .push(" AND (create_time_us < ")
                 .bind(Arg::Int(after.create_time_micros))
-                .push(" AND id < ")
+                .push(" OR id < ")
                 .bind(Arg::Text(after.id.clone()))
                 .push(")");
         }

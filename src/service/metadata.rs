@@ -100,7 +100,7 @@ impl MetadataService for MetadataGrpc {
         Ok(Response::new(pb::GetArchiveStatisticsResponse {
             article_count: counts.articles,
             deleted_article_count: counts.deleted_articles,
-            legal_hold_count: counts.held_articles,
+            held_article_count: counts.held_articles,
             revision_count: counts.revisions,
             view_count: counts.views,
             media_count: counts.media,
