@@ -63,6 +63,16 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
     assert!(fetched.status.success());
     assert_eq!(fetched.stdout, clip[10..20], "curl -r gets the range");
 
+    let clips = archivectl(&server, dir.path(), &["media", "--limit", "5"]);
+    let rows: Vec<&str> = clips.lines().collect();
+    assert_eq!(rows.len(), 2, "the imported clip and the put copy: {clips}");
+    assert!(rows[1].starts_with(&format!("{media}\t2")), "{clips}");
+    assert!(rows.iter().all(|row| row.contains(&format!("\t{}\tvideo/mp4\t93019_OHAI1.mp4", clip.len()))), "{clips}");
+    let stats = archivectl(&server, dir.path(), &["stats"]);
+    for line in ["articles:       1\n", "clips:          2\n", &format!("stored bytes:   {} ", clip.len())] {
+        assert!(stats.contains(line), "{line:?} in {stats}");
+    }
+
     assert!(dir.path().join("data/archive.db").exists(), "metadata under ./data by default");
     assert!(dir.path().join("data/blobs/media").is_dir(), "blobs under ./data by default");
 }

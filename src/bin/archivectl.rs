@@ -79,6 +79,13 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// List clips, newest first.
+    Media {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Print what the archive holds: articles, revisions, views, clips, bytes.
+    Stats,
     /// Rebuild an empty metadata database from the manifests in storage.
     /// Reads the server's configuration (file and ARCHIVE__ variables), not the server.
     Reindex {
@@ -367,6 +374,36 @@ async fn main() -> anyhow::Result<()> {
                 }
                 page_token = page.next_page_token;
             }
+        }
+        Command::Media { limit } => {
+            let mut client = MetadataServiceClient::new(channel);
+            let mut page_token = String::new();
+            let mut shown = 0;
+            while shown < limit {
+                let request = pb::ListMediaRequest { page_size: (limit - shown).min(1000) as i32, page_token };
+                let page = client.list_media(request).await?.into_inner();
+                for media in &page.media {
+                    let created = show_time(media.create_time.as_ref(), archive::export::VIETNAM_UTC_OFFSET_SECONDS);
+                    println!("{}	{created}	{}	{}	{}", media.name, media.size_bytes, media.content_type, media.filename);
+                }
+                shown += page.media.len();
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+        }
+        Command::Stats => {
+            let request = pb::GetArchiveStatisticsRequest {};
+            let counts = MetadataServiceClient::new(channel).get_archive_statistics(request).await?.into_inner();
+            println!("articles:       {}", counts.article_count);
+            println!("deleted:        {} (restorable)", counts.deleted_article_count);
+            println!("legal hold:     {}", counts.held_article_count);
+            println!("revisions:      {}", counts.revision_count);
+            println!("views:          {}", counts.view_count);
+            println!("clips:          {}", counts.media_count);
+            println!("stored bytes:   {} (clips; shared bytes once)", counts.media_stored_bytes);
+            println!("open uploads:   {}", counts.open_upload_count);
         }
         Command::Url { name, ttl, download } => {
             let ttl = ttl.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
