@@ -350,14 +350,20 @@ impl SqlMetadataStore {
     /// How PostgreSQL should find the newest `window` matches. A GIN index
     /// cannot return them newest first, so either walk back from the newest
     /// text testing each (cheap when matches are common: about
-    /// `window / selectivity` rows, ~0.9 µs each here) or fetch every match
-    /// through the index and keep the newest (cheap when they are rare:
-    /// ~2.3 µs per match). The planner's estimate of the word matches picks
-    /// the cheaper; left to itself it under-prices the per-row test. The
-    /// estimate leaves the filters out: their own words are among `terms`,
-    /// and the planner, which takes the two as independent, would count
-    /// their matches twice.
-    async fn postgres_walks_back(&self, terms: &str, window: i64) -> Result<bool> {
+    /// `window / selectivity` rows) or fetch every match through the index
+    /// and keep the newest (cheap when they are rare). The planner's
+    /// estimate of the word matches picks the cheaper; left to itself it
+    /// under-prices the per-row test. The estimate leaves the filters out:
+    /// their own words are among `terms`, and the planner, which takes the
+    /// two as independent, would count their matches twice.
+    ///
+    /// Costs per row walked and per estimated match, measured at 100k
+    /// articles once autovacuum's statistics are in (`benches/metadata.rs`):
+    /// unfiltered, ~0.65 µs and ~5.3 µs (the planner takes the words of a
+    /// query as independent and underestimates their matches, which the
+    /// bitmap pays for); with filters, each row walked also joins its
+    /// article, ~0.9 µs and ~2.3 µs.
+    async fn postgres_walks_back(&self, terms: &str, window: i64, filtered: bool) -> Result<bool> {
         let mut explain = SqlBuilder::new(
             "EXPLAIN SELECT 1 FROM article_search s WHERE s.live = 1 AND s.vector @@ plainto_tsquery('simple', ",
         );
@@ -379,15 +385,16 @@ impl SqlMetadataStore {
         if total <= 0.0 {
             return Ok(true); // never analyzed: a small, new archive
         }
-        // window × total / estimate rows × 0.9 µs  <  estimate × 2.3 µs
-        Ok(estimate * estimate * 2.3 > window as f64 * total * 0.9)
+        let (per_row_walked, per_match) = if filtered { (0.9, 2.3) } else { (0.65, 5.3) };
+        // window × total / estimate rows walked  <  estimate matches fetched
+        Ok(estimate * estimate * per_match > window as f64 * total * per_row_walked)
     }
 
     /// Search on PostgreSQL: the newest `window` matches, ranked with
     /// ts_rank, one page of them, in one statement whose plan is chosen above.
     async fn postgres_search(&self, query: &SearchQuery, window: i64) -> Result<Vec<AnyRow>> {
         let terms = query.terms.join(" ");
-        let walk_back = self.postgres_walks_back(&terms, window).await?;
+        let walk_back = self.postgres_walks_back(&terms, window, query.filters.has_filters()).await?;
         // The matches newest first (the OFFSET 0 keeps the planner from
         // merging the filters' join into the walk), then the filters.
         let mut sql = SqlBuilder::new(
