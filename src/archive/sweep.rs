@@ -81,8 +81,8 @@ impl Archive {
             let mut keys = self.blobs.list(prefix);
             let mut batch = Vec::with_capacity(SWEEP_BATCH);
             while let Some(key) = keys.try_next().await? {
-                if key.origin().is_some_and(|origin| origin.created < cutoff) {
-                    batch.push(key);
+                if let Some(origin) = key.origin().filter(|origin| origin.created < cutoff) {
+                    batch.push((key, origin.owner));
                 }
                 if batch.len() == SWEEP_BATCH {
                     self.sweep_batch(&mut batch, &mut deferred, &mut report).await?;
@@ -102,19 +102,20 @@ impl Archive {
         Ok(report)
     }
 
-    /// Checks and empties `batch`; clip objects without a manifest of their
-    /// own go to `deferred`.
+    /// Checks and empties `batch` (keys with their owners); clip objects
+    /// without a manifest of their own go to `deferred`.
     async fn sweep_batch(
         &self,
-        batch: &mut Vec<BlobKey>,
+        batch: &mut Vec<(BlobKey, KeyOwner)>,
         deferred: &mut HashSet<BlobKey>,
         report: &mut SweepReport,
     ) -> Result<()> {
         report.checked += batch.len();
-        let referenced = self.metadata.referenced_objects(batch).await?;
-        for key in batch.drain(..).filter(|key| !referenced.contains(key)) {
-            let is_clip = key.origin().is_some_and(|origin| matches!(origin.owner, KeyOwner::Media(_)));
-            match self.owner_manifest(&key).await {
+        let keys: Vec<BlobKey> = batch.iter().map(|(key, _)| key.clone()).collect();
+        let referenced = self.metadata.referenced_objects(&keys).await?;
+        for (key, owner) in batch.drain(..).filter(|(key, _)| !referenced.contains(key)) {
+            let is_clip = matches!(owner, KeyOwner::Media(_));
+            match self.owner_manifest(&key, owner).await {
                 OwnerManifest::Names => report.named_by_manifest_only += 1,
                 OwnerManifest::Unreadable => report.undecided += 1,
                 OwnerManifest::Missing if is_clip && deferred.len() < MAX_DEFERRED => {
@@ -135,13 +136,10 @@ impl Archive {
     }
 
     /// What the manifest of the key's owner says of it.
-    async fn owner_manifest(&self, key: &BlobKey) -> OwnerManifest {
-        let Some(origin) = key.origin() else {
-            return OwnerManifest::Unreadable;
-        };
+    async fn owner_manifest(&self, key: &BlobKey, owner: KeyOwner) -> OwnerManifest {
         let blobs = self.blobs.as_ref();
         let name = key.as_str();
-        let named = match origin.owner {
+        let named = match owner {
             KeyOwner::Article(id) => manifest::read::<ArticleManifest>(blobs, &BlobKey::article_manifest(&id))
                 .await
                 .map(|manifest| manifest.map(|m| m.revisions.iter().any(|r| r.body.key == name))),

@@ -65,8 +65,8 @@ pub struct MediaUpload {
     /// or to this stream (one-shot).
     parts: Vec<CompletedPart>,
     session: Option<Session>,
-    /// When this stream began: a one-shot upload has a time limit.
-    started: std::time::Instant,
+    /// When a one-shot upload must have finished (a resumable one has no limit).
+    one_shot_deadline: Option<std::time::Instant>,
     _slot: tokio::sync::OwnedSemaphorePermit,
     /// Keeps other streams of this process off a resumable upload.
     _active: Option<ActiveUpload>,
@@ -89,6 +89,9 @@ impl MediaUpload {
     ) -> Self {
         let key = BlobKey::new_media_original(&id);
         let writer = PartWriter::new(archive.blobs.clone(), key, &content_type);
+        let limit = std::time::Duration::from_secs(archive.media_settings.max_one_shot_upload_seconds);
+        // A limit too far out to represent is no limit.
+        let deadline = std::time::Instant::now().checked_add(limit);
         Self {
             archive,
             id,
@@ -99,7 +102,7 @@ impl MediaUpload {
             size: 0,
             parts: Vec::new(),
             session: None,
-            started: std::time::Instant::now(),
+            one_shot_deadline: deadline,
             _slot: slot,
             _active: None,
         }
@@ -140,7 +143,7 @@ impl MediaUpload {
                 boundaries: BTreeMap::new(),
                 landed: BTreeMap::new(),
             }),
-            started: std::time::Instant::now(),
+            one_shot_deadline: None,
             _slot: slot,
             _active: Some(active),
         })
@@ -158,8 +161,8 @@ impl MediaUpload {
     /// A one-shot upload past its time limit: its object's key dates from
     /// its start, and the sweep must never mistake it for a crash's leftover.
     fn check_duration(&self) -> Result<()> {
-        let limit = self.archive.media_settings.max_one_shot_upload_seconds;
-        if self.session.is_none() && self.started.elapsed().as_secs() >= limit {
+        if self.one_shot_deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+            let limit = self.archive.media_settings.max_one_shot_upload_seconds;
             return Err(ArchiveError::new(
                 ErrorKind::ResourceExhausted,
                 "UPLOAD_TOO_LONG",

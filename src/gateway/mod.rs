@@ -127,8 +127,12 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
     let size = object.size_bytes;
     // A clip's bytes never change once it is stored: its SHA-256 is a strong
     // ETag and its creation the last modification.
+    let Ok(etag) = format!("\"{}\"", object.sha256).parse() else {
+        tracing::error!(media = %id, "stored SHA-256 is not usable as an ETag");
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "the clip's record is damaged\n");
+    };
     let validators = Validators {
-        etag: format!("\"{}\"", object.sha256).parse().expect("hex digits in quotes are an ETag"),
+        etag,
         last_modified: UNIX_EPOCH + Duration::from_secs(media.create_time.timestamp().max(0) as u64),
     };
     // A stale If-Range sends the whole clip; a range that applies but cannot

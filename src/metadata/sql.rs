@@ -172,6 +172,19 @@ impl SqlBuilder {
         self
     }
 
+    /// `AND` the rows after a keyset position in a listing ordered by
+    /// `time_column DESC, id_column DESC`, written so that both databases
+    /// bound the index range with it.
+    fn after_position(&mut self, time_column: &str, id_column: &str, time: i64, id: &str) -> &mut Self {
+        self.push(&format!(" AND {time_column} <= "))
+            .bind(Arg::Int(time))
+            .push(&format!(" AND ({time_column} < "))
+            .bind(Arg::Int(time))
+            .push(&format!(" OR {id_column} < "))
+            .bind(Arg::Text(id.to_owned()))
+            .push(")")
+    }
+
     async fn fetch_all<'c>(self, executor: impl Executor<'c, Database = Any>) -> Result<Vec<AnyRow>> {
         let mut query = sqlx::query::<Any>(AssertSqlSafe(self.sql));
         for arg in self.args {
@@ -901,14 +914,7 @@ impl MetadataStore for SqlMetadataStore {
         let mut sql = SqlBuilder::new("SELECT a.* FROM articles a WHERE 1 = 1");
         push_filters(&mut sql, query);
         if let Some(after) = &query.after {
-            // Written so that both databases bound the index range with it.
-            sql.push(" AND a.publish_time_us <= ")
-                .bind(Arg::Int(after.publish_time_micros))
-                .push(" AND (a.publish_time_us < ")
-                .bind(Arg::Int(after.publish_time_micros))
-                .push(" OR a.id < ")
-                .bind(Arg::Text(after.id.clone()))
-                .push(")");
+            sql.after_position("a.publish_time_us", "a.id", after.publish_time_micros, &after.id);
         }
         sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC LIMIT ").bind(Arg::Int(i64::from(query.page_size) + 1));
         let rows = sql.fetch_all(&self.readers).await?;
@@ -1024,16 +1030,9 @@ impl MetadataStore for SqlMetadataStore {
     }
 
     async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
-        let mut sql = SqlBuilder::new("SELECT * FROM media");
+        let mut sql = SqlBuilder::new("SELECT * FROM media WHERE 1 = 1");
         if let Some(after) = after {
-            // Written so that both databases bound the index range with it.
-            sql.push(" WHERE create_time_us <= ")
-                .bind(Arg::Int(after.create_time_micros))
-                .push(" AND (create_time_us < ")
-                .bind(Arg::Int(after.create_time_micros))
-                .push(" OR id < ")
-                .bind(Arg::Text(after.id.clone()))
-                .push(")");
+            sql.after_position("create_time_us", "id", after.create_time_micros, &after.id);
         }
         sql.push(" ORDER BY create_time_us DESC, id DESC LIMIT ").bind(Arg::Int(i64::from(limit)));
         sql.fetch_all(&self.readers).await?.iter().map(media_from_row).collect()
