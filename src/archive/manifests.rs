@@ -114,6 +114,13 @@ impl Archive {
         }
     }
 
+    /// Writes the clip's manifest; a failure is logged, as for articles.
+    pub(crate) async fn write_media_manifest_logged(&self, media: &MediaRecord) {
+        if let Err(error) = self.write_media_manifest(media).await {
+            tracing::error!(media = %media.id, error = ?error.source, "manifest not written: {}", error.message);
+        }
+    }
+
     pub(crate) async fn write_media_manifest(&self, media: &MediaRecord) -> Result<()> {
         let key = BlobKey::media_manifest(&media.id);
         self.blobs.put(&key, encode(&MediaManifest::from(media))?, JSON).await

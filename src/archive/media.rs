@@ -1,12 +1,12 @@
 //! Clips: what an upload header may say; ranged reads; signed playback
 //! URLs; links to articles. The upload streams are in [`super::upload`].
 
-use super::{Archive, MediaUpload, now};
+use super::{Archive, MediaUpload, now, run_to_completion};
 use crate::{
-    blob::ByteStream,
+    blob::{BlobKey, ByteStream},
     error::{ArchiveError, ErrorKind, Result},
     ids::{ArticleId, MediaId},
-    metadata::{ArticleRecord, MediaRecord},
+    metadata::{ArticleRecord, COPY_SOURCE_GONE, MediaRecord},
 };
 use chrono::{DateTime, Utc};
 use std::{ops::Range, time::Duration};
@@ -24,6 +24,15 @@ pub struct UploadHeader {
     /// that are stored already.
     pub sha256: String,
     pub size_bytes: i64,
+}
+
+/// What DeleteMedia did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaDeletion {
+    /// Articles the clip was detached from (with `force`).
+    pub detached: Vec<ArticleId>,
+    /// False when another clip shares the bytes, which then stay.
+    pub objects_deleted: bool,
 }
 
 /// A signed, time-limited URL.
@@ -115,10 +124,13 @@ impl Archive {
         };
         let (id, content_type) = self.new_media(header).await?;
         let record = MediaRecord { id, filename: header.filename.clone(), content_type, create_time: now(), ..stored };
-        self.metadata.insert_media(&record).await?;
-        if let Err(error) = self.write_media_manifest(&record).await {
-            tracing::error!(media = %record.id, error = ?error.source, "manifest not written: {}", error.message);
+        match self.metadata.insert_media_copy(&record).await {
+            Ok(()) => {}
+            // Deleted meanwhile: the client sends the bytes after all.
+            Err(error) if error.reason == COPY_SOURCE_GONE => return Ok(None),
+            Err(error) => return Err(error),
         }
+        self.write_media_manifest_logged(&record).await;
         Ok(Some(record))
     }
 
@@ -189,6 +201,39 @@ impl Archive {
             }
         };
         Ok(PlaybackUrl { url, expire_time, content_type: media.content_type })
+    }
+
+    /// Deletes a clip: its record (with `force`, after detaching it from the
+    /// articles linking it), the manifests that named it, then its objects
+    /// unless another clip shares them. Records go first, as in the purge: a
+    /// crash afterwards leaves only objects no record names, which the sweep
+    /// removes.
+    pub async fn delete_media(&self, id: &MediaId, force: bool) -> Result<MediaDeletion> {
+        let archive = self.clone();
+        let id = id.clone();
+        run_to_completion(async move {
+            let deleted = archive.metadata.delete_media(&id, force).await?;
+            for article in &deleted.detached {
+                archive.write_article_manifest(article).await;
+            }
+            let manifest = BlobKey::media_manifest(&id);
+            if let Err(error) = archive.blobs.delete(&manifest).await {
+                tracing::error!(media = %id, error = ?error.source, "manifest of a deleted clip not removed");
+            }
+            for key in &deleted.unreferenced {
+                archive.discard(key).await;
+            }
+            tracing::info!(media = %id, detached = deleted.detached.len(), objects = deleted.unreferenced.len(), "deleted a clip");
+            Ok(MediaDeletion { objects_deleted: !deleted.unreferenced.is_empty(), detached: deleted.detached })
+        })
+        .await
+    }
+
+    /// Unlinks the clip of an article's reference.
+    pub async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
+        let record = self.metadata.detach_media(article, reference).await?;
+        self.write_article_manifest(article).await;
+        Ok(record)
     }
 
     /// Links a clip to an article's reference (the clip's file name when empty).

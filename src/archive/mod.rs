@@ -14,7 +14,7 @@ mod upload;
 mod uploads;
 
 pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
-pub use media::{PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
+pub use media::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{SearchArticles, SearchResult};
 pub use sweep::SweepReport;
 pub use upload::{Declared, MediaUpload};

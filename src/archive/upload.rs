@@ -8,7 +8,7 @@ use crate::{
     blob::{BlobKey, CompletedPart, PartWriter},
     error::{ArchiveError, ErrorKind, Result},
     ids::{MediaId, UploadId},
-    metadata::{MediaRecord, ObjectRef, UploadProgress, UploadSession},
+    metadata::{COPY_SOURCE_GONE, MediaRecord, ObjectRef, UploadProgress, UploadSession},
     mp4::{self, FaststartPlan, Mp4Info},
 };
 use bytes::Bytes;
@@ -283,55 +283,69 @@ impl MediaUpload {
             session.id
         });
         let key = writer.key().clone();
-        // Identical bytes are stored once: reuse them and drop this copy.
-        let (object, rendition, mp4) = match archive.metadata.find_media_by_content(&sha256, size).await? {
-            Some(stored) => {
-                writer.abort().await?;
-                (stored.object, stored.rendition, stored.mp4)
-            }
-            None => {
-                writer.finish(parts).await?;
-                let object = ObjectRef { key, size_bytes: size, sha256 };
-                let (mp4, plan) = if content_type == MP4_CONTENT_TYPE {
-                    match archive.inspect(&object).await {
-                        Ok((info, plan)) => (Some(info), plan),
-                        Err(reason) => {
-                            archive.discard(&object.key).await;
-                            archive.forget_upload(upload_id.as_ref()).await;
-                            return Err(ArchiveError::invalid(
-                                "NOT_MP4",
-                                format!("the clip is declared as {MP4_CONTENT_TYPE} but {reason}; nothing was stored"),
-                            ));
-                        }
+        let record_it = async |record: &MediaRecord, shared: bool| match &upload_id {
+            // The session knows its own object: any other is shared.
+            Some(upload) => archive.metadata.finish_upload(upload, record, archive.upload_expire_time()).await,
+            None if shared => archive.metadata.insert_media_copy(record).await,
+            None => archive.metadata.insert_media(record).await,
+        };
+        // Identical bytes are stored once: share them and drop this copy,
+        // unless they are being deleted meanwhile.
+        if let Some(stored) = archive.metadata.find_media_by_content(&sha256, size).await? {
+            let record = MediaRecord {
+                id: id.clone(),
+                filename: filename.clone(),
+                content_type: content_type.clone(),
+                object: stored.object,
+                crc32c,
+                mp4: stored.mp4,
+                rendition: stored.rendition,
+                create_time: now(),
+            };
+            match record_it(&record, true).await {
+                Ok(()) => {
+                    if let Err(error) = writer.abort().await {
+                        tracing::warn!(media = %record.id, error = ?error.source, "duplicate bytes not discarded");
                     }
-                } else {
-                    (None, None)
-                };
-                let rendition = match plan {
-                    Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
-                    None => None,
-                };
-                (object, rendition, mp4)
+                    archive.write_media_manifest_logged(&record).await;
+                    return Ok(record);
+                }
+                Err(error) if error.reason == COPY_SOURCE_GONE => {}
+                Err(error) => {
+                    writer.abort().await?;
+                    return Err(error);
+                }
             }
+        }
+        writer.finish(parts).await?;
+        let object = ObjectRef { key, size_bytes: size, sha256 };
+        let (mp4, plan) = if content_type == MP4_CONTENT_TYPE {
+            match archive.inspect(&object).await {
+                Ok((info, plan)) => (Some(info), plan),
+                Err(reason) => {
+                    archive.discard(&object.key).await;
+                    archive.forget_upload(upload_id.as_ref()).await;
+                    return Err(ArchiveError::invalid(
+                        "NOT_MP4",
+                        format!("the clip is declared as {MP4_CONTENT_TYPE} but {reason}; nothing was stored"),
+                    ));
+                }
+            }
+        } else {
+            (None, None)
+        };
+        let rendition = match plan {
+            Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
+            None => None,
         };
         let record = MediaRecord { id, filename, content_type, object, crc32c, mp4, rendition, create_time: now() };
-        let recorded = match &upload_id {
-            Some(upload) => archive.metadata.finish_upload(upload, &record, archive.upload_expire_time()).await,
-            None => archive.metadata.insert_media(&record).await,
-        };
-        if let Err(error) = recorded {
-            // Only objects this upload wrote (keys carry the media id).
-            let own = format!("media/{}/", record.id);
+        if let Err(error) = record_it(&record, false).await {
             for key in std::iter::once(&record.object).chain(&record.rendition).map(|o| &o.key) {
-                if key.as_str().starts_with(&own) {
-                    archive.discard(key).await;
-                }
+                archive.discard(key).await;
             }
             return Err(error);
         }
-        if let Err(error) = archive.write_media_manifest(&record).await {
-            tracing::error!(media = %record.id, error = ?error.source, "manifest not written: {}", error.message);
-        }
+        archive.write_media_manifest_logged(&record).await;
         Ok(record)
     }
 

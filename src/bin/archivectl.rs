@@ -103,6 +103,13 @@ enum Command {
         #[arg(long)]
         download: bool,
     },
+    /// Delete a clip (`media/ID`) for good. A clip an article links is kept
+    /// unless `--force`, which detaches it first.
+    Rm {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn vietnam() -> FixedOffset {
@@ -414,6 +421,18 @@ async fn main() -> anyhow::Result<()> {
                 .into_inner();
             println!("{}", url.url);
             eprintln!("expires {}", show_time(url.expire_time.as_ref(), archive::export::VIETNAM_UTC_OFFSET_SECONDS));
+        }
+        Command::Rm { name, force } => {
+            let deleted = media_client(channel)
+                .delete_media(pb::DeleteMediaRequest { name: name.clone(), force })
+                .await?
+                .into_inner();
+            for article in &deleted.detached_articles {
+                println!("detached from {article}");
+            }
+            let bytes =
+                if deleted.objects_deleted { "and its bytes" } else { "(its bytes stay: another clip shares them)" };
+            println!("deleted {name} {bytes}");
         }
     }
     Ok(())

@@ -99,6 +99,19 @@ impl MediaRecord {
     }
 }
 
+/// Reason of the error of recording a copy whose shared bytes are being
+/// deleted ([`MetadataStore::insert_media_copy`]).
+pub const COPY_SOURCE_GONE: &str = "COPY_SOURCE_GONE";
+
+/// What deleting a clip's record changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeletedMedia {
+    /// Articles the clip was detached from (only with `force`), by id.
+    pub detached: Vec<ArticleId>,
+    /// The clip's original and rendition, when no record names them any more.
+    pub unreferenced: Vec<BlobKey>,
+}
+
 /// Position after the last article of a page (publish time, then id, descending).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ArticleCursor {
@@ -240,6 +253,19 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// Records a clip whose bytes are already stored.
     async fn insert_media(&self, media: &MediaRecord) -> Result<()>;
 
+    /// Records a clip sharing the original and rendition of a recorded clip,
+    /// atomically with the check that a record still names them; ABORTED
+    /// (`COPY_SOURCE_GONE`) when none does any more (the bytes are then
+    /// being deleted and must be stored anew).
+    async fn insert_media_copy(&self, media: &MediaRecord) -> Result<()>;
+
+    /// Removes a clip's record. FAILED_PRECONDITION while an article links
+    /// it (`MEDIA_IN_USE`), unless `force`, which first detaches it from
+    /// each; even then while such an article is under legal hold
+    /// (`LEGAL_HOLD`). Returns the detached articles and those of the clip's
+    /// objects no record names any more.
+    async fn delete_media(&self, id: &MediaId, force: bool) -> Result<DeletedMedia>;
+
     async fn get_media(&self, id: &MediaId) -> Result<MediaRecord>;
 
     /// Clips, newest first, after `after`, at most `limit`.
@@ -254,6 +280,11 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// Links `media` to the article's `reference` (added when the article
     /// names no such reference) and returns the article.
     async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord>;
+
+    /// Unlinks the clip of the article's `reference`: a reference the body
+    /// names stays without a clip, an added one goes. NOT_FOUND when no
+    /// clip is linked there.
+    async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord>;
 }
 
 /// Opens the database named by `settings.url` (`sqlite://…` or

@@ -9,8 +9,8 @@
 //! connection that takes the write lock up front (`BEGIN IMMEDIATE`).
 
 use super::{
-    ArchiveStatistics, ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, MediaCursor, MediaLink,
-    MediaRecord, MetadataStore, ObjectRef, SearchHit, SearchQuery, SearchText,
+    ArchiveStatistics, ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia,
+    MediaCursor, MediaLink, MediaRecord, MetadataStore, ObjectRef, SearchHit, SearchQuery, SearchText,
 };
 use crate::{
     blob::BlobKey,
@@ -27,7 +27,10 @@ use sqlx::{
 };
 use std::{collections::HashSet, str::FromStr, time::Duration};
 
+mod media;
 mod uploads;
+
+use media::{Objects, insert_media_row};
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -106,44 +109,6 @@ fn stored_id<T>(parse: fn(&str) -> Result<T>, value: &str) -> Result<T> {
     parse(value).map_err(|_| ArchiveError::internal("reading metadata", anyhow::anyhow!("bad stored id {value:?}")))
 }
 
-/// Records a clip, through a pool or inside a transaction.
-async fn insert_media_row<'c>(executor: impl Executor<'c, Database = Any>, media: &MediaRecord) -> Result<()> {
-    let mp4 = media
-        .mp4
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| ArchiveError::internal("encoding MP4 facts", e))?;
-    let rendition = media.rendition.as_ref();
-    let inserted = sqlx::query(
-        "INSERT INTO media (id, filename, content_type, size_bytes, sha256, blob_key, create_time_us, crc32c, \
-         mp4_info, rendition_key, rendition_size, rendition_sha256) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(media.id.as_str())
-    .bind(&media.filename)
-    .bind(&media.content_type)
-    .bind(media.object.size_bytes as i64)
-    .bind(&media.object.sha256)
-    .bind(media.object.key.as_str())
-    .bind(micros(&media.create_time))
-    .bind(i64::from(media.crc32c))
-    .bind(mp4)
-    .bind(rendition.map(|r| r.key.to_string()))
-    .bind(rendition.map(|r| r.size_bytes as i64))
-    .bind(rendition.map(|r| r.sha256.clone()))
-    .execute(executor)
-    .await;
-    match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
-            ErrorKind::AlreadyExists,
-            "MEDIA_EXISTS",
-            format!("media {} already exists", media.id.name()),
-        )),
-        other => other.map(drop).map_err(db_error),
-    }
-}
-
 /// SQL with `$N` placeholders built up piece by piece.
 #[derive(Default)]
 struct SqlBuilder {
@@ -195,6 +160,24 @@ impl SqlBuilder {
         }
         query.fetch_all(executor).await.map_err(db_error)
     }
+}
+
+/// Of `keys` (not empty), those a record names, as column `object_key`: a
+/// body of any revision, a clip's original or rendition, or the object of an
+/// upload session.
+fn references_query(keys: &[BlobKey]) -> SqlBuilder {
+    let mut sql = SqlBuilder::new("WITH candidates (object_key) AS (VALUES ");
+    for (i, key) in keys.iter().enumerate() {
+        sql.push(if i == 0 { "(" } else { ", (" }).bind(Arg::Text(key.as_str().to_owned())).push(")");
+    }
+    sql.push(
+        ") SELECT object_key FROM candidates c WHERE \
+         EXISTS (SELECT 1 FROM article_revisions r WHERE r.body_key = c.object_key) \
+         OR EXISTS (SELECT 1 FROM media m WHERE m.blob_key = c.object_key) \
+         OR EXISTS (SELECT 1 FROM media m WHERE m.rendition_key = c.object_key) \
+         OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key)",
+    );
+    sql
 }
 
 /// The filters shared by listing and search, on table alias `a`.
@@ -1074,23 +1057,20 @@ impl MetadataStore for SqlMetadataStore {
         if keys.is_empty() {
             return Ok(HashSet::new());
         }
-        let mut sql = SqlBuilder::new("WITH candidates (object_key) AS (VALUES ");
-        for (i, key) in keys.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" }).bind(Arg::Text(key.as_str().to_owned())).push(")");
-        }
-        sql.push(
-            ") SELECT object_key FROM candidates c WHERE \
-             EXISTS (SELECT 1 FROM article_revisions r WHERE r.body_key = c.object_key) \
-             OR EXISTS (SELECT 1 FROM media m WHERE m.blob_key = c.object_key) \
-             OR EXISTS (SELECT 1 FROM media m WHERE m.rendition_key = c.object_key) \
-             OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key)",
-        );
-        let rows = sql.fetch_all(&self.readers).await?;
+        let rows = references_query(keys).fetch_all(&self.readers).await?;
         rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
     }
 
     async fn insert_media(&self, media: &MediaRecord) -> Result<()> {
-        insert_media_row(&self.writer, media).await
+        insert_media_row(&self.writer, self.dialect, media, Objects::Own).await
+    }
+
+    async fn insert_media_copy(&self, media: &MediaRecord) -> Result<()> {
+        insert_media_row(&self.writer, self.dialect, media, Objects::Shared).await
+    }
+
+    async fn delete_media(&self, id: &MediaId, force: bool) -> Result<DeletedMedia> {
+        self.delete_media_record(id, force).await
     }
 
     async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
@@ -1115,47 +1095,10 @@ impl MetadataStore for SqlMetadataStore {
     }
 
     async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord> {
-        let mut tx = self.begin_write().await?;
-        // Locks the article row (PostgreSQL) so concurrent attaches queue.
-        let live =
-            sqlx::query("UPDATE articles SET update_time_us = update_time_us WHERE id = $1 AND delete_time_us IS NULL")
-                .bind(article.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        if live.rows_affected() == 0 {
-            return Err(article_not_found(article));
-        }
-        let media_exists = sqlx::query("SELECT 1 AS one FROM media WHERE id = $1")
-            .bind(media.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .is_some();
-        if !media_exists {
-            return Err(media_not_found(media));
-        }
-        let linked = sqlx::query("UPDATE article_media SET media_id = $1 WHERE article_id = $2 AND reference = $3")
-            .bind(media.as_str())
-            .bind(article.as_str())
-            .bind(reference)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if linked.rows_affected() == 0 {
-            sqlx::query(
-                "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
-                 VALUES ($1, (SELECT COALESCE(MAX(position), -1) + 1 FROM article_media WHERE article_id = $2), $3, $4, 0)",
-            )
-            .bind(article.as_str())
-            .bind(article.as_str())
-            .bind(reference)
-            .bind(media.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-        tx.commit().await.map_err(db_error)?;
-        self.fetch_article(article).await
+        self.attach_media_links(article, reference, media).await
+    }
+
+    async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
+        self.detach_media_link(article, reference).await
     }
 }

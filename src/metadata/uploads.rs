@@ -69,6 +69,8 @@ pub trait UploadSessionStore: Send + Sync {
     ) -> Result<()>;
 
     /// Records the clip and marks the upload finished, in one transaction.
+    /// A clip naming objects other than the session's shares a recorded
+    /// clip's, under the conditions of [`super::MetadataStore::insert_media_copy`].
     async fn finish_upload(&self, id: &UploadId, media: &MediaRecord, expire_time: DateTime<Utc>) -> Result<()>;
 
     /// Uploads whose expiry has passed, at most `limit`.

@@ -219,4 +219,29 @@ impl MediaService for MediaGrpc {
         let record = self.archive.attach_media(&article, &media, &request.reference).await?;
         Ok(Response::new(pb::AttachMediaResponse { article: Some(convert::article(&record, None)) }))
     }
+
+    #[instrument(skip_all, fields(article = %request.get_ref().article, reference = %request.get_ref().reference))]
+    async fn detach_media(
+        &self,
+        request: Request<pb::DetachMediaRequest>,
+    ) -> Result<Response<pb::DetachMediaResponse>, Status> {
+        let request = request.into_inner();
+        let article = ArticleId::from_name(&request.article)?;
+        let record = self.archive.detach_media(&article, &request.reference).await?;
+        Ok(Response::new(pb::DetachMediaResponse { article: Some(convert::article(&record, None)) }))
+    }
+
+    #[instrument(skip_all, fields(name = %request.get_ref().name, force = request.get_ref().force))]
+    async fn delete_media(
+        &self,
+        request: Request<pb::DeleteMediaRequest>,
+    ) -> Result<Response<pb::DeleteMediaResponse>, Status> {
+        let request = request.into_inner();
+        let id = MediaId::from_name(&request.name)?;
+        let deleted = self.archive.delete_media(&id, request.force).await?;
+        Ok(Response::new(pb::DeleteMediaResponse {
+            detached_articles: deleted.detached.iter().map(ArticleId::name).collect(),
+            objects_deleted: deleted.objects_deleted,
+        }))
+    }
 }

@@ -1,6 +1,6 @@
 //! Resumable upload sessions in SQL.
 
-use super::{SqlMetadataStore, db_error, from_micros, insert_media_row, micros, stored_id, stored_key};
+use super::{Objects, SqlMetadataStore, db_error, from_micros, insert_media_row, micros, stored_id, stored_key};
 use crate::{
     blob::CompletedPart,
     error::{ArchiveError, ErrorKind, Result},
@@ -172,7 +172,14 @@ impl UploadSessionStore for SqlMetadataStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        insert_media_row(&mut *tx, media).await?;
+        // A clip whose bytes turned out to be stored already shares them.
+        let own_key: String = sqlx::query_scalar("SELECT blob_key FROM upload_sessions WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let objects = if own_key == media.object.key.as_str() { Objects::Own } else { Objects::Shared };
+        insert_media_row(&mut *tx, self.dialect, media, objects).await?;
         tx.commit().await.map_err(db_error)
     }
 

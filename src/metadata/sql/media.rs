@@ -1,0 +1,263 @@
+//! Clip records in SQL: recording (own bytes or a copy's shared ones),
+//! links to articles, and deletion.
+//!
+//! A copy shares another clip's objects, and deleting a clip deletes the
+//! objects no record names any more. The two must not interleave so that a
+//! copy ends up naming deleted bytes: a copy is inserted only while a record
+//! still names its objects, in one statement that (PostgreSQL) share-locks
+//! that record, and deletion locks the clip's row before it looks for other
+//! records. SQLite has one writer at a time.
+
+use super::{
+    Dialect, SqlMetadataStore, article_not_found, db_error, media_from_row, media_not_found, micros, references_query,
+    stored_id, stored_key,
+};
+use crate::{
+    blob::BlobKey,
+    error::{ArchiveError, ErrorKind, Result},
+    ids::{ArticleId, MediaId},
+    metadata::{ArticleRecord, COPY_SOURCE_GONE, DeletedMedia, MediaRecord},
+};
+use sqlx::{Any, AssertSqlSafe, Executor, Row};
+
+/// Whose objects a new clip record names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Objects {
+    /// Bytes this clip's upload wrote (or a restore found): recorded as they are.
+    Own,
+    /// Another recorded clip's: recorded only while a record still names them.
+    Shared,
+}
+
+/// Articles named in an error message, at most this many.
+const NAMED_ARTICLES: usize = 5;
+
+const MEDIA_COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, blob_key, create_time_us, crc32c, \
+     mp4_info, rendition_key, rendition_size, rendition_sha256";
+
+fn copy_source_gone(media: &MediaRecord) -> ArchiveError {
+    ArchiveError::new(
+        ErrorKind::Aborted,
+        COPY_SOURCE_GONE,
+        format!("the stored bytes media {} would share are being deleted; send the bytes", media.id.name()),
+    )
+}
+
+/// Records a clip, through a pool or inside a transaction.
+pub(super) async fn insert_media_row<'c>(
+    executor: impl Executor<'c, Database = Any>,
+    dialect: Dialect,
+    media: &MediaRecord,
+    objects: Objects,
+) -> Result<()> {
+    let mp4 = media
+        .mp4
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| ArchiveError::internal("encoding MP4 facts", e))?;
+    let rendition = media.rendition.as_ref();
+    let values = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12";
+    let sql = match objects {
+        Objects::Own => format!("INSERT INTO media ({MEDIA_COLUMNS}) VALUES ({values})"),
+        Objects::Shared => {
+            let lock = if dialect == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
+            format!(
+                "INSERT INTO media ({MEDIA_COLUMNS}) SELECT {values} WHERE EXISTS (SELECT 1 FROM media \
+                 WHERE blob_key = $13 AND rendition_key IS NOT DISTINCT FROM $14 LIMIT 1{lock})"
+            )
+        }
+    };
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(media.id.as_str())
+        .bind(&media.filename)
+        .bind(&media.content_type)
+        .bind(media.object.size_bytes as i64)
+        .bind(&media.object.sha256)
+        .bind(media.object.key.as_str())
+        .bind(micros(&media.create_time))
+        .bind(i64::from(media.crc32c))
+        .bind(mp4)
+        .bind(rendition.map(|r| r.key.to_string()))
+        .bind(rendition.map(|r| r.size_bytes as i64))
+        .bind(rendition.map(|r| r.sha256.clone()));
+    if objects == Objects::Shared {
+        query = query.bind(media.object.key.as_str()).bind(rendition.map(|r| r.key.to_string()));
+    }
+    match query.execute(executor).await {
+        Ok(done) if done.rows_affected() == 0 => Err(copy_source_gone(media)),
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
+            ErrorKind::AlreadyExists,
+            "MEDIA_EXISTS",
+            format!("media {} already exists", media.id.name()),
+        )),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+fn article_names(ids: &[ArticleId]) -> String {
+    let mut names: Vec<String> = ids.iter().take(NAMED_ARTICLES).map(ArticleId::name).collect();
+    if ids.len() > NAMED_ARTICLES {
+        names.push(format!("and {} more", ids.len() - NAMED_ARTICLES));
+    }
+    names.join(", ")
+}
+
+impl SqlMetadataStore {
+    /// Locks the article row (PostgreSQL) so concurrent link changes queue;
+    /// NOT_FOUND unless the article is live.
+    async fn lock_live_article(&self, tx: &mut sqlx::Transaction<'static, Any>, article: &ArticleId) -> Result<()> {
+        let live =
+            sqlx::query("UPDATE articles SET update_time_us = update_time_us WHERE id = $1 AND delete_time_us IS NULL")
+                .bind(article.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        if live.rows_affected() == 0 {
+            return Err(article_not_found(article));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn attach_media_links(
+        &self,
+        article: &ArticleId,
+        reference: &str,
+        media: &MediaId,
+    ) -> Result<ArticleRecord> {
+        let mut tx = self.begin_write().await?;
+        self.lock_live_article(&mut tx, article).await?;
+        // Share-locks the clip (PostgreSQL) so that it cannot be deleted
+        // until this link is committed (DeleteMedia then sees it).
+        let lock = if self.dialect == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
+        let media_exists = sqlx::query(AssertSqlSafe(format!("SELECT 1 AS one FROM media WHERE id = $1{lock}")))
+            .bind(media.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .is_some();
+        if !media_exists {
+            return Err(media_not_found(media));
+        }
+        let linked = sqlx::query("UPDATE article_media SET media_id = $1 WHERE article_id = $2 AND reference = $3")
+            .bind(media.as_str())
+            .bind(article.as_str())
+            .bind(reference)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if linked.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
+                 VALUES ($1, (SELECT COALESCE(MAX(position), -1) + 1 FROM article_media WHERE article_id = $2), $3, $4, 0)",
+            )
+            .bind(article.as_str())
+            .bind(article.as_str())
+            .bind(reference)
+            .bind(media.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.fetch_article(article).await
+    }
+
+    pub(super) async fn detach_media_link(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
+        let mut tx = self.begin_write().await?;
+        self.lock_live_article(&mut tx, article).await?;
+        // An added reference goes; one the body names stays, without a clip.
+        let mut unlinked = 0;
+        for statement in [
+            "DELETE FROM article_media WHERE article_id = $1 AND reference = $2 AND in_body = 0 AND media_id IS NOT NULL",
+            "UPDATE article_media SET media_id = NULL WHERE article_id = $1 AND reference = $2 AND media_id IS NOT NULL",
+        ] {
+            let done = sqlx::query(statement)
+                .bind(article.as_str())
+                .bind(reference)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            unlinked += done.rows_affected();
+        }
+        if unlinked == 0 {
+            return Err(ArchiveError::not_found(
+                "REFERENCE_NOT_LINKED",
+                format!("article {} links no clip at reference {reference:?}", article.name()),
+            ));
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.fetch_article(article).await
+    }
+
+    pub(super) async fn delete_media_record(&self, id: &MediaId, force: bool) -> Result<DeletedMedia> {
+        let postgres = self.dialect == Dialect::Postgres;
+        let mut tx = self.begin_write().await?;
+        // The clip's row first: copies and links wait for this deletion (and
+        // then find the clip gone) instead of slipping in beside it.
+        let lock = if postgres { " FOR UPDATE" } else { "" };
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT * FROM media WHERE id = $1{lock}")))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| media_not_found(id))?;
+        let media = media_from_row(&row)?;
+
+        let lock = if postgres { " FOR UPDATE" } else { "" };
+        let linking = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, legal_hold FROM articles \
+             WHERE id IN (SELECT article_id FROM article_media WHERE media_id = $1) ORDER BY id{lock}"
+        )))
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut detached = Vec::with_capacity(linking.len());
+        let mut held = Vec::new();
+        for row in &linking {
+            let article = stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?;
+            if row.try_get::<i64, _>("legal_hold").map_err(db_error)? != 0 {
+                held.push(article.clone());
+            }
+            detached.push(article);
+        }
+        if !detached.is_empty() && !force {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "MEDIA_IN_USE",
+                format!(
+                    "media {} is linked from {}; detach it first or delete with force",
+                    id.name(),
+                    article_names(&detached)
+                ),
+            ));
+        }
+        if !held.is_empty() {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "LEGAL_HOLD",
+                format!("media {} is linked from {} under legal hold", id.name(), article_names(&held)),
+            ));
+        }
+        for statement in [
+            "DELETE FROM article_media WHERE media_id = $1 AND in_body = 0",
+            "UPDATE article_media SET media_id = NULL WHERE media_id = $1",
+            "DELETE FROM media WHERE id = $1",
+        ] {
+            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await.map_err(db_error)?;
+        }
+
+        let own: Vec<BlobKey> = std::iter::once(&media.object).chain(&media.rendition).map(|o| o.key.clone()).collect();
+        let still_named: Vec<BlobKey> = references_query(&own)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?))
+            .collect::<Result<_>>()?;
+        tx.commit().await.map_err(db_error)?;
+        let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
+        Ok(DeletedMedia { detached, unreferenced })
+    }
+}
