@@ -73,6 +73,14 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
         assert!(stats.contains(line), "{line:?} in {stats}");
     }
 
+    // The put copy replaced the imported clip in the article; it shares its bytes.
+    let copy = rows[0].split('\t').next().unwrap().to_owned();
+    let removed = archivectl(&server, dir.path(), &["rm", &media]);
+    assert_eq!(removed, format!("deleted {media} (its bytes stay: another clip shares them)\n"));
+    let removed = archivectl(&server, dir.path(), &["rm", &copy, "--force"]);
+    assert_eq!(removed, format!("detached from articles/giao-ban\ndeleted {copy} and its bytes\n"));
+    assert!(archivectl(&server, dir.path(), &["media"]).trim().is_empty(), "no clip left");
+
     assert!(dir.path().join("data/archive.db").exists(), "metadata under ./data by default");
     assert!(dir.path().join("data/blobs/media").is_dir(), "blobs under ./data by default");
 }

@@ -155,20 +155,7 @@ async fn records_tell_which_objects_they_name(store: Arc<dyn MetadataStore>) {
     let mut copy = media("named-copy");
     (copy.object, copy.rendition) = (clip.object.clone(), None);
     store.insert_media(&copy).await.unwrap();
-    let upload_media = MediaId::parse("in-flight").unwrap();
-    let session = UploadSession {
-        id: UploadId::generate(),
-        key: BlobKey::new_media_original(&upload_media),
-        media_id: upload_media,
-        filename: "dang-tai.mp4".into(),
-        content_type: "video/mp4".into(),
-        multipart_id: "mp-1".into(),
-        part_size: 1 << 20,
-        progress: UploadProgress { committed_offset: 0, parts_done: 0, sha256_state: vec![0; 8], crc32c: 0 },
-        create_time: time(1_700_000_000),
-        expire_time: time(1_800_000_000),
-        finished: false,
-    };
+    let session = upload_session("in-flight");
     store.insert_upload(&session).await.unwrap();
 
     let named = [
@@ -257,6 +244,16 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     assert_eq!((refused.kind, refused.reason), (ErrorKind::Aborted, metadata::COPY_SOURCE_GONE));
     assert_eq!(store.get_media(&late.id).await.unwrap_err().kind, ErrorKind::NotFound);
     assert_eq!(store.delete_media(&copy.id, false).await.unwrap_err().kind, ErrorKind::NotFound);
+
+    // Uploaded through a session, which stays (finished) until it expires:
+    // the clip's record, not the session, holds its bytes.
+    let session = upload_session("via-session");
+    store.insert_upload(&session).await.unwrap();
+    let mut uploaded = media("via-session");
+    (uploaded.object.key, uploaded.rendition) = (session.key.clone(), None);
+    store.finish_upload(&session.id, &uploaded, time(1_800_000_000)).await.unwrap();
+    let deleted = store.delete_media(&uploaded.id, false).await.unwrap();
+    assert_eq!(deleted.unreferenced, std::slice::from_ref(&session.key));
 }
 
 /// A copy recorded while its source is deleted: either the copy wins and
@@ -297,6 +294,24 @@ async fn copies_never_name_deleted_bytes(store: Arc<dyn MetadataStore>) {
     }
     // Which side wins is up to the scheduler; the assertions above hold for both.
     eprintln!("outcomes seen (copy won = true): {outcomes:?}");
+}
+
+/// An open upload session of a new clip.
+fn upload_session(media_id: &str) -> UploadSession {
+    let media_id = MediaId::parse(media_id).unwrap();
+    UploadSession {
+        id: UploadId::generate(),
+        key: BlobKey::new_media_original(&media_id),
+        media_id,
+        filename: "dang-tai.mp4".into(),
+        content_type: "video/mp4".into(),
+        multipart_id: "mp-1".into(),
+        part_size: 1 << 20,
+        progress: UploadProgress { committed_offset: 0, parts_done: 0, sha256_state: vec![0; 8], crc32c: 0 },
+        create_time: time(1_700_000_000),
+        expire_time: time(1_800_000_000),
+        finished: false,
+    }
 }
 
 fn micros_of(media: &MediaRecord) -> i64 {

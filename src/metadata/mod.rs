@@ -214,7 +214,7 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
 
     /// Of `keys`, those a record names: a body of any revision, a clip's
-    /// original or rendition, or the object of an upload session.
+    /// original or rendition, or the object of an unfinished upload session.
     async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>>;
 
     /// Adds `count` views atomically and returns the new total.

@@ -164,7 +164,7 @@ impl SqlBuilder {
 
 /// Of `keys` (not empty), those a record names, as column `object_key`: a
 /// body of any revision, a clip's original or rendition, or the object of an
-/// upload session.
+/// unfinished upload session (a finished one's clip names what it keeps).
 fn references_query(keys: &[BlobKey]) -> SqlBuilder {
     let mut sql = SqlBuilder::new("WITH candidates (object_key) AS (VALUES ");
     for (i, key) in keys.iter().enumerate() {
@@ -175,7 +175,7 @@ fn references_query(keys: &[BlobKey]) -> SqlBuilder {
          EXISTS (SELECT 1 FROM article_revisions r WHERE r.body_key = c.object_key) \
          OR EXISTS (SELECT 1 FROM media m WHERE m.blob_key = c.object_key) \
          OR EXISTS (SELECT 1 FROM media m WHERE m.rendition_key = c.object_key) \
-         OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key)",
+         OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key AND u.finished = 0)",
     );
     sql
 }

@@ -1,0 +1,161 @@
+//! DetachMedia and DeleteMedia over a real server, on both backends: what a
+//! deletion refuses, what it removes (records, manifests, bytes no other
+//! clip shares, playback), and that the bucket then describes what is left.
+
+mod common;
+
+use archive::proto::v1::{self as pb, upload_media_request::Kind};
+use common::{Backend, TestServer, fixture, sha256_hex};
+use futures::TryStreamExt;
+use tonic::Code;
+
+const ARTICLE: &str = "articles/giao-ban";
+const REFERENCE: &str = "93019_OHAI1.mp4";
+
+fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
+}
+
+async fn attach(server: &TestServer, media: &str) {
+    let request = pb::AttachMediaRequest { article: ARTICLE.into(), media: media.into(), reference: REFERENCE.into() };
+    server.media().attach_media(request).await.expect("attaches");
+}
+
+async fn delete(server: &TestServer, name: &str, force: bool) -> Result<pb::DeleteMediaResponse, tonic::Status> {
+    server.media().delete_media(pb::DeleteMediaRequest { name: name.into(), force }).await.map(|r| r.into_inner())
+}
+
+/// The clip the article's body names, as GetArticle shows it ("" when none).
+async fn linked_clip(server: &TestServer) -> String {
+    let request = pb::GetArticleRequest { name: ARTICLE.into(), ..Default::default() };
+    let article = server.articles().get_article(request).await.unwrap().into_inner().article.unwrap();
+    let link = article.media.iter().find(|link| link.reference == REFERENCE).expect("the body names the clip");
+    link.media.clone()
+}
+
+async fn playback_status(url: &str) -> u16 {
+    reqwest::get(url).await.expect("HTTP answer").status().as_u16()
+}
+
+/// The objects under a clip's own keys, manifest included.
+async fn stored_under(server: &TestServer, name: &str) -> Vec<String> {
+    let prefix = format!("{name}/");
+    let keys: Vec<archive::blob::BlobKey> = server.archive.blobs().list(&prefix).try_collect().await.unwrap();
+    let mut keys: Vec<String> = keys.iter().map(|key| key.as_str().to_owned()).collect();
+    keys.sort();
+    keys
+}
+
+async fn clips_are_detached_and_deleted(backend: Backend) {
+    // The end reindexes the whole bucket, so it must hold this test's objects only.
+    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
+    let server = TestServer::start_with(backend, |settings| {
+        if let Some(bucket) = bucket {
+            settings.storage.url = format!("s3://{bucket}");
+        }
+    })
+    .await;
+    let import = pb::ImportArticleRequest {
+        export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
+        article_id: "giao-ban".into(),
+    };
+    server.articles().import_article(import).await.unwrap();
+    let clip = fixture("clip-moov-at-end.mp4"); // gets a faststart rendition
+    let first = server.upload_with_id(REFERENCE, "first", clip.clone()).await.unwrap();
+    assert!(first.playback_rendition.is_some());
+    let declared = pb::UploadHeader {
+        filename: "ban-sao.mp4".into(),
+        media_id: "copy".into(),
+        sha256: sha256_hex(&clip),
+        size_bytes: clip.len() as i64,
+        ..Default::default()
+    };
+    let copy = server
+        .media()
+        .upload_media(futures::stream::iter([pb::UploadMediaRequest { kind: Some(Kind::Header(declared)) }]))
+        .await
+        .expect("shares the stored bytes")
+        .into_inner()
+        .media
+        .unwrap();
+    let loose = server.upload("khong-gan.mp4", fixture("clip-faststart.mp4")).await.unwrap();
+    attach(&server, &first.name).await;
+    let first_bytes = stored_under(&server, &first.name).await;
+    assert_eq!(first_bytes.len(), 3, "original, rendition and manifest: {first_bytes:?}");
+    let url = |name: &str| {
+        let request = pb::GetPlaybackUrlRequest { name: name.into(), ..Default::default() };
+        let mut media = server.media();
+        async move { media.get_playback_url(request).await.unwrap().into_inner().url }
+    };
+    let (first_url, copy_url, loose_url) = (url(&first.name).await, url(&copy.name).await, url(&loose.name).await);
+    assert_eq!(playback_status(&first_url).await, 200);
+
+    // Linked: kept, unless forced.
+    let in_use = delete(&server, &first.name, false).await.unwrap_err();
+    assert_eq!((in_use.code(), reason(&in_use).as_str()), (Code::FailedPrecondition, "MEDIA_IN_USE"));
+    assert!(in_use.message().contains(ARTICLE), "{in_use:?}");
+    assert_eq!(server.read_all(&first.name, 0, 0).await.unwrap(), clip, "a refused deletion changes nothing");
+
+    // Detached, the body's reference stays without its clip.
+    let detach = || pb::DetachMediaRequest { article: ARTICLE.into(), reference: REFERENCE.into() };
+    let detached = server.media().detach_media(detach()).await.unwrap().into_inner().article.unwrap();
+    assert_eq!(detached.media.len(), 1);
+    assert_eq!((detached.media[0].reference.as_str(), detached.media[0].media.as_str()), (REFERENCE, ""));
+    let again = server.media().detach_media(detach()).await.unwrap_err();
+    assert_eq!((again.code(), reason(&again).as_str()), (Code::NotFound, "REFERENCE_NOT_LINKED"));
+    let unknown = pb::DetachMediaRequest { article: "articles/nope".into(), reference: REFERENCE.into() };
+    assert_eq!(server.media().detach_media(unknown).await.unwrap_err().code(), Code::NotFound);
+    let bad_name = pb::DetachMediaRequest { article: "giao-ban".into(), reference: REFERENCE.into() };
+    assert_eq!(server.media().detach_media(bad_name).await.unwrap_err().code(), Code::InvalidArgument);
+
+    // Linked again, then deleted with force: the copy keeps the shared bytes.
+    attach(&server, &first.name).await;
+    let deleted = delete(&server, &first.name, true).await.expect("force detaches and deletes");
+    assert_eq!(deleted.detached_articles, [ARTICLE]);
+    assert!(!deleted.objects_deleted, "the copy shares them");
+    assert_eq!(linked_clip(&server).await, "");
+    let gone = server.metadata().get_media(pb::GetMediaRequest { name: first.name.clone() }).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    assert_eq!(server.read_all(&first.name, 0, 0).await.unwrap_err().code(), Code::NotFound);
+    let shared: Vec<String> = first_bytes.iter().filter(|key| !key.ends_with("manifest.json")).cloned().collect();
+    assert_eq!(stored_under(&server, &first.name).await, shared, "bytes kept, manifest gone");
+    assert_eq!(server.read_all(&copy.name, 0, 0).await.unwrap(), clip, "the copy still reads");
+    assert_eq!(playback_status(&copy_url).await, 200, "and still plays");
+    if backend == Backend::Fs {
+        // The gateway signs for a clip that no longer exists.
+        assert_eq!(playback_status(&first_url).await, 404);
+    }
+    assert_eq!(delete(&server, &first.name, true).await.unwrap_err().code(), Code::NotFound);
+
+    // The last clip naming the bytes takes them along.
+    let deleted = delete(&server, &copy.name, false).await.expect("deletes");
+    assert!(deleted.detached_articles.is_empty());
+    assert!(deleted.objects_deleted);
+    assert_eq!(stored_under(&server, &first.name).await, Vec::<String>::new(), "nothing left of the first clip");
+    assert_eq!(stored_under(&server, &copy.name).await, Vec::<String>::new(), "nor of the copy");
+    assert_eq!(playback_status(&first_url).await, 404, "signed URLs of deleted bytes play nothing");
+    assert_eq!(playback_status(&copy_url).await, 404);
+    assert_eq!(playback_status(&loose_url).await, 200, "other clips are untouched");
+    let counted = server.metadata().get_archive_statistics(pb::GetArchiveStatisticsRequest {}).await.unwrap();
+    let counted = counted.into_inner();
+    assert_eq!((counted.media_count, counted.media_stored_bytes), (1, loose.size_bytes));
+
+    // The bucket agrees: rebuilt from its manifests alone, the deleted clips
+    // stay deleted and the article links nothing.
+    let mut settings = server.settings.clone();
+    let fresh_dir = tempfile::tempdir().unwrap();
+    settings.metadata.url = match backend {
+        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("rebuilt.db").display()),
+        Backend::S3 => common::fresh_postgres_url().await,
+    };
+    let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap();
+    let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
+    let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
+    assert_eq!((report.articles, report.media, report.skipped.len()), (1, 1, 0), "{report:?}");
+    let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
+    assert_eq!(linked_clip(&rebuilt).await, "");
+    assert_eq!(rebuilt.read_all(&loose.name, 0, 0).await.unwrap(), fixture("clip-faststart.mp4"));
+}
+
+on_both_backends!(clips_are_detached_and_deleted);
