@@ -63,15 +63,40 @@ pub async fn rebuild(blobs: &dyn BlobStore, metadata: &dyn MetadataStore) -> any
     while let Some(key) = keys.try_next().await? {
         let restored = async {
             let manifest: ArticleManifest = read_json(blobs, &key).await?;
-            let export = manifest.to_export()?;
+            let mut export = manifest.to_export()?;
             for revision in &export.revisions {
                 check_object(blobs, &revision.body.key, revision.body.size_bytes).await?;
             }
-            // Clips linked here but without a manifest of their own.
+            // Clips linked here but without a manifest of their own. One
+            // whose bytes are gone (deleted while this manifest could not be
+            // rewritten) is left out, and its link with it.
+            let mut missing = Vec::new();
             for media in &export.media {
+                let mut stored = true;
+                for object in std::iter::once(&media.object).chain(&media.rendition) {
+                    stored &= blobs.size(&object.key).await? == Some(object.size_bytes);
+                }
+                if !stored {
+                    tracing::warn!(%key, media = %media.id, "left out a linked clip whose bytes are gone");
+                    missing.push(media.id.clone());
+                    continue;
+                }
                 match metadata.insert_media(media).await {
                     Err(e) if e.kind != ErrorKind::AlreadyExists => return Err(e.into()),
                     _ => {}
+                }
+            }
+            if !missing.is_empty() {
+                export.media.retain(|media| !missing.contains(&media.id));
+                for record in std::iter::once(&mut export.current).chain(&mut export.revisions) {
+                    // A reference of the body stays, without its clip; an added one goes.
+                    record.media.retain_mut(|link| {
+                        if !link.media_id.as_ref().is_some_and(|m| missing.contains(m)) {
+                            return true;
+                        }
+                        link.media_id = None;
+                        link.in_body
+                    });
                 }
             }
             let current = &export.current;

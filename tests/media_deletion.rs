@@ -158,4 +158,43 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
     assert_eq!(rebuilt.read_all(&loose.name, 0, 0).await.unwrap(), fixture("clip-faststart.mp4"));
 }
 
-on_both_backends!(clips_are_detached_and_deleted);
+/// Bytes deleted while an article's manifest could not be rewritten (it
+/// still embeds the clip): a rebuild leaves the clip out and keeps the
+/// article, its reference without a clip, instead of recording a clip
+/// whose bytes are gone.
+async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(backend: Backend) {
+    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
+    let server = TestServer::start_with(backend, |settings| {
+        if let Some(bucket) = bucket {
+            settings.storage.url = format!("s3://{bucket}");
+        }
+    })
+    .await;
+    let import = pb::ImportArticleRequest {
+        export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
+        article_id: "giao-ban".into(),
+    };
+    server.articles().import_article(import).await.unwrap();
+    let clip = server.upload(REFERENCE, fixture("clip-moov-at-end.mp4")).await.unwrap();
+    attach(&server, &clip.name).await;
+    let blobs = server.archive.blobs();
+    for key in stored_under(&server, &clip.name).await {
+        blobs.delete(&archive::blob::BlobKey::parse(&key).unwrap()).await.unwrap();
+    }
+
+    let mut settings = server.settings.clone();
+    let fresh_dir = tempfile::tempdir().unwrap();
+    settings.metadata.url = match backend {
+        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("rebuilt.db").display()),
+        Backend::S3 => common::fresh_postgres_url().await,
+    };
+    let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
+    let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
+    assert_eq!((report.articles, report.media, report.skipped.len()), (1, 0, 0), "{report:?}");
+    let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
+    assert_eq!(linked_clip(&rebuilt).await, "", "the reference stays, without the clip");
+    let gone = rebuilt.metadata().get_media(pb::GetMediaRequest { name: clip.name.clone() }).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+}
+
+on_both_backends!(clips_are_detached_and_deleted, reindex_leaves_out_linked_clips_whose_bytes_are_gone);

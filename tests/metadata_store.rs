@@ -215,11 +215,26 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     store.insert_article(&held, &text("y")).await.unwrap();
     store.attach_media(&held.id, "93019_OHAI1.mp4", &clip.id).await.unwrap();
     store.set_legal_hold(&held.id, true).await.unwrap();
+    // A held article keeps its clips: no detaching, no replacing, no deleting.
+    let detach_held = store.detach_media(&held.id, "93019_OHAI1.mp4").await.unwrap_err();
+    assert_eq!((detach_held.kind, detach_held.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
+    let other = media("other-clip");
+    store.insert_media(&other).await.unwrap();
+    let replace_held = store.attach_media(&held.id, "93019_OHAI1.mp4", &other.id).await.unwrap_err();
+    assert_eq!((replace_held.kind, replace_held.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
+    store
+        .attach_media(&held.id, "93019_OHAI1.mp4", &clip.id)
+        .await
+        .expect("linking the same clip again changes nothing");
+    let added = store.attach_media(&held.id, "them.mp4", &other.id).await.expect("adding a clip is fine");
+    assert_eq!(added.media.len(), 2);
+    let not_forced = store.delete_media(&clip.id, false).await.unwrap_err();
+    assert_eq!(not_forced.reason, "LEGAL_HOLD", "the hold is the reason that force cannot lift");
     let on_hold = store.delete_media(&clip.id, true).await.unwrap_err();
     assert_eq!((on_hold.kind, on_hold.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
     assert!(on_hold.message.contains("articles/giu"), "{on_hold}");
     assert_eq!(store.get_media(&clip.id).await.unwrap(), clip, "refused deletions change nothing");
-    assert_eq!(store.get_article(&held.id, None).await.unwrap().media, [body_link(Some(&clip.id))]);
+    assert_eq!(store.get_article(&held.id, None).await.unwrap().media[0], body_link(Some(&clip.id)));
     store.set_legal_hold(&held.id, false).await.unwrap();
 
     // A copy shares the bytes: they outlive the clip and go with the copy.
@@ -254,6 +269,40 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     store.finish_upload(&session.id, &uploaded, time(1_800_000_000)).await.unwrap();
     let deleted = store.delete_media(&uploaded.id, false).await.unwrap();
     assert_eq!(deleted.unreferenced, std::slice::from_ref(&session.key));
+}
+
+/// An update writes the links committed when it writes, not those it read:
+/// a detach or attach landing in between is kept, fitted to the new body.
+async fn updates_keep_links_changed_meanwhile(store: Arc<dyn MetadataStore>) {
+    let first = record("cap-nhat", 1_569_838_859, &[]); // body names 93019_OHAI1.mp4
+    store.insert_article(&first, &text("Video: 93019_OHAI1.mp4")).await.unwrap();
+    let clip = media("clip-u");
+    store.insert_media(&clip).await.unwrap();
+    store.attach_media(&first.id, "93019_OHAI1.mp4", &clip.id).await.unwrap();
+    let read = store.get_article(&first.id, None).await.unwrap();
+    // Meanwhile: detached, and another clip added.
+    store.detach_media(&first.id, "93019_OHAI1.mp4").await.unwrap();
+    store.attach_media(&first.id, "them.mp4", &clip.id).await.unwrap();
+    let committed = store.get_article(&first.id, None).await.unwrap().media;
+
+    let mut next = read.clone();
+    (next.revision, next.etag, next.title) = (2, "e2".into(), "Tiêu đề mới".into());
+    let links = store.update_article("e1", &next, &text("Video: 93019_OHAI1.mp4")).await.unwrap();
+    assert_eq!(links, committed, "the stale links read before the detach are not written back");
+    assert_eq!(store.get_article(&first.id, None).await.unwrap().media, committed);
+
+    // A new body, read before the detach: its references first, then the
+    // linked clips it no longer names.
+    let mut third = next.clone();
+    (third.revision, third.etag) = (3, "e3".into());
+    third.media = archive::metadata::links_for_body("Video: moi.mp4", &read.media);
+    let links = store.update_article("e2", &third, &text("Video: moi.mp4")).await.unwrap();
+    let expected = [
+        MediaLink { reference: "moi.mp4".into(), media_id: None, in_body: true },
+        MediaLink { reference: "them.mp4".into(), media_id: Some(clip.id.clone()), in_body: false },
+    ];
+    assert_eq!(links, expected);
+    assert_eq!(store.get_article(&first.id, None).await.unwrap().media, expected);
 }
 
 /// A copy recorded while its source is deleted: either the copy wins and
@@ -620,6 +669,7 @@ on_every_database!(
     articles_round_trip_with_revisions_and_etags,
     media_and_links,
     clips_detach_and_delete,
+    updates_keep_links_changed_meanwhile,
     copies_never_name_deleted_bytes,
     records_tell_which_objects_they_name,
     media_listing_and_statistics,
@@ -631,3 +681,56 @@ on_every_database!(
     deletion_hold_restore_and_purge,
     search_folds_vietnamese_both_ways,
 );
+
+/// PostgreSQL, with another transaction's deletion of a clip held open: a
+/// deletion of a clip sharing its bytes and a copy of them both wait for it,
+/// then see the clip gone (the last deletion takes the bytes; the copy is
+/// refused). Without their row locks both would read the clip as present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deletions_and_copies_wait_for_a_deletion_in_flight() {
+    let url = common::fresh_postgres_url().await;
+    let settings = MetadataSettings { url: url.clone(), max_connections: 8, ..Default::default() };
+    let store = metadata::open(&settings).await.expect("opens");
+    let other = sqlx::PgPool::connect(&url).await.unwrap();
+    let source = media("source");
+    store.insert_media(&source).await.unwrap();
+    let shares = |id: &str| {
+        let mut copy = media(id);
+        (copy.object, copy.rendition) = (source.object.clone(), source.rendition.clone());
+        copy
+    };
+    let copy = shares("copy");
+    store.insert_media(&copy).await.unwrap();
+    let blocked = std::time::Duration::from_millis(300);
+
+    let in_flight = async || {
+        let mut tx = other.begin().await.unwrap();
+        sqlx::query("DELETE FROM media WHERE id = 'source'").execute(&mut *tx).await.unwrap();
+        tx
+    };
+    let tx = in_flight().await;
+    let deleting = tokio::spawn({
+        let store = store.clone();
+        let id = copy.id.clone();
+        async move { store.delete_media(&id, false).await }
+    });
+    tokio::time::sleep(blocked).await;
+    assert!(!deleting.is_finished(), "the deletion waits for the one in flight");
+    tx.commit().await.unwrap();
+    let deleted = deleting.await.unwrap().unwrap();
+    assert_eq!(deleted.unreferenced.len(), 2, "the last clip naming the bytes takes them: {deleted:?}");
+
+    store.insert_media(&source).await.unwrap();
+    let tx = in_flight().await;
+    let copying = tokio::spawn({
+        let store = store.clone();
+        let late = shares("late-copy");
+        async move { store.insert_media_copy(&late).await }
+    });
+    tokio::time::sleep(blocked).await;
+    assert!(!copying.is_finished(), "the copy waits for the deletion in flight");
+    tx.commit().await.unwrap();
+    let refused = copying.await.unwrap().unwrap_err();
+    assert_eq!(refused.reason, metadata::COPY_SOURCE_GONE);
+    assert_eq!(store.get_media(&MediaId::parse("late-copy").unwrap()).await.unwrap_err().kind, ErrorKind::NotFound);
+}

@@ -188,6 +188,24 @@ async fn idle_uploads_expire(backend: Backend) {
     assert_eq!(expired.code(), Code::NotFound, "{expired:?}");
     let resumed = stream(&mut client, vec![resume(&started.upload_id, part as u64)]).await.expect_err("expired");
     assert_eq!(resumed.code(), Code::NotFound, "{resumed:?}");
+
+    // A finished upload expires too (the janitor also aborts its multipart
+    // upload, which is then complete: that does nothing), and its clip stays.
+    let finished = start(&mut client, "xong.bin").await;
+    let mut messages = vec![resume(&finished.upload_id, 0)];
+    messages.extend(chunk_messages(&data));
+    messages.push(finish(&data));
+    let clip = stream(&mut client, messages).await.expect("finishes");
+    let mut answer = query(&mut client, &finished.upload_id).await.map(drop);
+    for _ in 0..100 {
+        if answer.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = query(&mut client, &finished.upload_id).await.map(drop);
+    }
+    assert_eq!(answer.expect_err("the finished session expired").code(), Code::NotFound);
+    assert_eq!(server.read_all(&clip.name, 0, 0).await.unwrap(), data, "the clip outlives its session");
 }
 
 /// A server of its own: on S3 with a bucket of its own, so that its open

@@ -10,7 +10,7 @@ use crate::{
     error::{ArchiveError, Result},
     export,
     ids::ArticleId,
-    metadata::{ArticleQuery, ArticleRecord, MediaLink, ObjectRef, SearchText},
+    metadata::{ArticleQuery, ArticleRecord, ObjectRef, SearchText},
     search,
 };
 use bytes::Bytes;
@@ -87,25 +87,6 @@ fn check_fields(fields: &ArticleFields) -> Result<()> {
     Ok(())
 }
 
-/// Links for a body: one per `Video:` line, keeping existing links by
-/// reference; linked clips the body no longer names stay, out of the body.
-fn links_for_body(body: &str, existing: &[MediaLink]) -> Vec<MediaLink> {
-    let mut links: Vec<MediaLink> = Vec::new();
-    for reference in body.lines().filter_map(export::video_reference) {
-        if links.iter().any(|l| l.reference == reference) {
-            continue;
-        }
-        let media_id = existing.iter().find(|l| l.reference == reference).and_then(|l| l.media_id.clone());
-        links.push(MediaLink { reference: reference.to_owned(), media_id, in_body: true });
-    }
-    for old in existing {
-        if old.media_id.is_some() && !links.iter().any(|l| l.reference == old.reference) {
-            links.push(MediaLink { in_body: false, ..old.clone() });
-        }
-    }
-    links
-}
-
 /// What the databases index for an article revision.
 fn search_text(record: &ArticleRecord, body: String) -> SearchText {
     let folded = search::document_text(&record.title, &record.author, &record.keywords, &body);
@@ -140,7 +121,7 @@ impl Archive {
             id,
             revision: 1,
             etag: new_etag(),
-            media: links_for_body(&fields.body, &[]),
+            media: crate::metadata::links_for_body(&fields.body, &[]),
             title: fields.title,
             author: fields.author,
             keywords: fields.keywords,
@@ -274,7 +255,11 @@ impl Archive {
         let next = ArticleRecord {
             revision: current.revision + 1,
             etag: new_etag(),
-            media: if body_changed { links_for_body(&fields.body, &current.media) } else { current.media.clone() },
+            media: if body_changed {
+                crate::metadata::links_for_body(&fields.body, &current.media)
+            } else {
+                current.media.clone()
+            },
             title: fields.title,
             author: fields.author,
             keywords: fields.keywords,
@@ -285,14 +270,17 @@ impl Archive {
             ..current
         };
         let text = search_text(&next, fields.body);
-        if let Err(error) = self.metadata.update_article(&expected_etag, &next, &text).await {
-            if body_changed {
-                self.discard(&next.body.key).await;
+        let links = match self.metadata.update_article(&expected_etag, &next, &text).await {
+            Ok(links) => links,
+            Err(error) => {
+                if body_changed {
+                    self.discard(&next.body.key).await;
+                }
+                return Err(error);
             }
-            return Err(error);
-        }
+        };
         self.write_article_manifest(&next.id).await;
-        Ok(next)
+        Ok(ArticleRecord { media: links, ..next })
     }
 
     pub async fn delete_article(&self, id: &ArticleId, etag: &str) -> Result<()> {

@@ -46,10 +46,15 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Bytes> {
 impl Archive {
     /// Writes the article's manifest (or removes it once the article is purged).
     /// A failure is logged, not returned: the write itself has succeeded and the
-    /// next write of the article rewrites the manifest.
-    pub(crate) async fn write_article_manifest(&self, id: &ArticleId) {
-        if let Err(error) = self.try_write_article_manifest(id).await {
-            tracing::error!(article = %id, error = ?error.source, "manifest not written: {}", error.message);
+    /// next write of the article rewrites the manifest. Returns whether it
+    /// was written.
+    pub(crate) async fn write_article_manifest(&self, id: &ArticleId) -> bool {
+        match self.try_write_article_manifest(id).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(article = %id, error = ?error.source, "manifest not written: {}", error.message);
+                false
+            }
         }
     }
 

@@ -213,15 +213,21 @@ impl Archive {
         let id = id.clone();
         run_to_completion(async move {
             let deleted = archive.metadata.delete_media(&id, force).await?;
+            // An article manifest still naming the clip keeps its bytes
+            // (the sweep's rule) until the article's next write rewrites it.
+            let mut manifests_current = true;
             for article in &deleted.detached {
-                archive.write_article_manifest(article).await;
+                manifests_current &= archive.write_article_manifest(article).await;
             }
             let manifest = BlobKey::media_manifest(&id);
             if let Err(error) = archive.blobs.delete(&manifest).await {
                 tracing::error!(media = %id, error = ?error.source, "manifest of a deleted clip not removed");
+                manifests_current = false;
             }
-            for key in &deleted.unreferenced {
-                archive.discard(key).await;
+            if manifests_current {
+                for key in &deleted.unreferenced {
+                    archive.discard(key).await;
+                }
             }
             tracing::info!(media = %id, detached = deleted.detached.len(), objects = deleted.unreferenced.len(), "deleted a clip");
             Ok(MediaDeletion { objects_deleted: !deleted.unreferenced.is_empty(), detached: deleted.detached })
@@ -231,6 +237,9 @@ impl Archive {
 
     /// Unlinks the clip of an article's reference.
     pub async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
+        if reference.is_empty() {
+            return Err(ArchiveError::invalid("MISSING_REFERENCE", "reference is required"));
+        }
         let record = self.metadata.detach_media(article, reference).await?;
         self.write_article_manifest(article).await;
         Ok(record)

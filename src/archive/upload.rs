@@ -312,7 +312,9 @@ impl MediaUpload {
                 }
                 Err(error) if error.reason == COPY_SOURCE_GONE => {}
                 Err(error) => {
-                    writer.abort().await?;
+                    if let Err(abort) = writer.abort().await {
+                        tracing::warn!(media = %record.id, error = ?abort.source, "upload not aborted");
+                    }
                     return Err(error);
                 }
             }

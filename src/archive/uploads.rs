@@ -193,8 +193,12 @@ impl Archive {
 
     /// Bytes first, then the session, so that nothing is left unrecorded.
     async fn discard_upload(&self, session: &UploadSession) -> Result<()> {
+        // Also for a finished session: one whose bytes turned out to be
+        // stored already recorded a copy before aborting its own multipart
+        // upload, which a crash in between leaves open. Aborting a completed
+        // or aborted one does nothing.
+        self.blobs.abort_multipart(&session.key, &session.multipart_id).await?;
         if !session.finished {
-            self.blobs.abort_multipart(&session.key, &session.multipart_id).await?;
             // Completed but not recorded (the server stopped in between).
             self.blobs.delete(&session.key).await?;
         }

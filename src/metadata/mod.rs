@@ -92,6 +92,37 @@ pub struct MediaRecord {
     pub create_time: DateTime<Utc>,
 }
 
+/// Links for a body: one per `Video:` line, keeping existing links by
+/// reference; linked clips the body no longer names stay, out of the body.
+pub fn links_for_body(body: &str, existing: &[MediaLink]) -> Vec<MediaLink> {
+    fit_links(body.lines().filter_map(crate::export::video_reference), existing)
+}
+
+/// The links an update derived (from the links it read) refitted to the
+/// links committed since: the same references of the body, each with the
+/// clip linked to it now, then the clips linked elsewhere now. An attach or
+/// detach landing between an update's read and its write is kept.
+pub fn refit_links(derived: &[MediaLink], committed: &[MediaLink]) -> Vec<MediaLink> {
+    fit_links(derived.iter().filter(|link| link.in_body).map(|link| link.reference.as_str()), committed)
+}
+
+fn fit_links<'a>(body_references: impl Iterator<Item = &'a str>, existing: &[MediaLink]) -> Vec<MediaLink> {
+    let mut links: Vec<MediaLink> = Vec::new();
+    for reference in body_references {
+        if links.iter().any(|l| l.reference == reference) {
+            continue;
+        }
+        let media_id = existing.iter().find(|l| l.reference == reference).and_then(|l| l.media_id.clone());
+        links.push(MediaLink { reference: reference.to_owned(), media_id, in_body: true });
+    }
+    for old in existing {
+        if old.media_id.is_some() && !links.iter().any(|l| l.reference == old.reference) {
+            links.push(MediaLink { in_body: false, ..old.clone() });
+        }
+    }
+    links
+}
+
 impl MediaRecord {
     /// What playback serves: the rendition when there is one.
     pub fn playback_object(&self) -> &ObjectRef {
@@ -193,8 +224,16 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
 
     /// Makes `next` (revision = current + 1) the current revision, if the
     /// current etag is `expected_etag`; ABORTED otherwise. Of concurrent
-    /// updates with the same etag exactly one wins.
-    async fn update_article(&self, expected_etag: &str, next: &ArticleRecord, text: &SearchText) -> Result<()>;
+    /// updates with the same etag exactly one wins. The links written are
+    /// `next`'s refitted to those committed at that moment ([`refit_links`]),
+    /// so an attach or detach that lands between the caller's read and this
+    /// write is kept; returns them.
+    async fn update_article(
+        &self,
+        expected_etag: &str,
+        next: &ArticleRecord,
+        text: &SearchText,
+    ) -> Result<Vec<MediaLink>>;
 
     /// Soft-deletes; with `expected_etag`, only if it is current (else
     /// ABORTED); FAILED_PRECONDITION under legal hold.

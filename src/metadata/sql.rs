@@ -65,6 +65,19 @@ pub struct SqlMetadataStore {
 }
 
 fn db_error(error: sqlx::Error) -> ArchiveError {
+    // PostgreSQL gave up one of two transactions waiting on each other:
+    // nothing was written, and a retry normally succeeds.
+    let conflict =
+        matches!(&error, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("40001") | Some("40P01")));
+    if conflict {
+        let mut aborted = ArchiveError::new(
+            ErrorKind::Aborted,
+            "CONCURRENT_CHANGE",
+            "a concurrent change to the same records won; nothing was written, retry",
+        );
+        aborted.source = Some(error.into());
+        return aborted;
+    }
     ArchiveError::unavailable("the metadata database", error)
 }
 
@@ -426,7 +439,10 @@ impl SqlMetadataStore {
     }
 
     /// Media links of several articles, in position order.
-    async fn load_links(&self, ids: &[&str]) -> Result<Vec<(String, MediaLink)>> {
+    async fn load_links<'c>(
+        executor: impl Executor<'c, Database = Any>,
+        ids: &[&str],
+    ) -> Result<Vec<(String, MediaLink)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -439,7 +455,7 @@ impl SqlMetadataStore {
             sql.bind(Arg::Text((*id).to_owned()));
         }
         sql.push(") ORDER BY article_id, position");
-        let rows = sql.fetch_all(&self.readers).await?;
+        let rows = sql.fetch_all(executor).await?;
         rows.iter()
             .map(|row| {
                 let media_id: Option<String> = row.try_get("media_id").map_err(db_error)?;
@@ -457,7 +473,7 @@ impl SqlMetadataStore {
 
     async fn with_links(&self, mut articles: Vec<ArticleRecord>) -> Result<Vec<ArticleRecord>> {
         let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
-        let links = self.load_links(&ids).await?;
+        let links = Self::load_links(&self.readers, &ids).await?;
         for article in &mut articles {
             article.media =
                 links.iter().filter(|(id, _)| id == article.id.as_str()).map(|(_, link)| link.clone()).collect();
@@ -683,7 +699,12 @@ impl MetadataStore for SqlMetadataStore {
         Ok(ArticleRecord { media: current.media, ..article_from_row(&row)? })
     }
 
-    async fn update_article(&self, expected_etag: &str, next: &ArticleRecord, text: &SearchText) -> Result<()> {
+    async fn update_article(
+        &self,
+        expected_etag: &str,
+        next: &ArticleRecord,
+        text: &SearchText,
+    ) -> Result<Vec<MediaLink>> {
         let mut tx = self.begin_write().await?;
         let updated = bind_revision(
             sqlx::query(
@@ -706,8 +727,15 @@ impl MetadataStore for SqlMetadataStore {
             return Err(if error.kind == ErrorKind::FailedPrecondition { stale_etag(&next.id) } else { error });
         }
         self.insert_revision(&mut tx, next).await?;
-        self.replace_details(&mut tx, next, text).await?;
-        tx.commit().await.map_err(db_error)
+        // The row is locked now (PostgreSQL; SQLite has one writer): links
+        // committed since the caller read the article are these, and no
+        // other change can land before this commit.
+        let committed: Vec<MediaLink> =
+            Self::load_links(&mut *tx, &[next.id.as_str()]).await?.into_iter().map(|(_, link)| link).collect();
+        let stored = ArticleRecord { media: super::refit_links(&next.media, &committed), ..next.clone() };
+        self.replace_details(&mut tx, &stored, text).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(stored.media)
     }
 
     async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()> {

@@ -29,6 +29,9 @@ pub(super) enum Objects {
     Shared,
 }
 
+/// Attempts of a deletion whose clip keeps being linked meanwhile.
+const DELETE_ATTEMPTS: usize = 3;
+
 /// Articles named in an error message, at most this many.
 const NAMED_ARTICLES: usize = 5;
 
@@ -96,6 +99,14 @@ pub(super) async fn insert_media_row<'c>(
     }
 }
 
+fn under_hold(article: &ArticleId, what: &str) -> ArchiveError {
+    ArchiveError::new(
+        ErrorKind::FailedPrecondition,
+        "LEGAL_HOLD",
+        format!("article {} is under legal hold: {what}", article.name()),
+    )
+}
+
 fn article_names(ids: &[ArticleId]) -> String {
     let mut names: Vec<String> = ids.iter().take(NAMED_ARTICLES).map(ArticleId::name).collect();
     if ids.len() > NAMED_ARTICLES {
@@ -106,18 +117,17 @@ fn article_names(ids: &[ArticleId]) -> String {
 
 impl SqlMetadataStore {
     /// Locks the article row (PostgreSQL) so concurrent link changes queue;
-    /// NOT_FOUND unless the article is live.
-    async fn lock_live_article(&self, tx: &mut sqlx::Transaction<'static, Any>, article: &ArticleId) -> Result<()> {
-        let live =
-            sqlx::query("UPDATE articles SET update_time_us = update_time_us WHERE id = $1 AND delete_time_us IS NULL")
-                .bind(article.as_str())
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
-        if live.rows_affected() == 0 {
-            return Err(article_not_found(article));
-        }
-        Ok(())
+    /// NOT_FOUND unless the article is live. Returns its legal hold.
+    async fn lock_live_article(&self, tx: &mut sqlx::Transaction<'static, Any>, article: &ArticleId) -> Result<bool> {
+        let held: Option<i64> = sqlx::query_scalar(
+            "UPDATE articles SET update_time_us = update_time_us WHERE id = $1 AND delete_time_us IS NULL \
+             RETURNING legal_hold",
+        )
+        .bind(article.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        held.map(|hold| hold != 0).ok_or_else(|| article_not_found(article))
     }
 
     pub(super) async fn attach_media_links(
@@ -127,7 +137,7 @@ impl SqlMetadataStore {
         media: &MediaId,
     ) -> Result<ArticleRecord> {
         let mut tx = self.begin_write().await?;
-        self.lock_live_article(&mut tx, article).await?;
+        let held = self.lock_live_article(&mut tx, article).await?;
         // Share-locks the clip (PostgreSQL) so that it cannot be deleted
         // until this link is committed (DeleteMedia then sees it).
         let lock = if self.dialect == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
@@ -139,6 +149,22 @@ impl SqlMetadataStore {
             .is_some();
         if !media_exists {
             return Err(media_not_found(media));
+        }
+        if held {
+            // Filling a reference is fine; replacing a held article's clip would free it for deletion.
+            let replaces: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM article_media WHERE article_id = $1 AND reference = $2 \
+                 AND media_id IS NOT NULL AND media_id <> $3",
+            )
+            .bind(article.as_str())
+            .bind(reference)
+            .bind(media.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if replaces.is_some() {
+                return Err(under_hold(article, "its linked clips cannot be replaced"));
+            }
         }
         let linked = sqlx::query("UPDATE article_media SET media_id = $1 WHERE article_id = $2 AND reference = $3")
             .bind(media.as_str())
@@ -166,7 +192,9 @@ impl SqlMetadataStore {
 
     pub(super) async fn detach_media_link(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
         let mut tx = self.begin_write().await?;
-        self.lock_live_article(&mut tx, article).await?;
+        if self.lock_live_article(&mut tx, article).await? {
+            return Err(under_hold(article, "its clips cannot be detached"));
+        }
         // An added reference goes; one the body names stays, without a clip.
         let mut unlinked = 0;
         for statement in [
@@ -192,20 +220,25 @@ impl SqlMetadataStore {
     }
 
     pub(super) async fn delete_media_record(&self, id: &MediaId, force: bool) -> Result<DeletedMedia> {
-        let postgres = self.dialect == Dialect::Postgres;
-        let mut tx = self.begin_write().await?;
-        // The clip's row first: copies and links wait for this deletion (and
-        // then find the clip gone) instead of slipping in beside it.
-        let lock = if postgres { " FOR UPDATE" } else { "" };
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT * FROM media WHERE id = $1{lock}")))
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| media_not_found(id))?;
-        let media = media_from_row(&row)?;
+        for _ in 0..DELETE_ATTEMPTS {
+            if let Some(deleted) = self.try_delete_media_record(id, force).await? {
+                return Ok(deleted);
+            }
+        }
+        Err(ArchiveError::new(
+            ErrorKind::Aborted,
+            "CONCURRENT_CHANGE",
+            format!("media {} kept being linked to articles while it was deleted; retry", id.name()),
+        ))
+    }
 
-        let lock = if postgres { " FOR UPDATE" } else { "" };
+    /// One attempt; `None` (rolled back) when an article linked the clip
+    /// between locking the articles and locking the clip.
+    async fn try_delete_media_record(&self, id: &MediaId, force: bool) -> Result<Option<DeletedMedia>> {
+        let lock = if self.dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+        let mut tx = self.begin_write().await?;
+        // Locks are taken in one order everywhere: articles, then clips (as
+        // AttachMedia and UpdateArticle do), so that none waits in a cycle.
         let linking = sqlx::query(AssertSqlSafe(format!(
             "SELECT id, legal_hold FROM articles \
              WHERE id IN (SELECT article_id FROM article_media WHERE media_id = $1) ORDER BY id{lock}"
@@ -223,22 +256,53 @@ impl SqlMetadataStore {
             }
             detached.push(article);
         }
-        if !detached.is_empty() && !force {
-            return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
-                "MEDIA_IN_USE",
-                format!(
-                    "media {} is linked from {}; detach it first or delete with force",
-                    id.name(),
-                    article_names(&detached)
-                ),
-            ));
+
+        let row = sqlx::query("SELECT * FROM media WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| media_not_found(id))?;
+        let media = media_from_row(&row)?;
+        // Every clip naming these bytes: deletions of clips sharing them
+        // queue, so the last one sees that it is the last, and copies wait
+        // (then find the bytes still named, or not).
+        let sharing: Vec<String> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM media WHERE blob_key = $1 ORDER BY id{lock}")))
+                .bind(media.object.key.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if !sharing.iter().any(|other| other == id.as_str()) {
+            return Err(media_not_found(id)); // deleted meanwhile
         }
+        // With the clip locked no new link can commit; one that did before is seen here.
+        let linked_now: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT article_id FROM article_media WHERE media_id = $1 ORDER BY article_id")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if !linked_now.iter().eq(detached.iter().map(ArticleId::as_str)) {
+            return Ok(None);
+        }
+
         if !held.is_empty() {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
                 "LEGAL_HOLD",
                 format!("media {} is linked from {} under legal hold", id.name(), article_names(&held)),
+            ));
+        }
+        if !detached.is_empty() && !force {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "MEDIA_IN_USE",
+                format!(
+                    "media {} is linked from {}; delete it with force to detach it",
+                    id.name(),
+                    article_names(&detached)
+                ),
             ));
         }
         for statement in [
@@ -258,6 +322,6 @@ impl SqlMetadataStore {
             .collect::<Result<_>>()?;
         tx.commit().await.map_err(db_error)?;
         let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
-        Ok(DeletedMedia { detached, unreferenced })
+        Ok(Some(DeletedMedia { detached, unreferenced }))
     }
 }
