@@ -198,3 +198,49 @@ async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(backend: Backend) 
 }
 
 on_both_backends!(clips_are_detached_and_deleted, reindex_leaves_out_linked_clips_whose_bytes_are_gone);
+
+/// PostgreSQL: an upload of bytes that are stored already, while the only
+/// clip holding them is being deleted (another transaction has deleted its
+/// record, not yet committed). The upload would share the bytes, whether it
+/// declared them up front or its finish found them; it waits for the
+/// deletion, finds them gone, and stores the bytes it sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_racing_the_deletion_of_its_twin_stores_its_own_bytes() {
+    let server = TestServer::start(Backend::S3).await;
+    let other = sqlx::PgPool::connect(&server.settings.metadata.url).await.unwrap();
+    // Other bytes each round: the first round's copy would be the second's twin.
+    for (round, (declare, fixture_name)) in
+        [(true, "clip-faststart.mp4"), (false, "clip-moov-at-end.mp4")].into_iter().enumerate()
+    {
+        let clip = fixture(fixture_name);
+        let twin = format!("twin-{round}");
+        server.upload_with_id("a.mp4", &twin, clip.clone()).await.unwrap();
+        let mut deletion = other.begin().await.unwrap();
+        sqlx::query("DELETE FROM media WHERE id = $1").bind(&twin).execute(&mut *deletion).await.unwrap();
+
+        let mut header =
+            pb::UploadHeader { filename: "b.mp4".into(), media_id: format!("copy-{round}"), ..Default::default() };
+        if declare {
+            (header.sha256, header.size_bytes) = (sha256_hex(&clip), clip.len() as i64);
+        }
+        let mut messages = vec![pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }];
+        messages.extend(
+            clip.chunks(64 * 1024)
+                .map(|chunk| pb::UploadMediaRequest { kind: Some(Kind::Chunk(bytes::Bytes::copy_from_slice(chunk))) }),
+        );
+        let finish = pb::UploadFinish { size_bytes: clip.len() as i64, sha256: sha256_hex(&clip), crc32c: None };
+        messages.push(pb::UploadMediaRequest { kind: Some(Kind::Finish(finish)) });
+        let mut media = server.media();
+        let uploading = tokio::spawn(async move { media.upload_media(futures::stream::iter(messages)).await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!uploading.is_finished(), "declared {declare}: the copy waits for the deletion in flight");
+        deletion.commit().await.unwrap();
+
+        let copy = uploading.await.unwrap().expect("stored after all").into_inner().media.unwrap();
+        assert_eq!(copy.name, format!("media/copy-{round}"));
+        assert_eq!(server.read_all(&copy.name, 0, 0).await.unwrap(), clip);
+        let own: Vec<String> =
+            stored_under(&server, &copy.name).await.into_iter().filter(|key| key.contains("/original-")).collect();
+        assert_eq!(own.len(), 1, "declared {declare}: its own original, not the bytes being deleted: {own:?}");
+    }
+}
