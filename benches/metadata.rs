@@ -37,6 +37,7 @@ struct Figures {
     search: Vec<Duration>,
     search_settled: Vec<Duration>,
     search_filtered: Vec<Duration>,
+    search_by_keyword: Vec<Duration>,
     list: Vec<Duration>,
     hits_per_search: f64,
     flush_idle: Duration,
@@ -160,6 +161,14 @@ async fn measure(archive: &Archive, articles: usize, metadata_url: &str) -> Figu
         archive.search_articles(&request).await.expect("searches");
         search_filtered.push(started.elapsed());
     }
+    let mut search_by_keyword = Vec::with_capacity(SEARCHES / 2);
+    for _ in 0..SEARCHES / 2 {
+        let filters = ListArticles { keyword: queries.keyword(), ..Default::default() };
+        let request = SearchArticles { query: queries.next_query(), page_size: 20, filters, ..Default::default() };
+        let started = Instant::now();
+        archive.search_articles(&request).await.expect("searches");
+        search_by_keyword.push(started.elapsed());
+    }
     let mut list = Vec::with_capacity(LISTINGS);
     for round in 0..LISTINGS {
         let mut request = match round % 3 {
@@ -185,6 +194,7 @@ async fn measure(archive: &Archive, articles: usize, metadata_url: &str) -> Figu
         search,
         search_settled,
         search_filtered,
+        search_by_keyword,
         list,
         hits_per_search: hits as f64 / SEARCHES as f64,
         flush_idle,
@@ -235,7 +245,7 @@ async fn main() {
     }
     println!();
     type Row = (&'static str, fn(&mut Figures) -> String);
-    let rows: [Row; 13] = [
+    let rows: [Row; 14] = [
         ("import (articles/s, 8 tasks)", |f| format!("{:.0}", f.import_per_second)),
         ("search p50, right after import", |f| ms(percentile(&mut f.search, 0.50))),
         ("search p95, right after import", |f| ms(percentile(&mut f.search, 0.95))),
@@ -243,6 +253,7 @@ async fn main() {
         ("search p50, statistics settled", |f| ms(percentile(&mut f.search_settled, 0.50))),
         ("search p95, statistics settled", |f| ms(percentile(&mut f.search_settled, 0.95))),
         ("search + author filter p95", |f| ms(percentile(&mut f.search_filtered, 0.95))),
+        ("search + keyword filter p95", |f| ms(percentile(&mut f.search_by_keyword, 0.95))),
         ("results per search (of 20)", |f| format!("{:.1}", f.hits_per_search)),
         ("list page (50) p50", |f| ms(percentile(&mut f.list, 0.50))),
         ("list page (50) p95", |f| ms(percentile(&mut f.list, 0.95))),
