@@ -633,17 +633,23 @@ async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
     let late = ArticleQuery { publish_time_start: Some(time(1_569_838_859 + 2)), ..none() };
     assert_eq!(hits("dang", late).await, ["s3"]);
 
-    // A new author: the author filter follows it (PostgreSQL keeps the
-    // author beside the words).
+    // A new author and keywords: the filters follow them (PostgreSQL keeps
+    // both beside the words).
     let s3 = store.get_article(&ArticleId::parse("s3").unwrap(), None).await.unwrap();
     let (_, title, _, _, body) = CORPUS.iter().find(|c| c.0 == "s3").unwrap();
     let mut renamed = s3.clone();
+    assert_eq!(hits("Đảng", ArticleQuery { keyword: Some("Thái Bình".into()), ..none() }).await, ["s3"]);
     (renamed.revision, renamed.etag, renamed.author) = (2, "e2".into(), "Lê Thị Thuý".into());
+    renamed.keywords = vec!["Xây dựng Đảng".into()];
     let folded = search::document_text(title, &renamed.author, &renamed.keywords, body);
     store.update_article(&s3.etag, &renamed, &SearchText { body: body.to_string(), folded }).await.unwrap();
     let by = |author: &str| ArticleQuery { author: Some(author.into()), ..none() };
     assert_eq!(hits("Đảng", by("Phạm Ngọc")).await, ["s1"]);
     assert_eq!(hits("Đảng", by("Lê Thị Thuý")).await, ["s3"]);
+    let tagged = |keyword: &str| ArticleQuery { keyword: Some(keyword.into()), ..none() };
+    assert!(hits("Đảng", tagged("Thái Bình")).await.is_empty(), "the old keyword is gone");
+    assert_eq!(hits("Đảng", tagged("Xây dựng Đảng")).await, ["s3"]);
+    assert_eq!(hits("Đảng", tagged("Đảng")).await, ["s1"]);
 
     // Ranked: best first, and pages follow one another.
     let query = |offset| SearchQuery {

@@ -435,11 +435,14 @@ impl SqlMetadataStore {
         if let Some(author) = &query.filters.author {
             sql.push(" AND s.author = ").bind(Arg::Text(author.clone()));
         }
+        if let Some(keyword) = &query.filters.keyword {
+            sql.push(" AND s.keywords @> ARRAY[CAST(").bind(Arg::Text(keyword.clone())).push(" AS TEXT)]");
+        }
         sql.push(" ORDER BY s.seq DESC OFFSET 0) m ");
-        // The author and liveness sit beside the words; other filters join
-        // each match to its article.
+        // The author, keywords and liveness sit beside the words; a publish
+        // time filter joins each match to its article.
         let filters = &query.filters;
-        if filters.keyword.is_some() || filters.publish_time_start.is_some() || filters.publish_time_end.is_some() {
+        if filters.publish_time_start.is_some() || filters.publish_time_end.is_some() {
             sql.push("JOIN articles a ON a.id = m.article_id WHERE TRUE");
             push_filters(&mut sql, filters);
         }
@@ -612,10 +615,12 @@ impl SqlMetadataStore {
         .map_err(db_error)?;
         if self.dialect == Dialect::Postgres {
             sqlx::query(
-                "INSERT INTO article_search (article_id, live, vector, author) \
-                 VALUES ($1, $2, to_tsvector('simple', $3), (SELECT author FROM articles WHERE id = $1)) \
+                "INSERT INTO article_search (article_id, live, vector, author, keywords) \
+                 VALUES ($1, $2, to_tsvector('simple', $3), (SELECT author FROM articles WHERE id = $1), \
+                 (SELECT COALESCE(array_agg(keyword ORDER BY keyword), '{}') FROM article_keywords \
+                 WHERE article_id = $1)) \
                  ON CONFLICT (article_id) DO UPDATE SET live = excluded.live, vector = excluded.vector, \
-                 author = excluded.author",
+                 author = excluded.author, keywords = excluded.keywords",
             )
             .bind(id)
             .bind(i64::from(live))
