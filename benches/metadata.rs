@@ -130,6 +130,13 @@ async fn settle(metadata_url: &str) {
     }
 }
 
+/// How long one search takes.
+async fn timed_search(archive: &Archive, request: &SearchArticles) -> Duration {
+    let started = Instant::now();
+    archive.search_articles(request).await.expect("searches");
+    started.elapsed()
+}
+
 async fn measure(archive: &Archive, articles: usize, metadata_url: &str) -> Figures {
     let (import_per_second, viewed) = import(archive, articles).await;
     let mut queries = Corpus::new(SEED ^ 0xfeed);
@@ -149,25 +156,19 @@ async fn measure(archive: &Archive, articles: usize, metadata_url: &str) -> Figu
     let mut search_settled = Vec::with_capacity(SEARCHES);
     for _ in 0..SEARCHES {
         let request = SearchArticles { query: queries_again.next_query(), page_size: 20, ..Default::default() };
-        let started = Instant::now();
-        archive.search_articles(&request).await.expect("searches");
-        search_settled.push(started.elapsed());
+        search_settled.push(timed_search(archive, &request).await);
     }
     let mut search_filtered = Vec::with_capacity(SEARCHES / 2);
     for _ in 0..SEARCHES / 2 {
         let filters = ListArticles { author: queries.author(), ..Default::default() };
         let request = SearchArticles { query: queries.next_query(), page_size: 20, filters, ..Default::default() };
-        let started = Instant::now();
-        archive.search_articles(&request).await.expect("searches");
-        search_filtered.push(started.elapsed());
+        search_filtered.push(timed_search(archive, &request).await);
     }
     let mut search_by_keyword = Vec::with_capacity(SEARCHES / 2);
     for _ in 0..SEARCHES / 2 {
         let filters = ListArticles { keyword: queries.keyword(), ..Default::default() };
         let request = SearchArticles { query: queries.next_query(), page_size: 20, filters, ..Default::default() };
-        let started = Instant::now();
-        archive.search_articles(&request).await.expect("searches");
-        search_by_keyword.push(started.elapsed());
+        search_by_keyword.push(timed_search(archive, &request).await);
     }
     let mut list = Vec::with_capacity(LISTINGS);
     for round in 0..LISTINGS {

@@ -49,13 +49,7 @@ async fn stored_under(server: &TestServer, name: &str) -> Vec<String> {
 
 async fn clips_are_detached_and_deleted(backend: Backend) {
     // The end reindexes the whole bucket, so it must hold this test's objects only.
-    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
-    let server = TestServer::start_with(backend, |settings| {
-        if let Some(bucket) = bucket {
-            settings.storage.url = format!("s3://{bucket}");
-        }
-    })
-    .await;
+    let server = TestServer::start_isolated(backend, |_| {}).await;
     let import = pb::ImportArticleRequest {
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "giao-ban".into(),
@@ -108,6 +102,9 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
     assert_eq!(server.media().detach_media(unknown).await.unwrap_err().code(), Code::NotFound);
     let bad_name = pb::DetachMediaRequest { article: "giao-ban".into(), reference: REFERENCE.into() };
     assert_eq!(server.media().detach_media(bad_name).await.unwrap_err().code(), Code::InvalidArgument);
+    let no_reference = pb::DetachMediaRequest { article: ARTICLE.into(), reference: String::new() };
+    let refused = server.media().detach_media(no_reference).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::InvalidArgument, "MISSING_REFERENCE"));
 
     // Linked again, then deleted with force: the copy keeps the shared bytes.
     attach(&server, &first.name).await;
@@ -143,12 +140,7 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
 
     // The bucket agrees: rebuilt from its manifests alone, the deleted clips
     // stay deleted and the article links nothing.
-    let mut settings = server.settings.clone();
-    let fresh_dir = tempfile::tempdir().unwrap();
-    settings.metadata.url = match backend {
-        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("rebuilt.db").display()),
-        Backend::S3 => common::fresh_postgres_url().await,
-    };
+    let (settings, fresh_dir) = server.with_fresh_database().await;
     let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap();
     let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
     let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
@@ -163,13 +155,7 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
 /// article, its reference without a clip, instead of recording a clip
 /// whose bytes are gone.
 async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(backend: Backend) {
-    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
-    let server = TestServer::start_with(backend, |settings| {
-        if let Some(bucket) = bucket {
-            settings.storage.url = format!("s3://{bucket}");
-        }
-    })
-    .await;
+    let server = TestServer::start_isolated(backend, |_| {}).await;
     let import = pb::ImportArticleRequest {
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "giao-ban".into(),
@@ -182,12 +168,7 @@ async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(backend: Backend) 
         blobs.delete(&archive::blob::BlobKey::parse(&key).unwrap()).await.unwrap();
     }
 
-    let mut settings = server.settings.clone();
-    let fresh_dir = tempfile::tempdir().unwrap();
-    settings.metadata.url = match backend {
-        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("rebuilt.db").display()),
-        Backend::S3 => common::fresh_postgres_url().await,
-    };
+    let (settings, fresh_dir) = server.with_fresh_database().await;
     let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
     let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (1, 0, 0), "{report:?}");

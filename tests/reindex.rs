@@ -65,13 +65,9 @@ async fn answers(server: &TestServer, articles: &[&str], media: &[String]) -> Ve
 
 async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     // The whole bucket is read back, so it must hold this test's objects only.
-    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
-    let original = TestServer::start_with(backend, |settings| {
+    let original = TestServer::start_isolated(backend, |settings| {
         // Flushes happen when this test says.
         settings.metadata.view_flush_interval_seconds = 0;
-        if let Some(bucket) = bucket {
-            settings.storage.url = format!("s3://{bucket}");
-        }
     })
     .await;
     let import = pb::ImportArticleRequest {
@@ -134,13 +130,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     let before = answers(&original, &articles, &media).await;
 
     // A new, empty database over the same bucket.
-    let mut settings = original.settings.clone();
-    let fresh_dir = tempfile::tempdir().unwrap();
-    settings.metadata.url = match backend {
-        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("rebuilt.db").display()),
-        Backend::S3 => common::fresh_postgres_url().await,
-    };
-    settings.gateway.key_file = original.settings.gateway.key_file.clone();
+    let (settings, fresh_dir) = original.with_fresh_database().await;
     let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap();
     let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
     let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");

@@ -42,12 +42,8 @@ async fn put(blobs: &dyn BlobStore, key: &BlobKey, data: &'static [u8]) {
 
 async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     // The sweep reads the whole bucket, so it must hold this test's objects only.
-    let bucket = if backend == Backend::S3 { Some(common::fresh_bucket().await) } else { None };
-    let server = TestServer::start_with(backend, |settings| {
+    let server = TestServer::start_isolated(backend, |settings| {
         settings.retention.sweep_interval_seconds = 0; // sweeps happen when this test says
-        if let Some(bucket) = bucket {
-            settings.storage.url = format!("s3://{bucket}");
-        }
     })
     .await;
     let blobs = server.archive.blobs();
@@ -182,12 +178,7 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     assert_eq!(stored_keys(blobs.as_ref()).await, expected, "both went once the manifest was gone");
 
     // A server on an empty database (before a reindex) sweeps nothing.
-    let mut settings = server.settings.clone();
-    let fresh_dir = tempfile::tempdir().unwrap();
-    settings.metadata.url = match backend {
-        Backend::Fs => format!("sqlite://{}", fresh_dir.path().join("empty.db").display()),
-        Backend::S3 => common::fresh_postgres_url().await,
-    };
+    let (settings, fresh_dir) = server.with_fresh_database().await;
     let empty = TestServer::start_from(backend, settings, fresh_dir).await;
     assert_eq!(empty.archive.sweep_unreferenced(Duration::ZERO).await.unwrap(), Default::default());
     assert_eq!(stored_keys(blobs.as_ref()).await, expected);

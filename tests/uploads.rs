@@ -69,7 +69,7 @@ async fn wait_for_commit(client: &mut MediaServiceClient<Channel>, upload_id: &s
 }
 
 async fn resumes_after_the_client_is_killed(backend: Backend) {
-    let server = isolated_server(backend, |_| {}).await;
+    let server = TestServer::start_isolated(backend, |_| {}).await;
     let mut client = server.media();
     let started = start(&mut client, "phong-su.bin").await;
     let part = started.part_size_bytes as u64;
@@ -125,7 +125,7 @@ async fn resumes_after_the_client_is_killed(backend: Backend) {
 }
 
 async fn bad_checksums_and_cancels_leave_nothing(backend: Backend) {
-    let server = isolated_server(backend, |_| {}).await;
+    let server = TestServer::start_isolated(backend, |_| {}).await;
     let mut client = server.media();
     let started = start(&mut client, "sai.bin").await;
     let part = started.part_size_bytes as usize;
@@ -160,7 +160,7 @@ async fn bad_checksums_and_cancels_leave_nothing(backend: Backend) {
 }
 
 async fn idle_uploads_expire(backend: Backend) {
-    let server = isolated_server(backend, |settings| {
+    let server = TestServer::start_isolated(backend, |settings| {
         settings.media.upload_session_ttl_seconds = 2;
         settings.media.upload_janitor_interval_seconds = 1;
     })
@@ -206,22 +206,6 @@ async fn idle_uploads_expire(backend: Backend) {
     }
     assert_eq!(answer.expect_err("the finished session expired").code(), Code::NotFound);
     assert_eq!(server.read_all(&clip.name, 0, 0).await.unwrap(), data, "the clip outlives its session");
-}
-
-/// A server of its own: on S3 with a bucket of its own, so that its open
-/// multipart uploads can be told from other tests'.
-async fn isolated_server(backend: Backend, adjust: impl FnOnce(&mut archive::config::Settings)) -> TestServer {
-    let bucket = match backend {
-        Backend::S3 => Some(common::fresh_bucket().await),
-        Backend::Fs => None,
-    };
-    TestServer::start_with(backend, |settings| {
-        if let Some(bucket) = bucket {
-            settings.storage.url = format!("s3://{bucket}");
-        }
-        adjust(settings);
-    })
-    .await
 }
 
 /// Open multipart uploads (S3) or partial files (file system).

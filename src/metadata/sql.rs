@@ -175,10 +175,14 @@ impl SqlBuilder {
     }
 }
 
-/// Of `keys` (not empty), those a record names, as column `object_key`: a
-/// body of any revision, a clip's original or rendition, or the object of an
-/// unfinished upload session (a finished one's clip names what it keeps).
-fn references_query(keys: &[BlobKey]) -> SqlBuilder {
+/// Of `keys`, those a record names: a body of any revision, a clip's
+/// original or rendition, or the object of an unfinished upload session (a
+/// finished one's clip names what it keeps). Through a pool or inside a
+/// transaction.
+async fn referenced_in<'c>(executor: impl Executor<'c, Database = Any>, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
     let mut sql = SqlBuilder::new("WITH candidates (object_key) AS (VALUES ");
     for (i, key) in keys.iter().enumerate() {
         sql.push(if i == 0 { "(" } else { ", (" }).bind(Arg::Text(key.as_str().to_owned())).push(")");
@@ -190,7 +194,8 @@ fn references_query(keys: &[BlobKey]) -> SqlBuilder {
          OR EXISTS (SELECT 1 FROM media m WHERE m.rendition_key = c.object_key) \
          OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key AND u.finished = 0)",
     );
-    sql
+    let rows = sql.fetch_all(executor).await?;
+    rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
 }
 
 /// The filters shared by listing and search, on table alias `a`.
@@ -1117,11 +1122,7 @@ impl MetadataStore for SqlMetadataStore {
     }
 
     async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {
-        if keys.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let rows = references_query(keys).fetch_all(&self.readers).await?;
-        rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
+        referenced_in(&self.readers, keys).await
     }
 
     async fn insert_media(&self, media: &MediaRecord) -> Result<()> {

@@ -100,6 +100,34 @@ impl TestServer {
         Self::start_from(backend, settings, dir).await
     }
 
+    /// A server whose storage holds its own objects only (on S3 a bucket of
+    /// its own), for tests that read the whole bucket back.
+    pub async fn start_isolated(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let bucket = match backend {
+            Backend::S3 => Some(fresh_bucket().await),
+            Backend::Fs => None,
+        };
+        Self::start_with(backend, |settings| {
+            if let Some(bucket) = bucket {
+                settings.storage.url = format!("s3://{bucket}");
+            }
+            adjust(settings);
+        })
+        .await
+    }
+
+    /// Settings over this server's storage with a new, empty metadata
+    /// database (reindex tests), and the directory that must outlive them.
+    pub async fn with_fresh_database(&self) -> (Settings, TempDir) {
+        let mut settings = self.settings.clone();
+        let dir = tempfile::tempdir().expect("temp dir");
+        settings.metadata.url = match self.backend {
+            Backend::Fs => format!("sqlite://{}", dir.path().join("rebuilt.db").display()),
+            Backend::S3 => fresh_postgres_url().await,
+        };
+        (settings, dir)
+    }
+
     /// A server on exactly these settings; `dir` lives as long as it does.
     pub async fn start_from(backend: Backend, settings: Settings, dir: TempDir) -> Self {
         archive::telemetry::init();

@@ -9,8 +9,8 @@
 //! records. SQLite has one writer at a time.
 
 use super::{
-    Dialect, SqlMetadataStore, article_not_found, db_error, media_from_row, media_not_found, micros, references_query,
-    stored_id, stored_key,
+    Dialect, SqlMetadataStore, article_not_found, db_error, media_from_row, media_not_found, micros, referenced_in,
+    stored_id,
 };
 use crate::{
     blob::BlobKey,
@@ -314,12 +314,7 @@ impl SqlMetadataStore {
         }
 
         let own: Vec<BlobKey> = std::iter::once(&media.object).chain(&media.rendition).map(|o| o.key.clone()).collect();
-        let still_named: Vec<BlobKey> = references_query(&own)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?))
-            .collect::<Result<_>>()?;
+        let still_named = referenced_in(&mut *tx, &own).await?;
         tx.commit().await.map_err(db_error)?;
         let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
         Ok(Some(DeletedMedia { detached, unreferenced }))
