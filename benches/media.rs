@@ -3,7 +3,7 @@
 //!
 //! - UploadMedia of a clip vs a direct SDK multipart PUT (same part size and
 //!   parts in flight);
-//! - ReadMedia of it vs a direct SDK GET;
+//! - ReadMedia of it vs a direct SDK GET of the same object;
 //! - a media gateway GET (archived streaming from S3) vs a presigned GET;
 //! - peak archived RSS above idle during a large upload.
 //!
@@ -13,7 +13,8 @@
 //! prints the best and median of five alternating rounds and the CPU
 //! seconds per GiB of the client, archived and SeaweedFS on each side.
 //!
-//! Sizes: `ARCHIVE_BENCH_MIB` (1024) and `ARCHIVE_BENCH_RSS_MIB` (5120);
+//! Sizes: `ARCHIVE_BENCH_MIB` (1024) and `ARCHIVE_BENCH_RSS_MIB` (5120, 0
+//! to skip); `ARCHIVE_BENCH_ROWS` picks comparisons (`upload,read,playback`);
 //! `ARCHIVE_BENCH_PART_MIB` (16) and `ARCHIVE_BENCH_PARTS_IN_FLIGHT` (2) for
 //! both sides, `ARCHIVE_BENCH_CHUNK_KIB` (1024) for the client's chunks.
 //! Run with the services the test command starts:
@@ -46,8 +47,10 @@ use tokio::task::JoinSet;
 const MIB: u64 = 1024 * 1024;
 /// Distinct pseudo-random bytes the clips cycle through.
 const POOL: usize = 64 * 1024 * 1024;
-/// Each comparison runs this many times, alternating; the best counts.
-const ROUNDS: usize = 5;
+/// Each comparison runs this many times, alternating (`ARCHIVE_BENCH_ROUNDS`).
+fn rounds() -> usize {
+    env_u64("ARCHIVE_BENCH_ROUNDS", 5) as usize
+}
 const GATEWAY_KEY: &str = "a secret shared by every replica";
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -95,6 +98,11 @@ fn upload_stream(pool: &Bytes, len: u64, filename: &str) -> impl Stream<Item = p
             .chain(chunks)
             .chain(std::iter::once(pb::UploadMediaRequest { kind: Some(Kind::Finish(finish)) })),
     )
+}
+
+/// Whether `ARCHIVE_BENCH_ROWS` (default: every row) names this comparison.
+fn row_chosen(name: &str) -> bool {
+    std::env::var("ARCHIVE_BENCH_ROWS").map_or(true, |rows| rows.split(',').any(|row| row.trim() == name))
 }
 
 fn rate(bytes: u64, elapsed: Duration) -> f64 {
@@ -248,7 +256,7 @@ struct Row {
     cpu: (Cpu, Cpu),
 }
 
-/// Times both sides `ROUNDS` times, alternating which goes first, and
+/// Times both sides `rounds()` times, alternating which goes first, and
 /// returns each run's rate and the CPU each side cost.
 async fn compare<A, FA, D, FD>(what: &'static str, pids: [u32; 3], len: u64, mut archived: A, mut direct: D) -> Row
 where
@@ -258,7 +266,7 @@ where
     FD: Future<Output = ()>,
 {
     let mut row = Row { what, archived: Vec::new(), direct: Vec::new(), cpu: Default::default() };
-    for round in 0..ROUNDS {
+    for round in 0..rounds() {
         for side in [round % 2, 1 - round % 2] {
             let (started, cpu) = (Instant::now(), Cpu::now(pids));
             if side == 0 {
@@ -383,48 +391,61 @@ impl Bench {
         let mut rows = Vec::new();
         let clip = std::cell::RefCell::new(None);
         let direct_key = format!("bench/direct-{salt}");
-        let row = compare(
-            "upload (UploadMedia vs SDK multipart PUT)",
-            pids,
-            len,
-            |round| {
-                let (mut media, clip) = (media.clone(), &clip);
-                let messages = upload_stream(&pool.slice(salt + 2 * round + 1..), len, "bench.bin");
-                async move {
-                    let uploaded = media.upload_media(messages).await.expect("uploads");
-                    *clip.borrow_mut() = uploaded.into_inner().media;
-                }
-            },
-            |round| {
-                let (bytes, key) = (pool.slice(salt + 2 * round + 2..), format!("{direct_key}-{round}"));
-                async move { direct_put(s3, bucket, &key, &bytes, len, part, in_flight).await }
-            },
-        )
-        .await;
-        rows.push(row);
+        if row_chosen("upload") {
+            let row = compare(
+                "upload (UploadMedia vs SDK multipart PUT)",
+                pids,
+                len,
+                |round| {
+                    let (mut media, clip) = (media.clone(), &clip);
+                    let messages = upload_stream(&pool.slice(salt + 2 * round + 1..), len, "bench.bin");
+                    async move {
+                        let uploaded = media.upload_media(messages).await.expect("uploads");
+                        *clip.borrow_mut() = uploaded.into_inner().media;
+                    }
+                },
+                |round| {
+                    let (bytes, key) = (pool.slice(salt + 2 * round + 2..), format!("{direct_key}-{round}"));
+                    async move { direct_put(s3, bucket, &key, &bytes, len, part, in_flight).await }
+                },
+            )
+            .await;
+            rows.push(row);
+        } else {
+            let messages = upload_stream(&pool.slice(salt + 1..), len, "bench.bin");
+            *clip.borrow_mut() = media.clone().upload_media(messages).await.expect("uploads").into_inner().media;
+        }
         let clip = clip.into_inner().expect("a clip");
 
-        let direct_key = format!("{direct_key}-0");
-        let row = compare(
-            "read (ReadMedia vs SDK GET)",
-            pids,
-            len,
-            |_| {
-                let (mut media, name) = (media.clone(), clip.name.clone());
-                async move {
-                    let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
-                    let mut stream = media.read_media(request).await.expect("reads").into_inner();
-                    let mut read = 0;
-                    while let Some(chunk) = stream.message().await.expect("chunk") {
-                        read += chunk.data.len() as u64;
+        // The same object both ways: the one archived stored for the clip.
+        let prefix = format!("{}/original-", clip.name);
+        let listed = s3.list_objects_v2().bucket(bucket.as_str()).prefix(&prefix).send().await.expect("lists");
+        let object_key = listed.contents().first().and_then(|o| o.key()).expect("the clip's object").to_owned();
+        if row_chosen("read") {
+            let row = compare(
+                "read (ReadMedia vs SDK GET)",
+                pids,
+                len,
+                |_| {
+                    let (mut media, name) = (media.clone(), clip.name.clone());
+                    async move {
+                        let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
+                        let mut stream = media.read_media(request).await.expect("reads").into_inner();
+                        let mut read = 0;
+                        while let Some(chunk) = stream.message().await.expect("chunk") {
+                            read += chunk.data.len() as u64;
+                        }
+                        assert_eq!(read, len);
                     }
-                    assert_eq!(read, len);
-                }
-            },
-            |_| async { assert_eq!(direct_get(s3, bucket, &direct_key).await, len) },
-        )
-        .await;
-        rows.push(row);
+                },
+                |_| async { assert_eq!(direct_get(s3, bucket, &object_key).await, len) },
+            )
+            .await;
+            rows.push(row);
+        }
+        if !row_chosen("playback") {
+            return rows;
+        }
 
         // Playback: the gateway streaming from S3 vs a presigned GET.
         let http = reqwest::Client::new();
@@ -482,7 +503,7 @@ fn print_rows(rows: &[Row], len: u64) {
     println!();
     println!("CPU seconds per GiB moved, client + archived + SeaweedFS:");
     for row in rows {
-        let total = ROUNDS as u64 * len;
+        let total = rounds() as u64 * len;
         println!("  {:<44}", row.what);
         println!("    archived side {}; direct side {}", row.cpu.0.per_gib(total), row.cpu.1.per_gib(total));
     }
@@ -515,20 +536,23 @@ async fn main() {
     };
     println!(
         "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, chunk {} KiB, SeaweedFS on loopback, \
-         best and median of {ROUNDS} alternating rounds",
+         best and median of {} alternating rounds",
         len / MIB,
         part / MIB,
-        chunk_bytes() / 1024
+        chunk_bytes() / 1024,
+        rounds()
     );
     // First, while the store is fresh and fastest: memory is under most
     // pressure when parts land quickly.
-    peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(99..), rss_len).await;
+    if rss_len > 0 {
+        peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(99..), rss_len).await;
+    }
     for (index, layout) in Layout::chosen().into_iter().enumerate() {
         layout.apply(bench.pids);
         println!();
         println!("{layout:?} layout: {}", layout.describe());
         println!();
-        let rows = bench.run(index * 4 * ROUNDS).await;
+        let rows = bench.run(index * 4 * rounds()).await;
         print_rows(&rows, len);
     }
     Layout::Shared.apply(bench.pids);
