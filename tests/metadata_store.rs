@@ -593,7 +593,7 @@ const CORPUS: &[(&str, &str, &str, &[&str], &str)] = &[
     ("s5", "Kinh tế quý 4.2019", "Đỗ Xuân Thành", &[], "Tăng trưởng kinh tế xã hội của địa phương."),
 ];
 
-async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
+async fn insert_corpus(store: &Arc<dyn MetadataStore>) {
     for (i, (id, title, author, keywords, body)) in CORPUS.iter().enumerate() {
         let mut article = record(id, 1_569_838_859 + i as i64, keywords);
         article.title = title.to_string();
@@ -601,16 +601,23 @@ async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
         let folded = search::document_text(title, author, &article.keywords, body);
         store.insert_article(&article, &SearchText { body: body.to_string(), folded }).await.unwrap();
     }
-    let hits = |query: &str, filters: ArticleQuery| {
+}
+
+/// The ids of the first ten hits of `query`, sorted.
+async fn search_ids(store: &Arc<dyn MetadataStore>, query: &str, filters: ArticleQuery) -> Vec<String> {
+    let query =
+        SearchQuery { terms: search::tokens(query), filters: ArticleQuery { page_size: 10, ..filters }, offset: 0 };
+    let mut ids: Vec<String> =
+        store.search_articles(&query).await.unwrap().into_iter().map(|h| h.article.id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
+    insert_corpus(&store).await;
+    let hits = |query: &'static str, filters: ArticleQuery| {
         let store = store.clone();
-        let query =
-            SearchQuery { terms: search::tokens(query), filters: ArticleQuery { page_size: 10, ..filters }, offset: 0 };
-        async move {
-            let mut ids: Vec<String> =
-                store.search_articles(&query).await.unwrap().into_iter().map(|h| h.article.id.to_string()).collect();
-            ids.sort();
-            ids
-        }
+        async move { search_ids(&store, query, filters).await }
     };
     let none = ArticleQuery::default;
     assert_eq!(hits("sinh hoat chi bo", none()).await, ["s1"]);
@@ -699,6 +706,56 @@ on_every_database!(
     deletion_hold_restore_and_purge,
     search_folds_vietnamese_both_ways,
 );
+
+/// An SQLite archive from before migration 0009, whose search index held
+/// the words only: opening it rebuilds the index with the tokens of each
+/// article's author and keywords, and filtered search finds what it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_search_index_gains_filter_tokens_on_upgrade() {
+    let (store, dir) = sqlite().await;
+    insert_corpus(&store).await;
+    let by = |author: &str, keyword: Option<&str>| ArticleQuery {
+        author: Some(author.into()),
+        keyword: keyword.map(Into::into),
+        ..Default::default()
+    };
+    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", Some("Thái Bình"))).await, ["s3"]);
+    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", None)).await, ["s1", "s3"]);
+    drop(store);
+
+    // The index as migration 0002 made it, and 0009 not yet applied.
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE article_fts; \
+         CREATE VIRTUAL TABLE article_fts USING fts5 (folded, tokenize = 'unicode61 remove_diacritics 0'); \
+         INSERT INTO article_fts (rowid, folded) SELECT rowid, folded FROM article_texts; \
+         DELETE FROM _sqlx_migrations WHERE version = 9",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::Connection::close(db).await.unwrap();
+
+    let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
+    let store = metadata::open(&settings).await.expect("opens and migrates");
+    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", Some("Thái Bình"))).await, ["s3"]);
+    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", None)).await, ["s1", "s3"]);
+    assert_eq!(search_ids(&store, "sinh hoạt", ArticleQuery::default()).await, ["s1", "s4"]);
+    // Every article's tokens are in: as many rows hold a keyword's token
+    // as articles have the keyword.
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    for keyword in ["Thái Bình", "Đảng"] {
+        let tagged: i64 = sqlx::query_scalar("SELECT count(*) FROM article_fts WHERE article_fts MATCH $1")
+            .bind(format!("tags : \"keyword{}\"", hex::encode(keyword)))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        let expected = CORPUS.iter().filter(|c| c.3.contains(&keyword)).count() as i64;
+        assert_eq!((keyword, tagged), (keyword, expected));
+        assert!(expected > 0);
+    }
+}
 
 /// PostgreSQL, with another transaction's deletion of a clip held open: a
 /// deletion of a clip sharing its bytes and a copy of them both wait for it,

@@ -49,20 +49,9 @@ impl Archive {
         let filters = request.filters.filters();
         let fingerprint = page_token::fingerprint(&(&terms, &filters));
         let offset: u64 = page_token::decode(&request.page_token, &fingerprint)?.unwrap_or(0);
-        // The author and keyword are part of every article's searchable text:
-        // requiring their words too narrows the matches the database scans
-        // before it applies the exact filters.
-        let mut match_terms = terms.clone();
-        for filter in [&filters.author, &filters.keyword].into_iter().flatten() {
-            for term in search::tokens(filter) {
-                if !match_terms.contains(&term) {
-                    match_terms.push(term);
-                }
-            }
-        }
         // One extra tells whether another page follows.
         let query = SearchQuery {
-            terms: match_terms,
+            terms: terms.clone(),
             filters: crate::metadata::ArticleQuery { page_size: page_size + 1, ..filters },
             offset,
         };

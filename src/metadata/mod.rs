@@ -190,6 +190,24 @@ pub struct SearchQuery {
     pub offset: u64,
 }
 
+impl SearchQuery {
+    /// The query with the words of its author and keyword filters added to
+    /// its terms. Both are part of every article's searchable text, so
+    /// requiring their words too narrows the matches a word index yields
+    /// before the exact filters apply.
+    pub fn with_filter_words(&self) -> SearchQuery {
+        let mut query = self.clone();
+        for filter in [&self.filters.author, &self.filters.keyword].into_iter().flatten() {
+            for term in crate::search::tokens(filter) {
+                if !query.terms.contains(&term) {
+                    query.terms.push(term);
+                }
+            }
+        }
+        query
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SearchHit {
     pub article: ArticleRecord,

@@ -198,6 +198,22 @@ async fn referenced_in<'c>(executor: impl Executor<'c, Database = Any>, keys: &[
     rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
 }
 
+/// The FTS5 query of a search on SQLite: every word, quoted so that the
+/// query syntax cannot leak in; and the author and keyword filters' tokens
+/// in their column (migration 0009), so that the index yields only rows
+/// that pass them. The exact filters still follow in SQL. The filters'
+/// words stay out: bm25 ranks by the words searched for, and each word
+/// costs it a pass over that word's every match (its IDF).
+fn sqlite_match(query: &SearchQuery) -> String {
+    let words = query.terms.iter().map(|t| format!("\"{t}\""));
+    let filters = &query.filters;
+    let author = filters.author.as_deref().filter(|a| !a.is_empty()).map(|a| ("author", a));
+    let keyword = filters.keyword.as_deref().filter(|k| !k.is_empty()).map(|k| ("keyword", k));
+    let tokens =
+        author.into_iter().chain(keyword).map(|(kind, value)| format!("tags : \"{kind}{}\"", hex::encode(value)));
+    words.chain(tokens).collect::<Vec<_>>().join(" ")
+}
+
 /// The filters shared by listing and search, on table alias `a`.
 fn push_filters(sql: &mut SqlBuilder, query: &ArticleQuery) {
     sql.push(" AND a.delete_time_us IS NULL");
@@ -428,6 +444,8 @@ impl SqlMetadataStore {
     /// Search on PostgreSQL: the newest `window` matches, ranked with
     /// ts_rank, one page of them, in one statement whose plan is chosen above.
     async fn postgres_search(&self, query: &SearchQuery, window: i64) -> Result<Vec<AnyRow>> {
+        // The filters' words narrow the GIN index's matches, and rank.
+        let query = &query.with_filter_words();
         let terms = query.terms.join(" ");
         let walk_back = self.postgres_walks_back(query, window).await?;
         // The matches newest first (the OFFSET 0 keeps the planner from
@@ -646,12 +664,19 @@ impl SqlMetadataStore {
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
-            sqlx::query("INSERT INTO article_fts (rowid, folded) VALUES ($1, $2)")
-                .bind(rowid)
-                .bind(&text.folded)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+            // The filters' tokens, as migration 0009 derives them.
+            sqlx::query(
+                "INSERT INTO article_fts (rowid, folded, tags) SELECT $1, $2, \
+                 CASE WHEN a.author = '' THEN '' ELSE 'author' || hex(a.author) END \
+                 || COALESCE((SELECT group_concat(' keyword' || hex(k.keyword), '') FROM article_keywords k \
+                 WHERE k.article_id = a.id), '') FROM articles a WHERE a.id = $3",
+            )
+            .bind(rowid)
+            .bind(&text.folded)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
         }
         Ok(())
     }
@@ -991,8 +1016,7 @@ impl MetadataStore for SqlMetadataStore {
         // `window` matches are ranked, and only the page's rows are read.
         let rows = match self.dialect {
             Dialect::Sqlite => {
-                // Quoted words, all required: the FTS5 query syntax cannot leak in.
-                let phrase = query.terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" ");
+                let phrase = sqlite_match(query);
                 let mut sql = SqlBuilder::new(
                     "WITH window_start AS (SELECT f.rowid AS position FROM article_fts f \
                      CROSS JOIN article_texts t ON t.rowid = f.rowid CROSS JOIN articles a ON a.id = t.article_id \
