@@ -757,6 +757,43 @@ async fn sqlite_search_index_gains_filter_tokens_on_upgrade() {
     }
 }
 
+/// A PostgreSQL archive from before migration 0012, whose search vectors
+/// held the words only: opening it adds each keyword's token, and
+/// keyword-filtered search finds what it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_search_vectors_gain_keyword_tokens_on_upgrade() {
+    let url = common::fresh_postgres_url().await;
+    let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
+    let store = metadata::open(&settings).await.expect("opens");
+    insert_corpus(&store).await;
+    let tagged = |keyword: &str| ArticleQuery { keyword: Some(keyword.into()), ..Default::default() };
+    assert_eq!(search_ids(&store, "Đảng", tagged("Thái Bình")).await, ["s3"]);
+    drop(store);
+
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "UPDATE article_search s SET vector = to_tsvector('simple', t.folded) FROM article_texts t \
+         WHERE t.article_id = s.article_id; DELETE FROM _sqlx_migrations WHERE version = 12",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let store = metadata::open(&settings).await.expect("opens and migrates");
+    assert_eq!(search_ids(&store, "Đảng", tagged("Thái Bình")).await, ["s3"]);
+    assert_eq!(search_ids(&store, "Đảng", tagged("Đảng")).await, ["s1"]);
+    for keyword in ["Thái Bình", "Đảng"] {
+        let tagged: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM article_search WHERE vector @@ to_tsquery('simple', $1)")
+                .bind(format!("keyword{}", hex::encode(keyword)))
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        let expected = CORPUS.iter().filter(|c| c.3.contains(&keyword)).count() as i64;
+        assert_eq!((keyword, tagged), (keyword, expected));
+        assert!(expected > 0);
+    }
+}
+
 /// PostgreSQL, with another transaction's deletion of a clip held open: a
 /// deletion of a clip sharing its bytes and a copy of them both wait for it,
 /// then see the clip gone (the last deletion takes the bytes; the copy is

@@ -444,8 +444,14 @@ impl SqlMetadataStore {
     /// Search on PostgreSQL: the newest `window` matches, ranked with
     /// ts_rank, one page of them, in one statement whose plan is chosen above.
     async fn postgres_search(&self, query: &SearchQuery, window: i64) -> Result<Vec<AnyRow>> {
-        // The filters' words narrow the GIN index's matches, and rank.
-        let query = &query.with_filter_words();
+        // The filters' words narrow the GIN index's matches, and rank; a
+        // keyword's token (migration 0012) narrows them to its texts.
+        let ranked = query.with_filter_words();
+        let mut query = ranked.clone();
+        if let Some(keyword) = query.filters.keyword.as_deref().filter(|k| !k.is_empty()) {
+            query.terms.push(format!("keyword{}", hex::encode(keyword)));
+        }
+        let query = &query;
         let terms = query.terms.join(" ");
         let walk_back = self.postgres_walks_back(query, window).await?;
         // The matches newest first (the OFFSET 0 keeps the planner from
@@ -469,10 +475,11 @@ impl SqlMetadataStore {
             sql.push("JOIN articles a ON a.id = m.article_id WHERE TRUE");
             push_filters(&mut sql, filters);
         }
-        sql.push(" ORDER BY m.seq DESC LIMIT ").bind(Arg::Int(window)).push(
-            "), page AS (SELECT article_id AS id, ts_rank(vector, plainto_tsquery('simple', $1))::float8 \
-             AS score FROM win ORDER BY score DESC, id ASC LIMIT ",
-        );
+        sql.push(" ORDER BY m.seq DESC LIMIT ")
+            .bind(Arg::Int(window))
+            .push("), page AS (SELECT article_id AS id, ts_rank(vector, plainto_tsquery('simple', ");
+        sql.bind(Arg::Text(ranked.terms.join(" ")))
+            .push("))::float8 AS score FROM win ORDER BY score DESC, id ASC LIMIT ");
         sql.bind(Arg::Int(i64::from(query.filters.page_size)))
             .push(" OFFSET ")
             .bind(Arg::Int(query.offset as i64))
@@ -639,7 +646,9 @@ impl SqlMetadataStore {
         if self.dialect == Dialect::Postgres {
             sqlx::query(
                 "INSERT INTO article_search (article_id, live, vector, author, keywords) \
-                 VALUES ($1, $2, to_tsvector('simple', $3), (SELECT author FROM articles WHERE id = $1), \
+                 VALUES ($1, $2, to_tsvector('simple', $3 || COALESCE((SELECT string_agg(' keyword' \
+                 || encode(convert_to(keyword, 'UTF8'), 'hex'), '') FROM article_keywords WHERE article_id = $1), \
+                 '')), (SELECT author FROM articles WHERE id = $1), \
                  (SELECT COALESCE(array_agg(keyword ORDER BY keyword), '{}') FROM article_keywords \
                  WHERE article_id = $1)) \
                  ON CONFLICT (article_id) DO UPDATE SET live = excluded.live, vector = excluded.vector, \
