@@ -445,7 +445,8 @@ impl SqlMetadataStore {
     /// ts_rank, one page of them, in one statement whose plan is chosen above.
     async fn postgres_search(&self, query: &SearchQuery, window: i64) -> Result<Vec<AnyRow>> {
         // The filters' words narrow the GIN index's matches, and rank; a
-        // keyword's token (migration 0012) narrows them to its texts.
+        // keyword's token (migration 0012) is the keyword filter itself: hex
+        // is one-to-one, so the token matches exactly that keyword.
         let ranked = query.with_filter_words();
         let mut query = ranked.clone();
         if let Some(keyword) = query.filters.keyword.as_deref().filter(|k| !k.is_empty()) {
@@ -464,12 +465,9 @@ impl SqlMetadataStore {
         if let Some(author) = &query.filters.author {
             sql.push(" AND s.author = ").bind(Arg::Text(author.clone()));
         }
-        if let Some(keyword) = &query.filters.keyword {
-            sql.push(" AND s.keywords @> ARRAY[CAST(").bind(Arg::Text(keyword.clone())).push(" AS TEXT)]");
-        }
         sql.push(" ORDER BY s.seq DESC OFFSET 0) m ");
-        // The author, keywords and liveness sit beside the words; a publish
-        // time filter joins each match to its article.
+        // The author, the keyword tokens and liveness sit beside the words; a
+        // publish time filter joins each match to its article.
         let filters = &query.filters;
         if filters.publish_time_start.is_some() || filters.publish_time_end.is_some() {
             sql.push("JOIN articles a ON a.id = m.article_id WHERE TRUE");
@@ -645,14 +643,12 @@ impl SqlMetadataStore {
         .map_err(db_error)?;
         if self.dialect == Dialect::Postgres {
             sqlx::query(
-                "INSERT INTO article_search (article_id, live, vector, author, keywords) \
+                "INSERT INTO article_search (article_id, live, vector, author) \
                  VALUES ($1, $2, to_tsvector('simple', $3 || COALESCE((SELECT string_agg(' keyword' \
                  || encode(convert_to(keyword, 'UTF8'), 'hex'), '') FROM article_keywords WHERE article_id = $1), \
-                 '')), (SELECT author FROM articles WHERE id = $1), \
-                 (SELECT COALESCE(array_agg(keyword ORDER BY keyword), '{}') FROM article_keywords \
-                 WHERE article_id = $1)) \
+                 '')), (SELECT author FROM articles WHERE id = $1)) \
                  ON CONFLICT (article_id) DO UPDATE SET live = excluded.live, vector = excluded.vector, \
-                 author = excluded.author, keywords = excluded.keywords",
+                 author = excluded.author",
             )
             .bind(id)
             .bind(i64::from(live))
