@@ -148,6 +148,7 @@ pub fn upload_status(status: UploadStatus) -> pb::QueryUploadResponse {
         committed_offset: status.session.progress.committed_offset as i64,
         expire_time: Some(timestamp(&status.session.expire_time)),
         media: status.media.as_ref().map(media),
+        complete: status.session.finished,
     }
 }
 

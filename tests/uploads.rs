@@ -93,6 +93,7 @@ async fn resumes_after_the_client_is_killed(backend: Backend) {
 
     // What the server kept is a whole number of parts, and stays.
     let committed = wait_for_commit(&mut client, &id, 2 * part).await;
+    assert!(!query(&mut client, &id).await.expect("queries").complete, "a resumable upload is not complete yet");
     assert!(committed.is_multiple_of(part), "committed offset {committed} is on a part boundary");
     assert!(committed <= part * 5 / 2);
 
@@ -116,12 +117,19 @@ async fn resumes_after_the_client_is_killed(backend: Backend) {
     let status = query(&mut client, &id).await.expect("still queryable");
     assert_eq!(status.media.as_ref().map(|m| &m.name), Some(&media.name));
     assert_eq!(status.committed_offset as usize, data.len());
+    assert!(status.complete);
     let again = stream(&mut client, vec![resume(&id, data.len() as u64)]).await.expect_err("finished");
     assert_eq!(again.code(), Code::FailedPrecondition);
 
     let media_id = media.name.trim_start_matches("media/");
     let left = leftovers_of(&server, media_id).await;
     assert!(left.iter().all(|key| key.starts_with(&format!("media/{media_id}/"))), "nothing half-written: {left:?}");
+
+    // Once its clip is deleted, the upload still says it finished, with no clip.
+    client.delete_media(pb::DeleteMediaRequest { name: media.name.clone(), force: false }).await.expect("deletes");
+    let status = query(&mut client, &id).await.expect("a finished upload stays queryable after its clip is deleted");
+    assert!(status.complete && status.media.is_none(), "{status:?}");
+    assert_eq!(status.committed_offset as usize, data.len());
 }
 
 async fn bad_checksums_and_cancels_leave_nothing(backend: Backend) {

@@ -63,7 +63,7 @@ pub enum StartedUpload {
 #[derive(Debug)]
 pub struct UploadStatus {
     pub session: UploadSession,
-    /// The clip, once the upload has finished.
+    /// The clip, once the upload has finished, unless it was deleted since.
     pub media: Option<MediaRecord>,
 }
 
@@ -146,7 +146,16 @@ impl Archive {
 
     pub async fn query_upload(&self, id: &UploadId) -> Result<UploadStatus> {
         let session = self.live_upload(id).await?;
-        let media = if session.finished { Some(self.metadata.get_media(&session.media_id).await?) } else { None };
+        let media = if session.finished {
+            match self.metadata.get_media(&session.media_id).await {
+                Ok(media) => Some(media),
+                // Deleted since: the upload still finished, and says so.
+                Err(e) if e.kind == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
         Ok(UploadStatus { session, media })
     }
 

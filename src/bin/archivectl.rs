@@ -197,6 +197,11 @@ async fn upload(channel: &Channel, file: &Path, options: UploadOptions) -> anyho
             if let Some(media) = status.media {
                 return Ok(media);
             }
+            if status.complete {
+                return Err(tonic::Status::not_found(format!(
+                    "upload {upload_id} finished, but its clip has been deleted since"
+                )));
+            }
             let offset = status.committed_offset as u64;
             bar.set_position(offset);
             let mut reader = tokio::fs::File::open(file).await.map_err(|e| tonic::Status::internal(e.to_string()))?;
