@@ -256,6 +256,21 @@ struct Row {
     cpu: (Cpu, Cpu),
 }
 
+/// Waits until SeaweedFS is idle (under 5% of a core over 200 ms, for at
+/// most 20 s): after a write it goes on working for a while (flushing,
+/// compacting), and that work must not be billed to whichever side runs
+/// next.
+async fn settle(store: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let before = cpu_time(store);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if cpu_time(store) - before <= Duration::from_millis(10) || Instant::now() > deadline {
+            return;
+        }
+    }
+}
+
 /// Times both sides `rounds()` times, alternating which goes first, and
 /// returns each run's rate and the CPU each side cost.
 async fn compare<A, FA, D, FD>(what: &'static str, pids: [u32; 3], len: u64, mut archived: A, mut direct: D) -> Row
@@ -268,6 +283,7 @@ where
     let mut row = Row { what, archived: Vec::new(), direct: Vec::new(), cpu: Default::default() };
     for round in 0..rounds() {
         for side in [round % 2, 1 - round % 2] {
+            settle(pids[2]).await;
             let (started, cpu) = (Instant::now(), Cpu::now(pids));
             if side == 0 {
                 archived(round).await;
