@@ -67,6 +67,13 @@ pub struct S3Settings {
     pub part_size_bytes: usize,
     /// Parts uploaded concurrently per upload; memory ≈ part size × (this + 1).
     pub parts_in_flight: usize,
+    /// Reads longer than this go out as ranged GETs of this size, several at once.
+    pub read_range_bytes: usize,
+    /// Ranged GETs in flight per read (1: one GET per read).
+    pub read_ranges_in_flight: usize,
+    /// Bytes all reads together may hold ahead of their readers; past it a
+    /// range is fetched when the reader reaches it.
+    pub read_ahead_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,6 +192,9 @@ impl Default for S3Settings {
             force_path_style: true,
             part_size_bytes: 16 * 1024 * 1024,
             parts_in_flight: 2,
+            read_range_bytes: 8 * 1024 * 1024,
+            read_ranges_in_flight: 2,
+            read_ahead_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -240,6 +250,15 @@ impl Settings {
             "storage.s3.part_size_bytes must be within 5 MiB..5 GiB, got {part}"
         );
         anyhow::ensure!(self.storage.s3.parts_in_flight >= 1, "storage.s3.parts_in_flight must be at least 1");
+        let range = self.storage.s3.read_range_bytes;
+        anyhow::ensure!(
+            (64 * 1024..=1024 * 1024 * 1024).contains(&range),
+            "storage.s3.read_range_bytes must be within 64 KiB..1 GiB, got {range}"
+        );
+        anyhow::ensure!(
+            self.storage.s3.read_ranges_in_flight >= 1,
+            "storage.s3.read_ranges_in_flight must be at least 1"
+        );
         let chunk = self.media.chunk_size_bytes;
         anyhow::ensure!(
             chunk >= 4096 && chunk + 1024 <= self.server.max_message_bytes,

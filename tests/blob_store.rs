@@ -148,8 +148,26 @@ async fn listing_streams_the_keys_under_a_prefix(backend: Backend) {
     open.abort().await.unwrap();
 }
 
+/// The S3 store reads in ranges of 1 MiB here (see `common::s3_settings`):
+/// every byte must come back in order across their boundaries.
+async fn long_reads_cross_range_boundaries(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(backend, dir.path()).await;
+    let key = fresh_key();
+    const MIB: u64 = 1024 * 1024;
+    let data = pseudo_random_bytes((3 * MIB + MIB / 2) as usize, 11);
+    store.put(&key, Bytes::from(data.clone()), "video/mp4").await.unwrap();
+    let len = data.len() as u64;
+    for range in [0..len, 1..len - 1, MIB - 1..2 * MIB + 1, MIB..3 * MIB, 3 * MIB - 7..len, 2 * MIB - 1..2 * MIB] {
+        let got = read(store.as_ref(), &key, range.clone()).await;
+        assert!(got == data[range.start as usize..range.end as usize], "bytes differ in {range:?}");
+    }
+    store.delete(&key).await.unwrap();
+}
+
 on_both_backends!(
     put_get_range_size_delete,
+    long_reads_cross_range_boundaries,
     uploads_become_visible_only_on_commit,
     small_and_empty_uploads,
     listing_streams_the_keys_under_a_prefix
@@ -180,4 +198,32 @@ async fn the_store_refuses_a_part_that_does_not_match_its_crc32c() {
         .await;
     client.abort_multipart_upload().bucket(&bucket).key(&key).upload_id(upload_id).send().await.unwrap();
     assert!(sent.is_err(), "a corrupted part was accepted");
+}
+
+/// A read in ranges checks that each range comes from the object the first
+/// one did: an object replaced between two GETs ends the read with an error
+/// instead of splicing two objects together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ranged_read_fails_when_the_object_is_replaced_under_it() {
+    let (mut settings, bucket) = common::s3_settings();
+    settings.read_range_bytes = 1024 * 1024;
+    settings.read_ranges_in_flight = 2;
+    // No read-ahead: the second range is asked for only once the first is read.
+    settings.read_ahead_bytes = 0;
+    let store = blob::S3BlobStore::connect(&settings, &bucket).await.expect("s3 store");
+    let key = fresh_key();
+    let before = pseudo_random_bytes(3 * 1024 * 1024, 1);
+    store.put(&key, Bytes::from(before.clone()), "video/mp4").await.unwrap();
+    let mut stream = store.get(&key, 0..before.len() as u64).await.expect("get");
+    let mut got = Vec::new();
+    while got.len() < 1024 * 1024 {
+        got.extend_from_slice(&stream.try_next().await.expect("the first range reads").expect("a chunk"));
+    }
+    assert_eq!(got, before[..got.len()], "the first range is the object's");
+
+    let after = pseudo_random_bytes(before.len(), 2);
+    store.client().put_object().bucket(&bucket).key(key.as_str()).body(after.into()).send().await.unwrap();
+    let error = stream.try_collect::<Vec<Bytes>>().await.expect_err("the read notices the new object");
+    assert!(error.to_string().contains("changed while it was read"), "{error}");
+    store.delete(&key).await.unwrap();
 }

@@ -8,12 +8,14 @@
 mod fs;
 mod key;
 mod parts;
+mod ranged;
 mod rechunk;
 mod s3;
 
 pub use fs::FsBlobStore;
 pub use key::{BlobKey, KeyOwner, ObjectOrigin};
 pub use parts::{PartUpload, PartWriter};
+pub use ranged::{FetchRange, RangedReads};
 pub use rechunk::rechunk;
 pub use s3::S3BlobStore;
 

@@ -2,7 +2,10 @@
 //! aws-sdk-s3: single PUT for small objects, multipart for large ones, ranged
 //! GET, presigned GET.
 
-use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, PartUpload, PresignGet};
+use super::{
+    BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, FetchRange, KeyStream, PartUpload, PresignGet,
+    RangedReads,
+};
 use crate::{
     config::S3Settings,
     error::{ArchiveError, Result},
@@ -11,6 +14,8 @@ use async_trait::async_trait;
 use aws_sdk_s3::{
     Client,
     config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation},
+    error::{DisplayErrorContext, SdkError},
+    operation::get_object::{GetObjectError, GetObjectOutput},
     presigning::PresigningConfig,
     primitives::ByteStream as S3Body,
     types::{CompletedMultipartUpload, CompletedPart as S3Part},
@@ -29,6 +34,7 @@ pub struct S3BlobStore {
     bucket: String,
     part_size: usize,
     parts_in_flight: usize,
+    reads: RangedReads,
 }
 
 impl S3BlobStore {
@@ -65,6 +71,11 @@ impl S3BlobStore {
             bucket: bucket.to_owned(),
             part_size: settings.part_size_bytes,
             parts_in_flight: settings.parts_in_flight,
+            reads: RangedReads::new(
+                settings.read_range_bytes as u64,
+                settings.read_ranges_in_flight,
+                settings.read_ahead_bytes,
+            ),
         })
     }
 
@@ -76,6 +87,24 @@ impl S3BlobStore {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+}
+
+async fn get_range(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    range: &Range<u64>,
+) -> std::result::Result<GetObjectOutput, SdkError<GetObjectError>> {
+    let range = format!("bytes={}-{}", range.start, range.end - 1);
+    client.get_object().bucket(bucket).key(key).range(range).send().await
+}
+
+/// A GET's body as the HTTP client received it, chunk by chunk: no copy.
+fn body_chunks(body: S3Body) -> ByteStream {
+    Box::pin(futures::stream::unfold(body, |mut body| async move {
+        let chunk = body.next().await?;
+        Some((chunk.map_err(std::io::Error::other), body))
+    }))
 }
 
 fn s3_error(context: &str, error: impl std::error::Error + Send + Sync + 'static) -> ArchiveError {
@@ -190,24 +219,33 @@ impl BlobStore for S3BlobStore {
         if range.is_empty() {
             return Ok(Box::pin(futures::stream::empty()));
         }
-        let response = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .range(format!("bytes={}-{}", range.start, range.end - 1))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
+        let first = self.reads.first(&range);
+        let response = get_range(&self.client, &self.bucket, key.as_str(), &first).await.map_err(|e| {
+            match e.as_service_error() {
                 Some(service) if service.is_no_such_key() => super::missing_object(key),
                 _ => s3_error("reading an object", e),
-            })?;
-        // The body's own chunks, as the HTTP client received them: no copy.
-        let chunks = futures::stream::unfold(response.body, |mut body| async move {
-            let chunk = body.next().await?;
-            Some((chunk.map_err(std::io::Error::other), body))
+            }
+        })?;
+        if first == range {
+            return Ok(body_chunks(response.body));
+        }
+        // Every later range must come from the same object: keys are never
+        // reused, but a store could still answer from another version.
+        let etag: Option<Arc<str>> = response.e_tag.map(Into::into);
+        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), Arc::<str>::from(key.as_str()));
+        let fetch: FetchRange = Arc::new(move |range| {
+            let (client, bucket, key, etag) = (client.clone(), bucket.clone(), key.clone(), etag.clone());
+            Box::pin(async move {
+                let response = get_range(&client, &bucket, &key, &range).await.map_err(|e| {
+                    std::io::Error::other(format!("reading {key} at {range:?}: {}", DisplayErrorContext(&e)))
+                })?;
+                if response.e_tag.as_deref() != etag.as_deref() {
+                    return Err(std::io::Error::other(format!("object {key} changed while it was read")));
+                }
+                Ok(body_chunks(response.body))
+            })
         });
-        Ok(Box::pin(chunks))
+        Ok(self.reads.read(range, body_chunks(response.body), fetch))
     }
 
     async fn size(&self, key: &BlobKey) -> Result<Option<u64>> {

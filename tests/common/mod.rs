@@ -42,6 +42,10 @@ pub fn s3_settings() -> (S3Settings, String) {
         force_path_style: true,
         part_size_bytes: TEST_PART_SIZE,
         parts_in_flight: 2,
+        // Small ranges, so that reads cross many range boundaries.
+        read_range_bytes: 1024 * 1024,
+        read_ranges_in_flight: 3,
+        ..S3Settings::default()
     };
     (settings, env("ARCHIVE_TEST_S3_BUCKET"))
 }
