@@ -3,7 +3,9 @@
 //!
 //! - UploadMedia of a clip vs a direct SDK multipart PUT (same part size and
 //!   parts in flight);
-//! - ReadMedia of it vs a direct SDK GET of the same object;
+//! - ReadMedia of it vs a direct SDK GET of the same object, and vs the
+//!   same object read directly in archived's ranged GETs (its S3 store in
+//!   the bench's process: what a client splitting its own reads gets);
 //! - a media gateway GET (archived streaming from S3) vs a presigned GET;
 //! - peak archived RSS above idle during a large upload.
 //!
@@ -179,6 +181,29 @@ async fn direct_get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> u64
     let mut read = 0;
     while let Some(chunk) = body.next().await {
         read += chunk.expect("reads").len() as u64;
+    }
+    read
+}
+
+async fn ranged_get(store: &archive::blob::S3BlobStore, key: &archive::blob::BlobKey, len: u64) -> u64 {
+    use archive::blob::BlobStore;
+    let mut chunks = store.get(key, 0..len).await.expect("gets");
+    let mut read = 0;
+    while let Some(chunk) = chunks.next().await {
+        read += chunk.expect("reads").len() as u64;
+    }
+    read
+}
+
+async fn read_media(
+    media: &mut pb::media_service_client::MediaServiceClient<tonic::transport::Channel>,
+    name: String,
+) -> u64 {
+    let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
+    let mut stream = media.read_media(request).await.expect("reads").into_inner();
+    let mut read = 0;
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        read += chunk.data.len() as u64;
     }
     read
 }
@@ -393,6 +418,8 @@ struct Bench {
     pool: Bytes,
     media: pb::media_service_client::MediaServiceClient<tonic::transport::Channel>,
     s3: aws_sdk_s3::Client,
+    /// archived's S3 store with the default read ranges, used directly.
+    store: archive::blob::S3BlobStore,
     bucket: String,
     gateway: String,
     pids: [u32; 3],
@@ -402,7 +429,7 @@ impl Bench {
     /// The three comparisons; `salt` keeps each run's bytes distinct, so
     /// that archived does not deduplicate them.
     async fn run(&self, salt: usize) -> Vec<Row> {
-        let Bench { len, part, in_flight, pool, media, s3, bucket, pids, .. } = self;
+        let Bench { len, part, in_flight, pool, media, s3, store, bucket, pids, .. } = self;
         let (len, part, in_flight, pids) = (*len, *part, *in_flight, *pids);
         let mut rows = Vec::new();
         let clip = std::cell::RefCell::new(None);
@@ -444,17 +471,24 @@ impl Bench {
                 len,
                 |_| {
                     let (mut media, name) = (media.clone(), clip.name.clone());
-                    async move {
-                        let request = pb::ReadMediaRequest { name, offset: 0, limit: 0 };
-                        let mut stream = media.read_media(request).await.expect("reads").into_inner();
-                        let mut read = 0;
-                        while let Some(chunk) = stream.message().await.expect("chunk") {
-                            read += chunk.data.len() as u64;
-                        }
-                        assert_eq!(read, len);
-                    }
+                    async move { assert_eq!(read_media(&mut media, name).await, len) }
                 },
                 |_| async { assert_eq!(direct_get(s3, bucket, &object_key).await, len) },
+            )
+            .await;
+            rows.push(row);
+        }
+        if row_chosen("read") {
+            let key = archive::blob::BlobKey::parse(&object_key).expect("a key archived wrote");
+            let row = compare(
+                "read (ReadMedia vs same ranged GETs direct)",
+                pids,
+                len,
+                |_| {
+                    let (mut media, name) = (media.clone(), clip.name.clone());
+                    async move { assert_eq!(read_media(&mut media, name).await, len) }
+                },
+                |_| async { assert_eq!(ranged_get(store, &key, len).await, len) },
             )
             .await;
             rows.push(row);
@@ -539,6 +573,15 @@ async fn main() {
     env.push(("RUST_LOG".into(), "warn".into()));
     let server = common::spawn_archived(dir.path(), &env);
     let (s3, bucket) = common::s3_client().await;
+    let (settings, _) = common::s3_settings();
+    let defaults = archive::config::S3Settings::default();
+    let reads = archive::config::S3Settings {
+        read_range_bytes: defaults.read_range_bytes,
+        read_ranges_in_flight: defaults.read_ranges_in_flight,
+        read_ahead_bytes: defaults.read_ahead_bytes,
+        ..settings
+    };
+    let store = archive::blob::S3BlobStore::connect(&reads, &bucket).await.expect("s3 store");
     let bench = Bench {
         len,
         part,
@@ -546,15 +589,18 @@ async fn main() {
         pool: Bytes::from(common::pseudo_random_bytes(POOL, 2026)),
         media: media_client(server.channel().await),
         s3,
+        store,
         bucket,
         gateway: server.gateway.clone(),
         pids: [std::process::id(), server.pid(), weed_pid().expect("the SeaweedFS the test command started")],
     };
     println!(
-        "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, chunk {} KiB, SeaweedFS on loopback, \
-         best and median of {} alternating rounds",
+        "media bench: {} MiB clip, part {} MiB × {in_flight} in flight, reads in {} MiB ranges × {}, chunk {} KiB, \
+         SeaweedFS on loopback, best and median of {} alternating rounds",
         len / MIB,
         part / MIB,
+        defaults.read_range_bytes as u64 / MIB,
+        defaults.read_ranges_in_flight,
         chunk_bytes() / 1024,
         rounds()
     );
