@@ -3,11 +3,14 @@
 //! A store serves one GET with one request handler, so a single GET is
 //! bound by what that handler does per byte; ranges fetched side by side
 //! let the store work on them at once (AWS's own advice for throughput, and
-//! measured on SeaweedFS in the README). The range being delivered streams
-//! straight through; each range fetched ahead is held until its turn, so a
-//! read holds at most `(in_flight - 1) × range_bytes` ahead of its reader,
-//! and all reads of a store together at most the budget. When the budget is
-//! spent a range is fetched only when it is reached: one GET at a time.
+//! measured on SeaweedFS in the README). The first range, and any range
+//! fetched when it is reached, streams straight through. A range fetched
+//! ahead is queued until the reader is done with it and pays the budget for
+//! its whole length meanwhile: a read holds at most `in_flight ×
+//! range_bytes` ahead of its reader (the rest of the range being delivered
+//! and the ranges after it), and all reads of a store together at most the
+//! budget. When the budget is spent a range is fetched only when it is
+//! reached: one GET at a time.
 
 use super::ByteStream;
 use bytes::Bytes;
