@@ -255,9 +255,15 @@ impl Settings {
             (64 * 1024..=1024 * 1024 * 1024).contains(&range),
             "storage.s3.read_range_bytes must be within 64 KiB..1 GiB, got {range}"
         );
+        let in_flight = self.storage.s3.read_ranges_in_flight;
         anyhow::ensure!(
-            self.storage.s3.read_ranges_in_flight >= 1,
-            "storage.s3.read_ranges_in_flight must be at least 1"
+            (1..=64).contains(&in_flight),
+            "storage.s3.read_ranges_in_flight must be within 1..64, got {in_flight}"
+        );
+        let ahead = self.storage.s3.read_ahead_bytes;
+        anyhow::ensure!(
+            ahead == 0 || ahead >= range,
+            "storage.s3.read_ahead_bytes must be 0 (no read-ahead) or at least read_range_bytes ({range}), got {ahead}"
         );
         let chunk = self.media.chunk_size_bytes;
         anyhow::ensure!(
@@ -311,5 +317,24 @@ mod tests {
             assert!(Settings::load(None).is_err(), "unknown key accepted");
             Ok(())
         });
+    }
+
+    #[test]
+    fn ranged_read_settings_are_checked() {
+        Settings::default().validate().expect("the defaults are valid");
+        let refused = |adjust: &dyn Fn(&mut S3Settings)| {
+            let mut settings = Settings::default();
+            adjust(&mut settings.storage.s3);
+            settings.validate().map_err(|e| e.to_string())
+        };
+        let error = refused(&|s3| s3.read_range_bytes = 1000).expect_err("a tiny range");
+        assert!(error.contains("read_range_bytes"), "{error}");
+        for in_flight in [0, 65] {
+            let error = refused(&|s3| s3.read_ranges_in_flight = in_flight).expect_err("in flight out of bounds");
+            assert!(error.contains("read_ranges_in_flight"), "{in_flight}: {error}");
+        }
+        let error = refused(&|s3| s3.read_ahead_bytes = 1024 * 1024).expect_err("read-ahead below one range");
+        assert!(error.contains("read_ahead_bytes"), "{error}");
+        refused(&|s3| s3.read_ahead_bytes = 0).expect("0 turns read-ahead off");
     }
 }

@@ -9,8 +9,8 @@
 //! its whole length meanwhile: a read holds at most `in_flight ×
 //! range_bytes` ahead of its reader (the rest of the range being delivered
 //! and the ranges after it), and all reads of a store together at most the
-//! budget. When the budget is spent a range is fetched only when it is
-//! reached: one GET at a time.
+//! budget. A read that finds the budget spent when it reaches a range not
+//! fetched ahead asks for all the rest in one GET.
 
 use super::ByteStream;
 use bytes::Bytes;
@@ -35,7 +35,7 @@ impl RangedReads {
     /// `budget_bytes` held ahead of their readers by all reads together.
     pub fn new(range_bytes: u64, in_flight: usize, budget_bytes: usize) -> Self {
         Self {
-            range_bytes: range_bytes.clamp(1, u64::from(u32::MAX)),
+            range_bytes: range_bytes.clamp(1, u64::from(u32::MAX).min(Semaphore::MAX_PERMITS as u64)),
             in_flight: in_flight.max(1),
             budget: Arc::new(Semaphore::new(budget_bytes.min(Semaphore::MAX_PERMITS))),
         }
@@ -52,20 +52,17 @@ impl RangedReads {
         self.budget.available_permits()
     }
 
-    /// The bytes of `range`: `first` is the body of the GET of
-    /// [`Self::first`], the rest come from `fetch`. Every range must yield
-    /// exactly its length, or the read ends with an error.
-    pub fn read(&self, range: Range<u64>, first: ByteStream, fetch: FetchRange) -> ByteStream {
-        let head = self.first(&range);
-        let pending = (head.end..range.end)
-            .step_by(self.range_bytes as usize)
-            .map(|start| start..range.end.min(start + self.range_bytes))
-            .collect();
+    /// The bytes of `range`: `first` is the body of a GET of `head`, the
+    /// start of `range` (usually [`Self::first`]), the rest come from
+    /// `fetch`. Every range must yield exactly its length, or the read ends
+    /// with an error.
+    pub fn read(&self, range: Range<u64>, head: Range<u64>, first: ByteStream, fetch: FetchRange) -> ByteStream {
+        assert!(head.start == range.start && head.end <= range.end, "{head:?} does not start {range:?}");
         let read = Read {
             current: Current::Streaming(first),
             remaining: head.end - head.start,
             ahead: VecDeque::new(),
-            pending,
+            pending: head.end..range.end,
             reads: self.clone(),
             fetch,
             finished: false,
@@ -93,8 +90,8 @@ struct Read {
     /// Bytes the current range still owes.
     remaining: u64,
     ahead: VecDeque<Ahead>,
-    /// Ranges not started yet, in order, all after those in `ahead`.
-    pending: VecDeque<Range<u64>>,
+    /// Bytes not asked for yet, all after those in `ahead`.
+    pending: Range<u64>,
     reads: RangedReads,
     fetch: FetchRange,
     finished: bool,
@@ -137,7 +134,11 @@ impl Read {
                     let (next, remaining) = if let Some(ahead) = self.ahead.pop_front() {
                         let len = ahead.range.end - ahead.range.start;
                         (Current::Ahead(ahead), len)
-                    } else if let Some(range) = self.pending.pop_front() {
+                    } else if !self.pending.is_empty() {
+                        // No budget to fetch ahead: one GET for all the
+                        // rest, rather than a round trip per range.
+                        let range = self.pending.clone();
+                        self.pending.start = self.pending.end;
                         match (self.fetch)(range.clone()).await {
                             Ok(stream) => (Current::Streaming(stream), range.end - range.start),
                             Err(error) => return Some(Err(error)),
@@ -154,12 +155,12 @@ impl Read {
 
     /// Starts the next ranges while the read has room and the budget allows.
     fn fetch_ahead(&mut self) {
-        while self.ahead.len() + 1 < self.reads.in_flight
-            && let Some(range) = self.pending.front()
-        {
-            let len = (range.end - range.start) as u32;
+        while self.ahead.len() + 1 < self.reads.in_flight && !self.pending.is_empty() {
+            let end = self.pending.end.min(self.pending.start + self.reads.range_bytes);
+            let len = (end - self.pending.start) as u32;
             let Ok(permit) = self.reads.budget.clone().try_acquire_many_owned(len) else { return };
-            let range = self.pending.pop_front().expect("a pending range");
+            let range = self.pending.start..end;
+            self.pending.start = end;
             let (sender, chunks) = mpsc::unbounded_channel();
             let fetch = (self.fetch)(range.clone());
             let task = tokio::spawn(async move {
@@ -234,8 +235,8 @@ mod tests {
         }
 
         fn read(self: &Arc<Self>, reads: &RangedReads, range: Range<u64>) -> ByteStream {
-            let first = self.body(reads.first(&range));
-            reads.read(range, first, self.fetch(|fake, range| Ok(fake.body(range))))
+            let head = reads.first(&range);
+            reads.read(range, head.clone(), self.body(head), self.fetch(|fake, range| Ok(fake.body(range))))
         }
     }
 
@@ -273,11 +274,12 @@ mod tests {
         assert_eq!(*fake.log.lock().unwrap(), [1000..2000, 2000..3000]);
         assert_eq!(reads.budget_available(), 0, "two ranges of 1000 bytes are held ahead");
 
-        // Another read finds the budget spent: it fetches each range when reached.
-        let other = Arc::new(Fake::new(3000, 100));
-        let bytes: Vec<Bytes> = other.read(&reads, 0..3000).try_collect().await.expect("the read succeeds");
+        // Another read finds the budget spent: after its first range it
+        // asks for all the rest at once.
+        let other = Arc::new(Fake::new(3500, 100));
+        let bytes: Vec<Bytes> = other.read(&reads, 0..3500).try_collect().await.expect("the read succeeds");
         assert_eq!(bytes.concat(), other.data);
-        assert_eq!(*other.log.lock().unwrap(), [1000..2000, 2000..3000]);
+        assert_eq!(*other.log.lock().unwrap(), vec![Range { start: 1000, end: 3500 }]);
 
         drop(read);
         assert_eq!(reads.budget_available(), 2000, "a dropped read gives its budget back");
@@ -288,7 +290,8 @@ mod tests {
         let fake = Arc::new(Fake::new(10_000, 10));
         let reads = RangedReads::new(1000, 2, 1 << 20);
         let range = 0..10_000;
-        let first = fake.body(reads.first(&range));
+        let head = reads.first(&range);
+        let first = fake.body(head.clone());
         let polled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = polled.clone();
         let fetch: FetchRange = Arc::new(move |_| {
@@ -305,7 +308,7 @@ mod tests {
                 Ok(Box::pin(endless) as ByteStream)
             })
         });
-        let mut read = reads.read(range, first, fetch);
+        let mut read = reads.read(range, head, first, fetch);
         read.next().await.expect("a chunk").expect("no error");
         wait_for("the range ahead is being fetched", || polled.load(std::sync::atomic::Ordering::Relaxed) > 0).await;
         drop(read);
@@ -317,7 +320,7 @@ mod tests {
 
     async fn outcome(fake: &Arc<Fake>, answer: fn(&Fake, Range<u64>) -> io::Result<ByteStream>) -> (usize, io::Error) {
         let reads = RangedReads::new(1000, 2, 1 << 20);
-        let mut read = reads.read(0..4000, fake.body(0..1000), fake.fetch(answer));
+        let mut read = reads.read(0..4000, 0..1000, fake.body(0..1000), fake.fetch(answer));
         let mut delivered = 0;
         loop {
             match read.next().await.expect("the read ends with an error, not silently") {
@@ -341,6 +344,13 @@ mod tests {
 
         let (delivered, error) = outcome(&fake, |fake, range| Ok(fake.body(range.start..range.end - 1))).await;
         assert_eq!(delivered, 1999, "the first range, then the short one");
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+
+        // A read that one GET covers is held to its length too.
+        let reads = RangedReads::new(1000, 1, 0);
+        let mut short = reads.read(0..1000, 0..1000, fake.body(0..999), fake.fetch(|_, _| unreachable!()));
+        let got: Vec<io::Result<Bytes>> = (&mut short).collect().await;
+        let error = got.last().expect("an outcome").as_ref().expect_err("the short body is an error");
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
 
         let long = Arc::new(Fake::new(5000, 100));

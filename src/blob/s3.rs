@@ -226,11 +226,16 @@ impl BlobStore for S3BlobStore {
                 _ => s3_error("reading an object", e),
             }
         })?;
-        if first == range {
-            return Ok(body_chunks(response.body));
-        }
         // Every later range must come from the same object: keys are never
-        // reused, but a store could still answer from another version.
+        // reused, but a store could still answer from another version. A
+        // store that names no version gets one GET for the whole read.
+        let (response, first) = match response.e_tag {
+            None if first != range => {
+                let whole = get_range(&self.client, &self.bucket, key.as_str(), &range).await;
+                (whole.map_err(|e| s3_error("reading an object", e))?, range.clone())
+            }
+            _ => (response, first),
+        };
         let etag: Option<Arc<str>> = response.e_tag.map(Into::into);
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), Arc::<str>::from(key.as_str()));
         let fetch: FetchRange = Arc::new(move |range| {
@@ -245,7 +250,8 @@ impl BlobStore for S3BlobStore {
                 Ok(body_chunks(response.body))
             })
         });
-        Ok(self.reads.read(range, body_chunks(response.body), fetch))
+        // Even a read one GET covers goes through the length check.
+        Ok(self.reads.read(range, first, body_chunks(response.body), fetch))
     }
 
     async fn size(&self, key: &BlobKey) -> Result<Option<u64>> {
