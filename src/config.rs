@@ -71,8 +71,9 @@ pub struct S3Settings {
     pub read_range_bytes: usize,
     /// Ranged GETs in flight per read (1: one GET per read).
     pub read_ranges_in_flight: usize,
-    /// Bytes all reads together may hold ahead of their readers; past it a
-    /// range is fetched when the reader reaches it.
+    /// Bytes all reads together may hold ahead of their readers (0, or at
+    /// least one range); a read that finds them spent asks for the rest in
+    /// one GET.
     pub read_ahead_bytes: usize,
 }
 
