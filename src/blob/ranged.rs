@@ -47,8 +47,9 @@ impl RangedReads {
         if self.in_flight == 1 { range.clone() } else { range.start..range.end.min(range.start + self.range_bytes) }
     }
 
-    /// Bytes held ahead of their readers right now, by all reads.
-    pub fn budget_available(&self) -> usize {
+    /// Budget not held by any read right now.
+    #[cfg(test)]
+    fn budget_available(&self) -> usize {
         self.budget.available_permits()
     }
 
