@@ -118,3 +118,78 @@ async fn archivectl_put_resumes_an_interrupted_upload() {
     .unwrap();
     assert!(put.contains(&sha256_hex(&data)), "the clip stored is the file: {put}");
 }
+
+/// A regression guard, not a benchmark. With Nagle's algorithm on archived's
+/// accepted sockets, a reply written in two segments waited for the
+/// caller's delayed ACK: every unary call that awaited storage took ~40 ms
+/// on loopback. A client in archived's own process did not see it, so this
+/// talks to the binary. 10 ms is far above what a call costs here and far
+/// below that floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_answers_under_the_delayed_ack_floor() {
+    use archive::proto::v1::{
+        self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
+    };
+    use std::time::{Duration, Instant};
+    const CALLS: usize = 20;
+    const BOUND: Duration = Duration::from_millis(10);
+    async fn median<F: Future>(mut call: impl FnMut() -> F) -> Duration {
+        let mut samples = Vec::with_capacity(CALLS);
+        for _ in 0..CALLS {
+            let started = Instant::now();
+            call().await;
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        samples[CALLS / 2]
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"), ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")];
+    let server = spawn_archived(dir.path(), &ports);
+    let channel = server.channel().await;
+    let (mut articles, metadata) = (ArticleServiceClient::new(channel.clone()), MetadataServiceClient::new(channel));
+    let request = pb::ImportArticleRequest {
+        export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
+        article_id: "tre".into(),
+    };
+    articles.import_article(request).await.expect("imports");
+    let mut media = archive::client::media_client(server.channel().await);
+    let header =
+        pb::UploadHeader { filename: "tre.mp4".into(), content_type: "video/mp4".into(), ..Default::default() };
+    let messages =
+        archive::client::upload_messages(header, std::io::Cursor::new(fixture("clip-faststart.mp4")), |_| {});
+    let clip = media.upload_media(messages).await.expect("uploads").into_inner().media.expect("media");
+    let url = media
+        .get_playback_url(pb::GetPlaybackUrlRequest { name: clip.name, ..Default::default() })
+        .await
+        .expect("signs")
+        .into_inner()
+        .url;
+    let http = reqwest::Client::new();
+
+    let get = median(|| {
+        let request =
+            pb::GetArticleRequest { name: "articles/tre".into(), view: pb::ArticleView::Full.into(), revision: 0 };
+        let mut articles = articles.clone();
+        async move { articles.get_article(request).await.expect("gets") }
+    })
+    .await;
+    let list = median(|| {
+        let mut metadata = metadata.clone();
+        async move { metadata.list_articles(pb::ListArticlesRequest::default()).await.expect("lists") }
+    })
+    .await;
+    let range = median(|| {
+        let request = http.get(&url).header("range", "bytes=0-99");
+        async move {
+            let response = request.send().await.expect("gets");
+            assert_eq!(response.status(), 206);
+            response.bytes().await.expect("reads")
+        }
+    })
+    .await;
+    for (what, median) in [("GetArticle", get), ("ListArticles", list), ("gateway Range GET", range)] {
+        assert!(median < BOUND, "{what}: median {median:?} of {CALLS} calls (bound {BOUND:?})");
+    }
+}

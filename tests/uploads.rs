@@ -79,7 +79,7 @@ async fn resumes_after_the_client_is_killed(backend: Backend) {
 
     // A client sends 2.5 parts on its own connection and is killed while
     // its stream is still open.
-    let channel = Channel::from_shared(format!("http://{}", server.grpc_addr)).unwrap().connect().await.unwrap();
+    let channel = archive::client::connect(&format!("http://{}", server.grpc_addr)).await.unwrap();
     let (sender, receiver) = mpsc::channel(4);
     let mut doomed = media_client(channel);
     let call = tokio::spawn(async move { doomed.upload_media(ReceiverStream::new(receiver)).await });
@@ -244,7 +244,7 @@ async fn a_second_stream_waits_for_the_first_to_let_go() {
     let data = pseudo_random_bytes(3 * CHUNK, 47);
 
     // The first stream holds the upload open with less than a part sent.
-    let channel = Channel::from_shared(format!("http://{}", server.grpc_addr)).unwrap().connect().await.unwrap();
+    let channel = archive::client::connect(&format!("http://{}", server.grpc_addr)).await.unwrap();
     let (sender, receiver) = mpsc::channel(4);
     let mut first = media_client(channel);
     let call = tokio::spawn(async move { first.upload_media(ReceiverStream::new(receiver)).await });

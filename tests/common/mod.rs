@@ -142,11 +142,7 @@ impl TestServer {
         tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
-            .expect("valid uri")
-            .connect()
-            .await
-            .expect("server answers");
+        let channel = archive::client::connect(&format!("http://{grpc_addr}")).await.expect("server answers");
         Self { backend, grpc_addr, gateway_addr, channel, dir, archive, settings, stop: Some(stop) }
     }
 
@@ -344,6 +340,9 @@ impl Archived {
     }
 }
 
+/// The gateway signing key (id `shared`) of every [`production_config`].
+pub const GATEWAY_KEY: &str = "a secret shared by every replica";
+
 /// Writes `dir/archived.toml` for an archived on the test SeaweedFS and a
 /// fresh PostgreSQL database (plus `extra` TOML) and returns the environment
 /// that starts it (the S3 secret goes in a variable, not the file).
@@ -365,7 +364,7 @@ part_size_bytes = {part_size}
 [metadata]
 url = "{database}"
 [gateway]
-keys = [{{ id = "shared", secret = "a secret shared by every replica" }}]
+keys = [{{ id = "shared", secret = "{GATEWAY_KEY}" }}]
 {extra}
 "#,
         endpoint = s3.endpoint.unwrap(),
