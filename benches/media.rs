@@ -53,7 +53,6 @@ const POOL: usize = 64 * 1024 * 1024;
 fn rounds() -> usize {
     env_u64("ARCHIVE_BENCH_ROUNDS", 5) as usize
 }
-const GATEWAY_KEY: &str = "a secret shared by every replica";
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -506,9 +505,11 @@ impl Bench {
             .expect("presigns")
             .into_inner()
             .url;
-        let signer =
-            UrlSigner::new(vec![SigningKey { id: "shared".into(), secret: GATEWAY_KEY.as_bytes().to_vec().into() }])
-                .unwrap();
+        let signer = UrlSigner::new(vec![SigningKey {
+            id: "shared".into(),
+            secret: common::GATEWAY_KEY.as_bytes().to_vec().into(),
+        }])
+        .unwrap();
         let path = format!("/media/{}", clip.name.trim_start_matches("media/"));
         let expires = chrono::Utc::now().timestamp() + 3600;
         let gateway_url = format!("{}{path}?{}", self.gateway, signer.sign(&path, expires, false));
