@@ -505,8 +505,10 @@ impl SqlMetadataStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql =
-            SqlBuilder::new("SELECT article_id, reference, media_id, in_body FROM article_media WHERE article_id IN (");
+        let mut sql = SqlBuilder::new(
+            "SELECT article_id, reference AS link_reference, media_id AS link_media_id, in_body AS link_in_body \
+             FROM article_media WHERE article_id IN (",
+        );
         for (i, id) in ids.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -516,16 +518,9 @@ impl SqlMetadataStore {
         sql.push(") ORDER BY article_id, position");
         let rows = sql.fetch_all(executor).await?;
         rows.iter()
-            .map(|row| {
-                let media_id: Option<String> = row.try_get("media_id").map_err(db_error)?;
-                Ok((
-                    row.try_get("article_id").map_err(db_error)?,
-                    MediaLink {
-                        reference: row.try_get("reference").map_err(db_error)?,
-                        media_id: media_id.map(|m| stored_id(MediaId::parse, &m)).transpose()?,
-                        in_body: row.try_get::<i64, _>("in_body").map_err(db_error)? != 0,
-                    },
-                ))
+            .filter_map(|row| match link_from_row(row) {
+                Ok(link) => link.map(|link| row.try_get("article_id").map_err(db_error).map(|id| (id, link))),
+                Err(error) => Some(Err(error)),
             })
             .collect()
     }
@@ -723,16 +718,36 @@ impl SqlMetadataStore {
         }
     }
 
+    /// A live article and its links in one round trip: one row per link,
+    /// or one row with no link. GetArticle's hot path.
     async fn fetch_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
-        let row = sqlx::query("SELECT * FROM articles WHERE id = $1 AND delete_time_us IS NULL")
-            .bind(id.as_str())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| article_not_found(id))?;
-        let mut articles = self.with_links(vec![article_from_row(&row)?]).await?;
-        Ok(articles.remove(0))
+        let rows = sqlx::query(
+            "SELECT a.*, m.reference AS link_reference, m.media_id AS link_media_id, m.in_body AS link_in_body \
+             FROM articles a LEFT JOIN article_media m ON m.article_id = a.id \
+             WHERE a.id = $1 AND a.delete_time_us IS NULL ORDER BY m.position",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_error)?;
+        let mut article = article_from_row(rows.first().ok_or_else(|| article_not_found(id))?)?;
+        article.media = rows.iter().filter_map(|row| link_from_row(row).transpose()).collect::<Result<_>>()?;
+        Ok(article)
     }
+}
+
+/// The link in a row's `link_*` columns; none when they are NULL (an
+/// article without links, outer-joined).
+fn link_from_row(row: &AnyRow) -> Result<Option<MediaLink>> {
+    let Some(reference) = row.try_get::<Option<String>, _>("link_reference").map_err(db_error)? else {
+        return Ok(None);
+    };
+    let media_id: Option<String> = row.try_get("link_media_id").map_err(db_error)?;
+    Ok(Some(MediaLink {
+        reference,
+        media_id: media_id.map(|m| stored_id(MediaId::parse, &m)).transpose()?,
+        in_body: row.try_get::<i64, _>("link_in_body").map_err(db_error)? != 0,
+    }))
 }
 
 #[async_trait]
