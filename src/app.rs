@@ -3,7 +3,7 @@
 //! same server and learn its addresses.
 
 use crate::{
-    archive::Archive,
+    archive::{Archive, BodyCache},
     blob,
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::Settings,
@@ -61,8 +61,9 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", gateway_listener.local_addr()?),
         };
-        let archive =
-            Archive::new(blobs, metadata, signer, settings.media.clone(), settings.retention.clone(), gateway_base_url);
+        let bodies = BodyCache::new(settings.storage.body_cache_bytes);
+        let (media, retention) = (settings.media.clone(), settings.retention.clone());
+        let archive = Archive::new(blobs, metadata, signer, media, retention, gateway_base_url, bodies);
         Ok(Self { settings, archive, grpc_listener, gateway_listener })
     }
 

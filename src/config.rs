@@ -46,6 +46,8 @@ pub struct ServerSettings {
 pub struct StorageSettings {
     /// `file://DIR` (relative paths allowed) or `s3://BUCKET`.
     pub url: String,
+    /// Recent article bodies kept in memory for full-view reads (0: none).
+    pub body_cache_bytes: u64,
     pub s3: S3Settings,
 }
 
@@ -178,7 +180,7 @@ impl Default for ServerSettings {
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { url: "file://./data/blobs".into(), s3: S3Settings::default() }
+        Self { url: "file://./data/blobs".into(), body_cache_bytes: 64 * 1024 * 1024, s3: S3Settings::default() }
     }
 }
 

@@ -172,9 +172,17 @@ impl Archive {
         Ok((record, body))
     }
 
+    /// The text of `record`'s body: from the cache of recent bodies, or
+    /// from the store (and then cached).
     async fn read_body(&self, record: &ArticleRecord) -> Result<String> {
+        if let Some(body) = self.bodies.get(&record.body.key) {
+            return Ok(body.to_string());
+        }
         let bytes = self.blobs.get_bytes(&record.body.key, record.body.size_bytes).await?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| ArchiveError::internal("reading an article body", e))
+        let body =
+            String::from_utf8(bytes.to_vec()).map_err(|e| ArchiveError::internal("reading an article body", e))?;
+        self.bodies.insert(&record.body.key, body.as_str().into());
+        Ok(body)
     }
 
     pub async fn update_article(&self, id: &ArticleId, update: ArticleUpdate) -> Result<(ArticleRecord, String)> {

@@ -2,6 +2,7 @@
 //! [`crate::service`] only convert messages and call these methods.
 
 mod articles;
+mod body_cache;
 mod inventory;
 mod manifests;
 mod media;
@@ -14,6 +15,7 @@ mod upload;
 mod uploads;
 
 pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
+pub use body_cache::BodyCache;
 pub use media::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{SearchArticles, SearchResult};
 pub use sweep::SweepReport;
@@ -43,6 +45,8 @@ pub struct Archive {
     pub(crate) upload_slots: Arc<tokio::sync::Semaphore>,
     /// Resumable uploads a stream of this process is writing.
     pub(crate) active_uploads: Arc<uploads::ActiveUploads>,
+    /// Recent article bodies (full-view GetArticle).
+    pub(crate) bodies: Arc<BodyCache>,
 }
 
 impl Archive {
@@ -53,6 +57,7 @@ impl Archive {
         media_settings: MediaSettings,
         retention: RetentionSettings,
         gateway_base_url: String,
+        bodies: BodyCache,
     ) -> Self {
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(media_settings.max_concurrent_uploads.max(1)));
         Self {
@@ -64,6 +69,7 @@ impl Archive {
             gateway_base_url,
             upload_slots,
             active_uploads: Default::default(),
+            bodies: Arc::new(bodies),
         }
     }
 
