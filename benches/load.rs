@@ -44,6 +44,7 @@ impl Round {
 pub struct Figures {
     pub calls_per_second: f64,
     pub p50: Duration,
+    pub p95: Duration,
     pub p99: Duration,
 }
 
@@ -52,6 +53,7 @@ impl Figures {
         Self {
             calls_per_second: median(rounds.iter().map(Round::calls_per_second).collect()),
             p50: median(rounds.iter().map(|round| round.quantile(0.50)).collect()),
+            p95: median(rounds.iter().map(|round| round.quantile(0.95)).collect()),
             p99: median(rounds.iter().map(|round| round.quantile(0.99)).collect()),
         }
     }
