@@ -7,7 +7,7 @@
 //! - GetArticle (basic and full view) at 1, 16 and 64 concurrent callers
 //!   against grpc.health Check (the transport's own limit);
 //! - ListArticles (page of 50) and SearchArticles at 1 and 16 callers over the
-//!   seeded corpus, against Check at 16 callers;
+//!   seeded corpus, against Check at the same number of callers;
 //! - time to the first byte of a clip through ReadMedia and through the
 //!   gateway, against a direct read of the same stored object;
 //! - cold start to SERVING on an empty store and with the corpus stored,
