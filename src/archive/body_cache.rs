@@ -48,7 +48,7 @@ impl BodyCache {
         self.cache.as_ref()?.get(key)
     }
 
-    /// Keeps `body` unless it alone is larger than the whole cache.
+    /// Keeps `body`, evicting the least valuable entries to stay within the bound.
     pub fn insert(&self, key: &BlobKey, body: Arc<str>) {
         if let Some(cache) = &self.cache {
             cache.insert(key.clone(), body);
