@@ -136,6 +136,13 @@ async fn media_and_links(store: Arc<dyn MetadataStore>) {
     let extra = store.attach_media(&article.id, "extra.mp4", &clip.id).await.unwrap();
     assert_eq!(extra.media.len(), 2);
     assert!(!extra.media[1].in_body);
+    // GetArticle reads the article and its links in one query: every link,
+    // in order, on one row each.
+    let read = store.get_article(&article.id, None).await.unwrap();
+    assert_eq!(read.media, extra.media);
+    let references: Vec<&str> = read.media.iter().map(|link| link.reference.as_str()).collect();
+    assert_eq!(references, ["93019_OHAI1.mp4", "extra.mp4"]);
+    assert_eq!(read.title, article.title, "the article's own columns survive the join");
     let missing = store.attach_media(&article.id, "x", &MediaId::parse("nope").unwrap()).await.unwrap_err();
     assert_eq!(missing.kind, ErrorKind::NotFound);
 }
