@@ -152,19 +152,23 @@ fn load_line(measurement: String, database: Database, figures: &Figures, baselin
     }
 }
 
+fn table_line(line: &Line) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} |",
+        line.measurement,
+        line.database.label(),
+        line.figure,
+        line.baseline,
+        line.ratio
+    )
+}
+
 fn print_table(lines: &[Line]) {
     println!();
     println!("| measurement | database | figure | baseline | ratio |");
     println!("| --- | --- | --- | --- | --- |");
     for line in lines {
-        println!(
-            "| {} | {} | {} | {} | {} |",
-            line.measurement,
-            line.database.label(),
-            line.figure,
-            line.baseline,
-            line.ratio
-        );
+        println!("{}", table_line(line));
     }
     println!();
     println!(
@@ -673,7 +677,13 @@ async fn main() {
     );
     let mut lines = Vec::new();
     for database in &args.databases {
+        let first = lines.len();
         run_database(&plan, *database, &mut lines).await;
+        // A long run (a million articles) keeps what it measured even if a
+        // later database is stopped.
+        for line in &lines[first..] {
+            eprintln!("  {}", table_line(line));
+        }
     }
     print_table(&lines);
 }
