@@ -306,7 +306,7 @@ async fn check(channel: Channel, _: u64) -> Result<(), tonic::Status> {
     HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.map(drop)
 }
 
-fn get_article(names: &[String], view: pb::ArticleView) -> impl Fn(Channel, u64) -> GetFuture + Clone + use<> {
+fn get_article(names: &[String], view: pb::ArticleView) -> impl Fn(Channel, u64) -> CallFuture + Clone + use<> {
     let names: std::sync::Arc<[String]> = names.into();
     move |channel, number| {
         let request = pb::GetArticleRequest {
@@ -317,9 +317,9 @@ fn get_article(names: &[String], view: pb::ArticleView) -> impl Fn(Channel, u64)
         Box::pin(async move { ArticleServiceClient::new(channel).get_article(request).await.map(drop) })
     }
 }
-type GetFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>;
+type CallFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>;
 
-fn list_articles(authors: &[String], keywords: &[String]) -> impl Fn(Channel, u64) -> GetFuture + Clone + use<> {
+fn list_articles(authors: &[String], keywords: &[String]) -> impl Fn(Channel, u64) -> CallFuture + Clone + use<> {
     let (authors, keywords): (std::sync::Arc<[String]>, std::sync::Arc<[String]>) = (authors.into(), keywords.into());
     move |channel, number| {
         let index = number as usize;
@@ -334,7 +334,7 @@ fn list_articles(authors: &[String], keywords: &[String]) -> impl Fn(Channel, u6
     }
 }
 
-fn search_articles(queries: &[String]) -> impl Fn(Channel, u64) -> GetFuture + Clone + use<> {
+fn search_articles(queries: &[String]) -> impl Fn(Channel, u64) -> CallFuture + Clone + use<> {
     let queries: std::sync::Arc<[String]> = queries.into();
     move |channel, number| {
         let request = pb::SearchArticlesRequest {
@@ -574,12 +574,9 @@ async fn sizes(site: &Site) -> (u64, u64) {
         }
         Database::Postgres => {
             use sqlx::Connection;
-            let url = std::fs::read_to_string(site.dir.path().join("archived.toml"))
-                .expect("config")
-                .lines()
-                .find_map(|line| line.trim().strip_prefix("url = \"postgres").map(|rest| format!("postgres{rest}")))
-                .map(|url| url.trim_end_matches('"').to_owned())
-                .expect("the database URL");
+            // The database production_config chose, read the way archived reads it.
+            let config = site.dir.path().join("archived.toml");
+            let url = archive::config::Settings::load(Some(&config)).expect("the bench's config").metadata.url;
             let mut connection = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL answers");
             let database: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
                 .fetch_one(&mut connection)
