@@ -3,7 +3,7 @@
 //! A store serves one GET with one request handler, so a single GET is
 //! bound by what that handler does per byte; ranges fetched side by side
 //! let the store work on them at once (AWS's own advice for throughput, and
-//! measured on SeaweedFS in the README). The first range, and any range
+//! measured on SeaweedFS in BENCHMARKS.md). The first range, and any range
 //! fetched when it is reached, streams straight through. A range fetched
 //! ahead is queued until the reader is done with it and pays the budget for
 //! its whole length meanwhile: a read holds at most `in_flight ×

@@ -9,7 +9,7 @@ use futures::StreamExt;
 /// Chunks of at most `size` bytes: larger ones are split without copying,
 /// smaller ones pass as they are. Joining small ones would copy every byte
 /// once more; measured, passing them on costs less CPU and moves more
-/// MiB/s (README, performance). Empty chunks are dropped; an error ends
+/// MiB/s (BENCHMARKS.md, media). Empty chunks are dropped; an error ends
 /// the stream.
 pub fn rechunk(stream: ByteStream, size: usize) -> ByteStream {
     let size = size.max(1);
