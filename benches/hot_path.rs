@@ -16,7 +16,7 @@
 //! `scripts/bench.sh [--quick] [--articles N]` starts the services and runs
 //! it; see BENCHMARKS.md.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[allow(dead_code)] // the view counts are the metadata bench's
 mod corpus;

@@ -22,7 +22,7 @@
 //! Run with the services the test command starts:
 //! `ARCHIVE_TEST_RUNNER="cargo bench --bench media" scripts/test.sh`
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use archive::{

@@ -38,7 +38,7 @@ fi
 [[ -x "$BUF" ]] || die "$BUF missing after npm install @bufbuild/buf"
 echo "buf $("$BUF" --version) ready ($(since "$t0"))"
 
-# A real browser for tests/browser.rs: Debian's Chromium, driven by
+# A real browser for tests/it/browser.rs: Debian's Chromium, driven by
 # playwright-core (which must not download a browser of its own).
 t0=$(now)
 CHROMIUM="${ARCHIVE_TEST_CHROMIUM:-/usr/bin/chromium}"

@@ -1,5 +1,5 @@
 // Plays a signed clip URL in headless Chromium and reports what the <video>
-// element saw, as JSON on stdout. Driven by tests/browser.rs.
+// element saw, as JSON on stdout. Driven by tests/it/browser.rs.
 //
 //   node play.mjs URL EXPIRED_URL
 //

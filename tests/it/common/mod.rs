@@ -299,7 +299,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test(super::common::Backend::Fs).await;
+                    super::$test($crate::common::Backend::Fs).await;
                 }
             )*
         }
@@ -307,7 +307,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test(super::common::Backend::S3).await;
+                    super::$test($crate::common::Backend::S3).await;
                 }
             )*
         }

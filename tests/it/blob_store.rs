@@ -1,6 +1,6 @@
 //! The BlobStore contract, run on the file system and on SeaweedFS.
 
-mod common;
+use crate::common;
 
 use archive::{
     blob::{self, BlobKey, BlobStore},

@@ -2,7 +2,7 @@
 //! environment variables, `archivectl` importing, listing, fetching and
 //! signing against it.
 
-mod common;
+use crate::common;
 
 use common::{Archived, fixture, sha256_hex, spawn_archived};
 use std::{path::Path, process::Command};

@@ -3,7 +3,7 @@
 //! scripts/test.sh), a moov-at-end upload so the faststart rendition is what
 //! plays.
 
-mod common;
+use crate::common;
 
 use archive::proto::v1 as pb;
 use common::{Backend, TestServer, fixture};

@@ -1,6 +1,6 @@
 //! ArticleService and MetadataService over a real server, on both backends.
 
-mod common;
+use crate::common;
 
 use archive::proto::v1::{self as pb};
 use common::{Backend, TestServer, fixture};

@@ -1,7 +1,7 @@
 //! The bucket describes itself: wipe the metadata database, reindex from the
 //! manifests alone, and every query answers as before.
 
-mod common;
+use crate::common;
 
 use archive::proto::v1::{self as pb};
 use common::{Backend, TestServer, fixture};

@@ -2,7 +2,7 @@
 //! the part in flight; a wrong offset, a bad checksum or an expired session
 //! gets the right status and leaves nothing behind.
 
-mod common;
+use crate::common;
 
 use archive::{
     client::media_client,

@@ -2,7 +2,7 @@
 //! whatever a record or a manifest names stays, and an empty database stops
 //! the sweep.
 
-mod common;
+use crate::common;
 
 use archive::{
     blob::{BlobKey, BlobStore},

@@ -1,6 +1,6 @@
 //! Two archived processes on one PostgreSQL and one SeaweedFS behave as one.
 
-mod common;
+use crate::common;
 
 use archive::proto::v1::{
     self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,

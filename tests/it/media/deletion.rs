@@ -2,7 +2,7 @@
 //! deletion refuses, what it removes (records, manifests, bytes no other
 //! clip shares, playback), and that the bucket then describes what is left.
 
-mod common;
+use crate::common;
 
 use archive::proto::v1::{self as pb, upload_media_request::Kind};
 use common::{Backend, TestServer, fixture, sha256_hex};

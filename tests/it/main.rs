@@ -1,0 +1,17 @@
+//! The integration suite, one test binary with a module per area (the crate
+//! is linked once, not once per file). Every test runs a real server or
+//! store on loopback against the file system, SeaweedFS or PostgreSQL that
+//! `scripts/test.sh` starts.
+
+#[macro_use]
+mod common;
+
+mod articles;
+mod blob_store;
+mod browser;
+mod cli;
+mod media;
+mod metadata;
+mod reindex;
+mod replicas;
+mod sweep;
