@@ -9,14 +9,17 @@
 //! records. SQLite has one writer at a time.
 
 use super::{
-    Dialect, SqlMetadataStore, article_not_found, db_error, media_from_row, media_not_found, micros, referenced_in,
-    stored_id,
+    Dialect, SqlMetadataStore,
+    builder::{Arg, SqlBuilder},
+    errors::{article_not_found, db_error, media_not_found, stored_id},
+    objects::referenced_in,
+    rows::{media_from_row, micros},
 };
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
     ids::{ArticleId, MediaId},
-    metadata::{ArticleRecord, COPY_SOURCE_GONE, DeletedMedia, MediaRecord},
+    metadata::{ArticleRecord, COPY_SOURCE_GONE, DeletedMedia, MediaCursor, MediaRecord},
 };
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
@@ -318,5 +321,37 @@ impl SqlMetadataStore {
         tx.commit().await.map_err(db_error)?;
         let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
         Ok(Some(DeletedMedia { detached, unreferenced }))
+    }
+}
+
+impl SqlMetadataStore {
+    pub(super) async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
+        let row = sqlx::query("SELECT * FROM media WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| media_not_found(id))?;
+        media_from_row(&row)
+    }
+
+    pub(super) async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>> {
+        let row =
+            sqlx::query("SELECT * FROM media WHERE sha256 = $1 AND size_bytes = $2 ORDER BY create_time_us LIMIT 1")
+                .bind(sha256)
+                .bind(size_bytes as i64)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(db_error)?;
+        row.as_ref().map(media_from_row).transpose()
+    }
+
+    pub(super) async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
+        let mut sql = SqlBuilder::new("SELECT * FROM media WHERE 1 = 1");
+        if let Some(after) = after {
+            sql.after_position("create_time_us", "id", after.create_time_micros, &after.id);
+        }
+        sql.push(" ORDER BY create_time_us DESC, id DESC LIMIT ").bind(Arg::Int(i64::from(limit)));
+        sql.fetch_all(&self.readers).await?.iter().map(media_from_row).collect()
     }
 }

@@ -1,6 +1,11 @@
 //! Resumable upload sessions in SQL.
 
-use super::{Objects, SqlMetadataStore, db_error, from_micros, insert_media_row, micros, stored_id, stored_key};
+use super::{
+    Objects, SqlMetadataStore,
+    errors::{db_error, stored_id, stored_key},
+    insert_media_row,
+    rows::{from_micros, micros},
+};
 use crate::{
     blob::CompletedPart,
     error::{ArchiveError, ErrorKind, Result},

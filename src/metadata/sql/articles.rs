@@ -1,0 +1,326 @@
+//! Article writes: create, update (a new revision), delete, undelete,
+//! legal holds, purge and restore.
+
+use super::{
+    Dialect, SqlMetadataStore,
+    builder::{Arg, SqlBuilder},
+    errors::{article_not_found, db_error, on_hold, stale_etag, stored_id, stored_key},
+    rows::{REVISION_VALUES, bind_revision, micros},
+};
+use crate::{
+    blob::BlobKey,
+    error::{ArchiveError, ErrorKind, Result},
+    ids::ArticleId,
+    metadata::{ArticleExport, ArticleRecord, MediaLink, SearchText, refit_links},
+};
+use chrono::{DateTime, Utc};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+impl SqlMetadataStore {
+    /// The `articles` row; ALREADY_EXISTS when the id is taken.
+    pub(super) async fn insert_head(&self, tx: &mut Transaction<'static, Any>, article: &ArticleRecord) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO articles ({REVISION_VALUES}, update_time_us, id, view_count, create_time_us, legal_hold, \
+             delete_time_us, manifest_view_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        );
+        // Views start out as written: the manifest follows the new article
+        // (or, on reindex, is where they come from).
+        let inserted = bind_revision(sqlx::query(AssertSqlSafe(sql)), article)?
+            .bind(article.id.to_string())
+            .bind(article.view_count)
+            .bind(micros(&article.create_time))
+            .bind(i64::from(article.legal_hold))
+            .bind(article.delete_time.as_ref().map(micros))
+            .bind(article.view_count)
+            .execute(&mut **tx)
+            .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
+                ErrorKind::AlreadyExists,
+                "ARTICLE_EXISTS",
+                format!("article {} already exists", article.id.name()),
+            )),
+            other => other.map(drop).map_err(db_error),
+        }
+    }
+
+    pub(super) async fn insert_revision(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        article: &ArticleRecord,
+    ) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO article_revisions ({REVISION_VALUES}, create_time_us, article_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        bind_revision(sqlx::query(AssertSqlSafe(sql)), article)?
+            .bind(article.id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Keywords, media links and searchable text of the current revision.
+    pub(super) async fn replace_details(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        article: &ArticleRecord,
+        text: &SearchText,
+    ) -> Result<()> {
+        let id = article.id.as_str();
+        sqlx::query("DELETE FROM article_keywords WHERE article_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        for keyword in &article.keywords {
+            sqlx::query("INSERT INTO article_keywords (article_id, keyword) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(keyword)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        sqlx::query("DELETE FROM article_media WHERE article_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        for (position, link) in article.media.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(position as i64)
+            .bind(&link.reference)
+            .bind(link.media_id.as_ref().map(|m| m.as_str().to_owned()))
+            .bind(i64::from(link.in_body))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        }
+        self.replace_text(tx, id, text, article.delete_time.is_none()).await
+    }
+
+    /// Whether search sees an article (PostgreSQL keeps this beside the words;
+    /// SQLite's search joins the article row).
+    pub(super) async fn set_searchable(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &ArticleId,
+        live: bool,
+    ) -> Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("UPDATE article_search SET live = $1 WHERE article_id = $2")
+                .bind(i64::from(live))
+                .bind(id.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Tells apart a missing article from one whose state did not allow the write.
+    pub(super) async fn explain_no_rows(&self, tx: &mut Transaction<'static, Any>, id: &ArticleId) -> ArchiveError {
+        let state = sqlx::query("SELECT delete_time_us, legal_hold FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await;
+        match state {
+            Ok(Some(row)) => {
+                let deleted = row.try_get::<Option<i64>, _>("delete_time_us").ok().flatten().is_some();
+                let hold = row.try_get::<i64, _>("legal_hold").unwrap_or(0) != 0;
+                if deleted {
+                    article_not_found(id)
+                } else if hold {
+                    on_hold(id)
+                } else {
+                    stale_etag(id)
+                }
+            }
+            Ok(None) => article_not_found(id),
+            Err(error) => db_error(error),
+        }
+    }
+
+    pub(super) async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        self.insert_head(&mut tx, article).await?;
+        self.insert_revision(&mut tx, article).await?;
+        self.replace_details(&mut tx, article, text).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    pub(super) async fn update_article(
+        &self,
+        expected_etag: &str,
+        next: &ArticleRecord,
+        text: &SearchText,
+    ) -> Result<Vec<MediaLink>> {
+        let mut tx = self.begin_write().await?;
+        let updated = bind_revision(
+            sqlx::query(
+                "UPDATE articles SET revision = $1, etag = $2, title = $3, author = $4, keywords = $5, \
+                 publish_time_us = $6, publish_utc_offset_seconds = $7, body_key = $8, body_size = $9, \
+                 body_sha256 = $10, update_time_us = $11 \
+                 WHERE id = $12 AND etag = $13 AND revision = $14 AND delete_time_us IS NULL",
+            ),
+            next,
+        )?
+        .bind(next.id.to_string())
+        .bind(expected_etag.to_owned())
+        .bind(next.revision - 1)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if updated.rows_affected() == 0 {
+            let error = self.explain_no_rows(&mut tx, &next.id).await;
+            // A live article without hold that did not match: the etag is stale.
+            return Err(if error.kind == ErrorKind::FailedPrecondition { stale_etag(&next.id) } else { error });
+        }
+        self.insert_revision(&mut tx, next).await?;
+        // The row is locked now (PostgreSQL; SQLite has one writer): links
+        // committed since the caller read the article are these, and no
+        // other change can land before this commit.
+        let committed: Vec<MediaLink> =
+            Self::load_links(&mut *tx, &[next.id.as_str()]).await?.into_iter().map(|(_, link)| link).collect();
+        let stored = ArticleRecord { media: refit_links(&next.media, &committed), ..next.clone() };
+        self.replace_details(&mut tx, &stored, text).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(stored.media)
+    }
+
+    pub(super) async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let mut sql = SqlBuilder::new("UPDATE articles SET delete_time_us = ");
+        sql.bind(Arg::Int(micros(&Utc::now())))
+            .push(" WHERE id = ")
+            .bind(Arg::Text(id.to_string()))
+            .push(" AND delete_time_us IS NULL AND legal_hold = 0");
+        if let Some(etag) = expected_etag {
+            sql.push(" AND etag = ").bind(Arg::Text(etag.to_owned()));
+        }
+        sql.push(" RETURNING id");
+        let deleted = sql.fetch_optional(&mut *tx).await?;
+        if deleted.is_none() {
+            return Err(self.explain_no_rows(&mut tx, id).await);
+        }
+        self.set_searchable(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    pub(super) async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        let mut tx = self.begin_write().await?;
+        let restored =
+            sqlx::query("UPDATE articles SET delete_time_us = NULL WHERE id = $1 AND delete_time_us IS NOT NULL")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if restored.rows_affected() == 0 {
+            drop(tx);
+            // Either unknown (NOT_FOUND) or not deleted.
+            self.fetch_article(id).await?;
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "ARTICLE_NOT_DELETED",
+                format!("article {} is not deleted", id.name()),
+            ));
+        }
+        self.set_searchable(&mut tx, id, true).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.fetch_article(id).await
+    }
+
+    pub(super) async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
+        let changed = sqlx::query("UPDATE articles SET legal_hold = $1 WHERE id = $2 AND delete_time_us IS NULL")
+            .bind(i64::from(hold))
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(article_not_found(id));
+        }
+        self.fetch_article(id).await
+    }
+
+    pub(super) async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM articles WHERE delete_time_us IS NOT NULL AND delete_time_us < $1 AND legal_hold = 0 \
+             ORDER BY delete_time_us LIMIT $2",
+        )
+        .bind(micros(&deleted_before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)).collect()
+    }
+
+    pub(super) async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>> {
+        let mut tx = self.begin_write().await?;
+        // Claim the row: only a deleted article without hold may go.
+        let claimed = sqlx::query(
+            "UPDATE articles SET update_time_us = update_time_us \
+             WHERE id = $1 AND delete_time_us IS NOT NULL AND legal_hold = 0",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if claimed.rows_affected() == 0 {
+            return Err(ArchiveError::new(
+                ErrorKind::FailedPrecondition,
+                "NOT_PURGEABLE",
+                format!("article {} is not deleted, is on hold, or does not exist", id.name()),
+            ));
+        }
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT body_key FROM article_revisions WHERE article_id = $1")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if self.dialect == Dialect::Sqlite {
+            sqlx::query(
+                "DELETE FROM article_fts WHERE rowid = (SELECT rowid FROM article_texts WHERE article_id = $1)",
+            )
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        let search_tables: &[&str] = if self.dialect == Dialect::Postgres { &["article_search"] } else { &[] };
+        for table in
+            search_tables.iter().chain(&["article_texts", "article_media", "article_keywords", "article_revisions"])
+        {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        sqlx::query("DELETE FROM articles WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        keys.iter().map(|key| stored_key(key)).collect()
+    }
+
+    pub(super) async fn restore_article(&self, export: &ArticleExport, text: &SearchText) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        self.insert_head(&mut tx, &export.current).await?;
+        for revision in &export.revisions {
+            self.insert_revision(&mut tx, revision).await?;
+        }
+        self.replace_details(&mut tx, &export.current, text).await?;
+        tx.commit().await.map_err(db_error)
+    }
+}

@@ -1,0 +1,98 @@
+//! Statements built piece by piece, with `$N` placeholders.
+//!
+//! Not `sqlx::QueryBuilder`: through the `Any` driver it writes `?`
+//! placeholders whatever the database, which PostgreSQL rejects
+//! (transact-rs/sqlx#3000, open in sqlx 0.9), and this store runs one set
+//! of statements on both databases.
+
+use super::{errors::db_error, rows::micros};
+use crate::{error::Result, metadata::ArticleQuery};
+use sqlx::{Any, AssertSqlSafe, Executor, any::AnyRow};
+
+/// SQL with `$N` placeholders built up piece by piece.
+#[derive(Default)]
+pub(super) struct SqlBuilder {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+pub(super) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+impl SqlBuilder {
+    pub(super) fn new(sql: &str) -> Self {
+        Self { sql: sql.to_owned(), args: Vec::new() }
+    }
+
+    pub(super) fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    pub(super) fn bind(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        self.sql.push_str(&format!("${}", self.args.len()));
+        self
+    }
+
+    /// The placeholder of the last bound value, to use it again.
+    pub(super) fn placeholder(&self) -> String {
+        format!("${}", self.args.len())
+    }
+
+    /// `AND` the rows after a keyset position in a listing ordered by
+    /// `time_column DESC, id_column DESC`, written so that both databases
+    /// bound the index range with it.
+    pub(super) fn after_position(&mut self, time_column: &str, id_column: &str, time: i64, id: &str) -> &mut Self {
+        self.push(&format!(" AND {time_column} <= "))
+            .bind(Arg::Int(time))
+            .push(&format!(" AND ({time_column} < "))
+            .bind(Arg::Int(time))
+            .push(&format!(" OR {id_column} < "))
+            .bind(Arg::Text(id.to_owned()))
+            .push(")")
+    }
+
+    fn build(self) -> sqlx::query::Query<'static, Any, <Any as sqlx::Database>::Arguments> {
+        let mut query = sqlx::query::<Any>(AssertSqlSafe(self.sql));
+        for arg in self.args {
+            query = match arg {
+                Arg::Int(value) => query.bind(value),
+                Arg::Text(value) => query.bind(value),
+            };
+        }
+        query
+    }
+
+    pub(super) async fn fetch_all<'c>(self, executor: impl Executor<'c, Database = Any>) -> Result<Vec<AnyRow>> {
+        self.build().fetch_all(executor).await.map_err(db_error)
+    }
+
+    pub(super) async fn fetch_optional<'c>(
+        self,
+        executor: impl Executor<'c, Database = Any>,
+    ) -> Result<Option<AnyRow>> {
+        self.build().fetch_optional(executor).await.map_err(db_error)
+    }
+}
+
+/// The filters shared by listing and search, on table alias `a`.
+pub(super) fn push_filters(sql: &mut SqlBuilder, query: &ArticleQuery) {
+    sql.push(" AND a.delete_time_us IS NULL");
+    if let Some(start) = &query.publish_time_start {
+        sql.push(" AND a.publish_time_us >= ").bind(Arg::Int(micros(start)));
+    }
+    if let Some(end) = &query.publish_time_end {
+        sql.push(" AND a.publish_time_us < ").bind(Arg::Int(micros(end)));
+    }
+    if let Some(author) = &query.author {
+        sql.push(" AND a.author = ").bind(Arg::Text(author.clone()));
+    }
+    if let Some(keyword) = &query.keyword {
+        sql.push(" AND EXISTS (SELECT 1 FROM article_keywords k WHERE k.article_id = a.id AND k.keyword = ")
+            .bind(Arg::Text(keyword.clone()))
+            .push(")");
+    }
+}

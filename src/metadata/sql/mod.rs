@@ -1,0 +1,249 @@
+//! The metadata store in SQL, one implementation for SQLite and PostgreSQL
+//! through sqlx's `Any` driver. Statements use `$N` placeholders, which both
+//! accept; each database has its own migrations; the few differences (write
+//! locking, full-text search) are branches on [`Dialect`].
+//!
+//! Writes that depend on the current state are compare-and-swap updates
+//! (`… WHERE etag = $expected`), so of two concurrent writers with the same
+//! etag exactly one wins on either database. SQLite gets one writer
+//! connection that takes the write lock up front (`BEGIN IMMEDIATE`).
+
+//! Each concern has its file; the `MetadataStore` impl below forwards every
+//! method to the inherent method of the same name in the file of its
+//! concern:
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `articles` | article writes: create, update, delete, holds, purge, restore |
+//! | `reads` | article reads: one article, revisions, listings, exports |
+//! | `views` | view counts |
+//! | `search` | search statements (`sqlite`, `postgres`) and the index writes (`index`) |
+//! | `media`, `uploads` | clip records and links; resumable upload sessions |
+//! | `objects` | which objects the records name; statistics |
+//! | `rows`, `builder`, `errors` | row mapping, statements built piece by piece, errors |
+
+use super::{
+    ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, MediaCursor, MediaLink,
+    MediaRecord, MetadataStore, SearchHit, SearchQuery, SearchText,
+};
+use crate::{
+    blob::BlobKey,
+    error::Result,
+    ids::{ArticleId, MediaId},
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    Any, AnyPool, ConnectOptions, Connection, Executor, Transaction,
+    any::AnyPoolOptions,
+    postgres::PgConnectOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode},
+};
+use std::{collections::HashSet, str::FromStr, time::Duration};
+
+mod articles;
+mod builder;
+mod errors;
+mod media;
+mod objects;
+mod reads;
+mod rows;
+mod search;
+mod uploads;
+mod views;
+
+use errors::db_error;
+use media::{Objects, insert_media_row};
+use objects::referenced_in;
+
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlMetadataStore {
+    dialect: Dialect,
+    readers: AnyPool,
+    /// SQLite: a single connection, so writers queue instead of failing with
+    /// SQLITE_BUSY. PostgreSQL: the same pool as `readers`.
+    writer: AnyPool,
+}
+
+impl SqlMetadataStore {
+    /// Opens `sqlite://PATH` (created when missing) or `postgres://…` and
+    /// applies the migrations of that database.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let max_connections = max_connections.max(1);
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut connection = options.connect().await?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
+            connection.close().await?;
+            let connect = |size: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(size)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            // WAL is a property of the file; these are per connection.
+                            connection.execute("PRAGMA synchronous = NORMAL").await?;
+                            connection.execute("PRAGMA busy_timeout = 10000").await?;
+                            connection.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+            };
+            let writer = connect(1).await?;
+            let readers = connect(max_connections).await?;
+            Ok(Self { dialect: Dialect::Sqlite, readers, writer })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut connection = PgConnectOptions::from_str(url)?.connect().await?;
+            sqlx::migrate!("./migrations/postgres").run(&mut connection).await?;
+            connection.close().await?;
+            let pool = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
+            Ok(Self { dialect: Dialect::Postgres, readers: pool.clone(), writer: pool })
+        } else {
+            anyhow::bail!("metadata.url {url:?} must start with sqlite:// or postgres://")
+        }
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        self.writer.begin_with(begin).await.map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqlMetadataStore {
+    async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()> {
+        self.insert_article(article, text).await
+    }
+
+    async fn get_article(&self, id: &ArticleId, revision: Option<i64>) -> Result<ArticleRecord> {
+        self.get_article(id, revision).await
+    }
+
+    async fn update_article(
+        &self,
+        expected_etag: &str,
+        next: &ArticleRecord,
+        text: &SearchText,
+    ) -> Result<Vec<MediaLink>> {
+        self.update_article(expected_etag, next, text).await
+    }
+
+    async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()> {
+        self.delete_article(id, expected_etag).await
+    }
+
+    async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        self.undelete_article(id).await
+    }
+
+    async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
+        self.set_legal_hold(id, hold).await
+    }
+
+    async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>> {
+        self.purgeable_articles(deleted_before, limit).await
+    }
+
+    async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>> {
+        self.purge_article(id).await
+    }
+
+    async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
+        self.record_views(id, count).await
+    }
+
+    async fn articles_with_unwritten_views(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<ArticleId>> {
+        self.articles_with_unwritten_views(after, limit).await
+    }
+
+    async fn manifest_views_written(&self, id: &ArticleId, view_count: i64) -> Result<()> {
+        self.manifest_views_written(id, view_count).await
+    }
+
+    async fn list_revisions(
+        &self,
+        id: &ArticleId,
+        before_revision: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ArticleRecord>> {
+        self.list_revisions(id, before_revision, limit).await
+    }
+
+    async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage> {
+        self.list_articles(query).await
+    }
+
+    async fn search_articles(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        self.search_articles(query).await
+    }
+
+    async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>> {
+        self.export_article(id).await
+    }
+
+    async fn restore_article(&self, export: &ArticleExport, text: &SearchText) -> Result<()> {
+        self.restore_article(export, text).await
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        self.is_empty().await
+    }
+
+    async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
+        self.list_media(after, limit).await
+    }
+
+    async fn statistics(&self) -> Result<ArchiveStatistics> {
+        self.statistics().await
+    }
+
+    async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {
+        referenced_in(&self.readers, keys).await
+    }
+
+    async fn insert_media(&self, media: &MediaRecord) -> Result<()> {
+        insert_media_row(&self.writer, self.dialect, media, Objects::Own).await
+    }
+
+    async fn insert_media_copy(&self, media: &MediaRecord) -> Result<()> {
+        insert_media_row(&self.writer, self.dialect, media, Objects::Shared).await
+    }
+
+    async fn delete_media(&self, id: &MediaId, force: bool) -> Result<DeletedMedia> {
+        self.delete_media_record(id, force).await
+    }
+
+    async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
+        self.get_media(id).await
+    }
+
+    async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>> {
+        self.find_media_by_content(sha256, size_bytes).await
+    }
+
+    async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord> {
+        self.attach_media_links(article, reference, media).await
+    }
+
+    async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
+        self.detach_media_link(article, reference).await
+    }
+}

@@ -1,0 +1,78 @@
+//! What the records name: the objects they keep, emptiness, statistics.
+
+use super::{
+    SqlMetadataStore,
+    builder::{Arg, SqlBuilder},
+    errors::{db_error, stored_key},
+};
+use crate::{blob::BlobKey, error::Result, metadata::ArchiveStatistics};
+use sqlx::{Any, Executor, Row};
+use std::collections::HashSet;
+
+/// Of `keys`, those a record names: a body of any revision, a clip's
+/// original or rendition, or the object of an unfinished upload session (a
+/// finished one's clip names what it keeps). Through a pool or inside a
+/// transaction.
+pub(super) async fn referenced_in<'c>(
+    executor: impl Executor<'c, Database = Any>,
+    keys: &[BlobKey],
+) -> Result<HashSet<BlobKey>> {
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut sql = SqlBuilder::new("WITH candidates (object_key) AS (VALUES ");
+    for (i, key) in keys.iter().enumerate() {
+        sql.push(if i == 0 { "(" } else { ", (" }).bind(Arg::Text(key.as_str().to_owned())).push(")");
+    }
+    sql.push(
+        ") SELECT object_key FROM candidates c WHERE \
+         EXISTS (SELECT 1 FROM article_revisions r WHERE r.body_key = c.object_key) \
+         OR EXISTS (SELECT 1 FROM media m WHERE m.blob_key = c.object_key) \
+         OR EXISTS (SELECT 1 FROM media m WHERE m.rendition_key = c.object_key) \
+         OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key AND u.finished = 0)",
+    );
+    let rows = sql.fetch_all(executor).await?;
+    rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
+}
+
+impl SqlMetadataStore {
+    pub(super) async fn is_empty(&self) -> Result<bool> {
+        let count: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM articles) + (SELECT COUNT(*) FROM media)")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_error)?;
+        Ok(count == 0)
+    }
+
+    pub(super) async fn statistics(&self) -> Result<ArchiveStatistics> {
+        // One statement: one consistent snapshot on both databases.
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM articles WHERE delete_time_us IS NULL) AS articles, \
+             (SELECT COUNT(*) FROM articles WHERE delete_time_us IS NOT NULL) AS deleted_articles, \
+             (SELECT COUNT(*) FROM articles WHERE legal_hold <> 0) AS held_articles, \
+             (SELECT COUNT(*) FROM article_revisions) AS revisions, \
+             (SELECT CAST(COALESCE(SUM(view_count), 0) AS BIGINT) FROM articles) AS views, \
+             (SELECT COUNT(*) FROM media) AS media, \
+             (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM ( \
+                 SELECT MAX(size_bytes) AS size FROM media GROUP BY blob_key \
+                 UNION ALL SELECT MAX(rendition_size) FROM media WHERE rendition_key IS NOT NULL \
+                 GROUP BY rendition_key) AS stored_objects) AS media_stored_bytes, \
+             (SELECT COUNT(*) FROM upload_sessions WHERE finished = 0) AS open_uploads",
+        )
+        .fetch_one(&self.readers)
+        .await
+        .map_err(db_error)?;
+        let count = |column: &str| row.try_get::<i64, _>(column).map_err(db_error);
+        Ok(ArchiveStatistics {
+            articles: count("articles")?,
+            deleted_articles: count("deleted_articles")?,
+            held_articles: count("held_articles")?,
+            revisions: count("revisions")?,
+            views: count("views")?,
+            media: count("media")?,
+            media_stored_bytes: count("media_stored_bytes")?,
+            open_uploads: count("open_uploads")?,
+        })
+    }
+}

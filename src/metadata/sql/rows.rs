@@ -1,0 +1,124 @@
+//! Rows to records and records to bound values: the one mapping of each
+//! table's columns.
+
+use super::errors::{db_error, stored_id, stored_key};
+use crate::{
+    error::{ArchiveError, Result},
+    ids::{ArticleId, MediaId},
+    metadata::{ArticleRecord, MediaLink, MediaRecord, ObjectRef},
+};
+use chrono::{DateTime, Utc};
+use sqlx::{Any, Row, any::AnyRow};
+
+pub(super) fn micros(time: &DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+pub(super) fn from_micros(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(value).unwrap_or_default()
+}
+
+/// An article from a row of `articles` (or of `article_revisions` aliased to
+/// the same column names).
+pub(super) fn article_from_row(row: &AnyRow) -> Result<ArticleRecord> {
+    let keywords: String = row.try_get("keywords").map_err(db_error)?;
+    let delete_time: Option<i64> = row.try_get("delete_time_us").map_err(db_error)?;
+    Ok(ArticleRecord {
+        id: stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?,
+        revision: row.try_get("revision").map_err(db_error)?,
+        etag: row.try_get("etag").map_err(db_error)?,
+        title: row.try_get("title").map_err(db_error)?,
+        author: row.try_get("author").map_err(db_error)?,
+        keywords: serde_json::from_str(&keywords).map_err(|e| ArchiveError::internal("reading keywords", e))?,
+        publish_time: from_micros(row.try_get("publish_time_us").map_err(db_error)?),
+        publish_utc_offset_seconds: row.try_get::<i64, _>("publish_utc_offset_seconds").map_err(db_error)? as i32,
+        view_count: row.try_get("view_count").map_err(db_error)?,
+        body: ObjectRef {
+            key: stored_key(&row.try_get::<String, _>("body_key").map_err(db_error)?)?,
+            size_bytes: row.try_get::<i64, _>("body_size").map_err(db_error)? as u64,
+            sha256: row.try_get("body_sha256").map_err(db_error)?,
+        },
+        create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
+        update_time: from_micros(row.try_get("update_time_us").map_err(db_error)?),
+        media: Vec::new(),
+        delete_time: delete_time.map(from_micros),
+        legal_hold: row.try_get::<i64, _>("legal_hold").map_err(db_error)? != 0,
+    })
+}
+
+pub(super) fn media_from_row(row: &AnyRow) -> Result<MediaRecord> {
+    let mp4: Option<String> = row.try_get("mp4_info").map_err(db_error)?;
+    let rendition_key: Option<String> = row.try_get("rendition_key").map_err(db_error)?;
+    let rendition = match rendition_key {
+        Some(key) => Some(ObjectRef {
+            key: stored_key(&key)?,
+            size_bytes: row.try_get::<Option<i64>, _>("rendition_size").map_err(db_error)?.unwrap_or(0) as u64,
+            sha256: row.try_get::<Option<String>, _>("rendition_sha256").map_err(db_error)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(MediaRecord {
+        id: stored_id(MediaId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?,
+        filename: row.try_get("filename").map_err(db_error)?,
+        content_type: row.try_get("content_type").map_err(db_error)?,
+        object: ObjectRef {
+            key: stored_key(&row.try_get::<String, _>("blob_key").map_err(db_error)?)?,
+            size_bytes: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
+            sha256: row.try_get("sha256").map_err(db_error)?,
+        },
+        crc32c: row.try_get::<i64, _>("crc32c").map_err(db_error)? as u32,
+        mp4: mp4
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| ArchiveError::internal("reading MP4 facts", e))?,
+        rendition,
+        create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
+    })
+}
+
+/// `article_revisions` columns under the names of `articles`.
+pub(super) const REVISION_COLUMNS: &str = "r.article_id AS id, r.revision, r.etag, r.title, r.author, r.keywords, \
+     r.publish_time_us, r.publish_utc_offset_seconds, a.view_count, r.body_key, r.body_size, r.body_sha256, \
+     a.create_time_us, r.create_time_us AS update_time_us, a.delete_time_us, a.legal_hold";
+
+pub(super) fn keywords_json(article: &ArticleRecord) -> Result<String> {
+    serde_json::to_string(&article.keywords).map_err(|e| ArchiveError::internal("encoding keywords", e))
+}
+
+pub(super) type AnyQuery<'q> = sqlx::query::Query<'q, Any, <Any as sqlx::Database>::Arguments>;
+
+/// Columns of one revision, bound as `$1 … $11` in this order: revision,
+/// etag, title, author, keywords, publish_time_us,
+/// publish_utc_offset_seconds, body_key, body_size, body_sha256, and the
+/// revision's time.
+pub(super) const REVISION_VALUES: &str = "revision, etag, title, author, keywords, publish_time_us, \
+     publish_utc_offset_seconds, body_key, body_size, body_sha256";
+
+pub(super) fn bind_revision<'q>(query: AnyQuery<'q>, article: &ArticleRecord) -> Result<AnyQuery<'q>> {
+    Ok(query
+        .bind(article.revision)
+        .bind(article.etag.clone())
+        .bind(article.title.clone())
+        .bind(article.author.clone())
+        .bind(keywords_json(article)?)
+        .bind(micros(&article.publish_time))
+        .bind(i64::from(article.publish_utc_offset_seconds))
+        .bind(article.body.key.to_string())
+        .bind(article.body.size_bytes as i64)
+        .bind(article.body.sha256.clone())
+        .bind(micros(&article.update_time)))
+}
+
+/// The link in a row's `link_*` columns; none when they are NULL (an
+/// article without links, outer-joined).
+pub(super) fn link_from_row(row: &AnyRow) -> Result<Option<MediaLink>> {
+    let Some(reference) = row.try_get::<Option<String>, _>("link_reference").map_err(db_error)? else {
+        return Ok(None);
+    };
+    let media_id: Option<String> = row.try_get("link_media_id").map_err(db_error)?;
+    Ok(Some(MediaLink {
+        reference,
+        media_id: media_id.map(|m| stored_id(MediaId::parse, &m)).transpose()?,
+        in_body: row.try_get::<i64, _>("link_in_body").map_err(db_error)? != 0,
+    }))
+}

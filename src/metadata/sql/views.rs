@@ -1,0 +1,48 @@
+//! View counts: added up in the database, written to manifests later.
+
+use super::{
+    SqlMetadataStore,
+    errors::{article_not_found, db_error, stored_id},
+};
+use crate::{error::Result, ids::ArticleId};
+
+impl SqlMetadataStore {
+    pub(super) async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
+        sqlx::query_scalar(
+            "UPDATE articles SET view_count = view_count + $1 WHERE id = $2 AND delete_time_us IS NULL \
+             RETURNING view_count",
+        )
+        .bind(count)
+        .bind(id.as_str())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| article_not_found(id))
+    }
+
+    pub(super) async fn articles_with_unwritten_views(
+        &self,
+        after: Option<&ArticleId>,
+        limit: u32,
+    ) -> Result<Vec<ArticleId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM articles WHERE view_count <> manifest_view_count AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.map_or("", ArticleId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_error)?;
+        ids.iter().map(|id| stored_id(ArticleId::parse, id)).collect()
+    }
+
+    pub(super) async fn manifest_views_written(&self, id: &ArticleId, view_count: i64) -> Result<()> {
+        sqlx::query("UPDATE articles SET manifest_view_count = $1 WHERE id = $2")
+            .bind(view_count)
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
