@@ -4,7 +4,7 @@ use crate::{
     blob::{BlobKey, BlobStore},
     error::ErrorKind,
     manifest::{self, ArticleManifest, MediaManifest},
-    metadata::{MetadataStore, SearchText},
+    metadata::MetadataStore,
     search,
 };
 use anyhow::{Context, bail};
@@ -102,8 +102,7 @@ pub async fn rebuild(blobs: &dyn BlobStore, metadata: &dyn MetadataStore) -> any
             let current = &export.current;
             let body = blobs.get_bytes(&current.body.key, current.body.size_bytes).await?;
             let body = String::from_utf8(body.to_vec()).context("body is not UTF-8")?;
-            let folded = search::document_text(&current.title, &current.author, &current.keywords, &body);
-            metadata.restore_article(&export, &SearchText { body, folded }).await?;
+            metadata.restore_article(&export, &search::indexed_text(current, body)).await?;
             anyhow::Ok(())
         };
         match restored.await {

@@ -6,7 +6,11 @@
 //! `sinh hoạt chi bộ`, `duong` matches `Đường`, and both tone-mark placements
 //! (`hòa`/`hoà`, `thuý`/`thúy`) fold to the same word. Both databases index
 //! the folded words separated by single spaces, so they tokenize identically.
+//!
+//! This module also decides what a search means ([`query`]) and what is
+//! indexed for an article ([`indexed_text`]); the stores only execute it.
 
+use crate::metadata::{ArticleQuery, ArticleRecord, FilterTerms, SearchQuery, SearchText};
 use std::ops::Range;
 
 /// Longest snippet, in characters of the original text (plus ellipses).
@@ -83,6 +87,60 @@ pub fn document_text(title: &str, author: &str, keywords: &[String], body: &str)
         }
     }
     folded
+}
+
+/// Which derivation of [`filter_tokens`] this code writes. A store whose
+/// index holds an older one derives every article's tokens again when it
+/// opens; change the derivation, raise this.
+pub const TOKENS_FORMAT: i64 = 1;
+
+/// The index token that stands for one exact filter value: its kind, then
+/// the lower-case hex of the value's UTF-8 bytes. Hex is one-to-one and only
+/// letters and digits, so every tokenizer the databases use keeps the token
+/// whole, and it matches exactly that value. (A searched word spelled like
+/// a token finds its articles' tags; the stores' exact filters still apply.)
+fn filter_token(kind: &str, value: &str) -> String {
+    format!("{kind}{}", hex::encode(value))
+}
+
+fn author_token(author: &str) -> String {
+    filter_token("author", author)
+}
+
+fn keyword_token(keyword: &str) -> String {
+    filter_token("keyword", keyword)
+}
+
+/// An article's filter tokens, space-separated: its author's (when it has
+/// one) and each of its keywords'. Stores index them beside its words, so
+/// a filtered search intersects posting lists instead of testing every
+/// match of its words against the filters.
+pub fn filter_tokens(author: &str, keywords: &[String]) -> String {
+    let author = (!author.is_empty()).then(|| author_token(author));
+    let keywords = keywords.iter().filter(|k| !k.is_empty()).map(|k| keyword_token(k));
+    author.into_iter().chain(keywords).collect::<Vec<_>>().join(" ")
+}
+
+/// What the stores index for an article revision: the body (for
+/// snippets), the folded words of all its text, and its filter tokens.
+pub fn indexed_text(record: &ArticleRecord, body: String) -> SearchText {
+    let folded = document_text(&record.title, &record.author, &record.keywords, &body);
+    SearchText { tags: filter_tokens(&record.author, &record.keywords), body, folded }
+}
+
+/// The search a store executes for the folded `terms` under `filters`:
+/// the author and keyword filters also as their words and tokens.
+pub fn query(terms: Vec<String>, filters: ArticleQuery, offset: u64) -> SearchQuery {
+    let index_form = |value: &Option<String>, token: fn(&str) -> String| {
+        value.as_deref().filter(|v| !v.is_empty()).map(|v| FilterTerms { words: tokens(v), token: token(v) })
+    };
+    SearchQuery {
+        author: index_form(&filters.author, author_token),
+        keyword: index_form(&filters.keyword, keyword_token),
+        terms,
+        filters,
+        offset,
+    }
 }
 
 /// A piece of text with the byte ranges of the words that matched.
@@ -163,6 +221,37 @@ mod tests {
         // Decomposed (NFD) input folds like composed input.
         assert_eq!(fold("Đa\u{300}ng ho\u{323}a"), "dang hoa");
         assert_eq!(fold("  \u{a0}— …"), "");
+    }
+
+    #[test]
+    fn filter_tokens_are_one_per_exact_value_and_survive_tokenizers() {
+        let keywords = vec!["Thái Bình".to_string(), String::new(), "Đảng".into()];
+        let tokens = filter_tokens("Phạm Ngọc", &keywords);
+        assert_eq!(
+            tokens,
+            format!(
+                "author{} keyword{} keyword{}",
+                hex::encode("Phạm Ngọc"),
+                hex::encode("Thái Bình"),
+                hex::encode("Đảng")
+            )
+        );
+        // Letters and digits only, lower case: one word to every tokenizer.
+        assert!(tokens.split(' ').all(|t| t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())));
+        assert_eq!(fold(&tokens), tokens, "folding keeps each token whole");
+        assert_ne!(author_token("Hòa"), author_token("Hoà"), "exact values, not folded ones");
+        assert_eq!(filter_tokens("", &[]), "");
+
+        let filters =
+            ArticleQuery { author: Some("Phạm Ngọc".into()), keyword: Some(String::new()), ..Default::default() };
+        let planned = query(vec!["dang".into()], filters, 0);
+        assert_eq!(
+            planned.author,
+            Some(FilterTerms { words: vec!["pham".into(), "ngoc".into()], token: author_token("Phạm Ngọc") })
+        );
+        assert_eq!(planned.keyword, None, "an empty keyword filters nothing");
+        assert_eq!(planned.all_words(), ["dang", "pham", "ngoc"]);
+        assert!(tokens.contains(&planned.author.unwrap().token));
     }
 
     #[test]

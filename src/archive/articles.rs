@@ -10,7 +10,7 @@ use crate::{
     error::{ArchiveError, Result},
     export,
     ids::ArticleId,
-    metadata::{ArticleQuery, ArticleRecord, ObjectRef, SearchText},
+    metadata::{ArticleQuery, ArticleRecord, ObjectRef},
     search,
 };
 use bytes::Bytes;
@@ -87,12 +87,6 @@ fn check_fields(fields: &ArticleFields) -> Result<()> {
     Ok(())
 }
 
-/// What the databases index for an article revision.
-fn search_text(record: &ArticleRecord, body: String) -> SearchText {
-    let folded = search::document_text(&record.title, &record.author, &record.keywords, &body);
-    SearchText { body, folded }
-}
-
 impl Archive {
     async fn store_body(&self, id: &ArticleId, body: &str) -> Result<ObjectRef> {
         let key = BlobKey::new_article_body(id);
@@ -134,7 +128,7 @@ impl Archive {
             delete_time: None,
             legal_hold: false,
         };
-        let text = search_text(&record, fields.body);
+        let text = search::indexed_text(&record, fields.body);
         if let Err(error) = self.metadata.insert_article(&record, &text).await {
             self.discard(&record.body.key).await;
             return Err(error);
@@ -277,7 +271,7 @@ impl Archive {
             update_time: now(),
             ..current
         };
-        let text = search_text(&next, fields.body);
+        let text = search::indexed_text(&next, fields.body);
         let links = match self.metadata.update_article(&expected_etag, &next, &text).await {
             Ok(links) => links,
             Err(error) => {

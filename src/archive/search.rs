@@ -4,7 +4,7 @@ use super::{Archive, ListArticles, page_token};
 use crate::{
     error::{ArchiveError, Result},
     ids::ArticleId,
-    metadata::{ArticleRecord, SearchQuery},
+    metadata::ArticleRecord,
     search,
 };
 use std::ops::Range;
@@ -50,11 +50,8 @@ impl Archive {
         let fingerprint = page_token::fingerprint(&(&terms, &filters));
         let offset: u64 = page_token::decode(&request.page_token, &fingerprint)?.unwrap_or(0);
         // One extra tells whether another page follows.
-        let query = SearchQuery {
-            terms: terms.clone(),
-            filters: crate::metadata::ArticleQuery { page_size: page_size + 1, ..filters },
-            offset,
-        };
+        let query =
+            search::query(terms.clone(), crate::metadata::ArticleQuery { page_size: page_size + 1, ..filters }, offset);
         let mut hits = self.metadata.search_articles(&query).await?;
         let next_token = if hits.len() > page_size as usize {
             hits.truncate(page_size as usize);

@@ -58,6 +58,8 @@ pub struct SearchText {
     pub body: String,
     /// Folded words of title, author, keywords and body ([`crate::search::document_text`]).
     pub folded: String,
+    /// The article's filter tokens, space-separated ([`crate::search::filter_tokens`]).
+    pub tags: String,
 }
 
 /// A stored object with its size and checksum.
@@ -185,26 +187,41 @@ pub struct ArticleQuery {
 /// A full-text query: folded words that must all occur, plus listing filters.
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
+    /// The folded words searched for: every match holds them, and they rank it.
     pub terms: Vec<String>,
+    /// The author filter's index form, when it filters by author.
+    pub author: Option<FilterTerms>,
+    /// The keyword filter's index form, when it filters by keyword.
+    pub keyword: Option<FilterTerms>,
+    /// The exact filters, and the page size.
     pub filters: ArticleQuery,
     pub offset: u64,
 }
 
+/// An author or keyword filter as a word index sees it; built by
+/// [`crate::search::query`], which decides what a search means.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterTerms {
+    /// The filter value's folded words. They are part of every matching
+    /// article's text, so requiring them narrows what a word index yields
+    /// before the exact filter applies.
+    pub words: Vec<String>,
+    /// The value's token ([`crate::search::filter_tokens`]): exactly the
+    /// articles with that author or keyword hold it.
+    pub token: String,
+}
+
 impl SearchQuery {
-    /// The query with the words of its author and keyword filters added to
-    /// its terms. Both are part of every article's searchable text, so
-    /// requiring their words too narrows the matches a word index yields
-    /// before the exact filters apply.
-    pub fn with_filter_words(&self) -> SearchQuery {
-        let mut query = self.clone();
-        for filter in [&self.filters.author, &self.filters.keyword].into_iter().flatten() {
-            for term in crate::search::tokens(filter) {
-                if !query.terms.contains(&term) {
-                    query.terms.push(term);
-                }
+    /// The searched words, then the filters' words not among them: every
+    /// match holds them all.
+    pub fn all_words(&self) -> Vec<String> {
+        let mut words = self.terms.clone();
+        for word in self.author.iter().chain(&self.keyword).flat_map(|filter| &filter.words) {
+            if !words.contains(word) {
+                words.push(word.clone());
             }
         }
-        query
+        words
     }
 }
 
@@ -345,7 +362,10 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
 }
 
 /// Opens the database named by `settings.url` (`sqlite://…` or
-/// `postgres://…`) and applies its migrations.
+/// `postgres://…`), applies its migrations, and brings its search tokens
+/// to the format this code derives.
 pub async fn open(settings: &MetadataSettings) -> anyhow::Result<Arc<dyn MetadataStore>> {
-    Ok(Arc::new(SqlMetadataStore::open(&settings.url, settings.max_connections).await?))
+    let store = SqlMetadataStore::open(&settings.url, settings.max_connections).await?;
+    store.upgrade_search_tokens(crate::search::TOKENS_FORMAT, crate::search::filter_tokens).await?;
+    Ok(Arc::new(store))
 }

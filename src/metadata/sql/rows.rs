@@ -29,7 +29,7 @@ pub(super) fn article_from_row(row: &AnyRow) -> Result<ArticleRecord> {
         etag: row.try_get("etag").map_err(db_error)?,
         title: row.try_get("title").map_err(db_error)?,
         author: row.try_get("author").map_err(db_error)?,
-        keywords: serde_json::from_str(&keywords).map_err(|e| ArchiveError::internal("reading keywords", e))?,
+        keywords: keywords_from_json(&keywords)?,
         publish_time: from_micros(row.try_get("publish_time_us").map_err(db_error)?),
         publish_utc_offset_seconds: row.try_get::<i64, _>("publish_utc_offset_seconds").map_err(db_error)? as i32,
         view_count: row.try_get("view_count").map_err(db_error)?,
@@ -80,6 +80,11 @@ pub(super) fn media_from_row(row: &AnyRow) -> Result<MediaRecord> {
 pub(super) const REVISION_COLUMNS: &str = "r.article_id AS id, r.revision, r.etag, r.title, r.author, r.keywords, \
      r.publish_time_us, r.publish_utc_offset_seconds, a.view_count, r.body_key, r.body_size, r.body_sha256, \
      a.create_time_us, r.create_time_us AS update_time_us, a.delete_time_us, a.legal_hold";
+
+/// An article's keywords, stored as a JSON array in order.
+pub(super) fn keywords_from_json(json: &str) -> Result<Vec<String>> {
+    serde_json::from_str(json).map_err(|e| ArchiveError::internal("reading keywords", e))
+}
 
 pub(super) fn keywords_json(article: &ArticleRecord) -> Result<String> {
     serde_json::to_string(&article.keywords).map_err(|e| ArchiveError::internal("encoding keywords", e))

@@ -175,11 +175,7 @@ async fn deletion_hold_restore_and_purge(store: Arc<dyn MetadataStore>) {
     let keys = store.purge_article(&gone.id).await.unwrap();
     assert_eq!(keys, vec![gone.body.key.clone()]);
     assert_eq!(store.undelete_article(&gone.id).await.unwrap_err().kind, ErrorKind::NotFound, "purged for good");
-    let query = SearchQuery {
-        terms: search::tokens("Đảng"),
-        filters: ArticleQuery { page_size: 10, ..Default::default() },
-        offset: 0,
-    };
+    let query = search::query(search::tokens("Đảng"), ArticleQuery { page_size: 10, ..Default::default() }, 0);
     assert!(store.search_articles(&query).await.unwrap().is_empty(), "purged text is not searchable");
 
     assert!(!store.set_legal_hold(&held.id, false).await.unwrap().legal_hold);

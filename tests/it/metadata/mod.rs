@@ -10,7 +10,7 @@ use archive::{
     ids::{ArticleId, MediaId, UploadId},
     metadata::{
         self, ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaLink, MediaRecord, MetadataStore,
-        ObjectRef, SearchQuery, SearchText, UploadProgress, UploadSession,
+        ObjectRef, SearchText, UploadProgress, UploadSession,
     },
     search,
 };
@@ -58,8 +58,10 @@ fn record(id: &str, publish: i64, keywords: &[&str]) -> ArticleRecord {
     }
 }
 
+/// Searchable text of the body alone, without filter tokens: for tests
+/// that are not about search.
 fn text(body: &str) -> SearchText {
-    SearchText { body: body.into(), folded: archive::search::fold(body) }
+    SearchText { body: body.into(), folded: archive::search::fold(body), tags: String::new() }
 }
 
 fn media(id: &str) -> MediaRecord {
@@ -130,15 +132,13 @@ async fn insert_corpus(store: &Arc<dyn MetadataStore>) {
         let mut article = record(id, 1_569_838_859 + i as i64, keywords);
         article.title = title.to_string();
         article.author = author.to_string();
-        let folded = search::document_text(title, author, &article.keywords, body);
-        store.insert_article(&article, &SearchText { body: body.to_string(), folded }).await.unwrap();
+        store.insert_article(&article, &search::indexed_text(&article, body.to_string())).await.unwrap();
     }
 }
 
 /// The ids of the first ten hits of `query`, sorted.
 async fn search_ids(store: &Arc<dyn MetadataStore>, query: &str, filters: ArticleQuery) -> Vec<String> {
-    let query =
-        SearchQuery { terms: search::tokens(query), filters: ArticleQuery { page_size: 10, ..filters }, offset: 0 };
+    let query = search::query(search::tokens(query), ArticleQuery { page_size: 10, ..filters }, 0);
     let mut ids: Vec<String> =
         store.search_articles(&query).await.unwrap().into_iter().map(|h| h.article.id.to_string()).collect();
     ids.sort();

@@ -32,13 +32,12 @@ async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
     // A new author and keywords: the filters follow them (PostgreSQL keeps
     // both beside the words).
     let s3 = store.get_article(&ArticleId::parse("s3").unwrap(), None).await.unwrap();
-    let (_, title, _, _, body) = CORPUS.iter().find(|c| c.0 == "s3").unwrap();
+    let (_, _, _, _, body) = CORPUS.iter().find(|c| c.0 == "s3").unwrap();
     let mut renamed = s3.clone();
     assert_eq!(hits("Đảng", ArticleQuery { keyword: Some("Thái Bình".into()), ..none() }).await, ["s3"]);
     (renamed.revision, renamed.etag, renamed.author) = (2, "e2".into(), "Lê Thị Thuý".into());
     renamed.keywords = vec!["Xây dựng Đảng".into()];
-    let folded = search::document_text(title, &renamed.author, &renamed.keywords, body);
-    store.update_article(&s3.etag, &renamed, &SearchText { body: body.to_string(), folded }).await.unwrap();
+    store.update_article(&s3.etag, &renamed, &search::indexed_text(&renamed, body.to_string())).await.unwrap();
     let by = |author: &str| ArticleQuery { author: Some(author.into()), ..none() };
     assert_eq!(hits("Đảng", by("Phạm Ngọc")).await, ["s1"]);
     assert_eq!(hits("Đảng", by("Lê Thị Thuý")).await, ["s3"]);
@@ -48,11 +47,7 @@ async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
     assert_eq!(hits("Đảng", tagged("Đảng")).await, ["s1"]);
 
     // Ranked: best first, and pages follow one another.
-    let query = |offset| SearchQuery {
-        terms: search::tokens("sinh hoat"),
-        filters: ArticleQuery { page_size: 1, ..none() },
-        offset,
-    };
+    let query = |offset| search::query(search::tokens("sinh hoat"), ArticleQuery { page_size: 1, ..none() }, offset);
     let first = store.search_articles(&query(0)).await.unwrap();
     let second = store.search_articles(&query(1)).await.unwrap();
     assert_eq!((first.len(), second.len()), (1, 1));
@@ -61,43 +56,54 @@ async fn search_folds_vietnamese_both_ways(store: Arc<dyn MetadataStore>) {
     assert_eq!(first[0].body, CORPUS.iter().find(|c| c.0 == first[0].article.id.as_str()).unwrap().4, "body as stored");
 }
 
-/// An SQLite archive from before migration 0009, whose search index held
-/// the words only: opening it rebuilds the index with the tokens of each
-/// article's author and keywords, and filtered search finds what it found.
+/// Filtered search on the corpus finds what it finds on a fresh store.
+async fn assert_filters_find(store: &Arc<dyn MetadataStore>) {
+    let by = |author: Option<&str>, keyword: Option<&str>| ArticleQuery {
+        author: author.map(Into::into),
+        keyword: keyword.map(Into::into),
+        ..Default::default()
+    };
+    assert_eq!(search_ids(store, "Đảng", by(Some("Phạm Ngọc"), Some("Thái Bình"))).await, ["s3"]);
+    assert_eq!(search_ids(store, "Đảng", by(Some("Phạm Ngọc"), None)).await, ["s1", "s3"]);
+    assert_eq!(search_ids(store, "Đảng", by(None, Some("Thái Bình"))).await, ["s3"]);
+    assert_eq!(search_ids(store, "Đảng", by(None, Some("Đảng"))).await, ["s1"]);
+    assert_eq!(search_ids(store, "sinh hoạt", ArticleQuery::default()).await, ["s1", "s4"]);
+}
+
+/// An SQLite archive whose index lacks the filter tokens, or holds them in
+/// an older format: opening it derives every article's tokens again, and
+/// filtered search finds what it found. Two such archives: one from before
+/// migrations 0009 and 0010 (the words only), and one whose tokens are of
+/// format 0 (here blanked, so only the derivation on open can bring them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_search_index_gains_filter_tokens_on_upgrade() {
     let (store, dir) = sqlite().await;
     insert_corpus(&store).await;
-    let by = |author: &str, keyword: Option<&str>| ArticleQuery {
-        author: Some(author.into()),
-        keyword: keyword.map(Into::into),
-        ..Default::default()
-    };
-    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", Some("Thái Bình"))).await, ["s3"]);
-    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", None)).await, ["s1", "s3"]);
+    assert_filters_find(&store).await;
     drop(store);
 
-    // The index as migration 0002 made it, and 0009 not yet applied.
     let url = format!("sqlite://{}", dir.path().join("m.db").display());
-    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-    sqlx::raw_sql(
+    let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
+    let older = [
+        // The index as migration 0002 made it.
         "DROP TABLE article_fts; \
          CREATE VIRTUAL TABLE article_fts USING fts5 (folded, tokenize = 'unicode61 remove_diacritics 0'); \
          INSERT INTO article_fts (rowid, folded) SELECT rowid, folded FROM article_texts; \
-         DELETE FROM _sqlx_migrations WHERE version = 9",
-    )
-    .execute(&mut db)
-    .await
-    .unwrap();
-    sqlx::Connection::close(db).await.unwrap();
+         DROP TABLE search_tokens; DELETE FROM _sqlx_migrations WHERE version IN (9, 10)",
+        "UPDATE article_fts SET tags = ''; UPDATE search_tokens SET format = 0",
+    ];
+    for state in older {
+        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        sqlx::raw_sql(state).execute(&mut db).await.unwrap();
+        sqlx::Connection::close(db).await.unwrap();
 
-    let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
-    let store = metadata::open(&settings).await.expect("opens and migrates");
-    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", Some("Thái Bình"))).await, ["s3"]);
-    assert_eq!(search_ids(&store, "Đảng", by("Phạm Ngọc", None)).await, ["s1", "s3"]);
-    assert_eq!(search_ids(&store, "sinh hoạt", ArticleQuery::default()).await, ["s1", "s4"]);
-    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
-    assert_keyword_tokens("SELECT count(*) FROM article_fts WHERE article_fts MATCH 'tags : ' || $1", &db).await;
+        let store = metadata::open(&settings).await.expect("opens and migrates");
+        assert_filters_find(&store).await;
+        let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+        assert_keyword_tokens("SELECT count(*) FROM article_fts WHERE article_fts MATCH 'tags : ' || $1", &db).await;
+        let format: i64 = sqlx::query_scalar("SELECT format FROM search_tokens").fetch_one(&db).await.unwrap();
+        assert_eq!(format, search::TOKENS_FORMAT);
+    }
 }
 
 /// Every article's keyword tokens are in: as many rows hold a keyword's
@@ -112,7 +118,7 @@ where
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     for keyword in ["Thái Bình", "Đảng"] {
-        let token = format!("keyword{}", hex::encode(keyword));
+        let token = search::filter_tokens("", &[keyword.to_string()]);
         let tagged: i64 = sqlx::query_scalar(count).bind(token).fetch_one(db).await.unwrap();
         let expected = CORPUS.iter().filter(|c| c.3.contains(&keyword)).count() as i64;
         assert_eq!((keyword, tagged), (keyword, expected));
@@ -120,31 +126,34 @@ where
     }
 }
 
-/// A PostgreSQL archive from before migration 0012, whose search vectors
-/// held the words only: opening it adds each keyword's token, and
-/// keyword-filtered search finds what it found.
+/// The same on PostgreSQL: an archive from before migrations 0012 and 0014,
+/// whose search vectors held the words only, and one whose tokens are of
+/// format 0 (blanked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_search_vectors_gain_keyword_tokens_on_upgrade() {
     let url = common::fresh_postgres_url().await;
     let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
     let store = metadata::open(&settings).await.expect("opens");
     insert_corpus(&store).await;
-    let tagged = |keyword: &str| ArticleQuery { keyword: Some(keyword.into()), ..Default::default() };
-    assert_eq!(search_ids(&store, "Đảng", tagged("Thái Bình")).await, ["s3"]);
+    assert_filters_find(&store).await;
     drop(store);
 
     let db = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::raw_sql(
-        "UPDATE article_search s SET vector = to_tsvector('simple', t.folded) FROM article_texts t \
-         WHERE t.article_id = s.article_id; DELETE FROM _sqlx_migrations WHERE version = 12",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
-    let store = metadata::open(&settings).await.expect("opens and migrates");
-    assert_eq!(search_ids(&store, "Đảng", tagged("Thái Bình")).await, ["s3"]);
-    assert_eq!(search_ids(&store, "Đảng", tagged("Đảng")).await, ["s1"]);
-    assert_keyword_tokens("SELECT count(*) FROM article_search WHERE vector @@ to_tsquery('simple', $1)", &db).await;
+    let words_only = "UPDATE article_search s SET vector = to_tsvector('simple', t.folded) FROM article_texts t \
+                      WHERE t.article_id = s.article_id";
+    let older = [
+        format!("{words_only}; DROP TABLE search_tokens; DELETE FROM _sqlx_migrations WHERE version IN (12, 14)"),
+        format!("{words_only}; UPDATE search_tokens SET format = 0"),
+    ];
+    for state in older {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(state)).execute(&db).await.unwrap();
+        let store = metadata::open(&settings).await.expect("opens and migrates");
+        assert_filters_find(&store).await;
+        assert_keyword_tokens("SELECT count(*) FROM article_search WHERE vector @@ to_tsquery('simple', $1)", &db)
+            .await;
+        let format: i64 = sqlx::query_scalar("SELECT format FROM search_tokens").fetch_one(&db).await.unwrap();
+        assert_eq!(format, search::TOKENS_FORMAT);
+    }
 }
 
 on_every_database!(search_folds_vietnamese_both_ways,);

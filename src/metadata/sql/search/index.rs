@@ -1,14 +1,19 @@
 //! What search reads, written beside each article: its text and, per
-//! database, the index of its words and filter tokens.
+//! database, the index of its words and filter tokens. Both are stored as
+//! the application derived them ([`SearchText`]); nothing here derives a
+//! token.
 
 use crate::{
     error::Result,
     metadata::{
         SearchText,
-        sql::{Dialect, SqlMetadataStore, errors::db_error},
+        sql::{Dialect, SqlMetadataStore, errors::db_error, rows::keywords_from_json},
     },
 };
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row, Transaction};
+
+/// Articles whose tokens one transaction of an upgrade derives again.
+const UPGRADE_BATCH: i64 = 500;
 
 impl SqlMetadataStore {
     pub(in crate::metadata::sql) async fn replace_text(
@@ -28,48 +33,105 @@ impl SqlMetadataStore {
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
-        if self.dialect == Dialect::Postgres {
-            sqlx::query(
-                "INSERT INTO article_search (article_id, live, vector, author) \
-                 VALUES ($1, $2, to_tsvector('simple', $3 || COALESCE((SELECT string_agg(' keyword' \
-                 || encode(convert_to(keyword, 'UTF8'), 'hex'), '') FROM article_keywords WHERE article_id = $1), \
-                 '')), (SELECT author FROM articles WHERE id = $1)) \
-                 ON CONFLICT (article_id) DO UPDATE SET live = excluded.live, vector = excluded.vector, \
-                 author = excluded.author",
-            )
-            .bind(id)
-            .bind(i64::from(live))
-            .bind(&text.folded)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        }
-        if self.dialect == Dialect::Sqlite {
-            // FTS5 rows share the rowid of their article_texts row.
-            let rowid: i64 = sqlx::query_scalar("SELECT rowid FROM article_texts WHERE article_id = $1")
+        match self.dialect {
+            Dialect::Postgres => {
+                sqlx::query(
+                    "INSERT INTO article_search (article_id, live, vector, author) \
+                     VALUES ($1, $2, to_tsvector('simple', $3 || ' ' || $4), (SELECT author FROM articles WHERE id = $1)) \
+                     ON CONFLICT (article_id) DO UPDATE SET live = excluded.live, vector = excluded.vector, \
+                     author = excluded.author",
+                )
                 .bind(id)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(db_error)?;
-            sqlx::query("DELETE FROM article_fts WHERE rowid = $1")
-                .bind(rowid)
+                .bind(i64::from(live))
+                .bind(&text.folded)
+                .bind(&text.tags)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
-            // The filters' tokens, as migration 0009 derives them.
-            sqlx::query(
-                "INSERT INTO article_fts (rowid, folded, tags) SELECT $1, $2, \
-                 CASE WHEN a.author = '' THEN '' ELSE 'author' || hex(a.author) END \
-                 || COALESCE((SELECT group_concat(' keyword' || hex(k.keyword), '') FROM article_keywords k \
-                 WHERE k.article_id = a.id), '') FROM articles a WHERE a.id = $3",
-            )
-            .bind(rowid)
-            .bind(&text.folded)
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+            }
+            Dialect::Sqlite => {
+                // FTS5 rows share the rowid of their article_texts row.
+                let rowid: i64 = sqlx::query_scalar("SELECT rowid FROM article_texts WHERE article_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query("DELETE FROM article_fts WHERE rowid = $1")
+                    .bind(rowid)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query("INSERT INTO article_fts (rowid, folded, tags) VALUES ($1, $2, $3)")
+                    .bind(rowid)
+                    .bind(&text.folded)
+                    .bind(&text.tags)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
         }
         Ok(())
+    }
+
+    /// Brings every article's filter tokens to `format`, derived by `tokens`
+    /// from its author and keywords, when the index holds an older format
+    /// (migrations 0010 on SQLite, 0014 on PostgreSQL). In batches, each
+    /// one transaction; an article changed meanwhile (another etag) was
+    /// written with fresh tokens and is left alone. Interrupted, it starts
+    /// over at the next open: rewriting a token is idempotent.
+    pub async fn upgrade_search_tokens(&self, format: i64, tokens: fn(&str, &[String]) -> String) -> Result<u64> {
+        let stored: i64 = sqlx::query_scalar("SELECT MIN(format) FROM search_tokens")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_error)?;
+        if stored >= format {
+            return Ok(0);
+        }
+        tracing::info!(from = stored, to = format, "deriving every article's search tokens again");
+        let rewrite = match self.dialect {
+            Dialect::Sqlite => {
+                "UPDATE article_fts SET tags = $1 WHERE rowid = (SELECT t.rowid FROM article_texts t \
+                 JOIN articles a ON a.id = t.article_id WHERE t.article_id = $2 AND a.etag = $3)"
+            }
+            Dialect::Postgres => {
+                "UPDATE article_search s SET vector = to_tsvector('simple', t.folded || ' ' || $1) \
+                 FROM article_texts t, articles a \
+                 WHERE s.article_id = $2 AND t.article_id = $2 AND a.id = $2 AND a.etag = $3"
+            }
+        };
+        let (mut after, mut upgraded) = (String::new(), 0u64);
+        loop {
+            let rows =
+                sqlx::query("SELECT id, author, keywords, etag FROM articles WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(&after)
+                    .bind(UPGRADE_BATCH)
+                    .fetch_all(&self.readers)
+                    .await
+                    .map_err(db_error)?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get("id").map_err(db_error)?;
+            let mut tx = self.begin_write().await?;
+            for row in &rows {
+                let author: String = row.try_get("author").map_err(db_error)?;
+                let keywords: Vec<String> =
+                    keywords_from_json(&row.try_get::<String, _>("keywords").map_err(db_error)?)?;
+                sqlx::query(rewrite)
+                    .bind(tokens(&author, &keywords))
+                    .bind(row.try_get::<String, _>("id").map_err(db_error)?)
+                    .bind(row.try_get::<String, _>("etag").map_err(db_error)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            tx.commit().await.map_err(db_error)?;
+            upgraded += rows.len() as u64;
+        }
+        sqlx::query("UPDATE search_tokens SET format = $1 WHERE format < $1")
+            .bind(format)
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        tracing::info!(articles = upgraded, format, "search tokens derived again");
+        Ok(upgraded)
     }
 }

@@ -12,17 +12,13 @@ use sqlx::any::AnyRow;
 
 /// The FTS5 query of a search on SQLite: every word, quoted so that the
 /// query syntax cannot leak in; and the author and keyword filters' tokens
-/// in their column (migration 0009), so that the index yields only rows
+/// in their column (`tags`), so that the index yields only rows
 /// that pass them. The exact filters still follow in SQL. The filters'
 /// words stay out: bm25 ranks by the words searched for, and each word
 /// costs it a pass over that word's every match (its IDF).
 fn sqlite_match(query: &SearchQuery) -> String {
     let words = query.terms.iter().map(|t| format!("\"{t}\""));
-    let filters = &query.filters;
-    let author = filters.author.as_deref().filter(|a| !a.is_empty()).map(|a| ("author", a));
-    let keyword = filters.keyword.as_deref().filter(|k| !k.is_empty()).map(|k| ("keyword", k));
-    let tokens =
-        author.into_iter().chain(keyword).map(|(kind, value)| format!("tags : \"{kind}{}\"", hex::encode(value)));
+    let tokens = query.author.iter().chain(&query.keyword).map(|filter| format!("tags : \"{}\"", filter.token));
     words.chain(tokens).collect::<Vec<_>>().join(" ")
 }
 
