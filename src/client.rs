@@ -132,12 +132,38 @@ where
     futures::stream::once(async { resume }).chain(chunks).chain(futures::stream::once(async { finish }))
 }
 
-/// Whether a failed stream is worth resuming (the server or the link went
-/// away) rather than a verdict on the request.
+/// Whether a failed call is worth trying again as it is (gRPC's status-code
+/// guide): the server or the link went away (UNAVAILABLE), the deadline
+/// passed (DEADLINE_EXCEEDED), or a limit says when to come back
+/// (RESOURCE_EXHAUSTED with `google.rpc.RetryInfo`). INTERNAL and UNKNOWN
+/// are verdicts, not weather.
 pub fn is_transient(status: &tonic::Status) -> bool {
     use tonic::Code;
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::Unknown | Code::Internal | Code::Aborted | Code::Cancelled | Code::DeadlineExceeded
-    )
+    use tonic_types::StatusExt;
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded => true,
+        Code::ResourceExhausted => status.get_details_retry_info().is_some(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+    use std::time::Duration;
+    use tonic::{Code, Status};
+    use tonic_types::{ErrorDetails, StatusExt};
+
+    #[test]
+    fn only_weather_is_retried() {
+        for code in [Code::Unavailable, Code::DeadlineExceeded] {
+            assert!(is_transient(&Status::new(code, "")), "{code:?}");
+        }
+        for code in [Code::Internal, Code::Unknown, Code::InvalidArgument, Code::Aborted, Code::Cancelled] {
+            assert!(!is_transient(&Status::new(code, "")), "{code:?}");
+        }
+        assert!(!is_transient(&Status::resource_exhausted("over a limit that waiting does not lift")));
+        let wait = ErrorDetails::with_retry_info(Some(Duration::from_secs(1)));
+        assert!(is_transient(&Status::with_error_details(Code::ResourceExhausted, "slow down", wait)));
+    }
 }

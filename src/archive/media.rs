@@ -43,16 +43,10 @@ pub struct PlaybackUrl {
     pub content_type: String,
 }
 
+/// The content type a filename's extension names, or
+/// `application/octet-stream` for an unknown one.
 fn guess_content_type(filename: &str) -> &'static str {
-    let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
-    match extension.as_str() {
-        "mp4" | "m4v" => "video/mp4",
-        "mov" => "video/quicktime",
-        "webm" => "video/webm",
-        "m4a" => "audio/mp4",
-        "mp3" => "audio/mpeg",
-        _ => "application/octet-stream",
-    }
+    mime_guess::from_path(filename).first_raw().unwrap_or("application/octet-stream")
 }
 
 fn check_content_type(content_type: &str) -> Result<()> {

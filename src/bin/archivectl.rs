@@ -7,6 +7,7 @@ use archive::{
         self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
     },
 };
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
@@ -189,9 +190,10 @@ async fn upload(channel: &Channel, file: &Path, options: UploadOptions) -> anyho
     };
     let finish = pb::UploadFinish { size_bytes: size as i64, sha256, crc32c: Some(crc32c) };
     let bar = progress(size, &filename);
-    let mut attempt = 0;
-    loop {
-        let stream = async {
+    let stream = || {
+        let mut client = client.clone();
+        let (bar, upload_id, finish) = (&bar, &upload_id, &finish);
+        async move {
             let query = pb::QueryUploadRequest { upload_id: upload_id.clone() };
             let status = client.query_upload(query).await?.into_inner();
             if let Some(media) = status.media {
@@ -211,24 +213,35 @@ async fn upload(channel: &Channel, file: &Path, options: UploadOptions) -> anyho
                 resumed_messages(upload_id.clone(), offset, reader, finish.clone(), move |n| counter.inc(n as u64));
             let response = client.upload_media(messages).await?.into_inner();
             response.media.ok_or_else(|| tonic::Status::internal("the server returned no media"))
-        };
-        match stream.await {
-            Ok(media) => {
-                bar.finish();
-                return Ok(media);
-            }
-            Err(status) if is_transient(&status) && attempt < options.retries => {
-                attempt += 1;
-                let wait = Duration::from_millis(250 << attempt.min(6));
-                bar.println(format!("the upload stream broke ({}); resuming in {wait:?}", status.message()));
-                tokio::time::sleep(wait).await;
-            }
-            Err(status) => {
-                bar.abandon();
-                return Err(status.into());
-            }
+        }
+    };
+    let uploaded = stream
+        .retry(backoff(options.retries))
+        .when(is_transient)
+        .notify(|status, wait| {
+            bar.println(format!("the upload stream broke ({}); resuming in {wait:?}", status.message()))
+        })
+        .await;
+    match uploaded {
+        Ok(media) => {
+            bar.finish();
+            Ok(media)
+        }
+        Err(status) => {
+            bar.abandon();
+            Err(status.into())
         }
     }
+}
+
+/// Waits between attempts: 250 ms doubling up to 16 s, with jitter, at
+/// most `retries` times.
+fn backoff(retries: u32) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(16))
+        .with_max_times(retries as usize)
+        .with_jitter()
 }
 
 /// SHA-256 (hex) and CRC32C of a file.

@@ -18,71 +18,51 @@ use axum::{
 };
 use conditions::{Precondition, Validators};
 use headers::{HeaderMapExt, LastModified};
-use std::{
-    sync::Arc,
-    time::{Duration, UNIX_EPOCH},
-};
+use std::time::{Duration, UNIX_EPOCH};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 mod conditions;
 
-#[derive(Clone)]
-struct Gateway {
-    archive: Archive,
-    /// Origins allowed to read clips cross-origin; `*` allows any.
-    cors_origins: Arc<Vec<String>>,
+/// Viewers' pages may read clips cross-origin (a player fetching ranges, a
+/// download): GET and HEAD with the range and revalidation headers, from
+/// the configured origins (`*` for any).
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|origin| match HeaderValue::from_str(origin) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::warn!(origin, "a CORS origin that is not a header value is ignored");
+                None
+            }
+        }))
+    };
+    CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([
+            header::RANGE,
+            header::IF_RANGE,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_MATCH,
+            header::IF_UNMODIFIED_SINCE,
+        ])
+        .expose_headers([header::CONTENT_RANGE, header::CONTENT_LENGTH, header::ACCEPT_RANGES, header::ETAG])
+        .max_age(Duration::from_secs(86_400))
 }
 
 pub fn router(archive: Archive, cors_origins: Vec<String>) -> Router {
-    let gateway = Gateway { archive, cors_origins: Arc::new(cors_origins) };
-    Router::new().route("/media/{id}", get(serve_media).options(preflight)).with_state(gateway)
-}
-
-impl Gateway {
-    /// `Access-Control-Allow-Origin` for a request from `origin`, if allowed.
-    fn allow_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        if self.cors_origins.iter().any(|o| o == "*") {
-            return Some(HeaderValue::from_static("*"));
-        }
-        let origin = headers.get(header::ORIGIN)?;
-        self.cors_origins.iter().any(|allowed| allowed.as_bytes() == origin.as_bytes()).then(|| origin.clone())
-    }
-
-    fn with_cors(&self, request: &HeaderMap, mut response: Response) -> Response {
-        if let Some(origin) = self.allow_origin(request) {
-            let headers = response.headers_mut();
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            headers.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag"),
-            );
-            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        }
-        response
-    }
-}
-
-/// CORS preflight: GET and HEAD with a `Range` header.
-async fn preflight(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
-    let response = Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD")
-        .header(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since",
-        )
-        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
-        .body(Body::empty())
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
-    gateway.with_cors(&headers, response)
+    Router::new().route("/media/{id}", get(serve_media)).with_state(archive).layer(cors(&cors_origins))
 }
 
 fn plain(status: StatusCode, message: &'static str) -> Response {
     (status, message).into_response()
 }
 
-async fn serve_media(State(gateway): State<Gateway>, uri: Uri, method: Method, headers: HeaderMap) -> Response {
-    let response = respond(&gateway.archive, &uri, &method, &headers).await;
-    gateway.with_cors(&headers, response)
+async fn serve_media(State(archive): State<Archive>, uri: Uri, method: Method, headers: HeaderMap) -> Response {
+    respond(&archive, &uri, &method, &headers).await
 }
 
 /// The signed query parameters, decoded leniently: a malformed URL is a bad
