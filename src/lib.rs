@@ -1,7 +1,7 @@
 //! archive: a gRPC archive for news articles and their video clips.
 //!
 //! Bytes live in a [`blob::BlobStore`] (local file system or any S3), facts in a
-//! [`metadata::MetadataStore`] (SQLite), playback goes through signed URLs.
+//! [`metadata::MetadataStore`] (SQLite by default, PostgreSQL in production), playback goes through signed URLs.
 //! [`app::Application`] wires them together and serves gRPC plus the HTTP media
 //! gateway.
 

@@ -1,4 +1,4 @@
-//! The sweep of objects nothing names (DESIGN §3.2). A write stores its bytes
+//! The sweep of objects nothing names (docs/design.md). A write stores its bytes
 //! before its metadata commit, so a crash in between leaves an object without
 //! a record. The sweep deletes such an object once its key is older than a
 //! grace period, when no record and no manifest names it.

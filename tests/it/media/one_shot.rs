@@ -97,7 +97,7 @@ async fn one_shot_uploads_have_a_time_limit(backend: Backend) {
     let (first, rest) = (chunks(&data[..TEST_PART_SIZE]), chunks(&data[TEST_PART_SIZE..]));
     let late = [rest, vec![finish(data.len(), sha256_hex(&data))]].concat();
     let messages = futures::stream::iter([vec![header("slow")], first].concat()).chain(
-        futures::stream::once(tokio::time::sleep(Duration::from_millis(1100)))
+        futures::stream::once(tokio::time::sleep(Duration::from_millis(1600)))
             .flat_map(move |()| futures::stream::iter(late.clone())),
     );
     let refused = server.media().upload_media(messages).await.unwrap_err();
