@@ -4,8 +4,12 @@ use protox::prost::Message;
 use std::{env, fs, path::PathBuf};
 
 const PROTO_ROOT: &str = "proto";
-const PROTO_FILES: &[&str] =
-    &["proto/archive/v1/article.proto", "proto/archive/v1/media.proto", "proto/archive/v1/metadata.proto"];
+const PROTO_FILES: &[&str] = &[
+    "proto/archive/v1/article.proto",
+    "proto/archive/v1/errors.proto",
+    "proto/archive/v1/media.proto",
+    "proto/archive/v1/metadata.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");

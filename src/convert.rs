@@ -1,5 +1,6 @@
 //! Between protobuf messages and the service's own types.
 
+use crate::error::Reason;
 use crate::{
     archive::{ArticleFields, ListArticles, PlaybackUrl, SearchResult, StartedUpload, UploadHeader, UploadStatus},
     error::{ArchiveError, Result},
@@ -16,7 +17,7 @@ pub fn from_timestamp(field: &str, value: &prost_types::Timestamp) -> Result<Dat
     u32::try_from(value.nanos)
         .ok()
         .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
-        .ok_or_else(|| ArchiveError::invalid("INVALID_TIMESTAMP", format!("{field} is not a valid timestamp")))
+        .ok_or_else(|| ArchiveError::invalid(Reason::InvalidTimestamp, format!("{field} is not a valid timestamp")))
 }
 
 pub fn optional_timestamp(field: &str, value: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>> {
@@ -164,5 +165,5 @@ pub fn upload_header(header: pb::UploadHeader) -> UploadHeader {
 
 /// A required message field, or INVALID_ARGUMENT naming it.
 pub fn required<T>(field: &str, value: Option<T>) -> Result<T> {
-    value.ok_or_else(|| ArchiveError::invalid("MISSING_FIELD", format!("{field} is required")))
+    value.ok_or_else(|| ArchiveError::invalid(Reason::MissingField, format!("{field} is required")))
 }

@@ -6,6 +6,10 @@
 use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// The `ErrorInfo` reasons, one enum in `proto/archive/v1/errors.proto`
+/// that documents each for clients.
+pub use crate::proto::v1::ErrorReason as Reason;
+
 /// What went wrong, in terms a caller can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -22,13 +26,28 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The HTTP status of this kind (google.rpc.Code's HTTP mapping), for
+    /// the media gateway: the one mapping beside [`ArchiveError::code`].
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidArgument | ErrorKind::FailedPrecondition | ErrorKind::OutOfRange => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::AlreadyExists | ErrorKind::Aborted => 409,
+            ErrorKind::ResourceExhausted => 429,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
 /// An error with a kind, a stable reason code and a client-safe message.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ArchiveError {
     pub kind: ErrorKind,
-    /// Stable UPPER_SNAKE_CASE reason, sent as `ErrorInfo.reason`.
-    pub reason: &'static str,
+    /// Sent as `ErrorInfo.reason` (its proto name).
+    pub reason: Reason,
     /// Sent to the client; must not contain internal details.
     pub message: String,
     #[source]
@@ -40,15 +59,15 @@ pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;
 const ERROR_DOMAIN: &str = "archive.v1";
 
 impl ArchiveError {
-    pub fn new(kind: ErrorKind, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, reason: Reason, message: impl Into<String>) -> Self {
         Self { kind, reason, message: message.into(), source: None }
     }
 
-    pub fn invalid(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, reason, message)
     }
 
-    pub fn not_found(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, reason, message)
     }
 
@@ -56,7 +75,7 @@ impl ArchiveError {
     pub fn unavailable(context: &str, source: impl Into<anyhow::Error>) -> Self {
         Self {
             kind: ErrorKind::Unavailable,
-            reason: "BACKEND_UNAVAILABLE",
+            reason: Reason::BackendUnavailable,
             message: format!("{context} failed; retry later"),
             source: Some(source.into()),
         }
@@ -65,7 +84,7 @@ impl ArchiveError {
     pub fn internal(context: &str, source: impl Into<anyhow::Error>) -> Self {
         Self {
             kind: ErrorKind::Internal,
-            reason: "INTERNAL",
+            reason: Reason::Internal,
             message: format!("internal error while {context}"),
             source: Some(source.into()),
         }
@@ -89,9 +108,42 @@ impl ArchiveError {
 impl From<ArchiveError> for tonic::Status {
     fn from(error: ArchiveError) -> Self {
         if let Some(source) = &error.source {
-            tracing::error!(reason = error.reason, error = ?source, "{}", error.message);
+            tracing::error!(reason = error.reason.as_str_name(), error = ?source, "{}", error.message);
         }
-        let details = ErrorDetails::with_error_info(error.reason, ERROR_DOMAIN, []);
+        let details = ErrorDetails::with_error_info(error.reason.as_str_name(), ERROR_DOMAIN, []);
         tonic::Status::with_error_details(error.code(), error.message, details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reason_sent_is_the_proto_name() {
+        let error = ArchiveError::not_found(Reason::ArticleNotFound, "article articles/x does not exist");
+        let status = tonic::Status::from(error);
+        assert_eq!(status.code(), Code::NotFound);
+        let info = status.get_details_error_info().expect("ErrorInfo");
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("ARTICLE_NOT_FOUND", ERROR_DOMAIN));
+        assert_eq!(Reason::from_str_name("ARTICLE_NOT_FOUND"), Some(Reason::ArticleNotFound));
+    }
+
+    #[test]
+    fn http_statuses_follow_the_grpc_codes() {
+        let kinds = [
+            (ErrorKind::InvalidArgument, 400),
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::AlreadyExists, 409),
+            (ErrorKind::Aborted, 409),
+            (ErrorKind::FailedPrecondition, 400),
+            (ErrorKind::OutOfRange, 400),
+            (ErrorKind::ResourceExhausted, 429),
+            (ErrorKind::Unavailable, 503),
+            (ErrorKind::Internal, 500),
+        ];
+        for (kind, status) in kinds {
+            assert_eq!(kind.http_status(), status, "{kind:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Ids are either generated here (UUIDv7, time-ordered) or chosen by a client
 //! within a strict alphabet, so they are always safe inside object keys.
 
+use crate::error::Reason;
 use crate::error::{ArchiveError, Result};
 use std::fmt;
 
@@ -16,7 +17,7 @@ fn validate_id(kind: &str, id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(ArchiveError::invalid(
-            "INVALID_ID",
+            Reason::InvalidId,
             format!("{kind} id {id:?} must be 1-{MAX_ID_LEN} characters of [a-z0-9-], not starting with '-'"),
         ))
     }
@@ -48,13 +49,13 @@ macro_rules! resource_id {
             pub fn from_name(name: &str) -> Result<Self> {
                 if name.is_empty() {
                     return Err(ArchiveError::invalid(
-                        "MISSING_NAME",
+                        Reason::MissingName,
                         concat!("a ", $kind, " name (", $collection, "/{id}) is required"),
                     ));
                 }
                 let id = name.strip_prefix(concat!($collection, "/")).ok_or_else(|| {
                     ArchiveError::invalid(
-                        "INVALID_NAME",
+                        Reason::InvalidName,
                         format!(concat!("{:?} is not a ", $kind, " name (", $collection, "/{{id}})"), name),
                     )
                 })?;

@@ -3,6 +3,7 @@
 //! one too. `archivectl reindex` rebuilds an empty metadata database from
 //! these alone.
 
+use crate::error::Reason;
 use crate::{
     blob::{BlobKey, BlobStore},
     error::{ArchiveError, Result},
@@ -87,7 +88,7 @@ pub async fn read<T: serde::de::DeserializeOwned>(blobs: &dyn BlobStore, key: &B
 }
 
 fn corrupt(what: &str) -> ArchiveError {
-    ArchiveError::invalid("MANIFEST_INVALID", format!("manifest has an invalid {what}"))
+    ArchiveError::invalid(Reason::ManifestInvalid, format!("manifest has an invalid {what}"))
 }
 
 fn time(micros: i64) -> Result<DateTime<Utc>> {

@@ -5,6 +5,7 @@ use super::{
     page_token::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
     run_to_completion, sha256_hex,
 };
+use crate::error::Reason;
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, Result},
@@ -58,10 +59,10 @@ pub struct ListArticles {
 
 fn check_fields(fields: &ArticleFields) -> Result<()> {
     let too_long = |field: &str, max: usize| {
-        ArchiveError::invalid("FIELD_TOO_LONG", format!("{field} is longer than {max} characters"))
+        ArchiveError::invalid(Reason::FieldTooLong, format!("{field} is longer than {max} characters"))
     };
     if fields.title.trim().is_empty() {
-        return Err(ArchiveError::invalid("MISSING_TITLE", "article.title is required"));
+        return Err(ArchiveError::invalid(Reason::MissingTitle, "article.title is required"));
     }
     if fields.title.chars().count() > MAX_TITLE_CHARS {
         return Err(too_long("article.title", MAX_TITLE_CHARS));
@@ -70,19 +71,22 @@ fn check_fields(fields: &ArticleFields) -> Result<()> {
         return Err(too_long("article.author", MAX_AUTHOR_CHARS));
     }
     if fields.keywords.len() > MAX_KEYWORDS {
-        return Err(ArchiveError::invalid("TOO_MANY_KEYWORDS", format!("at most {MAX_KEYWORDS} keywords")));
+        return Err(ArchiveError::invalid(Reason::TooManyKeywords, format!("at most {MAX_KEYWORDS} keywords")));
     }
     if fields.keywords.iter().any(|k| k.trim().is_empty()) {
-        return Err(ArchiveError::invalid("EMPTY_KEYWORD", "article.keywords must not contain empty keywords"));
+        return Err(ArchiveError::invalid(Reason::EmptyKeyword, "article.keywords must not contain empty keywords"));
     }
     if fields.keywords.iter().any(|k| k.chars().count() > MAX_KEYWORD_CHARS) {
         return Err(too_long("a keyword", MAX_KEYWORD_CHARS));
     }
     if fields.publish_utc_offset_seconds.abs() > MAX_UTC_OFFSET_SECONDS {
-        return Err(ArchiveError::invalid("INVALID_UTC_OFFSET", "article.publish_utc_offset_seconds is beyond ±18:00"));
+        return Err(ArchiveError::invalid(
+            Reason::InvalidUtcOffset,
+            "article.publish_utc_offset_seconds is beyond ±18:00",
+        ));
     }
     if fields.view_count < 0 {
-        return Err(ArchiveError::invalid("NEGATIVE_VIEW_COUNT", "article.view_count must not be negative"));
+        return Err(ArchiveError::invalid(Reason::NegativeViewCount, "article.view_count must not be negative"));
     }
     Ok(())
 }
@@ -139,7 +143,7 @@ impl Archive {
 
     /// Imports one article in the portal's export format; returns it with its body.
     pub async fn import_article(&self, export_text: &[u8], article_id: &str) -> Result<(ArticleRecord, String)> {
-        let malformed = |e: export::ExportError| ArchiveError::invalid("EXPORT_MALFORMED", format!("export {e}"));
+        let malformed = |e: export::ExportError| ArchiveError::invalid(Reason::ExportMalformed, format!("export {e}"));
         let parsed = export::parse(export::decode(export_text).map_err(malformed)?).map_err(malformed)?;
         let fields = ArticleFields {
             title: parsed.title,
@@ -182,18 +186,18 @@ impl Archive {
     pub async fn update_article(&self, id: &ArticleId, update: ArticleUpdate) -> Result<(ArticleRecord, String)> {
         if update.etag.is_empty() {
             return Err(ArchiveError::invalid(
-                "MISSING_ETAG",
+                Reason::MissingEtag,
                 "etag is required: send the etag of the revision you read",
             ));
         }
         if update.mask.is_empty() {
-            return Err(ArchiveError::invalid("MISSING_UPDATE_MASK", "update_mask must name at least one field"));
+            return Err(ArchiveError::invalid(Reason::MissingUpdateMask, "update_mask must name at least one field"));
         }
         let current = self.metadata.get_article(id, None).await?;
         if current.etag != update.etag {
             return Err(ArchiveError::new(
                 crate::error::ErrorKind::Aborted,
-                "ETAG_MISMATCH",
+                Reason::EtagMismatch,
                 format!("article {} was changed since it was read; read it again and retry", id.name()),
             ));
         }
@@ -214,7 +218,7 @@ impl Archive {
                 "keywords" => fields.keywords = update.fields.keywords.clone(),
                 "publish_time" => {
                     fields.publish_time = Some(update.fields.publish_time.ok_or_else(|| {
-                        ArchiveError::invalid("MISSING_PUBLISH_TIME", "publish_time is in update_mask but not set")
+                        ArchiveError::invalid(Reason::MissingPublishTime, "publish_time is in update_mask but not set")
                     })?)
                 }
                 "publish_utc_offset_seconds" => {
@@ -226,7 +230,7 @@ impl Archive {
                 }
                 other => {
                     return Err(ArchiveError::invalid(
-                        "INVALID_UPDATE_MASK",
+                        Reason::InvalidUpdateMask,
                         format!(
                             "update_mask path {other:?} is not one of title, body, author, keywords, publish_time, \
                              publish_utc_offset_seconds"

@@ -2,11 +2,12 @@
 //! URLs; links to articles. The upload streams are in [`super::upload`].
 
 use super::{Archive, MediaUpload, now, run_to_completion};
+use crate::error::Reason;
 use crate::{
     blob::{BlobKey, ByteStream},
     error::{ArchiveError, ErrorKind, Result},
     ids::{ArticleId, MediaId},
-    metadata::{ArticleRecord, COPY_SOURCE_GONE, MediaRecord},
+    metadata::{ArticleRecord, MediaRecord},
 };
 use chrono::{DateTime, Utc};
 use std::{ops::Range, time::Duration};
@@ -56,17 +57,17 @@ fn check_content_type(content_type: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(ArchiveError::invalid("INVALID_CONTENT_TYPE", format!("{content_type:?} is not a MIME type")))
+        Err(ArchiveError::invalid(Reason::InvalidContentType, format!("{content_type:?} is not a MIME type")))
     }
 }
 
 fn check_filename(filename: &str) -> Result<()> {
     if filename.trim().is_empty() {
-        return Err(ArchiveError::invalid("MISSING_FILENAME", "header.filename is required"));
+        return Err(ArchiveError::invalid(Reason::MissingFilename, "header.filename is required"));
     }
     if filename.chars().count() > MAX_FILENAME_CHARS || filename.chars().any(char::is_control) {
         return Err(ArchiveError::invalid(
-            "INVALID_FILENAME",
+            Reason::InvalidFilename,
             format!("header.filename must be at most {MAX_FILENAME_CHARS} characters without control characters"),
         ));
     }
@@ -89,7 +90,7 @@ impl Archive {
                 Ok(_) => {
                     return Err(ArchiveError::new(
                         ErrorKind::AlreadyExists,
-                        "MEDIA_EXISTS",
+                        Reason::MediaExists,
                         format!("media {} already exists", id.name()),
                     ));
                 }
@@ -109,7 +110,7 @@ impl Archive {
         let sha256 = header.sha256.to_ascii_lowercase();
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) || header.size_bytes < 0 {
             return Err(ArchiveError::invalid(
-                "INVALID_SHA256",
+                Reason::InvalidSha256,
                 "header.sha256 must be 64 hex digits, with header.size_bytes",
             ));
         }
@@ -121,7 +122,7 @@ impl Archive {
         match self.metadata.insert_media_copy(&record).await {
             Ok(()) => {}
             // Deleted meanwhile: the client sends the bytes after all.
-            Err(error) if error.reason == COPY_SOURCE_GONE => return Ok(None),
+            Err(error) if error.reason == Reason::CopySourceGone => return Ok(None),
             Err(error) => return Err(error),
         }
         self.write_media_manifest_logged(&record).await;
@@ -133,7 +134,7 @@ impl Archive {
         self.upload_slots.clone().try_acquire_owned().map_err(|_| {
             ArchiveError::new(
                 ErrorKind::ResourceExhausted,
-                "TOO_MANY_UPLOADS",
+                Reason::TooManyUploads,
                 format!("{} uploads are in progress; retry later", self.media_settings.max_concurrent_uploads),
             )
         })
@@ -153,7 +154,7 @@ impl Archive {
     /// The bytes `offset..offset+limit` (limit 0: to the end) of a clip.
     pub async fn read_media(&self, id: &MediaId, offset: i64, limit: i64) -> Result<(Range<u64>, ByteStream)> {
         if offset < 0 || limit < 0 {
-            return Err(ArchiveError::invalid("INVALID_RANGE", "offset and limit must not be negative"));
+            return Err(ArchiveError::invalid(Reason::InvalidRange, "offset and limit must not be negative"));
         }
         let media = self.metadata.get_media(id).await?;
         let size = media.object.size_bytes;
@@ -161,7 +162,7 @@ impl Archive {
         if offset > size || (offset == size && size > 0) {
             return Err(ArchiveError::new(
                 ErrorKind::OutOfRange,
-                "OFFSET_PAST_END",
+                Reason::OffsetPastEnd,
                 format!("offset {offset} is past the end of media {} ({size} bytes)", id.name()),
             ));
         }
@@ -176,7 +177,7 @@ impl Archive {
         let ttl = ttl.unwrap_or(Duration::from_secs(settings.default_playback_ttl_seconds));
         if ttl.as_secs() < 1 || ttl.as_secs() > settings.max_playback_ttl_seconds {
             return Err(ArchiveError::invalid(
-                "INVALID_TTL",
+                Reason::InvalidTtl,
                 format!("ttl must be between 1 s and {} s", settings.max_playback_ttl_seconds),
             ));
         }
@@ -232,7 +233,7 @@ impl Archive {
     /// Unlinks the clip of an article's reference.
     pub async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
         if reference.is_empty() {
-            return Err(ArchiveError::invalid("MISSING_REFERENCE", "reference is required"));
+            return Err(ArchiveError::invalid(Reason::MissingReference, "reference is required"));
         }
         let record = self.metadata.detach_media(article, reference).await?;
         self.write_article_manifest(article).await;

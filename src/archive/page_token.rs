@@ -2,6 +2,7 @@
 //! belongs to, so a token reused with other filters is refused.
 
 use super::sha256_hex;
+use crate::error::Reason;
 use crate::error::{ArchiveError, Result};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
@@ -35,12 +36,13 @@ pub(crate) fn decode<T: DeserializeOwned>(token: &str, fingerprint: &str) -> Res
     if token.is_empty() {
         return Ok(None);
     }
-    let bad_token = || ArchiveError::invalid("INVALID_PAGE_TOKEN", "page_token is not a token this listing returned");
+    let bad_token =
+        || ArchiveError::invalid(Reason::InvalidPageToken, "page_token is not a token this listing returned");
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad_token())?;
     let token: Token<T> = serde_json::from_slice(&raw).map_err(|_| bad_token())?;
     if token.fingerprint != fingerprint {
         return Err(ArchiveError::invalid(
-            "PAGE_TOKEN_FILTER_MISMATCH",
+            Reason::PageTokenFilterMismatch,
             "page_token belongs to a request with another query or other filters",
         ));
     }
@@ -50,7 +52,7 @@ pub(crate) fn decode<T: DeserializeOwned>(token: &str, fingerprint: &str) -> Res
 /// A requested page size: `default` for 0, at most `max`, never negative.
 pub(crate) fn page_size(requested: i32, default: u32, max: u32) -> Result<u32> {
     match requested {
-        n if n < 0 => Err(ArchiveError::invalid("INVALID_PAGE_SIZE", "page_size must not be negative")),
+        n if n < 0 => Err(ArchiveError::invalid(Reason::InvalidPageSize, "page_size must not be negative")),
         0 => Ok(default),
         n => Ok((n as u32).min(max)),
     }

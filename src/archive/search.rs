@@ -1,6 +1,7 @@
 //! Full-text search and view counting.
 
 use super::{Archive, ListArticles, page_token};
+use crate::error::Reason;
 use crate::{
     error::{ArchiveError, Result},
     ids::ArticleId,
@@ -37,11 +38,11 @@ impl Archive {
     pub async fn search_articles(&self, request: &SearchArticles) -> Result<(Vec<SearchResult>, String)> {
         let terms = search::tokens(&request.query);
         if terms.is_empty() {
-            return Err(ArchiveError::invalid("MISSING_QUERY", "query must contain at least one word"));
+            return Err(ArchiveError::invalid(Reason::MissingQuery, "query must contain at least one word"));
         }
         if terms.len() > MAX_QUERY_TERMS {
             return Err(ArchiveError::invalid(
-                "QUERY_TOO_LONG",
+                Reason::QueryTooLong,
                 format!("query has more than {MAX_QUERY_TERMS} words"),
             ));
         }
@@ -79,7 +80,7 @@ impl Archive {
         let count = if count == 0 { 1 } else { count };
         if !(1..=MAX_VIEWS_PER_CALL).contains(&count) {
             return Err(ArchiveError::invalid(
-                "INVALID_COUNT",
+                Reason::InvalidCount,
                 format!("count must be between 1 and {MAX_VIEWS_PER_CALL}"),
             ));
         }

@@ -4,11 +4,12 @@
 //! later stream (on any replica) can go on from there.
 
 use super::{Archive, now, run_to_completion, uploads::ActiveUpload};
+use crate::error::Reason;
 use crate::{
     blob::{BlobKey, CompletedPart, PartWriter},
     error::{ArchiveError, ErrorKind, Result},
     ids::{MediaId, UploadId},
-    metadata::{COPY_SOURCE_GONE, MediaRecord, ObjectRef, UploadProgress, UploadSession},
+    metadata::{MediaRecord, ObjectRef, UploadProgress, UploadSession},
     mp4::{self, FaststartPlan, Mp4Info},
 };
 use bytes::Bytes;
@@ -165,7 +166,7 @@ impl MediaUpload {
             let limit = self.archive.media_settings.max_one_shot_upload_seconds;
             return Err(ArchiveError::new(
                 ErrorKind::ResourceExhausted,
-                "UPLOAD_TOO_LONG",
+                Reason::UploadTooLong,
                 format!("a one-shot upload may stream for {limit} s at most; upload longer ones with StartUpload"),
             ));
         }
@@ -178,7 +179,7 @@ impl MediaUpload {
         if self.size + chunk.len() as u64 > max {
             return Err(ArchiveError::new(
                 ErrorKind::ResourceExhausted,
-                "UPLOAD_TOO_LARGE",
+                Reason::UploadTooLarge,
                 format!("the clip exceeds the limit of {max} bytes"),
             ));
         }
@@ -310,7 +311,7 @@ impl MediaUpload {
                     archive.write_media_manifest_logged(&record).await;
                     return Ok(record);
                 }
-                Err(error) if error.reason == COPY_SOURCE_GONE => {}
+                Err(error) if error.reason == Reason::CopySourceGone => {}
                 Err(error) => {
                     if let Err(abort) = writer.abort().await {
                         tracing::warn!(media = %record.id, error = ?abort.source, "upload not aborted");
@@ -328,7 +329,7 @@ impl MediaUpload {
                     archive.discard(&object.key).await;
                     archive.forget_upload(upload_id.as_ref()).await;
                     return Err(ArchiveError::invalid(
-                        "NOT_MP4",
+                        Reason::NotMp4,
                         format!("the clip is declared as {MP4_CONTENT_TYPE} but {reason}; nothing was stored"),
                     ));
                 }
@@ -355,11 +356,11 @@ impl MediaUpload {
     fn check(&self, declared: &Declared) -> Result<()> {
         let declared_sha256 = declared.sha256.to_ascii_lowercase();
         if declared_sha256.len() != 64 || !declared_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ArchiveError::invalid("INVALID_SHA256", "finish.sha256 must be 64 hex digits"));
+            return Err(ArchiveError::invalid(Reason::InvalidSha256, "finish.sha256 must be 64 hex digits"));
         }
         if declared.size_bytes < 0 || declared.size_bytes as u64 != self.size {
             return Err(ArchiveError::invalid(
-                "SIZE_MISMATCH",
+                Reason::SizeMismatch,
                 format!(
                     "finish.size_bytes is {} but {} bytes were received; nothing was stored",
                     declared.size_bytes, self.size
@@ -369,14 +370,14 @@ impl MediaUpload {
         let sha256 = hex::encode(self.hasher.clone().finalize());
         if sha256 != declared_sha256 {
             return Err(ArchiveError::invalid(
-                "SHA256_MISMATCH",
+                Reason::Sha256Mismatch,
                 format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
             ));
         }
         let received = self.writer.crc32c();
         if let Some(crc32c) = declared.crc32c.filter(|crc| *crc != received) {
             return Err(ArchiveError::invalid(
-                "CRC32C_MISMATCH",
+                Reason::Crc32cMismatch,
                 format!("finish.crc32c is {crc32c} but the bytes received have {received}; nothing was stored"),
             ));
         }

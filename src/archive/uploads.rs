@@ -4,6 +4,7 @@
 //! sessions left idle past their expiry, with their multipart uploads.
 
 use super::{Archive, MediaUpload, UploadHeader, now, upload::sha256_state};
+use crate::error::Reason;
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
@@ -85,7 +86,7 @@ impl Archive {
     async fn live_upload(&self, id: &UploadId) -> Result<UploadSession> {
         let session = self.metadata.get_upload(id).await?;
         if session.expire_time < Utc::now() {
-            return Err(ArchiveError::not_found("UPLOAD_EXPIRED", format!("upload {id} has expired")));
+            return Err(ArchiveError::not_found(Reason::UploadExpired, format!("upload {id} has expired")));
         }
         Ok(session)
     }
@@ -102,7 +103,7 @@ impl Archive {
             if tokio::time::timeout_at(deadline, released).await.is_err() {
                 return Err(ArchiveError::new(
                     ErrorKind::Aborted,
-                    "UPLOAD_BUSY",
+                    Reason::UploadBusy,
                     format!("another stream is still writing upload {id}; retry later"),
                 ));
             }
@@ -169,7 +170,7 @@ impl Archive {
         if session.finished {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
-                "UPLOAD_FINISHED",
+                Reason::UploadFinished,
                 format!("upload {id} has finished; QueryUpload returns its clip"),
             ));
         }
@@ -177,7 +178,7 @@ impl Archive {
         if offset < 0 || offset as u64 != committed {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
-                "OFFSET_MISMATCH",
+                Reason::OffsetMismatch,
                 format!("upload {id} resumes at its committed offset {committed}, not at {offset}"),
             ));
         }
@@ -193,7 +194,7 @@ impl Archive {
         if session.finished {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
-                "UPLOAD_FINISHED",
+                Reason::UploadFinished,
                 format!("upload {id} has finished; delete its clip instead"),
             ));
         }

@@ -2,6 +2,7 @@
 //! are renamed into place after `fsync`, so a reader never sees a partial file.
 
 use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream};
+use crate::error::Reason;
 use crate::error::{ArchiveError, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -46,7 +47,7 @@ impl FsBlobStore {
     /// The file a multipart upload writes into.
     fn multipart_path(&self, upload_id: &str) -> Result<PathBuf> {
         let id = uuid::Uuid::try_parse(upload_id)
-            .map_err(|_| ArchiveError::not_found("UPLOAD_NOT_FOUND", "no such multipart upload"))?;
+            .map_err(|_| ArchiveError::not_found(Reason::UploadNotFound, "no such multipart upload"))?;
         Ok(self.root.join(UPLOADS_DIR).join(format!("multipart-{}", id.simple())))
     }
 
@@ -55,7 +56,7 @@ impl FsBlobStore {
         match fs::OpenOptions::new().write(true).open(&path).await {
             Ok(file) => Ok(file),
             Err(e) if e.kind() == IoErrorKind::NotFound => {
-                Err(ArchiveError::not_found("UPLOAD_NOT_FOUND", "the multipart upload no longer exists"))
+                Err(ArchiveError::not_found(Reason::UploadNotFound, "the multipart upload no longer exists"))
             }
             Err(e) => Err(io_error("opening a multipart upload", e)),
         }

@@ -19,6 +19,7 @@ pub use ranged::{FetchRange, RangedReads};
 pub use rechunk::rechunk;
 pub use s3::S3BlobStore;
 
+use crate::error::Reason;
 use crate::{
     config::StorageSettings,
     error::{ArchiveError, Result},
@@ -112,7 +113,7 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
 /// object keys are internal.
 pub(crate) fn missing_object(key: &BlobKey) -> ArchiveError {
     tracing::warn!(%key, "object not found");
-    ArchiveError::not_found("BLOB_NOT_FOUND", "the stored bytes are missing")
+    ArchiveError::not_found(Reason::BlobNotFound, "the stored bytes are missing")
 }
 
 /// A part of a multipart upload that has landed.

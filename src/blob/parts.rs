@@ -8,6 +8,7 @@
 //! record its progress; [`PartUpload`] wraps one as a plain [`BlobUpload`].
 
 use super::{BlobKey, BlobStore, BlobUpload, CompletedPart};
+use crate::error::Reason;
 use crate::error::{ArchiveError, ErrorKind, Result};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -201,7 +202,7 @@ impl PartWriter {
         if self.next_part > MAX_PARTS {
             return Err(ArchiveError::new(
                 ErrorKind::ResourceExhausted,
-                "TOO_MANY_PARTS",
+                Reason::TooManyParts,
                 format!("the object exceeds {MAX_PARTS} parts of {} bytes", self.part_size),
             ));
         }

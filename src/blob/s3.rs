@@ -6,6 +6,7 @@ use super::{
     BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, FetchRange, KeyStream, PartUpload, PresignGet,
     RangedReads,
 };
+use crate::error::Reason;
 use crate::{
     config::S3Settings,
     error::{ArchiveError, Result},
@@ -307,8 +308,9 @@ impl PresignGet for S3BlobStore {
         content_type: &str,
         disposition: Option<&str>,
     ) -> Result<String> {
-        let config = PresigningConfig::expires_in(expires_in)
-            .map_err(|e| ArchiveError::invalid("INVALID_TTL", format!("cannot presign for {expires_in:?}: {e}")))?;
+        let config = PresigningConfig::expires_in(expires_in).map_err(|e| {
+            ArchiveError::invalid(Reason::InvalidTtl, format!("cannot presign for {expires_in:?}: {e}"))
+        })?;
         let request = self
             .presign_client
             .get_object()

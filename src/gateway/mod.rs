@@ -4,7 +4,7 @@
 
 use crate::{
     archive::{Archive, attachment_disposition},
-    error::ErrorKind,
+    error::ArchiveError,
     ids::MediaId,
     signing::{ATTACHMENT, SignatureError, SignedQuery},
 };
@@ -57,6 +57,16 @@ pub fn router(archive: Archive, cors_origins: Vec<String>) -> Router {
     Router::new().route("/media/{id}", get(serve_media)).with_state(archive).layer(cors(&cors_origins))
 }
 
+/// A read that failed, as HTTP: the status from the one mapping of error
+/// kinds ([`ErrorKind::http_status`]), the client-safe message as text.
+fn failed(error: ArchiveError) -> Response {
+    let status = StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(reason = error.reason.as_str_name(), error = ?error.source, "gateway: {}", error.message);
+    }
+    (status, format!("{}\n", error.message)).into_response()
+}
+
 fn plain(status: StatusCode, message: &'static str) -> Response {
     (status, message).into_response()
 }
@@ -97,11 +107,7 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
     };
     let media = match archive.get_media(&id).await {
         Ok(media) => media,
-        Err(e) if e.kind == ErrorKind::NotFound => return plain(StatusCode::NOT_FOUND, "no such media\n"),
-        Err(e) => {
-            tracing::error!(error = ?e.source, "gateway could not read metadata");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
-        }
+        Err(error) => return failed(error),
     };
     let object = media.playback_object();
     let size = object.size_bytes;
@@ -164,10 +170,7 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
     } else {
         match archive.blobs().get(&object.key, start..end).await {
             Ok(stream) => Body::from_stream(crate::blob::rechunk(stream, archive.media_settings().chunk_size_bytes)),
-            Err(e) => {
-                tracing::error!(error = ?e.source, "gateway could not read a clip");
-                return plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
-            }
+            Err(error) => return failed(error),
         }
     };
     response.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

@@ -132,10 +132,6 @@ impl MediaRecord {
     }
 }
 
-/// Reason of the error of recording a copy whose shared bytes are being
-/// deleted ([`MetadataStore::insert_media_copy`]).
-pub const COPY_SOURCE_GONE: &str = "COPY_SOURCE_GONE";
-
 /// What deleting a clip's record changed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeletedMedia {
@@ -329,7 +325,7 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
 
     /// Records a clip sharing the original and rendition of a recorded clip,
     /// atomically with the check that a record still names them; ABORTED
-    /// (`COPY_SOURCE_GONE`) when none does any more (the bytes are then
+    /// (`Reason::CopySourceGone`) when none does any more (the bytes are then
     /// being deleted and must be stored anew).
     async fn insert_media_copy(&self, media: &MediaRecord) -> Result<()>;
 

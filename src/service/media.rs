@@ -1,3 +1,4 @@
+use crate::error::Reason;
 use crate::{
     archive::{Archive, Declared, MediaUpload},
     convert,
@@ -53,7 +54,8 @@ async fn receive_upload(
         let message = match next {
             Ok(Some(message)) => message,
             Ok(None) => {
-                let error = ArchiveError::invalid("UPLOAD_NOT_FINISHED", "the stream ended without a finish message");
+                let error =
+                    ArchiveError::invalid(Reason::UploadNotFinished, "the stream ended without a finish message");
                 return Err(broke_off(error, upload.suspend().await));
             }
             Err(status) => {
@@ -78,7 +80,7 @@ async fn receive_upload(
             }
             Some(Kind::Header(_) | Kind::Resume(_)) | None => {
                 let error = ArchiveError::invalid(
-                    "UNEXPECTED_MESSAGE",
+                    Reason::UnexpectedMessage,
                     "after the header or resume only chunks and one finish may follow",
                 );
                 return Err(broke_off(error, upload.suspend().await));
@@ -89,7 +91,7 @@ async fn receive_upload(
 
 fn upload_id(id: &str) -> Result<UploadId> {
     if id.is_empty() {
-        return Err(ArchiveError::invalid("MISSING_UPLOAD_ID", "upload_id is required"));
+        return Err(ArchiveError::invalid(Reason::MissingUploadId, "upload_id is required"));
     }
     UploadId::parse(id)
 }
@@ -118,7 +120,7 @@ impl MediaService for MediaGrpc {
             }
             _ => {
                 let error = ArchiveError::invalid(
-                    "MISSING_HEADER",
+                    Reason::MissingHeader,
                     "the first message must be a header or a resume; nothing was stored",
                 );
                 return Err(error.into());
@@ -200,7 +202,7 @@ impl MediaService for MediaGrpc {
                     .ok()
                     .filter(|_| (0..1_000_000_000).contains(&ttl.nanos))
                     .map(Duration::from_secs)
-                    .ok_or_else(|| ArchiveError::invalid("INVALID_TTL", "ttl must be positive"))
+                    .ok_or_else(|| ArchiveError::invalid(Reason::InvalidTtl, "ttl must be positive"))
             })
             .transpose()?;
         let attachment = request.disposition() == pb::Disposition::Attachment;

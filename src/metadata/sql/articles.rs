@@ -7,6 +7,7 @@ use super::{
     errors::{article_not_found, db_error, on_hold, stale_etag, stored_id, stored_key},
     rows::{REVISION_VALUES, bind_revision, micros},
 };
+use crate::error::Reason;
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
@@ -38,7 +39,7 @@ impl SqlMetadataStore {
         match inserted {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
                 ErrorKind::AlreadyExists,
-                "ARTICLE_EXISTS",
+                Reason::ArticleExists,
                 format!("article {} already exists", article.id.name()),
             )),
             other => other.map(drop).map_err(db_error),
@@ -227,7 +228,7 @@ impl SqlMetadataStore {
             self.fetch_article(id).await?;
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
-                "ARTICLE_NOT_DELETED",
+                Reason::ArticleNotDeleted,
                 format!("article {} is not deleted", id.name()),
             ));
         }
@@ -276,7 +277,7 @@ impl SqlMetadataStore {
         if claimed.rows_affected() == 0 {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
-                "NOT_PURGEABLE",
+                Reason::NotPurgeable,
                 format!("article {} is not deleted, is on hold, or does not exist", id.name()),
             ));
         }

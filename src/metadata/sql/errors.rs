@@ -1,5 +1,6 @@
 //! The store's errors: database failures and the records a write did not find.
 
+use crate::error::Reason;
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
@@ -14,7 +15,7 @@ pub(super) fn db_error(error: sqlx::Error) -> ArchiveError {
     if conflict {
         let mut aborted = ArchiveError::new(
             ErrorKind::Aborted,
-            "CONCURRENT_CHANGE",
+            Reason::ConcurrentChange,
             "a concurrent change to the same records won; nothing was written, retry",
         );
         aborted.source = Some(error.into());
@@ -24,17 +25,17 @@ pub(super) fn db_error(error: sqlx::Error) -> ArchiveError {
 }
 
 pub(super) fn article_not_found(id: &ArticleId) -> ArchiveError {
-    ArchiveError::not_found("ARTICLE_NOT_FOUND", format!("article {} does not exist", id.name()))
+    ArchiveError::not_found(Reason::ArticleNotFound, format!("article {} does not exist", id.name()))
 }
 
 pub(super) fn media_not_found(id: &MediaId) -> ArchiveError {
-    ArchiveError::not_found("MEDIA_NOT_FOUND", format!("media {} does not exist", id.name()))
+    ArchiveError::not_found(Reason::MediaNotFound, format!("media {} does not exist", id.name()))
 }
 
 pub(super) fn stale_etag(id: &ArticleId) -> ArchiveError {
     ArchiveError::new(
         ErrorKind::Aborted,
-        "ETAG_MISMATCH",
+        Reason::EtagMismatch,
         format!("article {} was changed since it was read; read it again and retry", id.name()),
     )
 }
@@ -42,7 +43,7 @@ pub(super) fn stale_etag(id: &ArticleId) -> ArchiveError {
 pub(super) fn on_hold(id: &ArticleId) -> ArchiveError {
     ArchiveError::new(
         ErrorKind::FailedPrecondition,
-        "LEGAL_HOLD",
+        Reason::LegalHold,
         format!("article {} is under legal hold; clear the hold first", id.name()),
     )
 }

@@ -15,11 +15,12 @@ use super::{
     objects::referenced_in,
     rows::{media_from_row, micros},
 };
+use crate::error::Reason;
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
     ids::{ArticleId, MediaId},
-    metadata::{ArticleRecord, COPY_SOURCE_GONE, DeletedMedia, MediaCursor, MediaRecord},
+    metadata::{ArticleRecord, DeletedMedia, MediaCursor, MediaRecord},
 };
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
@@ -44,7 +45,7 @@ const MEDIA_COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, blo
 fn copy_source_gone(media: &MediaRecord) -> ArchiveError {
     ArchiveError::new(
         ErrorKind::Aborted,
-        COPY_SOURCE_GONE,
+        Reason::CopySourceGone,
         format!("the stored bytes media {} would share are being deleted; send the bytes", media.id.name()),
     )
 }
@@ -95,7 +96,7 @@ pub(super) async fn insert_media_row<'c>(
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
             ErrorKind::AlreadyExists,
-            "MEDIA_EXISTS",
+            Reason::MediaExists,
             format!("media {} already exists", media.id.name()),
         )),
         Err(e) => Err(db_error(e)),
@@ -105,7 +106,7 @@ pub(super) async fn insert_media_row<'c>(
 fn under_hold(article: &ArticleId, what: &str) -> ArchiveError {
     ArchiveError::new(
         ErrorKind::FailedPrecondition,
-        "LEGAL_HOLD",
+        Reason::LegalHold,
         format!("article {} is under legal hold: {what}", article.name()),
     )
 }
@@ -214,7 +215,7 @@ impl SqlMetadataStore {
         }
         if unlinked == 0 {
             return Err(ArchiveError::not_found(
-                "REFERENCE_NOT_LINKED",
+                Reason::ReferenceNotLinked,
                 format!("article {} links no clip at reference {reference:?}", article.name()),
             ));
         }
@@ -230,7 +231,7 @@ impl SqlMetadataStore {
         }
         Err(ArchiveError::new(
             ErrorKind::Aborted,
-            "CONCURRENT_CHANGE",
+            Reason::ConcurrentChange,
             format!("media {} kept being linked to articles while it was deleted; retry", id.name()),
         ))
     }
@@ -293,14 +294,14 @@ impl SqlMetadataStore {
         if !held.is_empty() {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
-                "LEGAL_HOLD",
+                Reason::LegalHold,
                 format!("media {} is linked from {} under legal hold", id.name(), article_names(&held)),
             ));
         }
         if !detached.is_empty() && !force {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
-                "MEDIA_IN_USE",
+                Reason::MediaInUse,
                 format!(
                     "media {} is linked from {}; delete it with force to detach it",
                     id.name(),

@@ -7,6 +7,7 @@ use super::{
     errors::{article_not_found, db_error},
     rows::{REVISION_COLUMNS, article_from_row, link_from_row, micros},
 };
+use crate::error::Reason;
 use crate::{
     error::{ArchiveError, Result},
     ids::ArticleId,
@@ -87,7 +88,7 @@ impl SqlMetadataStore {
             .map_err(db_error)?
             .ok_or_else(|| {
                 ArchiveError::not_found(
-                    "REVISION_NOT_FOUND",
+                    Reason::RevisionNotFound,
                     format!("article {} has no revision {revision}", id.name()),
                 )
             })?;

@@ -6,6 +6,7 @@ use super::{
     insert_media_row,
     rows::{from_micros, micros},
 };
+use crate::error::Reason;
 use crate::{
     blob::CompletedPart,
     error::{ArchiveError, ErrorKind, Result},
@@ -17,13 +18,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, any::AnyRow};
 
 fn upload_not_found(id: &UploadId) -> ArchiveError {
-    ArchiveError::not_found("UPLOAD_NOT_FOUND", format!("upload {id} does not exist or has expired"))
+    ArchiveError::not_found(Reason::UploadNotFound, format!("upload {id} does not exist or has expired"))
 }
 
 fn upload_moved(id: &UploadId) -> ArchiveError {
     ArchiveError::new(
         ErrorKind::Aborted,
-        "UPLOAD_MOVED_ON",
+        Reason::UploadMovedOn,
         format!("another stream moved upload {id} on; query it and resume from its committed offset"),
     )
 }

@@ -156,7 +156,7 @@ async fn deletion_hold_restore_and_purge(store: Arc<dyn MetadataStore>) {
     store.insert_article(&held, &text("x")).await.unwrap();
     assert!(store.set_legal_hold(&held.id, true).await.unwrap().legal_hold);
     let refused = store.delete_article(&held.id, None).await.unwrap_err();
-    assert_eq!((refused.kind, refused.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
+    assert_eq!((refused.kind, refused.reason), (ErrorKind::FailedPrecondition, Reason::LegalHold));
 
     let gone = record("gone", 1_569_838_860, &["Đảng"]);
     store.insert_article(&gone, &text("Đảng bộ")).await.unwrap();

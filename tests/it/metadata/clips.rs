@@ -87,7 +87,7 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     let detached = store.detach_media(&article.id, "93019_OHAI1.mp4").await.unwrap();
     assert_eq!(detached.media, [body_link(None)], "a reference of the body stays, without its clip");
     let again = store.detach_media(&article.id, "93019_OHAI1.mp4").await.unwrap_err();
-    assert_eq!((again.kind, again.reason), (ErrorKind::NotFound, "REFERENCE_NOT_LINKED"));
+    assert_eq!((again.kind, again.reason), (ErrorKind::NotFound, Reason::ReferenceNotLinked));
     let unknown = store.detach_media(&ArticleId::parse("nope").unwrap(), "x.mp4").await.unwrap_err();
     assert_eq!(unknown.kind, ErrorKind::NotFound);
 
@@ -99,7 +99,7 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     store.attach_media(&gone.id, "93019_OHAI1.mp4", &clip.id).await.unwrap();
     store.delete_article(&gone.id, None).await.unwrap();
     let in_use = store.delete_media(&clip.id, false).await.unwrap_err();
-    assert_eq!((in_use.kind, in_use.reason), (ErrorKind::FailedPrecondition, "MEDIA_IN_USE"));
+    assert_eq!((in_use.kind, in_use.reason), (ErrorKind::FailedPrecondition, Reason::MediaInUse));
     assert!(in_use.message.contains("articles/with-clip") && in_use.message.contains("articles/da-xoa"), "{in_use}");
     let held = record("giu", 1_569_838_861, &[]);
     store.insert_article(&held, &text("y")).await.unwrap();
@@ -107,11 +107,11 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     store.set_legal_hold(&held.id, true).await.unwrap();
     // A held article keeps its clips: no detaching, no replacing, no deleting.
     let detach_held = store.detach_media(&held.id, "93019_OHAI1.mp4").await.unwrap_err();
-    assert_eq!((detach_held.kind, detach_held.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
+    assert_eq!((detach_held.kind, detach_held.reason), (ErrorKind::FailedPrecondition, Reason::LegalHold));
     let other = media("other-clip");
     store.insert_media(&other).await.unwrap();
     let replace_held = store.attach_media(&held.id, "93019_OHAI1.mp4", &other.id).await.unwrap_err();
-    assert_eq!((replace_held.kind, replace_held.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
+    assert_eq!((replace_held.kind, replace_held.reason), (ErrorKind::FailedPrecondition, Reason::LegalHold));
     store
         .attach_media(&held.id, "93019_OHAI1.mp4", &clip.id)
         .await
@@ -119,9 +119,9 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     let added = store.attach_media(&held.id, "them.mp4", &other.id).await.expect("adding a clip is fine");
     assert_eq!(added.media.len(), 2);
     let not_forced = store.delete_media(&clip.id, false).await.unwrap_err();
-    assert_eq!(not_forced.reason, "LEGAL_HOLD", "the hold is the reason that force cannot lift");
+    assert_eq!(not_forced.reason, Reason::LegalHold, "the hold is the reason that force cannot lift");
     let on_hold = store.delete_media(&clip.id, true).await.unwrap_err();
-    assert_eq!((on_hold.kind, on_hold.reason), (ErrorKind::FailedPrecondition, "LEGAL_HOLD"));
+    assert_eq!((on_hold.kind, on_hold.reason), (ErrorKind::FailedPrecondition, Reason::LegalHold));
     assert!(on_hold.message.contains("articles/giu"), "{on_hold}");
     assert_eq!(store.get_media(&clip.id).await.unwrap(), clip, "refused deletions change nothing");
     assert_eq!(store.get_article(&held.id, None).await.unwrap().media[0], body_link(Some(&clip.id)));
@@ -146,7 +146,7 @@ async fn clips_detach_and_delete(store: Arc<dyn MetadataStore>) {
     let mut late = media("late-copy");
     (late.object, late.rendition) = (clip.object.clone(), clip.rendition.clone());
     let refused = store.insert_media_copy(&late).await.unwrap_err();
-    assert_eq!((refused.kind, refused.reason), (ErrorKind::Aborted, metadata::COPY_SOURCE_GONE));
+    assert_eq!((refused.kind, refused.reason), (ErrorKind::Aborted, Reason::CopySourceGone));
     assert_eq!(store.get_media(&late.id).await.unwrap_err().kind, ErrorKind::NotFound);
     assert_eq!(store.delete_media(&copy.id, false).await.unwrap_err().kind, ErrorKind::NotFound);
 
@@ -225,7 +225,7 @@ async fn copies_never_name_deleted_bytes(store: Arc<dyn MetadataStore>) {
         match copied.unwrap() {
             Ok(()) => assert!(deleted.unreferenced.is_empty(), "round {round}: a recorded copy names {deleted:?}"),
             Err(e) => {
-                assert_eq!(e.reason, metadata::COPY_SOURCE_GONE, "round {round}");
+                assert_eq!(e.reason, Reason::CopySourceGone, "round {round}");
                 assert_eq!(deleted.unreferenced.len(), 2, "round {round}: nothing names the bytes");
             }
         }
@@ -342,7 +342,7 @@ async fn postgres_deletions_and_copies_wait_for_a_deletion_in_flight() {
     assert!(!copying.is_finished(), "the copy waits for the deletion in flight");
     tx.commit().await.unwrap();
     let refused = copying.await.unwrap().unwrap_err();
-    assert_eq!(refused.reason, metadata::COPY_SOURCE_GONE);
+    assert_eq!(refused.reason, Reason::CopySourceGone);
     assert_eq!(store.get_media(&MediaId::parse("late-copy").unwrap()).await.unwrap_err().kind, ErrorKind::NotFound);
 }
 

@@ -6,7 +6,7 @@ use crate::common;
 use archive::{
     blob::BlobKey,
     config::MetadataSettings,
-    error::ErrorKind,
+    error::{ErrorKind, Reason},
     ids::{ArticleId, MediaId, UploadId},
     metadata::{
         self, ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaLink, MediaRecord, MetadataStore,
