@@ -1,5 +1,6 @@
 //! Between protobuf messages and the service's own types.
 
+use crate::archive::{Declared, UploadMessage};
 use crate::error::Reason;
 use crate::{
     archive::{ArticleFields, ListArticles, PlaybackUrl, SearchResult, StartedUpload, UploadHeader, UploadStatus},
@@ -166,4 +167,18 @@ pub fn upload_header(header: pb::UploadHeader) -> UploadHeader {
 /// A required message field, or INVALID_ARGUMENT naming it.
 pub fn required<T>(field: &str, value: Option<T>) -> Result<T> {
     value.ok_or_else(|| ArchiveError::invalid(Reason::MissingField, format!("{field} is required")))
+}
+
+/// A message of an upload stream after its header or resume.
+pub fn upload_message(message: pb::UploadMediaRequest) -> UploadMessage {
+    use pb::upload_media_request::Kind;
+    match message.kind {
+        Some(Kind::Chunk(data)) => UploadMessage::Chunk(data),
+        Some(Kind::Finish(finish)) => UploadMessage::Finish(Declared {
+            size_bytes: finish.size_bytes,
+            sha256: finish.sha256,
+            crc32c: finish.crc32c,
+        }),
+        Some(Kind::Header(_) | Kind::Resume(_)) | None => UploadMessage::Unexpected,
+    }
 }

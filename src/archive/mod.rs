@@ -12,15 +12,13 @@ mod retention;
 mod search;
 mod sweep;
 mod upload;
-mod uploads;
 
 pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
 pub use body_cache::BodyCache;
 pub use media::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{SearchArticles, SearchResult};
 pub use sweep::SweepReport;
-pub use upload::{Declared, MediaUpload};
-pub use uploads::{StartedUpload, UploadStatus};
+pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadMessage, UploadStatus};
 
 use crate::{
     blob::BlobStore,
@@ -44,7 +42,7 @@ pub struct Archive {
     /// One permit per upload in progress.
     pub(crate) upload_slots: Arc<tokio::sync::Semaphore>,
     /// Resumable uploads a stream of this process is writing.
-    pub(crate) active_uploads: Arc<uploads::ActiveUploads>,
+    pub(crate) active_uploads: Arc<upload::ActiveUploads>,
     /// Recent article bodies (full-view GetArticle).
     pub(crate) bodies: Arc<BodyCache>,
 }

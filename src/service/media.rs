@@ -1,8 +1,8 @@
 use crate::error::Reason;
 use crate::{
-    archive::{Archive, Declared, MediaUpload},
+    archive::{Archive, Broken},
     convert,
-    error::{ArchiveError, ErrorKind, Result},
+    error::{ArchiveError, Result},
     ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},
 };
@@ -23,71 +23,6 @@ impl MediaGrpc {
 }
 
 type ReadMediaStream = Pin<Box<dyn Stream<Item = Result<pb::ReadMediaResponse, Status>> + Send>>;
-
-/// Feeds chunks into `upload` until the finish message commits it. Any other
-/// end — an error, a stray message, or a stream that just stops (which is how
-/// a cancelled client looks) — discards a one-shot upload and suspends a
-/// resumable one at its committed offset.
-async fn receive_upload(
-    mut upload: MediaUpload,
-    mut messages: Streaming<pb::UploadMediaRequest>,
-) -> Result<pb::Media, Status> {
-    let resumable = upload.upload_id().is_some();
-    let broke_off = |error: ArchiveError, offset: Option<u64>| -> Status {
-        match offset {
-            Some(offset) => ArchiveError { message: format!("{}; resume at offset {offset}", error.message), ..error },
-            None => ArchiveError { message: format!("{}; nothing was stored", error.message), ..error },
-        }
-        .into()
-    };
-    loop {
-        let next = tokio::select! {
-            next = messages.message() => next,
-            // Parts that land while the client is quiet are recorded at once.
-            landed = upload.next_landed() => {
-                if let Err(error) = landed {
-                    return Err(broke_off(error, upload.suspend().await));
-                }
-                continue;
-            }
-        };
-        let message = match next {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                let error =
-                    ArchiveError::invalid(Reason::UploadNotFinished, "the stream ended without a finish message");
-                return Err(broke_off(error, upload.suspend().await));
-            }
-            Err(status) => {
-                upload.suspend().await;
-                return Err(status);
-            }
-        };
-        match message.kind {
-            Some(Kind::Chunk(data)) => {
-                if let Err(error) = upload.write(data).await {
-                    if resumable && error.kind == ErrorKind::Unavailable {
-                        return Err(broke_off(error, upload.suspend().await));
-                    }
-                    upload.abort().await;
-                    return Err(error.into());
-                }
-            }
-            Some(Kind::Finish(finish)) => {
-                let declared = Declared { size_bytes: finish.size_bytes, sha256: finish.sha256, crc32c: finish.crc32c };
-                let record = upload.finish(declared).await?;
-                return Ok(convert::media(&record));
-            }
-            Some(Kind::Header(_) | Kind::Resume(_)) | None => {
-                let error = ArchiveError::invalid(
-                    Reason::UnexpectedMessage,
-                    "after the header or resume only chunks and one finish may follow",
-                );
-                return Err(broke_off(error, upload.suspend().await));
-            }
-        }
-    }
-}
 
 fn upload_id(id: &str) -> Result<UploadId> {
     if id.is_empty() {
@@ -130,10 +65,15 @@ impl MediaService for MediaGrpc {
         // The stream is read in a task of its own: when the client goes away
         // this handler is dropped, but the parts in flight still land and a
         // resumable upload records them.
-        let received = tokio::spawn(receive_upload(upload, messages)).await;
-        let media = received.map_err(|e| ArchiveError::internal("receiving an upload", e))??;
-        tracing::info!(size = media.size_bytes, "clip stored");
-        Ok(Response::new(pb::UploadMediaResponse { media: Some(media) }))
+        let messages = messages.map(|message| message.map(convert::upload_message));
+        let received = tokio::spawn(upload.receive(messages)).await;
+        let record = match received.map_err(|e| ArchiveError::internal("receiving an upload", e))? {
+            Ok(record) => record,
+            Err(Broken::Transport(status)) => return Err(status),
+            Err(Broken::Failed(error)) => return Err(error.into()),
+        };
+        tracing::info!(size = record.object.size_bytes, "clip stored");
+        Ok(Response::new(pb::UploadMediaResponse { media: Some(convert::media(&record)) }))
     }
 
     #[instrument(skip_all, fields(filename = %request.get_ref().header.as_ref().map_or("", |h| h.filename.as_str())))]

@@ -3,7 +3,8 @@
 //! offset; ask where an upload stands; cancel it. A janitor discards
 //! sessions left idle past their expiry, with their multipart uploads.
 
-use super::{Archive, MediaUpload, UploadHeader, now, upload::sha256_state};
+use super::stream::{MediaUpload, sha256_state};
+use crate::archive::{Archive, UploadHeader, now};
 use crate::error::Reason;
 use crate::{
     blob::BlobKey,
@@ -13,45 +14,9 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
 
-/// How long a new stream waits for an earlier stream of the same upload
-/// (in this process) to record its last parts.
-const CLAIM_WAIT: Duration = Duration::from_secs(15);
 /// Expired sessions handled per janitor query.
 const EXPIRED_BATCH: u32 = 100;
-
-/// Uploads a stream of this process is writing.
-#[derive(Debug, Default)]
-pub(crate) struct ActiveUploads {
-    ids: Mutex<HashSet<UploadId>>,
-    /// Wakes the streams waiting for a claim whenever one is released.
-    released: tokio::sync::Notify,
-}
-
-impl ActiveUploads {
-    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<UploadId>> {
-        self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// A claim on an upload: while it lives, no other stream of this process
-/// writes the upload.
-pub(crate) struct ActiveUpload {
-    active: Arc<ActiveUploads>,
-    id: UploadId,
-}
-
-impl Drop for ActiveUpload {
-    fn drop(&mut self) {
-        self.active.ids().remove(&self.id);
-        self.active.released.notify_waiters();
-    }
-}
 
 /// What StartUpload gives: a session, or the clip when its bytes are stored already.
 #[derive(Debug)]
@@ -89,25 +54,6 @@ impl Archive {
             return Err(ArchiveError::not_found(Reason::UploadExpired, format!("upload {id} has expired")));
         }
         Ok(session)
-    }
-
-    /// Waits until no other stream of this process writes upload `id`.
-    async fn claim_upload(&self, id: &UploadId) -> Result<ActiveUpload> {
-        let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
-        loop {
-            // Created before the attempt, so a release in between still wakes it.
-            let released = self.active_uploads.released.notified();
-            if let Some(claim) = self.try_claim(id) {
-                return Ok(claim);
-            }
-            if tokio::time::timeout_at(deadline, released).await.is_err() {
-                return Err(ArchiveError::new(
-                    ErrorKind::Aborted,
-                    Reason::UploadBusy,
-                    format!("another stream is still writing upload {id}; retry later"),
-                ));
-            }
-        }
     }
 
     /// Opens a resumable upload. When the header declares a SHA-256 and size
@@ -232,10 +178,5 @@ impl Archive {
             }
         }
         Ok(discarded)
-    }
-
-    fn try_claim(&self, id: &UploadId) -> Option<ActiveUpload> {
-        let claimed = self.active_uploads.ids().insert(id.clone());
-        claimed.then(|| ActiveUpload { active: self.active_uploads.clone(), id: id.clone() })
     }
 }

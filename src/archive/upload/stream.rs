@@ -3,7 +3,8 @@
 //! every part that lands, with the checksum state at its end, so that a
 //! later stream (on any replica) can go on from there.
 
-use super::{Archive, now, run_to_completion, uploads::ActiveUpload};
+use super::claims::ActiveUpload;
+use crate::archive::{Archive, now, run_to_completion};
 use crate::error::Reason;
 use crate::{
     blob::{BlobKey, CompletedPart, PartWriter},

@@ -1,0 +1,16 @@
+//! Uploads, one module: a stream's writing (`stream`) and its rules
+//! (`receive`),
+//! resumable sessions that outlive a stream (`session`), and the claims
+//! that keep two streams of this process off one upload (`claims`).
+//! `stream` knows nothing of sessions but their record; `session` opens
+//! streams; neither points back.
+
+mod claims;
+mod receive;
+mod session;
+mod stream;
+
+pub(crate) use claims::ActiveUploads;
+pub use receive::{Broken, UploadMessage};
+pub use session::{StartedUpload, UploadStatus};
+pub use stream::{Declared, MediaUpload};
