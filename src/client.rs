@@ -136,13 +136,16 @@ where
 /// guide): the server or the link went away (UNAVAILABLE), the deadline
 /// passed (DEADLINE_EXCEEDED), or a limit says when to come back
 /// (RESOURCE_EXHAUSTED with `google.rpc.RetryInfo`). INTERNAL and UNKNOWN
-/// are verdicts, not weather.
+/// from archived are verdicts; the same codes without archived's
+/// `ErrorInfo` are the transport's (tonic reports a broken pipe or a reset
+/// stream of a server that died as INTERNAL or UNKNOWN), so the link broke.
 pub fn is_transient(status: &tonic::Status) -> bool {
     use tonic::Code;
     use tonic_types::StatusExt;
     match status.code() {
         Code::Unavailable | Code::DeadlineExceeded => true,
         Code::ResourceExhausted => status.get_details_retry_info().is_some(),
+        Code::Internal | Code::Unknown => status.get_details_error_info().is_none(),
         _ => false,
     }
 }
@@ -159,8 +162,15 @@ mod tests {
         for code in [Code::Unavailable, Code::DeadlineExceeded] {
             assert!(is_transient(&Status::new(code, "")), "{code:?}");
         }
-        for code in [Code::Internal, Code::Unknown, Code::InvalidArgument, Code::Aborted, Code::Cancelled] {
+        for code in [Code::InvalidArgument, Code::Aborted, Code::Cancelled, Code::NotFound] {
             assert!(!is_transient(&Status::new(code, "")), "{code:?}");
+        }
+        // INTERNAL or UNKNOWN from archived carries its ErrorInfo: a verdict.
+        for code in [Code::Internal, Code::Unknown] {
+            let verdict = ErrorDetails::with_error_info("INTERNAL", "archive.v1", []);
+            assert!(!is_transient(&Status::with_error_details(code, "internal error", verdict)), "{code:?}");
+            // Without it, the transport's: the stream broke.
+            assert!(is_transient(&Status::new(code, "h2 protocol error: broken pipe")), "{code:?}");
         }
         assert!(!is_transient(&Status::resource_exhausted("over a limit that waiting does not lift")));
         let wait = ErrorDetails::with_retry_info(Some(Duration::from_secs(1)));
