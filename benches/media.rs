@@ -26,9 +26,9 @@
 mod common;
 
 use archive::{
+    archive::signing::{SigningKey, UrlSigner},
     client::media_client,
     proto::v1::{self as pb, upload_media_request::Kind},
-    signing::{SigningKey, UrlSigner},
 };
 use aws_sdk_s3::{
     primitives::ByteStream,

@@ -3,7 +3,7 @@
 //! Any panic is a bug. `cargo +nightly fuzz run mp4 fuzz/corpus/mp4`
 #![no_main]
 
-use archive::mp4::{Scanner, faststart, probe};
+use archive::format::mp4::{Scanner, faststart, probe};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

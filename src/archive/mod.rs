@@ -1,22 +1,41 @@
-//! The service's real work, independent of gRPC: handlers in
-//! [`crate::service`] only convert messages and call these methods.
+//! The domain: the service's real work, independent of gRPC and HTTP. The
+//! handlers in [`crate::service`] and [`crate::gateway`] only convert
+//! messages and call these methods; they reach storage only through here.
+//!
+//! `impl Archive` is grouped by the gRPC service a method answers:
+//!
+//! | RPCs | file |
+//! | --- | --- |
+//! | ArticleService (Create/Get/Update/Delete/Import/Undelete Article, ListArticleRevisions, SetLegalHold) | [`article_service`](article_service.rs) |
+//! | MetadataService (ListArticles, SearchArticles, RecordView, GetMedia, ListMedia, GetArchiveStatistics) | [`metadata_service`](metadata_service.rs) |
+//! | MediaService (ReadMedia, GetPlaybackUrl, Attach/Detach/DeleteMedia) | [`media_service`](media_service.rs) |
+//! | MediaService uploads (UploadMedia, StartUpload, QueryUpload, CancelUpload) | [`upload`](upload/mod.rs) |
+//!
+//! Background jobs: [`sweep`](sweep.rs) (unreferenced objects),
+//! [`retention`](retention.rs) (purge), `flush_views` in
+//! [`manifest`](manifest/write.rs), `expire_uploads` in
+//! [`upload`](upload/session.rs); `reindex` rebuilds metadata from the bucket.
 
-mod articles;
+mod article_service;
 mod body_cache;
-mod inventory;
-mod manifests;
-mod media;
+pub mod manifest;
+mod media_service;
+mod metadata_service;
 mod page_token;
+pub mod reindex;
 mod rendition;
 mod retention;
-mod search;
+pub mod search;
+pub mod signing;
+mod stored_clip;
 mod sweep;
 mod upload;
 
-pub use articles::{ArticleFields, ArticleUpdate, ListArticles};
+pub use article_service::{ArticleFields, ArticleUpdate};
 pub use body_cache::BodyCache;
-pub use media::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
-pub use search::{SearchArticles, SearchResult};
+pub use media_service::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
+pub use metadata_service::{ListArticles, SearchArticles, SearchResult};
+pub use stored_clip::scan_stored;
 pub use sweep::SweepReport;
 pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadMessage, UploadStatus};
 
@@ -24,9 +43,9 @@ use crate::{
     blob::BlobStore,
     config::{MediaSettings, RetentionSettings},
     metadata::MetadataStore,
-    signing::UrlSigner,
 };
 use sha2::{Digest, Sha256};
+use signing::UrlSigner;
 use std::sync::Arc;
 
 /// Everything a request needs: storage, metadata, signing, limits.

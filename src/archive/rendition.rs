@@ -4,9 +4,9 @@ use super::Archive;
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, Result},
+    format::mp4::FaststartPlan,
     ids::MediaId,
     metadata::ObjectRef,
-    mp4::FaststartPlan,
 };
 use bytes::Bytes;
 use futures::StreamExt;

@@ -1,25 +1,14 @@
-//! Soft deletion, restoring, legal holds and the purge of what expired.
+//! The retention job: purging what was deleted longer ago than the
+//! retention period. (Deleting, restoring and holds are ArticleService RPCs.)
 
 use super::Archive;
-use crate::{error::Result, ids::ArticleId, metadata::ArticleRecord};
+use crate::error::Result;
 use chrono::Utc;
 
 /// Articles purged per metadata query.
 const PURGE_BATCH: u32 = 100;
 
 impl Archive {
-    pub async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
-        let record = self.metadata.undelete_article(id).await?;
-        self.write_article_manifest(id).await;
-        Ok(record)
-    }
-
-    pub async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
-        let record = self.metadata.set_legal_hold(id, hold).await?;
-        self.write_article_manifest(id).await;
-        Ok(record)
-    }
-
     /// Removes articles deleted longer ago than the retention period (unless
     /// held): first their records, then their text objects. Returns how many
     /// were purged.

@@ -17,9 +17,9 @@
 
 use super::Archive;
 use crate::{
+    archive::manifest::{self, ArticleManifest, MediaManifest},
     blob::{BlobKey, KeyOwner},
     error::Result,
-    manifest::{self, ArticleManifest, MediaManifest},
 };
 use futures::{StreamExt, TryStreamExt};
 use std::{collections::HashSet, time::Duration};

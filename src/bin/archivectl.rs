@@ -114,7 +114,7 @@ enum Command {
 }
 
 fn vietnam() -> FixedOffset {
-    FixedOffset::east_opt(archive::export::VIETNAM_UTC_OFFSET_SECONDS).expect("valid offset")
+    FixedOffset::east_opt(archive::format::export::VIETNAM_UTC_OFFSET_SECONDS).expect("valid offset")
 }
 
 fn day_start(day: NaiveDate) -> prost_types::Timestamp {
@@ -285,11 +285,11 @@ fn print_article(article: &pb::Article, with_body: bool) {
 }
 
 async fn reindex(config: Option<&Path>) -> anyhow::Result<()> {
-    archive::telemetry::init();
+    archive::app::telemetry::init();
     let settings = archive::config::Settings::load(config)?;
     let blobs = archive::blob::open(&settings.storage, settings.media.chunk_size_bytes).await?;
-    let metadata = archive::metadata::open(&settings.metadata).await?;
-    let report = archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
+    let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await?;
+    let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
     println!("reindexed {} articles and {} clips from {}", report.articles, report.media, settings.storage.url);
     for skipped in &report.skipped {
         println!("skipped {skipped}");
@@ -408,7 +408,8 @@ async fn main() -> anyhow::Result<()> {
                 let request = pb::ListMediaRequest { page_size: (limit - shown).min(1000) as i32, page_token };
                 let page = client.list_media(request).await?.into_inner();
                 for media in &page.media {
-                    let created = show_time(media.create_time.as_ref(), archive::export::VIETNAM_UTC_OFFSET_SECONDS);
+                    let created =
+                        show_time(media.create_time.as_ref(), archive::format::export::VIETNAM_UTC_OFFSET_SECONDS);
                     println!("{}	{created}	{}	{}	{}", media.name, media.size_bytes, media.content_type, media.filename);
                 }
                 shown += page.media.len();
@@ -438,7 +439,10 @@ async fn main() -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             println!("{}", url.url);
-            eprintln!("expires {}", show_time(url.expire_time.as_ref(), archive::export::VIETNAM_UTC_OFFSET_SECONDS));
+            eprintln!(
+                "expires {}",
+                show_time(url.expire_time.as_ref(), archive::format::export::VIETNAM_UTC_OFFSET_SECONDS)
+            );
         }
         Command::Rm { name, force } => {
             let deleted = media_client(channel)

@@ -1,7 +1,10 @@
 //! `archived`: the archive server. With no configuration it serves gRPC on
 //! 127.0.0.1:50051 and the media gateway on 127.0.0.1:50052, data under ./data.
 
-use archive::{app::Application, config::Settings, telemetry};
+use archive::{
+    app::{Application, telemetry},
+    config::Settings,
+};
 use clap::Parser;
 use std::path::PathBuf;
 

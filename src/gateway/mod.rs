@@ -3,10 +3,12 @@
 //! that cannot presign (the local file system).
 
 use crate::{
-    archive::{Archive, attachment_disposition},
+    archive::{
+        Archive, attachment_disposition,
+        signing::{ATTACHMENT, SignatureError, SignedQuery},
+    },
     error::ArchiveError,
     ids::MediaId,
-    signing::{ATTACHMENT, SignatureError, SignedQuery},
 };
 use axum::{
     Router,

@@ -12,8 +12,8 @@ use crate::{
     blob::BlobKey,
     config::MetadataSettings,
     error::Result,
+    format::mp4::Mp4Info,
     ids::{ArticleId, MediaId},
-    mp4::Mp4Info,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -56,9 +56,9 @@ pub struct ArticleExport {
 pub struct SearchText {
     /// The body as stored, for snippets.
     pub body: String,
-    /// Folded words of title, author, keywords and body ([`crate::search::document_text`]).
+    /// Folded words of title, author, keywords and body ([`crate::archive::search::document_text`]).
     pub folded: String,
-    /// The article's filter tokens, space-separated ([`crate::search::filter_tokens`]).
+    /// The article's filter tokens, space-separated ([`crate::archive::search::filter_tokens`]).
     pub tags: String,
 }
 
@@ -97,7 +97,7 @@ pub struct MediaRecord {
 /// Links for a body: one per `Video:` line, keeping existing links by
 /// reference; linked clips the body no longer names stay, out of the body.
 pub fn links_for_body(body: &str, existing: &[MediaLink]) -> Vec<MediaLink> {
-    fit_links(body.lines().filter_map(crate::export::video_reference), existing)
+    fit_links(body.lines().filter_map(crate::format::export::video_reference), existing)
 }
 
 /// The links an update derived (from the links it read) refitted to the
@@ -195,14 +195,14 @@ pub struct SearchQuery {
 }
 
 /// An author or keyword filter as a word index sees it; built by
-/// [`crate::search::query`], which decides what a search means.
+/// [`crate::archive::search::query`], which decides what a search means.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilterTerms {
     /// The filter value's folded words. They are part of every matching
     /// article's text, so requiring them narrows what a word index yields
     /// before the exact filter applies.
     pub words: Vec<String>,
-    /// The value's token ([`crate::search::filter_tokens`]): exactly the
+    /// The value's token ([`crate::archive::search::filter_tokens`]): exactly the
     /// articles with that author or keyword hold it.
     pub token: String,
 }
@@ -357,11 +357,22 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord>;
 }
 
+/// How the domain derives an article's filter tokens from its author and
+/// keywords, and which version of that derivation it is. The store keeps the
+/// tokens it is given; when its index holds an older version it derives
+/// every article's tokens again through `derive` (the store never re-derives
+/// the format itself). The domain's is [`crate::archive::search::FILTER_TOKENS`].
+#[derive(Debug, Clone, Copy)]
+pub struct TokenFormat {
+    pub version: i64,
+    pub derive: fn(&str, &[String]) -> String,
+}
+
 /// Opens the database named by `settings.url` (`sqlite://…` or
-/// `postgres://…`), applies its migrations, and brings its search tokens
-/// to the format this code derives.
-pub async fn open(settings: &MetadataSettings) -> anyhow::Result<Arc<dyn MetadataStore>> {
+/// `postgres://…`), applies its migrations, and brings its filter tokens
+/// to `tokens`' version.
+pub async fn open(settings: &MetadataSettings, tokens: TokenFormat) -> anyhow::Result<Arc<dyn MetadataStore>> {
     let store = SqlMetadataStore::open(&settings.url, settings.max_connections).await?;
-    store.upgrade_search_tokens(crate::search::TOKENS_FORMAT, crate::search::filter_tokens).await?;
+    store.upgrade_search_tokens(tokens).await?;
     Ok(Arc::new(store))
 }

@@ -1,10 +1,12 @@
-//! gRPC handlers: each converts its request, calls [`crate::archive::Archive`]
-//! and converts the answer. No storage logic lives here.
+//! gRPC handlers, one file per service: each converts its request
+//! ([`convert`]), calls [`crate::archive::Archive`] and converts the answer.
+//! No storage logic lives here.
 
-mod articles;
-mod media;
-mod metadata;
+mod article_service;
+mod convert;
+mod media_service;
+mod metadata_service;
 
-pub use articles::ArticleGrpc;
-pub use media::MediaGrpc;
-pub use metadata::MetadataGrpc;
+pub use article_service::ArticleGrpc;
+pub use media_service::MediaGrpc;
+pub use metadata_service::MetadataGrpc;

@@ -9,9 +9,9 @@ use crate::error::Reason;
 use crate::{
     blob::{BlobKey, CompletedPart, PartWriter},
     error::{ArchiveError, ErrorKind, Result},
+    format::mp4::{self, FaststartPlan, Mp4Info},
     ids::{MediaId, UploadId},
     metadata::{MediaRecord, ObjectRef, UploadProgress, UploadSession},
-    mp4::{self, FaststartPlan, Mp4Info},
 };
 use bytes::Bytes;
 use sha2::{
@@ -408,7 +408,8 @@ impl Archive {
     /// Probes a stored MP4 and plans its faststart rendition when it needs one.
     async fn inspect(&self, object: &ObjectRef) -> std::result::Result<(Mp4Info, Option<FaststartPlan>), String> {
         let max_moov_bytes = self.media_settings.max_moov_bytes;
-        let layout = mp4::scan_stored(self.blobs.as_ref(), &object.key, object.size_bytes, max_moov_bytes).await?;
+        let layout =
+            crate::archive::scan_stored(self.blobs.as_ref(), &object.key, object.size_bytes, max_moov_bytes).await?;
         mp4::run_parser(move || {
             let info = mp4::probe::probe(&layout)?;
             let plan = if info.faststart {

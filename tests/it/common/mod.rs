@@ -134,7 +134,7 @@ impl TestServer {
 
     /// A server on exactly these settings; `dir` lives as long as it does.
     pub async fn start_from(backend: Backend, settings: Settings, dir: TempDir) -> Self {
-        archive::telemetry::init();
+        archive::app::telemetry::init();
         let app = Application::build(settings.clone()).await.expect("server builds");
         let (grpc_addr, gateway_addr) = (app.grpc_addr(), app.gateway_addr());
         let archive = app.archive().clone();

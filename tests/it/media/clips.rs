@@ -141,11 +141,11 @@ async fn mp4_clips_are_probed_and_moov_moved_first_for_playback(backend: Backend
     assert_eq!(status, 200);
     assert_eq!(played.len() as i64, rendition.size_bytes);
     assert_eq!(sha256_hex(&played), rendition.sha256, "playback serves the rendition");
-    let mut scanner = archive::mp4::Scanner::new(64 << 20);
+    let mut scanner = archive::format::mp4::Scanner::new(64 << 20);
     scanner.feed(&played);
     let layout = scanner.finish().expect("the rendition is an MP4");
     assert!(layout.moov_before_mdat(), "moov first in the rendition");
-    let replayed = archive::mp4::probe::probe(&layout).unwrap();
+    let replayed = archive::format::mp4::probe::probe(&layout).unwrap();
     let duration = info.duration.unwrap();
     let original_ms = duration.seconds as u64 * 1000 + duration.nanos as u64 / 1_000_000;
     assert_eq!(

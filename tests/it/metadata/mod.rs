@@ -4,6 +4,7 @@
 use crate::common;
 
 use archive::{
+    archive::search,
     blob::BlobKey,
     config::MetadataSettings,
     error::{ErrorKind, Reason},
@@ -12,7 +13,6 @@ use archive::{
         self, ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaLink, MediaRecord, MetadataStore,
         ObjectRef, SearchText, UploadProgress, UploadSession,
     },
-    search,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -24,13 +24,13 @@ async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
         max_connections: 4,
         ..Default::default()
     };
-    (metadata::open(&settings).await.expect("opens"), dir)
+    (metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens"), dir)
 }
 
 async fn postgres() -> (Arc<dyn MetadataStore>, ()) {
     let settings =
         MetadataSettings { url: common::fresh_postgres_url().await, max_connections: 8, ..Default::default() };
-    (metadata::open(&settings).await.expect("opens"), ())
+    (metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens"), ())
 }
 
 fn time(seconds: i64) -> DateTime<Utc> {
@@ -61,7 +61,7 @@ fn record(id: &str, publish: i64, keywords: &[&str]) -> ArticleRecord {
 /// Searchable text of the body alone, without filter tokens: for tests
 /// that are not about search.
 fn text(body: &str) -> SearchText {
-    SearchText { body: body.into(), folded: archive::search::fold(body), tags: String::new() }
+    SearchText { body: body.into(), folded: archive::archive::search::fold(body), tags: String::new() }
 }
 
 fn media(id: &str) -> MediaRecord {
@@ -69,7 +69,7 @@ fn media(id: &str) -> MediaRecord {
     MediaRecord {
         object: ObjectRef { key: BlobKey::new_media_original(&id), size_bytes: 816_813, sha256: "cd".repeat(32) },
         crc32c: 0xDEAD_BEEF,
-        mp4: Some(archive::mp4::Mp4Info {
+        mp4: Some(archive::format::mp4::Mp4Info {
             duration_ms: 9_000,
             video_codec: "avc1.4D401E".into(),
             audio_codec: "mp4a.40.2".into(),

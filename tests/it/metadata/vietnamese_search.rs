@@ -97,7 +97,8 @@ async fn sqlite_search_index_gains_filter_tokens_on_upgrade() {
         sqlx::raw_sql(state).execute(&mut db).await.unwrap();
         sqlx::Connection::close(db).await.unwrap();
 
-        let store = metadata::open(&settings).await.expect("opens and migrates");
+        let store =
+            metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens and migrates");
         assert_filters_find(&store).await;
         let db = sqlx::SqlitePool::connect(&url).await.unwrap();
         assert_keyword_tokens("SELECT count(*) FROM article_fts WHERE article_fts MATCH 'tags : ' || $1", &db).await;
@@ -133,7 +134,7 @@ where
 async fn postgres_search_vectors_gain_keyword_tokens_on_upgrade() {
     let url = common::fresh_postgres_url().await;
     let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
-    let store = metadata::open(&settings).await.expect("opens");
+    let store = metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens");
     insert_corpus(&store).await;
     assert_filters_find(&store).await;
     drop(store);
@@ -147,7 +148,8 @@ async fn postgres_search_vectors_gain_keyword_tokens_on_upgrade() {
     ];
     for state in older {
         sqlx::raw_sql(sqlx::AssertSqlSafe(state)).execute(&db).await.unwrap();
-        let store = metadata::open(&settings).await.expect("opens and migrates");
+        let store =
+            metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens and migrates");
         assert_filters_find(&store).await;
         assert_keyword_tokens("SELECT count(*) FROM article_search WHERE vector @@ to_tsquery('simple', $1)", &db)
             .await;

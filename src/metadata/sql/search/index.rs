@@ -6,7 +6,7 @@
 use crate::{
     error::Result,
     metadata::{
-        SearchText,
+        SearchText, TokenFormat,
         sql::{Dialect, SqlMetadataStore, errors::db_error, rows::keywords_from_json},
     },
 };
@@ -73,18 +73,21 @@ impl SqlMetadataStore {
         Ok(())
     }
 
-    /// Brings every article's filter tokens to `format`, derived by `tokens`
-    /// from its author and keywords, when the index holds an older format
+    /// Brings every article's filter tokens to `tokens.version`, derived by
+    /// `tokens.derive` from its author and keywords, when the index holds an
+    /// older format
     /// (migrations 0010 on SQLite, 0014 on PostgreSQL). In batches, each
     /// one transaction; an article changed meanwhile (another etag) was
     /// written with fresh tokens and is left alone. Interrupted, it starts
     /// over at the next open: rewriting a token is idempotent.
-    pub async fn upgrade_search_tokens(&self, format: i64, tokens: fn(&str, &[String]) -> String) -> Result<u64> {
-        let stored: i64 = sqlx::query_scalar("SELECT MIN(format) FROM search_tokens")
+    pub async fn upgrade_search_tokens(&self, tokens: TokenFormat) -> Result<u64> {
+        let TokenFormat { version: format, derive: tokens } = tokens;
+        // NULL when the index is empty: nothing to bring forward.
+        let stored: Option<i64> = sqlx::query_scalar("SELECT MIN(format) FROM search_tokens")
             .fetch_one(&self.readers)
             .await
             .map_err(db_error)?;
-        if stored >= format {
+        if stored.is_none_or(|stored| stored >= format) {
             return Ok(0);
         }
         tracing::info!(from = stored, to = format, "deriving every article's search tokens again");

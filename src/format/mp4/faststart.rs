@@ -92,7 +92,7 @@ pub fn plan(layout: &Layout, max_metadata_bytes: u64) -> Result<Option<Faststart
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mp4::{Scanner, probe::probe};
+    use crate::format::mp4::{Scanner, probe::probe};
 
     fn layout_of(bytes: &[u8]) -> Layout {
         let mut scanner = Scanner::new(64 << 20);

@@ -207,7 +207,7 @@ pub fn video_reference(line: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../tests/fixtures/article-2019-09-30-giao-ban-truc-tuyen.txt");
+    const SEED: &str = include_str!("../../tests/fixtures/article-2019-09-30-giao-ban-truc-tuyen.txt");
 
     #[test]
     fn the_seed_article_parses_with_every_field_right() {
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn crlf_export_with_two_videos_and_keywords() {
-        let text = include_str!("../tests/fixtures/exports/crlf-two-videos.txt");
+        let text = include_str!("../../tests/fixtures/exports/crlf-two-videos.txt");
         assert!(text.contains("\r\n"));
         let parsed = parse(text).expect("parses");
         assert_eq!(parsed.publish_time.to_rfc3339(), "2019-10-06T08:05:00+07:00");
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn export_without_keywords_or_video() {
-        let parsed = parse(include_str!("../tests/fixtures/exports/no-keywords-no-video.txt")).expect("parses");
+        let parsed = parse(include_str!("../../tests/fixtures/exports/no-keywords-no-video.txt")).expect("parses");
         assert_eq!(parsed.publish_time.to_rfc3339(), "2019-10-05T23:59:59+07:00");
         assert_eq!(parsed.view_count, 0);
         assert!(parsed.keywords.is_empty());
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn malformed_exports_name_the_line() {
-        let bad_date = parse(include_str!("../tests/fixtures/exports/bad-date.txt")).unwrap_err();
+        let bad_date = parse(include_str!("../../tests/fixtures/exports/bad-date.txt")).unwrap_err();
         assert_eq!(bad_date.line, 3, "{bad_date}");
         let wrong_weekday = parse("Tiêu đề\n\nThứ 3, 30.09.2019 | 17:20:59\n89 lượt xem\n\nNội dung.\n").unwrap_err();
         assert_eq!(wrong_weekday.line, 3);

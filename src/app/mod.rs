@@ -3,7 +3,10 @@
 //! same server and learn its addresses.
 
 use crate::{
-    archive::{Archive, BodyCache},
+    archive::{
+        Archive, BodyCache,
+        signing::{SigningKey, UrlSigner},
+    },
     blob,
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::Settings,
@@ -16,8 +19,9 @@ use crate::{
         },
     },
     service::{ArticleGrpc, MediaGrpc, MetadataGrpc},
-    signing::{SigningKey, UrlSigner},
 };
+pub mod telemetry;
+
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use secrecy::ExposeSecret;
@@ -47,7 +51,7 @@ impl Application {
         let blobs = blob::open(&settings.storage, settings.media.chunk_size_bytes)
             .await
             .with_context(|| format!("opening storage {}", settings.storage.url))?;
-        let metadata = metadata::open(&settings.metadata)
+        let metadata = metadata::open(&settings.metadata, crate::archive::search::FILTER_TOKENS)
             .await
             .with_context(|| format!("opening metadata {}", settings.metadata.url))?;
         let signer = Arc::new(UrlSigner::new(signing_keys(&settings)?)?);

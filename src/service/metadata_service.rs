@@ -1,6 +1,6 @@
+use super::convert;
 use crate::{
     archive::{Archive, ListArticles, SearchArticles},
-    convert,
     ids::{ArticleId, MediaId},
     proto::v1::{self as pb, metadata_service_server::MetadataService},
 };

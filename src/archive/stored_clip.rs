@@ -2,8 +2,8 @@
 //! are read, media data is jumped over, so a clip of any size costs a few
 //! small requests.
 
-use super::{Layout, Scanner, scan::Need};
 use crate::blob::{BlobKey, BlobStore};
+use crate::format::mp4::{Layout, Scanner, scan::Need};
 use futures::TryStreamExt;
 
 /// Reads ahead at least this much at a box header, which usually takes in

@@ -3,13 +3,15 @@
 //! one too. `archivectl reindex` rebuilds an empty metadata database from
 //! these alone.
 
+mod write;
+
 use crate::error::Reason;
 use crate::{
     blob::{BlobKey, BlobStore},
     error::{ArchiveError, Result},
+    format::mp4::Mp4Info,
     ids::{ArticleId, MediaId},
     metadata::{ArticleExport, ArticleRecord, MediaLink, MediaRecord, ObjectRef},
-    mp4::Mp4Info,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

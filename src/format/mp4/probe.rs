@@ -98,7 +98,7 @@ pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mp4::Scanner;
+    use crate::format::mp4::Scanner;
 
     fn scan(bytes: &[u8]) -> Layout {
         let mut scanner = Scanner::new(64 << 20);

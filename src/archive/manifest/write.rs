@@ -5,12 +5,12 @@
 //! another writer (another replica) committed meanwhile, it is written again,
 //! so the last writer always leaves the latest state behind.
 
-use super::Archive;
+use super::{ArticleManifest, MediaManifest};
+use crate::archive::Archive;
 use crate::{
     blob::BlobKey,
     error::Result,
     ids::ArticleId,
-    manifest::{ArticleManifest, MediaManifest},
     metadata::{ArticleExport, MediaRecord},
 };
 use bytes::Bytes;

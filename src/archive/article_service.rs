@@ -1,18 +1,17 @@
-//! Creating, reading, changing and listing articles.
+//! ArticleService: creating, importing, reading, changing, deleting and
+//! restoring articles, their revisions and legal holds.
 
 use super::{
     Archive, new_etag, now,
     page_token::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    run_to_completion, sha256_hex,
+    run_to_completion, search, sha256_hex,
 };
-use crate::error::Reason;
 use crate::{
     blob::BlobKey,
-    error::{ArchiveError, Result},
-    export,
+    error::{ArchiveError, Reason, Result},
+    format::export,
     ids::ArticleId,
-    metadata::{ArticleQuery, ArticleRecord, ObjectRef},
-    search,
+    metadata::{ArticleRecord, ObjectRef},
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -44,17 +43,6 @@ pub struct ArticleUpdate {
     pub fields: ArticleFields,
     pub mask: Vec<String>,
     pub etag: String,
-}
-
-/// A listing request as the client sent it.
-#[derive(Debug, Clone, Default)]
-pub struct ListArticles {
-    pub page_size: i32,
-    pub page_token: String,
-    pub publish_time_start: Option<DateTime<Utc>>,
-    pub publish_time_end: Option<DateTime<Utc>>,
-    pub author: String,
-    pub keyword: String,
 }
 
 fn check_fields(fields: &ArticleFields) -> Result<()> {
@@ -295,20 +283,6 @@ impl Archive {
         Ok(())
     }
 
-    /// One page of articles and the token of the next.
-    pub async fn list_articles(&self, request: &ListArticles) -> Result<(Vec<ArticleRecord>, String)> {
-        let page_size = page_token::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
-        let fingerprint = page_token::fingerprint(&request.filters());
-        let after = page_token::decode(&request.page_token, &fingerprint)?;
-        let query = ArticleQuery { page_size, after, ..request.filters() };
-        let page = self.metadata.list_articles(&query).await?;
-        let next_token = match page.next {
-            Some(cursor) => page_token::encode(cursor, fingerprint)?,
-            None => String::new(),
-        };
-        Ok((page.articles, next_token))
-    }
-
     /// Revisions of an article, newest first, and the token of the next page.
     pub async fn list_revisions(
         &self,
@@ -328,19 +302,16 @@ impl Archive {
         };
         Ok((revisions, next_token))
     }
-}
 
-impl ListArticles {
-    /// The filters, as a metadata query without paging.
-    pub(crate) fn filters(&self) -> ArticleQuery {
-        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        ArticleQuery {
-            publish_time_start: self.publish_time_start,
-            publish_time_end: self.publish_time_end,
-            author: non_empty(&self.author),
-            keyword: non_empty(&self.keyword),
-            page_size: 0,
-            after: None,
-        }
+    pub async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        let record = self.metadata.undelete_article(id).await?;
+        self.write_article_manifest(id).await;
+        Ok(record)
+    }
+
+    pub async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
+        let record = self.metadata.set_legal_hold(id, hold).await?;
+        self.write_article_manifest(id).await;
+        Ok(record)
     }
 }

@@ -8,12 +8,10 @@ pub mod probe;
 #[cfg(test)]
 mod robustness;
 pub mod scan;
-mod stored;
 
 pub use faststart::FaststartPlan;
 pub use probe::Mp4Info;
 pub use scan::{Layout, Scanner};
-pub use stored::scan_stored;
 
 /// Runs a parser on a blocking thread, turning a panic into an error.
 pub(crate) async fn run_parser<T: Send + 'static>(

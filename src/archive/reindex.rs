@@ -1,11 +1,13 @@
 //! Rebuilding an empty metadata database from the bucket alone.
 
 use crate::{
+    archive::{
+        manifest::{self, ArticleManifest, MediaManifest},
+        search,
+    },
     blob::{BlobKey, BlobStore},
     error::ErrorKind,
-    manifest::{self, ArticleManifest, MediaManifest},
     metadata::MetadataStore,
-    search,
 };
 use anyhow::{Context, bail};
 use futures::TryStreamExt;

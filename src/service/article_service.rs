@@ -1,6 +1,6 @@
+use super::convert;
 use crate::{
     archive::{Archive, ArticleUpdate},
-    convert,
     ids::ArticleId,
     proto::v1::{self as pb, article_service_server::ArticleService},
 };

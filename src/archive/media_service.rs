@@ -1,5 +1,6 @@
-//! Clips: what an upload header may say; ranged reads; signed playback
-//! URLs; links to articles. The upload streams are in [`super::upload`].
+//! MediaService: what an upload header may say, ranged reads, signed
+//! playback URLs, links to articles, deletion. The upload RPCs (UploadMedia,
+//! StartUpload, QueryUpload, CancelUpload) are in [`super::upload`].
 
 use super::{Archive, MediaUpload, now, run_to_completion};
 use crate::error::Reason;
@@ -145,10 +146,6 @@ impl Archive {
         let slot = self.upload_slot()?;
         let (id, content_type) = self.new_media(&header).await?;
         Ok(MediaUpload::one_shot(self.clone(), id, header.filename, content_type, slot))
-    }
-
-    pub async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
-        self.metadata.get_media(id).await
     }
 
     /// The bytes `offset..offset+limit` (limit 0: to the end) of a clip.

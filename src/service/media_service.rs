@@ -1,7 +1,7 @@
+use super::convert;
 use crate::error::Reason;
 use crate::{
     archive::{Archive, Broken},
-    convert,
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},

@@ -1,0 +1,160 @@
+//! MetadataService: what is stored. Article listings, full-text search,
+//! view counting, clips by id and page by page, the archive's counts.
+
+use super::{Archive, page_token, search};
+use crate::{
+    error::{ArchiveError, Reason, Result},
+    ids::{ArticleId, MediaId},
+    metadata::{ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaRecord},
+};
+use chrono::{DateTime, Utc};
+use std::ops::Range;
+
+/// Search pages: smaller than listings, a page of snippets costs more.
+const SEARCH_DEFAULT_PAGE_SIZE: u32 = 20;
+const SEARCH_MAX_PAGE_SIZE: u32 = 100;
+const MAX_QUERY_TERMS: usize = 32;
+const MAX_VIEWS_PER_CALL: i64 = 1_000_000;
+/// What a clip listing's token is bound to (it has no filters).
+const MEDIA_LISTING: &str = "media";
+
+/// A listing request as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct ListArticles {
+    pub page_size: i32,
+    pub page_token: String,
+    pub publish_time_start: Option<DateTime<Utc>>,
+    pub publish_time_end: Option<DateTime<Utc>>,
+    pub author: String,
+    pub keyword: String,
+}
+
+/// A search as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchArticles {
+    pub query: String,
+    pub page_size: i32,
+    pub page_token: String,
+    /// Filters (its paging fields are ignored).
+    pub filters: ListArticles,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub article: ArticleRecord,
+    pub snippet: String,
+    pub highlights: Vec<Range<usize>>,
+    pub score: f64,
+}
+
+impl Archive {
+    /// One page of matches, best first, and the token of the next page.
+    pub async fn search_articles(&self, request: &SearchArticles) -> Result<(Vec<SearchResult>, String)> {
+        let terms = search::tokens(&request.query);
+        if terms.is_empty() {
+            return Err(ArchiveError::invalid(Reason::MissingQuery, "query must contain at least one word"));
+        }
+        if terms.len() > MAX_QUERY_TERMS {
+            return Err(ArchiveError::invalid(
+                Reason::QueryTooLong,
+                format!("query has more than {MAX_QUERY_TERMS} words"),
+            ));
+        }
+        let page_size = page_token::page_size(request.page_size, SEARCH_DEFAULT_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE)?;
+        let filters = request.filters.filters();
+        let fingerprint = page_token::fingerprint(&(&terms, &filters));
+        let offset: u64 = page_token::decode(&request.page_token, &fingerprint)?.unwrap_or(0);
+        // One extra tells whether another page follows.
+        let query = search::query(terms.clone(), ArticleQuery { page_size: page_size + 1, ..filters }, offset);
+        let mut hits = self.metadata.search_articles(&query).await?;
+        let next_token = if hits.len() > page_size as usize {
+            hits.truncate(page_size as usize);
+            page_token::encode(offset + u64::from(page_size), fingerprint)?
+        } else {
+            String::new()
+        };
+        let results = hits
+            .into_iter()
+            .map(|hit| {
+                let snippet = search::snippet(&hit.body, &terms);
+                SearchResult {
+                    article: hit.article,
+                    snippet: snippet.text,
+                    highlights: snippet.highlights,
+                    score: hit.score,
+                }
+            })
+            .collect();
+        Ok((results, next_token))
+    }
+
+    /// Adds `count` views (1 when 0) and returns the new total.
+    pub async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
+        let count = if count == 0 { 1 } else { count };
+        if !(1..=MAX_VIEWS_PER_CALL).contains(&count) {
+            return Err(ArchiveError::invalid(
+                Reason::InvalidCount,
+                format!("count must be between 1 and {MAX_VIEWS_PER_CALL}"),
+            ));
+        }
+        // The manifest catches up in the next flush (Archive::flush_views).
+        self.metadata.record_views(id, count).await
+    }
+
+    /// One page of articles and the token of the next.
+    pub async fn list_articles(&self, request: &ListArticles) -> Result<(Vec<ArticleRecord>, String)> {
+        let page_size =
+            page_token::page_size(request.page_size, page_token::DEFAULT_PAGE_SIZE, page_token::MAX_PAGE_SIZE)?;
+        let fingerprint = page_token::fingerprint(&request.filters());
+        let after = page_token::decode(&request.page_token, &fingerprint)?;
+        let query = ArticleQuery { page_size, after, ..request.filters() };
+        let page = self.metadata.list_articles(&query).await?;
+        let next_token = match page.next {
+            Some(cursor) => page_token::encode(cursor, fingerprint)?,
+            None => String::new(),
+        };
+        Ok((page.articles, next_token))
+    }
+
+    pub async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
+        self.metadata.get_media(id).await
+    }
+
+    /// One page of clips, newest first, and the token of the next.
+    pub async fn list_media(&self, page_size: i32, token: &str) -> Result<(Vec<MediaRecord>, String)> {
+        let page_size = page_token::page_size(page_size, page_token::DEFAULT_PAGE_SIZE, page_token::MAX_PAGE_SIZE)?;
+        let fingerprint = page_token::fingerprint(&MEDIA_LISTING);
+        let after: Option<MediaCursor> = page_token::decode(token, &fingerprint)?;
+        let mut media = self.metadata.list_media(after.as_ref(), page_size + 1).await?;
+        let next_token = if media.len() > page_size as usize {
+            media.truncate(page_size as usize);
+            let last = &media[media.len() - 1];
+            let cursor =
+                MediaCursor { create_time_micros: last.create_time.timestamp_micros(), id: last.id.to_string() };
+            page_token::encode(cursor, fingerprint)?
+        } else {
+            String::new()
+        };
+        Ok((media, next_token))
+    }
+
+    /// What the archive holds: articles, revisions, views, clips, stored bytes, open uploads.
+    pub async fn statistics(&self) -> Result<ArchiveStatistics> {
+        self.metadata.statistics().await
+    }
+}
+
+impl ListArticles {
+    /// The filters, as a metadata query without paging.
+    pub(crate) fn filters(&self) -> ArticleQuery {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        ArticleQuery {
+            publish_time_start: self.publish_time_start,
+            publish_time_end: self.publish_time_end,
+            author: non_empty(&self.author),
+            keyword: non_empty(&self.keyword),
+            page_size: 0,
+            after: None,
+        }
+    }
+}
