@@ -90,7 +90,7 @@ impl Archive {
     /// Deletes an object whose metadata commit failed; the caller's error wins.
     pub(crate) async fn discard(&self, key: &BlobKey) {
         if let Err(error) = self.blobs.delete(key).await {
-            tracing::warn!(%key, error = ?error.source, "could not delete an unreferenced object");
+            tracing::warn!(%key, error = ?error, "could not delete an unreferenced object");
         }
     }
 

@@ -180,7 +180,7 @@ impl Archive {
         }
         let media = self.metadata.get_media(id).await?;
         let expire_time = Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
-        let url = match self.blobs.presigner() {
+        let url = match self.blobs.signer() {
             Some(presigner) => {
                 let disposition = attachment.then(|| attachment_disposition(&media.filename));
                 let object = media.playback_object();
@@ -213,7 +213,7 @@ impl Archive {
             }
             let manifest = BlobKey::media_manifest(&id);
             if let Err(error) = archive.blobs.delete(&manifest).await {
-                tracing::error!(media = %id, error = ?error.source, "manifest of a deleted clip not removed");
+                tracing::error!(media = %id, error = ?error, "manifest of a deleted clip not removed");
                 manifests_current = false;
             }
             if manifests_current {

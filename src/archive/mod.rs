@@ -40,7 +40,7 @@ pub use sweep::SweepReport;
 pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadMessage, UploadStatus};
 
 use crate::{
-    blob::BlobStore,
+    blob::{BlobStore, PartPlan, Storage},
     config::{MediaSettings, RetentionSettings},
     metadata::MetadataStore,
 };
@@ -52,6 +52,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Archive {
     pub(crate) blobs: Arc<dyn BlobStore>,
+    /// How clips are cut into parts on `blobs`.
+    pub(crate) parts: PartPlan,
     pub(crate) metadata: Arc<dyn MetadataStore>,
     pub(crate) signer: Arc<UrlSigner>,
     pub(crate) media_settings: MediaSettings,
@@ -68,7 +70,7 @@ pub struct Archive {
 
 impl Archive {
     pub fn new(
-        blobs: Arc<dyn BlobStore>,
+        storage: Storage,
         metadata: Arc<dyn MetadataStore>,
         signer: Arc<UrlSigner>,
         media_settings: MediaSettings,
@@ -78,7 +80,8 @@ impl Archive {
     ) -> Self {
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(media_settings.max_concurrent_uploads.max(1)));
         Self {
-            blobs,
+            blobs: storage.store,
+            parts: storage.parts,
             metadata,
             signer,
             media_settings,

@@ -27,7 +27,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(blobs: &dyn BlobStore, key: &
 
 /// Checks that an object a manifest names exists with the recorded size.
 async fn check_object(blobs: &dyn BlobStore, key: &BlobKey, size: u64) -> anyhow::Result<()> {
-    match blobs.size(key).await? {
+    match blobs.head(key).await? {
         Some(found) if found == size => Ok(()),
         Some(found) => bail!("{key} has {found} bytes, the manifest says {size}"),
         None => bail!("{key} is missing"),
@@ -76,7 +76,7 @@ pub async fn rebuild(blobs: &dyn BlobStore, metadata: &dyn MetadataStore) -> any
             for media in &export.media {
                 let mut stored = true;
                 for object in std::iter::once(&media.object).chain(&media.rendition) {
-                    stored &= blobs.size(&object.key).await? == Some(object.size_bytes);
+                    stored &= blobs.head(&object.key).await? == Some(object.size_bytes);
                 }
                 if !stored {
                     tracing::warn!(%key, media = %media.id, "left out a linked clip whose bytes are gone");

@@ -19,7 +19,7 @@ use super::Archive;
 use crate::{
     archive::manifest::{self, ArticleManifest, MediaManifest},
     blob::{BlobKey, KeyOwner},
-    error::Result,
+    error::{ArchiveError, Result},
 };
 use futures::{StreamExt, TryStreamExt};
 use std::{collections::HashSet, time::Duration};
@@ -166,6 +166,7 @@ impl Archive {
             let mut named = self
                 .blobs
                 .list(prefix)
+                .map_err(ArchiveError::from)
                 .try_filter(|key| std::future::ready(key.is_manifest()))
                 .map_ok(|key| async move {
                     let keys: Vec<String> = if key.as_str().starts_with("articles/") {

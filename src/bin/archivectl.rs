@@ -287,7 +287,7 @@ fn print_article(article: &pb::Article, with_body: bool) {
 async fn reindex(config: Option<&Path>) -> anyhow::Result<()> {
     archive::app::telemetry::init();
     let settings = archive::config::Settings::load(config)?;
-    let blobs = archive::blob::open(&settings.storage, settings.media.chunk_size_bytes).await?;
+    let blobs = archive::blob::open(&settings.storage, settings.media.chunk_size_bytes).await?.store;
     let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await?;
     let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
     println!("reindexed {} articles and {} clips from {}", report.articles, report.media, settings.storage.url);

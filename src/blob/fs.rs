@@ -1,9 +1,10 @@
 //! Blobs as files under a root directory. Writes go to `ROOT/.uploads/` and
 //! are renamed into place after `fsync`, so a reader never sees a partial file.
 
-use super::{BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream};
-use crate::error::Reason;
-use crate::error::{ArchiveError, Result};
+use super::{
+    BlobError, BlobKey, BlobResult as Result, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, Multipart,
+    PartPlan,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::{
@@ -19,8 +20,7 @@ use tokio_util::io::ReaderStream;
 
 const UPLOADS_DIR: &str = ".uploads";
 /// Parts of a multipart upload: written in place into one file, each synced.
-const PART_SIZE: u64 = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT: usize = 2;
+pub(super) const PART_PLAN: PartPlan = PartPlan { part_size: 8 * 1024 * 1024, in_flight: 2 };
 
 #[derive(Debug)]
 pub struct FsBlobStore {
@@ -47,7 +47,7 @@ impl FsBlobStore {
     /// The file a multipart upload writes into.
     fn multipart_path(&self, upload_id: &str) -> Result<PathBuf> {
         let id = uuid::Uuid::try_parse(upload_id)
-            .map_err(|_| ArchiveError::not_found(Reason::UploadNotFound, "no such multipart upload"))?;
+            .map_err(|_| BlobError::UploadNotFound { upload_id: upload_id.to_owned() })?;
         Ok(self.root.join(UPLOADS_DIR).join(format!("multipart-{}", id.simple())))
     }
 
@@ -56,15 +56,15 @@ impl FsBlobStore {
         match fs::OpenOptions::new().write(true).open(&path).await {
             Ok(file) => Ok(file),
             Err(e) if e.kind() == IoErrorKind::NotFound => {
-                Err(ArchiveError::not_found(Reason::UploadNotFound, "the multipart upload no longer exists"))
+                Err(BlobError::UploadNotFound { upload_id: upload_id.to_owned() })
             }
             Err(e) => Err(io_error("opening a multipart upload", e)),
         }
     }
 }
 
-fn io_error(context: &str, error: std::io::Error) -> ArchiveError {
-    ArchiveError::unavailable(context, error)
+fn io_error(context: &'static str, error: std::io::Error) -> BlobError {
+    BlobError::unavailable(context, error)
 }
 
 async fn publish(temp: &Path, target: &Path) -> std::io::Result<()> {
@@ -101,66 +101,11 @@ impl BlobStore for FsBlobStore {
         }))
     }
 
-    fn part_size(&self) -> u64 {
-        PART_SIZE
-    }
-
-    fn parts_in_flight(&self) -> usize {
-        PARTS_IN_FLIGHT
-    }
-
-    async fn create_multipart(&self, _key: &BlobKey, _content_type: &str) -> Result<String> {
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        File::create(self.multipart_path(&id)?).await.map_err(|e| io_error("starting a multipart upload", e))?;
-        Ok(id)
-    }
-
-    async fn upload_part(
-        &self,
-        _key: &BlobKey,
-        upload_id: &str,
-        number: i32,
-        offset: u64,
-        data: Bytes,
-        crc32c: u32,
-    ) -> Result<CompletedPart> {
-        let mut file = self.open_multipart(upload_id).await?;
-        let write = async {
-            file.seek(SeekFrom::Start(offset)).await?;
-            file.write_all(&data).await?;
-            file.sync_data().await
-        };
-        write.await.map_err(|e| io_error("writing a part", e))?;
-        Ok(CompletedPart { number, etag: format!("{crc32c:08x}"), size: data.len() as u64 })
-    }
-
-    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
-        let file = self.open_multipart(upload_id).await?;
-        let path = self.multipart_path(upload_id)?;
-        let total: u64 = parts.iter().map(|part| part.size).sum();
-        let finish = async {
-            // Parts written beyond the last one (by an abandoned stream) are cut off.
-            file.set_len(total).await?;
-            file.sync_all().await?;
-            drop(file);
-            publish(&path, &self.path_of(key)).await
-        };
-        finish.await.map_err(|e| io_error("completing a multipart upload", e))
-    }
-
-    async fn abort_multipart(&self, _key: &BlobKey, upload_id: &str) -> Result<()> {
-        let Ok(path) = self.multipart_path(upload_id) else { return Ok(()) };
-        match fs::remove_file(path).await {
-            Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("aborting a multipart upload", e)),
-            _ => Ok(()),
-        }
-    }
-
     async fn get(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream> {
         let mut file = match File::open(self.path_of(key)).await {
             Ok(file) => file,
             Err(e) if e.kind() == IoErrorKind::NotFound => {
-                return Err(super::missing_object(key));
+                return Err(BlobError::NotFound { key: key.clone() });
             }
             Err(e) => return Err(io_error("opening an object", e)),
         };
@@ -169,7 +114,7 @@ impl BlobStore for FsBlobStore {
         Ok(Box::pin(ReaderStream::with_capacity(limited, self.read_chunk_bytes)))
     }
 
-    async fn size(&self, key: &BlobKey) -> Result<Option<u64>> {
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>> {
         match fs::metadata(self.path_of(key)).await {
             Ok(meta) => Ok(Some(meta.len())),
             Err(e) if e.kind() == IoErrorKind::NotFound => Ok(None),
@@ -224,6 +169,62 @@ impl BlobStore for FsBlobStore {
             _ => Ok(()),
         }
     }
+
+    fn multipart(&self) -> &dyn Multipart {
+        self
+    }
+}
+
+/// Parts are written in place into one file under `.uploads/`, which is
+/// renamed into place on completion.
+#[async_trait]
+impl Multipart for FsBlobStore {
+    async fn create(&self, _key: &BlobKey, _content_type: &str) -> Result<String> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        File::create(self.multipart_path(&id)?).await.map_err(|e| io_error("starting a multipart upload", e))?;
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        _key: &BlobKey,
+        upload_id: &str,
+        number: i32,
+        offset: u64,
+        data: Bytes,
+        crc32c: u32,
+    ) -> Result<CompletedPart> {
+        let mut file = self.open_multipart(upload_id).await?;
+        let write = async {
+            file.seek(SeekFrom::Start(offset)).await?;
+            file.write_all(&data).await?;
+            file.sync_data().await
+        };
+        write.await.map_err(|e| io_error("writing a part", e))?;
+        Ok(CompletedPart { number, etag: format!("{crc32c:08x}"), size: data.len() as u64 })
+    }
+
+    async fn complete(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
+        let file = self.open_multipart(upload_id).await?;
+        let path = self.multipart_path(upload_id)?;
+        let total: u64 = parts.iter().map(|part| part.size).sum();
+        let finish = async {
+            // Parts written beyond the last one (by an abandoned stream) are cut off.
+            file.set_len(total).await?;
+            file.sync_all().await?;
+            drop(file);
+            publish(&path, &self.path_of(key)).await
+        };
+        finish.await.map_err(|e| io_error("completing a multipart upload", e))
+    }
+
+    async fn abort(&self, _key: &BlobKey, upload_id: &str) -> Result<()> {
+        let Ok(path) = self.multipart_path(upload_id) else { return Ok(()) };
+        match fs::remove_file(path).await {
+            Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("aborting a multipart upload", e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A write to a temporary file; renamed into place on commit, removed otherwise.
@@ -237,13 +238,13 @@ struct FsUpload {
 impl BlobUpload for FsUpload {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
         let file =
-            self.file.as_mut().ok_or_else(|| ArchiveError::internal("writing", anyhow::anyhow!("upload closed")))?;
+            self.file.as_mut().ok_or_else(|| BlobError::internal("writing", anyhow::anyhow!("upload closed")))?;
         file.write_all(&chunk).await.map_err(|e| io_error("writing an upload", e))
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let mut file =
-            self.file.take().ok_or_else(|| ArchiveError::internal("committing", anyhow::anyhow!("upload closed")))?;
+            self.file.take().ok_or_else(|| BlobError::internal("committing", anyhow::anyhow!("upload closed")))?;
         let finish = async {
             file.flush().await?;
             file.get_ref().sync_all().await?;

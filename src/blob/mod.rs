@@ -5,6 +5,7 @@
 //! only on [`BlobUpload::commit`]; an upload that is aborted or dropped leaves
 //! nothing behind.
 
+mod error;
 mod fs;
 mod key;
 mod parts;
@@ -12,18 +13,15 @@ mod ranged;
 mod rechunk;
 mod s3;
 
+pub use error::{BlobError, BlobResult};
 pub use fs::FsBlobStore;
 pub use key::{BlobKey, KeyOwner, ObjectOrigin};
-pub use parts::{PartUpload, PartWriter};
+pub use parts::{PartPlan, PartUpload, PartWriter};
 pub use ranged::{FetchRange, RangedReads};
 pub use rechunk::rechunk;
 pub use s3::S3BlobStore;
 
-use crate::error::Reason;
-use crate::{
-    config::StorageSettings,
-    error::{ArchiveError, Result},
-};
+use crate::config::StorageSettings;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, TryStreamExt};
@@ -33,25 +31,26 @@ use std::{ops::Range, pin::Pin, sync::Arc, time::Duration};
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
 /// A stream of object keys, read from the store as it is consumed.
-pub type KeyStream = Pin<Box<dyn Stream<Item = Result<BlobKey>> + Send>>;
+pub type KeyStream = Pin<Box<dyn Stream<Item = BlobResult<BlobKey>> + Send>>;
 
-/// Where bytes live.
+/// Where bytes live: operations on whole objects. The parts of a multipart
+/// upload are [`Multipart`]'s, direct URLs a [`Signer`]'s.
 #[async_trait]
 pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
     /// Stores a small object in one request, atomically.
-    async fn put(&self, key: &BlobKey, data: Bytes, content_type: &str) -> Result<()>;
+    async fn put(&self, key: &BlobKey, data: Bytes, content_type: &str) -> BlobResult<()>;
 
     /// Starts a streamed write; nothing is visible before `commit`.
-    async fn start_upload(&self, key: &BlobKey, content_type: &str) -> Result<Box<dyn BlobUpload>>;
+    async fn start_upload(&self, key: &BlobKey, content_type: &str) -> BlobResult<Box<dyn BlobUpload>>;
 
     /// Streams `range` of an object; the caller keeps it within the size.
-    async fn get(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream>;
+    async fn get(&self, key: &BlobKey, range: Range<u64>) -> BlobResult<ByteStream>;
 
     /// Size of an object, `None` when it does not exist.
-    async fn size(&self, key: &BlobKey) -> Result<Option<u64>>;
+    async fn head(&self, key: &BlobKey) -> BlobResult<Option<u64>>;
 
     /// Removes an object; removing a missing object succeeds.
-    async fn delete(&self, key: &BlobKey) -> Result<()>;
+    async fn delete(&self, key: &BlobKey) -> BlobResult<()>;
 
     /// Keys of the objects whose key starts with `prefix` (a directory-like
     /// prefix ending in `/`), in no particular order, fetched page by page
@@ -59,16 +58,35 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
     /// error ends the stream. For maintenance tools.
     fn list(&self, prefix: &str) -> KeyStream;
 
-    /// Size of each part of a multipart upload (all but the last).
-    fn part_size(&self) -> u64;
+    /// The store's multipart uploads.
+    fn multipart(&self) -> &dyn Multipart;
 
-    /// Parts of one upload sent concurrently.
-    fn parts_in_flight(&self) -> usize;
+    /// Signs direct GET URLs, when the backend can (S3).
+    fn signer(&self) -> Option<&dyn Signer> {
+        None
+    }
 
-    /// Starts a multipart upload to `key` and returns its id. Parts may be
-    /// sent by several streams over hours; nothing is visible before
-    /// [`BlobStore::complete_multipart`].
-    async fn create_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String>;
+    /// Reads a whole small object of known `size` (article text).
+    async fn get_bytes(&self, key: &BlobKey, size: u64) -> BlobResult<Bytes> {
+        let stream = self.get(key, 0..size).await?;
+        let buffer = stream
+            .try_fold(BytesMut::with_capacity(size as usize), |mut buffer, chunk| async move {
+                buffer.extend_from_slice(&chunk);
+                Ok(buffer)
+            })
+            .await
+            .map_err(|e| BlobError::unavailable("reading an object", e))?;
+        Ok(buffer.freeze())
+    }
+}
+
+/// Multipart uploads: parts may be sent by several streams over hours, and
+/// nothing is visible before [`Multipart::complete`]. [`PartWriter`] drives
+/// these for a stream of bytes.
+#[async_trait]
+pub trait Multipart: Send + Sync {
+    /// Starts a multipart upload to `key` and returns its id.
+    async fn create(&self, key: &BlobKey, content_type: &str) -> BlobResult<String>;
 
     /// Stores part `number` (from 1), which starts at byte `offset` of the
     /// object; sending a part again replaces it. `crc32c` is the part's,
@@ -81,39 +99,14 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
         offset: u64,
         data: Bytes,
         crc32c: u32,
-    ) -> Result<CompletedPart>;
+    ) -> BlobResult<CompletedPart>;
 
     /// Makes the object the concatenation of `parts` (sorted, from 1, all
-    /// but the last of [`BlobStore::part_size`]).
-    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()>;
+    /// but the last of one size).
+    async fn complete(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> BlobResult<()>;
 
     /// Discards a multipart upload and its parts; an unknown id succeeds.
-    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<()>;
-
-    /// Signs direct GET URLs, when the backend can (S3).
-    fn presigner(&self) -> Option<&dyn PresignGet> {
-        None
-    }
-
-    /// Reads a whole small object of known `size` (article text).
-    async fn get_bytes(&self, key: &BlobKey, size: u64) -> Result<Bytes> {
-        let stream = self.get(key, 0..size).await?;
-        let buffer = stream
-            .try_fold(BytesMut::with_capacity(size as usize), |mut buffer, chunk| async move {
-                buffer.extend_from_slice(&chunk);
-                Ok(buffer)
-            })
-            .await
-            .map_err(|e| ArchiveError::unavailable("reading an object", e))?;
-        Ok(buffer.freeze())
-    }
-}
-
-/// NOT_FOUND for an object that is not there. The key is logged, not sent:
-/// object keys are internal.
-pub(crate) fn missing_object(key: &BlobKey) -> ArchiveError {
-    tracing::warn!(%key, "object not found");
-    ArchiveError::not_found(Reason::BlobNotFound, "the stored bytes are missing")
+    async fn abort(&self, key: &BlobKey, upload_id: &str) -> BlobResult<()>;
 }
 
 /// A part of a multipart upload that has landed.
@@ -128,16 +121,16 @@ pub struct CompletedPart {
 /// A streamed write of one object.
 #[async_trait]
 pub trait BlobUpload: Send {
-    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    async fn write(&mut self, chunk: Bytes) -> BlobResult<()>;
     /// Makes the object visible under its key.
-    async fn commit(self: Box<Self>) -> Result<()>;
+    async fn commit(self: Box<Self>) -> BlobResult<()>;
     /// Discards everything written.
-    async fn abort(self: Box<Self>) -> Result<()>;
+    async fn abort(self: Box<Self>) -> BlobResult<()>;
 }
 
 /// Direct, time-limited GET URLs signed by the storage itself.
 #[async_trait]
-pub trait PresignGet: Send + Sync {
+pub trait Signer: Send + Sync {
     /// A GET URL answering with `content_type` and, when given, `disposition`.
     async fn presign_get(
         &self,
@@ -145,18 +138,28 @@ pub trait PresignGet: Send + Sync {
         expires_in: Duration,
         content_type: &str,
         disposition: Option<&str>,
-    ) -> Result<String>;
+    ) -> BlobResult<String>;
+}
+
+/// An opened store and how large objects are cut into parts on it.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub store: Arc<dyn BlobStore>,
+    pub parts: PartPlan,
 }
 
 /// Opens the store named by `settings.url`: `file://DIR` or `s3://BUCKET`.
-pub async fn open(settings: &StorageSettings, read_chunk_bytes: usize) -> anyhow::Result<Arc<dyn BlobStore>> {
+/// Parts follow `[storage.s3]` on S3 and are fixed on the file system.
+pub async fn open(settings: &StorageSettings, read_chunk_bytes: usize) -> anyhow::Result<Storage> {
     if let Some(dir) = settings.url.strip_prefix("file://") {
         anyhow::ensure!(!dir.is_empty(), "storage.url file:// needs a directory");
-        Ok(Arc::new(FsBlobStore::open(dir, read_chunk_bytes).await?))
+        let store = Arc::new(FsBlobStore::open(dir, read_chunk_bytes).await?);
+        Ok(Storage { store, parts: fs::PART_PLAN })
     } else if let Some(bucket) = settings.url.strip_prefix("s3://") {
         let bucket = bucket.trim_end_matches('/');
         anyhow::ensure!(!bucket.is_empty() && !bucket.contains('/'), "storage.url must be s3://BUCKET");
-        Ok(Arc::new(S3BlobStore::connect(&settings.s3, bucket).await?))
+        let store = S3BlobStore::connect(&settings.s3, bucket).await?;
+        Ok(Storage { parts: store.parts(), store: Arc::new(store) })
     } else {
         anyhow::bail!("storage.url {:?} must start with file:// or s3://", settings.url)
     }

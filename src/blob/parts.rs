@@ -7,9 +7,7 @@
 //! A [`PartWriter`] reports every part that lands, so a resumable upload can
 //! record its progress; [`PartUpload`] wraps one as a plain [`BlobUpload`].
 
-use super::{BlobKey, BlobStore, BlobUpload, CompletedPart};
-use crate::error::Reason;
-use crate::error::{ArchiveError, ErrorKind, Result};
+use super::{BlobError, BlobKey, BlobResult as Result, BlobStore, BlobUpload, CompletedPart};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -18,6 +16,16 @@ use tokio::task::JoinSet;
 /// S3 allows at most 10,000 parts per multipart upload
 /// (docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
 const MAX_PARTS: i32 = 10_000;
+
+/// How an object is cut into parts: their size (all but the last) and how
+/// many are sent at once. Memory per upload is about
+/// `part_size × (in_flight + 1)`. Comes from configuration
+/// ([`super::part_plan`]), not from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartPlan {
+    pub part_size: u64,
+    pub in_flight: usize,
+}
 
 pub struct PartWriter {
     store: Arc<dyn BlobStore>,
@@ -54,23 +62,23 @@ impl std::fmt::Debug for PartWriter {
 impl PartWriter {
     /// A new object at `key`. Its multipart upload starts with the first full
     /// part; a smaller object goes out in one PUT when finished.
-    pub fn new(store: Arc<dyn BlobStore>, key: BlobKey, content_type: &str) -> Self {
-        let part_size = store.part_size();
-        Self::resume(store, key, content_type, None, part_size, 0, 0)
+    pub fn new(store: Arc<dyn BlobStore>, plan: PartPlan, key: BlobKey, content_type: &str) -> Self {
+        Self::resume(store, plan, key, content_type, None, 0, 0)
     }
 
     /// Continues multipart upload `upload_id` after its first `parts_done`
-    /// parts of `part_size` bytes, whose CRC32C is `crc32c`.
+    /// parts of `plan.part_size` bytes, whose CRC32C is `crc32c`.
     pub fn resume(
         store: Arc<dyn BlobStore>,
+        plan: PartPlan,
         key: BlobKey,
         content_type: &str,
         upload_id: Option<String>,
-        part_size: u64,
         parts_done: i32,
         crc32c: u32,
     ) -> Self {
-        let max_in_flight = store.parts_in_flight().max(1);
+        let PartPlan { part_size, in_flight } = plan;
+        let max_in_flight = in_flight.max(1);
         Self {
             store,
             key,
@@ -138,7 +146,7 @@ impl PartWriter {
         while let Some(joined) = self.in_flight.join_next().await {
             match self.landed(joined) {
                 Ok(part) => landed.push(part),
-                Err(error) => tracing::warn!(key = %self.key, error = ?error.source, "a part did not land"),
+                Err(error) => tracing::warn!(key = %self.key, error = ?error, "a part did not land"),
             }
         }
         landed
@@ -174,7 +182,7 @@ impl PartWriter {
             return self.store.put(&self.key, Bytes::new(), &self.content_type).await;
         }
         parts.sort_by_key(|part| part.number);
-        self.store.complete_multipart(&self.key, &upload_id, parts).await
+        self.store.multipart().complete(&self.key, &upload_id, parts).await
     }
 
     /// Discards every part sent and the multipart upload itself.
@@ -182,7 +190,7 @@ impl PartWriter {
         self.finished = true;
         while self.in_flight.join_next().await.is_some() {}
         match self.upload_id.take() {
-            Some(upload_id) => self.store.abort_multipart(&self.key, &upload_id).await,
+            Some(upload_id) => self.store.multipart().abort(&self.key, &upload_id).await,
             None => Ok(()),
         }
     }
@@ -192,24 +200,20 @@ impl PartWriter {
         // abort can leave the upload open on some stores (SeaweedFS).
         while self.in_flight.join_next().await.is_some() {}
         if let Some(upload_id) = self.upload_id.take()
-            && let Err(error) = self.store.abort_multipart(&self.key, &upload_id).await
+            && let Err(error) = self.store.multipart().abort(&self.key, &upload_id).await
         {
-            tracing::warn!(key = %self.key, error = ?error.source, "could not abort a multipart upload");
+            tracing::warn!(key = %self.key, error = ?error, "could not abort a multipart upload");
         }
     }
 
     async fn send_buffered_part(&mut self, landed: &mut Vec<CompletedPart>) -> Result<()> {
         if self.next_part > MAX_PARTS {
-            return Err(ArchiveError::new(
-                ErrorKind::ResourceExhausted,
-                Reason::TooManyParts,
-                format!("the object exceeds {MAX_PARTS} parts of {} bytes", self.part_size),
-            ));
+            return Err(BlobError::TooManyParts { max_parts: MAX_PARTS, part_size: self.part_size });
         }
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
-                let id = self.store.create_multipart(&self.key, &self.content_type).await?;
+                let id = self.store.multipart().create(&self.key, &self.content_type).await?;
                 self.upload_id = Some(id.clone());
                 id
             }
@@ -229,7 +233,7 @@ impl PartWriter {
         let (store, key) = (self.store.clone(), self.key.clone());
         self.in_flight.spawn(async move {
             let kept = data.clone();
-            let result = store.upload_part(&key, &upload_id, number, offset, data, crc32c).await;
+            let result = store.multipart().upload_part(&key, &upload_id, number, offset, data, crc32c).await;
             // The store is done with the bytes: the buffer comes back.
             (result, kept.try_into_mut().ok())
         });
@@ -241,7 +245,7 @@ impl PartWriter {
         &mut self,
         joined: std::result::Result<(Result<CompletedPart>, Option<BytesMut>), tokio::task::JoinError>,
     ) -> Result<CompletedPart> {
-        let (result, buffer) = joined.map_err(|e| ArchiveError::internal("uploading a part", e))?;
+        let (result, buffer) = joined.map_err(|e| BlobError::internal("uploading a part", e))?;
         if let Some(mut buffer) = buffer
             && self.spare.len() < self.max_in_flight
         {
@@ -264,8 +268,8 @@ impl Drop for PartWriter {
             let mut in_flight = std::mem::take(&mut self.in_flight);
             runtime.spawn(async move {
                 while in_flight.join_next().await.is_some() {}
-                if let Err(error) = store.abort_multipart(&key, &upload_id).await {
-                    tracing::warn!(%key, error = ?error.source, "could not abort a dropped multipart upload");
+                if let Err(error) = store.multipart().abort(&key, &upload_id).await {
+                    tracing::warn!(%key, error = ?error, "could not abort a dropped multipart upload");
                 }
             });
         }
@@ -279,8 +283,8 @@ pub struct PartUpload {
 }
 
 impl PartUpload {
-    pub fn new(store: Arc<dyn BlobStore>, key: BlobKey, content_type: &str) -> Self {
-        Self { writer: PartWriter::new(store, key, content_type), parts: Vec::new() }
+    pub fn new(store: Arc<dyn BlobStore>, plan: PartPlan, key: BlobKey, content_type: &str) -> Self {
+        Self { writer: PartWriter::new(store, plan, key, content_type), parts: Vec::new() }
     }
 }
 

@@ -3,14 +3,10 @@
 //! GET, presigned GET.
 
 use super::{
-    BlobKey, BlobStore, BlobUpload, ByteStream, CompletedPart, FetchRange, KeyStream, PartUpload, PresignGet,
-    RangedReads,
+    BlobError, BlobKey, BlobResult as Result, BlobStore, BlobUpload, ByteStream, CompletedPart, FetchRange, KeyStream,
+    Multipart, PartPlan, PartUpload, RangedReads, Signer,
 };
-use crate::error::Reason;
-use crate::{
-    config::S3Settings,
-    error::{ArchiveError, Result},
-};
+use crate::config::S3Settings;
 use async_trait::async_trait;
 use aws_sdk_s3::{
     Client,
@@ -33,8 +29,8 @@ pub struct S3BlobStore {
     /// Signs URLs for the host viewers reach, which may differ from ours.
     presign_client: Client,
     bucket: String,
-    part_size: usize,
-    parts_in_flight: usize,
+    /// How [`BlobStore::start_upload`] cuts an object into parts.
+    parts: PartPlan,
     reads: RangedReads,
 }
 
@@ -70,8 +66,7 @@ impl S3BlobStore {
             client,
             presign_client,
             bucket: bucket.to_owned(),
-            part_size: settings.part_size_bytes,
-            parts_in_flight: settings.parts_in_flight,
+            parts: PartPlan { part_size: settings.part_size_bytes as u64, in_flight: settings.parts_in_flight },
             reads: RangedReads::new(
                 settings.read_range_bytes as u64,
                 settings.read_ranges_in_flight,
@@ -87,6 +82,11 @@ impl S3BlobStore {
 
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// How large objects are cut into parts, from `[storage.s3]`.
+    pub fn parts(&self) -> PartPlan {
+        self.parts
     }
 }
 
@@ -108,8 +108,8 @@ fn body_chunks(body: S3Body) -> ByteStream {
     }))
 }
 
-fn s3_error(context: &str, error: impl std::error::Error + Send + Sync + 'static) -> ArchiveError {
-    ArchiveError::unavailable(context, anyhow::Error::new(error))
+fn s3_error(context: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> BlobError {
+    BlobError::unavailable(context, anyhow::Error::new(error))
 }
 
 #[async_trait]
@@ -128,92 +128,7 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn start_upload(&self, key: &BlobKey, content_type: &str) -> Result<Box<dyn BlobUpload>> {
-        Ok(Box::new(PartUpload::new(Arc::new(self.clone()), key.clone(), content_type)))
-    }
-
-    fn part_size(&self) -> u64 {
-        self.part_size as u64
-    }
-
-    fn parts_in_flight(&self) -> usize {
-        self.parts_in_flight
-    }
-
-    async fn create_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String> {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .content_type(content_type)
-            .send()
-            .await
-            .map_err(|e| s3_error("starting a multipart upload", e))?;
-        let id = created
-            .upload_id()
-            .ok_or_else(|| ArchiveError::internal("starting a multipart upload", anyhow::anyhow!("no upload id")))?;
-        Ok(id.to_owned())
-    }
-
-    async fn upload_part(
-        &self,
-        key: &BlobKey,
-        upload_id: &str,
-        number: i32,
-        _offset: u64,
-        data: Bytes,
-        crc32c: u32,
-    ) -> Result<CompletedPart> {
-        let size = data.len() as u64;
-        // The store checks each part against its CRC32C, which costs a
-        // fraction of the SHA-256 that signing the payload would (the
-        // upload's own SHA-256 is computed once, by the caller).
-        let crc32c = base64::engine::general_purpose::STANDARD.encode(crc32c.to_be_bytes());
-        let uploaded = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .part_number(number)
-            .checksum_crc32_c(crc32c)
-            .body(S3Body::from(data))
-            .customize()
-            .disable_payload_signing()
-            .send()
-            .await
-            .map_err(|e| s3_error("uploading a part", e))?;
-        Ok(CompletedPart { number, etag: uploaded.e_tag().unwrap_or_default().to_owned(), size })
-    }
-
-    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
-        let parts =
-            parts.iter().map(|part| S3Part::builder().e_tag(&part.etag).part_number(part.number).build()).collect();
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-            .send()
-            .await
-            .map_err(|e| s3_error("completing a multipart upload", e))?;
-        Ok(())
-    }
-
-    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<()> {
-        let aborted = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .send()
-            .await;
-        match aborted {
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => Ok(()),
-            other => other.map(drop).map_err(|e| s3_error("aborting a multipart upload", e)),
-        }
+        Ok(Box::new(PartUpload::new(Arc::new(self.clone()), self.parts, key.clone(), content_type)))
     }
 
     async fn get(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream> {
@@ -223,7 +138,7 @@ impl BlobStore for S3BlobStore {
         let first = self.reads.first(&range);
         let response = get_range(&self.client, &self.bucket, key.as_str(), &first).await.map_err(|e| {
             match e.as_service_error() {
-                Some(service) if service.is_no_such_key() => super::missing_object(key),
+                Some(service) if service.is_no_such_key() => BlobError::NotFound { key: key.clone() },
                 _ => s3_error("reading an object", e),
             }
         })?;
@@ -255,7 +170,7 @@ impl BlobStore for S3BlobStore {
         Ok(self.reads.read(range, first, body_chunks(response.body), fetch))
     }
 
-    async fn size(&self, key: &BlobKey) -> Result<Option<u64>> {
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>> {
         match self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await {
             Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
@@ -294,13 +209,97 @@ impl BlobStore for S3BlobStore {
         )
     }
 
-    fn presigner(&self) -> Option<&dyn PresignGet> {
+    fn multipart(&self) -> &dyn Multipart {
+        self
+    }
+
+    fn signer(&self) -> Option<&dyn Signer> {
         Some(self)
     }
 }
 
 #[async_trait]
-impl PresignGet for S3BlobStore {
+impl Multipart for S3BlobStore {
+    async fn create(&self, key: &BlobKey, content_type: &str) -> Result<String> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| s3_error("starting a multipart upload", e))?;
+        let id = created
+            .upload_id()
+            .ok_or_else(|| BlobError::internal("starting a multipart upload", anyhow::anyhow!("no upload id")))?;
+        Ok(id.to_owned())
+    }
+
+    async fn upload_part(
+        &self,
+        key: &BlobKey,
+        upload_id: &str,
+        number: i32,
+        _offset: u64,
+        data: Bytes,
+        crc32c: u32,
+    ) -> Result<CompletedPart> {
+        let size = data.len() as u64;
+        // The store checks each part against its CRC32C, which costs a
+        // fraction of the SHA-256 that signing the payload would (the
+        // upload's own SHA-256 is computed once, by the caller).
+        let crc32c = base64::engine::general_purpose::STANDARD.encode(crc32c.to_be_bytes());
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(number)
+            .checksum_crc32_c(crc32c)
+            .body(S3Body::from(data))
+            .customize()
+            .disable_payload_signing()
+            .send()
+            .await
+            .map_err(|e| s3_error("uploading a part", e))?;
+        Ok(CompletedPart { number, etag: uploaded.e_tag().unwrap_or_default().to_owned(), size })
+    }
+
+    async fn complete(&self, key: &BlobKey, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
+        let parts =
+            parts.iter().map(|part| S3Part::builder().e_tag(&part.etag).part_number(part.number).build()).collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| s3_error("completing a multipart upload", e))?;
+        Ok(())
+    }
+
+    async fn abort(&self, key: &BlobKey, upload_id: &str) -> Result<()> {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .send()
+            .await;
+        match aborted {
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => Ok(()),
+            other => other.map(drop).map_err(|e| s3_error("aborting a multipart upload", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Signer for S3BlobStore {
     async fn presign_get(
         &self,
         key: &BlobKey,
@@ -308,9 +307,8 @@ impl PresignGet for S3BlobStore {
         content_type: &str,
         disposition: Option<&str>,
     ) -> Result<String> {
-        let config = PresigningConfig::expires_in(expires_in).map_err(|e| {
-            ArchiveError::invalid(Reason::InvalidTtl, format!("cannot presign for {expires_in:?}: {e}"))
-        })?;
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| BlobError::InvalidExpiry { expires_in, message: e.to_string() })?;
         let request = self
             .presign_client
             .get_object()

@@ -172,7 +172,7 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
     } else {
         match archive.blobs().get(&object.key, start..end).await {
             Ok(stream) => Body::from_stream(crate::blob::rechunk(stream, archive.media_settings().chunk_size_bytes)),
-            Err(error) => return failed(error),
+            Err(error) => return failed(error.into()),
         }
     };
     response.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

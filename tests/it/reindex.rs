@@ -90,7 +90,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
         let id = archive::ids::ArticleId::parse("giao-ban").unwrap();
         let key = archive::blob::BlobKey::article_manifest(&id);
         let blobs = original.archive.blobs();
-        let stored = blobs.get_bytes(&key, blobs.size(&key).await.unwrap().unwrap()).await.unwrap();
+        let stored = blobs.get_bytes(&key, blobs.head(&key).await.unwrap().unwrap()).await.unwrap();
         serde_json::from_slice::<archive::archive::manifest::ArticleManifest>(&stored).unwrap().view_count
     };
     assert_eq!(manifest_views().await, total - 11);
@@ -131,7 +131,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
 
     // A new, empty database over the same bucket.
     let (settings, fresh_dir) = original.with_fresh_database().await;
-    let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap();
+    let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
     let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await.unwrap();
     let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (4, 2, 0), "{report:?}");

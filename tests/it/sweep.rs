@@ -91,7 +91,7 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     let described = key_made_ago("media/chi-manifest/original-{uuid}", old);
     put(blobs.as_ref(), &described, b"described by the bucket").await;
     let clip_manifest = BlobKey::media_manifest(&MediaId::parse(&clip_id).unwrap());
-    let size = blobs.size(&clip_manifest).await.unwrap().expect("the clip has a manifest");
+    let size = blobs.head(&clip_manifest).await.unwrap().expect("the clip has a manifest");
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&blobs.get_bytes(&clip_manifest, size).await.unwrap()).unwrap();
     manifest["id"] = "chi-manifest".into();
@@ -111,7 +111,7 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     let linked = key_made_ago("media/chi-lien-ket/original-{uuid}", old);
     put(blobs.as_ref(), &linked, b"named inside an article manifest").await;
     let article_manifest = BlobKey::parse("articles/con-lai/manifest.json").unwrap();
-    let size = blobs.size(&article_manifest).await.unwrap().expect("the article has a manifest");
+    let size = blobs.head(&article_manifest).await.unwrap().expect("the article has a manifest");
     let mut described_article: serde_json::Value =
         serde_json::from_slice(&blobs.get_bytes(&article_manifest, size).await.unwrap()).unwrap();
     manifest["id"] = "chi-lien-ket".into();

@@ -82,7 +82,7 @@ pub struct MediaManifest {
 
 /// Reads and decodes the manifest at `key`; `None` when there is none.
 pub async fn read<T: serde::de::DeserializeOwned>(blobs: &dyn BlobStore, key: &BlobKey) -> Result<Option<T>> {
-    let Some(size) = blobs.size(key).await? else {
+    let Some(size) = blobs.head(key).await? else {
         return Ok(None);
     };
     let bytes = blobs.get_bytes(key, size).await?;

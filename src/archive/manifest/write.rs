@@ -128,6 +128,6 @@ impl Archive {
 
     pub(crate) async fn write_media_manifest(&self, media: &MediaRecord) -> Result<()> {
         let key = BlobKey::media_manifest(&media.id);
-        self.blobs.put(&key, encode(&MediaManifest::from(media))?, JSON).await
+        Ok(self.blobs.put(&key, encode(&MediaManifest::from(media))?, JSON).await?)
     }
 }

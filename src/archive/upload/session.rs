@@ -64,7 +64,7 @@ impl Archive {
         }
         let (media_id, content_type) = self.new_media(&header).await?;
         let key = BlobKey::new_media_original(&media_id);
-        let multipart_id = self.blobs.create_multipart(&key, &content_type).await?;
+        let multipart_id = self.blobs.multipart().create(&key, &content_type).await?;
         let session = UploadSession {
             id: UploadId::generate(),
             media_id,
@@ -72,7 +72,7 @@ impl Archive {
             content_type,
             key,
             multipart_id,
-            part_size: self.blobs.part_size(),
+            part_size: self.parts.part_size,
             progress: UploadProgress {
                 committed_offset: 0,
                 parts_done: 0,
@@ -84,7 +84,7 @@ impl Archive {
             finished: false,
         };
         if let Err(error) = self.metadata.insert_upload(&session).await {
-            let _ = self.blobs.abort_multipart(&session.key, &session.multipart_id).await;
+            let _ = self.blobs.multipart().abort(&session.key, &session.multipart_id).await;
             return Err(error);
         }
         tracing::info!(upload = %session.id, media = %session.media_id, "resumable upload started");
@@ -153,7 +153,7 @@ impl Archive {
         // stored already recorded a copy before aborting its own multipart
         // upload, which a crash in between leaves open. Aborting a completed
         // or aborted one does nothing.
-        self.blobs.abort_multipart(&session.key, &session.multipart_id).await?;
+        self.blobs.multipart().abort(&session.key, &session.multipart_id).await?;
         if !session.finished {
             // Completed but not recorded (the server stopped in between).
             self.blobs.delete(&session.key).await?;

@@ -7,7 +7,7 @@ use super::claims::ActiveUpload;
 use crate::archive::{Archive, now, run_to_completion};
 use crate::error::Reason;
 use crate::{
-    blob::{BlobKey, CompletedPart, PartWriter},
+    blob::{BlobKey, CompletedPart, PartPlan, PartWriter},
     error::{ArchiveError, ErrorKind, Result},
     format::mp4::{self, FaststartPlan, Mp4Info},
     ids::{MediaId, UploadId},
@@ -90,7 +90,7 @@ impl MediaUpload {
         slot: tokio::sync::OwnedSemaphorePermit,
     ) -> Self {
         let key = BlobKey::new_media_original(&id);
-        let writer = PartWriter::new(archive.blobs.clone(), key, &content_type);
+        let writer = PartWriter::new(archive.blobs.clone(), archive.parts, key, &content_type);
         let limit = std::time::Duration::from_secs(archive.media_settings.max_one_shot_upload_seconds);
         // A limit too far out to represent is no limit.
         let deadline = std::time::Instant::now().checked_add(limit);
@@ -122,10 +122,11 @@ impl MediaUpload {
         let progress = session.progress;
         let writer = PartWriter::resume(
             archive.blobs.clone(),
+            // A session keeps the part size it started with.
+            PartPlan { part_size: session.part_size, ..archive.parts },
             session.key,
             &session.content_type,
             Some(session.multipart_id),
-            session.part_size,
             progress.parts_done,
             progress.crc32c,
         );
@@ -307,7 +308,7 @@ impl MediaUpload {
             match record_it(&record, true).await {
                 Ok(()) => {
                     if let Err(error) = writer.abort().await {
-                        tracing::warn!(media = %record.id, error = ?error.source, "duplicate bytes not discarded");
+                        tracing::warn!(media = %record.id, error = ?error, "duplicate bytes not discarded");
                     }
                     archive.write_media_manifest_logged(&record).await;
                     return Ok(record);
@@ -315,7 +316,7 @@ impl MediaUpload {
                 Err(error) if error.reason == Reason::CopySourceGone => {}
                 Err(error) => {
                     if let Err(abort) = writer.abort().await {
-                        tracing::warn!(media = %record.id, error = ?abort.source, "upload not aborted");
+                        tracing::warn!(media = %record.id, error = ?abort, "upload not aborted");
                     }
                     return Err(error);
                 }
@@ -398,7 +399,7 @@ impl MediaUpload {
         .await;
         match aborted {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(media = %id, error = ?error.source, "could not abort an upload"),
+            Ok(Err(error)) => tracing::warn!(media = %id, error = ?error, "could not abort an upload"),
             Err(error) => tracing::warn!(media = %id, %error, "the abort of an upload panicked"),
         }
     }

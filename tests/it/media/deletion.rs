@@ -141,7 +141,7 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
     // The bucket agrees: rebuilt from its manifests alone, the deleted clips
     // stay deleted and the article links nothing.
     let (settings, fresh_dir) = server.with_fresh_database().await;
-    let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap();
+    let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
     let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await.unwrap();
     let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (1, 1, 0), "{report:?}");
