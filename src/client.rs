@@ -135,18 +135,31 @@ where
 /// Whether a failed call is worth trying again as it is (gRPC's status-code
 /// guide): the server or the link went away (UNAVAILABLE), the deadline
 /// passed (DEADLINE_EXCEEDED), or a limit says when to come back
-/// (RESOURCE_EXHAUSTED with `google.rpc.RetryInfo`). INTERNAL and UNKNOWN
-/// from archived are verdicts; the same codes without archived's
-/// `ErrorInfo` are the transport's (tonic reports a broken pipe or a reset
-/// stream of a server that died as INTERNAL or UNKNOWN), so the link broke.
+/// (RESOURCE_EXHAUSTED with `google.rpc.RetryInfo`). Nothing else: an
+/// INTERNAL or UNKNOWN the server sent is a verdict.
 pub fn is_transient(status: &tonic::Status) -> bool {
     use tonic::Code;
     use tonic_types::StatusExt;
-    match status.code() {
+    match code(status) {
         Code::Unavailable | Code::DeadlineExceeded => true,
         Code::ResourceExhausted => status.get_details_retry_info().is_some(),
-        Code::Internal | Code::Unknown => status.get_details_error_info().is_none(),
         _ => false,
+    }
+}
+
+/// The status's code as gRPC means it. tonic labels a link that broke
+/// under a call INTERNAL or UNKNOWN (a server that died mid-stream: broken
+/// pipe, reset stream) or CANCELLED (a call sent on a connection that then
+/// closed); gRPC's HTTP/2 mapping calls all of that UNAVAILABLE. A status
+/// the server sent was read from its trailers and has no source error; one
+/// tonic made from a transport error keeps that error as its source.
+fn code(status: &tonic::Status) -> tonic::Code {
+    use tonic::Code;
+    match status.code() {
+        Code::Internal | Code::Unknown | Code::Cancelled if std::error::Error::source(status).is_some() => {
+            Code::Unavailable
+        }
+        code => code,
     }
 }
 
@@ -165,13 +178,17 @@ mod tests {
         for code in [Code::InvalidArgument, Code::Aborted, Code::Cancelled, Code::NotFound] {
             assert!(!is_transient(&Status::new(code, "")), "{code:?}");
         }
-        // INTERNAL or UNKNOWN from archived carries its ErrorInfo: a verdict.
+        // INTERNAL or UNKNOWN the server sent is a verdict, ErrorInfo or not.
         for code in [Code::Internal, Code::Unknown] {
             let verdict = ErrorDetails::with_error_info("INTERNAL", "archive.v1", []);
             assert!(!is_transient(&Status::with_error_details(code, "internal error", verdict)), "{code:?}");
-            // Without it, the transport's: the stream broke.
-            assert!(is_transient(&Status::new(code, "h2 protocol error: broken pipe")), "{code:?}");
+            assert!(!is_transient(&Status::new(code, "from a proxy")), "{code:?}");
         }
+        // The same codes made by tonic from a broken link: the link broke.
+        let broken = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let status = Status::from_error(Box::new(broken));
+        assert_eq!(status.code(), Code::Unknown);
+        assert!(is_transient(&status));
         assert!(!is_transient(&Status::resource_exhausted("over a limit that waiting does not lift")));
         let wait = ErrorDetails::with_retry_info(Some(Duration::from_secs(1)));
         assert!(is_transient(&Status::with_error_details(Code::ResourceExhausted, "slow down", wait)));

@@ -119,6 +119,45 @@ async fn archivectl_put_resumes_an_interrupted_upload() {
     assert!(put.contains(&sha256_hex(&data)), "the clip stored is the file: {put}");
 }
 
+/// A server that dies under a call: tonic labels the broken link INTERNAL
+/// or UNKNOWN, and the client must still see it as transient (archivectl
+/// resumes it), while a verdict the server sends is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_upload_is_a_transient_failure() {
+    use archive::proto::v1::{self as pb, upload_media_request::Kind};
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"), ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")];
+    let server = spawn_archived(dir.path(), &ports);
+    let channel = server.channel().await;
+
+    let verdict = archive::proto::v1::metadata_service_client::MetadataServiceClient::new(channel.clone())
+        .get_media(pb::GetMediaRequest { name: "media/khong-co".into() })
+        .await
+        .expect_err("no such clip");
+    assert!(!archive::client::is_transient(&verdict), "{verdict:?}");
+
+    let (messages, stream) = tokio::sync::mpsc::channel(4);
+    let mut client = archive::client::media_client(channel.clone());
+    let call =
+        tokio::spawn(async move { client.upload_media(tokio_stream::wrappers::ReceiverStream::new(stream)).await });
+    let header = pb::UploadHeader { filename: "dang-do.bin".into(), ..Default::default() };
+    messages.send(pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }).await.unwrap();
+    for chunk in common::pseudo_random_bytes(4 << 20, 5).chunks(1 << 20) {
+        messages.send(pb::UploadMediaRequest { kind: Some(Kind::Chunk(chunk.to_vec().into())) }).await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(server); // SIGKILL, mid-stream: no finish was sent
+    let broken = call.await.unwrap().expect_err("the server died");
+    assert!(archive::client::is_transient(&broken), "{broken:?}");
+    drop(messages);
+
+    let gone = archive::proto::v1::metadata_service_client::MetadataServiceClient::new(channel)
+        .get_media(pb::GetMediaRequest { name: "media/khong-co".into() })
+        .await
+        .expect_err("nobody answers");
+    assert!(archive::client::is_transient(&gone), "{gone:?}");
+}
+
 /// A regression guard, not a benchmark. With Nagle's algorithm on archived's
 /// accepted sockets, a reply written in two segments waited for the
 /// caller's delayed ACK: every unary call that awaited storage took ~40 ms
