@@ -8,7 +8,12 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tonic::transport::Channel;
+use tonic::{
+    codegen::{Body, StdError},
+    metadata::{Ascii, MetadataValue},
+    service::interceptor::InterceptedService,
+    transport::Channel,
+};
 
 /// Size of the chunks the client sends.
 pub const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
@@ -94,9 +99,52 @@ pub async fn connect(url: &str) -> anyhow::Result<Channel> {
     Ok(channel)
 }
 
-/// Connects a media client with message limits that fit the server's.
-pub fn media_client(channel: Channel) -> MediaServiceClient<Channel> {
+/// Connects a media client with message limits that fit the server's, on
+/// a [`Channel`] or a [`Connection`].
+pub fn media_client<T>(channel: T) -> MediaServiceClient<T>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
     MediaServiceClient::new(channel).max_decoding_message_size(16 * 1024 * 1024)
+}
+
+/// Sends `authorization: Bearer TOKEN` with every call (nothing without a
+/// token).
+#[derive(Debug, Clone, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> anyhow::Result<Self> {
+        let value = token
+            .map(|token| format!("Bearer {token}").parse::<MetadataValue<Ascii>>())
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("the token must be printable ASCII"))?;
+        Ok(Self(value.map(|mut value| {
+            value.set_sensitive(true);
+            value
+        })))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel to archived that presents the caller's token.
+pub type Connection = InterceptedService<Channel, Bearer>;
+
+/// Connects to archived at `url` as the holder of `token`.
+pub async fn connect_as(url: &str, token: Option<&str>) -> anyhow::Result<Connection> {
+    let bearer = Bearer::new(token)?;
+    Ok(InterceptedService::new(connect(url).await?, bearer))
 }
 
 /// The messages of one stream of a resumable upload: `resume` at `offset`,

@@ -22,6 +22,15 @@ pub struct Settings {
     pub media: MediaSettings,
     pub gateway: GatewaySettings,
     pub retention: RetentionSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// TOML file of the clients' token digests and scopes (`archivectl token
+    /// new` prints entries); re-read on SIGHUP. Unset: auth is off.
+    pub tokens_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

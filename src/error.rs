@@ -24,6 +24,10 @@ pub enum ErrorKind {
     /// A backend (object storage, database) failed or could not be reached.
     Unavailable,
     Internal,
+    /// No token, or one the server does not know.
+    Unauthenticated,
+    /// A known token without the scope the call needs.
+    PermissionDenied,
 }
 
 impl ErrorKind {
@@ -37,6 +41,8 @@ impl ErrorKind {
             ErrorKind::ResourceExhausted => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::PermissionDenied => 403,
         }
     }
 }
@@ -101,6 +107,8 @@ impl ArchiveError {
             ErrorKind::ResourceExhausted => Code::ResourceExhausted,
             ErrorKind::Unavailable => Code::Unavailable,
             ErrorKind::Internal => Code::Internal,
+            ErrorKind::Unauthenticated => Code::Unauthenticated,
+            ErrorKind::PermissionDenied => Code::PermissionDenied,
         }
     }
 }
@@ -141,6 +149,8 @@ mod tests {
             (ErrorKind::ResourceExhausted, 429),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::Internal, 500),
+            (ErrorKind::Unauthenticated, 401),
+            (ErrorKind::PermissionDenied, 403),
         ];
         for (kind, status) in kinds {
             assert_eq!(kind.http_status(), status, "{kind:?}");

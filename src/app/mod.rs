@@ -18,7 +18,10 @@ use crate::{
             metadata_service_server::MetadataServiceServer,
         },
     },
-    service::{ArticleGrpc, MediaGrpc, MetadataGrpc},
+    service::{
+        ArticleGrpc, MediaGrpc, MetadataGrpc,
+        auth::{Auth, AuthLayer},
+    },
 };
 pub mod telemetry;
 
@@ -41,6 +44,7 @@ const UPLOAD_STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
 pub struct Application {
     settings: Settings,
     archive: Archive,
+    auth: Arc<Auth>,
     grpc_listener: TcpListener,
     gateway_listener: TcpListener,
 }
@@ -68,7 +72,8 @@ impl Application {
         let bodies = BodyCache::new(settings.storage.body_cache_bytes);
         let (media, retention) = (settings.media.clone(), settings.retention.clone());
         let archive = Archive::new(blobs, metadata, signer, media, retention, gateway_base_url, bodies);
-        Ok(Self { settings, archive, grpc_listener, gateway_listener })
+        let auth = Arc::new(open_auth(&settings)?);
+        Ok(Self { settings, archive, auth, grpc_listener, gateway_listener })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -133,7 +138,9 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
+        spawn_auth_reload(self.auth.clone(), stop_rx.clone());
         let grpc = tonic::transport::Server::builder()
+            .layer(AuthLayer::new(self.auth.clone()))
             .concurrency_limit_per_connection(server.concurrency_limit_per_connection)
             .max_concurrent_streams(Some(server.max_concurrent_streams))
             .initial_stream_window_size(Some(UPLOAD_STREAM_WINDOW_BYTES))
@@ -195,6 +202,43 @@ fn gateway_incoming(listener: TcpListener) -> impl axum::serve::Listener<Addr = 
             tracing::warn!(%error, "TCP_NODELAY not set on a gateway connection");
         }
     })
+}
+
+/// The tokens `[auth] tokens_file` lists, or auth off (and a warning).
+fn open_auth(settings: &Settings) -> anyhow::Result<Auth> {
+    match &settings.auth.tokens_file {
+        Some(path) => {
+            let auth = Auth::from_file(Path::new(path))?;
+            tracing::info!(file = %path, "auth on: every call needs a bearer token");
+            Ok(auth)
+        }
+        None => {
+            tracing::warn!("AUTH IS OFF: any caller may read, change and delete anything; set [auth] tokens_file");
+            Ok(Auth::off())
+        }
+    }
+}
+
+/// Re-reads the tokens file on every SIGHUP until stopped.
+fn spawn_auth_reload(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    if auth.is_on() {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be caught: the tokens file is read at start only");
+            return;
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = hangups.recv() => match auth.reload() {
+                        Ok(count) => tracing::info!(count, "tokens file re-read"),
+                        Err(error) => tracing::error!("tokens file not re-read, the old tokens stay: {error:#}"),
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
 }
 
 /// Runs `task` every `interval_seconds` until stopped (never when 0).

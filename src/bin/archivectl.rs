@@ -2,10 +2,11 @@
 
 use anyhow::{Context, bail};
 use archive::{
-    client::{is_transient, media_client, resumed_messages},
+    client::{Connection, is_transient, media_client, resumed_messages},
     proto::v1::{
         self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
     },
+    service::auth::Scope,
 };
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
@@ -15,7 +16,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tonic::transport::Channel;
 
 #[derive(Parser)]
 #[command(version, about = "Client of the archive service")]
@@ -23,6 +23,9 @@ struct Cli {
     /// gRPC address of archived.
     #[arg(long, env = "ARCHIVE_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
     server: String,
+    /// Bearer token to present (`archivectl token new` makes one).
+    #[arg(long, env = "ARCHIVE_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,6 +90,9 @@ enum Command {
     },
     /// Print what the archive holds: articles, revisions, views, clips, bytes.
     Stats,
+    /// Manage access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Rebuild an empty metadata database from the manifests in storage.
     /// Reads the server's configuration (file and ARCHIVE__ variables), not the server.
     Reindex {
@@ -110,6 +116,20 @@ enum Command {
         name: String,
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a fresh random token (once: it is not stored anywhere) and the
+    /// entry to add to archived's tokens file, which keeps only its SHA-256.
+    New {
+        /// Who will hold it, as logs will name it.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read, write, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<Scope>,
     },
 }
 
@@ -159,7 +179,7 @@ impl Default for UploadOptions {
 
 /// Uploads a file through a resumable upload: a stream that breaks (the link
 /// or the server went away) is resumed where the stored bytes end.
-async fn upload(channel: &Channel, file: &Path, options: UploadOptions) -> anyhow::Result<pb::Media> {
+async fn upload(channel: &Connection, file: &Path, options: UploadOptions) -> anyhow::Result<pb::Media> {
     let size = tokio::fs::metadata(file).await.with_context(|| format!("opening {}", file.display()))?.len();
     let filename = file.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?.to_owned();
     // Declaring the checksum first lets the server skip bytes it already has.
@@ -261,7 +281,7 @@ async fn file_checksums(file: &Path) -> anyhow::Result<(String, u32)> {
     }
 }
 
-async fn attach(channel: &Channel, article: &str, media: &str, reference: &str) -> anyhow::Result<()> {
+async fn attach(channel: &Connection, article: &str, media: &str, reference: &str) -> anyhow::Result<()> {
     let request = pb::AttachMediaRequest { article: article.into(), media: media.into(), reference: reference.into() };
     media_client(channel.clone()).attach_media(request).await?;
     Ok(())
@@ -301,13 +321,22 @@ async fn reindex(config: Option<&Path>) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Reindex { config } = &cli.command {
-        return reindex(config.as_deref()).await;
+    match &cli.command {
+        Command::Reindex { config } => return reindex(config.as_deref()).await,
+        Command::Token(TokenCommand::New { name, scopes }) => {
+            let token = archive::service::auth::new_token();
+            println!("token (shown once; give it to {name}):\n{token}\n");
+            println!("add to the tokens file, then send archived SIGHUP:\n");
+            print!("{}", archive::service::auth::file_entry(name, scopes, &token));
+            return Ok(());
+        }
+        _ => {}
     }
-    let channel =
-        archive::client::connect(&cli.server).await.with_context(|| format!("connecting to {}", cli.server))?;
+    let channel = archive::client::connect_as(&cli.server, cli.token.as_deref())
+        .await
+        .with_context(|| format!("connecting to {}", cli.server))?;
     match cli.command {
-        Command::Reindex { .. } => unreachable!("handled above"),
+        Command::Reindex { .. } | Command::Token(_) => unreachable!("handled above"),
         Command::Import { file, media, id } => {
             let text = tokio::fs::read(&file).await.with_context(|| format!("reading {}", file.display()))?;
             let request = pb::ImportArticleRequest { export_text: text.into(), article_id: id.unwrap_or_default() };

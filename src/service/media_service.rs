@@ -1,4 +1,7 @@
-use super::convert;
+use super::{
+    auth::{self, Scope},
+    convert,
+};
 use crate::error::Reason;
 use crate::{
     archive::{Archive, Broken},
@@ -178,6 +181,10 @@ impl MediaService for MediaGrpc {
         &self,
         request: Request<pb::DeleteMediaRequest>,
     ) -> Result<Response<pb::DeleteMediaResponse>, Status> {
+        if request.get_ref().force {
+            // Detaching a clip from the articles that show it is an admin's call.
+            auth::require(&request, Scope::Admin)?;
+        }
         let request = request.into_inner();
         let id = MediaId::from_name(&request.name)?;
         let deleted = self.archive.delete_media(&id, request.force).await?;

@@ -3,6 +3,7 @@
 //! No storage logic lives here.
 
 mod article_service;
+pub mod auth;
 mod convert;
 mod media_service;
 mod metadata_service;
