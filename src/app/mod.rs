@@ -21,6 +21,7 @@ use crate::{
     service::{
         ArticleGrpc, MediaGrpc, MetadataGrpc,
         auth::{Auth, AuthLayer},
+        request_id,
     },
 };
 pub mod telemetry;
@@ -139,8 +140,13 @@ impl Application {
             .build_v1()?;
 
         spawn_auth_reload(self.auth.clone(), stop_rx.clone());
+        let layers = tower::ServiceBuilder::new()
+            .layer(request_id::set())
+            .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_id::span))
+            .layer(request_id::propagate())
+            .layer(AuthLayer::new(self.auth.clone()));
         let grpc = tonic::transport::Server::builder()
-            .layer(AuthLayer::new(self.auth.clone()))
+            .layer(layers)
             .concurrency_limit_per_connection(server.concurrency_limit_per_connection)
             .max_concurrent_streams(Some(server.max_concurrent_streams))
             .initial_stream_window_size(Some(UPLOAD_STREAM_WINDOW_BYTES))

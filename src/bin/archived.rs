@@ -18,9 +18,9 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
     let args = Args::parse();
     let settings = Settings::load(args.config.as_deref())?;
+    telemetry::init_as(settings.log.format);
     tracing::info!(storage = %settings.storage.url, metadata = %settings.metadata.url, "starting");
     let app = Application::build(settings).await?;
     tracing::info!(grpc = %app.grpc_addr(), gateway = %app.gateway_addr(), "serving");

@@ -216,3 +216,75 @@ fn tokens_file_is_reread_on_sighup_and_archivectl_presents_its_token() {
     assert!(!ok && out.contains("not known"), "{out}");
     assert!(!archivectl(Some(&tokens.writer), &["stats"]).0, "cms was removed too");
 }
+
+/// JSON logs: every line of a call carries its request id (the caller's,
+/// or one archived made and returned), refusals name no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_and_never_a_token() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    let tokens = write_tokens(&path);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archived"))
+        .current_dir(dir.path())
+        .env("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0")
+        .env("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")
+        .env("ARCHIVE__AUTH__TOKENS_FILE", &path)
+        .env("ARCHIVE__LOG__FORMAT", "json")
+        .env("RUST_LOG", "debug,h2=info,hyper=info,tower=info,sqlx=info,aws=info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let grpc = loop {
+        let line = lines.recv_timeout(std::time::Duration::from_secs(20)).expect("archived logs");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        seen.push(line);
+        if json["fields"]["message"] == "serving" {
+            break json["fields"]["grpc"].as_str().unwrap().to_owned();
+        }
+    };
+    let channel = archive::client::connect(&format!("http://{grpc}")).await.unwrap();
+
+    let mut request = tonic::Request::new(pb::ListArticlesRequest::default());
+    request.metadata_mut().insert("x-request-id", "yeu-cau-42".parse().unwrap());
+    request.metadata_mut().insert("authorization", format!("Bearer {}x", tokens.reader).parse().unwrap());
+    let refused = MetadataServiceClient::new(channel.clone()).list_articles(request).await.unwrap_err();
+    assert_eq!(refused.metadata().get("x-request-id").unwrap(), "yeu-cau-42");
+    let request = tonic::Request::new(pb::ListArticlesRequest::default());
+    let answered =
+        MetadataServiceClient::new(as_holder(&channel, Some(&tokens.reader))).list_articles(request).await.unwrap();
+    let made = answered.metadata().get("x-request-id").expect("an id is made").to_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&made).map(|_| ()), Ok(()), "{made}");
+
+    let request_id_of = |line: &str| -> Option<String> {
+        let json: serde_json::Value = serde_json::from_str(line).ok()?;
+        json["spans"].as_array()?.iter().find_map(|span| span["request_id"].as_str().map(str::to_owned))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (mut refusal, mut allowed) = (None, None);
+    while (refusal.is_none() || allowed.is_none()) && std::time::Instant::now() < deadline {
+        let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(200)) else { continue };
+        if line.contains("refused: unknown token") {
+            refusal = request_id_of(&line);
+        }
+        if line.contains("\"allowed\"") {
+            allowed = request_id_of(&line);
+        }
+        seen.push(line);
+    }
+    assert_eq!(refusal.as_deref(), Some("yeu-cau-42"), "the refusal's line has the caller's id");
+    assert_eq!(allowed.as_deref(), Some(made.as_str()), "the allowed call's line has the made id");
+    for secret in [&tokens.reader, &tokens.writer, &tokens.admin] {
+        assert!(seen.iter().all(|line| !line.contains(secret.as_str())), "a token reached the log");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
