@@ -14,7 +14,7 @@
 //! | domain | [`archive`] (what each RPC does, uploads, search policy, manifests, signing) |
 //! | stores | [`blob`] (bytes), [`metadata`] (facts) |
 //! | formats | [`format`] (the export format, MP4 parsing: pure, no I/O) |
-//! | foundation | [`error`], [`ids`], [`config`], [`proto`] |
+//! | foundation | [`error`], [`ids`], [`config`], [`metrics`], [`proto`] |
 //!
 //! [`client`] is the other side: the gRPC client `archivectl` is built on.
 
@@ -28,6 +28,7 @@ pub mod format;
 pub mod gateway;
 pub mod ids;
 pub mod metadata;
+pub mod metrics;
 pub mod proto;
 pub mod service;
 

@@ -21,6 +21,7 @@ use crate::{
     service::{
         ArticleGrpc, MediaGrpc, MetadataGrpc,
         auth::{Auth, AuthLayer},
+        outcome::OutcomeLayer,
         request_id,
     },
 };
@@ -34,6 +35,8 @@ use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::server::TcpIncoming;
 
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP_SECONDS: u64 = 5;
 /// What a client may send on one stream before archived reads it: an upload
 /// waiting for a part slot holds this much in HTTP/2 buffers. 2 MiB keeps
 /// uploads at full speed on loopback and LAN and, measured during 5 GiB
@@ -53,6 +56,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        crate::metrics::install();
         let blobs = blob::open(&settings.storage, settings.media.chunk_size_bytes)
             .await
             .with_context(|| format!("opening storage {}", settings.storage.url))?;
@@ -102,13 +106,13 @@ impl Application {
 
         let archive = self.archive.clone();
         let purge_interval = self.settings.retention.purge_interval_seconds;
-        spawn_periodic("purge of deleted articles", purge_interval, stop_rx.clone(), move || {
+        spawn_periodic("purge", purge_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.purge_expired().await }
         });
         let archive = self.archive.clone();
         let janitor_interval = self.settings.media.upload_janitor_interval_seconds;
-        spawn_periodic("expiry of idle uploads", janitor_interval, stop_rx.clone(), move || {
+        spawn_periodic("upload_janitor", janitor_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.expire_uploads().await }
         });
@@ -117,15 +121,20 @@ impl Application {
             self.settings.retention.sweep_interval_seconds,
             Duration::from_secs(self.settings.retention.unreferenced_grace_seconds),
         );
-        spawn_periodic("sweep of unreferenced objects", sweep_interval, stop_rx.clone(), move || {
+        spawn_periodic("sweep", sweep_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.sweep_unreferenced(grace).await.map(|report| report.deleted) }
         });
         let archive = self.archive.clone();
         let flush_interval = self.settings.metadata.view_flush_interval_seconds;
-        spawn_periodic("flush of view counts to manifests", flush_interval, stop_rx.clone(), move || {
+        spawn_periodic("view_flush", flush_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.flush_views().await }
+        });
+
+        spawn_periodic("metrics_upkeep", METRICS_UPKEEP_SECONDS, stop_rx.clone(), || async {
+            crate::metrics::upkeep();
+            Ok(0)
         });
 
         let server = &self.settings.server;
@@ -141,6 +150,7 @@ impl Application {
 
         spawn_auth_reload(self.auth.clone(), stop_rx.clone());
         let layers = tower::ServiceBuilder::new()
+            .layer(OutcomeLayer::new(max_message))
             .layer(request_id::set())
             .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_id::span))
             .layer(request_id::propagate())
@@ -247,7 +257,8 @@ fn spawn_auth_reload(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Runs `task` every `interval_seconds` until stopped (never when 0).
+/// Runs `task` every `interval_seconds` until stopped (never when 0);
+/// `name` labels its logs and metrics.
 fn spawn_periodic<F, Fut>(name: &'static str, interval_seconds: u64, mut stop: watch::Receiver<bool>, task: F)
 where
     F: Fn() -> Fut + Send + 'static,
@@ -261,9 +272,16 @@ where
         loop {
             tokio::select! {
                 _ = ticks.tick() => match task().await {
-                    Ok(0) => {}
-                    Ok(count) => tracing::info!(count, "{name} done"),
-                    Err(error) => tracing::warn!(error = ?error.source, "{name} failed: {}", error.message),
+                    Ok(count) => {
+                        crate::metrics::job(name, Ok(count));
+                        if count > 0 {
+                            tracing::info!(job = name, count, "background job done");
+                        }
+                    }
+                    Err(error) => {
+                        crate::metrics::job(name, Err(()));
+                        tracing::warn!(job = name, error = ?error.source, "background job failed: {}", error.message);
+                    }
                 },
                 _ = stop.changed() => return,
             }

@@ -8,6 +8,7 @@
 mod error;
 mod fs;
 mod key;
+mod measured;
 mod parts;
 mod ranged;
 mod rechunk;
@@ -16,6 +17,7 @@ mod s3;
 pub use error::{BlobError, BlobResult};
 pub use fs::FsBlobStore;
 pub use key::{BlobKey, KeyOwner, ObjectOrigin};
+pub use measured::Measured;
 pub use parts::{PartPlan, PartUpload, PartWriter};
 pub use ranged::{FetchRange, RangedReads};
 pub use rechunk::rechunk;
@@ -148,18 +150,18 @@ pub struct Storage {
     pub parts: PartPlan,
 }
 
-/// Opens the store named by `settings.url`: `file://DIR` or `s3://BUCKET`.
-/// Parts follow `[storage.s3]` on S3 and are fixed on the file system.
+/// Opens the store named by `settings.url`: `file://DIR` or `s3://BUCKET`,
+/// timed ([`Measured`]). Parts follow `[storage.s3]` on S3 and are fixed on the file system.
 pub async fn open(settings: &StorageSettings, read_chunk_bytes: usize) -> anyhow::Result<Storage> {
     if let Some(dir) = settings.url.strip_prefix("file://") {
         anyhow::ensure!(!dir.is_empty(), "storage.url file:// needs a directory");
         let store = Arc::new(FsBlobStore::open(dir, read_chunk_bytes).await?);
-        Ok(Storage { store, parts: fs::PART_PLAN })
+        Ok(Storage { store: Arc::new(Measured::new(store)), parts: fs::PART_PLAN })
     } else if let Some(bucket) = settings.url.strip_prefix("s3://") {
         let bucket = bucket.trim_end_matches('/');
         anyhow::ensure!(!bucket.is_empty() && !bucket.contains('/'), "storage.url must be s3://BUCKET");
         let store = S3BlobStore::connect(&settings.s3, bucket).await?;
-        Ok(Storage { parts: store.parts(), store: Arc::new(store) })
+        Ok(Storage { parts: store.parts(), store: Arc::new(Measured::new(Arc::new(store))) })
     } else {
         anyhow::bail!("storage.url {:?} must start with file:// or s3://", settings.url)
     }

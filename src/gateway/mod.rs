@@ -55,8 +55,27 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
+/// Clips on signed URLs, and `/metrics` (Prometheus text) for operators.
 pub fn router(archive: Archive, cors_origins: Vec<String>) -> Router {
-    Router::new().route("/media/{id}", get(serve_media)).with_state(archive).layer(cors(&cors_origins))
+    Router::new()
+        .route("/media/{id}", get(serve_media))
+        .with_state(archive)
+        .layer(cors(&cors_origins))
+        .layer(axum::middleware::from_fn(measured))
+        .route("/metrics", get(metrics))
+}
+
+/// Counts each media request by status, timed to its response headers.
+async fn measured(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let start = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::gateway(response.status().as_u16(), start.elapsed());
+    response
+}
+
+async fn metrics() -> Response {
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    ([(header::CONTENT_TYPE, content_type)], crate::metrics::render()).into_response()
 }
 
 /// A read that failed, as HTTP: the status from the one mapping of error

@@ -7,6 +7,7 @@ pub mod auth;
 mod convert;
 mod media_service;
 mod metadata_service;
+pub mod outcome;
 pub mod request_id;
 
 pub use article_service::ArticleGrpc;

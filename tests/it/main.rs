@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod media;
 mod metadata;
+mod operations;
 mod reindex;
 mod replicas;
 mod sweep;

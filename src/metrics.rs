@@ -1,0 +1,128 @@
+//! Every metric archived exports, named and described once here; the
+//! layers record through these functions. Prometheus text is served on the
+//! gateway's `/metrics` ([`render`]). Names follow the grpc-ecosystem
+//! conventions for RPCs (`grpc_server_*`) and `archive_*` for the rest.
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::{sync::OnceLock, time::Duration};
+
+const RPC_HANDLED: &str = "grpc_server_handled_total";
+const RPC_SECONDS: &str = "grpc_server_handling_seconds";
+const RPC_RECEIVED_BYTES: &str = "grpc_server_received_bytes_total";
+const RPC_SENT_BYTES: &str = "grpc_server_sent_bytes_total";
+const GATEWAY_REQUESTS: &str = "archive_gateway_requests_total";
+const GATEWAY_SECONDS: &str = "archive_gateway_request_seconds";
+const STORAGE_SECONDS: &str = "archive_storage_operation_seconds";
+const STORAGE_ERRORS: &str = "archive_storage_errors_total";
+const JOB_RUNS: &str = "archive_job_runs_total";
+const JOB_ITEMS: &str = "archive_job_items_total";
+const OPEN_UPLOADS: &str = "archive_upload_sessions_open";
+
+/// Latency buckets, seconds: 0.5 ms … 60 s.
+const BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls return the same
+/// handle, so servers started in one test process share it).
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .expect("buckets are not empty")
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+            describe();
+            handle
+        })
+        .clone()
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    HANDLE.get().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Drains histogram samples into their buckets; call every few seconds.
+pub fn upkeep() {
+    if let Some(handle) = HANDLE.get() {
+        handle.run_upkeep();
+    }
+}
+
+fn describe() {
+    describe_counter!(RPC_HANDLED, "gRPC calls finished, by service, method and status code");
+    describe_histogram!(RPC_SECONDS, metrics::Unit::Seconds, "gRPC call duration to the last byte, by method");
+    describe_counter!(RPC_RECEIVED_BYTES, metrics::Unit::Bytes, "gRPC request body bytes, by method");
+    describe_counter!(RPC_SENT_BYTES, metrics::Unit::Bytes, "gRPC response body bytes, by method");
+    describe_counter!(GATEWAY_REQUESTS, "media gateway requests, by HTTP status");
+    describe_histogram!(GATEWAY_SECONDS, metrics::Unit::Seconds, "media gateway time to response headers");
+    describe_histogram!(STORAGE_SECONDS, metrics::Unit::Seconds, "object storage calls, by operation");
+    describe_counter!(STORAGE_ERRORS, "object storage calls that failed, by operation");
+    describe_counter!(JOB_RUNS, "background job runs, by job and outcome (ok, error)");
+    describe_counter!(JOB_ITEMS, "what background jobs did (expired uploads, swept objects, ...), by job");
+    describe_gauge!(OPEN_UPLOADS, "resumable upload sessions open");
+}
+
+/// `/archive.v1.MediaService/ReadMedia` → (`archive.v1.MediaService`, `ReadMedia`).
+fn service_and_method(path: &str) -> (String, String) {
+    let path = path.trim_start_matches('/');
+    match path.split_once('/') {
+        Some((service, method)) => (service.to_owned(), method.to_owned()),
+        None => (path.to_owned(), String::new()),
+    }
+}
+
+/// One finished gRPC call.
+pub fn rpc(path: &str, code: tonic::Code, elapsed: Duration, received: u64, sent: u64) {
+    let (service, method) = service_and_method(path);
+    let code = format!("{code:?}");
+    counter!(RPC_HANDLED, "grpc_service" => service.clone(), "grpc_method" => method.clone(), "grpc_code" => code)
+        .increment(1);
+    histogram!(RPC_SECONDS, "grpc_service" => service.clone(), "grpc_method" => method.clone())
+        .record(elapsed.as_secs_f64());
+    counter!(RPC_RECEIVED_BYTES, "grpc_service" => service.clone(), "grpc_method" => method.clone())
+        .increment(received);
+    counter!(RPC_SENT_BYTES, "grpc_service" => service, "grpc_method" => method).increment(sent);
+}
+
+/// One gateway request, at its response headers.
+pub fn gateway(status: u16, elapsed: Duration) {
+    counter!(GATEWAY_REQUESTS, "status" => status.to_string()).increment(1);
+    histogram!(GATEWAY_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// One object storage call.
+pub fn storage(operation: &'static str, elapsed: Duration, ok: bool) {
+    histogram!(STORAGE_SECONDS, "operation" => operation).record(elapsed.as_secs_f64());
+    if !ok {
+        counter!(STORAGE_ERRORS, "operation" => operation).increment(1);
+    }
+}
+
+/// One run of a background job and how many things it did.
+pub fn job(job: &'static str, outcome: Result<usize, ()>) {
+    let label = if outcome.is_ok() { "ok" } else { "error" };
+    counter!(JOB_RUNS, "job" => job, "outcome" => label).increment(1);
+    if let Ok(items) = outcome {
+        counter!(JOB_ITEMS, "job" => job).increment(items as u64);
+    }
+}
+
+pub fn open_uploads(count: u64) {
+    gauge!(OPEN_UPLOADS).set(count as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_split_into_service_and_method() {
+        assert_eq!(
+            super::service_and_method("/archive.v1.MediaService/ReadMedia"),
+            ("archive.v1.MediaService".into(), "ReadMedia".into())
+        );
+    }
+}

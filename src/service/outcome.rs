@@ -1,0 +1,219 @@
+//! How every gRPC call ended: its status code, duration and bytes each
+//! way, recorded in [`crate::metrics`] when the last byte of the response
+//! has gone (or the client went away). On the way out, tonic's own answer
+//! to an oversized message (OUT_OF_RANGE "decoded message length too
+//! large") becomes RESOURCE_EXHAUSTED naming the setting, as gRPC's
+//! status-code guide asks.
+
+use crate::error::{ArchiveError, ErrorKind, Reason};
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll, ready},
+    time::Instant,
+};
+use tonic::{
+    Code,
+    codegen::{StdError, http},
+};
+
+/// What tonic's decoder says about a message over its limit.
+const TONIC_TOO_LARGE: &str = "decoded message length too large";
+
+#[derive(Debug, Clone)]
+pub struct OutcomeLayer {
+    max_message_bytes: usize,
+}
+
+impl OutcomeLayer {
+    /// `max_message_bytes` is `server.max_message_bytes`, for the message.
+    pub fn new(max_message_bytes: usize) -> Self {
+        Self { max_message_bytes }
+    }
+}
+
+impl<S> tower::Layer<S> for OutcomeLayer {
+    type Service = Outcome<S>;
+    fn layer(&self, inner: S) -> Outcome<S> {
+        Outcome { inner, max_message_bytes: self.max_message_bytes }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome<S> {
+    inner: S,
+    max_message_bytes: usize,
+}
+
+/// One call in progress.
+struct Call {
+    path: String,
+    start: Instant,
+    received: Arc<AtomicU64>,
+    max_message_bytes: usize,
+}
+
+impl Call {
+    fn finish(&self, code: Code, sent: u64) {
+        let received = self.received.load(Ordering::Relaxed);
+        crate::metrics::rpc(&self.path, code, self.start.elapsed(), received, sent);
+    }
+
+    /// Rewrites an oversized-message status in `headers` (response headers
+    /// of a trailers-only answer, or trailers) and returns the final code.
+    fn settle(&self, headers: &mut http::HeaderMap) -> Option<Code> {
+        let status = tonic::Status::from_header_map(headers)?;
+        if status.code() != Code::OutOfRange || !status.message().contains(TONIC_TOO_LARGE) {
+            return Some(status.code());
+        }
+        let limit = self.max_message_bytes;
+        let error = ArchiveError::new(
+            ErrorKind::ResourceExhausted,
+            Reason::MessageTooLarge,
+            format!("a message is over server.max_message_bytes ({limit} bytes); send smaller messages or chunks"),
+        );
+        let status = tonic::Status::from(error);
+        if status.add_header(headers).is_err() {
+            return Some(Code::OutOfRange);
+        }
+        Some(status.code())
+    }
+}
+
+impl<S, B> tower::Service<http::Request<tonic::body::Body>> for Outcome<S>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<StdError>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let received = Arc::new(AtomicU64::new(0));
+        let call = Call {
+            path: request.uri().path().to_owned(),
+            start: Instant::now(),
+            received: received.clone(),
+            max_message_bytes: self.max_message_bytes,
+        };
+        let request = request.map(|body| tonic::body::Body::new(Counted { inner: body, bytes: received }));
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let (mut parts, body) = response.await?.into_parts();
+            if let Some(code) = call.settle(&mut parts.headers) {
+                // Trailers-only: the answer is complete.
+                call.finish(code, 0);
+                return Ok(http::Response::from_parts(parts, tonic::body::Body::new(body)));
+            }
+            let body = Observed { inner: body, call: Some(call), sent: 0 };
+            Ok(http::Response::from_parts(parts, tonic::body::Body::new(body)))
+        })
+    }
+}
+
+/// A request body that counts its bytes.
+struct Counted {
+    inner: tonic::body::Body,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(data)) = frame.as_ref().map(|frame| frame.as_ref().map(Frame::data_ref))
+            && let Some(data) = data
+        {
+            self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that records the call when its trailers pass (or when
+/// it is dropped first: the client went away).
+struct Observed<B> {
+    inner: B,
+    call: Option<Call>,
+    sent: u64,
+}
+
+impl<B> Body for Observed<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<StdError>,
+{
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.sent += data.len() as u64;
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                let mut frame = frame;
+                if let (Some(trailers), Some(call)) = (frame.trailers_mut(), this.call.take()) {
+                    let code = call.settle(trailers).unwrap_or(Code::Unknown);
+                    call.finish(code, this.sent);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(error)) => {
+                let error = tonic::Status::from_error(error.into());
+                if let Some(call) = this.call.take() {
+                    call.finish(error.code(), this.sent);
+                }
+                Poll::Ready(Some(Err(error)))
+            }
+            None => {
+                if let Some(call) = this.call.take() {
+                    call.finish(Code::Unknown, this.sent);
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for Observed<B> {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            call.finish(Code::Cancelled, self.sent);
+        }
+    }
+}
