@@ -65,6 +65,15 @@ pub struct ServerSettings {
     pub concurrency_limit_per_connection: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// How often object storage and the database are checked for
+    /// readiness (grpc.health, `/readyz`); 0: never.
+    pub readiness_interval_seconds: u64,
+    /// On SIGTERM: how long health says NOT_SERVING while new connections
+    /// are still taken, so load balancers notice first.
+    pub shutdown_delay_seconds: u64,
+    /// Then: how long calls in flight may take to finish before upload
+    /// streams are ended (UNAVAILABLE, resumable) and the rest cut.
+    pub shutdown_deadline_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,6 +209,9 @@ impl Default for ServerSettings {
             max_message_bytes: 8 * 1024 * 1024,
             concurrency_limit_per_connection: 256,
             max_concurrent_streams: 256,
+            readiness_interval_seconds: 5,
+            shutdown_delay_seconds: 5,
+            shutdown_deadline_seconds: 30,
         }
     }
 }

@@ -25,16 +25,21 @@ use crate::{
         request_id,
     },
 };
+pub mod readiness;
 pub mod telemetry;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use readiness::Readiness;
 use secrecy::ExposeSecret;
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::server::TcpIncoming;
 
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// After the shutdown deadline, how long ended upload streams get to send
+/// their answer before everything still open is cut.
+const STREAMS_ENDING_GRACE: Duration = Duration::from_secs(2);
 /// How often histogram samples are folded into their buckets.
 const METRICS_UPKEEP_SECONDS: u64 = 5;
 /// What a client may send on one stream before archived reads it: an upload
@@ -93,13 +98,17 @@ impl Application {
         &self.archive
     }
 
-    /// Serves gRPC and the gateway until `shutdown` completes.
+    /// Serves gRPC and the gateway until `shutdown` completes, then stops
+    /// gracefully: health NOT_SERVING and background jobs stopped at once;
+    /// new connections still taken for `server.shutdown_delay_seconds`;
+    /// then the listeners close and calls in flight get
+    /// `server.shutdown_deadline_seconds` to finish; then open upload
+    /// streams are ended (UNAVAILABLE, resumable) and whatever is left is
+    /// cut. View counts are flushed last.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
+        // Draining: jobs and readiness checks stop. Closing: listeners stop.
+        let (drain_tx, stop_rx) = watch::channel(false);
+        let (close_tx, close_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
@@ -140,9 +149,25 @@ impl Application {
         let server = &self.settings.server;
         let max_message = server.max_message_bytes;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter.set_serving::<ArticleServiceServer<ArticleGrpc>>().await;
-        health_reporter.set_serving::<MetadataServiceServer<MetadataGrpc>>().await;
-        health_reporter.set_serving::<MediaServiceServer<MediaGrpc>>().await;
+        readiness::set_all(&health_reporter, true).await;
+        let ready = Arc::new(Readiness::default());
+        let interval = Duration::from_secs(server.readiness_interval_seconds);
+        readiness::spawn(self.archive.clone(), health_reporter.clone(), ready.clone(), interval, stop_rx.clone());
+        let (delay, deadline) =
+            (Duration::from_secs(server.shutdown_delay_seconds), Duration::from_secs(server.shutdown_deadline_seconds));
+        {
+            let ready = ready.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                tracing::info!(?delay, ?deadline, "shutting down: NOT_SERVING; connections still taken for the delay");
+                let _ = drain_tx.send(true);
+                ready.set(false);
+                readiness::set_all(&health_reporter, false).await;
+                tokio::time::sleep(delay).await;
+                tracing::info!("listeners closed; calls in flight have the deadline to finish");
+                let _ = close_tx.send(true);
+            });
+        }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -180,15 +205,32 @@ impl Application {
                     .max_decoding_message_size(max_message)
                     .max_encoding_message_size(max_message),
             )
-            .serve_with_incoming_shutdown(grpc_incoming(self.grpc_listener), stopped(stop_rx.clone()));
+            .serve_with_incoming_shutdown(grpc_incoming(self.grpc_listener), stopped(close_rx.clone()));
 
-        let router = gateway::router(self.archive.clone(), self.settings.gateway.cors_allowed_origins.clone());
-        let gateway =
-            axum::serve(gateway_incoming(self.gateway_listener), router).with_graceful_shutdown(stopped(stop_rx));
+        let origins = self.settings.gateway.cors_allowed_origins.clone();
+        let router = gateway::router(self.archive.clone(), origins, ready.subscribe());
+        let gateway = axum::serve(gateway_incoming(self.gateway_listener), router)
+            .with_graceful_shutdown(stopped(close_rx.clone()));
 
-        let served = tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
-            gateway.await.context("media gateway")
-        });
+        let archive = self.archive.clone();
+        let cut_off = async move {
+            stopped(close_rx).await;
+            tokio::time::sleep(deadline).await;
+            tracing::warn!("shutdown deadline passed: ending open upload streams");
+            archive.end_streams();
+            tokio::time::sleep(STREAMS_ENDING_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = async {
+                tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
+                    gateway.await.context("media gateway")
+                })
+            } => served.map(drop),
+            () = cut_off => {
+                tracing::warn!("calls still open after the shutdown deadline were cut");
+                Ok(())
+            }
+        };
         // Views recorded since the last flush reach the manifests before exit.
         match self.archive.flush_views().await {
             Ok(count) => tracing::info!(count, "view counts flushed to manifests"),

@@ -66,6 +66,8 @@ pub struct Archive {
     pub(crate) active_uploads: Arc<upload::ActiveUploads>,
     /// Recent article bodies (full-view GetArticle).
     pub(crate) bodies: Arc<BodyCache>,
+    /// Cancelled at the shutdown deadline: upload streams end, resumable.
+    pub(crate) streams_ending: tokio_util::sync::CancellationToken,
 }
 
 impl Archive {
@@ -90,7 +92,15 @@ impl Archive {
             upload_slots,
             active_uploads: Default::default(),
             bodies: Arc::new(bodies),
+            streams_ending: Default::default(),
         }
+    }
+
+    /// Ends every upload stream still open (shutdown): each answers
+    /// UNAVAILABLE, a resumable one saying where to resume, a one-shot one
+    /// that nothing was stored.
+    pub fn end_streams(&self) {
+        self.streams_ending.cancel();
     }
 
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {

@@ -21,6 +21,7 @@ use axum::{
 use conditions::{Precondition, Validators};
 use headers::{HeaderMapExt, LastModified};
 use std::time::{Duration, UNIX_EPOCH};
+use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 mod conditions;
@@ -56,13 +57,27 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Clips on signed URLs, and `/metrics` (Prometheus text) for operators.
-pub fn router(archive: Archive, cors_origins: Vec<String>) -> Router {
+/// Clips on signed URLs; `/metrics` (Prometheus text), `/healthz` (the
+/// process answers) and `/readyz` (its backends do, and it is not
+/// draining: `ready`) for operators.
+pub fn router(archive: Archive, cors_origins: Vec<String>, ready: watch::Receiver<bool>) -> Router {
     Router::new()
         .route("/media/{id}", get(serve_media))
         .with_state(archive)
         .layer(cors(&cors_origins))
         .layer(axum::middleware::from_fn(measured))
         .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if *ready.borrow() {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                }
+            }),
+        )
 }
 
 /// Counts each media request by status, timed to its response headers.

@@ -344,6 +344,9 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// What the archive holds, counted in one consistent read.
     async fn statistics(&self) -> Result<ArchiveStatistics>;
 
+    /// Answers when the database does (a cheap round trip, for readiness).
+    async fn ping(&self) -> Result<()>;
+
     /// A clip whose original has exactly this SHA-256 and size, if any.
     async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>>;
 

@@ -107,3 +107,127 @@ async fn a_message_over_the_limit_is_resource_exhausted_naming_the_setting() {
         server.media().upload_media(upload_messages(header, std::io::Cursor::new(vec![1u8; 1000]), |_| {})).await;
     assert!(uploaded.is_ok());
 }
+
+async fn health_of(channel: &tonic::transport::Channel) -> tonic_health::pb::health_check_response::ServingStatus {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let request = HealthCheckRequest { service: "archive.v1.MediaService".into() };
+    HealthClient::new(channel.clone()).check(request).await.expect("health answers").into_inner().status()
+}
+
+/// Waits until grpc.health says `serving` and `/readyz` agrees.
+async fn until_health(server: &TestServer, serving: bool) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let expected = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let readyz = reqwest::get(format!("http://{}/readyz", server.gateway_addr)).await.unwrap().status().as_u16();
+        if health_of(&server.channel).await == expected && readyz == if serving { 200 } else { 503 } {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "health never turned {expected:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// SeaweedFS, then PostgreSQL, go away behind a proxy and come back: the
+/// services turn NOT_SERVING and SERVING again, `/readyz` with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_storage_and_database() {
+    let (s3, _) = crate::common::s3_settings();
+    let s3_proxy = crate::common::Proxy::start(crate::common::host_port(s3.endpoint.as_deref().unwrap())).await;
+    let database = crate::common::fresh_postgres_url().await;
+    let db_proxy = crate::common::Proxy::start(crate::common::host_port(&database)).await;
+    let proxied_db = database.replace(&crate::common::host_port(&database).to_string(), &db_proxy.addr.to_string());
+    let server = TestServer::start_with(Backend::S3, |settings| {
+        settings.storage.s3.endpoint = Some(format!("http://{}", s3_proxy.addr));
+        settings.metadata.url = proxied_db;
+        settings.server.readiness_interval_seconds = 1;
+    })
+    .await;
+    let healthz = reqwest::get(format!("http://{}/healthz", server.gateway_addr)).await.unwrap();
+    assert_eq!(healthz.status().as_u16(), 200);
+    until_health(&server, true).await;
+
+    for proxy in [&s3_proxy, &db_proxy] {
+        proxy.set_up(false);
+        until_health(&server, false).await;
+        let healthz = reqwest::get(format!("http://{}/healthz", server.gateway_addr)).await.unwrap();
+        assert_eq!(healthz.status().as_u16(), 200, "alive while not ready");
+        proxy.set_up(true);
+        until_health(&server, true).await;
+    }
+}
+
+/// SIGTERM during a resumable upload: NOT_SERVING at once, the stream ends
+/// UNAVAILABLE saying where to resume, archived exits 0, and the upload
+/// completes on a new archived with the right SHA-256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_uploads_resumably_and_exits_cleanly() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = crate::common::production_config(dir.path(), "").await;
+    env.push(("ARCHIVE__SERVER__SHUTDOWN_DELAY_SECONDS".into(), "1".into()));
+    env.push(("ARCHIVE__SERVER__SHUTDOWN_DEADLINE_SECONDS".into(), "1".into()));
+    let mut first = crate::common::spawn_archived(dir.path(), &env);
+    let channel = first.channel().await;
+    let mut media = archive::client::media_client(channel.clone());
+
+    let header = pb::UploadHeader { filename: "phong-su.bin".into(), ..Default::default() };
+    let started = media.start_upload(pb::StartUploadRequest { header: Some(header) }).await.unwrap().into_inner();
+    let part = started.part_size_bytes as usize;
+    let data = crate::common::pseudo_random_bytes(part * 5 / 2, 19);
+    let (messages, stream) = tokio::sync::mpsc::channel(4);
+    let call = tokio::spawn({
+        let mut media = media.clone();
+        async move { media.upload_media(tokio_stream::wrappers::ReceiverStream::new(stream)).await }
+    });
+    let resume = pb::UploadResume { upload_id: started.upload_id.clone(), offset: 0 };
+    messages.send(pb::UploadMediaRequest { kind: Some(Kind::Resume(resume)) }).await.unwrap();
+    for chunk in data[..part * 3 / 2].chunks(1 << 20) {
+        messages.send(pb::UploadMediaRequest { kind: Some(Kind::Chunk(chunk.to_vec().into())) }).await.unwrap();
+    }
+    // The first part is recorded before the signal.
+    let query = pb::QueryUploadRequest { upload_id: started.upload_id.clone() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while media.query_upload(query.clone()).await.unwrap().into_inner().committed_offset < part as i64 {
+        assert!(std::time::Instant::now() < deadline, "the first part never landed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let term = std::process::Command::new("kill").args(["-TERM", &first.pid().to_string()]).status().unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while health_of(&channel).await != ServingStatus::NotServing {
+        assert!(std::time::Instant::now() < deadline, "health did not turn NOT_SERVING at once");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let ended = call.await.unwrap().expect_err("the stream was ended");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains(&format!("resume at offset {part}")), "{}", ended.message());
+    assert!(archive::client::is_transient(&ended));
+    drop(messages);
+    let status = tokio::task::spawn_blocking(move || first.wait_exit(std::time::Duration::from_secs(15)))
+        .await
+        .unwrap()
+        .expect("archived exits after the deadline");
+    assert!(status.success(), "exit code {status:?}");
+
+    let second = crate::common::spawn_archived(dir.path(), &env);
+    let mut media = archive::client::media_client(second.channel().await);
+    let offset = media.query_upload(query).await.unwrap().into_inner().committed_offset as usize;
+    assert_eq!(offset, part);
+    let finish = pb::UploadFinish {
+        sha256: crate::common::sha256_hex(&data),
+        size_bytes: data.len() as i64,
+        ..Default::default()
+    };
+    let rest = archive::client::resumed_messages(
+        started.upload_id.clone(),
+        offset as u64,
+        std::io::Cursor::new(data[offset..].to_vec()),
+        finish,
+        |_| {},
+    );
+    let stored = media.upload_media(rest).await.expect("resumed on the new server").into_inner().media.unwrap();
+    assert_eq!(stored.sha256, crate::common::sha256_hex(&data));
+}

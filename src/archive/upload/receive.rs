@@ -51,9 +51,18 @@ impl MediaUpload {
         mut messages: impl Stream<Item = Result<UploadMessage, E>> + Unpin,
     ) -> Result<MediaRecord, Broken<E>> {
         let resumable = self.upload_id().is_some();
+        let ending = self.streams_ending();
         loop {
             let next = tokio::select! {
                 next = messages.next() => next,
+                () = ending.cancelled() => {
+                    let error = ArchiveError::new(
+                        ErrorKind::Unavailable,
+                        Reason::ShuttingDown,
+                        "archived is shutting down; retry on another server",
+                    );
+                    return Err(broke_off(error, self.suspend().await));
+                }
                 landed = self.next_landed() => {
                     if let Err(error) = landed {
                         return Err(broke_off(error, self.suspend().await));

@@ -152,6 +152,12 @@ impl MediaUpload {
         })
     }
 
+    /// Cancelled when archived ends the upload streams still open at the
+    /// shutdown deadline ([`Archive::end_streams`]).
+    pub(super) fn streams_ending(&self) -> tokio_util::sync::CancellationToken {
+        self.archive.streams_ending.clone()
+    }
+
     pub fn media_id(&self) -> &MediaId {
         &self.id
     }

@@ -215,6 +215,11 @@ impl MetadataStore for SqlMetadataStore {
         self.statistics().await
     }
 
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await.map_err(db_error)?;
+        Ok(())
+    }
+
     async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {
         referenced_in(&self.readers, keys).await
     }

@@ -69,6 +69,7 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
     settings.server.gateway_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.metadata.url = format!("sqlite://{}", dir.join("archive.db").display());
     settings.gateway.key_file = dir.join("gateway.key").display().to_string();
+    settings.server.shutdown_delay_seconds = 0;
     match backend {
         Backend::Fs => settings.storage.url = format!("file://{}", dir.join("blobs").display()),
         Backend::S3 => {
@@ -331,6 +332,18 @@ impl Drop for Archived {
 }
 
 impl Archived {
+    /// Waits for the process to exit by itself, at most `limit`.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
     pub async fn channel(&self) -> Channel {
         archive::client::connect(&self.grpc).await.expect("archived answers")
     }
@@ -410,4 +423,50 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     Archived { child, grpc: format!("http://{grpc}"), gateway: format!("http://{gateway}") }
+}
+
+/// A TCP proxy on loopback to `target` that a test can cut (every
+/// connection dropped, new ones refused) and restore: a backend that goes
+/// away and comes back, without stopping the one the other tests share.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let watch = up.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let mut down = watch.subscribe();
+                if !*down.borrow() {
+                    continue; // dropped: refused
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// The address of `url`'s host and port (`http://127.0.0.1:8333`, `postgres://u@127.0.0.1:5432/db`).
+pub fn host_port(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    let host_port = rest.split(['/', '?']).next().unwrap();
+    host_port.parse().unwrap_or_else(|_| panic!("{host_port} is not IP:PORT"))
 }
