@@ -48,6 +48,11 @@ pub struct AuthSettings {
     /// TOML file of the clients' token digests and scopes (`archivectl token
     /// new` prints entries); re-read on SIGHUP. Unset: auth is off.
     pub tokens_file: Option<String>,
+    /// Calls per second each token (each name) may make; 0: no limit.
+    /// With auth off all callers share one budget.
+    pub requests_per_second: u32,
+    /// Calls a token may make at once above its rate (0: the rate).
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +79,12 @@ pub struct ServerSettings {
     /// Then: how long calls in flight may take to finish before upload
     /// streams are ended (UNAVAILABLE, resumable) and the rest cut.
     pub shutdown_deadline_seconds: u64,
+    /// Calls of the three services in flight at once, all connections
+    /// together (streams until their last byte); 0: no limit.
+    pub max_in_flight_requests: usize,
+    /// Longest a unary call may take (a client's shorter grpc-timeout is
+    /// honoured too); 0: no ceiling.
+    pub unary_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +161,9 @@ pub struct MediaSettings {
     /// `retention.unreferenced_grace_seconds`, so that the sweep never takes
     /// an upload still on its way for one a crash left behind.
     pub max_one_shot_upload_seconds: u64,
+    /// An upload stream that sends nothing for this long is ended
+    /// (DEADLINE_EXCEEDED; a resumable one can be resumed); 0: never.
+    pub upload_idle_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +226,8 @@ impl Default for ServerSettings {
             readiness_interval_seconds: 5,
             shutdown_delay_seconds: 5,
             shutdown_deadline_seconds: 30,
+            max_in_flight_requests: 1024,
+            unary_timeout_seconds: 30,
         }
     }
 }
@@ -258,6 +274,7 @@ impl Default for MediaSettings {
             upload_session_ttl_seconds: 24 * 3600,
             upload_janitor_interval_seconds: 300,
             max_one_shot_upload_seconds: 12 * 3600,
+            upload_idle_timeout_seconds: 300,
         }
     }
 }
@@ -356,6 +373,21 @@ mod tests {
 
             jail.set_env("ARCHIVE__STORAGE__BUCKIT", "typo");
             assert!(Settings::load(None).is_err(), "unknown key accepted");
+            Ok(())
+        });
+    }
+
+    /// The example's values are the defaults (its examples are commented
+    /// out), so what it documents is what archived does without it.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns its own error
+    fn the_example_config_documents_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/archived.example.toml");
+            let loaded = Settings::load(Some(&example)).expect("the example config is valid");
+            let json = |s: &Settings| serde_json::to_value(s).unwrap();
+            assert_eq!(json(&loaded), json(&Settings::default()), "deploy/archived.example.toml drifted");
             Ok(())
         });
     }

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     /// A backend (object storage, database) failed or could not be reached.
     Unavailable,
     Internal,
+    /// A deadline passed: the caller's, or the server's ceiling.
+    DeadlineExceeded,
     /// No token, or one the server does not know.
     Unauthenticated,
     /// A known token without the scope the call needs.
@@ -41,6 +43,7 @@ impl ErrorKind {
             ErrorKind::ResourceExhausted => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
+            ErrorKind::DeadlineExceeded => 504,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::PermissionDenied => 403,
         }
@@ -58,6 +61,8 @@ pub struct ArchiveError {
     pub message: String,
     #[source]
     pub source: Option<anyhow::Error>,
+    /// Sent as `google.rpc.RetryInfo`: waiting this long should help.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;
@@ -66,7 +71,13 @@ const ERROR_DOMAIN: &str = "archive.v1";
 
 impl ArchiveError {
     pub fn new(kind: ErrorKind, reason: Reason, message: impl Into<String>) -> Self {
-        Self { kind, reason, message: message.into(), source: None }
+        Self { kind, reason, message: message.into(), source: None, retry_after: None }
+    }
+
+    /// Tells the client to come back after `wait` (a limit that lifts).
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     pub fn invalid(reason: Reason, message: impl Into<String>) -> Self {
@@ -84,6 +95,7 @@ impl ArchiveError {
             reason: Reason::BackendUnavailable,
             message: format!("{context} failed; retry later"),
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -93,6 +105,7 @@ impl ArchiveError {
             reason: Reason::Internal,
             message: format!("internal error while {context}"),
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -107,6 +120,7 @@ impl ArchiveError {
             ErrorKind::ResourceExhausted => Code::ResourceExhausted,
             ErrorKind::Unavailable => Code::Unavailable,
             ErrorKind::Internal => Code::Internal,
+            ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
             ErrorKind::Unauthenticated => Code::Unauthenticated,
             ErrorKind::PermissionDenied => Code::PermissionDenied,
         }
@@ -118,7 +132,10 @@ impl From<ArchiveError> for tonic::Status {
         if let Some(source) = &error.source {
             tracing::error!(reason = error.reason.as_str_name(), error = ?source, "{}", error.message);
         }
-        let details = ErrorDetails::with_error_info(error.reason.as_str_name(), ERROR_DOMAIN, []);
+        let mut details = ErrorDetails::with_error_info(error.reason.as_str_name(), ERROR_DOMAIN, []);
+        if let Some(wait) = error.retry_after {
+            details.set_retry_info(Some(wait));
+        }
         tonic::Status::with_error_details(error.code(), error.message, details)
     }
 }
@@ -149,6 +166,7 @@ mod tests {
             (ErrorKind::ResourceExhausted, 429),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::Internal, 500),
+            (ErrorKind::DeadlineExceeded, 504),
             (ErrorKind::Unauthenticated, 401),
             (ErrorKind::PermissionDenied, 403),
         ];

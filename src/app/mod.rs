@@ -21,6 +21,7 @@ use crate::{
     service::{
         ArticleGrpc, MediaGrpc, MetadataGrpc,
         auth::{Auth, AuthLayer},
+        limits::{LimitSettings, LimitsLayer},
         outcome::OutcomeLayer,
         request_id,
     },
@@ -179,7 +180,8 @@ impl Application {
             .layer(request_id::set())
             .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_id::span))
             .layer(request_id::propagate())
-            .layer(AuthLayer::new(self.auth.clone()));
+            .layer(AuthLayer::new(self.auth.clone()))
+            .layer(LimitsLayer::new(limit_settings(&self.settings)));
         let grpc = tonic::transport::Server::builder()
             .layer(layers)
             .concurrency_limit_per_connection(server.concurrency_limit_per_connection)
@@ -260,6 +262,16 @@ fn gateway_incoming(listener: TcpListener) -> impl axum::serve::Listener<Addr = 
             tracing::warn!(%error, "TCP_NODELAY not set on a gateway connection");
         }
     })
+}
+
+fn limit_settings(settings: &Settings) -> LimitSettings {
+    let server = &settings.server;
+    LimitSettings {
+        max_in_flight: server.max_in_flight_requests,
+        requests_per_second: settings.auth.requests_per_second,
+        burst: settings.auth.burst,
+        unary_timeout: (server.unary_timeout_seconds > 0).then(|| Duration::from_secs(server.unary_timeout_seconds)),
+    }
 }
 
 /// The tokens `[auth] tokens_file` lists, or auth off (and a warning).

@@ -5,6 +5,7 @@
 mod article_service;
 pub mod auth;
 mod convert;
+pub mod limits;
 mod media_service;
 mod metadata_service;
 pub mod outcome;

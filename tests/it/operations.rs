@@ -231,3 +231,67 @@ async fn sigterm_ends_uploads_resumably_and_exits_cleanly() {
     let stored = media.upload_media(rest).await.expect("resumed on the new server").into_inner().media.unwrap();
     assert_eq!(stored.sha256, crate::common::sha256_hex(&data));
 }
+
+fn reason_and_retry(status: &tonic::Status) -> (Code, String, bool) {
+    let reason = status.get_details_error_info().map(|info| info.reason).unwrap_or_default();
+    (status.code(), reason, status.get_details_retry_info().is_some())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_limit_is_crossed_with_its_status_and_setting() {
+    let server = TestServer::start_with(Backend::Fs, |settings| {
+        settings.auth.requests_per_second = 1;
+        settings.auth.burst = 3;
+        settings.server.max_in_flight_requests = 1;
+        settings.server.unary_timeout_seconds = 1;
+        settings.media.upload_idle_timeout_seconds = 1;
+    })
+    .await;
+    let list = || async { server.metadata().list_articles(pb::ListArticlesRequest::default()).await };
+
+    // Calls in flight: an open upload stream holds the only slot.
+    let (messages, stream) = tokio::sync::mpsc::channel(4);
+    let mut media = server.media();
+    let upload =
+        tokio::spawn(async move { media.upload_media(tokio_stream::wrappers::ReceiverStream::new(stream)).await });
+    let header = pb::UploadHeader { filename: "cho.bin".into(), ..Default::default() };
+    messages.send(pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = list().await.unwrap_err();
+    assert_eq!(reason_and_retry(&refused), (Code::ResourceExhausted, "TOO_MANY_REQUESTS".into(), true));
+    assert!(refused.message().contains("server.max_in_flight_requests"), "{}", refused.message());
+    assert_eq!(health_of(&server.channel).await, tonic_health::pb::health_check_response::ServingStatus::Serving);
+
+    // The idle stream is ended after a second of silence, which frees the slot.
+    let idle = upload.await.unwrap().unwrap_err();
+    assert_eq!(reason_and_retry(&idle), (Code::DeadlineExceeded, "UPLOAD_IDLE".into(), false));
+    assert!(idle.message().contains("media.upload_idle_timeout_seconds"), "{}", idle.message());
+    drop(messages);
+
+    // A unary call over the ceiling: the SQLite writer is held elsewhere.
+    let url = server.settings.metadata.url.clone();
+    let mut holder = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    let article = pb::Article { title: "Chờ".into(), body: "…".into(), ..Default::default() };
+    let started = std::time::Instant::now();
+    let slow = server
+        .articles()
+        .create_article(pb::CreateArticleRequest { article: Some(article), ..Default::default() })
+        .await;
+    let slow = slow.unwrap_err();
+    assert_eq!(reason_and_retry(&slow), (Code::DeadlineExceeded, "SERVER_TIMEOUT".into(), false));
+    assert!(slow.message().contains("server.unary_timeout_seconds"), "{}", slow.message());
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "cut at the ceiling: {:?}", started.elapsed());
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+
+    // The rate: a burst of 3, then one per second (refilled after 3 s).
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(list().await.map(drop));
+    }
+    let limited = outcomes.iter().filter_map(|outcome| outcome.as_ref().err()).next().expect("over the rate");
+    assert_eq!(reason_and_retry(limited), (Code::ResourceExhausted, "RATE_LIMITED".into(), true));
+    assert!(limited.message().contains("auth.requests_per_second"), "{}", limited.message());
+    assert!(outcomes.iter().take(3).all(Result::is_ok), "the burst goes through: {outcomes:?}");
+}

@@ -8,6 +8,7 @@ use crate::{
 };
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use std::time::Duration;
 
 /// A message of an upload stream after its header or resume.
 #[derive(Debug)]
@@ -52,9 +53,26 @@ impl MediaUpload {
     ) -> Result<MediaRecord, Broken<E>> {
         let resumable = self.upload_id().is_some();
         let ending = self.streams_ending();
+        let idle_limit = self.idle_timeout();
+        let idle = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX));
+        tokio::pin!(idle);
         loop {
             let next = tokio::select! {
-                next = messages.next() => next,
+                next = messages.next() => {
+                    if let Some(limit) = idle_limit {
+                        idle.as_mut().reset(tokio::time::Instant::now() + limit);
+                    }
+                    next
+                }
+                () = &mut idle => {
+                    let seconds = idle_limit.unwrap_or_default().as_secs();
+                    let error = ArchiveError::new(
+                        ErrorKind::DeadlineExceeded,
+                        Reason::UploadIdle,
+                        format!("the stream sent nothing for media.upload_idle_timeout_seconds ({seconds} s)"),
+                    );
+                    return Err(broke_off(error, self.suspend().await));
+                }
                 () = ending.cancelled() => {
                     let error = ArchiveError::new(
                         ErrorKind::Unavailable,

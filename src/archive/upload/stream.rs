@@ -18,7 +18,7 @@ use sha2::{
     Digest, Sha256,
     digest::common::hazmat::{SerializableState, SerializedState},
 };
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 pub(crate) const MP4_CONTENT_TYPE: &str = "video/mp4";
 
@@ -156,6 +156,12 @@ impl MediaUpload {
     /// shutdown deadline ([`Archive::end_streams`]).
     pub(super) fn streams_ending(&self) -> tokio_util::sync::CancellationToken {
         self.archive.streams_ending.clone()
+    }
+
+    /// How long the stream may send nothing (`media.upload_idle_timeout_seconds`).
+    pub(super) fn idle_timeout(&self) -> Option<Duration> {
+        let seconds = self.archive.media_settings.upload_idle_timeout_seconds;
+        (seconds > 0).then(|| Duration::from_secs(seconds))
     }
 
     pub fn media_id(&self) -> &MediaId {

@@ -1,0 +1,223 @@
+//! Server-wide limits on the calls of our services (health and reflection
+//! are exempt, so probes answer under load):
+//!
+//! - calls in flight, all connections together (`server.max_in_flight_requests`);
+//!   a stream counts until its last byte;
+//! - calls per second per caller, by token name (`auth.requests_per_second`,
+//!   `auth.burst`; everyone is one caller when auth is off);
+//! - a ceiling on each unary call's time (`server.unary_timeout_seconds`);
+//!   a client's own shorter `grpc-timeout` is honoured by tonic.
+//!
+//! Over a limit: RESOURCE_EXHAUSTED with `google.rpc.RetryInfo`, or
+//! DEADLINE_EXCEEDED, each naming its setting.
+
+use super::auth::Caller;
+use crate::error::{ArchiveError, ErrorKind, Reason};
+use bytes::Bytes;
+use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use http_body::{Body, Frame, SizeHint};
+use prost::Message;
+use std::{
+    collections::HashSet,
+    future::Future,
+    num::NonZeroU32,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::codegen::{StdError, http};
+
+const PACKAGE_PREFIX: &str = "/archive.v1.";
+/// What a client refused for the in-flight limit is told to wait.
+const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Default)]
+pub struct LimitSettings {
+    /// 0: no limit.
+    pub max_in_flight: usize,
+    /// 0: no limit.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// `None`: no ceiling.
+    pub unary_timeout: Option<Duration>,
+}
+
+struct Limits {
+    settings: LimitSettings,
+    in_flight: Option<Arc<Semaphore>>,
+    rates: Option<DefaultKeyedRateLimiter<String>>,
+    /// `/package.Service/Method` of every streaming RPC, from the protos.
+    streaming: HashSet<String>,
+}
+
+#[derive(Clone)]
+pub struct LimitsLayer {
+    limits: Arc<Limits>,
+}
+
+impl LimitsLayer {
+    pub fn new(settings: LimitSettings) -> Self {
+        let in_flight = (settings.max_in_flight > 0).then(|| Arc::new(Semaphore::new(settings.max_in_flight)));
+        let rates = NonZeroU32::new(settings.requests_per_second).map(|rate| {
+            let burst = NonZeroU32::new(settings.burst).unwrap_or(rate);
+            governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self { limits: Arc::new(Limits { settings, in_flight, rates, streaming: streaming_paths() }) }
+    }
+}
+
+/// The paths of the RPCs that stream either way, read from the descriptors.
+fn streaming_paths() -> HashSet<String> {
+    let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).expect("our descriptors");
+    let mut paths = HashSet::new();
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                if method.client_streaming() || method.server_streaming() {
+                    paths.insert(format!("/{}.{}/{}", file.package(), service.name(), method.name()));
+                }
+            }
+        }
+    }
+    paths
+}
+
+impl<S> tower::Layer<S> for LimitsLayer {
+    type Service = LimitsService<S>;
+    fn layer(&self, inner: S) -> LimitsService<S> {
+        LimitsService { limits: self.limits.clone(), inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct LimitsService<S> {
+    limits: Arc<Limits>,
+    inner: S,
+}
+
+impl Limits {
+    /// A permit for one more call, or why not.
+    fn admit(&self, caller: Option<&Caller>) -> Result<Option<OwnedSemaphorePermit>, ArchiveError> {
+        if let Some(rates) = &self.rates {
+            let name = caller.map_or("anonymous", |caller| caller.name.as_str());
+            if let Err(not_until) = rates.check_key(&name.to_owned()) {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                let rate = self.settings.requests_per_second;
+                let error = ArchiveError::new(
+                    ErrorKind::ResourceExhausted,
+                    Reason::RateLimited,
+                    format!("{name:?} is over auth.requests_per_second ({rate}/s); retry after {wait:?}"),
+                );
+                return Err(error.retry_after(wait));
+            }
+        }
+        let Some(in_flight) = &self.in_flight else { return Ok(None) };
+        match in_flight.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => {
+                let max = self.settings.max_in_flight;
+                let error = ArchiveError::new(
+                    ErrorKind::ResourceExhausted,
+                    Reason::TooManyRequests,
+                    format!("archived is at server.max_in_flight_requests ({max} calls); retry shortly"),
+                );
+                Err(error.retry_after(IN_FLIGHT_RETRY))
+            }
+        }
+    }
+}
+
+fn refuse<B: Default>(error: ArchiveError) -> http::Response<B> {
+    tonic::Status::from(error).into_http()
+}
+
+impl<S, B> tower::Service<http::Request<B>> for LimitsService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        if !path.starts_with(PACKAGE_PREFIX) {
+            return Box::pin(self.inner.call(request));
+        }
+        let permit = match self.limits.admit(request.extensions().get::<Caller>()) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                tracing::warn!(method = path, "refused: {}", refused.message);
+                return Box::pin(std::future::ready(Ok(refuse(refused))));
+            }
+        };
+        let ceiling = self.limits.settings.unary_timeout.filter(|_| !self.limits.streaming.contains(path));
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = match ceiling {
+                None => response.await?,
+                Some(ceiling) => match tokio::time::timeout(ceiling, response).await {
+                    Ok(response) => response?,
+                    Err(_) => {
+                        let error = ArchiveError::new(
+                            ErrorKind::DeadlineExceeded,
+                            Reason::ServerTimeout,
+                            format!("the call took longer than server.unary_timeout_seconds ({ceiling:?})"),
+                        );
+                        return Ok(refuse(error));
+                    }
+                },
+            };
+            Ok(match permit {
+                None => response,
+                Some(permit) => response.map(|body| tonic::body::Body::new(Holding { body, _permit: permit })),
+            })
+        })
+    }
+}
+
+/// A response body that holds its call's in-flight permit to the end.
+struct Holding<B> {
+    body: B,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<B> Body for Holding<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<StdError>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn streaming_rpcs_are_read_from_the_protos() {
+        let paths = super::streaming_paths();
+        assert!(paths.contains("/archive.v1.MediaService/UploadMedia"));
+        assert!(paths.contains("/archive.v1.MediaService/ReadMedia"));
+        assert!(!paths.contains("/archive.v1.ArticleService/GetArticle"));
+    }
+}
