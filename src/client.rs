@@ -89,14 +89,15 @@ pub const MAX_FRAME_BYTES: u32 = 1024 * 1024;
 
 /// Connects to archived at `url` (`http://HOST:PORT`) with those windows.
 pub async fn connect(url: &str) -> anyhow::Result<Channel> {
-    let channel = Channel::from_shared(url.to_owned())?
+    Ok(endpoint(url)?.connect().await?)
+}
+
+fn endpoint(url: &str) -> anyhow::Result<tonic::transport::Endpoint> {
+    Ok(Channel::from_shared(url.to_owned())?
         .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
         .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
         .max_frame_size(MAX_FRAME_BYTES)
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
-    Ok(channel)
+        .tcp_nodelay(true))
 }
 
 /// Connects a media client with message limits that fit the server's, on
@@ -141,10 +142,36 @@ impl tonic::service::Interceptor for Bearer {
 /// A channel to archived that presents the caller's token.
 pub type Connection = InterceptedService<Channel, Bearer>;
 
-/// Connects to archived at `url` as the holder of `token`.
-pub async fn connect_as(url: &str, token: Option<&str>) -> anyhow::Result<Connection> {
-    let bearer = Bearer::new(token)?;
-    Ok(InterceptedService::new(connect(url).await?, bearer))
+/// How a client reaches archived beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Bearer token to present.
+    pub token: Option<String>,
+    /// PEM CA that signed the server's certificate (`https://` URLs).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate and key, for servers that want mutual TLS.
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+/// Connects to archived at `url` (`http://` or, with a CA, `https://`).
+pub async fn connect_with(url: &str, options: &ClientOptions) -> anyhow::Result<Connection> {
+    use anyhow::Context;
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let bearer = Bearer::new(options.token.as_deref())?;
+    let mut endpoint = endpoint(url)?;
+    if url.starts_with("https://") {
+        let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+        let ca = options.ca_file.as_deref().context("an https:// server needs a CA file (--ca-file)")?;
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        match (&options.cert_file, &options.key_file) {
+            (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?)),
+            (None, None) => {}
+            _ => anyhow::bail!("a client certificate needs both --cert-file and --key-file"),
+        }
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(InterceptedService::new(endpoint.connect().await?, bearer))
 }
 
 /// The messages of one stream of a resumable upload: `resume` at `offset`,

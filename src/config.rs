@@ -85,6 +85,21 @@ pub struct ServerSettings {
     /// Longest a unary call may take (a client's shorter grpc-timeout is
     /// honoured too); 0: no ceiling.
     pub unary_timeout_seconds: u64,
+    pub tls: TlsSettings,
+}
+
+/// TLS on the gRPC port (rustls). The gateway stays plain HTTP: put it
+/// behind the ingress that terminates TLS for viewers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain of the server; with `key_file`, TLS is on.
+    pub cert_file: Option<String>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<String>,
+    /// PEM CA certificates; when set, clients must present a certificate
+    /// they signed (mutual TLS).
+    pub client_ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,6 +243,7 @@ impl Default for ServerSettings {
             shutdown_deadline_seconds: 30,
             max_in_flight_requests: 1024,
             unary_timeout_seconds: 30,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -299,6 +315,15 @@ impl Settings {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        let tls = &self.server.tls;
+        anyhow::ensure!(
+            tls.cert_file.is_some() == tls.key_file.is_some(),
+            "server.tls.cert_file and server.tls.key_file go together"
+        );
+        anyhow::ensure!(
+            tls.client_ca_file.is_none() || tls.cert_file.is_some(),
+            "server.tls.client_ca_file needs server.tls.cert_file and key_file"
+        );
         // S3: every part but the last must be at least 5 MiB, at most 5 GiB.
         const S3_MIN_PART: usize = 5 * 1024 * 1024;
         const S3_MAX_PART: usize = 5 * 1024 * 1024 * 1024;

@@ -9,7 +9,7 @@ use crate::{
     },
     blob,
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
-    config::Settings,
+    config::{Settings, TlsSettings},
     gateway, metadata,
     proto::{
         FILE_DESCRIPTOR_SET,
@@ -182,7 +182,7 @@ impl Application {
             .layer(request_id::propagate())
             .layer(AuthLayer::new(self.auth.clone()))
             .layer(LimitsLayer::new(limit_settings(&self.settings)));
-        let grpc = tonic::transport::Server::builder()
+        let grpc = tls(tonic::transport::Server::builder(), &server.tls)?
             .layer(layers)
             .concurrency_limit_per_connection(server.concurrency_limit_per_connection)
             .max_concurrent_streams(Some(server.max_concurrent_streams))
@@ -262,6 +262,19 @@ fn gateway_incoming(listener: TcpListener) -> impl axum::serve::Listener<Addr = 
             tracing::warn!(%error, "TCP_NODELAY not set on a gateway connection");
         }
     })
+}
+
+/// TLS (and mutual TLS) on the gRPC port when `server.tls` says so.
+fn tls(builder: tonic::transport::Server, settings: &TlsSettings) -> anyhow::Result<tonic::transport::Server> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) else { return Ok(builder) };
+    let read = |path: &str| std::fs::read(path).with_context(|| format!("reading {path}"));
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    if let Some(ca) = &settings.client_ca_file {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    tracing::info!(mutual = settings.client_ca_file.is_some(), "gRPC over TLS");
+    builder.tls_config(config).context("server.tls")
 }
 
 fn limit_settings(settings: &Settings) -> LimitSettings {

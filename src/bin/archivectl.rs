@@ -26,6 +26,15 @@ struct Cli {
     /// Bearer token to present (`archivectl token new` makes one).
     #[arg(long, env = "ARCHIVE_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// PEM CA of the server's certificate, for an https:// server.
+    #[arg(long, env = "ARCHIVE_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a server that wants mutual TLS.
+    #[arg(long, env = "ARCHIVE_CERT_FILE", global = true, requires = "key_file")]
+    cert_file: Option<PathBuf>,
+    /// PEM key of `--cert-file`.
+    #[arg(long, env = "ARCHIVE_KEY_FILE", global = true, requires = "cert_file")]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -332,7 +341,13 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let channel = archive::client::connect_as(&cli.server, cli.token.as_deref())
+    let options = archive::client::ClientOptions {
+        token: cli.token.clone(),
+        ca_file: cli.ca_file.clone(),
+        cert_file: cli.cert_file.clone(),
+        key_file: cli.key_file.clone(),
+    };
+    let channel = archive::client::connect_with(&cli.server, &options)
         .await
         .with_context(|| format!("connecting to {}", cli.server))?;
     match cli.command {

@@ -17,3 +17,4 @@ mod operations;
 mod reindex;
 mod replicas;
 mod sweep;
+mod tls;
