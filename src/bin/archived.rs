@@ -12,14 +12,29 @@ use std::path::PathBuf;
 #[command(version, about = "gRPC archive for articles and their video clips")]
 struct Args {
     /// TOML configuration file; `ARCHIVE__SECTION__KEY` variables override it.
-    #[arg(long, env = "ARCHIVE_CONFIG")]
+    #[arg(long, env = "ARCHIVE_CONFIG", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Load the configuration and its environment, check it and the files
+    /// it names, print the effective settings (secrets left out) and exit:
+    /// 0 when archived would start with them, 1 with the reason otherwise.
+    Check,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = Settings::load(args.config.as_deref())?;
+    if let Some(Command::Check) = args.command {
+        print!("{}", archive::app::check(&settings)?);
+        eprintln!("configuration ok");
+        return Ok(());
+    }
     telemetry::init_as(settings.log.format);
     tracing::info!(storage = %settings.storage.url, metadata = %settings.metadata.url, "starting");
     let app = Application::build(settings).await?;

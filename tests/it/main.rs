@@ -11,6 +11,7 @@ mod auth;
 mod blob_store;
 mod browser;
 mod cli;
+mod deploy;
 mod media;
 mod metadata;
 mod operations;
