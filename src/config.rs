@@ -190,6 +190,11 @@ pub struct GatewaySettings {
     pub key_file: String,
     /// Origins whose pages may read clips cross-origin (`*`: any).
     pub cors_allowed_origins: Vec<String>,
+    /// Longest a media request may take to its response headers (504
+    /// after); the body then streams at the viewer's pace.
+    pub request_timeout_seconds: u64,
+    /// Media requests handled at once; more wait their turn.
+    pub max_concurrent_requests: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,7 +302,13 @@ impl Default for MediaSettings {
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { keys: Vec::new(), key_file: "./data/gateway.key".into(), cors_allowed_origins: vec!["*".into()] }
+        Self {
+            keys: Vec::new(),
+            key_file: "./data/gateway.key".into(),
+            cors_allowed_origins: vec!["*".into()],
+            request_timeout_seconds: 30,
+            max_concurrent_requests: 512,
+        }
     }
 }
 

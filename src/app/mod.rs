@@ -214,8 +214,7 @@ impl Application {
             )
             .serve_with_incoming_shutdown(grpc_incoming(self.grpc_listener), stopped(close_rx.clone()));
 
-        let origins = self.settings.gateway.cors_allowed_origins.clone();
-        let router = gateway::router(self.archive.clone(), origins, ready.subscribe());
+        let router = gateway::router(self.archive.clone(), &self.settings.gateway, ready.subscribe());
         let gateway = axum::serve(gateway_incoming(self.gateway_listener), router)
             .with_graceful_shutdown(stopped(close_rx.clone()));
 

@@ -7,6 +7,7 @@ use crate::{
         Archive, attachment_disposition,
         signing::{ATTACHMENT, SignatureError, SignedQuery},
     },
+    config::GatewaySettings,
     error::ArchiveError,
     ids::MediaId,
 };
@@ -60,11 +61,14 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// Clips on signed URLs; `/metrics` (Prometheus text), `/healthz` (the
 /// process answers) and `/readyz` (its backends do, and it is not
 /// draining: `ready`) for operators.
-pub fn router(archive: Archive, cors_origins: Vec<String>, ready: watch::Receiver<bool>) -> Router {
+pub fn router(archive: Archive, settings: &GatewaySettings, ready: watch::Receiver<bool>) -> Router {
+    let timeout = Duration::from_secs(settings.request_timeout_seconds.max(1));
     Router::new()
         .route("/media/{id}", get(serve_media))
         .with_state(archive)
-        .layer(cors(&cors_origins))
+        .layer(cors(&settings.cors_allowed_origins))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.max_concurrent_requests.max(1)))
         .layer(axum::middleware::from_fn(measured))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
