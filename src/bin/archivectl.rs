@@ -327,8 +327,51 @@ async fn reindex(config: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Exit codes scripts can rely on (clap exits 2 on a usage error itself).
+mod exit {
+    pub const OTHER: u8 = 1;
+    pub const NOT_FOUND: u8 = 3;
+    pub const PERMISSION: u8 = 4;
+    pub const CONFLICT: u8 = 5;
+    pub const UNAVAILABLE: u8 = 6;
+}
+
+/// The exit code of a failure and what to tell the person who ran it.
+fn explain(error: &anyhow::Error) -> (u8, String) {
+    use tonic::Code;
+    let Some(status) = error.chain().find_map(|cause| cause.downcast_ref::<tonic::Status>()) else {
+        return (exit::OTHER, format!("{error:#}"));
+    };
+    let (code, hint) = match status.code() {
+        Code::NotFound => (exit::NOT_FOUND, "check the name (archivectl ls, archivectl media)"),
+        Code::Unauthenticated => (exit::PERMISSION, "pass a token the server knows: --token or ARCHIVE_TOKEN"),
+        Code::PermissionDenied => (exit::PERMISSION, "use a token with the scope the message names"),
+        Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => {
+            (exit::CONFLICT, "the resource changed or is in another state: read it again, then retry")
+        }
+        Code::Unavailable | Code::DeadlineExceeded => {
+            (exit::UNAVAILABLE, "the server is unreachable or busy: retry later")
+        }
+        Code::ResourceExhausted => (exit::UNAVAILABLE, "over a server limit (the message names it)"),
+        _ => (exit::OTHER, ""),
+    };
+    let message = status.message();
+    (code, if hint.is_empty() { message.to_owned() } else { format!("{message}\nhint: {hint}") })
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let (code, message) = explain(&error);
+            eprintln!("error: {message}");
+            std::process::ExitCode::from(code)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Reindex { config } => return reindex(config.as_deref()).await,

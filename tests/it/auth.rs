@@ -215,6 +215,25 @@ fn tokens_file_is_reread_on_sighup_and_archivectl_presents_its_token() {
     let (ok, out) = archivectl(Some(&tokens.reader), &["stats"]);
     assert!(!ok && out.contains("not known"), "{out}");
     assert!(!archivectl(Some(&tokens.writer), &["stats"]).0, "cms was removed too");
+
+    // Exit codes scripts rely on, and messages that say what to do.
+    let code = |token: &str, args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_archivectl"))
+            .current_dir(dir.path())
+            .env("ARCHIVE_SERVER", &server.grpc)
+            .env("ARCHIVE_TOKEN", token)
+            .args(args)
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (status, stderr) = code(&tokens.reader, &["stats"]);
+    assert_eq!(status, Some(4), "unknown token: {stderr}");
+    assert!(stderr.contains("hint: pass a token"), "{stderr}");
+    let (status, stderr) = code(&fresh, &["get", "articles/khong-ton-tai"]);
+    assert_eq!(status, Some(3), "not found: {stderr}");
+    assert!(!stderr.contains("Status {"), "no debug dump: {stderr}");
+    assert_eq!(code(&fresh, &["get"]).0, Some(2), "usage");
 }
 
 /// JSON logs: every line of a call carries its request id (the caller's,
