@@ -3,7 +3,7 @@
 //! gateway's `/metrics` ([`render`]). Names follow the grpc-ecosystem
 //! conventions for RPCs (`grpc_server_*`) and `archive_*` for the rest.
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{counter, describe_counter, describe_histogram, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::{
     sync::{Arc, OnceLock},
@@ -20,7 +20,6 @@ const STORAGE_SECONDS: &str = "archive_storage_operation_seconds";
 const STORAGE_ERRORS: &str = "archive_storage_errors_total";
 const JOB_RUNS: &str = "archive_job_runs_total";
 const JOB_ITEMS: &str = "archive_job_items_total";
-const OPEN_UPLOADS: &str = "archive_upload_sessions_open";
 
 /// Latency buckets, seconds: 0.5 ms … 60 s.
 const BUCKETS: &[f64] =
@@ -67,7 +66,6 @@ fn describe() {
     describe_counter!(STORAGE_ERRORS, "object storage calls that failed, by operation");
     describe_counter!(JOB_RUNS, "background job runs, by job and outcome (ok, error)");
     describe_counter!(JOB_ITEMS, "what background jobs did (expired uploads, swept objects, ...), by job");
-    describe_gauge!(OPEN_UPLOADS, "resumable upload sessions open");
 }
 
 /// `/archive.v1.MediaService/ReadMedia` → (`archive.v1.MediaService`, `ReadMedia`).
@@ -170,10 +168,6 @@ pub fn job(job: &'static str, outcome: Result<usize, ()>) {
     if let Ok(items) = outcome {
         counter!(JOB_ITEMS, "job" => job).increment(items as u64);
     }
-}
-
-pub fn open_uploads(count: u64) {
-    gauge!(OPEN_UPLOADS).set(count as f64);
 }
 
 #[cfg(test)]
