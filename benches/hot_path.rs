@@ -277,7 +277,7 @@ async fn import(url: &str, articles: usize) -> (f64, Vec<String>) {
                     body: a.body,
                     author: a.author,
                     keywords: a.keywords,
-                    publish_time: Some(prost_types::Timestamp { seconds: a.publish_seconds, nanos: 0 }),
+                    publish_time: Some(pbjson_types::Timestamp { seconds: a.publish_seconds, nanos: 0 }),
                     publish_utc_offset_seconds: 7 * 3600,
                     ..Default::default()
                 };

@@ -4,6 +4,7 @@
 /// Package `archive.v1`.
 pub mod v1 {
     tonic::include_proto!("archive.v1");
+    include!(concat!(env!("OUT_DIR"), "/archive.v1.serde.rs"));
 }
 
 /// Encoded `FileDescriptorSet` of every archive proto, for gRPC reflection.

@@ -10,18 +10,18 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 
-pub fn timestamp(time: &DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+pub fn timestamp(time: &DateTime<Utc>) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
 }
 
-pub fn from_timestamp(field: &str, value: &prost_types::Timestamp) -> Result<DateTime<Utc>> {
+pub fn from_timestamp(field: &str, value: &pbjson_types::Timestamp) -> Result<DateTime<Utc>> {
     u32::try_from(value.nanos)
         .ok()
         .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
         .ok_or_else(|| ArchiveError::invalid(Reason::InvalidTimestamp, format!("{field} is not a valid timestamp")))
 }
 
-pub fn optional_timestamp(field: &str, value: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>> {
+pub fn optional_timestamp(field: &str, value: Option<&pbjson_types::Timestamp>) -> Result<Option<DateTime<Utc>>> {
     value.map(|v| from_timestamp(field, v)).transpose()
 }
 
@@ -69,8 +69,8 @@ pub fn article(record: &ArticleRecord, body: Option<String>) -> pb::Article {
 
 /// The listing filters shared by ListArticles and SearchArticles.
 pub fn list_filters(
-    publish_time_start: Option<&prost_types::Timestamp>,
-    publish_time_end: Option<&prost_types::Timestamp>,
+    publish_time_start: Option<&pbjson_types::Timestamp>,
+    publish_time_end: Option<&pbjson_types::Timestamp>,
     author: String,
     keyword: String,
 ) -> Result<ListArticles> {
@@ -106,7 +106,7 @@ pub fn media(record: &MediaRecord) -> pb::Media {
         create_time: Some(timestamp(&record.create_time)),
         crc32c: record.crc32c,
         mp4: record.mp4.as_ref().map(|info| pb::Mp4Info {
-            duration: Some(prost_types::Duration {
+            duration: Some(pbjson_types::Duration {
                 seconds: (info.duration_ms / 1000) as i64,
                 nanos: ((info.duration_ms % 1000) * 1_000_000) as i32,
             }),

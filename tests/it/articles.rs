@@ -14,7 +14,7 @@ fn article(title: &str, body: &str, author: &str, keywords: &[&str], publish_sec
         body: body.into(),
         author: author.into(),
         keywords: keywords.iter().map(|k| k.to_string()).collect(),
-        publish_time: Some(prost_types::Timestamp { seconds: publish_seconds, nanos: 0 }),
+        publish_time: Some(pbjson_types::Timestamp { seconds: publish_seconds, nanos: 0 }),
         publish_utc_offset_seconds: 7 * 3600,
         ..Default::default()
     }
@@ -104,7 +104,7 @@ async fn create_update_revisions_and_delete(backend: Backend) {
 
     let update = |etag: &str, title: &str| pb::UpdateArticleRequest {
         article: Some(pb::Article { name: created.name.clone(), title: title.into(), ..Default::default() }),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
         etag: etag.into(),
     };
     let updated = server.articles().update_article(update(&created.etag, "Tiêu đề mới")).await.unwrap().into_inner();
@@ -119,7 +119,7 @@ async fn create_update_revisions_and_delete(backend: Backend) {
     assert_eq!(reason(&stale), "ETAG_MISMATCH");
 
     let bad_mask = pb::UpdateArticleRequest {
-        update_mask: Some(prost_types::FieldMask { paths: vec!["view_count".into()] }),
+        update_mask: Some(pbjson_types::FieldMask { paths: vec!["view_count".into()] }),
         ..update(&updated.etag, "x")
     };
     assert_eq!(server.articles().update_article(bad_mask).await.unwrap_err().code(), Code::InvalidArgument);
@@ -132,7 +132,7 @@ async fn create_update_revisions_and_delete(backend: Backend) {
             body: "Nội dung mới\n\nVideo: clip-2.mp4".into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["body".into()] }),
+        update_mask: Some(pbjson_types::FieldMask { paths: vec!["body".into()] }),
         etag: updated.etag.clone(),
     };
     let third = server.articles().update_article(body_update).await.unwrap().into_inner().article.unwrap();
@@ -217,8 +217,8 @@ async fn list_filters_and_pages(backend: Backend) {
     let by_keyword = list(pb::ListArticlesRequest { keyword: "Thái Bình".into(), ..Default::default() }).await.unwrap();
     assert_eq!(names_of(by_keyword), ["articles/a3", "articles/a2"]);
     let window = pb::ListArticlesRequest {
-        publish_time_start: Some(prost_types::Timestamp { seconds: base + day, nanos: 0 }),
-        publish_time_end: Some(prost_types::Timestamp { seconds: base + 3 * day, nanos: 0 }),
+        publish_time_start: Some(pbjson_types::Timestamp { seconds: base + day, nanos: 0 }),
+        publish_time_end: Some(pbjson_types::Timestamp { seconds: base + 3 * day, nanos: 0 }),
         ..Default::default()
     };
     assert_eq!(names_of(list(window).await.unwrap()), ["articles/a3", "articles/a2"]);
@@ -283,7 +283,7 @@ async fn search_views_revisions_and_retention(backend: Backend) {
 
     let update = pb::UpdateArticleRequest {
         article: Some(pb::Article { name: seeded.name.clone(), title: "Giao ban quý 4".into(), ..Default::default() }),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
         etag: seeded.etag.clone(),
     };
     server.articles().update_article(update).await.unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 async fn url(server: &TestServer, name: &str, ttl_seconds: i64) -> String {
     let request = pb::GetPlaybackUrlRequest {
         name: name.into(),
-        ttl: Some(prost_types::Duration { seconds: ttl_seconds, nanos: 0 }),
+        ttl: Some(pbjson_types::Duration { seconds: ttl_seconds, nanos: 0 }),
         disposition: pb::Disposition::Inline.into(),
     };
     server.media().get_playback_url(request).await.expect("playback URL").into_inner().url

@@ -7,13 +7,20 @@ use crate::common;
 use common::{Archived, fixture, sha256_hex, spawn_archived};
 use std::{path::Path, process::Command};
 
+/// archivectl in `dir`, with no config file but the one a test writes
+/// under `dir/config/archivectl/`.
+fn archivectl_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_archivectl"));
+    command.current_dir(dir).env("XDG_CONFIG_HOME", dir.join("config"));
+    for name in ["ARCHIVE_SERVER", "ARCHIVE_TOKEN", "ARCHIVE_CA_FILE", "ARCHIVECTL_CONFIG", "ARCHIVE_CONFIG"] {
+        command.env_remove(name);
+    }
+    command
+}
+
 fn archivectl(server: &Archived, dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_archivectl"))
-        .current_dir(dir)
-        .env("ARCHIVE_SERVER", &server.grpc)
-        .args(args)
-        .output()
-        .expect("archivectl runs");
+    let output =
+        archivectl_command(dir).env("ARCHIVE_SERVER", &server.grpc).args(args).output().expect("archivectl runs");
     let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
     assert!(
         output.status.success(),
@@ -83,6 +90,162 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
 
     assert!(dir.path().join("data/archive.db").exists(), "metadata under ./data by default");
     assert!(dir.path().join("data/blobs/media").is_dir(), "blobs under ./data by default");
+}
+
+/// `archivectl --output json ARGS`: exit code, stdout parsed, stderr.
+fn archivectl_json(server: &Archived, dir: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = archivectl_command(dir)
+        .env("ARCHIVE_SERVER", &server.grpc)
+        .args(["--output", "json"])
+        .args(args)
+        .output()
+        .expect("archivectl runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = std::str::from_utf8(&output.stdout).expect("UTF-8");
+    let value = if stdout.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("archivectl {args:?}: {e}: {stdout:?} {stderr}"))
+    };
+    (output.status.code().expect("exited"), value, stderr)
+}
+
+/// Every command's `--output json`, parsed; a script's view of archivectl.
+#[test]
+fn archivectl_output_json_is_one_document_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"), ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")];
+    let server = spawn_archived(dir.path(), &ports);
+    let ok = |args: &[&str]| {
+        let (code, value, stderr) = archivectl_json(&server, dir.path(), args);
+        assert_eq!(code, 0, "archivectl {args:?}: {value} {stderr}");
+        value
+    };
+    // A directory of two exports with their clip beside them.
+    let exports = dir.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    let export = fixture("article-2019-09-30-giao-ban-truc-tuyen.txt");
+    let clip = fixture("clip-faststart.mp4");
+    std::fs::write(exports.join("a.txt"), &export).unwrap();
+    let second = String::from_utf8(export.clone()).unwrap().replacen("Giao ban trực tuyến", "Hội nghị trực tuyến", 1);
+    std::fs::write(exports.join("b.txt"), second).unwrap();
+    std::fs::write(exports.join("93019_OHAI1.mp4"), &clip).unwrap();
+
+    let imported = ok(&["import", "exports"]);
+    let files = imported["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2, "{imported}");
+    assert!(files[0]["file"].as_str().unwrap().ends_with("a.txt"), "{imported}");
+    assert_eq!(files[1]["title"], "Hội nghị trực tuyến Toàn quốc về công tác tổ chức xây dựng Đảng 9 tháng 2019");
+    for file in files {
+        assert!(file.get("error").is_none(), "{file}");
+        assert_eq!(file["clips"][0]["reference"], "93019_OHAI1.mp4");
+        assert_eq!(file["clips"][0]["media"]["sha256"], sha256_hex(&clip), "proto3 JSON names: {file}");
+    }
+    let article = files[0]["article"].as_str().unwrap().to_owned();
+    let media = files[0]["clips"][0]["media"]["name"].as_str().unwrap().to_owned();
+
+    // One bad file among good ones: the others are imported, the bad one is
+    // reported, and the exit code says so.
+    std::fs::write(dir.path().join("broken.txt"), "not an export").unwrap();
+    let (code, partial, stderr) =
+        archivectl_json(&server, dir.path(), &["import", "exports/a.txt", "broken.txt", "--media", "exports"]);
+    assert_eq!(code, 1, "{partial} {stderr}");
+    assert!(partial["files"][0].get("error").is_none(), "{partial}");
+    assert_eq!(partial["files"][1]["error"]["code"], "INVALID_ARGUMENT", "{partial}");
+    let summary: serde_json::Value = serde_json::from_str(stderr.trim()).expect("the error is JSON too");
+    assert_eq!(summary["error"]["message"], "1 of 2 files failed", "{summary}");
+
+    let listed = ok(&["ls"]);
+    assert_eq!(listed["articles"].as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(listed["articles"][0]["publishTime"], "2019-09-30T10:20:59+00:00", "{listed}");
+
+    let found = ok(&["search", "sinh", "hoat", "chi", "bo", "--limit", "2"]);
+    let results = found["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{found}");
+    let (snippet, highlight) = (results[0]["snippet"].as_str().unwrap(), &results[0]["highlights"][0]);
+    let (start, end) = (highlight["start"].as_u64().unwrap() as usize, highlight["end"].as_u64().unwrap() as usize);
+    assert!(["sinh", "hoạt", "chi", "bộ"].contains(&&snippet[start..end]), "{found}");
+
+    let shown = ok(&["get", &article]);
+    assert_eq!(shown["name"], article);
+    assert_eq!(shown["author"], "Phạm Ngọc");
+    assert_eq!(shown["viewCount"], "89", "int64 is a string in proto3 JSON");
+    assert!(shown["body"].as_str().unwrap().contains("\nVideo: 93019_OHAI1.mp4\n"), "{shown}");
+
+    let saved = ok(&["get", &media, "-o", "back.mp4"]);
+    assert_eq!(saved["bytesWritten"], clip.len(), "{saved}");
+    assert_eq!(std::fs::read(dir.path().join("back.mp4")).unwrap(), clip);
+    let (code, _, stderr) = archivectl_json(&server, dir.path(), &["get", &media, "-o", "-"]);
+    assert_eq!(code, 2, "the clip and the JSON cannot share stdout: {stderr}");
+
+    let put = ok(&["put", "exports/93019_OHAI1.mp4", "--attach", &article]);
+    assert_eq!((&put["media"]["sha256"], &put["attachedTo"]), (&sha256_hex(&clip).into(), &article.clone().into()));
+
+    let url = ok(&["url", &media, "--ttl", "300"]);
+    assert!(url["url"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{url}");
+    let expires = chrono::DateTime::parse_from_rfc3339(url["expireTime"].as_str().unwrap()).expect("RFC 3339");
+    let ttl = expires.timestamp() - chrono::Utc::now().timestamp();
+    assert!((250..=300).contains(&ttl), "expires in {ttl} s: {url}");
+    assert_eq!(url["contentType"], "video/mp4");
+
+    let clips = ok(&["media"]);
+    assert_eq!(clips["media"].as_array().unwrap().len(), 4, "{clips}");
+    let stats = ok(&["stats"]);
+    assert_eq!((&stats["articleCount"], &stats["mediaCount"]), (&"3".into(), &"4".into()), "{stats}");
+
+    let removed = ok(&["rm", put["media"]["name"].as_str().unwrap(), "--force"]);
+    assert_eq!(removed["detachedArticles"], serde_json::json!([article]), "{removed}");
+    assert_eq!(removed["objectsDeleted"], false, "three other clips share the bytes: {removed}");
+
+    let token = ok(&["token", "new", "--name", "cms", "--scopes", "read,write"]);
+    let secret = token["token"].as_str().unwrap();
+    assert!(secret.starts_with("arc_") && token["scopes"] == serde_json::json!(["read", "write"]), "{token}");
+    assert!(token["fileEntry"].as_str().unwrap().contains(&sha256_hex(secret.as_bytes())), "{token}");
+
+    let (code, missing, stderr) = archivectl_json(&server, dir.path(), &["get", "articles/khong-co"]);
+    assert_eq!((code, missing), (3, serde_json::Value::Null), "nothing on stdout: {stderr}");
+    let error: serde_json::Value = serde_json::from_str(stderr.trim()).expect("JSON on stderr");
+    assert_eq!((&error["error"]["code"], &error["error"]["exit"]), (&"NOT_FOUND".into(), &3.into()), "{error}");
+
+    // reindex reads archived's configuration: the same bucket, a new database.
+    let (code, reindexed, stderr) = {
+        let output = archivectl_command(dir.path())
+            .env("ARCHIVE__METADATA__URL", "sqlite://./data/reindexed.db")
+            .args(["--output", "json", "reindex"])
+            .output()
+            .unwrap();
+        (output.status.code(), serde_json::from_slice::<serde_json::Value>(&output.stdout), output.stderr)
+    };
+    let reindexed = reindexed.unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&stderr)));
+    assert_eq!((code, &reindexed["articles"], &reindexed["media"]), (Some(0), &3.into(), &3.into()), "{reindexed}");
+}
+
+/// The config file stands in for flags; completions are scripts a shell
+/// accepts.
+#[test]
+fn archivectl_reads_its_config_file_and_prints_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"), ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")];
+    let server = spawn_archived(dir.path(), &ports);
+    let without = archivectl_command(dir.path()).args(["stats"]).output().unwrap();
+    assert_eq!(without.status.code(), Some(6), "the default server is not running here");
+    let config = dir.path().join("config/archivectl");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), format!("server = \"{}\"\n", server.grpc)).unwrap();
+    let with = archivectl_command(dir.path()).args(["stats"]).output().unwrap();
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    assert!(String::from_utf8_lossy(&with.stdout).contains("articles:       0"));
+
+    let script = archivectl_command(dir.path()).args(["completions", "bash"]).output().unwrap();
+    assert!(script.status.success());
+    let script = String::from_utf8(script.stdout).unwrap();
+    assert!(script.contains("search") && script.contains("--output"), "subcommands and flags complete");
+    let checked = Command::new("bash").arg("-n").stdin(std::process::Stdio::piped()).spawn().and_then(|mut bash| {
+        use std::io::Write;
+        bash.stdin.take().unwrap().write_all(script.as_bytes())?;
+        bash.wait()
+    });
+    assert!(checked.unwrap().success(), "bash accepts the script");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

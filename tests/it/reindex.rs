@@ -12,7 +12,7 @@ fn new_article(title: &str, body: &str, keywords: &[&str]) -> pb::Article {
         body: body.into(),
         author: "Phạm Ngọc".into(),
         keywords: keywords.iter().map(|k| k.to_string()).collect(),
-        publish_time: Some(prost_types::Timestamp { seconds: 1_570_000_000, nanos: 0 }),
+        publish_time: Some(pbjson_types::Timestamp { seconds: 1_570_000_000, nanos: 0 }),
         publish_utc_offset_seconds: 25_200,
         ..Default::default()
     }
@@ -114,7 +114,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
             body: "Ngày Báo chí, Thái Bình.".into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["body".into()] }),
+        update_mask: Some(pbjson_types::FieldMask { paths: vec!["body".into()] }),
         etag: press.etag.clone(),
     };
     original.articles().update_article(update).await.unwrap();

@@ -55,7 +55,7 @@ async fn two_replicas_share_one_state() {
     for round in 0..10 {
         let update = |title: String, etag: String| pb::UpdateArticleRequest {
             article: Some(pb::Article { name: imported.name.clone(), title, ..Default::default() }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+            update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
             etag,
         };
         let (first, second) = tokio::join!(

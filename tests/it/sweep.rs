@@ -62,7 +62,7 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
             body: "Bản sửa lần hai.".into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["body".into()] }),
+        update_mask: Some(pbjson_types::FieldMask { paths: vec!["body".into()] }),
         etag: created.etag.clone(),
     };
     server.articles().update_article(update).await.unwrap();

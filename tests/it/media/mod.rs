@@ -12,7 +12,7 @@ use tonic::Code;
 const CLIP: &str = "clip-faststart.mp4";
 
 async fn playback_url(server: &TestServer, name: &str, ttl_seconds: Option<i64>) -> pb::GetPlaybackUrlResponse {
-    let ttl = ttl_seconds.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
+    let ttl = ttl_seconds.map(|seconds| pbjson_types::Duration { seconds, nanos: 0 });
     let request = pb::GetPlaybackUrlRequest { name: name.into(), ttl, ..Default::default() };
     server.media().get_playback_url(request).await.expect("playback url").into_inner()
 }

@@ -39,7 +39,7 @@ async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
     let too_long = pb::GetPlaybackUrlRequest {
         disposition: pb::Disposition::Unspecified.into(),
         name: media.name.clone(),
-        ttl: Some(prost_types::Duration { seconds: 8 * 24 * 3600, nanos: 0 }),
+        ttl: Some(pbjson_types::Duration { seconds: 8 * 24 * 3600, nanos: 0 }),
     };
     assert_eq!(server.media().get_playback_url(too_long).await.unwrap_err().code(), Code::InvalidArgument);
 }

@@ -1,0 +1,309 @@
+//! Articles: import (many files, per-file report), get, ls, search.
+
+use crate::{
+    cli::Filters,
+    fail::{self, Explained},
+    output::{Report, show_time, vietnam},
+    transfer::{self, Bars, UploadOptions},
+};
+use anyhow::Context;
+use archive::{
+    client::Connection,
+    proto::v1::{
+        self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
+    },
+};
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// What `import` did with each file.
+#[derive(Serialize)]
+pub struct Imports {
+    pub files: Vec<Imported>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported {
+    pub file: PathBuf,
+    /// `articles/ID`, once the article is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// The clips its `Video:` lines name, in order.
+    pub clips: Vec<Clip>,
+    /// Why the file (or one of its clips) failed; the article may be stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Explained>,
+}
+
+#[derive(Serialize)]
+pub struct Clip {
+    pub reference: String,
+    /// The stored clip; absent when the file was not found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<pb::Media>,
+}
+
+impl Imports {
+    /// Exit code and summary when any file failed.
+    pub fn failure(&self) -> Option<anyhow::Error> {
+        let failed: Vec<&Imported> = self.files.iter().filter(|file| file.error.is_some()).collect();
+        let first = failed.first()?.error.as_ref()?;
+        let summary = format!("{} of {} files failed", failed.len(), self.files.len());
+        Some(anyhow::Error::new(crate::fail::Reported { exit: first.exit, summary }))
+    }
+}
+
+impl Report for Imports {
+    fn text(&self, out: &mut String) -> std::fmt::Result {
+        for file in &self.files {
+            file.text(out)?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for Imported {
+    fn text(&self, out: &mut String) -> std::fmt::Result {
+        if let Some(article) = &self.article {
+            writeln!(out, "imported {article} from {}", self.file.display())?;
+        }
+        for clip in &self.clips {
+            match &clip.media {
+                Some(media) => writeln!(out, "clip {} → {}", clip.reference, media.name)?,
+                None => writeln!(out, "clip {} not uploaded (not found)", clip.reference)?,
+            }
+        }
+        if let Some(error) = &self.error {
+            writeln!(out, "failed {}: {}", self.file.display(), error.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// The export files `paths` name: files as given, directories as their
+/// `.txt` files (not recursive), sorted.
+pub fn export_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|file| file.is_file() && file.extension().is_some_and(|ext| ext == "txt"))
+                .collect();
+            anyhow::ensure!(!found.is_empty(), "{} holds no .txt export", path.display());
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Imports one export and uploads the clips it names from `media` (or the
+/// export's directory). Whatever fails is in the result, not an `Err`.
+pub async fn import(channel: &Connection, file: &Path, media: Option<&Path>, id: &str, bars: &Bars) -> Imported {
+    let mut imported =
+        Imported { file: file.to_owned(), article: None, title: String::new(), clips: vec![], error: None };
+    if let Err(error) = import_into(&mut imported, channel, file, media, id, bars).await {
+        imported.error = Some(fail::explain(&error));
+    }
+    imported
+}
+
+async fn import_into(
+    imported: &mut Imported,
+    channel: &Connection,
+    file: &Path,
+    media: Option<&Path>,
+    id: &str,
+    bars: &Bars,
+) -> anyhow::Result<()> {
+    let text = tokio::fs::read(file).await.with_context(|| format!("reading {}", file.display()))?;
+    let request = pb::ImportArticleRequest { export_text: text.into(), article_id: id.to_owned() };
+    let article = ArticleServiceClient::new(channel.clone())
+        .import_article(request)
+        .await?
+        .into_inner()
+        .article
+        .context("the server returned no article")?;
+    imported.article = Some(article.name.clone());
+    imported.title = article.title.clone();
+    let dir = media.map(Path::to_owned).unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).to_owned());
+    for reference in &article.media {
+        let path = dir.join(&reference.reference);
+        if !path.is_file() {
+            imported.clips.push(Clip { reference: reference.reference.clone(), media: None });
+            // Clips beside the export are a convenience; a named directory must hold them.
+            anyhow::ensure!(
+                media.is_none(),
+                "{} names clip {} but {} does not exist",
+                article.name,
+                reference.reference,
+                path.display()
+            );
+            continue;
+        }
+        let uploaded = transfer::upload(channel, &path, UploadOptions::default(), bars).await?;
+        transfer::attach(channel, &article.name, &uploaded.name, &reference.reference).await?;
+        imported.clips.push(Clip { reference: reference.reference.clone(), media: Some(uploaded) });
+    }
+    Ok(())
+}
+
+pub async fn get(channel: &Connection, name: String, revision: i64) -> anyhow::Result<pb::Article> {
+    let request = pb::GetArticleRequest { name, view: pb::ArticleView::Full.into(), revision };
+    let article = ArticleServiceClient::new(channel.clone()).get_article(request).await?.into_inner().article;
+    article.context("the server returned no article")
+}
+
+impl Report for pb::Article {
+    fn text(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(out, "name:      {}", self.name)?;
+        writeln!(out, "title:     {}", self.title)?;
+        writeln!(out, "published: {}", show_time(self.publish_time.as_ref(), self.publish_utc_offset_seconds))?;
+        writeln!(out, "author:    {}", self.author)?;
+        writeln!(out, "keywords:  {}", self.keywords.join(", "))?;
+        writeln!(out, "views:     {}", self.view_count)?;
+        writeln!(out, "revision:  {} (etag {})", self.revision, self.etag)?;
+        for media in &self.media {
+            let linked = if media.media.is_empty() { "not uploaded" } else { media.media.as_str() };
+            writeln!(out, "clip:      {} → {linked}", media.reference)?;
+        }
+        if !self.body.is_empty() {
+            write!(out, "\n{}\n", self.body)?;
+        }
+        Ok(())
+    }
+}
+
+/// A page of articles, as `ls` prints it.
+#[derive(Serialize)]
+pub struct Listed {
+    pub articles: Vec<pb::Article>,
+}
+
+impl Report for Listed {
+    fn text(&self, out: &mut String) -> std::fmt::Result {
+        for article in &self.articles {
+            let published = show_time(article.publish_time.as_ref(), article.publish_utc_offset_seconds);
+            writeln!(out, "{}\t{published}\t{}", article.name, article.title)?;
+        }
+        Ok(())
+    }
+}
+
+fn day_start(day: NaiveDate) -> pbjson_types::Timestamp {
+    let time =
+        day.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(vietnam()).single().expect("fixed offset");
+    pbjson_types::Timestamp { seconds: time.timestamp(), nanos: 0 }
+}
+
+pub async fn list(channel: &Connection, filters: &Filters, limit: usize) -> anyhow::Result<Listed> {
+    let mut client = MetadataServiceClient::new(channel.clone());
+    let mut listed = Listed { articles: Vec::new() };
+    let mut page_token = String::new();
+    while listed.articles.len() < limit {
+        let request = pb::ListArticlesRequest {
+            page_size: (limit - listed.articles.len()).min(1000) as i32,
+            page_token,
+            publish_time_start: filters.since.map(day_start),
+            publish_time_end: filters.until.map(day_start),
+            author: filters.author.clone().unwrap_or_default(),
+            keyword: filters.keyword.clone().unwrap_or_default(),
+        };
+        let page = client.list_articles(request).await?.into_inner();
+        listed.articles.extend(page.articles);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    listed.articles.truncate(limit);
+    Ok(listed)
+}
+
+/// Ranked hits, as `search` prints them.
+#[derive(Serialize)]
+pub struct Found {
+    pub results: Vec<pb::SearchResult>,
+}
+
+impl Report for Found {
+    fn text(&self, out: &mut String) -> std::fmt::Result {
+        let bold = anstyle::Style::new().bold();
+        let mark = anstyle::Style::new().bold().fg_color(Some(anstyle::AnsiColor::Yellow.into()));
+        for (rank, hit) in self.results.iter().enumerate() {
+            let Some(article) = &hit.article else { continue };
+            let published = show_time(article.publish_time.as_ref(), article.publish_utc_offset_seconds);
+            writeln!(out, "{}. {bold}{}{bold:#}  {}  {published}", rank + 1, article.title, article.name)?;
+            writeln!(out, "   {}", highlighted(&hit.snippet, &hit.highlights, mark))?;
+        }
+        Ok(())
+    }
+}
+
+/// `snippet` with the byte ranges of `highlights` in `style`; a range that
+/// is out of order or not on character boundaries is left plain.
+fn highlighted(snippet: &str, highlights: &[pb::TextRange], style: anstyle::Style) -> String {
+    let mut out = String::with_capacity(snippet.len() + highlights.len() * 16);
+    let mut at = 0;
+    for range in highlights {
+        let (start, end) = (range.start as usize, range.end as usize);
+        if start < at || end <= start || !snippet.is_char_boundary(start) || !snippet.is_char_boundary(end) {
+            continue;
+        }
+        out.push_str(&snippet[at..start]);
+        let _ = write!(out, "{style}{}{style:#}", &snippet[start..end]);
+        at = end;
+    }
+    out.push_str(&snippet[at..]);
+    out.replace('\n', " ")
+}
+
+pub async fn search(channel: &Connection, query: &[String], filters: &Filters, limit: usize) -> anyhow::Result<Found> {
+    let mut client = MetadataServiceClient::new(channel.clone());
+    let mut found = Found { results: Vec::new() };
+    let mut page_token = String::new();
+    while found.results.len() < limit {
+        let request = pb::SearchArticlesRequest {
+            query: query.join(" "),
+            page_size: (limit - found.results.len()).min(100) as i32,
+            page_token,
+            publish_time_start: filters.since.map(day_start),
+            publish_time_end: filters.until.map(day_start),
+            author: filters.author.clone().unwrap_or_default(),
+            keyword: filters.keyword.clone().unwrap_or_default(),
+        };
+        let page = client.search_articles(request).await?.into_inner();
+        found.results.extend(page.results);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    found.results.truncate(limit);
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlights_mark_whole_characters_only() {
+        let style = anstyle::Style::new().bold();
+        let range = |start, end| pb::TextRange { start, end };
+        let snippet = "Giao ban trực tuyến";
+        // "trực" is bytes 9..15.
+        assert_eq!(highlighted(snippet, &[range(9, 15)], style), "Giao ban \u{1b}[1mtrực\u{1b}[0m tuyến");
+        assert_eq!(highlighted(snippet, &[range(9, 12)], style), snippet, "12 is inside ự");
+        assert_eq!(highlighted(snippet, &[range(9, 99)], style), snippet, "past the end");
+    }
+}
