@@ -85,6 +85,11 @@ pub struct ServerSettings {
     /// Longest a unary call may take (a client's shorter grpc-timeout is
     /// honoured too); 0: no ceiling.
     pub unary_timeout_seconds: u64,
+    /// gRPC-Web (HTTP/1.1 and HTTP/2) on the gRPC port too, for browser
+    /// tools: same services, same tokens; pages of the gateway's
+    /// `cors_allowed_origins` may call it. Off by default: with auth off
+    /// and any origin allowed, any page a user opens could call it.
+    pub grpc_web: bool,
     pub tls: TlsSettings,
 }
 
@@ -248,6 +253,7 @@ impl Default for ServerSettings {
             shutdown_deadline_seconds: 30,
             max_in_flight_requests: 1024,
             unary_timeout_seconds: 30,
+            grpc_web: false,
             tls: TlsSettings::default(),
         }
     }

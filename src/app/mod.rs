@@ -26,6 +26,7 @@ use crate::{
         request_id,
     },
 };
+mod grpc_web;
 pub mod readiness;
 pub mod telemetry;
 
@@ -179,7 +180,10 @@ impl Application {
         let (reflection, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
 
         spawn_auth_reload(self.auth.clone(), stop_rx.clone());
+        let grpc_web =
+            grpc_web::layers(server.grpc_web, &self.settings.gateway.cors_allowed_origins, self.auth.is_on());
         let layers = tower::ServiceBuilder::new()
+            .option_layer(grpc_web)
             .layer(OutcomeLayer::new(max_message))
             .layer(request_id::set())
             .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_id::span))
@@ -187,6 +191,8 @@ impl Application {
             .layer(AuthLayer::new(self.auth.clone()))
             .layer(LimitsLayer::new(limit_settings(&self.settings)));
         let grpc = tls(tonic::transport::Server::builder(), &server.tls)?
+            // gRPC-Web comes over HTTP/1.1 too; HTTP/2 clients are unaffected.
+            .accept_http1(server.grpc_web)
             .layer(layers)
             .concurrency_limit_per_connection(server.concurrency_limit_per_connection)
             .max_concurrent_streams(Some(server.max_concurrent_streams))

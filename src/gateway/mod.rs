@@ -27,11 +27,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 mod conditions;
 
-/// Viewers' pages may read clips cross-origin (a player fetching ranges, a
-/// download): GET and HEAD with the range and revalidation headers, from
-/// the configured origins (`*` for any).
-fn cors(origins: &[String]) -> CorsLayer {
-    let allowed = if origins.iter().any(|o| o == "*") {
+/// The origins of `gateway.cors_allowed_origins` (`*` for any): the
+/// gateway's and gRPC-Web's.
+pub fn allowed_origins(origins: &[String]) -> AllowOrigin {
+    if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
         AllowOrigin::list(origins.iter().filter_map(|origin| match HeaderValue::from_str(origin) {
@@ -41,9 +40,14 @@ fn cors(origins: &[String]) -> CorsLayer {
                 None
             }
         }))
-    };
+    }
+}
+
+/// Viewers' pages may read clips cross-origin (a player fetching ranges, a
+/// download): GET and HEAD with the range and revalidation headers.
+fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
-        .allow_origin(allowed)
+        .allow_origin(allowed_origins(origins))
         .allow_methods([Method::GET, Method::HEAD])
         .allow_headers([
             header::RANGE,

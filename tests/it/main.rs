@@ -12,6 +12,7 @@ mod blob_store;
 mod browser;
 mod cli;
 mod deploy;
+mod grpc_web;
 mod media;
 mod metadata;
 mod operations;
