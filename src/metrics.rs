@@ -3,7 +3,7 @@
 //! gateway's `/metrics` ([`render`]). Names follow the grpc-ecosystem
 //! conventions for RPCs (`grpc_server_*`) and `archive_*` for the rest.
 
-use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::{
     sync::{Arc, OnceLock},
@@ -18,6 +18,9 @@ const GATEWAY_REQUESTS: &str = "archive_gateway_requests_total";
 const GATEWAY_SECONDS: &str = "archive_gateway_request_seconds";
 const STORAGE_SECONDS: &str = "archive_storage_operation_seconds";
 const STORAGE_ERRORS: &str = "archive_storage_errors_total";
+const DATABASE_SECONDS: &str = "archive_database_operation_seconds";
+const DATABASE_ERRORS: &str = "archive_database_errors_total";
+const UPLOADS_OPEN: &str = "archive_upload_sessions_open";
 const JOB_RUNS: &str = "archive_job_runs_total";
 const JOB_ITEMS: &str = "archive_job_items_total";
 
@@ -64,6 +67,9 @@ fn describe() {
     describe_histogram!(GATEWAY_SECONDS, metrics::Unit::Seconds, "media gateway time to response headers");
     describe_histogram!(STORAGE_SECONDS, metrics::Unit::Seconds, "object storage calls, by operation");
     describe_counter!(STORAGE_ERRORS, "object storage calls that failed, by operation");
+    describe_histogram!(DATABASE_SECONDS, metrics::Unit::Seconds, "metadata database operations, by operation");
+    describe_counter!(DATABASE_ERRORS, "metadata database operations that failed (backend errors), by operation");
+    describe_gauge!(UPLOADS_OPEN, "upload sessions not finished, all replicas together (as of the last janitor run)");
     describe_counter!(JOB_RUNS, "background job runs, by job and outcome (ok, error)");
     describe_counter!(JOB_ITEMS, "what background jobs did (expired uploads, swept objects, ...), by job");
 }
@@ -159,6 +165,33 @@ pub fn storage(operation: &'static str, elapsed: Duration, ok: bool) {
     if !ok {
         counter!(STORAGE_ERRORS, "operation" => operation).increment(1);
     }
+}
+
+/// The handles of one metadata operation, made once per operation.
+pub struct DatabaseOperation {
+    seconds: metrics::Histogram,
+    errors: metrics::Counter,
+}
+
+impl DatabaseOperation {
+    pub fn new(operation: &'static str) -> Self {
+        Self {
+            seconds: histogram!(DATABASE_SECONDS, "operation" => operation),
+            errors: counter!(DATABASE_ERRORS, "operation" => operation),
+        }
+    }
+
+    pub fn record(&self, elapsed: Duration, failed: bool) {
+        self.seconds.record(elapsed.as_secs_f64());
+        if failed {
+            self.errors.increment(1);
+        }
+    }
+}
+
+/// Upload sessions open, as the database counts them.
+pub fn open_uploads(count: i64) {
+    gauge!(UPLOADS_OPEN).set(count as f64);
 }
 
 /// One run of a background job and how many things it did.

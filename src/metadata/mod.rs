@@ -2,6 +2,7 @@
 //! between them. One trait; one SQL implementation that runs on SQLite and
 //! PostgreSQL (each with its own migrations); one shared test suite.
 
+mod measured;
 mod sql;
 mod uploads;
 
@@ -377,5 +378,5 @@ pub struct TokenFormat {
 pub async fn open(settings: &MetadataSettings, tokens: TokenFormat) -> anyhow::Result<Arc<dyn MetadataStore>> {
     let store = SqlMetadataStore::open(&settings.url, settings.max_connections).await?;
     store.upgrade_search_tokens(tokens).await?;
-    Ok(Arc::new(store))
+    Ok(Arc::new(measured::Measured::new(Arc::new(store))))
 }

@@ -78,4 +78,7 @@ pub trait UploadSessionStore: Send + Sync {
 
     /// Forgets an upload and its parts.
     async fn delete_upload(&self, id: &UploadId) -> Result<()>;
+
+    /// Sessions whose clip is not recorded yet (all replicas together).
+    async fn count_open_uploads(&self) -> Result<i64>;
 }

@@ -66,7 +66,36 @@ async fn metrics_show_rpcs_bytes_gateway_and_storage() {
     assert_eq!(sample(&text, &["archive_gateway_requests_total{", "status=\"206\""]), Some(1.0));
     let puts = sample(&text, &["archive_storage_operation_seconds_count{", "operation=\"put\""]).unwrap();
     assert!(puts >= 1.0, "the article body was a PUT");
+    let inserts = ["archive_database_operation_seconds_count{", "operation=\"insert_article\""];
+    assert!(sample(&text, &inserts).unwrap() >= 1.0, "database operations are timed by name");
     assert!(text.contains("# HELP grpc_server_handled_total"), "series are described");
+}
+
+/// The open-uploads gauge counts what the database holds, from a process
+/// of its own (the test binary's servers share one registry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_janitor_reports_open_upload_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"),
+        ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0"),
+        ("ARCHIVE__MEDIA__UPLOAD_JANITOR_INTERVAL_SECONDS", "1"),
+    ];
+    let server = crate::common::spawn_archived(dir.path(), &env);
+    let mut media = archive::client::media_client(server.channel().await);
+    for name in ["mot.bin", "hai.bin"] {
+        let header = pb::UploadHeader { filename: name.into(), ..Default::default() };
+        media.start_upload(pb::StartUploadRequest { header: Some(header) }).await.expect("starts");
+    }
+    let gauge = || async {
+        let text = reqwest::get(format!("{}/metrics", server.gateway)).await.unwrap().text().await.unwrap();
+        sample(&text, &["archive_upload_sessions_open "])
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while gauge().await != Some(2.0) {
+        assert!(std::time::Instant::now() < deadline, "gauge stays at {:?}", gauge().await);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

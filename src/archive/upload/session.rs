@@ -177,6 +177,7 @@ impl Archive {
                 Err(error) => tracing::warn!(upload = %session.id, error = ?error.source, "{}", error.message),
             }
         }
+        crate::metrics::open_uploads(self.metadata.count_open_uploads().await?);
         Ok(discarded)
     }
 }

@@ -208,4 +208,11 @@ impl UploadSessionStore for SqlMetadataStore {
         }
         tx.commit().await.map_err(db_error)
     }
+
+    async fn count_open_uploads(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM upload_sessions WHERE finished = 0")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_error)
+    }
 }
