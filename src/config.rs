@@ -26,12 +26,24 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `text` (default) or `json` (one object per line). The level is
     /// `RUST_LOG`'s (default `info`).
     pub format: LogFormat,
+    /// OTLP/gRPC collector that receives traces (`http://collector:4317`);
+    /// none when unset. Each call's span continues the caller's W3C
+    /// `traceparent`.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub otlp_service_name: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::default(), otlp_endpoint: None, otlp_service_name: "archived".into() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,13 +35,14 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("configuration ok");
         return Ok(());
     }
-    telemetry::init_as(settings.log.format);
+    let telemetry = telemetry::start(&settings.log)?;
     tracing::info!(storage = %settings.storage.url, metadata = %settings.metadata.url, "starting");
     let app = Application::build(settings).await?;
     tracing::info!(grpc = %app.grpc_addr(), gateway = %app.gateway_addr(), "serving");
-    app.run_until(shutdown_signal()).await?;
+    let served = app.run_until(shutdown_signal()).await;
     tracing::info!("stopped");
-    Ok(())
+    telemetry.shutdown().await;
+    served
 }
 
 async fn shutdown_signal() {

@@ -20,3 +20,4 @@ mod reindex;
 mod replicas;
 mod sweep;
 mod tls;
+mod traces;
