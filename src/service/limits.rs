@@ -6,7 +6,11 @@
 //! - calls per second per caller, by token name (`auth.requests_per_second`,
 //!   `auth.burst`; everyone is one caller when auth is off);
 //! - a ceiling on each unary call's time (`server.unary_timeout_seconds`);
-//!   a client's own shorter `grpc-timeout` is honoured by tonic.
+//! - the caller's own deadline (`grpc-timeout`) on every call. tonic keeps
+//!   one too, outside these layers, and answers CANCELLED (so does a tonic
+//!   client's own timer); ours ends the call a little earlier with
+//!   DEADLINE_EXCEEDED, as gRPC's guide says, so that this answer arrives
+//!   before either fires.
 //!
 //! Over a limit: RESOURCE_EXHAUSTED with `google.rpc.RetryInfo`, or
 //! DEADLINE_EXCEEDED, each naming its setting.
@@ -32,6 +36,10 @@ use tonic::codegen::{StdError, http};
 const PACKAGE_PREFIX: &str = "/archive.v1.";
 /// What a client refused for the in-flight limit is told to wait.
 const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
+/// How much sooner than the caller's deadline ours ends a call, at most:
+/// enough for the answer to cross a LAN before the caller's own timer (and
+/// tonic's here) fires; half of a deadline shorter than twice this.
+const CLIENT_DEADLINE_LEAD: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Clone, Default)]
 pub struct LimitSettings {
@@ -160,20 +168,14 @@ where
             }
         };
         let ceiling = self.limits.settings.unary_timeout.filter(|_| !self.limits.streaming.contains(path));
+        let deadline = Deadline::first(grpc_timeout(request.headers()), ceiling);
         let response = self.inner.call(request);
         Box::pin(async move {
-            let response = match ceiling {
+            let response = match deadline {
                 None => response.await?,
-                Some(ceiling) => match tokio::time::timeout(ceiling, response).await {
+                Some(deadline) => match tokio::time::timeout(deadline.timer(), response).await {
                     Ok(response) => response?,
-                    Err(_) => {
-                        let error = ArchiveError::new(
-                            ErrorKind::DeadlineExceeded,
-                            Reason::ServerTimeout,
-                            format!("the call took longer than server.unary_timeout_seconds ({ceiling:?})"),
-                        );
-                        return Ok(refuse(error));
-                    }
+                    Err(_) => return Ok(refuse(deadline.passed())),
                 },
             };
             Ok(match permit {
@@ -182,6 +184,63 @@ where
             })
         })
     }
+}
+
+/// The time limit of one call: the caller's or the server's, whichever
+/// comes first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Deadline {
+    Client(Duration),
+    Server(Duration),
+}
+
+impl Deadline {
+    fn first(client: Option<Duration>, ceiling: Option<Duration>) -> Option<Self> {
+        match (client, ceiling) {
+            (Some(client), Some(ceiling)) if ceiling < client => Some(Deadline::Server(ceiling)),
+            (Some(client), _) => Some(Deadline::Client(client)),
+            (None, ceiling) => ceiling.map(Deadline::Server),
+        }
+    }
+
+    fn timer(self) -> Duration {
+        match self {
+            Deadline::Client(client) => client - CLIENT_DEADLINE_LEAD.min(client / 2),
+            Deadline::Server(ceiling) => ceiling,
+        }
+    }
+
+    fn passed(self) -> ArchiveError {
+        let (reason, message) = match self {
+            Deadline::Client(client) => {
+                (Reason::ClientDeadline, format!("the caller's deadline passed (grpc-timeout {client:?})"))
+            }
+            Deadline::Server(ceiling) => {
+                (Reason::ServerTimeout, format!("the call took longer than server.unary_timeout_seconds ({ceiling:?})"))
+            }
+        };
+        ArchiveError::new(ErrorKind::DeadlineExceeded, reason, message)
+    }
+}
+
+/// The caller's `grpc-timeout` (gRPC over HTTP/2: at most 8 digits and a
+/// unit, H M S m u n); none when absent or malformed, as tonic reads it.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 /// A response body that holds its call's in-flight permit to the end.
@@ -213,6 +272,35 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::{Deadline, Duration, grpc_timeout, http};
+
+    #[test]
+    fn grpc_timeout_is_read_as_the_http2_spec_writes_it() {
+        let read = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            grpc_timeout(&headers)
+        };
+        assert_eq!(read("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(read("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(read("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(read("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        for bad in ["", "m", "123456789m", "12x", "-1S", "1.5S"] {
+            assert_eq!(read(bad), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout(&http::HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_earlier_deadline_wins() {
+        let (short, long) = (Some(Duration::from_millis(300)), Some(Duration::from_secs(1)));
+        assert_eq!(Deadline::first(short, long), Some(Deadline::Client(Duration::from_millis(300))));
+        assert_eq!(Deadline::first(long, short), Some(Deadline::Server(Duration::from_millis(300))));
+        assert_eq!(Deadline::first(None, long), Some(Deadline::Server(Duration::from_secs(1))));
+        assert_eq!(Deadline::first(None, None), None);
+        assert_eq!(Deadline::Client(Duration::from_millis(300)).timer(), Duration::from_millis(290), "before tonic's");
+        assert_eq!(Deadline::Client(Duration::from_millis(6)).timer(), Duration::from_millis(3));
+    }
     #[test]
     fn streaming_rpcs_are_read_from_the_protos() {
         let paths = super::streaming_paths();

@@ -311,6 +311,16 @@ async fn each_limit_is_crossed_with_its_status_and_setting() {
     assert_eq!(reason_and_retry(&slow), (Code::DeadlineExceeded, "SERVER_TIMEOUT".into(), false));
     assert!(slow.message().contains("server.unary_timeout_seconds"), "{}", slow.message());
     assert!(started.elapsed() < std::time::Duration::from_secs(4), "cut at the ceiling: {:?}", started.elapsed());
+    // The caller's own shorter deadline: DEADLINE_EXCEEDED too (tonic alone
+    // would answer CANCELLED), at the caller's time, not the ceiling's.
+    let article = pb::Article { title: "Vội".into(), body: "…".into(), ..Default::default() };
+    let mut request = tonic::Request::new(pb::CreateArticleRequest { article: Some(article), ..Default::default() });
+    request.set_timeout(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let hurried = server.articles().create_article(request).await.unwrap_err();
+    assert_eq!(reason_and_retry(&hurried), (Code::DeadlineExceeded, "CLIENT_DEADLINE".into(), false), "{hurried:?}");
+    assert!(hurried.message().contains("grpc-timeout"), "{}", hurried.message());
+    assert!(started.elapsed() < std::time::Duration::from_millis(900), "cut at 300 ms: {:?}", started.elapsed());
     sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
 
     // The rate: a burst of 3, then one per second (refilled after 3 s).
