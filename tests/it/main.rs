@@ -18,6 +18,7 @@ mod metadata;
 mod operations;
 mod reindex;
 mod replicas;
+mod slow_clients;
 mod sweep;
 mod tls;
 mod traces;
