@@ -178,3 +178,66 @@ fn compose_gives_archived_a_configuration_it_accepts() {
     assert_eq!(settings["storage"]["url"].as_str(), Some("s3://archive"));
     assert!(settings["metadata"]["url"].as_str().unwrap().starts_with("postgres://"));
 }
+
+/// The Dockerfile's build stage as Docker would run it: exactly the files
+/// its COPY lines take, then its cargo command with `check` for `build`
+/// (the suite's target directory is shared, so dependencies are not
+/// compiled again; a release build from nothing would take many minutes).
+/// A manifest naming a file the image lacks, or a stale Cargo.lock under
+/// `--locked`, fails here as it would in `docker build`.
+#[test]
+fn the_dockerfile_build_stage_compiles_from_what_it_copies() {
+    let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
+    let stage: Vec<&str> = dockerfile
+        .lines()
+        .skip_while(|line| !line.starts_with("FROM "))
+        .enumerate()
+        .take_while(|(number, line)| *number == 0 || !line.starts_with("FROM "))
+        .map(|(_, line)| line.trim())
+        .collect();
+    let context = tempfile::tempdir().unwrap();
+    for copy in stage.iter().filter_map(|line| line.strip_prefix("COPY ")) {
+        let words: Vec<&str> = copy.split_whitespace().collect();
+        let (destination, sources) = words.split_last().expect("COPY SOURCE... DEST");
+        for source in sources {
+            let target = match *destination {
+                "./" | "." => context.path().join(source),
+                dir if sources.len() > 1 => context.path().join(dir).join(source),
+                path => context.path().join(path),
+            };
+            copy_tree(&root().join(source), &target);
+        }
+    }
+    let build = stage.iter().find(|line| line.contains("cargo build")).expect("the stage runs cargo build");
+    let flags: Vec<&str> = build.split_whitespace().skip_while(|word| *word != "build").skip(1).collect();
+    let flags: Vec<&str> = flags.into_iter().take_while(|word| word.starts_with("--")).collect();
+    assert!(flags.contains(&"--locked"), "the image builds what Cargo.lock says: {build}");
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("tmp is inside the target directory");
+    let flags: Vec<&str> = flags.into_iter().filter(|flag| *flag != "--release").collect();
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .arg("check")
+        .args(&flags)
+        .args(["--offline", "--quiet"])
+        .current_dir(context.path())
+        .env("CARGO_TARGET_DIR", target_dir)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo check {flags:?} in the image's context: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+}
