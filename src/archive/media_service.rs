@@ -79,6 +79,8 @@ impl Archive {
     /// The id and content type of a new clip, checked.
     pub(crate) async fn new_media(&self, header: &UploadHeader) -> Result<(MediaId, String)> {
         check_filename(&header.filename)?;
+        // A size declared up front is held to the limit before any byte moves.
+        self.check_clip_size(header.size_bytes.max(0) as u64)?;
         let content_type = if header.content_type.is_empty() {
             guess_content_type(&header.filename).to_owned()
         } else {
@@ -130,14 +132,31 @@ impl Archive {
         Ok(Some(record))
     }
 
-    /// A place among the uploads in progress; RESOURCE_EXHAUSTED when full.
+    /// RESOURCE_EXHAUSTED when a clip of `size` bytes would be over
+    /// `media.max_upload_bytes`: the one owner of that limit.
+    pub(crate) fn check_clip_size(&self, size: u64) -> Result<()> {
+        let max = self.media_settings.max_upload_bytes;
+        if size <= max {
+            return Ok(());
+        }
+        Err(ArchiveError::new(
+            ErrorKind::ResourceExhausted,
+            Reason::UploadTooLarge,
+            format!("the clip would be over media.max_upload_bytes ({max} bytes)"),
+        ))
+    }
+
+    /// A place among the uploads in progress; RESOURCE_EXHAUSTED when full,
+    /// with a second to wait (uploads end all the time).
     pub(crate) fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
         self.upload_slots.clone().try_acquire_owned().map_err(|_| {
+            let max = self.media_settings.max_concurrent_uploads;
             ArchiveError::new(
                 ErrorKind::ResourceExhausted,
                 Reason::TooManyUploads,
-                format!("{} uploads are in progress; retry later", self.media_settings.max_concurrent_uploads),
+                format!("{max} uploads are in progress, as many as media.max_concurrent_uploads allows; retry later"),
             )
+            .retry_after(std::time::Duration::from_secs(1))
         })
     }
 

@@ -335,6 +335,75 @@ async fn each_limit_is_crossed_with_its_status_and_setting() {
     assert!(outcomes.iter().take(3).all(Result::is_ok), "the burst goes through: {outcomes:?}");
 }
 
+/// The clip size and the uploads at once, at the header and mid-stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_limits_are_crossed_with_their_status_and_setting() {
+    const MAX: usize = 1024 * 1024;
+    let server = TestServer::start_with(Backend::Fs, |settings| {
+        settings.media.max_upload_bytes = MAX as u64;
+        settings.media.max_concurrent_uploads = 1;
+    })
+    .await;
+    let too_large = |status: &tonic::Status| {
+        assert_eq!(reason_and_retry(status), (Code::ResourceExhausted, "UPLOAD_TOO_LARGE".into(), false));
+        assert!(status.message().contains("media.max_upload_bytes"), "{}", status.message());
+    };
+    // Over the size mid-stream, and declared over it up front.
+    too_large(&server.upload("lon.bin", vec![3u8; MAX + 1]).await.unwrap_err());
+    let header = pb::UploadHeader { filename: "lon.bin".into(), size_bytes: MAX as i64 + 1, ..Default::default() };
+    too_large(&server.media().start_upload(pb::StartUploadRequest { header: Some(header) }).await.unwrap_err());
+    let counts = server.metadata().get_archive_statistics(pb::GetArchiveStatisticsRequest {}).await.unwrap();
+    let counts = counts.into_inner();
+    assert_eq!((counts.media_count, counts.open_upload_count), (0, 0), "nothing was stored, nothing left open");
+    assert!(server.upload("vua.bin", vec![3u8; MAX]).await.is_ok(), "at the limit is fine");
+
+    // One upload holds the only slot: the next waits its turn, told when to retry.
+    let (messages, stream) = tokio::sync::mpsc::channel(4);
+    let mut media = server.media();
+    let holder =
+        tokio::spawn(async move { media.upload_media(tokio_stream::wrappers::ReceiverStream::new(stream)).await });
+    let header = pb::UploadHeader { filename: "dang.bin".into(), ..Default::default() };
+    messages.send(pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let busy = server.upload("sau.bin", vec![1u8; 100]).await.unwrap_err();
+    assert_eq!(reason_and_retry(&busy), (Code::ResourceExhausted, "TOO_MANY_UPLOADS".into(), true));
+    assert!(busy.message().contains("media.max_concurrent_uploads"), "{}", busy.message());
+    drop(messages);
+    let _ = holder.await.unwrap();
+    assert!(server.upload("sau.bin", vec![1u8; 100]).await.is_ok(), "the slot is free again");
+}
+
+/// `server.max_concurrent_streams`: a connection with that many streams
+/// open waits for one to end (HTTP/2 flow control); other connections do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_over_the_per_connection_limit_wait_their_turn() {
+    use futures::StreamExt;
+    let server = TestServer::start_with(Backend::Fs, |settings| settings.server.max_concurrent_streams = 2).await;
+    // Larger than the client's stream window: a stream not read stays open.
+    let clip = server.upload("dai.bin", crate::common::pseudo_random_bytes(12 << 20, 4)).await.unwrap();
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let request = pb::ReadMediaRequest { name: clip.name.clone(), offset: 0, limit: 0 };
+        let mut stream = server.media().read_media(request).await.unwrap().into_inner();
+        stream.next().await.expect("a chunk").expect("a chunk");
+        open.push(stream);
+    }
+    let stats = || async {
+        let mut metadata = server.metadata();
+        metadata.get_archive_statistics(pb::GetArchiveStatisticsRequest {}).await
+    };
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(500), stats()).await;
+    assert!(waited.is_err(), "a third stream on the connection waits");
+    let other = archive::client::connect(&format!("http://{}", server.grpc_addr)).await.unwrap();
+    let elsewhere = pb::metadata_service_client::MetadataServiceClient::new(other)
+        .get_archive_statistics(pb::GetArchiveStatisticsRequest {})
+        .await;
+    assert!(elsewhere.is_ok(), "another connection is served at once");
+    drop(open.pop());
+    let served = tokio::time::timeout(std::time::Duration::from_secs(5), stats()).await;
+    assert!(served.expect("served once a stream ended").is_ok());
+}
+
 /// gRPC's Python implementation lists our services over reflection
 /// v1alpha and calls them through stubs it generates from proto/.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

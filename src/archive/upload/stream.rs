@@ -189,14 +189,7 @@ impl MediaUpload {
 
     pub async fn write(&mut self, mut chunk: Bytes) -> Result<()> {
         self.check_duration()?;
-        let max = self.archive.media_settings.max_upload_bytes;
-        if self.size + chunk.len() as u64 > max {
-            return Err(ArchiveError::new(
-                ErrorKind::ResourceExhausted,
-                Reason::UploadTooLarge,
-                format!("the clip exceeds the limit of {max} bytes"),
-            ));
-        }
+        self.archive.check_clip_size(self.size + chunk.len() as u64)?;
         while !chunk.is_empty() {
             // Cut at part ends, to know the checksum state at each.
             let room = self.writer.room();
