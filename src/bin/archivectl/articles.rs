@@ -206,27 +206,24 @@ fn day_start(day: NaiveDate) -> pbjson_types::Timestamp {
 }
 
 pub async fn list(channel: &Connection, filters: &Filters, limit: usize) -> anyhow::Result<Listed> {
-    let mut client = MetadataServiceClient::new(channel.clone());
-    let mut listed = Listed { articles: Vec::new() };
-    let mut page_token = String::new();
-    while listed.articles.len() < limit {
+    let client = MetadataServiceClient::new(channel.clone());
+    let articles = crate::pages::collect(limit, 1000, |page_token, page_size| {
+        let mut client = client.clone();
         let request = pb::ListArticlesRequest {
-            page_size: (limit - listed.articles.len()).min(1000) as i32,
+            page_size,
             page_token,
             publish_time_start: filters.since.map(day_start),
             publish_time_end: filters.until.map(day_start),
             author: filters.author.clone().unwrap_or_default(),
             keyword: filters.keyword.clone().unwrap_or_default(),
         };
-        let page = client.list_articles(request).await?.into_inner();
-        listed.articles.extend(page.articles);
-        if page.next_page_token.is_empty() {
-            break;
+        async move {
+            let page = client.list_articles(request).await?.into_inner();
+            Ok((page.articles, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
-    listed.articles.truncate(limit);
-    Ok(listed)
+    })
+    .await?;
+    Ok(Listed { articles })
 }
 
 /// Ranked hits, as `search` prints them.
@@ -268,28 +265,25 @@ fn highlighted(snippet: &str, highlights: &[pb::TextRange], style: anstyle::Styl
 }
 
 pub async fn search(channel: &Connection, query: &[String], filters: &Filters, limit: usize) -> anyhow::Result<Found> {
-    let mut client = MetadataServiceClient::new(channel.clone());
-    let mut found = Found { results: Vec::new() };
-    let mut page_token = String::new();
-    while found.results.len() < limit {
+    let client = MetadataServiceClient::new(channel.clone());
+    let results = crate::pages::collect(limit, 100, |page_token, page_size| {
+        let mut client = client.clone();
         let request = pb::SearchArticlesRequest {
             query: query.join(" "),
-            page_size: (limit - found.results.len()).min(100) as i32,
+            page_size,
             page_token,
             publish_time_start: filters.since.map(day_start),
             publish_time_end: filters.until.map(day_start),
             author: filters.author.clone().unwrap_or_default(),
             keyword: filters.keyword.clone().unwrap_or_default(),
         };
-        let page = client.search_articles(request).await?.into_inner();
-        found.results.extend(page.results);
-        if page.next_page_token.is_empty() {
-            break;
+        async move {
+            let page = client.search_articles(request).await?.into_inner();
+            Ok((page.results, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
-    found.results.truncate(limit);
-    Ok(found)
+    })
+    .await?;
+    Ok(Found { results })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! | `output.rs` | text or JSON on stdout; failures on stderr |
 //! | `fail.rs` | exit codes and what a failure tells the reader |
 //! | `transfer.rs` | resumable uploads, downloads, progress bars |
+//! | `pages.rs` | paged List and Search calls |
 //! | `articles.rs`, `media.rs`, `admin.rs` | the commands |
 
 mod admin;
@@ -15,6 +16,7 @@ mod cli;
 mod fail;
 mod media;
 mod output;
+mod pages;
 mod profile;
 mod transfer;
 

@@ -114,20 +114,16 @@ impl Report for Clips {
 }
 
 pub async fn list(channel: &Connection, limit: usize) -> anyhow::Result<Clips> {
-    let mut client = MetadataServiceClient::new(channel.clone());
-    let mut clips = Clips { media: Vec::new() };
-    let mut page_token = String::new();
-    while clips.media.len() < limit {
-        let request = pb::ListMediaRequest { page_size: (limit - clips.media.len()).min(1000) as i32, page_token };
-        let page = client.list_media(request).await?.into_inner();
-        clips.media.extend(page.media);
-        if page.next_page_token.is_empty() {
-            break;
+    let client = MetadataServiceClient::new(channel.clone());
+    let media = crate::pages::collect(limit, 1000, |page_token, page_size| {
+        let mut client = client.clone();
+        async move {
+            let page = client.list_media(pb::ListMediaRequest { page_size, page_token }).await?.into_inner();
+            Ok((page.media, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
-    clips.media.truncate(limit);
-    Ok(clips)
+    })
+    .await?;
+    Ok(Clips { media })
 }
 
 impl Report for pb::GetPlaybackUrlResponse {
