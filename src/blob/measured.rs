@@ -2,19 +2,26 @@
 //! [`crate::metrics::storage`] by operation. [`super::open`] wraps every
 //! store in one.
 
-use super::{BlobKey, BlobResult, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, Multipart, Signer};
+use super::{
+    BlobKey, BlobResult, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, Multipart, PartPlan, PartUpload,
+    Signer,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::{future::Future, ops::Range, sync::Arc, time::Instant};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Measured {
     inner: Arc<dyn BlobStore>,
+    /// Set when the store writes streamed uploads as multipart uploads (S3).
+    parts: Option<PartPlan>,
 }
 
 impl Measured {
-    pub fn new(inner: Arc<dyn BlobStore>) -> Self {
-        Self { inner }
+    /// `parts`: the plan of a store whose `start_upload` writes in parts, so
+    /// that those parts are timed too.
+    pub fn new(inner: Arc<dyn BlobStore>, parts: Option<PartPlan>) -> Self {
+        Self { inner, parts }
     }
 }
 
@@ -31,8 +38,13 @@ impl BlobStore for Measured {
         timed("put", self.inner.put(key, data, content_type)).await
     }
 
+    /// A store that writes in parts would send them through itself, unseen:
+    /// the same upload is made here over this measured store instead.
     async fn start_upload(&self, key: &BlobKey, content_type: &str) -> BlobResult<Box<dyn BlobUpload>> {
-        timed("start_upload", self.inner.start_upload(key, content_type)).await
+        match self.parts {
+            Some(plan) => Ok(Box::new(PartUpload::new(Arc::new(self.clone()), plan, key.clone(), content_type))),
+            None => timed("start_upload", self.inner.start_upload(key, content_type)).await,
+        }
     }
 
     /// Timed to the first bytes' arrival (the stream is the caller's).

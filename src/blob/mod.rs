@@ -156,12 +156,13 @@ pub async fn open(settings: &StorageSettings, read_chunk_bytes: usize) -> anyhow
     if let Some(dir) = settings.url.strip_prefix("file://") {
         anyhow::ensure!(!dir.is_empty(), "storage.url file:// needs a directory");
         let store = Arc::new(FsBlobStore::open(dir, read_chunk_bytes).await?);
-        Ok(Storage { store: Arc::new(Measured::new(store)), parts: fs::PART_PLAN })
+        Ok(Storage { store: Arc::new(Measured::new(store, None)), parts: fs::PART_PLAN })
     } else if let Some(bucket) = settings.url.strip_prefix("s3://") {
         let bucket = bucket.trim_end_matches('/');
         anyhow::ensure!(!bucket.is_empty() && !bucket.contains('/'), "storage.url must be s3://BUCKET");
         let store = S3BlobStore::connect(&settings.s3, bucket).await?;
-        Ok(Storage { parts: store.parts(), store: Arc::new(Measured::new(Arc::new(store))) })
+        let parts = store.parts();
+        Ok(Storage { parts, store: Arc::new(Measured::new(Arc::new(store), Some(parts))) })
     } else {
         anyhow::bail!("storage.url {:?} must start with file:// or s3://", settings.url)
     }

@@ -71,6 +71,31 @@ async fn metrics_show_rpcs_bytes_gateway_and_storage() {
     assert!(text.contains("# HELP grpc_server_handled_total"), "series are described");
 }
 
+/// On S3 a streamed write (`start_upload`, as renditions are written) goes
+/// out in parts; each part is timed like any other storage call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_writes_to_s3_are_timed_part_by_part() {
+    use archive::{blob::BlobKey, ids::MediaId};
+    archive::metrics::install();
+    let (s3, bucket) = crate::common::s3_settings();
+    let settings = archive::config::StorageSettings { url: format!("s3://{bucket}"), s3, ..Default::default() };
+    let store = archive::blob::open(&settings, 64 * 1024).await.expect("opens").store;
+    let key = BlobKey::new_media_rendition(&MediaId::generate());
+    let mut upload = store.start_upload(&key, "video/mp4").await.unwrap();
+    let data = crate::common::pseudo_random_bytes(crate::common::TEST_PART_SIZE * 2 + 1000, 8);
+    for chunk in data.chunks(1 << 20) {
+        upload.write(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    upload.commit().await.unwrap();
+    store.delete(&key).await.unwrap();
+    let text = archive::metrics::render();
+    let count = |operation: &str| {
+        sample(&text, &["archive_storage_operation_seconds_count{", &format!("operation=\"{operation}\"")])
+    };
+    assert_eq!(count("upload_part"), Some(3.0), "three parts: {text}");
+    assert_eq!((count("create_multipart"), count("complete_multipart")), (Some(1.0), Some(1.0)));
+}
+
 /// The open-uploads gauge counts what the database holds, from a process
 /// of its own (the test binary's servers share one registry).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
