@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# GetArticle (basic view) from outside, with a client that is not ours:
+# h2load against release `archived` binaries on the embedded defaults
+# (SQLite + file system), one imported article. Variants run in turn, for
+# several rounds; the medians of each are printed side by side.
+#
+#   scripts/h2load.sh [--rounds N] VARIANT...
+#
+# A VARIANT is NAME=DIR[:auth]: DIR holds `archived` (a release build);
+# `:auth` runs it with a tokens file and sends a bearer token. The article
+# is imported with this checkout's target/release/archivectl. Needs h2load
+# (Debian's nghttp2-client).
+#
+# Example (HEAD against an older build copied to /tmp/base):
+#   cargo build --release --bins
+#   scripts/h2load.sh base=/tmp/base head=target/release head-auth=target/release:auth
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS=3
+if [[ "${1:-}" == "--rounds" ]]; then ROUNDS="$2"; shift 2; fi
+(( $# )) || { sed -n '2,16p' "$0"; exit 2; }
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
+CTL="$ROOT/target/release/archivectl"
+[[ -x "$CTL" ]] || { echo "$CTL missing: cargo build --release --bins" >&2; exit 1; }
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+# The request: gRPC's 5-byte prefix, then GetArticleRequest{name, view BASIC}.
+python3 - "$WORK/request.bin" <<'EOF'
+import sys
+name = b"articles/hot"
+message = b"\x0a" + bytes([len(name)]) + name + b"\x10\x01"
+open(sys.argv[1], "wb").write(b"\x00" + len(message).to_bytes(4, "big") + message)
+EOF
+TOKEN="arc_h2load-bench-token-not-secret"
+python3 - "$WORK/tokens.toml" "$TOKEN" <<'EOF'
+import hashlib, sys
+digest = hashlib.sha256(sys.argv[2].encode()).hexdigest()
+open(sys.argv[1], "w").write(f'[[tokens]]\nname = "bench"\nscopes = ["read", "write"]\nsha256 = "{digest}"\n')
+EOF
+
+# Runs one variant once; prints "calls/s at 1 stream, calls/s at 16".
+run_once() {
+  local dir="$1" auth="$2" data="$WORK/data-$RANDOM"
+  mkdir -p "$data"
+  local env=(ARCHIVE__SERVER__GRPC_ADDR=127.0.0.1:0 ARCHIVE__SERVER__GATEWAY_ADDR=127.0.0.1:0 RUST_LOG=info)
+  local headers=(-H 'content-type: application/grpc' -H 'te: trailers')
+  if [[ "$auth" == auth ]]; then
+    env+=(ARCHIVE__AUTH__TOKENS_FILE="$WORK/tokens.toml")
+    headers+=(-H "authorization: Bearer $TOKEN")
+  fi
+  # Its stdout must not hold the caller's pipe open.
+  cd "$data"
+  env "${env[@]}" "$dir/archived" >/dev/null 2>"$data/log" &
+  local pid=$!
+  local addr=""
+  for _ in $(seq 100); do
+    addr="$(grep -o 'grpc=[0-9.:]*' "$data/log" 2>/dev/null | head -n 1 | cut -d= -f2)" && [[ -n "$addr" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$addr" ]] || { cat "$data/log" >&2; exit 1; }
+  ARCHIVE_TOKEN="$TOKEN" "$CTL" --server "http://$addr" import \
+    "$ROOT/tests/fixtures/article-2019-09-30-giao-ban-truc-tuyen.txt" --id hot >/dev/null
+  local url="http://$addr/archive.v1.ArticleService/GetArticle" rates=()
+  for streams in 1 16; do
+    local n=$(( streams == 1 ? 5000 : 40000 ))
+    local out
+    out="$(h2load -n "$n" -c 1 -m "$streams" "${headers[@]}" -d "$WORK/request.bin" "$url")"
+    grep -q " 0 failed, 0 errored" <<<"$out" || { echo "$out" >&2; exit 1; }
+    rates+=("$(awk '/^finished in/ { print int($4) }' <<<"$out")")
+  done
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  echo "${rates[*]}"
+}
+
+declare -A ONE SIXTEEN
+for round in $(seq "$ROUNDS"); do
+  for variant in "$@"; do
+    name="${variant%%=*}" rest="${variant#*=}"
+    dir="${rest%%:*}" auth=""
+    [[ "$rest" == *:auth ]] && auth=auth
+    result="$(run_once "$(cd "$dir" && pwd)" "$auth")" || exit 1
+    read -r one sixteen <<<"$result"
+    ONE[$name]+="$one " SIXTEEN[$name]+="$sixteen "
+    echo "round $round $name: $one calls/s at 1 stream, $sixteen at 16" >&2
+  done
+done
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+printf '| GetArticle basic, calls/s (median of %s) |' "$ROUNDS"
+for variant in "$@"; do printf ' %s |' "${variant%%=*}"; done
+printf '\n| --- |'; for _ in "$@"; do printf ' --- |'; done
+printf '\n| 1 stream |'; for v in "$@"; do printf ' %s |' "$(median <<<"${ONE[${v%%=*}]}")"; done
+printf '\n| 16 streams |'; for v in "$@"; do printf ' %s |' "$(median <<<"${SIXTEEN[${v%%=*}]}")"; done
+echo
