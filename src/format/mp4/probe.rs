@@ -57,7 +57,7 @@ pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
     let context =
         mp4parse::read_mp4(&mut std::io::Cursor::new(&head)).map_err(|e| format!("not a valid MP4: {e:?}"))?;
     let mut info = Mp4Info { faststart: layout.moov_before_mdat(), ..Default::default() };
-    let mut duration_seconds: f64 = 0.0;
+    let mut longest_track: f64 = 0.0;
     for track in context.tracks.iter() {
         let seconds = match (&track.duration, &track.timescale) {
             (Some(duration), Some(scale)) if scale.0 > 0 => duration.0 as f64 / scale.0 as f64,
@@ -66,7 +66,7 @@ pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
                 _ => 0.0,
             },
         };
-        duration_seconds = duration_seconds.max(seconds);
+        longest_track = longest_track.max(seconds);
         match track.stsd.as_ref().and_then(|stsd| stsd.descriptions.first()) {
             Some(SampleEntry::Video(video)) if info.video_codec.is_empty() => {
                 info.video_codec = video_codec(video.codec_type, &video.codec_specific);
@@ -88,11 +88,45 @@ pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
     if info.video_codec.is_empty() && info.audio_codec.is_empty() {
         return Err("not a valid MP4: it has no audio or video track".into());
     }
+    // The movie's own duration (what players show), else the longest track.
+    let movie = layout.find(b"moov").and_then(|moov| moov.body.as_deref()).and_then(movie_duration);
+    let duration_seconds = movie.filter(|seconds| *seconds > 0.0).unwrap_or(longest_track);
     info.duration_ms = (duration_seconds * 1000.0).round() as u64;
     if duration_seconds > 0.0 {
         info.bitrate_bps = (layout.total_len as f64 * 8.0 / duration_seconds).round() as u64;
     }
     Ok(info)
+}
+
+/// The duration `mvhd` gives the movie, in seconds (ISO/IEC 14496-12
+/// §8.2.2), from the body of `moov`; mp4parse reads that box but keeps its
+/// duration to itself. None without one, or with an unknown duration.
+fn movie_duration(moov: &[u8]) -> Option<f64> {
+    let be32 = |bytes: &[u8], at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let be64 = |bytes: &[u8], at: usize| Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    let mut rest = moov;
+    while rest.len() >= 8 {
+        let (header, size) = match be32(rest, 0)? {
+            0 => (8, rest.len() as u64),
+            1 => (16, be64(rest, 8)?),
+            size => (8, u64::from(size)),
+        };
+        if size < header as u64 || size > rest.len() as u64 {
+            return None;
+        }
+        let body = &rest[header..size as usize];
+        if &rest[4..8] == b"mvhd" {
+            // version, flags, then creation and modification times of 4 or 8 bytes.
+            let (timescale, duration) = match body.first()? {
+                0 => (be32(body, 12)?, be32(body, 16).filter(|d| *d != u32::MAX)?.into()),
+                1 => (be32(body, 20)?, be64(body, 24).filter(|d| *d != u64::MAX)?),
+                _ => return None,
+            };
+            return (timescale > 0).then(|| duration as f64 / f64::from(timescale));
+        }
+        rest = &rest[size as usize..];
+    }
+    None
 }
 
 #[cfg(test)]
@@ -120,5 +154,27 @@ mod tests {
             assert_eq!(info.faststart, faststart, "{name}");
             assert!((600_000..800_000).contains(&info.bitrate_bps), "{name}: {}", info.bitrate_bps);
         }
+    }
+
+    /// The movie header's duration wins over a longer track (an audio
+    /// track a few ms past the movie's end, as in the seed clip).
+    #[test]
+    fn the_duration_is_the_movies_not_the_longest_tracks() {
+        let mut bytes =
+            std::fs::read(format!("{}/tests/fixtures/clip-faststart.mp4", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let at = bytes.windows(4).position(|w| w == b"mvhd").expect("an mvhd") + 4;
+        assert_eq!(bytes[at], 0, "a version 0 header");
+        let timescale = u32::from_be_bytes(bytes[at + 12..at + 16].try_into().unwrap());
+        let five_seconds = (5 * timescale).to_be_bytes();
+        bytes[at + 16..at + 20].copy_from_slice(&five_seconds);
+        let info = probe(&scan(&bytes)).expect("probes");
+        assert_eq!(info.duration_ms, 5_000, "the tracks run ~9 s, the movie says 5");
+
+        let moov_without_mvhd = [&[0, 0, 0, 8][..], b"free"].concat();
+        assert_eq!(movie_duration(&moov_without_mvhd), None);
+        let unknown = [&[0, 0, 0, 28][..], b"mvhd", &[0; 12], &1000u32.to_be_bytes(), &[0xff; 4]].concat();
+        assert_eq!(movie_duration(&unknown), None, "an all-ones duration is unknown");
+        let truncated = [&[0, 0, 0, 99][..], b"mvhd"].concat();
+        assert_eq!(movie_duration(&truncated), None);
     }
 }

@@ -21,7 +21,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    fn find(&self, kind: &[u8; 4]) -> Option<&TopLevelBox> {
+    pub(super) fn find(&self, kind: &[u8; 4]) -> Option<&TopLevelBox> {
         self.boxes.iter().find(|b| &b.kind == kind)
     }
 
