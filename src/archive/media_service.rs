@@ -198,16 +198,22 @@ impl Archive {
             ));
         }
         let media = self.metadata.get_media(id).await?;
-        let expire_time = Utc::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
+        // Both kinds of URL carry whole seconds (`exp`, SigV4's X-Amz-Date):
+        // sign as of a whole second, so that the expiry reported is theirs.
+        let signed_at = Utc::now().timestamp();
+        let expires = signed_at + ttl.as_secs() as i64;
+        let expire_time = DateTime::from_timestamp(expires, 0).expect("a time within chrono's range");
         let url = match self.blobs.signer() {
             Some(presigner) => {
                 let disposition = attachment.then(|| attachment_disposition(&media.filename));
                 let object = media.playback_object();
-                presigner.presign_get(&object.key, ttl, &media.content_type, disposition.as_deref()).await?
+                let signed_at = std::time::UNIX_EPOCH + Duration::from_secs(signed_at as u64);
+                let (key, content_type) = (&object.key, &media.content_type);
+                presigner.presign_get(key, signed_at, ttl, content_type, disposition.as_deref()).await?
             }
             None => {
                 let path = gateway_path(id);
-                let query = self.signer.sign(&path, expire_time.timestamp(), attachment);
+                let query = self.signer.sign(&path, expires, attachment);
                 format!("{}{path}?{query}", self.gateway_base_url)
             }
         };

@@ -133,10 +133,13 @@ pub trait BlobUpload: Send {
 /// Direct, time-limited GET URLs signed by the storage itself.
 #[async_trait]
 pub trait Signer: Send + Sync {
-    /// A GET URL answering with `content_type` and, when given, `disposition`.
+    /// A GET URL answering with `content_type` and, when given,
+    /// `disposition`, signed as of `signed_at` (whole seconds, as SigV4
+    /// writes it), valid `expires_in` from then.
     async fn presign_get(
         &self,
         key: &BlobKey,
+        signed_at: std::time::SystemTime,
         expires_in: Duration,
         content_type: &str,
         disposition: Option<&str>,

@@ -303,11 +303,15 @@ impl Signer for S3BlobStore {
     async fn presign_get(
         &self,
         key: &BlobKey,
+        signed_at: std::time::SystemTime,
         expires_in: Duration,
         content_type: &str,
         disposition: Option<&str>,
     ) -> Result<String> {
-        let config = PresigningConfig::expires_in(expires_in)
+        let config = PresigningConfig::builder()
+            .start_time(signed_at)
+            .expires_in(expires_in)
+            .build()
             .map_err(|e| BlobError::InvalidExpiry { expires_in, message: e.to_string() })?;
         let request = self
             .presign_client
