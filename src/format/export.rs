@@ -136,25 +136,61 @@ fn last_non_blank(lines: &[&str], before: usize) -> Option<usize> {
 /// `Thứ 2, 30.09.2019 | 17:20:59` → 2019-09-30T17:20:59+07:00, weekday checked.
 fn parse_publish_time(line: &str) -> Result<DateTime<FixedOffset>, String> {
     let line = line.trim();
-    let (weekday_text, rest) =
-        line.split_once(',').ok_or_else(|| format!("expected `Thứ N, DD.MM.YYYY | HH:MM:SS`, found {line:?}"))?;
+    let (weekday_text, rest) = line
+        .split_once(',')
+        .ok_or_else(|| format!("expected `Thứ N, DD.MM.YYYY | HH:MM:SS`, found {}", quoted(line)))?;
     let weekday = parse_weekday(weekday_text.trim())?;
     let (date_text, time_text) = rest
         .split_once('|')
-        .ok_or_else(|| format!("expected `DD.MM.YYYY | HH:MM:SS` after the weekday in {line:?}"))?;
+        .ok_or_else(|| format!("expected `DD.MM.YYYY | HH:MM:SS` after the weekday in {}", quoted(line)))?;
     let date = NaiveDate::parse_from_str(date_text.trim(), "%d.%m.%Y")
-        .map_err(|_| format!("{:?} is not a valid date (DD.MM.YYYY)", date_text.trim()))?;
+        .map_err(|_| format!("{} is not a valid date (DD.MM.YYYY)", quoted(date_text.trim())))?;
     let time = NaiveTime::parse_from_str(time_text.trim(), "%H:%M:%S")
         .or_else(|_| NaiveTime::parse_from_str(time_text.trim(), "%H:%M"))
-        .map_err(|_| format!("{:?} is not a valid time (HH:MM:SS)", time_text.trim()))?;
+        .map_err(|_| format!("{} is not a valid time (HH:MM:SS)", quoted(time_text.trim())))?;
     if date.weekday() != weekday {
-        return Err(format!("{weekday_text:?} does not match {} which is a {:?}", date_text.trim(), date.weekday()));
+        return Err(format!(
+            "{} does not match {}, which is a {}",
+            quoted(weekday_text.trim()),
+            date_text.trim(),
+            weekday_name(date.weekday())
+        ));
     }
     let vietnam = FixedOffset::east_opt(VIETNAM_UTC_OFFSET_SECONDS).expect("+07:00 is a valid offset");
     date.and_time(time)
         .and_local_timezone(vietnam)
         .single()
-        .ok_or_else(|| format!("{line:?} is not a valid Vietnam time"))
+        .ok_or_else(|| format!("{} is not a valid Vietnam time", quoted(line)))
+}
+
+/// Text from the export as written, in backticks, for a message: only
+/// control characters are escaped (Debug would escape combining marks
+/// too, turning `Thứ` in NFD into `Thu\u{31b}\u{301}`).
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('`');
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('`');
+    out
+}
+
+/// A weekday as the export writes it.
+fn weekday_name(weekday: Weekday) -> &'static str {
+    match weekday {
+        Weekday::Mon => "Thứ 2",
+        Weekday::Tue => "Thứ 3",
+        Weekday::Wed => "Thứ 4",
+        Weekday::Thu => "Thứ 5",
+        Weekday::Fri => "Thứ 6",
+        Weekday::Sat => "Thứ 7",
+        Weekday::Sun => "Chủ nhật",
+    }
 }
 
 fn parse_weekday(text: &str) -> Result<Weekday, String> {
@@ -167,7 +203,7 @@ fn parse_weekday(text: &str) -> Result<Weekday, String> {
         ["thứ", "5" | "năm"] => Weekday::Thu,
         ["thứ", "6" | "sáu"] => Weekday::Fri,
         ["thứ", "7" | "bảy"] => Weekday::Sat,
-        _ => return Err(format!("{text:?} is not a weekday (Thứ 2 … Thứ 7, Chủ nhật)")),
+        _ => return Err(format!("{} is not a weekday (Thứ 2 … Thứ 7, Chủ nhật)", quoted(text))),
     };
     Ok(weekday)
 }
@@ -175,13 +211,15 @@ fn parse_weekday(text: &str) -> Result<Weekday, String> {
 /// `89 lượt xem`, `1.234 lượt xem` → 89, 1234.
 fn parse_view_count(line: &str) -> Result<i64, String> {
     let line = line.trim();
-    let number =
-        line.strip_suffix("lượt xem").map(str::trim).ok_or_else(|| format!("expected `N lượt xem`, found {line:?}"))?;
+    let number = line
+        .strip_suffix("lượt xem")
+        .map(str::trim)
+        .ok_or_else(|| format!("expected `N lượt xem`, found {}", quoted(line)))?;
     let digits: String = number.chars().filter(|c| !matches!(c, '.' | ',' | ' ')).collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{number:?} is not a view count"));
+        return Err(format!("{} is not a view count", quoted(number)));
     }
-    digits.parse().map_err(|_| format!("{number:?} is too large a view count"))
+    digits.parse().map_err(|_| format!("{} is too large a view count", quoted(number)))
 }
 
 /// The keywords of a `•  Từ khóa[: a, b]` line (both tone-mark placements).
@@ -256,7 +294,16 @@ mod tests {
         assert_eq!(bad_date.line, 3, "{bad_date}");
         let wrong_weekday = parse("Tiêu đề\n\nThứ 3, 30.09.2019 | 17:20:59\n89 lượt xem\n\nNội dung.\n").unwrap_err();
         assert_eq!(wrong_weekday.line, 3);
-        assert!(wrong_weekday.message.contains("Thứ 3"), "{wrong_weekday}");
+        assert_eq!(
+            wrong_weekday.message, "`Thứ 3` does not match 30.09.2019, which is a Thứ 2",
+            "named as the export does"
+        );
+        // Quoted as written: a decomposed (NFD) `Thứ` is not shown as Rust escapes.
+        let nfd = "Thu\u{31b}\u{301} 9, 30.09.2019 | 17:20:59";
+        let unknown = parse(&format!("Tiêu đề\n\n{nfd}\n89 lượt xem\n\nNội dung.\n")).unwrap_err();
+        assert!(unknown.message.starts_with("`Thu\u{31b}\u{301} 9` is not a weekday"), "{unknown}");
+        assert!(!unknown.message.contains("\\u{"), "{unknown}");
+        assert_eq!(quoted("a\tb"), "`a\\tb`", "control characters stay visible");
         let bad_views = parse("Tiêu đề\n\nThứ 2, 30.09.2019 | 17:20:59\nnhiều lượt xem\n").unwrap_err();
         assert_eq!(bad_views.line, 4);
         assert_eq!(parse("  \n \n").unwrap_err().line, 1);
