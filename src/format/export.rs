@@ -14,7 +14,10 @@
 //! ```
 //!
 //! Lines may carry trailing or leading spaces (also U+00A0) and end in CRLF.
-//! Body lines are kept byte for byte; only CRLF becomes LF.
+//! Body lines are kept byte for byte; only CRLF becomes LF. The header
+//! words (weekday, `lượt xem`, `Từ khóa`) are recognised in any Unicode
+//! form and either tone-mark placement (NFC or NFD, `khóa` or `khoá`);
+//! what the fields hold is kept as sent.
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Weekday};
 
@@ -193,16 +196,31 @@ fn weekday_name(weekday: Weekday) -> &'static str {
     }
 }
 
+/// A label's letters without their marks, lower case: `Thứ`, its NFD form
+/// and `THỨ` all give `thu`; `khóa` and `khoá` give `khoa`. For recognising
+/// the format's own words only, never for what a field holds.
+fn fold(text: &str) -> String {
+    use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            c => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 fn parse_weekday(text: &str) -> Result<Weekday, String> {
-    let lower = text.to_lowercase();
-    let weekday = match lower.split_whitespace().collect::<Vec<_>>().as_slice() {
-        ["chủ", "nhật"] | ["cn"] => Weekday::Sun,
-        ["thứ", "2" | "hai"] => Weekday::Mon,
-        ["thứ", "3" | "ba"] => Weekday::Tue,
-        ["thứ", "4" | "tư"] => Weekday::Wed,
-        ["thứ", "5" | "năm"] => Weekday::Thu,
-        ["thứ", "6" | "sáu"] => Weekday::Fri,
-        ["thứ", "7" | "bảy"] => Weekday::Sat,
+    let folded = fold(text);
+    let weekday = match folded.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["chu", "nhat"] | ["cn"] => Weekday::Sun,
+        ["thu", "2" | "hai"] => Weekday::Mon,
+        ["thu", "3" | "ba"] => Weekday::Tue,
+        ["thu", "4" | "tu"] => Weekday::Wed,
+        ["thu", "5" | "nam"] => Weekday::Thu,
+        ["thu", "6" | "sau"] => Weekday::Fri,
+        ["thu", "7" | "bay"] => Weekday::Sat,
         _ => return Err(format!("{} is not a weekday (Thứ 2 … Thứ 7, Chủ nhật)", quoted(text))),
     };
     Ok(weekday)
@@ -211,10 +229,13 @@ fn parse_weekday(text: &str) -> Result<Weekday, String> {
 /// `89 lượt xem`, `1.234 lượt xem` → 89, 1234.
 fn parse_view_count(line: &str) -> Result<i64, String> {
     let line = line.trim();
-    let number = line
-        .strip_suffix("lượt xem")
-        .map(str::trim)
-        .ok_or_else(|| format!("expected `N lượt xem`, found {}", quoted(line)))?;
+    // The number is what comes before the words `lượt xem` (in any form).
+    let words = line.char_indices().rev().filter(|(_, c)| c.is_whitespace()).nth(1).map(|(i, _)| i);
+    let (number, label) = words.map_or(("", line), |i| line.split_at(i));
+    if fold(label).split_whitespace().ne(["luot", "xem"]) {
+        return Err(format!("expected `N lượt xem`, found {}", quoted(line)));
+    }
+    let number = number.trim();
     let digits: String = number.chars().filter(|c| !matches!(c, '.' | ',' | ' ')).collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{} is not a view count", quoted(number)));
@@ -222,10 +243,20 @@ fn parse_view_count(line: &str) -> Result<i64, String> {
     digits.parse().map_err(|_| format!("{} is too large a view count", quoted(number)))
 }
 
-/// The keywords of a `•  Từ khóa[: a, b]` line (both tone-mark placements).
+/// The keywords of a `•  Từ khóa[: a, b]` line (any form of the label).
 fn keyword_list(line: &str) -> Option<Vec<String>> {
     let line = line.trim().strip_prefix('•')?.trim_start();
-    let rest = line.strip_prefix("Từ khóa").or_else(|| line.strip_prefix("Từ khoá"))?;
+    // The label is the first two words, up to a colon.
+    let second_word_end = line
+        .char_indices()
+        .skip_while(|(_, c)| !c.is_whitespace())
+        .skip_while(|(_, c)| c.is_whitespace())
+        .find(|(_, c)| c.is_whitespace() || *c == ':')
+        .map_or(line.len(), |(i, _)| i);
+    let (label, rest) = line.split_at(second_word_end);
+    if fold(label).split_whitespace().ne(["tu", "khoa"]) {
+        return None;
+    }
     let rest = rest.trim_start().strip_prefix(':').unwrap_or(rest);
     Some(rest.split([',', ';']).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
 }
@@ -311,5 +342,78 @@ mod tests {
         let not_utf8 = decode(b"Ti\xeau\nx").unwrap_err();
         assert_eq!(not_utf8.line, 1);
         assert_eq!(decode(b"ok\n\xff").unwrap_err().line, 2);
+    }
+
+    fn nfd(text: &str) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        text.nfd().collect()
+    }
+
+    fn nfc(text: &str) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        text.nfc().collect()
+    }
+
+    const TWO_VIDEOS: &str = include_str!("../../tests/fixtures/exports/crlf-two-videos.txt");
+
+    #[test]
+    fn an_nfd_export_parses_and_keeps_its_text_as_sent() {
+        let decomposed = nfd(SEED);
+        assert_ne!(decomposed, SEED, "the seed has precomposed letters");
+        let (nfc_parsed, nfd_parsed) = (parse(SEED).unwrap(), parse(&decomposed).expect("an NFD copy parses"));
+        assert_eq!((nfd_parsed.publish_time, nfd_parsed.view_count), (nfc_parsed.publish_time, nfc_parsed.view_count));
+        assert_eq!(nfd_parsed.title, nfd(&nfc_parsed.title), "the title as sent, NFD");
+        assert_eq!(nfd_parsed.author, nfd(&nfc_parsed.author));
+        assert_eq!(nfd_parsed.body, nfd(&nfc_parsed.body), "the body byte for byte");
+        assert_eq!(nfd_parsed.video_references, nfc_parsed.video_references);
+    }
+
+    /// The case that imported without error before: the keyword line alone
+    /// decomposed was taken as the byline, the byline pushed into the body.
+    #[test]
+    fn a_keyword_line_in_another_form_is_still_the_keyword_line() {
+        let expected = parse(TWO_VIDEOS).unwrap();
+        for label in [nfd("Từ khóa"), "Từ khoá".to_owned(), nfd("Từ khoá"), "TỪ KHÓA".to_owned()] {
+            let text = TWO_VIDEOS.replace("Từ khóa", &label);
+            let parsed = parse(&text).unwrap();
+            assert_eq!(parsed.keywords, expected.keywords, "{label:?}");
+            assert_eq!((parsed.author.as_str(), &parsed.body), (expected.author.as_str(), &expected.body), "{label:?}");
+        }
+        let views = parse(&SEED.replace("89 lượt xem", &nfd("89 lượt xem"))).unwrap();
+        assert_eq!(views.view_count, 89);
+        let weekday = parse(&SEED.replace("Thứ 2,", &nfd("thứ hai,"))).unwrap();
+        assert_eq!(weekday.publish_time.to_rfc3339(), "2019-09-30T17:20:59+07:00");
+    }
+
+    proptest::proptest! {
+        /// Any mix of NFC and NFD lines, and either tone-mark placement in
+        /// the keyword label, gives the same fields (as sent: equal once
+        /// composed again).
+        #[test]
+        fn any_mix_of_forms_gives_the_same_fields(forms in proptest::collection::vec(0u8..3, 64)) {
+            for export in [SEED, TWO_VIDEOS] {
+                let expected = parse(export).unwrap();
+                let mixed: Vec<String> = export
+                    .split('\n')
+                    .zip(forms.iter().cycle())
+                    .map(|(line, form)| match form {
+                        0 => line.to_owned(),
+                        1 => nfd(line),
+                        // The other tone-mark placement, in the keyword label only.
+                        _ if line.trim_start().starts_with('•') => nfd(&line.replacen("khóa", "khoá", 1)),
+                        _ => nfd(line),
+                    })
+                    .collect();
+                let parsed = parse(&mixed.join("\n")).unwrap();
+                proptest::prop_assert_eq!(parsed.publish_time, expected.publish_time);
+                proptest::prop_assert_eq!(parsed.view_count, expected.view_count);
+                proptest::prop_assert_eq!(nfc(&parsed.title), expected.title);
+                proptest::prop_assert_eq!(nfc(&parsed.author), expected.author);
+                proptest::prop_assert_eq!(nfc(&parsed.body), expected.body);
+                let keywords: Vec<String> = parsed.keywords.iter().map(|k| nfc(k)).collect();
+                proptest::prop_assert_eq!(keywords, expected.keywords);
+                proptest::prop_assert_eq!(parsed.video_references, expected.video_references);
+            }
+        }
     }
 }
