@@ -312,3 +312,54 @@ async fn resumes_after_archived_restarts() {
 }
 
 on_both_backends!(resumes_after_the_client_is_killed, bad_checksums_and_cancels_leave_nothing, idle_uploads_expire);
+
+/// Object storage goes away in the middle of a resumable upload: the
+/// stream ends UNAVAILABLE (not INTERNAL, not a hang), and once storage is
+/// back the upload resumes from its committed offset and completes with
+/// the right SHA-256. The outage is a TCP proxy in front of SeaweedFS
+/// refusing and dropping every connection, as a stopped server does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_outage_mid_upload_is_unavailable_then_resumable() {
+    let (s3, _) = common::s3_settings();
+    let proxy = common::Proxy::start(common::host_port(s3.endpoint.as_deref().unwrap())).await;
+    let server = TestServer::start_isolated(Backend::S3, |settings| {
+        settings.storage.s3.endpoint = Some(format!("http://{}", proxy.addr));
+    })
+    .await;
+    let mut client = server.media();
+    let started = start(&mut client, "mat-dien.bin").await;
+    let part = started.part_size_bytes as usize;
+    let data = pseudo_random_bytes(part * 3 + 1234, 17);
+    let id = started.upload_id.clone();
+
+    // The first part and a half go out; storage vanishes under the rest.
+    let (messages, receiver) = mpsc::channel(8);
+    let mut streaming = client.clone();
+    let call = tokio::spawn(async move { streaming.upload_media(ReceiverStream::new(receiver)).await });
+    messages.send(resume(&id, 0)).await.unwrap();
+    for chunk in chunk_messages(&data[..part * 3 / 2]) {
+        messages.send(chunk).await.unwrap();
+    }
+    wait_for_commit(&mut client, &id, part as u64).await;
+    proxy.set_up(false);
+    for chunk in chunk_messages(&data[part * 3 / 2..]) {
+        if messages.send(chunk).await.is_err() {
+            break; // the server has ended the stream already
+        }
+    }
+    let _ = messages.send(finish(&data)).await;
+    let broken = tokio::time::timeout(Duration::from_secs(60), call).await.expect("no hang").unwrap().unwrap_err();
+    assert_eq!(broken.code(), Code::Unavailable, "{broken:?}");
+    assert!(archive::client::is_transient(&broken));
+
+    // Storage returns: resume where the stored bytes end.
+    proxy.set_up(true);
+    let committed = query(&mut client, &id).await.expect("the session survived").committed_offset as u64;
+    assert!(committed >= part as u64 && committed.is_multiple_of(part as u64), "committed {committed}");
+    let mut rest = vec![resume(&id, committed)];
+    rest.extend(chunk_messages(&data[committed as usize..]));
+    rest.push(finish(&data));
+    let media = stream(&mut client, rest).await.expect("completes after the outage");
+    assert_eq!(media.sha256, sha256_hex(&data));
+    assert_eq!(server.read_all(&media.name, 0, 0).await.unwrap(), data);
+}
