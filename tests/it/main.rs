@@ -11,6 +11,7 @@ mod auth;
 mod blob_store;
 mod browser;
 mod cli;
+mod concurrency;
 mod deploy;
 mod grpc_web;
 mod media;
