@@ -57,3 +57,34 @@ pub(crate) fn page_size(requested: i32, default: u32, max: u32) -> Result<u32> {
         n => Ok((n as u32).min(max)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// A token answers only the request it was made for; anything else
+        /// is refused with INVALID_ARGUMENT, never a panic or a position.
+        #[test]
+        fn tokens_serve_only_their_request(
+            position in proptest::collection::vec(0i64..i64::MAX, 0..3),
+            query in ".{0,20}",
+            other in ".{0,20}",
+            garbage in ".{0,64}",
+        ) {
+            let mine = fingerprint(&("list", &query));
+            let token = encode(position.clone(), mine.clone()).unwrap();
+            proptest::prop_assert_eq!(decode::<Vec<i64>>(&token, &mine).unwrap(), Some(position));
+            let theirs = fingerprint(&("list", &other));
+            if theirs != mine {
+                let refused = decode::<Vec<i64>>(&token, &theirs).unwrap_err();
+                proptest::prop_assert_eq!(refused.reason, Reason::PageTokenFilterMismatch);
+            }
+            if let Err(refused) = decode::<Vec<i64>>(&garbage, &mine) {
+                proptest::prop_assert!(
+                    matches!(refused.reason, Reason::InvalidPageToken | Reason::PageTokenFilterMismatch)
+                );
+            }
+        }
+    }
+}

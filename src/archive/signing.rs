@@ -166,4 +166,40 @@ mod tests {
             .is_err()
         );
     }
+
+    proptest::proptest! {
+        /// The verifier accepts exactly what the signer produced: any
+        /// change to the path, the expiry, the key id, the disposition or
+        /// one character of the signature is refused.
+        #[test]
+        fn only_what_the_signer_produced_verifies(
+            id in "[a-z0-9]{1,12}",
+            expires in 1i64..4_000_000_000,
+            attachment: bool,
+            change in 0usize..5,
+            at: usize,
+        ) {
+            let signer = UrlSigner::new(vec![key("k1", 7), key("k0", 9)]).unwrap();
+            let path = format!("/media/{id}");
+            let query = query_of(&signer.sign(&path, expires, attachment));
+            proptest::prop_assert_eq!(signer.verify(&path, &query, expires - 1), Ok(()));
+            let sig = query.sig.clone().unwrap();
+            let (changed_path, changed) = match change {
+                0 => (format!("{path}x"), query.clone()),
+                1 => (path.clone(), SignedQuery { exp: Some((expires + 1).to_string()), ..query.clone() }),
+                2 => (path.clone(), SignedQuery { kid: Some("k0".into()), ..query.clone() }),
+                3 => (path.clone(), SignedQuery {
+                    disposition: if attachment { None } else { Some(ATTACHMENT.into()) },
+                    ..query.clone()
+                }),
+                _ => {
+                    let mut chars: Vec<char> = sig.chars().collect();
+                    let i = at % chars.len();
+                    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+                    (path.clone(), SignedQuery { sig: Some(chars.into_iter().collect()), ..query.clone() })
+                }
+            };
+            proptest::prop_assert_eq!(signer.verify(&changed_path, &changed, 0), Err(SignatureError::Invalid));
+        }
+    }
 }

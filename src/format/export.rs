@@ -386,6 +386,17 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Whatever arrives, the importer answers Ok or an error naming a
+        /// line of the text, and never panics.
+        #[test]
+        fn any_text_parses_or_names_a_line(text in "(?s).{0,400}", prefix_seed: bool) {
+            let half = SEED.char_indices().nth(SEED.chars().count() / 2).map_or(0, |(i, _)| i);
+            let text = if prefix_seed { format!("{}{text}", &SEED[..half]) } else { text };
+            if let Err(error) = parse(&text) {
+                proptest::prop_assert!(error.line >= 1 && error.line <= text.split('\n').count() + 1, "{}", error);
+            }
+        }
+
         /// Any mix of NFC and NFD lines, and either tone-mark placement in
         /// the keyword label, gives the same fields (as sent: equal once
         /// composed again).
