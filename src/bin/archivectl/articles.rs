@@ -3,7 +3,7 @@
 use crate::{
     cli::Filters,
     fail::{self, Explained},
-    output::{Report, show_time, vietnam},
+    output::{Report, show_time},
     transfer::{self, Bars, UploadOptions},
 };
 use anyhow::Context;
@@ -13,7 +13,6 @@ use archive::{
         self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
     },
 };
-use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -199,24 +198,27 @@ impl Report for Listed {
     }
 }
 
-fn day_start(day: NaiveDate) -> pbjson_types::Timestamp {
-    let time =
-        day.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(vietnam()).single().expect("fixed offset");
-    pbjson_types::Timestamp { seconds: time.timestamp(), nanos: 0 }
+/// Start, end, author and keyword as ListArticles and SearchArticles take them.
+type FilterFields = (Option<pbjson_types::Timestamp>, Option<pbjson_types::Timestamp>, String, String);
+
+/// The request fields of `filters` (days start at midnight, Vietnam time).
+fn request_fields(filters: &Filters) -> FilterFields {
+    let day_start = |day: chrono::NaiveDate| {
+        let midnight = day.and_hms_opt(0, 0, 0).expect("midnight");
+        let time = midnight.and_local_timezone(crate::output::vietnam()).single().expect("a fixed offset");
+        pbjson_types::Timestamp { seconds: time.timestamp(), nanos: 0 }
+    };
+    let (author, keyword) = (filters.author.clone().unwrap_or_default(), filters.keyword.clone().unwrap_or_default());
+    (filters.since.map(day_start), filters.until.map(day_start), author, keyword)
 }
 
 pub async fn list(channel: &Connection, filters: &Filters, limit: usize) -> anyhow::Result<Listed> {
     let client = MetadataServiceClient::new(channel.clone());
     let articles = crate::pages::collect(limit, 1000, |page_token, page_size| {
         let mut client = client.clone();
-        let request = pb::ListArticlesRequest {
-            page_size,
-            page_token,
-            publish_time_start: filters.since.map(day_start),
-            publish_time_end: filters.until.map(day_start),
-            author: filters.author.clone().unwrap_or_default(),
-            keyword: filters.keyword.clone().unwrap_or_default(),
-        };
+        let (publish_time_start, publish_time_end, author, keyword) = request_fields(filters);
+        let request =
+            pb::ListArticlesRequest { page_size, page_token, publish_time_start, publish_time_end, author, keyword };
         async move {
             let page = client.list_articles(request).await?.into_inner();
             Ok((page.articles, page.next_page_token))
@@ -268,14 +270,15 @@ pub async fn search(channel: &Connection, query: &[String], filters: &Filters, l
     let client = MetadataServiceClient::new(channel.clone());
     let results = crate::pages::collect(limit, 100, |page_token, page_size| {
         let mut client = client.clone();
+        let (publish_time_start, publish_time_end, author, keyword) = request_fields(filters);
         let request = pb::SearchArticlesRequest {
             query: query.join(" "),
             page_size,
             page_token,
-            publish_time_start: filters.since.map(day_start),
-            publish_time_end: filters.until.map(day_start),
-            author: filters.author.clone().unwrap_or_default(),
-            keyword: filters.keyword.clone().unwrap_or_default(),
+            publish_time_start,
+            publish_time_end,
+            author,
+            keyword,
         };
         async move {
             let page = client.search_articles(request).await?.into_inner();
