@@ -385,7 +385,63 @@ mod tests {
         assert_eq!(weekday.publish_time.to_rfc3339(), "2019-09-30T17:20:59+07:00");
     }
 
+    /// An export as the portal writes it: the inverse of `parse`.
+    fn render(export: &ParsedExport) -> String {
+        let time = export.publish_time;
+        let mut text = format!(
+            "{}\n\n{}, {} | {}\n{} lượt xem\n\n{}\n\n {}\n",
+            export.title,
+            weekday_name(time.weekday()),
+            time.format("%d.%m.%Y"),
+            time.format("%H:%M:%S"),
+            export.view_count,
+            export.body,
+            export.author
+        );
+        if !export.keywords.is_empty() {
+            text += &format!("\n  •  Từ khóa: {}\n", export.keywords.join(", "));
+        }
+        text
+    }
+
+    /// Vietnamese words: letters with every diacritic the language uses.
+    const WORD: &str = "[a-zA-ZàáảãạăắằẳẵặâấầẩẫậđèéẻẽẹêếềểễệìíỉĩịòóỏõọôốồổỗộơớờởỡợùúủũụưứừửữựỳýỷỹỵĐ]{1,9}";
+
+    fn words(count: std::ops::Range<usize>) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::collection::vec(WORD, count).prop_map(|words| words.join(" "))
+    }
+
     proptest::proptest! {
+        /// Import round trip: any article written in the format reads back
+        /// with the same title, time, views, body, byline, keywords and clips.
+        #[test]
+        fn what_the_portal_writes_reads_back_the_same(
+            title in words(1..12),
+            seconds in 946_684_800i64..1_900_000_000,
+            view_count in 0i64..1_000_000_000,
+            paragraphs in proptest::collection::vec((words(1..40), proptest::option::of("[A-Z0-9_]{1,12}")), 1..6),
+            author in words(1..4),
+            keywords in proptest::collection::vec(words(1..3), 0..4),
+        ) {
+            let publish_time = DateTime::from_timestamp(seconds, 0)
+                .unwrap()
+                .with_timezone(&FixedOffset::east_opt(VIETNAM_UTC_OFFSET_SECONDS).unwrap());
+            let mut body = Vec::new();
+            let mut video_references = Vec::new();
+            for (paragraph, video) in paragraphs {
+                body.push(paragraph);
+                if let Some(video) = video {
+                    body.push(format!("Video: {video}.mp4"));
+                    video_references.push(format!("{video}.mp4"));
+                }
+            }
+            let expected =
+                ParsedExport { title, publish_time, view_count, body: body.join("\n\n"), author, keywords, video_references };
+            let parsed = parse(&render(&expected));
+            proptest::prop_assert_eq!(parsed, Ok(expected));
+        }
+
         /// Whatever arrives, the importer answers Ok or an error naming a
         /// line of the text, and never panics.
         #[test]
