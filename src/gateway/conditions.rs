@@ -132,4 +132,34 @@ mod tests {
             assert!(!range_applies(&with(&[("if-range", stale)]), &v), "{stale}");
         }
     }
+
+    proptest::proptest! {
+        /// Any Range header, valid or not, gives the whole clip, a range
+        /// inside it, or "unsatisfiable"; never a panic or a range past
+        /// the end. A well-formed `bytes=A-B` inside the clip is served as asked.
+        #[test]
+        fn any_range_header_gives_a_range_inside_the_clip(
+            value in "(bytes=)?[0-9,\\- ]{0,24}|.{0,24}",
+            size in 0u64..10_000,
+            start in 0u64..10_000,
+            length in 1u64..10_000,
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(header::RANGE, value);
+            }
+            if let Ok(Some((first, last))) = requested_range(&headers, size) {
+                proptest::prop_assert!(first <= last && last < size, "{value:?} on {size}: {first}-{last}");
+            }
+            let end = start + length - 1;
+            let mut exact = HeaderMap::new();
+            exact.insert(header::RANGE, HeaderValue::from_str(&format!("bytes={start}-{end}")).unwrap());
+            let served = requested_range(&exact, size);
+            if end < size {
+                proptest::prop_assert_eq!(served, Ok(Some((start, end))));
+            } else if start >= size {
+                proptest::prop_assert_eq!(served, Err(()));
+            }
+        }
+    }
 }
