@@ -14,6 +14,7 @@ mod cli;
 mod concurrency;
 mod deploy;
 mod grpc_web;
+mod interop;
 mod media;
 mod metadata;
 mod operations;
