@@ -167,21 +167,27 @@ where
                 return Box::pin(std::future::ready(Ok(refuse(refused))));
             }
         };
-        let ceiling = self.limits.settings.unary_timeout.filter(|_| !self.limits.streaming.contains(path));
-        let deadline = Deadline::first(grpc_timeout(request.headers()), ceiling);
+        let streaming = self.limits.streaming.contains(path);
+        let ceiling = self.limits.settings.unary_timeout.filter(|_| !streaming);
+        let deadline = Deadline::first(grpc_timeout(request.headers()), ceiling)
+            .map(|deadline| (tokio::time::Instant::now() + deadline.timer(), deadline));
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = match deadline {
                 None => response.await?,
-                Some(deadline) => match tokio::time::timeout(deadline.timer(), response).await {
+                Some((at, deadline)) => match tokio::time::timeout_at(at, response).await {
                     Ok(response) => response?,
                     Err(_) => return Ok(refuse(deadline.passed())),
                 },
             };
-            Ok(match permit {
-                None => response,
-                Some(permit) => response.map(|body| tonic::body::Body::new(Holding { body, _permit: permit })),
-            })
+            // A stream's body goes on after its headers: the caller's deadline
+            // still ends it (the server ceiling is for unary calls).
+            let stream_deadline = deadline.filter(|(_, deadline)| streaming && matches!(deadline, Deadline::Client(_)));
+            if permit.is_none() && stream_deadline.is_none() {
+                return Ok(response);
+            }
+            let deadline = stream_deadline.map(|(at, deadline)| (Box::pin(tokio::time::sleep_until(at)), deadline));
+            Ok(response.map(|body| tonic::body::Body::new(Limited { body, _permit: permit, deadline, ended: false })))
         })
     }
 }
@@ -243,13 +249,17 @@ fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
     })
 }
 
-/// A response body that holds its call's in-flight permit to the end.
-struct Holding<B> {
+/// A response body that holds its call's in-flight permit to the end and,
+/// for a stream with a caller's deadline, ends it there with trailers that
+/// say DEADLINE_EXCEEDED.
+struct Limited<B> {
     body: B,
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
+    deadline: Option<(Pin<Box<tokio::time::Sleep>>, Deadline)>,
+    ended: bool,
 }
 
-impl<B> Body for Holding<B>
+impl<B> Body for Limited<B>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<StdError>,
@@ -258,11 +268,30 @@ where
     type Error = B::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Some((sleep, deadline)) = &mut self.deadline
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            let error = deadline.passed();
+            tracing::info!("{}", error.message);
+            let mut trailers = http::HeaderMap::new();
+            let _ = tonic::Status::from(error).add_header(&mut trailers);
+            self.ended = true;
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        match &frame {
+            Poll::Ready(None) => self.ended = true,
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => self.ended = true,
+            _ => {}
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.ended || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

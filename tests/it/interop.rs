@@ -135,6 +135,31 @@ async fn cancel_after_first_response() {
     assert_eq!(again.len(), 10);
 }
 
+/// timeout_on_sleeping_server: a ReadMedia stream with a deadline whose
+/// reader dawdles past it ends DEADLINE_EXCEEDED, before the clip's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_on_sleeping_server() {
+    use tonic_types::StatusExt;
+    let server = TestServer::start(Backend::Fs).await;
+    let size = 32 << 20;
+    let media = server.upload("cham.bin", pseudo_random_bytes(size, 9)).await.unwrap();
+    let mut request = tonic::Request::new(pb::ReadMediaRequest { name: media.name, offset: 0, limit: 0 });
+    request.set_timeout(std::time::Duration::from_millis(300));
+    let mut stream = server.media().read_media(request).await.expect("the stream starts").into_inner();
+    let mut received = stream.next().await.unwrap().unwrap().data.len();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let ended = loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => received += chunk.data.len(),
+            Some(Err(status)) => break status,
+            None => panic!("the whole clip came through, past the deadline"),
+        }
+    };
+    assert_eq!(ended.code(), Code::DeadlineExceeded, "{ended:?}");
+    assert_eq!(ended.get_details_error_info().map(|info| info.reason).as_deref(), Some("CLIENT_DEADLINE"));
+    assert!(received < size, "ended before the end: {received} of {size} bytes");
+}
+
 /// status_code_and_message: a status and its message reach the caller as
 /// the server set them, Vietnamese included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
