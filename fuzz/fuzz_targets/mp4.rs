@@ -1,6 +1,6 @@
 //! Everything archived runs on an uploaded clip's bytes: the box scanner (in
 //! arbitrary chunkings), the mp4parse probe and the mp4san faststart plan.
-//! Any panic is a bug. `cargo +nightly fuzz run mp4 fuzz/corpus/mp4`
+//! Any panic is a bug. `scripts/fuzz.sh` runs it with the others.
 #![no_main]
 
 use archive::format::mp4::{Scanner, faststart, probe};
