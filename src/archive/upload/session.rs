@@ -177,7 +177,11 @@ impl Archive {
                 Err(error) => tracing::warn!(upload = %session.id, error = ?error.source, "{}", error.message),
             }
         }
-        crate::metrics::open_uploads(self.metadata.count_open_uploads().await?);
+        // A gauge that cannot be read now is not a failed run: the uploads were discarded.
+        match self.metadata.count_open_uploads().await {
+            Ok(open) => crate::metrics::open_uploads(open),
+            Err(error) => tracing::warn!(error = ?error.source, "counting open uploads: {}", error.message),
+        }
         Ok(discarded)
     }
 }
