@@ -148,7 +148,10 @@ pub async fn upload(
         }
         Err(status) => {
             bar.abandon();
-            Err(status.into())
+            // Said in the error too: with --output json the remark above is not shown.
+            let resume =
+                format!("upload id {upload_id} (resume: archivectl put --resume {upload_id} {})", file.display());
+            Err(anyhow::Error::from(status).context(resume))
         }
     }
 }
