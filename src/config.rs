@@ -22,6 +22,7 @@ pub struct Settings {
     pub media: MediaSettings,
     pub gateway: GatewaySettings,
     pub retention: RetentionSettings,
+    pub fixity: FixitySettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
 }
@@ -243,6 +244,30 @@ impl Default for RetentionSettings {
     }
 }
 
+/// Fixity audits: stored objects re-read and compared with their records
+/// (docs/operations.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixitySettings {
+    /// How often the scheduled audit runs, first one interval after start;
+    /// 0 (the default) disables it. Enable it on one replica.
+    pub interval_seconds: u64,
+    /// Fraction of the objects each scheduled audit checks, picked at
+    /// random, in (0, 1].
+    pub sample_fraction: f64,
+    /// Read rate ceiling of any audit, scheduled or asked for over gRPC.
+    pub bytes_per_second: u64,
+}
+
+impl Default for FixitySettings {
+    fn default() -> Self {
+        Self { interval_seconds: 0, sample_fraction: 1.0, bytes_per_second: 32 * 1024 * 1024 }
+    }
+}
+
+/// The slowest and fastest read rates an audit may be given.
+pub const FIXITY_BYTES_PER_SECOND: std::ops::RangeInclusive<u64> = 64 * 1024..=u32::MAX as u64;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SigningKeySettings {
@@ -391,6 +416,18 @@ impl Settings {
             one_shot >= 1 && one_shot.saturating_mul(2) <= self.retention.unreferenced_grace_seconds,
             "media.max_one_shot_upload_seconds must be at least 1 and at most half of \
              retention.unreferenced_grace_seconds"
+        );
+        let fraction = self.fixity.sample_fraction;
+        anyhow::ensure!(
+            fraction > 0.0 && fraction <= 1.0,
+            "fixity.sample_fraction must be within (0, 1], got {fraction}"
+        );
+        let rate = self.fixity.bytes_per_second;
+        anyhow::ensure!(
+            FIXITY_BYTES_PER_SECOND.contains(&rate),
+            "fixity.bytes_per_second must be within {}..{}, got {rate}",
+            FIXITY_BYTES_PER_SECOND.start(),
+            FIXITY_BYTES_PER_SECOND.end()
         );
         anyhow::ensure!(
             self.media.max_playback_ttl_seconds <= 7 * 24 * 3600,

@@ -23,6 +23,10 @@ const DATABASE_ERRORS: &str = "archive_database_errors_total";
 const UPLOADS_OPEN: &str = "archive_upload_sessions_open";
 const JOB_RUNS: &str = "archive_job_runs_total";
 const JOB_ITEMS: &str = "archive_job_items_total";
+const FIXITY_OBJECTS: &str = "archive_fixity_objects_total";
+const FIXITY_BYTES: &str = "archive_fixity_bytes_read_total";
+const FIXITY_LAST_DAMAGED: &str = "archive_fixity_last_damaged_objects";
+const FIXITY_LAST_END: &str = "archive_fixity_last_completion_timestamp_seconds";
 
 /// Latency buckets, seconds: 0.5 ms … 60 s.
 const BUCKETS: &[f64] =
@@ -72,6 +76,10 @@ fn describe() {
     describe_gauge!(UPLOADS_OPEN, "upload sessions not finished, all replicas together (as of the last janitor run)");
     describe_counter!(JOB_RUNS, "background job runs, by job and outcome (ok, error)");
     describe_counter!(JOB_ITEMS, "what background jobs did (expired uploads, swept objects, ...), by job");
+    describe_counter!(FIXITY_OBJECTS, "objects fixity audits checked, by kind and result (ok, mismatched, missing)");
+    describe_counter!(FIXITY_BYTES, metrics::Unit::Bytes, "bytes fixity audits read from storage");
+    describe_gauge!(FIXITY_LAST_DAMAGED, "mismatched and missing objects the last finished fixity audit found");
+    describe_gauge!(FIXITY_LAST_END, metrics::Unit::Seconds, "when the last fixity audit finished (Unix time)");
 }
 
 /// `/archive.v1.MediaService/ReadMedia` → (`archive.v1.MediaService`, `ReadMedia`).
@@ -201,6 +209,18 @@ pub fn job(job: &'static str, outcome: Result<usize, ()>) {
     if let Ok(items) = outcome {
         counter!(JOB_ITEMS, "job" => job).increment(items as u64);
     }
+}
+
+/// One object a fixity audit checked: `result` is ok, mismatched or missing.
+pub fn fixity_object(kind: &'static str, result: &'static str, bytes_read: u64) {
+    counter!(FIXITY_OBJECTS, "kind" => kind, "result" => result).increment(1);
+    counter!(FIXITY_BYTES).increment(bytes_read);
+}
+
+/// A fixity audit that finished, and how many damaged objects it found.
+pub fn fixity_finished(damaged: u64) {
+    gauge!(FIXITY_LAST_DAMAGED).set(damaged as f64);
+    gauge!(FIXITY_LAST_END).set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
 }
 
 #[cfg(test)]

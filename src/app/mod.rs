@@ -4,7 +4,7 @@
 
 use crate::{
     archive::{
-        Archive, BodyCache,
+        Archive, BodyCache, FixityAudit,
         signing::{SigningKey, UrlSigner},
     },
     blob,
@@ -83,7 +83,8 @@ impl Application {
         };
         let bodies = BodyCache::new(settings.storage.body_cache_bytes);
         let (media, retention) = (settings.media.clone(), settings.retention.clone());
-        let archive = Archive::new(blobs, metadata, signer, media, retention, gateway_base_url, bodies);
+        let archive = Archive::new(blobs, metadata, signer, media, retention, gateway_base_url, bodies)
+            .with_fixity(settings.fixity.clone());
         let auth = Arc::new(open_auth(&settings)?);
         Ok(Self { settings, archive, auth, grpc_listener, gateway_listener })
     }
@@ -117,13 +118,13 @@ impl Application {
 
         let archive = self.archive.clone();
         let purge_interval = self.settings.retention.purge_interval_seconds;
-        spawn_periodic("purge", purge_interval, stop_rx.clone(), move || {
+        spawn_periodic("purge", First::AtStart, purge_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.purge_expired().await }
         });
         let archive = self.archive.clone();
         let janitor_interval = self.settings.media.upload_janitor_interval_seconds;
-        spawn_periodic("upload_janitor", janitor_interval, stop_rx.clone(), move || {
+        spawn_periodic("upload_janitor", First::AtStart, janitor_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.expire_uploads().await }
         });
@@ -132,18 +133,25 @@ impl Application {
             self.settings.retention.sweep_interval_seconds,
             Duration::from_secs(self.settings.retention.unreferenced_grace_seconds),
         );
-        spawn_periodic("sweep", sweep_interval, stop_rx.clone(), move || {
+        spawn_periodic("sweep", First::AtStart, sweep_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.sweep_unreferenced(grace).await.map(|report| report.deleted) }
         });
         let archive = self.archive.clone();
+        let fixity = self.settings.fixity.clone();
+        spawn_periodic("fixity", First::AfterInterval, fixity.interval_seconds, stop_rx.clone(), move || {
+            let archive = archive.clone();
+            let audit = FixityAudit { sample_fraction: fixity.sample_fraction, bytes_per_second: None };
+            async move { archive.scheduled_fixity_audit(audit).await }
+        });
+        let archive = self.archive.clone();
         let flush_interval = self.settings.metadata.view_flush_interval_seconds;
-        spawn_periodic("view_flush", flush_interval, stop_rx.clone(), move || {
+        spawn_periodic("view_flush", First::AtStart, flush_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
             async move { archive.flush_views().await }
         });
 
-        spawn_periodic("metrics_upkeep", METRICS_UPKEEP_SECONDS, stop_rx.clone(), || async {
+        spawn_periodic("metrics_upkeep", First::AtStart, METRICS_UPKEEP_SECONDS, stop_rx.clone(), || async {
             crate::metrics::upkeep();
             Ok(0)
         });
@@ -352,10 +360,21 @@ fn spawn_auth_reload(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// When a periodic job first runs.
+enum First {
+    AtStart,
+    AfterInterval,
+}
+
 /// Runs `task` every `interval_seconds` until stopped (never when 0);
 /// `name` labels its logs and metrics.
-fn spawn_periodic<F, Fut>(name: &'static str, interval_seconds: u64, mut stop: watch::Receiver<bool>, task: F)
-where
+fn spawn_periodic<F, Fut>(
+    name: &'static str,
+    first: First,
+    interval_seconds: u64,
+    mut stop: watch::Receiver<bool>,
+    task: F,
+) where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = crate::Result<usize>> + Send,
 {
@@ -363,7 +382,12 @@ where
         return;
     }
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(Duration::from_secs(interval_seconds));
+        let period = Duration::from_secs(interval_seconds);
+        let start = match first {
+            First::AtStart => tokio::time::Instant::now(),
+            First::AfterInterval => tokio::time::Instant::now() + period,
+        };
+        let mut ticks = tokio::time::interval_at(start, period);
         loop {
             tokio::select! {
                 _ = ticks.tick() => match task().await {

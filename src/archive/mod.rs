@@ -11,6 +11,8 @@
 //! | MediaService (ReadMedia, GetPlaybackUrl, Attach/Detach/DeleteMedia) | [`media_service`](media_service.rs) |
 //! | MediaService uploads (UploadMedia, StartUpload, QueryUpload, CancelUpload) | [`upload`](upload/mod.rs) |
 //!
+//! MetadataService's AuditFixity, also a scheduled job, is [`fixity`](fixity.rs).
+//!
 //! Background jobs: [`sweep`](sweep.rs) (unreferenced objects),
 //! [`retention`](retention.rs) (purge), `flush_views` in
 //! [`manifest`](manifest/write.rs), `expire_uploads` in
@@ -18,6 +20,7 @@
 
 mod article_service;
 mod body_cache;
+mod fixity;
 pub mod manifest;
 mod media_service;
 mod metadata_service;
@@ -33,6 +36,7 @@ mod upload;
 
 pub use article_service::{ArticleFields, ArticleUpdate};
 pub use body_cache::BodyCache;
+pub use fixity::{Damage, FixityAudit, FixityEvent, FixityProblem, FixityReport};
 pub use media_service::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use metadata_service::{ListArticles, SearchArticles, SearchResult};
 pub use stored_clip::scan_stored;
@@ -41,7 +45,7 @@ pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadMessage, Up
 
 use crate::{
     blob::{BlobStore, PartPlan, Storage},
-    config::{MediaSettings, RetentionSettings},
+    config::{FixitySettings, MediaSettings, RetentionSettings},
     metadata::MetadataStore,
 };
 use sha2::{Digest, Sha256};
@@ -58,6 +62,7 @@ pub struct Archive {
     pub(crate) signer: Arc<UrlSigner>,
     pub(crate) media_settings: MediaSettings,
     pub(crate) retention: RetentionSettings,
+    pub(crate) fixity: FixitySettings,
     /// Base of gateway playback URLs, e.g. `http://127.0.0.1:50052`.
     pub(crate) gateway_base_url: String,
     /// One permit per upload in progress.
@@ -88,12 +93,19 @@ impl Archive {
             signer,
             media_settings,
             retention,
+            fixity: FixitySettings::default(),
             gateway_base_url,
             upload_slots,
             active_uploads: Default::default(),
             bodies: Arc::new(bodies),
             streams_ending: Default::default(),
         }
+    }
+
+    /// With these fixity settings (the default ones otherwise).
+    pub fn with_fixity(mut self, fixity: FixitySettings) -> Self {
+        self.fixity = fixity;
+        self
     }
 
     /// Ends every upload stream still open (shutdown): each answers

@@ -63,6 +63,7 @@ measured!(MetadataStore {
     fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord>;
     fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>>;
     fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
+    fn recorded_objects(&self, kind: ObjectKind, after: Option<&BlobKey>, limit: u32) -> Result<Vec<ObjectRef>>;
     fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>>;
     fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64>;
     fn articles_with_unwritten_views(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<ArticleId>>;

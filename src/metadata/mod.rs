@@ -71,6 +71,30 @@ pub struct ObjectRef {
     pub sha256: String,
 }
 
+/// What a stored object is to the records naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// The text of an article revision.
+    ArticleBody,
+    /// A clip's bytes as uploaded.
+    MediaOriginal,
+    /// A clip's playback copy.
+    MediaRendition,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 3] = [ObjectKind::ArticleBody, ObjectKind::MediaOriginal, ObjectKind::MediaRendition];
+
+    /// Its label in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::ArticleBody => "article_body",
+            ObjectKind::MediaOriginal => "media_original",
+            ObjectKind::MediaRendition => "media_rendition",
+        }
+    }
+}
+
 /// A clip an article names, linked to stored media once uploaded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaLink {
@@ -283,6 +307,11 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// Removes a soft-deleted article (not on hold) with every revision and
     /// returns the body objects that no record references any more.
     async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
+
+    /// The objects of `kind` the records name, each key once with the size
+    /// and SHA-256 recorded for it, in key order after `after`: what a
+    /// fixity audit re-reads.
+    async fn recorded_objects(&self, kind: ObjectKind, after: Option<&BlobKey>, limit: u32) -> Result<Vec<ObjectRef>>;
 
     /// Of `keys`, those a record names: a body of any revision, a clip's
     /// original or rendition, or the object of an unfinished upload session.

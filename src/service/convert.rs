@@ -3,9 +3,13 @@
 use crate::archive::{Declared, UploadMessage};
 use crate::error::Reason;
 use crate::{
-    archive::{ArticleFields, ListArticles, PlaybackUrl, SearchResult, StartedUpload, UploadHeader, UploadStatus},
+    archive::{
+        ArticleFields, Damage, FixityEvent, FixityProblem, ListArticles, PlaybackUrl, SearchResult, StartedUpload,
+        UploadHeader, UploadStatus,
+    },
+    blob::KeyOwner,
     error::{ArchiveError, Result},
-    metadata::{ArticleRecord, MediaRecord},
+    metadata::{ArticleRecord, MediaRecord, ObjectKind},
     proto::v1 as pb,
 };
 use chrono::{DateTime, Utc};
@@ -180,5 +184,54 @@ pub fn upload_message(message: pb::UploadMediaRequest) -> UploadMessage {
             crc32c: finish.crc32c,
         }),
         Some(Kind::Header(_) | Kind::Resume(_)) | None => UploadMessage::Unexpected,
+    }
+}
+
+pub fn fixity_event(event: FixityEvent) -> pb::AuditFixityResponse {
+    use pb::audit_fixity_response::Result as Kind;
+    let result = match event {
+        FixityEvent::Problem(problem) => Kind::Problem(fixity_problem(problem)),
+        FixityEvent::Finished(report) => Kind::Report(pb::FixityReport {
+            checked_count: report.checked as i64,
+            mismatched_count: report.mismatched as i64,
+            missing_count: report.missing as i64,
+            skipped_count: report.skipped as i64,
+            bytes_read: report.bytes_read as i64,
+            start_time: Some(timestamp(&report.start_time)),
+            duration: Some(pbjson_types::Duration {
+                seconds: report.duration.as_secs() as i64,
+                nanos: report.duration.subsec_nanos() as i32,
+            }),
+        }),
+    };
+    pb::AuditFixityResponse { result: Some(result) }
+}
+
+fn fixity_problem(problem: FixityProblem) -> pb::FixityProblem {
+    let object_kind = match problem.kind {
+        ObjectKind::ArticleBody => pb::StoredObjectKind::ArticleBody,
+        ObjectKind::MediaOriginal => pb::StoredObjectKind::MediaOriginal,
+        ObjectKind::MediaRendition => pb::StoredObjectKind::MediaRendition,
+    };
+    let owner = match problem.expected.key.origin().map(|origin| origin.owner) {
+        Some(KeyOwner::Article(id)) => id.name(),
+        Some(KeyOwner::Media(id)) => id.name(),
+        None => String::new(),
+    };
+    let (kind, actual_size_bytes, actual_sha256) = match problem.damage {
+        Damage::Missing => (pb::FixityProblemKind::Missing, 0, String::new()),
+        Damage::Mismatched { size_bytes, sha256 } => {
+            (pb::FixityProblemKind::Mismatched, size_bytes as i64, sha256.unwrap_or_default())
+        }
+    };
+    pb::FixityProblem {
+        problem: kind.into(),
+        object_kind: object_kind.into(),
+        object_key: problem.expected.key.as_str().to_owned(),
+        owner,
+        expected_size_bytes: problem.expected.size_bytes as i64,
+        expected_sha256: problem.expected.sha256,
+        actual_size_bytes,
+        actual_sha256,
     }
 }

@@ -1,9 +1,11 @@
 use super::convert;
 use crate::{
-    archive::{Archive, ListArticles, SearchArticles},
+    archive::{Archive, FixityAudit, ListArticles, SearchArticles},
     ids::{ArticleId, MediaId},
     proto::v1::{self as pb, metadata_service_server::MetadataService},
 };
+use futures::{Stream, StreamExt};
+use std::pin::Pin;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -18,8 +20,12 @@ impl MetadataGrpc {
     }
 }
 
+type AuditFixityStream = Pin<Box<dyn Stream<Item = Result<pb::AuditFixityResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl MetadataService for MetadataGrpc {
+    type AuditFixityStream = AuditFixityStream;
+
     #[instrument(skip_all)]
     async fn list_articles(
         &self,
@@ -107,5 +113,20 @@ impl MetadataService for MetadataGrpc {
             media_stored_bytes: counts.media_stored_bytes,
             open_upload_count: counts.open_uploads,
         }))
+    }
+
+    #[instrument(skip_all)]
+    async fn audit_fixity(
+        &self,
+        request: Request<pb::AuditFixityRequest>,
+    ) -> Result<Response<AuditFixityStream>, Status> {
+        let request = request.into_inner();
+        let audit = FixityAudit {
+            sample_fraction: if request.sample_fraction == 0.0 { 1.0 } else { request.sample_fraction },
+            // A negative rate becomes 0, which is out of range.
+            bytes_per_second: (request.bytes_per_second != 0).then(|| request.bytes_per_second.max(0) as u64),
+        };
+        let events = self.archive.audit_fixity(audit)?;
+        Ok(Response::new(Box::pin(events.map(|event| Ok(convert::fixity_event(event?))))))
     }
 }

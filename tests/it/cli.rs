@@ -9,7 +9,7 @@ use std::{path::Path, process::Command};
 
 /// archivectl in `dir`, with no config file but the one a test writes
 /// under `dir/config/archivectl/`.
-fn archivectl_command(dir: &Path) -> Command {
+pub(crate) fn archivectl_command(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_archivectl"));
     command.current_dir(dir).env("XDG_CONFIG_HOME", dir.join("config"));
     for name in ["ARCHIVE_SERVER", "ARCHIVE_TOKEN", "ARCHIVE_CA_FILE", "ARCHIVECTL_CONFIG", "ARCHIVE_CONFIG"] {

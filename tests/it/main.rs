@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod deploy;
+mod fixity;
 mod grpc_web;
 mod interop;
 mod media;

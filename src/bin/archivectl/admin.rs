@@ -1,4 +1,4 @@
-//! The archive as a whole: stats, tokens, reindex.
+//! The archive as a whole: stats, fixity, tokens, reindex.
 
 use crate::output::Report;
 use archive::{
@@ -21,6 +21,88 @@ impl Report for pb::GetArchiveStatisticsResponse {
         writeln!(out, "stored bytes:   {} (clips; shared bytes once)", self.media_stored_bytes)?;
         writeln!(out, "open uploads:   {}", self.open_upload_count)
     }
+}
+
+/// What `fixity` found: the problems (printed as they came in text mode)
+/// and the server's report.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Audit {
+    pub problems: Vec<pb::FixityProblem>,
+    pub report: pb::FixityReport,
+}
+
+impl Report for Audit {
+    fn text(&self, out: &mut String) -> std::fmt::Result {
+        let r = &self.report;
+        let took = r.duration.as_ref().map_or(0.0, |d| d.seconds as f64 + f64::from(d.nanos) / 1e9);
+        writeln!(out, "checked:     {}", r.checked_count)?;
+        writeln!(out, "mismatched:  {}", r.mismatched_count)?;
+        writeln!(out, "missing:     {}", r.missing_count)?;
+        writeln!(out, "skipped:     {} (not in the sample)", r.skipped_count)?;
+        writeln!(out, "bytes read:  {} in {took:.1} s", r.bytes_read)
+    }
+}
+
+impl Audit {
+    pub fn failure(&self) -> Option<anyhow::Error> {
+        let damaged = self.report.mismatched_count + self.report.missing_count;
+        let summary = format!(
+            "{damaged} stored objects are damaged or missing ({} mismatched, {} missing)",
+            self.report.mismatched_count, self.report.missing_count
+        );
+        (damaged > 0).then(|| crate::fail::Reported { exit: crate::fail::DAMAGED, summary }.into())
+    }
+}
+
+/// One problem on one line: what, whose, which key, expected and found.
+fn problem_line(problem: &pb::FixityProblem) -> String {
+    let what = match problem.object_kind() {
+        pb::StoredObjectKind::ArticleBody => "article body",
+        pb::StoredObjectKind::MediaOriginal => "clip original",
+        pb::StoredObjectKind::MediaRendition => "clip rendition",
+        pb::StoredObjectKind::Unspecified => "object",
+    };
+    let expected = format!("{} bytes, sha256 {}", problem.expected_size_bytes, problem.expected_sha256);
+    let found = match problem.problem() {
+        pb::FixityProblemKind::Missing => "missing".to_owned(),
+        _ if problem.actual_sha256.is_empty() => format!("mismatched: {} bytes", problem.actual_size_bytes),
+        _ => format!("mismatched: sha256 {}", problem.actual_sha256),
+    };
+    format!("{found}: {what} of {} ({}); recorded {expected}", problem.owner, problem.object_key)
+}
+
+/// Runs an audit on the server; problems are printed as they come in text mode.
+pub async fn fixity(
+    channel: &Connection,
+    sample_fraction: f64,
+    bytes_per_second: Option<u64>,
+    format: crate::cli::Format,
+    bars: &crate::transfer::Bars,
+) -> anyhow::Result<Audit> {
+    let request = pb::AuditFixityRequest {
+        sample_fraction,
+        bytes_per_second: bytes_per_second.map_or(0, |rate| i64::try_from(rate).unwrap_or(i64::MAX)),
+    };
+    let mut events = MetadataServiceClient::new(channel.clone()).audit_fixity(request).await?.into_inner();
+    let spinner = bars.spinner("auditing stored objects");
+    let mut problems = Vec::new();
+    while let Some(event) = events.message().await? {
+        match event.result {
+            Some(pb::audit_fixity_response::Result::Problem(problem)) => {
+                if format == crate::cli::Format::Text {
+                    spinner.suspend(|| println!("{}", problem_line(&problem)));
+                }
+                problems.push(problem);
+            }
+            Some(pb::audit_fixity_response::Result::Report(report)) => {
+                spinner.finish_and_clear();
+                return Ok(Audit { problems, report });
+            }
+            None => {}
+        }
+    }
+    anyhow::bail!("the server ended the audit without a report")
 }
 
 pub async fn stats(channel: &Connection) -> anyhow::Result<pb::GetArchiveStatisticsResponse> {

@@ -108,6 +108,18 @@ pub enum Command {
     },
     /// Print what the archive holds: articles, revisions, views, clips, bytes.
     Stats,
+    /// Re-read stored objects and compare each with its record's size and
+    /// SHA-256; prints every damaged or missing object, then a summary.
+    /// Exits 7 when anything is damaged or missing. Needs the `admin` scope.
+    Fixity {
+        /// Check this fraction of the objects, picked at random, in (0, 1].
+        #[arg(long, default_value_t = 1.0)]
+        sample: f64,
+        /// Read at most this many bytes per second (default and ceiling:
+        /// the server's fixity.bytes_per_second).
+        #[arg(long, value_name = "BYTES_PER_SECOND")]
+        rate: Option<u64>,
+    },
     /// Manage access tokens.
     #[command(subcommand)]
     Token(TokenCommand),

@@ -10,6 +10,7 @@
 //! | 4 | token missing, unknown, or lacking the scope |
 //! | 5 | conflict: the resource changed or is in another state |
 //! | 6 | unavailable, busy, or over a server limit: retry later |
+//! | 7 | `fixity` found damaged or missing objects |
 
 use serde::Serialize;
 
@@ -19,6 +20,7 @@ pub const NOT_FOUND: u8 = 3;
 pub const PERMISSION: u8 = 4;
 pub const CONFLICT: u8 = 5;
 pub const UNAVAILABLE: u8 = 6;
+pub const DAMAGED: u8 = 7;
 
 /// A usage error found after parsing (clap exits 2 on its own ones).
 #[derive(Debug, thiserror::Error)]

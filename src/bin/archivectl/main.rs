@@ -117,6 +117,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Media { limit } => emit(format, &media::list(&channel, limit).await?),
         Command::Stats => emit(format, &admin::stats(&channel).await?),
+        Command::Fixity { sample, rate } => {
+            let audit = admin::fixity(&channel, sample, rate, format, &bars).await?;
+            emit(format, &audit)?;
+            audit.failure().map_or(Ok(()), Err)
+        }
         Command::Url { name, ttl, download } => emit(format, &media::url(&channel, name, ttl, download).await?),
         Command::Rm { name, force } => emit(format, &media::remove(&channel, name, force).await?),
     }

@@ -36,6 +36,15 @@ impl Bars {
         self.add(total, label, "{msg} [{bar:30}] {pos}/{len} {eta}")
     }
 
+    /// A spinner for work of unknown length: `⠋ label 12s`.
+    pub fn spinner(&self, label: &str) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+        bar.set_message(label.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
     fn add(&self, total: u64, label: &str, template: &str) -> ProgressBar {
         let bar = ProgressBar::new(total);
         bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));

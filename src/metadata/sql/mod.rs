@@ -19,12 +19,12 @@
 //! | `views` | view counts |
 //! | `search` | search statements (`sqlite`, `postgres`) and the index writes (`index`) |
 //! | `media`, `uploads` | clip records and links; resumable upload sessions |
-//! | `objects` | which objects the records name; statistics |
+//! | `objects` | which objects the records name (sweep, fixity); statistics |
 //! | `rows`, `builder`, `errors` | row mapping, statements built piece by piece, errors |
 
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, MediaCursor, MediaLink,
-    MediaRecord, MetadataStore, SearchHit, SearchQuery, SearchText,
+    MediaRecord, MetadataStore, ObjectKind, ObjectRef, SearchHit, SearchQuery, SearchText,
 };
 use crate::{
     blob::BlobKey,
@@ -218,6 +218,10 @@ impl MetadataStore for SqlMetadataStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.readers).await.map_err(db_error)?;
         Ok(())
+    }
+
+    async fn recorded_objects(&self, kind: ObjectKind, after: Option<&BlobKey>, limit: u32) -> Result<Vec<ObjectRef>> {
+        self.recorded_objects(kind, after, limit).await
     }
 
     async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {

@@ -5,7 +5,11 @@ use super::{
     builder::{Arg, SqlBuilder},
     errors::{db_error, stored_key},
 };
-use crate::{blob::BlobKey, error::Result, metadata::ArchiveStatistics};
+use crate::{
+    blob::BlobKey,
+    error::Result,
+    metadata::{ArchiveStatistics, ObjectKind, ObjectRef},
+};
 use sqlx::{Any, Executor, Row};
 use std::collections::HashSet;
 
@@ -36,6 +40,38 @@ pub(super) async fn referenced_in<'c>(
 }
 
 impl SqlMetadataStore {
+    pub(super) async fn recorded_objects(
+        &self,
+        kind: ObjectKind,
+        after: Option<&BlobKey>,
+        limit: u32,
+    ) -> Result<Vec<ObjectRef>> {
+        // Each kind's key column is indexed: a page is an index range.
+        let (table, key, size, sha256) = match kind {
+            ObjectKind::ArticleBody => ("article_revisions", "body_key", "body_size", "body_sha256"),
+            ObjectKind::MediaOriginal => ("media", "blob_key", "size_bytes", "sha256"),
+            ObjectKind::MediaRendition => ("media", "rendition_key", "rendition_size", "rendition_sha256"),
+        };
+        let mut sql = SqlBuilder::new(&format!(
+            "SELECT {key} AS object_key, MAX({size}) AS size, MAX({sha256}) AS sha256 \
+             FROM {table} WHERE {key} IS NOT NULL"
+        ));
+        if let Some(after) = after {
+            sql.push(&format!(" AND {key} > ")).bind(Arg::Text(after.as_str().to_owned()));
+        }
+        sql.push(&format!(" GROUP BY {key} ORDER BY {key} LIMIT ")).bind(Arg::Int(i64::from(limit)));
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ObjectRef {
+                    key: stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)?,
+                    size_bytes: row.try_get::<i64, _>("size").map_err(db_error)?.max(0) as u64,
+                    sha256: row.try_get::<String, _>("sha256").map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
     pub(super) async fn is_empty(&self) -> Result<bool> {
         let count: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM articles) + (SELECT COUNT(*) FROM media)")
             .fetch_one(&self.readers)

@@ -23,6 +23,7 @@ const SCOPES: &[(&str, &str, Scope)] = &[
     ("MetadataService", "RecordView", Scope::Read),
     ("MetadataService", "ListMedia", Scope::Read),
     ("MetadataService", "GetArchiveStatistics", Scope::Read),
+    ("MetadataService", "AuditFixity", Scope::Admin),
     ("MediaService", "UploadMedia", Scope::Write),
     ("MediaService", "StartUpload", Scope::Write),
     ("MediaService", "QueryUpload", Scope::Write),
