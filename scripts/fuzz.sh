@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every cargo-fuzz target for a budget each (outside CI):
-#   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 60
+#   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]     default 60 s, every target
 # Targets: mp4 (scanner, probe, faststart plan), export (the importer),
-# signed_url (the gateway's verifier). Seeds are committed in fuzz/seeds/T;
+# signed_url (the gateway's verifier), range (the gateway's Range header),
+# page_token (page tokens cannot be made up or changed). Seeds are committed in fuzz/seeds/T;
 # what the fuzzer finds grows fuzz/corpus/T, and a crash lands in
 # fuzz/artifacts/T (both ignored by git). cargo-fuzz is built from
 # crates.io into .tools/cargo once; it needs nightly features, taken from
@@ -10,6 +11,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUDGET="${1:-60}"
+shift $(( $# > 0 ? 1 : 0 ))
+TARGETS=("$@")
+(( ${#TARGETS[@]} )) || TARGETS=(mp4 export signed_url range page_token)
 FUZZ="$ROOT/.tools/cargo/bin/cargo-fuzz"
 [[ -x "$FUZZ" ]] || cargo install --quiet --locked --root "$ROOT/.tools/cargo" cargo-fuzz
 export PATH="$ROOT/.tools/cargo/bin:$PATH"
@@ -17,7 +21,7 @@ toolchain=()
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then toolchain=(+nightly); else export RUSTC_BOOTSTRAP=1; fi
 cd "$ROOT"
 status=0
-for target in mp4 export signed_url; do
+for target in "${TARGETS[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   log="fuzz/last-$target.log"
   echo "== $target, ${BUDGET}s"

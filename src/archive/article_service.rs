@@ -292,11 +292,11 @@ impl Archive {
     ) -> Result<(Vec<ArticleRecord>, String)> {
         let page_size = page_token::page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let fingerprint = page_token::fingerprint(id);
-        let before: Option<i64> = page_token::decode(token, &fingerprint)?;
+        let before: Option<i64> = self.page_tokens.decode(token, &fingerprint)?;
         let mut revisions = self.metadata.list_revisions(id, before, page_size + 1).await?;
         let next_token = if revisions.len() > page_size as usize {
             revisions.truncate(page_size as usize);
-            page_token::encode(revisions.last().map_or(0, |r| r.revision), fingerprint)?
+            self.page_tokens.encode(revisions.last().map_or(0, |r| r.revision), fingerprint)?
         } else {
             String::new()
         };

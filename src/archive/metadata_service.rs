@@ -63,13 +63,13 @@ impl Archive {
         let page_size = page_token::page_size(request.page_size, SEARCH_DEFAULT_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE)?;
         let filters = request.filters.filters();
         let fingerprint = page_token::fingerprint(&(&terms, &filters));
-        let offset: u64 = page_token::decode(&request.page_token, &fingerprint)?.unwrap_or(0);
+        let offset: u64 = self.page_tokens.decode(&request.page_token, &fingerprint)?.unwrap_or(0);
         // One extra tells whether another page follows.
         let query = search::query(terms.clone(), ArticleQuery { page_size: page_size + 1, ..filters }, offset);
         let mut hits = self.metadata.search_articles(&query).await?;
         let next_token = if hits.len() > page_size as usize {
             hits.truncate(page_size as usize);
-            page_token::encode(offset + u64::from(page_size), fingerprint)?
+            self.page_tokens.encode(offset + u64::from(page_size), fingerprint)?
         } else {
             String::new()
         };
@@ -106,11 +106,11 @@ impl Archive {
         let page_size =
             page_token::page_size(request.page_size, page_token::DEFAULT_PAGE_SIZE, page_token::MAX_PAGE_SIZE)?;
         let fingerprint = page_token::fingerprint(&request.filters());
-        let after = page_token::decode(&request.page_token, &fingerprint)?;
+        let after = self.page_tokens.decode(&request.page_token, &fingerprint)?;
         let query = ArticleQuery { page_size, after, ..request.filters() };
         let page = self.metadata.list_articles(&query).await?;
         let next_token = match page.next {
-            Some(cursor) => page_token::encode(cursor, fingerprint)?,
+            Some(cursor) => self.page_tokens.encode(cursor, fingerprint)?,
             None => String::new(),
         };
         Ok((page.articles, next_token))
@@ -124,14 +124,14 @@ impl Archive {
     pub async fn list_media(&self, page_size: i32, token: &str) -> Result<(Vec<MediaRecord>, String)> {
         let page_size = page_token::page_size(page_size, page_token::DEFAULT_PAGE_SIZE, page_token::MAX_PAGE_SIZE)?;
         let fingerprint = page_token::fingerprint(&MEDIA_LISTING);
-        let after: Option<MediaCursor> = page_token::decode(token, &fingerprint)?;
+        let after: Option<MediaCursor> = self.page_tokens.decode(token, &fingerprint)?;
         let mut media = self.metadata.list_media(after.as_ref(), page_size + 1).await?;
         let next_token = if media.len() > page_size as usize {
             media.truncate(page_size as usize);
             let last = &media[media.len() - 1];
             let cursor =
                 MediaCursor { create_time_micros: last.create_time.timestamp_micros(), id: last.id.to_string() };
-            page_token::encode(cursor, fingerprint)?
+            self.page_tokens.encode(cursor, fingerprint)?
         } else {
             String::new()
         };

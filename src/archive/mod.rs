@@ -24,7 +24,7 @@ mod fixity;
 pub mod manifest;
 mod media_service;
 mod metadata_service;
-mod page_token;
+pub mod page_token;
 pub mod reindex;
 mod rendition;
 mod retention;
@@ -60,6 +60,8 @@ pub struct Archive {
     pub(crate) parts: PartPlan,
     pub(crate) metadata: Arc<dyn MetadataStore>,
     pub(crate) signer: Arc<UrlSigner>,
+    /// Page tokens, keyed from the signer's keys.
+    pub(crate) page_tokens: Arc<page_token::PageTokens>,
     pub(crate) media_settings: MediaSettings,
     pub(crate) retention: RetentionSettings,
     pub(crate) fixity: FixitySettings,
@@ -86,11 +88,13 @@ impl Archive {
         bodies: BodyCache,
     ) -> Self {
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(media_settings.max_concurrent_uploads.max(1)));
+        let page_tokens = Arc::new(page_token::PageTokens::new(signer.derived_keys(page_token::KEY_PURPOSE)));
         Self {
             blobs: storage.store,
             parts: storage.parts,
             metadata,
             signer,
+            page_tokens,
             media_settings,
             retention,
             fixity: FixitySettings::default(),

@@ -73,6 +73,21 @@ impl UrlSigner {
         Ok(Self { keys })
     }
 
+    /// Keys for another use of the same secrets (`purpose` names it), one
+    /// per signing key in order: what every replica with these keys shares,
+    /// rotated with them. The first is the current one.
+    pub(crate) fn derived_keys(&self, purpose: &str) -> Vec<[u8; 32]> {
+        self.keys
+            .iter()
+            .map(|key| {
+                let mut mac =
+                    HmacSha256::new_from_slice(key.secret.expose_secret()).expect("HMAC takes any key length");
+                mac.update(purpose.as_bytes());
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
+    }
+
     fn mac(key: &SigningKey, path: &str, expires: i64, disposition: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(key.secret.expose_secret()).expect("HMAC takes any key length");
         mac.update(format!("GET\n{path}\n{expires}\n{}\n{disposition}", key.id).as_bytes());

@@ -61,8 +61,12 @@ pub fn range_applies(headers: &HeaderMap, validators: &Validators) -> bool {
     })
 }
 
-/// The byte range to serve: `Ok(None)` for the whole clip, `Err(())` when unsatisfiable.
-pub fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
+/// A Range header no byte of the clip satisfies (HTTP 416).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+/// The byte range to serve, first and last byte: `Ok(None)` for the whole clip.
+pub fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -70,12 +74,12 @@ pub fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u6
         Ok(parsed) => parsed,
         // A malformed Range header is ignored (RFC 9110 §14.2).
         Err(RangeUnsatisfiableError::Invalid(_)) => return Ok(None),
-        Err(_) => return Err(()),
+        Err(_) => return Err(Unsatisfiable),
     };
     match parsed.validate(size) {
         // Several ranges: serve the first, never a multipart body.
         Ok(ranges) => Ok(ranges.first().map(|r| (*r.start(), *r.end()))),
-        Err(_) => Err(()),
+        Err(_) => Err(Unsatisfiable),
     }
 }
 
@@ -158,7 +162,7 @@ mod tests {
             if end < size {
                 proptest::prop_assert_eq!(served, Ok(Some((start, end))));
             } else if start >= size {
-                proptest::prop_assert_eq!(served, Err(()));
+                proptest::prop_assert_eq!(served, Err(Unsatisfiable));
             }
         }
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-mod conditions;
+pub mod conditions;
 
 /// The origins of `gateway.cors_allowed_origins` (`*` for any): the
 /// gateway's and gRPC-Web's.
