@@ -92,18 +92,20 @@ pub fn document_text(title: &str, author: &str, keywords: &[String], body: &str)
 /// Which derivation of [`filter_tokens`] this code writes. A store whose
 /// index holds an older one derives every article's tokens again when it
 /// opens; change the derivation, raise this.
-pub const TOKENS_FORMAT: i64 = 1;
+/// 2: tokens of the NFC form (1 took the bytes as sent).
+pub const TOKENS_FORMAT: i64 = 2;
 
 /// This code's filter tokens, as the metadata store is opened with them.
 pub const FILTER_TOKENS: TokenFormat = TokenFormat { version: TOKENS_FORMAT, derive: filter_tokens };
 
 /// The index token that stands for one exact filter value: its kind, then
-/// the lower-case hex of the value's UTF-8 bytes. Hex is one-to-one and only
-/// letters and digits, so every tokenizer the databases use keeps the token
-/// whole, and it matches exactly that value. (A searched word spelled like
-/// a token finds its articles' tags; the stores' exact filters still apply.)
+/// the lower-case hex of the UTF-8 bytes of the value's NFC form. Hex is
+/// one-to-one and only letters and digits, so every tokenizer the databases
+/// use keeps the token whole, and it matches exactly that value in either
+/// normal form. (A searched word spelled like a token finds its articles'
+/// tags; the stores' exact filters still apply.)
 fn filter_token(kind: &str, value: &str) -> String {
-    format!("{kind}{}", hex::encode(value))
+    format!("{kind}{}", hex::encode(crate::format::forms::nfc(value)))
 }
 
 fn author_token(author: &str) -> String {

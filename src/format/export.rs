@@ -349,10 +349,7 @@ mod tests {
         text.nfd().collect()
     }
 
-    fn nfc(text: &str) -> String {
-        use unicode_normalization::UnicodeNormalization;
-        text.nfc().collect()
-    }
+    use crate::format::forms::nfc;
 
     const TWO_VIDEOS: &str = include_str!("../../tests/fixtures/exports/crlf-two-videos.txt");
 

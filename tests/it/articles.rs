@@ -332,7 +332,8 @@ async fn article_objects(server: &TestServer, name: &str) -> Vec<String> {
 }
 
 /// An export saved decomposed (NFD, as macOS and some CMSes write) is
-/// stored as sent and found by precomposed queries and filters.
+/// stored as sent and found by precomposed queries, and by author and
+/// keyword filters in either form.
 async fn an_nfd_import_is_kept_as_sent_and_found_either_way(backend: Backend) {
     use unicode_normalization::UnicodeNormalization;
     let server = TestServer::start(backend).await;
@@ -354,11 +355,30 @@ async fn an_nfd_import_is_kept_as_sent_and_found_either_way(backend: Backend) {
     };
     assert_eq!(search("sinh hoạt chi bộ", "").await, 1, "a precomposed query");
     assert_eq!(search("Thái Bình", "").await, 1, "a keyword's words, precomposed");
-    // Exact filters compare the value as stored: the form it was sent in.
-    let keyword: String = "Thái Bình".nfd().collect();
-    assert_eq!(search("sinh hoat chi bo", &keyword).await, 1);
-    let listed = pb::ListArticlesRequest { keyword, ..Default::default() };
-    assert_eq!(server.metadata().list_articles(listed).await.unwrap().into_inner().articles.len(), 1);
+    // Exact filters match the value in either normal form, searched and listed.
+    let list = |author: &str, keyword: &str| {
+        let request = pb::ListArticlesRequest { author: author.into(), keyword: keyword.into(), ..Default::default() };
+        let mut metadata = server.metadata();
+        async move { metadata.list_articles(request).await.unwrap().into_inner().articles.len() }
+    };
+    for keyword in ["Thái Bình".to_owned(), "Thái Bình".nfd().collect()] {
+        assert_eq!(search("sinh hoat chi bo", &keyword).await, 1, "keyword {keyword:?}");
+        assert_eq!(list("", &keyword).await, 1, "keyword {keyword:?}");
+    }
+    for author in ["Minh Hương".to_owned(), "Minh Hương".nfd().collect()] {
+        let request = pb::SearchArticlesRequest {
+            query: "sinh hoat chi bo".into(),
+            author: author.clone(),
+            ..Default::default()
+        };
+        let found = server.metadata().search_articles(request).await.unwrap().into_inner().results;
+        assert_eq!(found.len(), 1, "author {author:?}");
+        assert_eq!(list(&author, "").await, 1, "author {author:?}");
+    }
+    // Still exact: another spelling, or a part of the value, is another value.
+    assert_eq!(list("Minh Huong", "").await, 0);
+    assert_eq!(list("", "Thái").await, 0);
+    assert_eq!(search("sinh hoat chi bo", "Thai Binh").await, 0);
 }
 
 on_both_backends!(

@@ -37,6 +37,15 @@ impl SqlBuilder {
         self
     }
 
+    /// ` IN (…)` the exact filter `value` in each of its normal forms
+    /// ([`crate::format::forms::equivalent_forms`]).
+    pub(super) fn any_form_of(&mut self, value: &str) -> &mut Self {
+        for (i, form) in crate::format::forms::equivalent_forms(value).into_iter().enumerate() {
+            self.push(if i == 0 { " IN (" } else { ", " }).bind(Arg::Text(form));
+        }
+        self.push(")")
+    }
+
     /// The placeholder of the last bound value, to use it again.
     pub(super) fn placeholder(&self) -> String {
         format!("${}", self.args.len())
@@ -88,11 +97,11 @@ pub(super) fn push_filters(sql: &mut SqlBuilder, query: &ArticleQuery) {
         sql.push(" AND a.publish_time_us < ").bind(Arg::Int(micros(end)));
     }
     if let Some(author) = &query.author {
-        sql.push(" AND a.author = ").bind(Arg::Text(author.clone()));
+        sql.push(" AND a.author");
+        sql.any_form_of(author);
     }
     if let Some(keyword) = &query.keyword {
-        sql.push(" AND EXISTS (SELECT 1 FROM article_keywords k WHERE k.article_id = a.id AND k.keyword = ")
-            .bind(Arg::Text(keyword.clone()))
-            .push(")");
+        sql.push(" AND EXISTS (SELECT 1 FROM article_keywords k WHERE k.article_id = a.id AND k.keyword");
+        sql.any_form_of(keyword).push(")");
     }
 }

@@ -104,7 +104,7 @@ impl SqlMetadataStore {
         );
         sql.bind(Arg::Text(words.join(" "))).push(")");
         if let Some(author) = &query.filters.author {
-            sql.push(" AND s.author = ").bind(Arg::Text(author.clone()));
+            sql.push(" AND s.author").any_form_of(author);
         }
         sql.push(" ORDER BY s.seq DESC OFFSET 0) m ");
         // The author, the keyword tokens and liveness sit beside the words; a
