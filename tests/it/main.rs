@@ -15,6 +15,7 @@ mod concurrency;
 mod deploy;
 mod grpc_web;
 mod interop;
+mod kill_matrix;
 mod media;
 mod metadata;
 mod operations;
