@@ -209,11 +209,24 @@ async fn kill_matrix() {
         .collect();
 
     let mut kills = 0;
+    let mut mid_multipart = 0;
+    let mut mid_one_shot = 0;
     for (gap, event) in &chaos {
         tokio::time::sleep(*gap).await;
         let at = run_started.elapsed().as_secs_f32();
         match event {
             Event::KillArchived => {
+                // Mid-multipart when it can be: a stream more than a part in
+                // (a one-shot one first: a kill leaves its multipart upload orphaned).
+                let deep = |gauge: &std::sync::atomic::AtomicUsize| gauge.load(std::sync::atomic::Ordering::SeqCst) > 0;
+                let waiting = Instant::now();
+                while !deep(&uploads::ONE_SHOT_PAST_A_PART) && waiting.elapsed() < Duration::from_secs(3)
+                    || !deep(&uploads::STREAMS_PAST_A_PART) && waiting.elapsed() < Duration::from_secs(4)
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                mid_multipart += usize::from(deep(&uploads::STREAMS_PAST_A_PART));
+                mid_one_shot += usize::from(deep(&uploads::ONE_SHOT_PAST_A_PART));
                 archived.kill();
                 kills += 1;
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..500))).await;
@@ -304,6 +317,7 @@ async fn kill_matrix() {
         ("article revisions acknowledged", revisions.iter().filter(|r| r.acknowledged).count().to_string()),
         ("article revisions confirmed on retry", revisions.iter().filter(|r| !r.acknowledged).count().to_string()),
         ("archived SIGKILLs", kills.to_string()),
+        ("  with a stream > 1 part in (one-shot)", format!("{mid_multipart} ({mid_one_shot})")),
         ("SeaweedFS kills / PostgreSQL restarts", "1 / 1".into()),
         ("calls retried (broken by the chaos)", retried.to_string()),
         ("resumable sessions started over", restarted.to_string()),

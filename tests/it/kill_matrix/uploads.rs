@@ -5,10 +5,18 @@
 
 use super::source::Source;
 use archive::proto::v1::{self as pb, media_service_client::MediaServiceClient, upload_media_request::Kind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status, transport::Channel};
+
+/// Upload streams that have sent more than a part and not ended: the chaos
+/// waits for one before it kills archived, so kills land mid-multipart.
+pub static STREAMS_PAST_A_PART: AtomicUsize = AtomicUsize::new(0);
+/// Those of them that are one-shot (a kill leaves their multipart upload
+/// without a session naming it).
+pub static ONE_SHOT_PAST_A_PART: AtomicUsize = AtomicUsize::new(0);
 
 /// Chunk size of every upload stream.
 pub const CHUNK: u64 = 256 * 1024;
@@ -116,23 +124,42 @@ fn messages(
     limit: Option<u64>,
 ) -> ReceiverStream<pb::UploadMediaRequest> {
     let (sender, receiver) = mpsc::channel(4);
+    static RESUMABLE: [&AtomicUsize; 1] = [&STREAMS_PAST_A_PART];
+    static ONE_SHOT: [&AtomicUsize; 2] = [&STREAMS_PAST_A_PART, &ONE_SHOT_PAST_A_PART];
+    let gauges: &'static [&AtomicUsize] = if planned.resumable { &RESUMABLE } else { &ONE_SHOT };
     let chunks = planned.source.chunks(offset, CHUNK).take(limit.unwrap_or(u64::MAX) as usize);
     let finish = finish(planned);
     tokio::spawn(async move {
         if sender.send(first).await.is_err() {
             return;
         }
+        let mut sent = 0;
+        let mut counted = false;
         for chunk in chunks {
+            sent += chunk.len() as u64;
             if sender.send(message(Kind::Chunk(chunk))).await.is_err() {
-                return;
+                break;
+            }
+            if sent > super::PART && !counted {
+                counted = true;
+                for gauge in gauges {
+                    gauge.fetch_add(1, Ordering::SeqCst);
+                }
             }
         }
-        match limit {
-            None => {
-                let _ = sender.send(finish).await;
+        if !sender.is_closed() {
+            match limit {
+                None => {
+                    let _ = sender.send(finish).await;
+                }
+                // The client vanishes without ending its stream.
+                Some(_) => sender.closed().await,
             }
-            // The client vanishes without ending its stream.
-            Some(_) => sender.closed().await,
+        }
+        if counted {
+            for gauge in gauges {
+                gauge.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     });
     ReceiverStream::new(receiver)
