@@ -12,7 +12,10 @@
 # Exported: ARCHIVE_TEST_S3_{ENDPOINT,BUCKET,ACCESS_KEY,SECRET_KEY,REGION},
 # ARCHIVE_TEST_WEED_{MASTER,FILER} and
 # ARCHIVE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres
-# (superuser, trust auth; tests create their own databases in it).
+# (superuser, trust auth; tests create their own databases in it); and for
+# tests that start backends of their own (tests/it/common/services.rs):
+# ARCHIVE_TEST_WEED_BIN (the weed binary) and ARCHIVE_TEST_PG_BIN (the
+# directory holding initdb and pg_ctl).
 
 TOOLS="$ROOT/.tools"
 VENV="$TOOLS/venv"
@@ -223,6 +226,7 @@ export ARCHIVE_TEST_S3_SECRET_KEY="$SECRET_KEY"
 export ARCHIVE_TEST_S3_REGION="$REGION"
 export ARCHIVE_TEST_WEED_MASTER="127.0.0.1:$MASTER_PORT"
 export ARCHIVE_TEST_WEED_FILER="127.0.0.1:$FILER_PORT"
+export ARCHIVE_TEST_WEED_BIN="$WEED"
 
 # ---------------------------------------------------------------- postgresql
 echo "== postgresql"
@@ -288,3 +292,4 @@ fi
 echo "postgresql $pg_version, pid $(head -n 1 "$PG_DIR/data/postmaster.pid"), $PG_URL, ready ($(since "$t0"))"
 
 export ARCHIVE_TEST_POSTGRES_URL="$PG_URL"
+export ARCHIVE_TEST_PG_BIN="$PG_BINDIR"

@@ -5,7 +5,11 @@
 #   throwaway PostgreSQL on free loopback ports, then the Rust tests against
 #   them. Both are stopped and their directories removed on exit.
 #
-#   scripts/test.sh [ARGS...]     ARGS go to the test runner
+#   scripts/test.sh [--kill-matrix=large] [ARGS...]     ARGS go to the test runner
+#
+#   --kill-matrix=large   the kill matrix (tests/it/kill_matrix) in its larger
+#                         configuration (200 uploads, 50 cancelled, 20 kills);
+#                         e.g. scripts/test.sh --kill-matrix=large -E 'test(kill_matrix)'
 #
 # SeaweedFS and PostgreSQL come from scripts/services.sh.
 #
@@ -20,6 +24,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+if [[ "${1:-}" == --kill-matrix=* ]]; then
+  export ARCHIVE_KILL_MATRIX="${1#--kill-matrix=}"
+  shift
+fi
 # Helpers, then SeaweedFS and PostgreSQL, stopped and deleted when this
 # script exits.
 source "$ROOT/scripts/services.sh"

@@ -16,6 +16,7 @@ mod deploy;
 mod fixity;
 mod grpc_web;
 mod interop;
+mod kill_matrix;
 mod media;
 mod metadata;
 mod operations;

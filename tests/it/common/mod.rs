@@ -2,6 +2,8 @@
 //! system or the SeaweedFS that `scripts/test.sh` starts.
 #![allow(dead_code)]
 
+pub mod services;
+
 use archive::{
     app::Application,
     client::upload_messages,
