@@ -135,7 +135,7 @@ impl Application {
         );
         spawn_periodic("sweep", First::AtStart, sweep_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
-            async move { archive.sweep_unreferenced(grace).await.map(|report| report.deleted) }
+            async move { archive.sweep_unreferenced(grace).await.map(|report| report.deleted + report.aborted_uploads) }
         });
         let archive = self.archive.clone();
         let fixity = self.settings.fixity.clone();

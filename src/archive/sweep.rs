@@ -14,11 +14,18 @@
 //! also be named by the manifest of a copy sharing its bytes, or inside the
 //! manifest of an article it is linked to; so a clip object whose own
 //! manifest is missing waits until every manifest has been read.
+//!
+//! The sweep also aborts abandoned uploads: multipart uploads (and, on the
+//! file system, unfinished writes) older than the grace period that no
+//! unfinished resumable session writes. A one-shot upload records nothing
+//! until its clip, so one whose process was killed leaves its multipart
+//! upload open; no upload may run longer than half the grace period
+//! (`media.max_one_shot_upload_seconds`), so an older one is abandoned.
 
 use super::Archive;
 use crate::{
     archive::manifest::{self, ArticleManifest, MediaManifest},
-    blob::{BlobKey, KeyOwner},
+    blob::{BlobKey, KeyOwner, OpenUpload},
     error::{ArchiveError, Result},
 };
 use futures::{StreamExt, TryStreamExt};
@@ -47,6 +54,8 @@ pub struct SweepReport {
     /// Objects kept because a manifest could not be read, or left for the
     /// next sweep.
     pub undecided: usize,
+    /// Abandoned uploads aborted.
+    pub aborted_uploads: usize,
 }
 
 /// What the manifest of an object's owner says of it.
@@ -93,6 +102,7 @@ impl Archive {
         if !deferred.is_empty() {
             self.sweep_deferred(deferred, &mut report).await?;
         }
+        self.abort_abandoned_uploads(cutoff, &mut report).await?;
         if report.named_by_manifest_only > 0 {
             tracing::warn!(
                 objects = report.named_by_manifest_only,
@@ -126,6 +136,36 @@ impl Archive {
             }
         }
         Ok(())
+    }
+
+    /// Aborts the uploads started before `cutoff` that no unfinished session writes.
+    async fn abort_abandoned_uploads(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        report: &mut SweepReport,
+    ) -> Result<()> {
+        let multipart = self.blobs.multipart();
+        let mut uploads = multipart.list_open().try_filter(|upload| std::future::ready(upload.initiated < cutoff));
+        let mut batch: Vec<OpenUpload> = Vec::with_capacity(SWEEP_BATCH);
+        loop {
+            let next = uploads.try_next().await?;
+            let done = next.is_none();
+            batch.extend(next);
+            if batch.len() < SWEEP_BATCH && !done {
+                continue;
+            }
+            let ids: Vec<String> = batch.iter().map(|upload| upload.upload_id.clone()).collect();
+            let in_use = self.metadata.multipart_ids_in_use(&ids).await?;
+            for upload in batch.drain(..).filter(|upload| !in_use.contains(&upload.upload_id)) {
+                multipart.abort_open(&upload).await?;
+                let key = upload.key.as_ref().map_or("(unknown)", BlobKey::as_str);
+                tracing::info!(key, upload_id = upload.upload_id, initiated = %upload.initiated, "aborted an abandoned upload");
+                report.aborted_uploads += 1;
+            }
+            if done {
+                return Ok(());
+            }
+        }
     }
 
     async fn delete_unnamed(&self, key: &BlobKey, report: &mut SweepReport) -> Result<()> {

@@ -3,10 +3,11 @@
 
 use super::{
     BlobError, BlobKey, BlobResult as Result, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, Multipart,
-    PartPlan,
+    OpenUpload, OpenUploadStream, PartPlan,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::TryStreamExt;
 use std::{
     io::{ErrorKind as IoErrorKind, SeekFrom},
     ops::Range,
@@ -220,10 +221,54 @@ impl Multipart for FsBlobStore {
 
     async fn abort(&self, _key: &BlobKey, upload_id: &str) -> Result<()> {
         let Ok(path) = self.multipart_path(upload_id) else { return Ok(()) };
-        match fs::remove_file(path).await {
-            Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("aborting a multipart upload", e)),
-            _ => Ok(()),
+        remove_unfinished(path).await
+    }
+
+    /// The files under `.uploads/`: multipart uploads (`multipart-ID`) and
+    /// unfinished writes (`ID`, listed as `write-ID`), their start time
+    /// from their UUIDv7 ids. The store does not know their keys.
+    fn list_open(&self) -> OpenUploadStream {
+        let dir = self.root.join(UPLOADS_DIR);
+        Box::pin(
+            futures::stream::once(async move { fs::read_dir(dir).await })
+                .map_err(|e| io_error("listing open uploads", e))
+                .map_ok(|entries| {
+                    tokio_stream::wrappers::ReadDirStream::new(entries)
+                        .map_err(|e| io_error("listing open uploads", e))
+                        .try_filter_map(|entry| async move {
+                            let name = entry.file_name().to_string_lossy().into_owned();
+                            let (upload_id, id) = match name.strip_prefix("multipart-") {
+                                Some(id) => (id.to_owned(), id.to_owned()),
+                                None => (format!("{WRITE_PREFIX}{name}"), name),
+                            };
+                            let started = uuid::Uuid::try_parse(&id).ok().and_then(|id| id.get_timestamp());
+                            let Some((seconds, nanos)) = started.map(|t| t.to_unix()) else { return Ok(None) };
+                            let initiated = chrono::DateTime::from_timestamp(seconds as i64, nanos).unwrap_or_default();
+                            Ok(Some(OpenUpload { key: None, upload_id, initiated }))
+                        })
+                })
+                .try_flatten(),
+        )
+    }
+
+    async fn abort_open(&self, upload: &OpenUpload) -> Result<()> {
+        match upload.upload_id.strip_prefix(WRITE_PREFIX) {
+            Some(name) if uuid::Uuid::try_parse(name).is_ok() => {
+                remove_unfinished(self.root.join(UPLOADS_DIR).join(name)).await
+            }
+            Some(_) => Ok(()),
+            None => self.abort(&BlobKey::parse("unknown").expect("a valid key"), &upload.upload_id).await,
         }
+    }
+}
+
+/// How [`Multipart::list_open`] names an unfinished write.
+const WRITE_PREFIX: &str = "write-";
+
+async fn remove_unfinished(path: PathBuf) -> Result<()> {
+    match fs::remove_file(path).await {
+        Err(e) if e.kind() != IoErrorKind::NotFound => Err(io_error("discarding an unfinished upload", e)),
+        _ => Ok(()),
     }
 }
 

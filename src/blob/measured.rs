@@ -3,8 +3,8 @@
 //! store in one.
 
 use super::{
-    BlobKey, BlobResult, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, Multipart, PartPlan, PartUpload,
-    Signer,
+    BlobKey, BlobResult, BlobStore, BlobUpload, ByteStream, CompletedPart, KeyStream, Multipart, OpenUpload,
+    OpenUploadStream, PartPlan, PartUpload, Signer,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -97,5 +97,13 @@ impl Multipart for Measured {
 
     async fn abort(&self, key: &BlobKey, upload_id: &str) -> BlobResult<()> {
         timed("abort_multipart", self.inner.multipart().abort(key, upload_id)).await
+    }
+
+    fn list_open(&self) -> OpenUploadStream {
+        self.inner.multipart().list_open()
+    }
+
+    async fn abort_open(&self, upload: &OpenUpload) -> BlobResult<()> {
+        timed("abort_multipart", self.inner.multipart().abort_open(upload)).await
     }
 }

@@ -35,6 +35,19 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>
 /// A stream of object keys, read from the store as it is consumed.
 pub type KeyStream = Pin<Box<dyn Stream<Item = BlobResult<BlobKey>> + Send>>;
 
+/// A stream of open uploads, read from the store as it is consumed.
+pub type OpenUploadStream = Pin<Box<dyn Stream<Item = BlobResult<OpenUpload>> + Send>>;
+
+/// A multipart upload the store holds open (on the file system, also an
+/// unfinished write): what a process killed mid-write leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenUpload {
+    /// The key it would complete to, when the store knows (S3).
+    pub key: Option<BlobKey>,
+    pub upload_id: String,
+    pub initiated: chrono::DateTime<chrono::Utc>,
+}
+
 /// Where bytes live: operations on whole objects. The parts of a multipart
 /// upload are [`Multipart`]'s, direct URLs a [`Signer`]'s.
 #[async_trait]
@@ -109,6 +122,18 @@ pub trait Multipart: Send + Sync {
 
     /// Discards a multipart upload and its parts; an unknown id succeeds.
     async fn abort(&self, key: &BlobKey, upload_id: &str) -> BlobResult<()>;
+
+    /// Every open upload under the generated prefixes, page by page as the
+    /// stream is read. For the sweep.
+    fn list_open(&self) -> OpenUploadStream;
+
+    /// Discards an upload [`Multipart::list_open`] gave; a finished one succeeds.
+    async fn abort_open(&self, upload: &OpenUpload) -> BlobResult<()> {
+        match &upload.key {
+            Some(key) => self.abort(key, &upload.upload_id).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// A part of a multipart upload that has landed.

@@ -4,7 +4,7 @@
 
 use super::{
     BlobError, BlobKey, BlobResult as Result, BlobStore, BlobUpload, ByteStream, CompletedPart, FetchRange, KeyStream,
-    Multipart, PartPlan, PartUpload, RangedReads, Signer,
+    Multipart, OpenUpload, OpenUploadStream, PartPlan, PartUpload, RangedReads, Signer,
 };
 use crate::config::S3Settings;
 use async_trait::async_trait;
@@ -295,6 +295,43 @@ impl Multipart for S3BlobStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => Ok(()),
             other => other.map(drop).map_err(|e| s3_error("aborting a multipart upload", e)),
         }
+    }
+
+    /// The bucket's multipart uploads to keys this service generates, a
+    /// page (up to 1,000) at a time.
+    fn list_open(&self) -> OpenUploadStream {
+        /// Where the next page starts; `None` after the last.
+        type Markers = Option<(Option<String>, Option<String>)>;
+        let (client, bucket) = (self.client.clone(), self.bucket.clone());
+        let pages = futures::stream::try_unfold(Some((None, None)) as Markers, move |markers| {
+            let (client, bucket) = (client.clone(), bucket.clone());
+            async move {
+                let Some((key_marker, upload_id_marker)) = markers else { return Ok(None) };
+                let page = client
+                    .list_multipart_uploads()
+                    .bucket(bucket)
+                    .set_key_marker(key_marker)
+                    .set_upload_id_marker(upload_id_marker)
+                    .send()
+                    .await
+                    .map_err(|e| s3_error("listing multipart uploads", e))?;
+                let next = page.is_truncated().unwrap_or(false).then(|| {
+                    (page.next_key_marker().map(str::to_owned), page.next_upload_id_marker().map(str::to_owned))
+                });
+                let uploads: Vec<Result<OpenUpload>> = page
+                    .uploads()
+                    .iter()
+                    .filter_map(|upload| {
+                        let key = upload.key().and_then(BlobKey::parse).filter(|key| key.origin().is_some())?;
+                        let initiated = upload.initiated()?;
+                        let initiated = chrono::DateTime::from_timestamp(initiated.secs(), initiated.subsec_nanos())?;
+                        Some(Ok(OpenUpload { key: Some(key), upload_id: upload.upload_id()?.to_owned(), initiated }))
+                    })
+                    .collect();
+                Ok(Some((futures::stream::iter(uploads), next)))
+            }
+        });
+        Box::pin(pages.try_flatten())
     }
 }
 

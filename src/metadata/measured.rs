@@ -102,4 +102,5 @@ measured!(UploadSessionStore {
     fn expired_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UploadSession>>;
     fn delete_upload(&self, id: &UploadId) -> Result<()>;
     fn count_open_uploads(&self) -> Result<i64>;
+    fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<HashSet<String>>;
 });

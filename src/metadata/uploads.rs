@@ -81,4 +81,8 @@ pub trait UploadSessionStore: Send + Sync {
 
     /// Sessions whose clip is not recorded yet (all replicas together).
     async fn count_open_uploads(&self) -> Result<i64>;
+
+    /// Of `multipart_ids`, those an unfinished session writes: the open
+    /// multipart uploads that are not abandoned.
+    async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<std::collections::HashSet<String>>;
 }

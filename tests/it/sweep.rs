@@ -184,4 +184,65 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     assert_eq!(stored_keys(blobs.as_ref()).await, expected);
 }
 
-on_both_backends!(only_unnamed_old_objects_are_swept);
+/// Open uploads as the store lists them: (upload id, key).
+async fn open_uploads(blobs: &dyn BlobStore) -> Vec<(String, Option<String>)> {
+    let listed: Vec<archive::blob::OpenUpload> = blobs.multipart().list_open().try_collect().await.unwrap();
+    let mut open: Vec<_> = listed.into_iter().map(|u| (u.upload_id, u.key.map(|k| k.to_string()))).collect();
+    open.sort();
+    open
+}
+
+/// What a process killed mid-upload leaves (a one-shot upload's open
+/// multipart upload, on the file system an unfinished write) is aborted
+/// once older than the grace period; a resumable session's stays and
+/// finishes.
+async fn abandoned_uploads_are_aborted_and_sessions_kept(backend: Backend) {
+    let server = TestServer::start_isolated(backend, |settings| settings.retention.sweep_interval_seconds = 0).await;
+    let blobs = server.archive.blobs();
+    server.upload("ban-tin.mp4", fixture("clip-faststart.mp4")).await.unwrap(); // (an empty database stops the sweep)
+    let started = pb::StartUploadRequest {
+        header: Some(pb::UploadHeader { filename: "phong-su.mp4".into(), ..Default::default() }),
+    };
+    let session = server.media().start_upload(started).await.unwrap().into_inner();
+    let session_only = open_uploads(blobs.as_ref()).await;
+    assert_eq!(session_only.len(), 1, "the session's multipart upload: {session_only:?}");
+
+    // A one-shot upload killed after its first part: nothing records it.
+    let abandoned_key = BlobKey::new_media_original(&MediaId::generate());
+    let abandoned = blobs.multipart().create(&abandoned_key, "video/mp4").await.unwrap();
+    let part = Bytes::from(common::pseudo_random_bytes(64 * 1024, 3));
+    let crc = crc32c::crc32c(&part);
+    blobs.multipart().upload_part(&abandoned_key, &abandoned, 1, 0, part, crc).await.unwrap();
+    let mut expected_aborted = 1;
+    if backend == Backend::Fs {
+        // And a write killed before its rename.
+        let name = uuid::Uuid::now_v7().to_string();
+        std::fs::write(server.blob_root().join(".uploads").join(&name), b"half a manifest").unwrap();
+        expected_aborted += 1;
+    }
+    assert_eq!(open_uploads(blobs.as_ref()).await.len(), 1 + expected_aborted);
+
+    // Younger than the grace period: kept.
+    let report = server.archive.sweep_unreferenced(GRACE).await.unwrap();
+    assert_eq!(report.aborted_uploads, 0, "{report:?}");
+    assert_eq!(open_uploads(blobs.as_ref()).await.len(), 1 + expected_aborted);
+    // Older: the abandoned ones go, the session's stays.
+    let report = server.archive.sweep_unreferenced(Duration::ZERO).await.unwrap();
+    assert_eq!(report.aborted_uploads, expected_aborted, "{report:?}");
+    assert_eq!(open_uploads(blobs.as_ref()).await, session_only);
+    if backend == Backend::S3 {
+        let (objects, uploads) = common::s3_leftovers(abandoned_key.as_str()).await;
+        assert!(objects.is_empty() && uploads.is_empty(), "{objects:?} {uploads:?}");
+    }
+
+    // The session goes on and finishes.
+    let data = fixture(CLIP);
+    let finish =
+        pb::UploadFinish { size_bytes: data.len() as i64, sha256: common::sha256_hex(&data), ..Default::default() };
+    let messages = archive::client::resumed_messages(session.upload_id, 0, std::io::Cursor::new(data), finish, |_| {});
+    let media = server.media().upload_media(messages).await.expect("the session finishes").into_inner().media;
+    assert!(media.is_some());
+    assert!(open_uploads(blobs.as_ref()).await.is_empty());
+}
+
+on_both_backends!(only_unnamed_old_objects_are_swept, abandoned_uploads_are_aborted_and_sessions_kept);

@@ -2,6 +2,7 @@
 
 use super::{
     Objects, SqlMetadataStore,
+    builder::{Arg, SqlBuilder},
     errors::{db_error, stored_id, stored_key},
     insert_media_row,
     rows::{from_micros, micros},
@@ -207,6 +208,20 @@ impl UploadSessionStore for SqlMetadataStore {
             sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await.map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<std::collections::HashSet<String>> {
+        if multipart_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut sql =
+            SqlBuilder::new("SELECT multipart_id FROM upload_sessions WHERE finished = 0 AND multipart_id IN (");
+        for (i, id) in multipart_ids.iter().enumerate() {
+            sql.push(if i == 0 { "" } else { ", " }).bind(Arg::Text(id.clone()));
+        }
+        sql.push(")");
+        let rows = sql.fetch_all(&self.readers).await?;
+        rows.iter().map(|row| row.try_get::<String, _>("multipart_id").map_err(db_error)).collect()
     }
 
     async fn count_open_uploads(&self) -> Result<i64> {

@@ -324,8 +324,14 @@ async fn kill_matrix() {
         ("calls over their time limit (hangs)", hangs.to_string()),
         ("janitor: expired sessions discarded", expired.to_string()),
         (
-            "sweep: checked / deleted / kept",
-            format!("{} / {} / {}", sweep.checked, sweep.deleted, sweep.named_by_manifest_only + sweep.undecided),
+            "sweep: checked / deleted / kept / uploads aborted",
+            format!(
+                "{} / {} / {} / {}",
+                sweep.checked,
+                sweep.deleted,
+                sweep.named_by_manifest_only + sweep.undecided,
+                sweep.aborted_uploads
+            ),
         ),
         (
             "wall: chaos / workload / total",
