@@ -23,6 +23,7 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub retention: RetentionSettings,
     pub fixity: FixitySettings,
+    pub changes: ChangeSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
 }
@@ -265,6 +266,30 @@ impl Default for FixitySettings {
     }
 }
 
+/// The change feed (WatchChanges; docs/operations.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChangeSettings {
+    /// How long changes are kept for consumers to catch up; the upload
+    /// janitor prunes older ones, and a cursor behind them must resync.
+    pub retention_seconds: u64,
+    /// How often a caught-up stream looks for changes when no commit woke
+    /// it (a notification from another replica can be lost).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ChangeSettings {
+    fn default() -> Self {
+        Self { retention_seconds: 7 * 24 * 3600, poll_interval_ms: 1000 }
+    }
+}
+
+impl ChangeSettings {
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.retention_seconds)
+    }
+}
+
 /// The slowest and fastest read rates an audit may be given.
 pub const FIXITY_BYTES_PER_SECOND: std::ops::RangeInclusive<u64> = 64 * 1024..=u32::MAX as u64;
 
@@ -429,6 +454,9 @@ impl Settings {
             FIXITY_BYTES_PER_SECOND.start(),
             FIXITY_BYTES_PER_SECOND.end()
         );
+        let poll = self.changes.poll_interval_ms;
+        anyhow::ensure!((10..=60_000).contains(&poll), "changes.poll_interval_ms must be within 10..60000, got {poll}");
+        anyhow::ensure!(self.changes.retention_seconds >= 60, "changes.retention_seconds must be at least 60");
         anyhow::ensure!(
             self.media.max_playback_ttl_seconds <= 7 * 24 * 3600,
             "media.max_playback_ttl_seconds is at most 7 days (the S3 presign limit)"

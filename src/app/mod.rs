@@ -84,7 +84,8 @@ impl Application {
         let bodies = BodyCache::new(settings.storage.body_cache_bytes);
         let (media, retention) = (settings.media.clone(), settings.retention.clone());
         let archive = Archive::new(blobs, metadata, signer, media, retention, gateway_base_url, bodies)
-            .with_fixity(settings.fixity.clone());
+            .with_fixity(settings.fixity.clone())
+            .with_changes(settings.changes.clone());
         let auth = Arc::new(open_auth(&settings)?);
         Ok(Self { settings, archive, auth, grpc_listener, gateway_listener })
     }
@@ -126,7 +127,8 @@ impl Application {
         let janitor_interval = self.settings.media.upload_janitor_interval_seconds;
         spawn_periodic("upload_janitor", First::AtStart, janitor_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
-            async move { archive.expire_uploads().await }
+            // Expired uploads, and changes past the feed's retention.
+            async move { Ok(archive.expire_uploads().await? + archive.prune_changes().await?) }
         });
         let archive = self.archive.clone();
         let (sweep_interval, grace) = (

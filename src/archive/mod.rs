@@ -11,7 +11,8 @@
 //! | MediaService (ReadMedia, GetPlaybackUrl, Attach/Detach/DeleteMedia) | [`media_service`](media_service.rs) |
 //! | MediaService uploads (UploadMedia, StartUpload, QueryUpload, CancelUpload) | [`upload`](upload/mod.rs) |
 //!
-//! MetadataService's AuditFixity, also a scheduled job, is [`fixity`](fixity.rs).
+//! MetadataService's AuditFixity, also a scheduled job, is [`fixity`](fixity.rs);
+//! its WatchChanges and GetChangeCursor, [`changes`](changes.rs).
 //!
 //! Background jobs: [`sweep`](sweep.rs) (unreferenced objects),
 //! [`retention`](retention.rs) (purge), `flush_views` in
@@ -20,6 +21,7 @@
 
 mod article_service;
 mod body_cache;
+mod changes;
 mod fixity;
 pub mod manifest;
 mod media_service;
@@ -36,6 +38,7 @@ mod upload;
 
 pub use article_service::{ArticleFields, ArticleUpdate};
 pub use body_cache::BodyCache;
+pub use changes::{ChangeBatch, FeedChange, WatchChanges};
 pub use fixity::{Damage, FixityAudit, FixityEvent, FixityProblem, FixityReport};
 pub use media_service::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use metadata_service::{ListArticles, SearchArticles, SearchResult};
@@ -45,7 +48,7 @@ pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadMessage, Up
 
 use crate::{
     blob::{BlobStore, PartPlan, Storage},
-    config::{FixitySettings, MediaSettings, RetentionSettings},
+    config::{ChangeSettings, FixitySettings, MediaSettings, RetentionSettings},
     metadata::MetadataStore,
 };
 use sha2::{Digest, Sha256};
@@ -65,6 +68,7 @@ pub struct Archive {
     pub(crate) media_settings: MediaSettings,
     pub(crate) retention: RetentionSettings,
     pub(crate) fixity: FixitySettings,
+    pub(crate) changes: ChangeSettings,
     /// Base of gateway playback URLs, e.g. `http://127.0.0.1:50052`.
     pub(crate) gateway_base_url: String,
     /// One permit per upload in progress.
@@ -98,6 +102,7 @@ impl Archive {
             media_settings,
             retention,
             fixity: FixitySettings::default(),
+            changes: ChangeSettings::default(),
             gateway_base_url,
             upload_slots,
             active_uploads: Default::default(),
@@ -109,6 +114,12 @@ impl Archive {
     /// With these fixity settings (the default ones otherwise).
     pub fn with_fixity(mut self, fixity: FixitySettings) -> Self {
         self.fixity = fixity;
+        self
+    }
+
+    /// With these change feed settings (the default ones otherwise).
+    pub fn with_changes(mut self, changes: ChangeSettings) -> Self {
+        self.changes = changes;
         self
     }
 

@@ -63,6 +63,10 @@ measured!(MetadataStore {
     fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord>;
     fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>>;
     fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
+    fn change_feed(&self) -> Result<changes::FeedPosition>;
+    fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<changes::ChangeEvent>>;
+    fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
+    fn change_signal(&self) -> Result<tokio::sync::watch::Receiver<i64>>;
     fn recorded_objects(&self, kind: ObjectKind, after: Option<&BlobKey>, limit: u32) -> Result<Vec<ObjectRef>>;
     fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>>;
     fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64>;

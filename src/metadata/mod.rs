@@ -2,6 +2,7 @@
 //! between them. One trait; one SQL implementation that runs on SQLite and
 //! PostgreSQL (each with its own migrations); one shared test suite.
 
+pub mod changes;
 mod measured;
 mod sql;
 mod uploads;
@@ -307,6 +308,21 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// Removes a soft-deleted article (not on hold) with every revision and
     /// returns the body objects that no record references any more.
     async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
+
+    /// Where the change feed stands.
+    async fn change_feed(&self) -> Result<changes::FeedPosition>;
+
+    /// Up to `limit` changes after seq `after`, in commit order.
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<changes::ChangeEvent>>;
+
+    /// Deletes up to `limit` of the oldest changes committed before
+    /// `before`; returns how many went.
+    async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
+
+    /// The last seq known committed, here or on another replica; it moves
+    /// as changes commit. Watchers poll as well: a notification from
+    /// another replica can be lost.
+    async fn change_signal(&self) -> Result<tokio::sync::watch::Receiver<i64>>;
 
     /// The objects of `kind` the records name, each key once with the size
     /// and SHA-256 recorded for it, in key order after `after`: what a

@@ -4,12 +4,12 @@ use crate::archive::{Declared, UploadMessage};
 use crate::error::Reason;
 use crate::{
     archive::{
-        ArticleFields, Damage, FixityEvent, FixityProblem, ListArticles, PlaybackUrl, SearchResult, StartedUpload,
-        UploadHeader, UploadStatus,
+        ArticleFields, ChangeBatch, Damage, FixityEvent, FixityProblem, ListArticles, PlaybackUrl, SearchResult,
+        StartedUpload, UploadHeader, UploadStatus, WatchChanges,
     },
     blob::KeyOwner,
     error::{ArchiveError, Result},
-    metadata::{ArticleRecord, MediaRecord, ObjectKind},
+    metadata::{ArticleRecord, MediaRecord, ObjectKind, changes::ChangeKind},
     proto::v1 as pb,
 };
 use chrono::{DateTime, Utc};
@@ -234,4 +234,68 @@ fn fixity_problem(problem: FixityProblem) -> pb::FixityProblem {
         actual_size_bytes,
         actual_sha256,
     }
+}
+
+/// Each change kind and its protobuf value, once.
+const CHANGE_KINDS: [(ChangeKind, pb::ChangeKind); 12] = [
+    (ChangeKind::ArticleCreated, pb::ChangeKind::ArticleCreated),
+    (ChangeKind::ArticleUpdated, pb::ChangeKind::ArticleUpdated),
+    (ChangeKind::ArticleDeleted, pb::ChangeKind::ArticleDeleted),
+    (ChangeKind::ArticleUndeleted, pb::ChangeKind::ArticleUndeleted),
+    (ChangeKind::ArticlePurged, pb::ChangeKind::ArticlePurged),
+    (ChangeKind::LegalHoldSet, pb::ChangeKind::LegalHoldSet),
+    (ChangeKind::LegalHoldCleared, pb::ChangeKind::LegalHoldCleared),
+    (ChangeKind::ArticleViews, pb::ChangeKind::ArticleViews),
+    (ChangeKind::MediaUploaded, pb::ChangeKind::MediaUploaded),
+    (ChangeKind::MediaAttached, pb::ChangeKind::MediaAttached),
+    (ChangeKind::MediaDetached, pb::ChangeKind::MediaDetached),
+    (ChangeKind::MediaDeleted, pb::ChangeKind::MediaDeleted),
+];
+
+pub fn watch_changes(request: pb::WatchChangesRequest) -> Result<WatchChanges> {
+    let kinds = request
+        .kinds
+        .iter()
+        .map(|&value| {
+            CHANGE_KINDS.iter().find(|(_, kind)| *kind as i32 == value).map(|(kind, _)| *kind).ok_or_else(|| {
+                ArchiveError::invalid(
+                    Reason::InvalidChangeKind,
+                    format!("kinds holds {value}, which is no change kind"),
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(WatchChanges { cursor: request.cursor, kinds, names: request.names })
+}
+
+pub fn change_batch(batch: ChangeBatch) -> pb::WatchChangesResponse {
+    let changes = batch
+        .changes
+        .into_iter()
+        .map(|change| {
+            let (event, detail) = (&change.event, &change.event.change.detail);
+            let kind = CHANGE_KINDS.iter().find(|(kind, _)| *kind == event.change.kind).map(|(_, pb)| *pb);
+            pb::Change {
+                cursor: change.cursor.clone(),
+                commit_time: Some(timestamp(&event.commit_time)),
+                kind: kind.unwrap_or(pb::ChangeKind::Unspecified).into(),
+                name: event.change.name.clone(),
+                etag: detail.etag.clone(),
+                revision: detail.revision,
+                title: detail.title.clone(),
+                publish_time: detail
+                    .publish_time_us
+                    .and_then(DateTime::<Utc>::from_timestamp_micros)
+                    .map(|time| timestamp(&time)),
+                view_count: detail.view_count,
+                media: detail.media.clone(),
+                reference: detail.reference.clone(),
+                filename: detail.filename.clone(),
+                content_type: detail.content_type.clone(),
+                size_bytes: detail.size_bytes,
+                sha256: detail.sha256.clone(),
+            }
+        })
+        .collect();
+    pb::WatchChangesResponse { changes, cursor: batch.cursor }
 }

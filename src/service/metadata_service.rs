@@ -21,10 +21,12 @@ impl MetadataGrpc {
 }
 
 type AuditFixityStream = Pin<Box<dyn Stream<Item = Result<pb::AuditFixityResponse, Status>> + Send>>;
+type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<pb::WatchChangesResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl MetadataService for MetadataGrpc {
     type AuditFixityStream = AuditFixityStream;
+    type WatchChangesStream = WatchChangesStream;
 
     #[instrument(skip_all)]
     async fn list_articles(
@@ -128,5 +130,23 @@ impl MetadataService for MetadataGrpc {
         };
         let events = self.archive.audit_fixity(audit)?;
         Ok(Response::new(Box::pin(events.map(|event| Ok(convert::fixity_event(event?))))))
+    }
+
+    #[instrument(skip_all)]
+    async fn watch_changes(
+        &self,
+        request: Request<pb::WatchChangesRequest>,
+    ) -> Result<Response<WatchChangesStream>, Status> {
+        let watch = convert::watch_changes(request.into_inner())?;
+        let batches = self.archive.watch_changes(watch).await?;
+        Ok(Response::new(Box::pin(batches.map(|batch| Ok(convert::change_batch(batch?))))))
+    }
+
+    #[instrument(skip_all)]
+    async fn get_change_cursor(
+        &self,
+        _request: Request<pb::GetChangeCursorRequest>,
+    ) -> Result<Response<pb::GetChangeCursorResponse>, Status> {
+        Ok(Response::new(pb::GetChangeCursorResponse { cursor: self.archive.change_cursor().await? }))
     }
 }

@@ -10,6 +10,7 @@ mod articles;
 mod auth;
 mod blob_store;
 mod browser;
+mod changes;
 mod cli;
 mod concurrency;
 mod deploy;

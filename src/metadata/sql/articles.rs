@@ -12,10 +12,27 @@ use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
     ids::ArticleId,
-    metadata::{ArticleExport, ArticleRecord, MediaLink, SearchText, refit_links},
+    metadata::{
+        ArticleExport, ArticleRecord, MediaLink, SearchText,
+        changes::{Change, ChangeKind},
+        refit_links,
+    },
 };
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+/// A change of an article, from the `etag, revision, title,
+/// publish_time_us` a statement returned.
+fn state_change(kind: ChangeKind, id: &ArticleId, row: &sqlx::any::AnyRow) -> Result<Change> {
+    Ok(Change::article_state(
+        kind,
+        id,
+        &row.try_get::<String, _>("etag").map_err(db_error)?,
+        row.try_get("revision").map_err(db_error)?,
+        &row.try_get::<String, _>("title").map_err(db_error)?,
+        row.try_get("publish_time_us").map_err(db_error)?,
+    ))
+}
 
 impl SqlMetadataStore {
     /// The `articles` row; ALREADY_EXISTS when the id is taken.
@@ -153,7 +170,7 @@ impl SqlMetadataStore {
         self.insert_head(&mut tx, article).await?;
         self.insert_revision(&mut tx, article).await?;
         self.replace_details(&mut tx, article, text).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_with(tx, &[Change::article(ChangeKind::ArticleCreated, article)]).await
     }
 
     pub(super) async fn update_article(
@@ -191,7 +208,7 @@ impl SqlMetadataStore {
             Self::load_links(&mut *tx, &[next.id.as_str()]).await?.into_iter().map(|(_, link)| link).collect();
         let stored = ArticleRecord { media: refit_links(&next.media, &committed), ..next.clone() };
         self.replace_details(&mut tx, &stored, text).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit_with(tx, &[Change::article(ChangeKind::ArticleUpdated, &stored)]).await?;
         Ok(stored.media)
     }
 
@@ -205,24 +222,26 @@ impl SqlMetadataStore {
         if let Some(etag) = expected_etag {
             sql.push(" AND etag = ").bind(Arg::Text(etag.to_owned()));
         }
-        sql.push(" RETURNING id");
-        let deleted = sql.fetch_optional(&mut *tx).await?;
-        if deleted.is_none() {
+        sql.push(" RETURNING etag, revision, title, publish_time_us");
+        let Some(deleted) = sql.fetch_optional(&mut *tx).await? else {
             return Err(self.explain_no_rows(&mut tx, id).await);
-        }
+        };
         self.set_searchable(&mut tx, id, false).await?;
-        tx.commit().await.map_err(db_error)
+        let change = state_change(ChangeKind::ArticleDeleted, id, &deleted)?;
+        self.commit_with(tx, &[change]).await
     }
 
     pub(super) async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
         let mut tx = self.begin_write().await?;
-        let restored =
-            sqlx::query("UPDATE articles SET delete_time_us = NULL WHERE id = $1 AND delete_time_us IS NOT NULL")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        if restored.rows_affected() == 0 {
+        let restored = sqlx::query(
+            "UPDATE articles SET delete_time_us = NULL WHERE id = $1 AND delete_time_us IS NOT NULL \
+             RETURNING etag, revision, title, publish_time_us",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(restored) = restored else {
             drop(tx);
             // Either unknown (NOT_FOUND) or not deleted.
             self.fetch_article(id).await?;
@@ -231,22 +250,28 @@ impl SqlMetadataStore {
                 Reason::ArticleNotDeleted,
                 format!("article {} is not deleted", id.name()),
             ));
-        }
+        };
         self.set_searchable(&mut tx, id, true).await?;
-        tx.commit().await.map_err(db_error)?;
+        let change = state_change(ChangeKind::ArticleUndeleted, id, &restored)?;
+        self.commit_with(tx, &[change]).await?;
         self.fetch_article(id).await
     }
 
     pub(super) async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
-        let changed = sqlx::query("UPDATE articles SET legal_hold = $1 WHERE id = $2 AND delete_time_us IS NULL")
-            .bind(i64::from(hold))
-            .bind(id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(db_error)?;
-        if changed.rows_affected() == 0 {
-            return Err(article_not_found(id));
-        }
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE articles SET legal_hold = $1 WHERE id = $2 AND delete_time_us IS NULL \
+             RETURNING etag, revision, title, publish_time_us",
+        )
+        .bind(i64::from(hold))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(changed) = changed else { return Err(article_not_found(id)) };
+        let kind = if hold { ChangeKind::LegalHoldSet } else { ChangeKind::LegalHoldCleared };
+        let change = state_change(kind, id, &changed)?;
+        self.commit_with(tx, &[change]).await?;
         self.fetch_article(id).await
     }
 
@@ -311,7 +336,7 @@ impl SqlMetadataStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit_with(tx, &[Change::article_purged(id)]).await?;
         keys.iter().map(|key| stored_key(key)).collect()
     }
 

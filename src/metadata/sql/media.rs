@@ -20,7 +20,10 @@ use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Result},
     ids::{ArticleId, MediaId},
-    metadata::{ArticleRecord, DeletedMedia, MediaCursor, MediaRecord},
+    metadata::{
+        ArticleRecord, DeletedMedia, MediaCursor, MediaRecord,
+        changes::{Change, ChangeKind},
+    },
 };
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
@@ -190,7 +193,7 @@ impl SqlMetadataStore {
             .await
             .map_err(db_error)?;
         }
-        tx.commit().await.map_err(db_error)?;
+        self.commit_with(tx, &[Change::link(ChangeKind::MediaAttached, article, reference, media)]).await?;
         self.fetch_article(article).await
     }
 
@@ -199,6 +202,14 @@ impl SqlMetadataStore {
         if self.lock_live_article(&mut tx, article).await? {
             return Err(under_hold(article, "its clips cannot be detached"));
         }
+        let linked: Option<String> = sqlx::query_scalar(
+            "SELECT media_id FROM article_media WHERE article_id = $1 AND reference = $2 AND media_id IS NOT NULL",
+        )
+        .bind(article.as_str())
+        .bind(reference)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
         // An added reference goes; one the body names stays, without a clip.
         let mut unlinked = 0;
         for statement in [
@@ -219,7 +230,14 @@ impl SqlMetadataStore {
                 format!("article {} links no clip at reference {reference:?}", article.name()),
             ));
         }
-        tx.commit().await.map_err(db_error)?;
+        let changes: Vec<Change> = linked
+            .iter()
+            .map(|media| {
+                let media = stored_id(MediaId::parse, media)?;
+                Ok(Change::link(ChangeKind::MediaDetached, article, reference, &media))
+            })
+            .collect::<Result<_>>()?;
+        self.commit_with(tx, &changes).await?;
         self.fetch_article(article).await
     }
 
@@ -309,6 +327,20 @@ impl SqlMetadataStore {
                 ),
             ));
         }
+        let links = sqlx::query(
+            "SELECT article_id, reference FROM article_media WHERE media_id = $1 ORDER BY article_id, position",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut changes = Vec::with_capacity(links.len() + 1);
+        for link in &links {
+            let article = stored_id(ArticleId::parse, &link.try_get::<String, _>("article_id").map_err(db_error)?)?;
+            let reference: String = link.try_get("reference").map_err(db_error)?;
+            changes.push(Change::link(ChangeKind::MediaDetached, &article, &reference, id));
+        }
+        changes.push(Change::media_deleted(id));
         for statement in [
             "DELETE FROM article_media WHERE media_id = $1 AND in_body = 0",
             "UPDATE article_media SET media_id = NULL WHERE media_id = $1",
@@ -319,13 +351,20 @@ impl SqlMetadataStore {
 
         let own: Vec<BlobKey> = std::iter::once(&media.object).chain(&media.rendition).map(|o| o.key.clone()).collect();
         let still_named = referenced_in(&mut *tx, &own).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit_with(tx, &changes).await?;
         let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
         Ok(Some(DeletedMedia { detached, unreferenced }))
     }
 }
 
 impl SqlMetadataStore {
+    /// Records a clip on its own (not inside an upload's transaction).
+    pub(super) async fn record_media(&self, media: &MediaRecord, objects: Objects) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert_media_row(&mut *tx, self.dialect, media, objects).await?;
+        self.commit_with(tx, &[Change::media_uploaded(media)]).await
+    }
+
     pub(super) async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
         let row = sqlx::query("SELECT * FROM media WHERE id = $1")
             .bind(id.as_str())

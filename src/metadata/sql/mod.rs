@@ -25,6 +25,7 @@
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, MediaCursor, MediaLink,
     MediaRecord, MetadataStore, ObjectKind, ObjectRef, SearchHit, SearchQuery, SearchText,
+    changes::{ChangeEvent, FeedPosition},
 };
 use crate::{
     blob::BlobKey,
@@ -43,6 +44,7 @@ use std::{collections::HashSet, str::FromStr, time::Duration};
 
 mod articles;
 mod builder;
+mod changes;
 mod errors;
 mod media;
 mod objects;
@@ -71,6 +73,8 @@ pub struct SqlMetadataStore {
     /// SQLite: a single connection, so writers queue instead of failing with
     /// SQLITE_BUSY. PostgreSQL: the same pool as `readers`.
     writer: AnyPool,
+    /// Wakes change feed watchers.
+    changes: std::sync::Arc<changes::Announcer>,
 }
 
 impl SqlMetadataStore {
@@ -106,13 +110,15 @@ impl SqlMetadataStore {
             };
             let writer = connect(1).await?;
             let readers = connect(max_connections).await?;
-            Ok(Self { dialect: Dialect::Sqlite, readers, writer })
+            let last = last_change(&readers).await?;
+            Ok(Self { dialect: Dialect::Sqlite, readers, writer, changes: changes::Announcer::start(last, None) })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let mut connection = PgConnectOptions::from_str(url)?.connect().await?;
             sqlx::migrate!("./migrations/postgres").run(&mut connection).await?;
             connection.close().await?;
             let pool = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
-            Ok(Self { dialect: Dialect::Postgres, readers: pool.clone(), writer: pool })
+            let changes = changes::Announcer::start(last_change(&pool).await?, Some(url));
+            Ok(Self { dialect: Dialect::Postgres, readers: pool.clone(), writer: pool, changes })
         } else {
             anyhow::bail!("metadata.url {url:?} must start with sqlite:// or postgres://")
         }
@@ -127,8 +133,28 @@ impl SqlMetadataStore {
     }
 }
 
+async fn last_change(pool: &AnyPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT last_seq FROM change_feed WHERE id = 1").fetch_one(pool).await?)
+}
+
 #[async_trait]
 impl MetadataStore for SqlMetadataStore {
+    async fn change_feed(&self) -> Result<FeedPosition> {
+        self.change_feed().await
+    }
+
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        self.changes_after(after, limit).await
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        self.prune_changes(before.timestamp_micros(), limit).await
+    }
+
+    async fn change_signal(&self) -> Result<tokio::sync::watch::Receiver<i64>> {
+        Ok(self.changes.subscribe())
+    }
+
     async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()> {
         self.insert_article(article, text).await
     }
@@ -229,11 +255,11 @@ impl MetadataStore for SqlMetadataStore {
     }
 
     async fn insert_media(&self, media: &MediaRecord) -> Result<()> {
-        insert_media_row(&self.writer, self.dialect, media, Objects::Own).await
+        self.record_media(media, Objects::Own).await
     }
 
     async fn insert_media_copy(&self, media: &MediaRecord) -> Result<()> {
-        insert_media_row(&self.writer, self.dialect, media, Objects::Shared).await
+        self.record_media(media, Objects::Shared).await
     }
 
     async fn delete_media(&self, id: &MediaId, force: bool) -> Result<DeletedMedia> {

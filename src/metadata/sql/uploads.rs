@@ -12,7 +12,7 @@ use crate::{
     blob::CompletedPart,
     error::{ArchiveError, ErrorKind, Result},
     ids::{MediaId, UploadId},
-    metadata::{MediaRecord, UploadProgress, UploadSession, UploadSessionStore},
+    metadata::{MediaRecord, UploadProgress, UploadSession, UploadSessionStore, changes::Change},
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -187,7 +187,7 @@ impl UploadSessionStore for SqlMetadataStore {
             .map_err(db_error)?;
         let objects = if own_key == media.object.key.as_str() { Objects::Own } else { Objects::Shared };
         insert_media_row(&mut *tx, self.dialect, media, objects).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_with(tx, &[Change::media_uploaded(media)]).await
     }
 
     async fn expired_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UploadSession>> {

@@ -4,7 +4,7 @@ use super::{
     SqlMetadataStore,
     errors::{article_not_found, db_error, stored_id},
 };
-use crate::{error::Result, ids::ArticleId};
+use crate::{error::Result, ids::ArticleId, metadata::changes::Change};
 
 impl SqlMetadataStore {
     pub(super) async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
@@ -36,13 +36,17 @@ impl SqlMetadataStore {
         ids.iter().map(|id| stored_id(ArticleId::parse, id)).collect()
     }
 
+    /// Also the change feed's view event: one per article and flush.
     pub(super) async fn manifest_views_written(&self, id: &ArticleId, view_count: i64) -> Result<()> {
-        sqlx::query("UPDATE articles SET manifest_view_count = $1 WHERE id = $2")
-            .bind(view_count)
-            .bind(id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        let mut tx = self.begin_write().await?;
+        let written =
+            sqlx::query("UPDATE articles SET manifest_view_count = $1 WHERE id = $2 AND manifest_view_count <> $1")
+                .bind(view_count)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let changes = if written.rows_affected() > 0 { vec![Change::article_views(id, view_count)] } else { vec![] };
+        self.commit_with(tx, &changes).await
     }
 }

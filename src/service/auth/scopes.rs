@@ -24,6 +24,8 @@ const SCOPES: &[(&str, &str, Scope)] = &[
     ("MetadataService", "ListMedia", Scope::Read),
     ("MetadataService", "GetArchiveStatistics", Scope::Read),
     ("MetadataService", "AuditFixity", Scope::Admin),
+    ("MetadataService", "WatchChanges", Scope::Read),
+    ("MetadataService", "GetChangeCursor", Scope::Read),
     ("MediaService", "UploadMedia", Scope::Write),
     ("MediaService", "StartUpload", Scope::Write),
     ("MediaService", "QueryUpload", Scope::Write),

@@ -1,0 +1,223 @@
+//! The change feed (MetadataService.WatchChanges, GetChangeCursor): the
+//! changes the metadata store recorded beside each write, streamed in
+//! commit order from a cursor, then followed as they commit on any replica.
+//!
+//! A cursor is `{feed_id}:{seq}`: the database's feed and the last change
+//! seen. A stream reads the feed a page at a time as its consumer drains
+//! it (memory bounded by the page, never by the backlog), wakes on commits
+//! (the store's signal: this process's commits, other replicas' through
+//! PostgreSQL NOTIFY) and polls as a fallback. Changes older than
+//! `changes.retention_seconds` are pruned by the janitor; a cursor behind
+//! them is OUT_OF_RANGE / CURSOR_EXPIRED, and so is one from another
+//! database, or one ahead of this one's feed (a database restored from a
+//! backup): the consumer resyncs.
+
+use super::Archive;
+use crate::{
+    error::{ArchiveError, ErrorKind, Reason, Result},
+    metadata::changes::{ChangeEvent, ChangeKind, FeedPosition},
+};
+use futures::Stream;
+use std::{collections::HashSet, time::Duration};
+
+/// Changes read from the store at once.
+const PAGE: u32 = 500;
+/// Changes pruned at once.
+const PRUNE_BATCH: u32 = 10_000;
+/// A stream with nothing to send says where it is this often.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// What to watch.
+#[derive(Debug, Clone, Default)]
+pub struct WatchChanges {
+    /// Empty: from now.
+    pub cursor: String,
+    /// Every kind when empty.
+    pub kinds: Vec<ChangeKind>,
+    /// `articles/ID` or `media/ID`; every resource when empty.
+    pub names: Vec<String>,
+}
+
+/// A change with the cursor that resumes after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedChange {
+    pub cursor: String,
+    pub event: ChangeEvent,
+}
+
+/// One message of a watch: changes (maybe none) and where to resume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeBatch {
+    pub changes: Vec<FeedChange>,
+    pub cursor: String,
+}
+
+fn cursor(feed_id: &str, seq: i64) -> String {
+    format!("{feed_id}:{seq}")
+}
+
+fn expired(message: String) -> ArchiveError {
+    ArchiveError::new(
+        ErrorKind::OutOfRange,
+        Reason::CursorExpired,
+        format!("{message}: resync with ListArticles, then watch from a cursor GetChangeCursor gave before the resync"),
+    )
+}
+
+/// The seq a client's cursor stands for in this feed.
+fn position(text: &str, feed: &FeedPosition, retention: Duration) -> Result<i64> {
+    let invalid = || ArchiveError::invalid(Reason::InvalidCursor, "cursor is not a cursor this service returned");
+    let (feed_id, seq) = text.split_once(':').ok_or_else(invalid)?;
+    let seq: i64 = seq.parse().ok().filter(|seq| *seq >= 0).ok_or_else(invalid)?;
+    if feed_id.is_empty() || !feed_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    if feed_id != feed.feed_id {
+        return Err(expired("cursor is from another database's change feed (rebuilt, or another deployment)".into()));
+    }
+    if seq < feed.pruned_through {
+        let days = retention.as_secs_f64() / 86_400.0;
+        return Err(expired(format!("cursor is older than the change feed keeps ({days:.1} days)")));
+    }
+    if seq > feed.last_seq {
+        return Err(expired("cursor is ahead of this database's change feed (restored from a backup?)".into()));
+    }
+    Ok(seq)
+}
+
+/// Which changes a watch passes on.
+struct Filter {
+    kinds: HashSet<ChangeKind>,
+    names: HashSet<String>,
+}
+
+impl Filter {
+    fn passes(&self, event: &ChangeEvent) -> bool {
+        let change = &event.change;
+        (self.kinds.is_empty() || self.kinds.contains(&change.kind))
+            && (self.names.is_empty()
+                || self.names.contains(&change.name)
+                || (!change.detail.media.is_empty() && self.names.contains(&change.detail.media)))
+    }
+}
+
+/// A watch in progress.
+struct Watch {
+    archive: Archive,
+    feed_id: String,
+    seq: i64,
+    filter: Filter,
+    signal: tokio::sync::watch::Receiver<i64>,
+}
+
+impl Watch {
+    /// The next message: the next page of changes, or a heartbeat.
+    async fn next(mut self) -> Result<Option<(ChangeBatch, Self)>> {
+        let poll = Duration::from_millis(self.archive.changes.poll_interval_ms.max(1));
+        let quiet_since = tokio::time::Instant::now();
+        loop {
+            let page = self.archive.metadata.changes_after(self.seq, PAGE).await?;
+            if let Some(first) = page.first() {
+                if first.seq != self.seq + 1 {
+                    // Seqs have no gaps: the ones between were pruned unread.
+                    let feed = self.archive.metadata.change_feed().await?;
+                    position(&cursor(&self.feed_id, self.seq), &feed, self.archive.changes.retention())?;
+                }
+                self.seq = page.last().map_or(self.seq, |last| last.seq);
+                let changes = page
+                    .into_iter()
+                    .filter(|event| self.filter.passes(event))
+                    .map(|event| FeedChange { cursor: cursor(&self.feed_id, event.seq), event })
+                    .collect();
+                let batch = ChangeBatch { changes, cursor: cursor(&self.feed_id, self.seq) };
+                return Ok(Some((batch, self)));
+            }
+            if quiet_since.elapsed() >= HEARTBEAT {
+                let batch = ChangeBatch { changes: Vec::new(), cursor: cursor(&self.feed_id, self.seq) };
+                return Ok(Some((batch, self)));
+            }
+            // Caught up: wait for a commit (here or announced by another
+            // replica), or poll, since an announcement can be lost.
+            let seq = self.seq;
+            let _ = tokio::time::timeout(poll, self.signal.wait_for(|last| *last > seq)).await;
+        }
+    }
+}
+
+impl Archive {
+    /// The cursor after the last change committed so far.
+    pub async fn change_cursor(&self) -> Result<String> {
+        let feed = self.metadata.change_feed().await?;
+        Ok(cursor(&feed.feed_id, feed.last_seq))
+    }
+
+    /// Streams the changes after `watch.cursor` (from now when empty),
+    /// then follows new ones, until dropped.
+    pub async fn watch_changes(
+        &self,
+        watch: WatchChanges,
+    ) -> Result<impl Stream<Item = Result<ChangeBatch>> + Send + 'static> {
+        for name in &watch.names {
+            let article = crate::ids::ArticleId::from_name(name);
+            if article.is_err() && crate::ids::MediaId::from_name(name).is_err() {
+                return Err(ArchiveError::invalid(
+                    Reason::InvalidName,
+                    format!("names holds {name:?}, which is neither articles/ID nor media/ID"),
+                ));
+            }
+        }
+        // Subscribed before the feed is read, so no commit falls between.
+        let signal = self.metadata.change_signal().await?;
+        let feed = self.metadata.change_feed().await?;
+        let seq = if watch.cursor.is_empty() {
+            feed.last_seq
+        } else {
+            position(&watch.cursor, &feed, self.changes.retention())?
+        };
+        let filter = Filter { kinds: watch.kinds.into_iter().collect(), names: watch.names.into_iter().collect() };
+        let state = Watch { archive: self.clone(), feed_id: feed.feed_id, seq, filter, signal };
+        Ok(futures::stream::try_unfold(state, Watch::next))
+    }
+
+    /// Deletes the changes older than `changes.retention_seconds` (the
+    /// janitor's job); returns how many went.
+    pub async fn prune_changes(&self) -> Result<usize> {
+        let retention = chrono::Duration::from_std(self.changes.retention()).unwrap_or(chrono::Duration::MAX);
+        let before =
+            chrono::Utc::now().checked_sub_signed(retention).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let mut pruned = 0;
+        loop {
+            let batch = self.metadata.prune_changes(before, PRUNE_BATCH).await?;
+            pruned += batch as usize;
+            if batch < u64::from(PRUNE_BATCH) {
+                return Ok(pruned);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_checked_against_the_feed() {
+        let feed = FeedPosition { feed_id: "ab12".into(), last_seq: 100, pruned_through: 40 };
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!(position("ab12:40", &feed, week).unwrap(), 40);
+        assert_eq!(position("ab12:100", &feed, week).unwrap(), 100);
+        for (text, reason) in [
+            ("ab12:39", Reason::CursorExpired),
+            ("ab12:101", Reason::CursorExpired),
+            ("cd34:50", Reason::CursorExpired),
+            ("ab12", Reason::InvalidCursor),
+            ("ab12:-1", Reason::InvalidCursor),
+            (":5", Reason::InvalidCursor),
+            ("zz:5", Reason::InvalidCursor),
+            ("ab12:5x", Reason::InvalidCursor),
+        ] {
+            assert_eq!(position(text, &feed, week).unwrap_err().reason, reason, "{text}");
+        }
+        assert!(position("ab12:1", &feed, week).unwrap_err().message.contains("7.0 days"));
+    }
+}

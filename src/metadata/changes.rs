@@ -1,0 +1,188 @@
+//! The change feed's records: what a store writes beside each change, in
+//! the change's own transaction, numbered in commit order (see the
+//! migrations `*_changes.sql`). The domain streams them (WatchChanges).
+
+use super::{ArticleRecord, MediaRecord};
+use crate::ids::{ArticleId, MediaId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What changed. The names are what the stores keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    ArticleCreated,
+    ArticleUpdated,
+    ArticleDeleted,
+    ArticleUndeleted,
+    ArticlePurged,
+    LegalHoldSet,
+    LegalHoldCleared,
+    ArticleViews,
+    MediaUploaded,
+    MediaAttached,
+    MediaDetached,
+    MediaDeleted,
+}
+
+impl ChangeKind {
+    pub const ALL: [ChangeKind; 12] = [
+        ChangeKind::ArticleCreated,
+        ChangeKind::ArticleUpdated,
+        ChangeKind::ArticleDeleted,
+        ChangeKind::ArticleUndeleted,
+        ChangeKind::ArticlePurged,
+        ChangeKind::LegalHoldSet,
+        ChangeKind::LegalHoldCleared,
+        ChangeKind::ArticleViews,
+        ChangeKind::MediaUploaded,
+        ChangeKind::MediaAttached,
+        ChangeKind::MediaDetached,
+        ChangeKind::MediaDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::ArticleCreated => "article_created",
+            ChangeKind::ArticleUpdated => "article_updated",
+            ChangeKind::ArticleDeleted => "article_deleted",
+            ChangeKind::ArticleUndeleted => "article_undeleted",
+            ChangeKind::ArticlePurged => "article_purged",
+            ChangeKind::LegalHoldSet => "legal_hold_set",
+            ChangeKind::LegalHoldCleared => "legal_hold_cleared",
+            ChangeKind::ArticleViews => "article_views",
+            ChangeKind::MediaUploaded => "media_uploaded",
+            ChangeKind::MediaAttached => "media_attached",
+            ChangeKind::MediaDetached => "media_detached",
+            ChangeKind::MediaDeleted => "media_deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// What a change tells beside its kind and resource; empty fields are left
+/// out of the stored JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChangeDetail {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub etag: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revision: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_time_us: Option<i64>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub view_count: i64,
+    /// The clip of a link (`media/ID`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub media: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reference: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub filename: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub content_type: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub size_bytes: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// One change, as written beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// `articles/ID` or `media/ID`.
+    pub name: String,
+    pub detail: ChangeDetail,
+}
+
+impl Change {
+    /// A change of an article, with its state after it.
+    pub fn article(kind: ChangeKind, article: &ArticleRecord) -> Self {
+        Self::article_state(
+            kind,
+            &article.id,
+            &article.etag,
+            article.revision,
+            &article.title,
+            article.publish_time.timestamp_micros(),
+        )
+    }
+
+    /// The same from the columns of an article's row.
+    pub fn article_state(
+        kind: ChangeKind,
+        id: &ArticleId,
+        etag: &str,
+        revision: i64,
+        title: &str,
+        publish_time_us: i64,
+    ) -> Self {
+        let detail = ChangeDetail {
+            etag: etag.to_owned(),
+            revision,
+            title: title.to_owned(),
+            publish_time_us: Some(publish_time_us),
+            ..Default::default()
+        };
+        Self { kind, name: id.name(), detail }
+    }
+
+    pub fn article_purged(id: &ArticleId) -> Self {
+        Self { kind: ChangeKind::ArticlePurged, name: id.name(), detail: ChangeDetail::default() }
+    }
+
+    pub fn article_views(id: &ArticleId, view_count: i64) -> Self {
+        let detail = ChangeDetail { view_count, ..Default::default() };
+        Self { kind: ChangeKind::ArticleViews, name: id.name(), detail }
+    }
+
+    pub fn media_uploaded(media: &MediaRecord) -> Self {
+        let detail = ChangeDetail {
+            filename: media.filename.clone(),
+            content_type: media.content_type.clone(),
+            size_bytes: media.object.size_bytes as i64,
+            sha256: media.object.sha256.clone(),
+            ..Default::default()
+        };
+        Self { kind: ChangeKind::MediaUploaded, name: media.id.name(), detail }
+    }
+
+    /// A clip linked to (or unlinked from) an article at `reference`.
+    pub fn link(kind: ChangeKind, article: &ArticleId, reference: &str, media: &MediaId) -> Self {
+        let detail = ChangeDetail { media: media.name(), reference: reference.to_owned(), ..Default::default() };
+        Self { kind, name: article.name(), detail }
+    }
+
+    pub fn media_deleted(id: &MediaId) -> Self {
+        Self { kind: ChangeKind::MediaDeleted, name: id.name(), detail: ChangeDetail::default() }
+    }
+}
+
+/// A change as the feed holds it: numbered in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub seq: i64,
+    pub commit_time: DateTime<Utc>,
+    pub change: Change,
+}
+
+/// Where a store's feed stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPosition {
+    /// Tells this database's feed from another's.
+    pub feed_id: String,
+    /// The last change committed.
+    pub last_seq: i64,
+    /// Changes up to this one are pruned.
+    pub pruned_through: i64,
+}

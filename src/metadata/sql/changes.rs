@@ -1,0 +1,222 @@
+//! The change feed in SQL: each write records its changes as the last
+//! statements of its own transaction ([`SqlMetadataStore::commit_with`]),
+//! reads page through them by sequence, and watchers wake on commits
+//! here (a watch channel) and on other replicas (PostgreSQL LISTEN/NOTIFY).
+//!
+//! Sequence numbers come from `change_feed.last_seq`, raised in the writing
+//! transaction: the row stays locked until commit (PostgreSQL; SQLite has
+//! one writer), so numbers are handed out in commit order with no gaps, and
+//! a reader that saw change N has seen every change before it.
+
+use super::{
+    Dialect, SqlMetadataStore,
+    errors::db_error,
+    rows::{from_micros, micros},
+};
+use crate::{
+    error::{ArchiveError, Result},
+    metadata::changes::{Change, ChangeDetail, ChangeEvent, ChangeKind, FeedPosition},
+};
+use sqlx::{Any, Row, Transaction};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::watch;
+
+/// The PostgreSQL channel commits are announced on (payload: the last seq).
+const CHANNEL: &str = "archive_changes";
+
+impl SqlMetadataStore {
+    /// Records `changes` in `tx`, commits, and wakes the watchers; just
+    /// commits when there are none.
+    pub(super) async fn commit_with(&self, mut tx: Transaction<'static, Any>, changes: &[Change]) -> Result<()> {
+        if changes.is_empty() {
+            return tx.commit().await.map_err(db_error);
+        }
+        let count = changes.len() as i64;
+        // Last: the row lock is held from here to the commit.
+        let last: i64 =
+            sqlx::query_scalar("UPDATE change_feed SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq")
+                .bind(count)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let commit_time = micros(&chrono::Utc::now());
+        for (seq, change) in (last - count + 1..).zip(changes) {
+            let detail =
+                serde_json::to_string(&change.detail).map_err(|e| ArchiveError::internal("encoding a change", e))?;
+            sqlx::query("INSERT INTO changes (seq, commit_time_us, kind, name, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(seq)
+                .bind(commit_time)
+                .bind(change.kind.as_str())
+                .bind(&change.name)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        if self.dialect == Dialect::Postgres {
+            // Delivered to every listener when (and only if) this commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(last.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.changes.announce(last);
+        Ok(())
+    }
+
+    pub(super) async fn change_feed(&self) -> Result<FeedPosition> {
+        let row = sqlx::query("SELECT feed_id, last_seq, pruned_through FROM change_feed WHERE id = 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_error)?;
+        Ok(FeedPosition {
+            feed_id: row.try_get("feed_id").map_err(db_error)?,
+            last_seq: row.try_get("last_seq").map_err(db_error)?,
+            pruned_through: row.try_get("pruned_through").map_err(db_error)?,
+        })
+    }
+
+    pub(super) async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, commit_time_us, kind, name, detail FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(db_error)?;
+                let detail: String = row.try_get("detail").map_err(db_error)?;
+                let bad = |what: &str| {
+                    ArchiveError::internal("reading the change feed", anyhow::anyhow!("bad stored change {what}"))
+                };
+                Ok(ChangeEvent {
+                    seq: row.try_get("seq").map_err(db_error)?,
+                    commit_time: from_micros(row.try_get("commit_time_us").map_err(db_error)?),
+                    change: Change {
+                        kind: ChangeKind::parse(&kind).ok_or_else(|| bad(&kind))?,
+                        name: row.try_get("name").map_err(db_error)?,
+                        detail: serde_json::from_str::<ChangeDetail>(&detail).map_err(|_| bad(&detail))?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes up to `limit` of the oldest changes committed before
+    /// `before_us`, and records where the feed now starts.
+    pub(super) async fn prune_changes(&self, before_us: i64, limit: u32) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let through: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 ORDER BY seq LIMIT $2) AS old",
+        )
+        .bind(before_us)
+        .bind(i64::from(limit))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(through) = through else { return Ok(0) };
+        let pruned = sqlx::query("DELETE FROM changes WHERE seq <= $1")
+            .bind(through)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        sqlx::query("UPDATE change_feed SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
+            .bind(through)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(pruned)
+    }
+}
+
+/// Wakes the watchers of one store: the last seq this process knows is
+/// committed, raised by its own commits and by other replicas' notifications.
+#[derive(Debug)]
+pub(super) struct Announcer {
+    last: watch::Sender<i64>,
+    /// Stops the PostgreSQL listener with the store.
+    _listener: Option<tokio_util::sync::DropGuard>,
+}
+
+impl Announcer {
+    /// For a store whose feed is at `last`; on PostgreSQL `listen_url`
+    /// also wakes watchers on other replicas' commits.
+    pub(super) fn start(last: i64, listen_url: Option<&str>) -> Arc<Self> {
+        let (sender, _) = watch::channel(last);
+        let listener = listen_url.map(|url| {
+            let stop = tokio_util::sync::CancellationToken::new();
+            tokio::spawn(listen(url.to_owned(), sender.clone(), stop.clone()));
+            stop.drop_guard()
+        });
+        Arc::new(Self { last: sender, _listener: listener })
+    }
+
+    pub(super) fn announce(&self, seq: i64) {
+        announce(&self.last, seq);
+    }
+
+    pub(super) fn subscribe(&self) -> watch::Receiver<i64> {
+        self.last.subscribe()
+    }
+}
+
+fn announce(last: &watch::Sender<i64>, seq: i64) {
+    last.send_if_modified(|known| {
+        let newer = seq > *known;
+        if newer {
+            *known = seq;
+        }
+        newer
+    });
+}
+
+/// Forwards other replicas' commits until stopped. Notifications sent
+/// while the connection was down are lost: watchers poll as well.
+async fn listen(url: String, last: watch::Sender<i64>, stop: tokio_util::sync::CancellationToken) {
+    const RETRY: Duration = Duration::from_secs(1);
+    let work = async {
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "change notifications: cannot connect; retrying");
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen(CHANNEL).await {
+                tracing::warn!(%error, "change notifications: LISTEN failed; retrying");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        if let Ok(seq) = notification.payload().parse() {
+                            announce(&last, seq);
+                        }
+                    }
+                    // Reconnects on the next call; what was sent meanwhile is lost.
+                    Ok(None) => tracing::info!("change notifications: connection lost; reconnecting"),
+                    Err(error) => {
+                        tracing::warn!(%error, "change notifications failed; reconnecting");
+                        tokio::time::sleep(RETRY).await;
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = stop.cancelled() => {}
+    }
+}
