@@ -304,3 +304,54 @@ async fn a_consumer_on_one_replica_follows_writes_through_another() {
     assert_eq!(titles, ["Bản tin số 3", "Bản tin số 4", "Bản tin số 5"]);
     assert_eq!(seq(&rest[0].cursor), seq(&last_seen) + 1);
 }
+
+/// `archivectl watch`: one JSON line per change and the cursor last, or
+/// text lines; a kind it does not know is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archivectl_watch_prints_changes_and_the_cursor_to_resume_from() {
+    let server = TestServer::start(Backend::Fs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = format!("http://{}", server.grpc_addr);
+    let since = now_cursor(&mut server.metadata()).await;
+    let run = |args: Vec<String>| {
+        let mut command = crate::cli::archivectl_command(dir.path());
+        command.args(["--server", &grpc]).args(args);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let json = run(["-O", "json", "watch", "--since", &since, "--limit", "2"].map(String::from).to_vec());
+    let text =
+        run(["watch", "--since", &since, "--kinds", "article_updated", "--limit", "1"].map(String::from).to_vec());
+    let mut articles = server.articles();
+    let request = pb::CreateArticleRequest {
+        article: Some(pb::Article {
+            title: "Thời sự tối".into(), body: "Nội dung".into(), ..Default::default()
+        }),
+        article_id: "thoi-su".into(),
+    };
+    let created = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
+    articles.update_article(update(&created.name, "Thời sự 19 giờ", &created.etag)).await.unwrap();
+
+    let output = json.await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let [created_line, updated_line, end] = lines.as_slice() else { panic!("{lines:?}") };
+    assert_eq!(
+        (created_line["kind"].as_str(), created_line["title"].as_str()),
+        (Some("CHANGE_KIND_ARTICLE_CREATED"), Some("Thời sự tối"))
+    );
+    assert_eq!(updated_line["revision"], "2");
+    assert_eq!(end["cursor"], updated_line["cursor"], "resume after the last change printed");
+    assert_eq!(seq(end["cursor"].as_str().unwrap()), seq(&since) + 2);
+
+    let output = text.await.unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success());
+    assert!(stdout.trim_end().ends_with("\tarticle_updated\tarticles/thoi-su\tr2 Thời sự 19 giờ"), "{stdout}");
+    assert!(stdout.starts_with("20"), "a time first: {stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("resume with: archivectl watch --since "));
+
+    let output = run(["watch", "--kinds", "article_exploded"].map(String::from).to_vec()).await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("one of article_created, article_updated"));
+}

@@ -120,6 +120,24 @@ pub enum Command {
         #[arg(long, value_name = "BYTES_PER_SECOND")]
         rate: Option<u64>,
     },
+    /// Print changes as they commit (article created, updated, deleted, ...;
+    /// clip uploaded, attached, ...), from a cursor or from now, until
+    /// interrupted (Ctrl-C) or `--limit` changes; then the cursor to resume
+    /// from. With `-O json`: one JSON line per change, the cursor last.
+    Watch {
+        /// Resume after this cursor (from an earlier watch); default: now.
+        #[arg(long, value_name = "CURSOR")]
+        since: Option<String>,
+        /// Only these kinds, e.g. `article_created,media_uploaded`.
+        #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+        kinds: Vec<String>,
+        /// Only changes of these resources (`articles/ID`, `media/ID`).
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// Stop after this many changes.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Manage access tokens.
     #[command(subcommand)]
     Token(TokenCommand),

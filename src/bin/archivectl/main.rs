@@ -8,7 +8,7 @@
 //! | `fail.rs` | exit codes and what a failure tells the reader |
 //! | `transfer.rs` | resumable uploads, downloads, progress bars |
 //! | `pages.rs` | paged List and Search calls |
-//! | `articles.rs`, `media.rs`, `admin.rs` | the commands |
+//! | `articles.rs`, `media.rs`, `admin.rs`, `watch.rs` | the commands |
 
 mod admin;
 mod articles;
@@ -19,6 +19,7 @@ mod output;
 mod pages;
 mod profile;
 mod transfer;
+mod watch;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
@@ -117,6 +118,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Media { limit } => emit(format, &media::list(&channel, limit).await?),
         Command::Stats => emit(format, &admin::stats(&channel).await?),
+        Command::Watch { since, kinds, names, limit } => {
+            watch::watch(&channel, since, &kinds, names, limit, format).await
+        }
         Command::Fixity { sample, rate } => {
             let audit = admin::fixity(&channel, sample, rate, format, &bars).await?;
             emit(format, &audit)?;
