@@ -1,4 +1,5 @@
-//! Clients that do not keep up: a viewer or a ReadMedia caller that stops
+//! Clients that do not keep up: a viewer, a ReadMedia caller or a change
+//! feed consumer that stops
 //! reading holds a bounded amount of archived's memory (flow control, not
 //! buffering), and a gateway request stuck behind its backend is answered
 //! 504 at `gateway.request_timeout_seconds`.
@@ -109,4 +110,59 @@ async fn a_stuck_gateway_request_is_answered_504_at_its_timeout() {
     assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(4), "answered after {waited:?}");
     sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
     assert_eq!(http.get(&url).send().await.unwrap().status(), 200, "served again");
+}
+
+/// A change feed consumer that stops reading holds bounded memory in
+/// archived (the feed is read a page at a time as the consumer drains it),
+/// then gets all 100,000 changes, in order, when it reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_change_consumer_holds_bounded_server_memory() {
+    use sqlx::{Connection, Executor};
+    const CHANGES: i64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"), ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")];
+    let server = spawn_archived(dir.path(), &env);
+    // A backlog of 100,000 changes of about 700 bytes each (70 MB), written
+    // straight into the feed: through the API it would take minutes.
+    let url = format!("sqlite://{}", dir.path().join("data/archive.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let title = "Hội nghị giao ban trực tuyến sinh hoạt chi bộ ".repeat(12);
+    let now_us = chrono::Utc::now().timestamp_micros();
+    db.execute(sqlx::AssertSqlSafe(format!(
+        "WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < {CHANGES}) \
+         INSERT INTO changes (seq, commit_time_us, kind, name, detail) \
+         SELECT seq, {now_us} + seq, 'article_updated', 'articles/bai-' || seq, \
+         '{{\"revision\":2,\"title\":\"{title}\"}}' FROM n; \
+         UPDATE change_feed SET last_seq = {CHANGES};"
+    )))
+    .await
+    .unwrap();
+    let feed: String = sqlx::query_scalar("SELECT feed_id FROM change_feed").fetch_one(&mut db).await.unwrap();
+    db.close().await.unwrap();
+
+    let mut metadata = pb::metadata_service_client::MetadataServiceClient::new(server.channel().await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_bytes(server.pid());
+    let request = pb::WatchChangesRequest { cursor: format!("{feed}:0"), ..Default::default() };
+    let mut stream = metadata.watch_changes(request).await.unwrap().into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(first.changes[0].name, "articles/bai-1");
+    // The consumer stalls; flow control stops archived, which must not read ahead.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled = rss_bytes(server.pid());
+    let grown = stalled.saturating_sub(idle) >> 20;
+    println!("a stalled consumer of {CHANGES} changes: archived grew {grown} MiB (idle {} MiB)", idle >> 20);
+    assert!(grown < 40, "archived grew {grown} MiB for a consumer that stopped reading (the backlog is 70 MB)");
+
+    let mut seen = first.changes.len() as i64;
+    let mut last = first.changes.last().map(|c| c.cursor.clone()).unwrap();
+    while seen < CHANGES {
+        let message = stream.message().await.unwrap().unwrap();
+        for change in message.changes {
+            seen += 1;
+            assert_eq!(change.name, format!("articles/bai-{seen}"), "in order, none missing");
+            last = change.cursor;
+        }
+    }
+    assert_eq!(last, format!("{feed}:{CHANGES}"));
 }
