@@ -1,7 +1,6 @@
 //! Clients that do not keep up: a viewer, a ReadMedia caller or a change
-//! feed consumer that stops
-//! reading holds a bounded amount of archived's memory (flow control, not
-//! buffering), and a gateway request stuck behind its backend is answered
+//! feed consumer that stops reading holds a bounded amount of archived's
+//! memory (flow control, not buffering), and a gateway request stuck behind its backend is answered
 //! 504 at `gateway.request_timeout_seconds`.
 
 use crate::common::{Backend, TestServer, fixture, pseudo_random_bytes, sha256_hex, spawn_archived};
