@@ -4,11 +4,14 @@
 -- (PostgreSQL; SQLite has one writer) makes seqs follow commit order with
 -- no gaps. `feed_id` tells this database's cursors from another's (a
 -- rebuilt or another database); changes at or below `pruned_through` are gone.
+-- The manifests of the resources changed up to `manifests_through` are known
+-- current (the manifest repair pass); no change above it is pruned.
 CREATE TABLE change_feed (
     id             INTEGER PRIMARY KEY CHECK (id = 1),
     feed_id        TEXT NOT NULL,
     last_seq       INTEGER NOT NULL,
-    pruned_through INTEGER NOT NULL
+    pruned_through INTEGER NOT NULL,
+    manifests_through INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 INSERT INTO change_feed (id, feed_id, last_seq, pruned_through) VALUES (1, lower(hex(randomblob(8))), 0, 0);
 

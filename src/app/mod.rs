@@ -127,8 +127,13 @@ impl Application {
         let janitor_interval = self.settings.media.upload_janitor_interval_seconds;
         spawn_periodic("upload_janitor", First::AtStart, janitor_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
-            // Expired uploads, and changes past the feed's retention.
-            async move { Ok(archive.expire_uploads().await? + archive.prune_changes().await?) }
+            // Expired uploads; manifests a crash left behind; changes past
+            // the feed's retention (never ones the repair has not seen).
+            async move {
+                let expired = archive.expire_uploads().await?;
+                let repaired = archive.repair_manifests(crate::archive::manifest::REPAIR_LAG).await?;
+                Ok(expired + repaired + archive.prune_changes().await?)
+            }
         });
         let archive = self.archive.clone();
         let (sweep_interval, grace) = (

@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn cursors_are_checked_against_the_feed() {
-        let feed = FeedPosition { feed_id: "ab12".into(), last_seq: 100, pruned_through: 40 };
+        let feed = FeedPosition { feed_id: "ab12".into(), last_seq: 100, pruned_through: 40, manifests_through: 0 };
         let week = Duration::from_secs(7 * 86_400);
         assert_eq!(position("ab12:40", &feed, week).unwrap(), 40);
         assert_eq!(position("ab12:100", &feed, week).unwrap(), 100);

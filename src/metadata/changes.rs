@@ -185,4 +185,6 @@ pub struct FeedPosition {
     pub last_seq: i64,
     /// Changes up to this one are pruned.
     pub pruned_through: i64,
+    /// The manifests of what changed up to this one are known current.
+    pub manifests_through: i64,
 }

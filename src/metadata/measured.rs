@@ -65,6 +65,7 @@ measured!(MetadataStore {
     fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
     fn change_feed(&self) -> Result<changes::FeedPosition>;
     fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<changes::ChangeEvent>>;
+    fn set_manifests_through(&self, seq: i64) -> Result<()>;
     fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
     fn change_signal(&self) -> Result<tokio::sync::watch::Receiver<i64>>;
     fn recorded_objects(&self, kind: ObjectKind, after: Option<&BlobKey>, limit: u32) -> Result<Vec<ObjectRef>>;

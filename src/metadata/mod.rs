@@ -315,8 +315,12 @@ pub trait MetadataStore: UploadSessionStore + Send + Sync + std::fmt::Debug + 's
     /// Up to `limit` changes after seq `after`, in commit order.
     async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<changes::ChangeEvent>>;
 
+    /// Records that the manifests of what changed up to `seq` are current
+    /// (never moves back).
+    async fn set_manifests_through(&self, seq: i64) -> Result<()>;
+
     /// Deletes up to `limit` of the oldest changes committed before
-    /// `before`; returns how many went.
+    /// `before` (and at most up to `manifests_through`); returns how many went.
     async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
 
     /// The last seq known committed, here or on another replica; it moves

@@ -197,8 +197,11 @@ async fn cursors_are_checked(backend: Backend) {
     let names = pb::WatchChangesRequest { names: vec!["khong-phai-ten".into()], ..Default::default() };
     assert_eq!(metadata.watch_changes(names).await.err().map(|s| s.code()), Some(Code::InvalidArgument));
 
-    // Pruned: the old cursor must resync; the latest still works.
+    // Pruned (once the manifest repair has seen them): the old cursor must
+    // resync; the latest still works.
     let later = chrono::Utc::now() + chrono::Duration::days(1);
+    assert_eq!(server.archive.metadata().prune_changes(later, 100).await.unwrap(), 0, "not before the repair");
+    server.archive.repair_manifests(Duration::ZERO).await.unwrap();
     assert_eq!(server.archive.metadata().prune_changes(later, 100).await.unwrap(), 1);
     let status = watch(&mut metadata, &old, &[], &[]).await.expect_err("a pruned cursor");
     assert!(status.message().contains("older than the change feed keeps"), "{}", status.message());

@@ -151,4 +151,70 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     assert_eq!(rebuilt.articles().delete_article(held).await.unwrap_err().code(), tonic::Code::FailedPrecondition);
 }
 
-on_both_backends!(rebuilt_database_answers_like_the_original);
+/// Manifests left behind their commit (a process killed between the two,
+/// or a failed PUT) are rewritten from the change feed by the janitor's
+/// repair pass, and a reindex then rebuilds the latest state.
+async fn manifests_behind_the_database_are_repaired(backend: Backend) {
+    use archive::{blob::BlobKey, ids::MediaId};
+    use std::time::Duration;
+    let server = TestServer::start_isolated(backend, |_| {}).await;
+    let blobs = server.archive.blobs().clone();
+    let request = pb::CreateArticleRequest {
+        article: Some(new_article("Giao ban quý III", "Nội dung hội nghị.", &["giao ban"])),
+        article_id: "giao-ban".into(),
+    };
+    let created = server.articles().create_article(request).await.unwrap().into_inner().article.unwrap();
+    let kept = server.upload("ban-tin.mp4", fixture("clip-faststart.mp4")).await.unwrap();
+    let gone = server.upload("bien-ban.mp4", fixture("clip-moov-at-end.mp4")).await.unwrap();
+    let article_key = BlobKey::article_manifest(&archive::ids::ArticleId::parse("giao-ban").unwrap());
+    let kept_key = BlobKey::media_manifest(&MediaId::from_name(&kept.name).unwrap());
+    let gone_key = BlobKey::media_manifest(&MediaId::from_name(&gone.name).unwrap());
+    let read = |key: BlobKey| {
+        let blobs = blobs.clone();
+        async move {
+            let size = blobs.head(&key).await.unwrap()?;
+            Some(blobs.get_bytes(&key, size).await.unwrap())
+        }
+    };
+    let (first_article, gone_manifest) =
+        (read(article_key.clone()).await.unwrap(), read(gone_key.clone()).await.unwrap());
+
+    // The update commits; its manifest PUT "fails": the old one is put back.
+    let update = pb::UpdateArticleRequest {
+        article: Some(pb::Article {
+            name: created.name.clone(),
+            title: "Giao ban quý IV".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
+        etag: created.etag.clone(),
+    };
+    server.articles().update_article(update).await.unwrap();
+    blobs.put(&article_key, first_article, "application/json").await.unwrap();
+    // A clip whose manifest never landed, and one deleted whose manifest stayed.
+    blobs.delete(&kept_key).await.unwrap();
+    server.media().delete_media(pb::DeleteMediaRequest { name: gone.name.clone(), force: false }).await.unwrap();
+    blobs.put(&gone_key, gone_manifest, "application/json").await.unwrap();
+
+    // Within the lag nothing is touched; past it all three are mended, once.
+    assert_eq!(server.archive.repair_manifests(Duration::from_secs(60)).await.unwrap(), 0);
+    assert_eq!(server.archive.repair_manifests(Duration::ZERO).await.unwrap(), 3);
+    assert_eq!(server.archive.repair_manifests(Duration::ZERO).await.unwrap(), 0);
+    assert!(read(kept_key).await.is_some(), "the clip's manifest is back");
+    assert!(read(gone_key).await.is_none(), "the deleted clip's manifest is gone");
+    let manifest: serde_json::Value = serde_json::from_slice(&read(article_key).await.unwrap()).unwrap();
+    assert_eq!(manifest["revisions"].as_array().map(Vec::len), Some(2), "{manifest}");
+
+    // The bucket alone now rebuilds the latest state.
+    let (settings, dir) = server.with_fresh_database().await;
+    let rebuilt = TestServer::start_from(backend, settings, dir).await;
+    archive::archive::reindex::rebuild(rebuilt.archive.blobs().as_ref(), rebuilt.archive.metadata().as_ref())
+        .await
+        .unwrap();
+    let id = archive::ids::ArticleId::parse("giao-ban").unwrap();
+    assert_eq!(rebuilt.archive.metadata().get_article(&id, None).await.unwrap().title, "Giao ban quý IV");
+    assert!(rebuilt.archive.metadata().get_media(&MediaId::from_name(&kept.name).unwrap()).await.is_ok());
+    assert!(rebuilt.archive.metadata().get_media(&MediaId::from_name(&gone.name).unwrap()).await.is_err());
+}
+
+on_both_backends!(rebuilt_database_answers_like_the_original, manifests_behind_the_database_are_repaired);

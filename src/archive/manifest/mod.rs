@@ -3,7 +3,10 @@
 //! one too. `archivectl reindex` rebuilds an empty metadata database from
 //! these alone.
 
+mod repair;
 mod write;
+
+pub use repair::REPAIR_LAG;
 
 use crate::error::Reason;
 use crate::{

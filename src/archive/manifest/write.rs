@@ -63,7 +63,7 @@ impl Archive {
     /// manifest that holds the latest state but for views (which only
     /// [`Archive::flush_views`] chases), `None` when the article is gone or
     /// kept changing.
-    async fn try_write_article_manifest(&self, id: &ArticleId) -> Result<Option<i64>> {
+    pub(super) async fn try_write_article_manifest(&self, id: &ArticleId) -> Result<Option<i64>> {
         let key = BlobKey::article_manifest(id);
         let mut state = self.metadata.export_article(id).await?;
         for _ in 0..MAX_MANIFEST_ATTEMPTS {

@@ -68,15 +68,26 @@ impl SqlMetadataStore {
     }
 
     pub(super) async fn change_feed(&self) -> Result<FeedPosition> {
-        let row = sqlx::query("SELECT feed_id, last_seq, pruned_through FROM change_feed WHERE id = 1")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(db_error)?;
+        let row =
+            sqlx::query("SELECT feed_id, last_seq, pruned_through, manifests_through FROM change_feed WHERE id = 1")
+                .fetch_one(&self.readers)
+                .await
+                .map_err(db_error)?;
         Ok(FeedPosition {
             feed_id: row.try_get("feed_id").map_err(db_error)?,
             last_seq: row.try_get("last_seq").map_err(db_error)?,
             pruned_through: row.try_get("pruned_through").map_err(db_error)?,
+            manifests_through: row.try_get("manifests_through").map_err(db_error)?,
         })
+    }
+
+    pub(super) async fn set_manifests_through(&self, seq: i64) -> Result<()> {
+        sqlx::query("UPDATE change_feed SET manifests_through = $1 WHERE id = 1 AND manifests_through < $1")
+            .bind(seq)
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     pub(super) async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
@@ -109,11 +120,13 @@ impl SqlMetadataStore {
     }
 
     /// Deletes up to `limit` of the oldest changes committed before
-    /// `before_us`, and records where the feed now starts.
+    /// `before_us` whose manifests are known current, and records where the
+    /// feed now starts.
     pub(super) async fn prune_changes(&self, before_us: i64, limit: u32) -> Result<u64> {
         let mut tx = self.begin_write().await?;
         let through: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 ORDER BY seq LIMIT $2) AS old",
+            "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 \
+             AND seq <= (SELECT manifests_through FROM change_feed WHERE id = 1) ORDER BY seq LIMIT $2) AS old",
         )
         .bind(before_us)
         .bind(i64::from(limit))

@@ -147,6 +147,10 @@ impl MetadataStore for SqlMetadataStore {
         self.changes_after(after, limit).await
     }
 
+    async fn set_manifests_through(&self, seq: i64) -> Result<()> {
+        self.set_manifests_through(seq).await
+    }
+
     async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
         self.prune_changes(before.timestamp_micros(), limit).await
     }

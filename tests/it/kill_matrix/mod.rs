@@ -269,6 +269,9 @@ async fn kill_matrix() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let sweep = archive.sweep_unreferenced(Duration::ZERO).await.expect("sweep runs");
+    // And the janitor's manifest repair, with no lag: manifests a kill left
+    // behind their commit are rewritten from the change feed.
+    let manifests_repaired = archive.repair_manifests(Duration::ZERO).await.expect("manifest repair runs");
 
     let stored: Vec<&Planned> = reports
         .iter()
@@ -323,6 +326,7 @@ async fn kill_matrix() {
         ("resumable sessions started over", restarted.to_string()),
         ("calls over their time limit (hangs)", hangs.to_string()),
         ("janitor: expired sessions discarded", expired.to_string()),
+        ("manifests repaired", manifests_repaired.to_string()),
         (
             "sweep: checked / deleted / kept / uploads aborted",
             format!(
@@ -348,11 +352,7 @@ async fn kill_matrix() {
     }
     let _ = writeln!(table, "  {:<44} {:>8} {:>9}", "invariant", "expected", "found");
     for check in &checks {
-        let mark = match (check.asserted, check.holds()) {
-            (false, _) => "(reported, not asserted)",
-            (true, true) => "ok",
-            (true, false) => "FAIL",
-        };
+        let mark = if check.holds() { "ok" } else { "FAIL" };
         let _ = writeln!(table, "  {:<44} {:>8} {:>9}  {mark}", check.name, check.expected, check.found);
         for example in &check.examples {
             let _ = writeln!(table, "      {example}");

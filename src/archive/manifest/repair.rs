@@ -1,0 +1,99 @@
+//! Manifests brought back in step after a crash. A write commits, then
+//! writes its manifest; a process killed in between (or a store failing
+//! then) leaves the manifest behind the database, and `archivectl reindex`
+//! would rebuild the older state. The change feed names every committed
+//! change, so this pass reads it from where it last stopped, `lag` behind
+//! now (the writes' own manifest PUTs have had their chance), and for each
+//! resource changed compares its manifest with the committed state: one
+//! GET each, a PUT (or a DELETE) only when it differs. The janitor runs it
+//! before it prunes the feed, which never goes past it.
+
+use super::{ArticleManifest, MediaManifest};
+use crate::{
+    archive::Archive,
+    blob::BlobKey,
+    error::{ErrorKind, Reason, Result},
+    ids::{ArticleId, MediaId},
+};
+use std::{collections::BTreeSet, time::Duration};
+
+/// Changes read at once.
+const PAGE: u32 = 500;
+/// How far behind the janitor's pass stays: a write's own manifest PUT
+/// comes within this after its commit.
+pub const REPAIR_LAG: Duration = Duration::from_secs(60);
+
+/// A stored manifest: `Ok(None)` when missing, and a manifest that does not
+/// parse as one that differs (it is rewritten).
+async fn stored<T: serde::de::DeserializeOwned>(archive: &Archive, key: &BlobKey) -> Result<Option<Option<T>>> {
+    match super::read::<T>(archive.blobs.as_ref(), key).await {
+        Ok(manifest) => Ok(Some(manifest)),
+        Err(error) if error.reason == Reason::ManifestInvalid => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+impl Archive {
+    /// Rewrites the manifests that differ from the committed state among
+    /// the resources changed since the last pass, up to `lag` ago; returns
+    /// how many it rewrote.
+    pub async fn repair_manifests(&self, lag: Duration) -> Result<usize> {
+        let lag = chrono::Duration::from_std(lag).unwrap_or(chrono::Duration::MAX);
+        let before = chrono::Utc::now().checked_sub_signed(lag).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let mut through = self.metadata.change_feed().await?.manifests_through;
+        let mut repaired = 0;
+        loop {
+            let page = self.metadata.changes_after(through, PAGE).await?;
+            let ready: Vec<_> = page.iter().take_while(|event| event.commit_time < before).collect();
+            let Some(last) = ready.last() else { return Ok(repaired) };
+            let names: BTreeSet<&str> = ready.iter().map(|event| event.change.name.as_str()).collect();
+            for name in names {
+                if self.repair_manifest(name).await? {
+                    tracing::warn!(resource = name, "manifest was behind the database; rewritten");
+                    repaired += 1;
+                }
+            }
+            through = last.seq;
+            self.metadata.set_manifests_through(through).await?;
+            if ready.len() < page.len() || page.len() < PAGE as usize {
+                return Ok(repaired);
+            }
+        }
+    }
+
+    /// Brings one resource's manifest in step; whether it had to.
+    async fn repair_manifest(&self, name: &str) -> Result<bool> {
+        if let Ok(id) = ArticleId::from_name(name) {
+            let key = BlobKey::article_manifest(&id);
+            let committed = self.metadata.export_article(&id).await?.map(|export| ArticleManifest::from(&export));
+            // View counts are the view flush's to catch up.
+            let without_views = |manifest: Option<ArticleManifest>| {
+                manifest.map(|manifest| ArticleManifest { view_count: 0, ..manifest })
+            };
+            let current = stored::<ArticleManifest>(self, &key).await?;
+            if current.map(without_views) == Some(without_views(committed)) {
+                return Ok(false);
+            }
+            self.try_write_article_manifest(&id).await?;
+            Ok(true)
+        } else if let Ok(id) = MediaId::from_name(name) {
+            let key = BlobKey::media_manifest(&id);
+            let committed = match self.metadata.get_media(&id).await {
+                Ok(record) => Some(record),
+                Err(error) if error.kind == ErrorKind::NotFound => None,
+                Err(error) => return Err(error),
+            };
+            let current = stored::<MediaManifest>(self, &key).await?;
+            if current == Some(committed.as_ref().map(MediaManifest::from)) {
+                return Ok(false);
+            }
+            match committed {
+                Some(record) => self.write_media_manifest(&record).await?,
+                None => self.blobs.delete(&key).await?,
+            }
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
