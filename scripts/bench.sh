@@ -15,8 +15,8 @@
 # on 256 MiB with three rounds in the shared layout (about ten minutes).
 # --articles N sizes the corpus of hot_path and metadata. Other arguments
 # go to hot_path (`cargo bench --bench hot_path -- --help`).
-# ARCHIVE_BENCHES picks benches (default: hot_path,media,metadata; quick:
-# hot_path,media). Results and the machine: BENCHMARKS.md.
+# ARCHIVE_BENCHES picks benches (default: hot_path,media,metadata,changes; quick:
+# hot_path,media,changes). Results and the machine: BENCHMARKS.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +32,7 @@ for (( i = 0; i < ${#args[@]}; i++ )); do
     --articles=*) articles="${args[$i]#--articles=}" ;;
   esac
 done
-benches="${ARCHIVE_BENCHES:-$([[ -n "$quick" ]] && echo hot_path,media || echo hot_path,media,metadata)}"
+benches="${ARCHIVE_BENCHES:-$([[ -n "$quick" ]] && echo hot_path,media,changes || echo hot_path,media,metadata,changes)}"
 
 source "$ROOT/scripts/services.sh"
 
@@ -60,6 +60,8 @@ for bench in ${benches//,/ }; do
       fi ;;
     metadata)
       ARCHIVE_BENCH_ARTICLES="${articles:-100000}" cargo bench --bench metadata ;;
-    *) die "unknown bench $bench (ARCHIVE_BENCHES: hot_path, media, metadata)" ;;
+    changes)
+      cargo bench --bench changes ;;
+    *) die "unknown bench $bench (ARCHIVE_BENCHES: hot_path, media, metadata, changes)" ;;
   esac
 done

@@ -3,8 +3,10 @@
 # h2load against release `archived` binaries on the embedded defaults
 # (SQLite + file system), one imported article. Variants run in turn, for
 # several rounds; the medians of each are printed side by side.
+# `--rpc import` measures ImportArticle instead (the seed export, a new
+# article each call): the cost of what a write does.
 #
-#   scripts/h2load.sh [--rounds N] VARIANT...
+#   scripts/h2load.sh [--rounds N] [--rpc get|import] VARIANT...
 #
 # A VARIANT is NAME=DIR[:auth]: DIR holds `archived` (a release build);
 # `:auth` runs it with a tokens file and sends a bearer token. The article
@@ -18,19 +20,38 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=3
-if [[ "${1:-}" == "--rounds" ]]; then ROUNDS="$2"; shift 2; fi
-(( $# )) || { sed -n '2,16p' "$0"; exit 2; }
+RPC=get
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --rpc) RPC="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[[ "$RPC" == get || "$RPC" == import ]] || { echo "--rpc is get or import" >&2; exit 2; }
+(( $# )) || { sed -n '2,18p' "$0"; exit 2; }
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
 CTL="$ROOT/target/release/archivectl"
 [[ -x "$CTL" ]] || { echo "$CTL missing: cargo build --release --bins" >&2; exit 1; }
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-# The request: gRPC's 5-byte prefix, then GetArticleRequest{name, view BASIC}.
-python3 - "$WORK/request.bin" <<'EOF'
+# The request: gRPC's 5-byte prefix, then GetArticleRequest{name, view
+# BASIC}, or ImportArticleRequest{export_text} (no id: a new article each).
+python3 - "$WORK/request.bin" "$RPC" "$ROOT/tests/fixtures/article-2019-09-30-giao-ban-truc-tuyen.txt" <<'EOF'
 import sys
-name = b"articles/hot"
-message = b"\x0a" + bytes([len(name)]) + name + b"\x10\x01"
+def varint(n):
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n: return out
+if sys.argv[2] == "get":
+    name = b"articles/hot"
+    message = b"\x0a" + varint(len(name)) + name + b"\x10\x01"
+else:
+    text = open(sys.argv[3], "rb").read()
+    message = b"\x0a" + varint(len(text)) + text
 open(sys.argv[1], "wb").write(b"\x00" + len(message).to_bytes(4, "big") + message)
 EOF
 TOKEN="arc_h2load-bench-token-not-secret"
@@ -62,9 +83,11 @@ run_once() {
   [[ -n "$addr" ]] || { cat "$data/log" >&2; exit 1; }
   ARCHIVE_TOKEN="$TOKEN" "$CTL" --server "http://$addr" import \
     "$ROOT/tests/fixtures/article-2019-09-30-giao-ban-truc-tuyen.txt" --id hot >/dev/null
-  local url="http://$addr/archive.v1.ArticleService/GetArticle" rates=()
+  local method=GetArticle small=5000 large=40000
+  [[ "$RPC" == import ]] && method=ImportArticle small=1000 large=4000
+  local url="http://$addr/archive.v1.ArticleService/$method" rates=()
   for streams in 1 16; do
-    local n=$(( streams == 1 ? 5000 : 40000 ))
+    local n=$(( streams == 1 ? small : large ))
     local out
     out="$(h2load -n "$n" -c 1 -m "$streams" "${headers[@]}" -d "$WORK/request.bin" "$url")"
     grep -q " 0 failed, 0 errored" <<<"$out" || { echo "$out" >&2; exit 1; }
@@ -89,7 +112,8 @@ for round in $(seq "$ROUNDS"); do
 done
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-printf '| GetArticle basic, calls/s (median of %s) |' "$ROUNDS"
+label="GetArticle basic"; [[ "$RPC" == import ]] && label="ImportArticle"
+printf '| %s, calls/s (median of %s) |' "$label" "$ROUNDS"
 for variant in "$@"; do printf ' %s |' "${variant%%=*}"; done
 printf '\n| --- |'; for _ in "$@"; do printf ' --- |'; done
 printf '\n| 1 stream |'; for v in "$@"; do printf ' %s |' "$(median <<<"${ONE[${v%%=*}]}")"; done
