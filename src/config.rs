@@ -270,8 +270,8 @@ impl Default for FixitySettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChangeSettings {
-    /// How long changes are kept for consumers to catch up; the upload
-    /// janitor prunes older ones, and a cursor behind them must resync.
+    /// How long changes are kept for consumers to catch up; the
+    /// `change_feed` job prunes older ones, and a cursor behind them must resync.
     pub retention_seconds: u64,
     /// How often a caught-up stream looks for changes when no commit woke
     /// it (a notification from another replica can be lost).

@@ -44,6 +44,8 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const STREAMS_ENDING_GRACE: Duration = Duration::from_secs(2);
 /// How often histogram samples are folded into their buckets.
 const METRICS_UPKEEP_SECONDS: u64 = 5;
+/// How often the change feed's chores run: manifest repair, then pruning.
+const CHANGE_FEED_CHORES_SECONDS: u64 = 60;
 /// What a client may send on one stream before archived reads it: an upload
 /// waiting for a part slot holds this much in HTTP/2 buffers. 2 MiB keeps
 /// uploads at full speed on loopback and LAN and, measured during 5 GiB
@@ -127,12 +129,16 @@ impl Application {
         let janitor_interval = self.settings.media.upload_janitor_interval_seconds;
         spawn_periodic("upload_janitor", First::AtStart, janitor_interval, stop_rx.clone(), move || {
             let archive = archive.clone();
-            // Expired uploads; manifests a crash left behind; changes past
-            // the feed's retention (never ones the repair has not seen).
+            async move { archive.expire_uploads().await }
+        });
+        let archive = self.archive.clone();
+        spawn_periodic("change_feed", First::AtStart, CHANGE_FEED_CHORES_SECONDS, stop_rx.clone(), move || {
+            let archive = archive.clone();
+            // Manifests a crash left behind, then changes past the feed's
+            // retention (never ones the repair has not seen).
             async move {
-                let expired = archive.expire_uploads().await?;
                 let repaired = archive.repair_manifests(crate::archive::manifest::REPAIR_LAG).await?;
-                Ok(expired + repaired + archive.prune_changes().await?)
+                Ok(repaired + archive.prune_changes().await?)
             }
         });
         let archive = self.archive.clone();
@@ -174,10 +180,12 @@ impl Application {
             (Duration::from_secs(server.shutdown_delay_seconds), Duration::from_secs(server.shutdown_deadline_seconds));
         {
             let ready = ready.clone();
+            let archive = self.archive.clone();
             tokio::spawn(async move {
                 shutdown.await;
                 tracing::info!(?delay, ?deadline, "shutting down: NOT_SERVING; connections still taken for the delay");
                 let _ = drain_tx.send(true);
+                archive.end_watches();
                 ready.set(false);
                 readiness::set_all(&health_reporter, false).await;
                 tokio::time::sleep(delay).await;
@@ -395,6 +403,8 @@ fn spawn_periodic<F, Fut>(
             First::AfterInterval => tokio::time::Instant::now() + period,
         };
         let mut ticks = tokio::time::interval_at(start, period);
+        // A run longer than the interval is followed by a full interval, not at once.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticks.tick() => match task().await {

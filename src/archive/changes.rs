@@ -7,7 +7,7 @@
 //! it (memory bounded by the page, never by the backlog), wakes on commits
 //! (the store's signal: this process's commits, other replicas' through
 //! PostgreSQL NOTIFY) and polls as a fallback. Changes older than
-//! `changes.retention_seconds` are pruned by the janitor; a cursor behind
+//! `changes.retention_seconds` are pruned by the `change_feed` job; a cursor behind
 //! them is OUT_OF_RANGE / CURSOR_EXPIRED, and so is one from another
 //! database, or one ahead of this one's feed (a database restored from a
 //! backup): the consumer resyncs.
@@ -115,7 +115,16 @@ impl Watch {
     async fn next(mut self) -> Result<Option<(ChangeBatch, Self)>> {
         let poll = Duration::from_millis(self.archive.changes.poll_interval_ms.max(1));
         let quiet_since = tokio::time::Instant::now();
+        let ending = self.archive.watches_ending.clone();
+        let mut woken = false;
         loop {
+            if ending.is_cancelled() {
+                return Err(ArchiveError::new(
+                    ErrorKind::Unavailable,
+                    Reason::ShuttingDown,
+                    format!("this server is stopping; watch again from cursor {}", cursor(&self.feed_id, self.seq)),
+                ));
+            }
             let page = self.archive.metadata.changes_after(self.seq, PAGE).await?;
             if let Some(first) = page.first() {
                 if first.seq != self.seq + 1 {
@@ -136,10 +145,26 @@ impl Watch {
                 let batch = ChangeBatch { changes: Vec::new(), cursor: cursor(&self.feed_id, self.seq) };
                 return Ok(Some((batch, self)));
             }
+            let seq = self.seq;
+            if woken {
+                // Woken, and nothing new: the signal runs ahead of this feed
+                // (another database's notification, a restored database).
+                // Poll, not spin.
+                woken = false;
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = ending.cancelled() => {}
+                }
+                continue;
+            }
             // Caught up: wait for a commit (here or announced by another
             // replica), or poll, since an announcement can be lost.
-            let seq = self.seq;
-            let _ = tokio::time::timeout(poll, self.signal.wait_for(|last| *last > seq)).await;
+            tokio::select! {
+                signalled = tokio::time::timeout(poll, self.signal.wait_for(|last| *last > seq)) => {
+                    woken = matches!(signalled, Ok(Ok(_)));
+                }
+                _ = ending.cancelled() => {}
+            }
         }
     }
 }
@@ -180,7 +205,7 @@ impl Archive {
     }
 
     /// Deletes the changes older than `changes.retention_seconds` (the
-    /// janitor's job); returns how many went.
+    /// `change_feed` job); returns how many went.
     pub async fn prune_changes(&self) -> Result<usize> {
         let retention = chrono::Duration::from_std(self.changes.retention()).unwrap_or(chrono::Duration::MAX);
         let before =

@@ -19,7 +19,7 @@ use crate::{
 use futures::{Stream, TryStreamExt};
 use governor::{Quota, RateLimiter};
 use sha2::{Digest, Sha256};
-use std::{num::NonZeroU32, time::Instant};
+use std::{num::NonZeroU32, sync::Arc, time::Instant};
 use tokio::sync::mpsc;
 
 /// Records listed at once.
@@ -124,8 +124,10 @@ impl Archive {
                 ));
             }
         };
-        let rate = NonZeroU32::new(u32::try_from(rate).unwrap_or(u32::MAX)).expect("validated above");
-        let pace = Pace::new(rate);
+        // Every audit shares the server's ceiling; one asked to go slower
+        // also keeps its own rate.
+        let own = (rate < ceiling).then(|| Arc::new(Pace::new(rate)));
+        let pace = Paces { shared: self.fixity_pace.clone(), own };
         let (events, receiver) = mpsc::channel(EVENTS_BUFFERED);
         let archive = self.clone();
         tokio::spawn(async move {
@@ -161,7 +163,7 @@ impl Archive {
     async fn run_audit(
         &self,
         fraction: f64,
-        pace: &Pace,
+        pace: &Paces,
         events: &mpsc::Sender<Result<FixityEvent>>,
     ) -> Result<Option<FixityReport>> {
         let (start_time, started) = (chrono::Utc::now(), Instant::now());
@@ -182,6 +184,9 @@ impl Archive {
                 let Some(last) = page.last() else { break };
                 after = Some(last.key.clone());
                 for object in page {
+                    if events.is_closed() {
+                        return Ok(None);
+                    }
                     if fraction < 1.0 && rand::random::<f64>() >= fraction {
                         report.skipped += 1;
                         continue;
@@ -215,9 +220,6 @@ impl Archive {
                         return Ok(None);
                     }
                 }
-                if events.is_closed() {
-                    return Ok(None);
-                }
             }
         }
         report.duration = started.elapsed();
@@ -232,7 +234,7 @@ impl Archive {
 
     /// Reads one object at the audit's rate; returns what it is and the
     /// bytes read.
-    async fn check_object(&self, object: &ObjectRef, pace: &Pace) -> Result<(Checked, u64)> {
+    async fn check_object(&self, object: &ObjectRef, pace: &Paces) -> Result<(Checked, u64)> {
         let Some(size) = self.blobs.head(&object.key).await? else {
             return Ok((self.gone(&object.key).await?, 0));
         };
@@ -274,15 +276,39 @@ impl Archive {
     }
 }
 
+/// An audit's rates: the server's, shared by every audit, and its own
+/// when it asked for less.
+struct Paces {
+    shared: Arc<Pace>,
+    own: Option<Arc<Pace>>,
+}
+
+impl Paces {
+    async fn pay(&self, bytes: usize) {
+        if let Some(own) = &self.own {
+            own.pay(bytes).await;
+        }
+        self.shared.pay(bytes).await;
+    }
+}
+
 /// Reads paced to a rate; a second's worth may come at once.
-struct Pace {
+pub(crate) struct Pace {
     limiter: governor::DefaultDirectRateLimiter,
     burst: u32,
 }
 
+impl std::fmt::Debug for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pace").field("bytes_per_second", &self.burst).finish()
+    }
+}
+
 impl Pace {
-    fn new(bytes_per_second: NonZeroU32) -> Self {
-        Self { limiter: RateLimiter::direct(Quota::per_second(bytes_per_second)), burst: bytes_per_second.get() }
+    /// At most `bytes_per_second` (clamped to 1..u32::MAX).
+    pub(crate) fn new(bytes_per_second: u64) -> Self {
+        let rate = NonZeroU32::new(u32::try_from(bytes_per_second).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        Self { limiter: RateLimiter::direct(Quota::per_second(rate)), burst: rate.get() }
     }
 
     /// Waits until `bytes` more fit the rate, in pieces of at most the burst.

@@ -79,6 +79,11 @@ pub struct Archive {
     pub(crate) bodies: Arc<BodyCache>,
     /// Cancelled at the shutdown deadline: upload streams end, resumable.
     pub(crate) streams_ending: tokio_util::sync::CancellationToken,
+    /// Cancelled when shutdown starts: change feed watches end, so their
+    /// consumers resume on another replica at once.
+    pub(crate) watches_ending: tokio_util::sync::CancellationToken,
+    /// The read rate every fixity audit shares.
+    pub(crate) fixity_pace: Arc<fixity::Pace>,
 }
 
 impl Archive {
@@ -108,11 +113,14 @@ impl Archive {
             active_uploads: Default::default(),
             bodies: Arc::new(bodies),
             streams_ending: Default::default(),
+            watches_ending: Default::default(),
+            fixity_pace: Arc::new(fixity::Pace::new(FixitySettings::default().bytes_per_second)),
         }
     }
 
     /// With these fixity settings (the default ones otherwise).
     pub fn with_fixity(mut self, fixity: FixitySettings) -> Self {
+        self.fixity_pace = Arc::new(fixity::Pace::new(fixity.bytes_per_second));
         self.fixity = fixity;
         self
     }
@@ -128,6 +136,12 @@ impl Archive {
     /// that nothing was stored.
     pub fn end_streams(&self) {
         self.streams_ending.cancel();
+    }
+
+    /// Ends every change feed watch (shutdown starts): each answers
+    /// UNAVAILABLE with the cursor to resume from.
+    pub fn end_watches(&self) {
+        self.watches_ending.cancel();
     }
 
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {

@@ -318,6 +318,12 @@ impl Multipart for S3BlobStore {
                 let next = page.is_truncated().unwrap_or(false).then(|| {
                     (page.next_key_marker().map(str::to_owned), page.next_upload_id_marker().map(str::to_owned))
                 });
+                // A truncated page must say where the next starts, or the
+                // listing would start over for ever.
+                if next.as_ref().is_some_and(|(key, id)| key.is_none() && id.is_none()) {
+                    let error = std::io::Error::other("a truncated ListMultipartUploads page without next markers");
+                    return Err(BlobError::unavailable("listing multipart uploads", error));
+                }
                 let uploads: Vec<Result<OpenUpload>> = page
                     .uploads()
                     .iter()

@@ -2,7 +2,8 @@
 //! are exempt, so probes answer under load):
 //!
 //! - calls in flight, all connections together (`server.max_in_flight_requests`);
-//!   a stream counts until its last byte;
+//!   a stream counts until its last byte, but for WatchChanges, which
+//!   follows the feed for as long as its consumer runs;
 //! - calls per second per caller, by token name (`auth.requests_per_second`,
 //!   `auth.burst`; everyone is one caller when auth is off);
 //! - a ceiling on each unary call's time (`server.unary_timeout_seconds`);
@@ -34,6 +35,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::codegen::{StdError, http};
 
 const PACKAGE_PREFIX: &str = "/archive.v1.";
+/// The stream a consumer keeps open for as long as it runs: not counted in
+/// flight, or a few consumers would use up the server's calls for good.
+const UNCOUNTED_STREAM: &str = "/archive.v1.MetadataService/WatchChanges";
 /// What a client refused for the in-flight limit is told to wait.
 const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 /// How much sooner than the caller's deadline ours ends a call, at most:
@@ -106,8 +110,8 @@ pub struct LimitsService<S> {
 }
 
 impl Limits {
-    /// A permit for one more call, or why not.
-    fn admit(&self, caller: Option<&Caller>) -> Result<Option<OwnedSemaphorePermit>, ArchiveError> {
+    /// A permit for one more call (none for one not counted in flight), or why not.
+    fn admit(&self, caller: Option<&Caller>, counted: bool) -> Result<Option<OwnedSemaphorePermit>, ArchiveError> {
         if let Some(rates) = &self.rates {
             let name = caller.map_or("anonymous", |caller| caller.name.as_str());
             if let Err(not_until) = rates.check_key(&name.to_owned()) {
@@ -121,7 +125,7 @@ impl Limits {
                 return Err(error.retry_after(wait));
             }
         }
-        let Some(in_flight) = &self.in_flight else { return Ok(None) };
+        let Some(in_flight) = self.in_flight.as_ref().filter(|_| counted) else { return Ok(None) };
         match in_flight.clone().try_acquire_owned() {
             Ok(permit) => Ok(Some(permit)),
             Err(_) => {
@@ -160,7 +164,8 @@ where
         if !path.starts_with(PACKAGE_PREFIX) {
             return Box::pin(self.inner.call(request));
         }
-        let permit = match self.limits.admit(request.extensions().get::<Caller>()) {
+        let counted = path != UNCOUNTED_STREAM;
+        let permit = match self.limits.admit(request.extensions().get::<Caller>(), counted) {
             Ok(permit) => permit,
             Err(refused) => {
                 tracing::warn!(method = path, "refused: {}", refused.message);

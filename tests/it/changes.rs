@@ -358,3 +358,25 @@ async fn archivectl_watch_prints_changes_and_the_cursor_to_resume_from() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("one of article_created, article_updated"));
 }
+
+/// Watches are not counted in flight (three outlive a limit of two), and a
+/// server that starts shutting down ends them UNAVAILABLE with the cursor
+/// to resume from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_are_not_counted_in_flight_and_end_at_shutdown() {
+    let server = TestServer::start_with(Backend::Fs, |settings| settings.server.max_in_flight_requests = 2).await;
+    let mut metadata = server.metadata();
+    let cursor = now_cursor(&mut metadata).await;
+    let mut watches = Vec::new();
+    for _ in 0..3 {
+        watches.push(watch(&mut metadata, &cursor, &[], &[]).await.expect("a watch is admitted"));
+    }
+    assert!(now_cursor(&mut metadata).await.starts_with(cursor.split(':').next().unwrap()), "unary calls still go");
+    drop(server); // starts the shutdown
+    for mut watch in watches {
+        let ended = tokio::time::timeout(Duration::from_secs(10), watch.message()).await.expect("ends at shutdown");
+        let status = ended.expect_err("UNAVAILABLE");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().contains(&format!("watch again from cursor {cursor}")), "{}", status.message());
+    }
+}

@@ -5,8 +5,9 @@
 //! change, so this pass reads it from where it last stopped, `lag` behind
 //! now (the writes' own manifest PUTs have had their chance), and for each
 //! resource changed compares its manifest with the committed state: one
-//! GET each, a PUT (or a DELETE) only when it differs. The janitor runs it
-//! before it prunes the feed, which never goes past it.
+//! GET each, a PUT (or a DELETE) only when it differs. The `change_feed`
+//! job runs it every minute before it prunes the feed, which never goes
+//! past it.
 
 use super::{ArticleManifest, MediaManifest};
 use crate::{
@@ -14,12 +15,16 @@ use crate::{
     blob::BlobKey,
     error::{ErrorKind, Reason, Result},
     ids::{ArticleId, MediaId},
+    metadata::changes::ChangeKind,
 };
+use futures::StreamExt;
 use std::{collections::BTreeSet, time::Duration};
 
 /// Changes read at once.
 const PAGE: u32 = 500;
-/// How far behind the janitor's pass stays: a write's own manifest PUT
+/// Manifests compared at once.
+const CHECKS_IN_FLIGHT: usize = 8;
+/// How far behind the job's pass stays: a write's own manifest PUT
 /// comes within this after its commit.
 pub const REPAIR_LAG: Duration = Duration::from_secs(60);
 
@@ -46,11 +51,40 @@ impl Archive {
             let page = self.metadata.changes_after(through, PAGE).await?;
             let ready: Vec<_> = page.iter().take_while(|event| event.commit_time < before).collect();
             let Some(last) = ready.last() else { return Ok(repaired) };
-            let names: BTreeSet<&str> = ready.iter().map(|event| event.change.name.as_str()).collect();
-            for name in names {
-                if self.repair_manifest(name).await? {
-                    tracing::warn!(resource = name, "manifest was behind the database; rewritten");
-                    repaired += 1;
+            // View totals are the view flush's to write.
+            let names: BTreeSet<String> = ready
+                .iter()
+                .filter(|event| event.change.kind != ChangeKind::ArticleViews)
+                .map(|event| event.change.name.clone())
+                .collect();
+            let outcomes: Vec<(String, Result<bool>)> = futures::stream::iter(names)
+                .map(|name| {
+                    let archive = self.clone();
+                    async move {
+                        let outcome = archive.repair_manifest(&name).await;
+                        (name, outcome)
+                    }
+                })
+                .buffer_unordered(CHECKS_IN_FLIGHT)
+                .collect()
+                .await;
+            for (name, outcome) in outcomes {
+                let name = name.as_str();
+                match outcome {
+                    Ok(true) => {
+                        tracing::warn!(resource = name, "manifest was behind the database; rewritten");
+                        repaired += 1;
+                    }
+                    Ok(false) => {}
+                    // Storage or the database is down: this pass stops here, the next goes on.
+                    Err(error) if error.kind == ErrorKind::Unavailable => return Err(error),
+                    // Anything else would stop the feed for good: logged, passed over.
+                    Err(error) => tracing::error!(
+                        resource = name,
+                        error = ?error.source,
+                        "manifest could not be checked; passed over: {}",
+                        error.message
+                    ),
                 }
             }
             through = last.seq;

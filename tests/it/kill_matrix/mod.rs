@@ -269,7 +269,7 @@ async fn kill_matrix() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let sweep = archive.sweep_unreferenced(Duration::ZERO).await.expect("sweep runs");
-    // And the janitor's manifest repair, with no lag: manifests a kill left
+    // And the change feed job's manifest repair, with no lag: manifests a kill left
     // behind their commit are rewritten from the change feed.
     let manifests_repaired = archive.repair_manifests(Duration::ZERO).await.expect("manifest repair runs");
 
