@@ -164,6 +164,8 @@ pub struct S3Settings {
 pub struct MetadataSettings {
     /// `sqlite://PATH` (created when missing).
     pub url: String,
+    /// Connections of the read pool; PostgreSQL has a write pool of the
+    /// same size beside it, SQLite one writer.
     pub max_connections: u32,
     /// How often view counts that moved are written to the article
     /// manifests (and at shutdown); 0 only at shutdown.

@@ -26,6 +26,9 @@ const PAGE: u32 = 500;
 const PRUNE_BATCH: u32 = 10_000;
 /// A stream with nothing to send says where it is this often.
 const HEARTBEAT: Duration = Duration::from_secs(30);
+/// Changes sent in one message, by their size: a page of long titles goes
+/// out in several.
+const MESSAGE_BYTES: usize = 256 * 1024;
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
@@ -105,14 +108,52 @@ impl Filter {
 struct Watch {
     archive: Archive,
     feed_id: String,
+    /// The last change read from the store.
     seq: i64,
+    /// Read and passed by the filter, not sent yet (at most a page).
+    pending: std::collections::VecDeque<FeedChange>,
     filter: Filter,
     signal: tokio::sync::watch::Receiver<i64>,
 }
 
+/// About the encoded size of a change, to keep each message well under
+/// `server.max_message_bytes`.
+fn encoded_size(change: &FeedChange) -> usize {
+    let (event, detail) = (&change.event, &change.event.change.detail);
+    let text = [&change.cursor, &event.change.name, &detail.etag, &detail.title, &detail.media]
+        .into_iter()
+        .chain([&detail.reference, &detail.filename, &detail.content_type, &detail.sha256])
+        .map(String::len)
+        .sum::<usize>();
+    text + 64
+}
+
 impl Watch {
-    /// The next message: the next page of changes, or a heartbeat.
+    /// Up to [`MESSAGE_BYTES`] of the pending changes; the cursor after the
+    /// last one sent, or after the page once none is left.
+    fn take_batch(&mut self) -> ChangeBatch {
+        let mut changes = Vec::new();
+        let mut bytes = 0;
+        while let Some(change) = self.pending.front() {
+            bytes += encoded_size(change);
+            if bytes > MESSAGE_BYTES && !changes.is_empty() {
+                break;
+            }
+            changes.extend(self.pending.pop_front());
+        }
+        let cursor = match (self.pending.is_empty(), changes.last()) {
+            (false, Some(last)) => last.cursor.clone(),
+            _ => cursor(&self.feed_id, self.seq),
+        };
+        ChangeBatch { changes, cursor }
+    }
+
+    /// The next message: pending changes, the next page of changes, or a heartbeat.
     async fn next(mut self) -> Result<Option<(ChangeBatch, Self)>> {
+        if !self.pending.is_empty() {
+            let batch = self.take_batch();
+            return Ok(Some((batch, self)));
+        }
         let poll = Duration::from_millis(self.archive.changes.poll_interval_ms.max(1));
         let quiet_since = tokio::time::Instant::now();
         let ending = self.archive.watches_ending.clone();
@@ -133,12 +174,11 @@ impl Watch {
                     position(&cursor(&self.feed_id, self.seq), &feed, self.archive.changes.retention())?;
                 }
                 self.seq = page.last().map_or(self.seq, |last| last.seq);
-                let changes = page
-                    .into_iter()
-                    .filter(|event| self.filter.passes(event))
-                    .map(|event| FeedChange { cursor: cursor(&self.feed_id, event.seq), event })
-                    .collect();
-                let batch = ChangeBatch { changes, cursor: cursor(&self.feed_id, self.seq) };
+                let passed = page.into_iter().filter(|event| self.filter.passes(event));
+                let changes: Vec<FeedChange> =
+                    passed.map(|event| FeedChange { cursor: cursor(&self.feed_id, event.seq), event }).collect();
+                self.pending.extend(changes);
+                let batch = self.take_batch();
                 return Ok(Some((batch, self)));
             }
             if quiet_since.elapsed() >= HEARTBEAT {
@@ -200,7 +240,8 @@ impl Archive {
             position(&watch.cursor, &feed, self.changes.retention())?
         };
         let filter = Filter { kinds: watch.kinds.into_iter().collect(), names: watch.names.into_iter().collect() };
-        let state = Watch { archive: self.clone(), feed_id: feed.feed_id, seq, filter, signal };
+        let pending = Default::default();
+        let state = Watch { archive: self.clone(), feed_id: feed.feed_id, seq, pending, filter, signal };
         Ok(futures::stream::try_unfold(state, Watch::next))
     }
 

@@ -157,6 +157,8 @@ async fn a_slow_change_consumer_holds_bounded_server_memory() {
     let mut last = first.changes.last().map(|c| c.cursor.clone()).unwrap();
     while seen < CHANGES {
         let message = stream.message().await.unwrap().unwrap();
+        let bytes = prost::Message::encoded_len(&message);
+        assert!(bytes < 320 * 1024, "a page of long titles goes out in several messages: {bytes} bytes");
         for change in message.changes {
             seen += 1;
             assert_eq!(change.name, format!("articles/bai-{seen}"), "in order, none missing");

@@ -85,6 +85,10 @@ impl SqlBuilder {
     ) -> Result<Option<AnyRow>> {
         self.build().fetch_optional(executor).await.map_err(db_error)
     }
+
+    pub(super) async fn execute<'c>(self, executor: impl Executor<'c, Database = Any>) -> Result<()> {
+        self.build().execute(executor).await.map(drop).map_err(db_error)
+    }
 }
 
 /// The filters shared by listing and search, on table alias `a`.

@@ -10,6 +10,7 @@
 
 use super::{
     Dialect, SqlMetadataStore,
+    builder::{Arg, SqlBuilder},
     errors::db_error,
     rows::{from_micros, micros},
 };
@@ -40,19 +41,16 @@ impl SqlMetadataStore {
                 .await
                 .map_err(db_error)?;
         let commit_time = micros(&chrono::Utc::now());
-        for (seq, change) in (last - count + 1..).zip(changes) {
+        // One statement for all of them: the lock is held to the commit.
+        let mut insert = SqlBuilder::new("INSERT INTO changes (seq, commit_time_us, kind, name, detail) VALUES ");
+        for (i, (seq, change)) in (last - count + 1..).zip(changes).enumerate() {
             let detail =
                 serde_json::to_string(&change.detail).map_err(|e| ArchiveError::internal("encoding a change", e))?;
-            sqlx::query("INSERT INTO changes (seq, commit_time_us, kind, name, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(seq)
-                .bind(commit_time)
-                .bind(change.kind.as_str())
-                .bind(&change.name)
-                .bind(detail)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            insert.push(if i == 0 { "(" } else { ", (" }).bind(Arg::Int(seq)).push(", ");
+            insert.bind(Arg::Int(commit_time)).push(", ").bind(Arg::Text(change.kind.as_str().to_owned()));
+            insert.push(", ").bind(Arg::Text(change.name.clone())).push(", ").bind(Arg::Text(detail)).push(")");
         }
+        insert.execute(&mut *tx).await?;
         if self.dialect == Dialect::Postgres {
             // Delivered to every listener when (and only if) this commits.
             sqlx::query("SELECT pg_notify($1, $2)")

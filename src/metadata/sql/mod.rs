@@ -71,7 +71,7 @@ pub struct SqlMetadataStore {
     dialect: Dialect,
     readers: AnyPool,
     /// SQLite: a single connection, so writers queue instead of failing with
-    /// SQLITE_BUSY. PostgreSQL: the same pool as `readers`.
+    /// SQLITE_BUSY. PostgreSQL: a pool of its own, as large as `readers`.
     writer: AnyPool,
     /// Wakes change feed watchers.
     changes: std::sync::Arc<changes::Announcer>,
@@ -116,9 +116,12 @@ impl SqlMetadataStore {
             let mut connection = PgConnectOptions::from_str(url)?.connect().await?;
             sqlx::migrate!("./migrations/postgres").run(&mut connection).await?;
             connection.close().await?;
-            let pool = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
-            let changes = changes::Announcer::start(last_change(&pool).await?, Some(url));
-            Ok(Self { dialect: Dialect::Postgres, readers: pool.clone(), writer: pool, changes })
+            // Writes queue on the change feed's counter row holding a
+            // connection each: a pool of their own keeps reads flowing.
+            let readers = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
+            let writer = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
+            let changes = changes::Announcer::start(last_change(&readers).await?, Some(url));
+            Ok(Self { dialect: Dialect::Postgres, readers, writer, changes })
         } else {
             anyhow::bail!("metadata.url {url:?} must start with sqlite:// or postgres://")
         }
