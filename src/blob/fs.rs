@@ -251,14 +251,17 @@ impl Multipart for FsBlobStore {
         )
     }
 
+    /// The key does not matter here: the file is named by the id alone.
     async fn abort_open(&self, upload: &OpenUpload) -> Result<()> {
-        match upload.upload_id.strip_prefix(WRITE_PREFIX) {
-            Some(name) if uuid::Uuid::try_parse(name).is_ok() => {
-                remove_unfinished(self.root.join(UPLOADS_DIR).join(name)).await
-            }
-            Some(_) => Ok(()),
-            None => self.abort(&BlobKey::parse("unknown").expect("a valid key"), &upload.upload_id).await,
-        }
+        let path = match upload.upload_id.strip_prefix(WRITE_PREFIX) {
+            Some(name) if uuid::Uuid::try_parse(name).is_ok() => self.root.join(UPLOADS_DIR).join(name),
+            Some(_) => return Ok(()),
+            None => match self.multipart_path(&upload.upload_id) {
+                Ok(path) => path,
+                Err(_) => return Ok(()),
+            },
+        };
+        remove_unfinished(path).await
     }
 }
 
