@@ -16,6 +16,7 @@ mod concurrency;
 mod deploy;
 mod fixity;
 mod grpc_web;
+mod hardening;
 mod interop;
 mod kill_matrix;
 mod media;
