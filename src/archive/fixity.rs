@@ -292,7 +292,12 @@ impl Paces {
     }
 }
 
-/// Reads paced to a rate; a second's worth may come at once.
+/// How much of a second's reads may come at once: 1/16, so that an audit
+/// (or the first second of one) is never read faster than its rate by more
+/// than that and one chunk.
+const BURST_FRACTION: u32 = 16;
+
+/// Reads paced to a rate; a sixteenth of a second's worth may come at once.
 pub(crate) struct Pace {
     limiter: governor::DefaultDirectRateLimiter,
     burst: u32,
@@ -300,7 +305,7 @@ pub(crate) struct Pace {
 
 impl std::fmt::Debug for Pace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pace").field("bytes_per_second", &self.burst).finish()
+        f.debug_struct("Pace").field("burst_bytes", &self.burst).finish()
     }
 }
 
@@ -308,7 +313,8 @@ impl Pace {
     /// At most `bytes_per_second` (clamped to 1..u32::MAX).
     pub(crate) fn new(bytes_per_second: u64) -> Self {
         let rate = NonZeroU32::new(u32::try_from(bytes_per_second).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
-        Self { limiter: RateLimiter::direct(Quota::per_second(rate)), burst: rate.get() }
+        let burst = NonZeroU32::new(rate.get() / BURST_FRACTION).unwrap_or(NonZeroU32::MIN);
+        Self { limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)), burst: burst.get() }
     }
 
     /// Waits until `bytes` more fit the rate, in pieces of at most the burst.

@@ -199,13 +199,15 @@ async fn audits_are_sampled_rate_bounded_and_validated() {
     let (_, report) = audit(&server, request).await;
     assert_eq!(report.checked_count, 4);
 
-    // 64 KiB/s: 256 KiB take at least 3 s (the first second's worth comes at once).
+    // 64 KiB/s: 256 KiB take at least 3.9 s (a sixteenth of a second's
+    // worth may come at once; with a whole second's, the probe of issue 32
+    // measured audits at up to 1.8 times their rate).
     let started = Instant::now();
     let (_, report) =
         audit(&server, pb::AuditFixityRequest { bytes_per_second: 64 * 1024, ..Default::default() }).await;
     let took = started.elapsed();
     assert_eq!(report.bytes_read, 1 + 256 * 1024);
-    assert!(took >= Duration::from_millis(2900), "256 KiB at 64 KiB/s took {took:?}");
+    assert!(took >= Duration::from_millis(3800), "256 KiB at 64 KiB/s took {took:?}");
 
     // A sample checks some and skips the rest; every object is accounted for.
     let request = pb::AuditFixityRequest { sample_fraction: 0.5, ..Default::default() };
