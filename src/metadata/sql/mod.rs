@@ -77,6 +77,21 @@ pub struct SqlMetadataStore {
     changes: std::sync::Arc<changes::Announcer>,
 }
 
+/// Creates the database file readable by its owner only (0600), when it
+/// is missing: it holds every record, and SQLite gives its `-wal` and
+/// `-shm` files the same mode. An existing file keeps its mode.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 impl SqlMetadataStore {
     /// Opens `sqlite://PATH` (created when missing) or `postgres://…` and
     /// applies the migrations of that database.
@@ -91,6 +106,7 @@ impl SqlMetadataStore {
             if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
+            create_private(options.get_filename())?;
             let mut connection = options.connect().await?;
             sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
             connection.close().await?;
