@@ -60,6 +60,7 @@ async fn latency(writer: tonic::transport::Channel, reader: tonic::transport::Ch
                 ..Default::default()
             }),
             article_id: format!("tin-{n}"),
+            request_id: String::new(),
         };
         let sent = Instant::now();
         articles.create_article(request).await.unwrap();

@@ -281,7 +281,7 @@ async fn import(url: &str, articles: usize) -> (f64, Vec<String>) {
                     publish_utc_offset_seconds: 7 * 3600,
                     ..Default::default()
                 };
-                let request = pb::CreateArticleRequest { article: Some(article), article_id: String::new() };
+                let request = pb::CreateArticleRequest { article: Some(article), ..Default::default() };
                 let created = client.create_article(request).await.expect("creates").into_inner();
                 if names.len() < SAMPLED_NAMES / IMPORT_CALLERS {
                     names.push(created.article.expect("article").name);

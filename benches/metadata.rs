@@ -82,7 +82,7 @@ async fn import(archive: &Archive, articles: usize) -> (f64, Vec<ArticleId>) {
                     publish_utc_offset_seconds: 7 * 3600,
                     view_count: a.view_count,
                 };
-                let record = archive.create_article(fields, "").await.expect("imports");
+                let (record, _) = archive.create_article(fields, "", "").await.expect("imports");
                 if ids.len() < VIEWED / IMPORT_TASKS {
                     ids.push(record.id);
                 }

@@ -69,6 +69,42 @@ pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;
 
 const ERROR_DOMAIN: &str = "archive.v1";
 
+/// Longest status message sent: a message quoting client text is cut here
+/// whatever it quotes, so a huge name never comes back as huge trailers.
+const MAX_MESSAGE_CHARS: usize = 1024;
+/// How much of a client's text a message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// Client text inside a message: Debug-quoted (control characters
+/// escaped), at most [`QUOTED_CHARS`] characters of it, then `…`.
+pub fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!("{:?}…", &text[..end]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// Client text in a log field or span, cut like [`quoted`] but not quoted.
+pub struct Clipped<'a>(pub &'a str);
+
+impl std::fmt::Display for Clipped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(QUOTED_CHARS) {
+            Some((end, _)) => write!(f, "{}…", self.0[..end].escape_debug()),
+            None => write!(f, "{}", self.0.escape_debug()),
+        }
+    }
+}
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`].
+fn bounded(mut message: String) -> String {
+    if let Some((end, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
 impl ArchiveError {
     pub fn new(kind: ErrorKind, reason: Reason, message: impl Into<String>) -> Self {
         Self { kind, reason, message: message.into(), source: None, retry_after: None }
@@ -136,7 +172,7 @@ impl From<ArchiveError> for tonic::Status {
         if let Some(wait) = error.retry_after {
             details.set_retry_info(Some(wait));
         }
-        tonic::Status::with_error_details(error.code(), error.message, details)
+        tonic::Status::with_error_details(error.code(), bounded(error.message), details)
     }
 }
 
@@ -152,6 +188,18 @@ mod tests {
         let info = status.get_details_error_info().expect("ErrorInfo");
         assert_eq!((info.reason.as_str(), info.domain.as_str()), ("ARTICLE_NOT_FOUND", ERROR_DOMAIN));
         assert_eq!(Reason::from_str_name("ARTICLE_NOT_FOUND"), Some(Reason::ArticleNotFound));
+    }
+
+    #[test]
+    fn client_text_is_quoted_short_and_messages_are_bounded() {
+        let name = format!("articles/{}", "x".repeat(4 << 20));
+        let shown = quoted(&name);
+        assert!(shown.chars().count() < 80 && shown.starts_with("\"articles/x") && shown.ends_with('…'), "{shown}");
+        assert_eq!(quoted("a\nb"), "\"a\\nb\"", "control characters escaped");
+        assert_eq!(Clipped("x}\n{y").to_string(), "x}\\n{y");
+        let error = ArchiveError::invalid(Reason::InvalidName, "y".repeat(100_000));
+        let status = tonic::Status::from(error);
+        assert!(status.message().chars().count() <= MAX_MESSAGE_CHARS + 1, "{}", status.message().len());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! within a strict alphabet, so they are always safe inside object keys.
 
 use crate::error::Reason;
-use crate::error::{ArchiveError, Result};
+use crate::error::{ArchiveError, Result, quoted};
 use std::fmt;
 
 const MAX_ID_LEN: usize = 63;
@@ -18,7 +18,7 @@ fn validate_id(kind: &str, id: &str) -> Result<()> {
     } else {
         Err(ArchiveError::invalid(
             Reason::InvalidId,
-            format!("{kind} id {id:?} must be 1-{MAX_ID_LEN} characters of [a-z0-9-], not starting with '-'"),
+            format!("{kind} id {} must be 1-{MAX_ID_LEN} characters of [a-z0-9-], not starting with '-'", quoted(id)),
         ))
     }
 }
@@ -56,7 +56,7 @@ macro_rules! resource_id {
                 let id = name.strip_prefix(concat!($collection, "/")).ok_or_else(|| {
                     ArchiveError::invalid(
                         Reason::InvalidName,
-                        format!(concat!("{:?} is not a ", $kind, " name (", $collection, "/{{id}})"), name),
+                        format!(concat!("{} is not a ", $kind, " name (", $collection, "/{{id}})"), quoted(name)),
                     )
                 })?;
                 Self::parse(id)

@@ -87,7 +87,8 @@ impl Application {
         let (media, retention) = (settings.media.clone(), settings.retention.clone());
         let archive = Archive::new(blobs, metadata, signer, media, retention, gateway_base_url, bodies)
             .with_fixity(settings.fixity.clone())
-            .with_changes(settings.changes.clone());
+            .with_changes(settings.changes.clone())
+            .with_message_limit(settings.server.max_message_bytes);
         let auth = Arc::new(open_auth(&settings)?);
         Ok(Self { settings, archive, auth, grpc_listener, gateway_listener })
     }

@@ -2,13 +2,15 @@
 //! restoring articles, their revisions and legal holds.
 
 use super::{
-    Archive, new_etag, now,
+    Archive,
+    bounds::{self, check_fields},
+    new_etag, now,
     page_token::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
     run_to_completion, search, sha256_hex,
 };
 use crate::{
     blob::BlobKey,
-    error::{ArchiveError, Reason, Result},
+    error::{ArchiveError, ErrorKind, Reason, Result},
     format::export,
     ids::ArticleId,
     metadata::{ArticleRecord, ObjectRef},
@@ -16,12 +18,6 @@ use crate::{
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-const MAX_TITLE_CHARS: usize = 2_000;
-const MAX_AUTHOR_CHARS: usize = 500;
-const MAX_KEYWORDS: usize = 100;
-const MAX_KEYWORD_CHARS: usize = 200;
-/// UTC offsets span −12:00 … +14:00; allow the ISO 8601 range.
-const MAX_UTC_OFFSET_SECONDS: i32 = 18 * 3600;
 const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// The fields of an article a client sets.
@@ -45,46 +41,38 @@ pub struct ArticleUpdate {
     pub etag: String,
 }
 
-fn check_fields(fields: &ArticleFields) -> Result<()> {
-    let too_long = |field: &str, max: usize| {
-        ArchiveError::invalid(Reason::FieldTooLong, format!("{field} is longer than {max} characters"))
-    };
-    if fields.title.trim().is_empty() {
-        return Err(ArchiveError::invalid(Reason::MissingTitle, "article.title is required"));
+/// Where a body goes and what it is: a new object of its own.
+fn body_object(id: &ArticleId, body: &str) -> ObjectRef {
+    let key = BlobKey::new_article_body(id);
+    ObjectRef { key, size_bytes: body.len() as u64, sha256: sha256_hex(body.as_bytes()) }
+}
+
+/// Longest `request_id` (AIP-155 suggests a UUID: 36 characters).
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// The id of a new article: the client's, else one derived from its
+/// `request_id` (so that a retry finds what the first call made: `true`),
+/// else a generated one.
+fn new_article_id(article_id: &str, request_id: &str, method: &str) -> Result<(ArticleId, bool)> {
+    if !article_id.is_empty() || request_id.is_empty() {
+        return Ok((ArticleId::chosen_or_generated(article_id)?, false));
     }
-    if fields.title.chars().count() > MAX_TITLE_CHARS {
-        return Err(too_long("article.title", MAX_TITLE_CHARS));
-    }
-    if fields.author.chars().count() > MAX_AUTHOR_CHARS {
-        return Err(too_long("article.author", MAX_AUTHOR_CHARS));
-    }
-    if fields.keywords.len() > MAX_KEYWORDS {
-        return Err(ArchiveError::invalid(Reason::TooManyKeywords, format!("at most {MAX_KEYWORDS} keywords")));
-    }
-    if fields.keywords.iter().any(|k| k.trim().is_empty()) {
-        return Err(ArchiveError::invalid(Reason::EmptyKeyword, "article.keywords must not contain empty keywords"));
-    }
-    if fields.keywords.iter().any(|k| k.chars().count() > MAX_KEYWORD_CHARS) {
-        return Err(too_long("a keyword", MAX_KEYWORD_CHARS));
-    }
-    if fields.publish_utc_offset_seconds.abs() > MAX_UTC_OFFSET_SECONDS {
+    let valid = request_id.len() <= MAX_REQUEST_ID_CHARS
+        && request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if !valid {
         return Err(ArchiveError::invalid(
-            Reason::InvalidUtcOffset,
-            "article.publish_utc_offset_seconds is beyond ±18:00",
+            Reason::InvalidRequestId,
+            format!("request_id must be 1-{MAX_REQUEST_ID_CHARS} characters of [A-Za-z0-9-_.:] (a UUID is best)"),
         ));
     }
-    if fields.view_count < 0 {
-        return Err(ArchiveError::invalid(Reason::NegativeViewCount, "article.view_count must not be negative"));
-    }
-    Ok(())
+    let digest = sha256_hex(format!("archive.v1.ArticleService/{method}\n{request_id}").as_bytes());
+    Ok((ArticleId::parse(&format!("r{}", &digest[..31]))?, true))
 }
 
 impl Archive {
-    async fn store_body(&self, id: &ArticleId, body: &str) -> Result<ObjectRef> {
-        let key = BlobKey::new_article_body(id);
-        let object = ObjectRef { key, size_bytes: body.len() as u64, sha256: sha256_hex(body.as_bytes()) };
+    async fn store_body(&self, object: &ObjectRef, body: &str) -> Result<()> {
         self.blobs.put(&object.key, Bytes::copy_from_slice(body.as_bytes()), TEXT_CONTENT_TYPE).await?;
-        Ok(object)
+        Ok(())
     }
 
     /// Deletes an object whose metadata commit failed; the caller's error wins.
@@ -94,14 +82,30 @@ impl Archive {
         }
     }
 
-    pub async fn create_article(&self, fields: ArticleFields, article_id: &str) -> Result<ArticleRecord> {
+    /// Creates an article; returns it with its body. With a `request_id`
+    /// (and no `article_id`) a retry answers what the first call made.
+    pub async fn create_article(
+        &self,
+        fields: ArticleFields,
+        article_id: &str,
+        request_id: &str,
+    ) -> Result<(ArticleRecord, String)> {
         check_fields(&fields)?;
-        let id = ArticleId::chosen_or_generated(article_id)?;
-        run_to_completion(self.clone().store_new_article(fields, id)).await
+        let (id, retry_safe) = new_article_id(article_id, request_id, "CreateArticle")?;
+        let body = fields.body.clone();
+        match run_to_completion(self.clone().store_new_article(fields, id.clone())).await {
+            Ok(record) => Ok((record, body)),
+            Err(error) if retry_safe && error.kind == ErrorKind::AlreadyExists => {
+                tracing::info!(article = %id, "a retried request: answering the article its first call made");
+                let (record, body) = self.get_article(&id, None, true).await?;
+                Ok((record, body.unwrap_or_default()))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn store_new_article(self, fields: ArticleFields, id: ArticleId) -> Result<ArticleRecord> {
-        let body = self.store_body(&id, &fields.body).await?;
+        let body = body_object(&id, &fields.body);
         let now = now();
         let record = ArticleRecord {
             id,
@@ -120,6 +124,8 @@ impl Archive {
             delete_time: None,
             legal_hold: false,
         };
+        bounds::check_answer(&record, fields.body.len(), self.max_message_bytes)?;
+        self.store_body(&record.body, &fields.body).await?;
         let text = search::indexed_text(&record, fields.body);
         if let Err(error) = self.metadata.insert_article(&record, &text).await {
             self.discard(&record.body.key).await;
@@ -130,7 +136,18 @@ impl Archive {
     }
 
     /// Imports one article in the portal's export format; returns it with its body.
-    pub async fn import_article(&self, export_text: &[u8], article_id: &str) -> Result<(ArticleRecord, String)> {
+    pub async fn import_article(
+        &self,
+        export_text: &[u8],
+        article_id: &str,
+        request_id: &str,
+    ) -> Result<(ArticleRecord, String)> {
+        if export_text.len() > bounds::MAX_EXPORT_BYTES {
+            return Err(ArchiveError::invalid(
+                Reason::BodyTooLarge,
+                format!("the export is {} bytes; at most {} are imported", export_text.len(), bounds::MAX_EXPORT_BYTES),
+            ));
+        }
         let malformed = |e: export::ExportError| ArchiveError::invalid(Reason::ExportMalformed, format!("export {e}"));
         let parsed = export::parse(export::decode(export_text).map_err(malformed)?).map_err(malformed)?;
         let fields = ArticleFields {
@@ -142,8 +159,7 @@ impl Archive {
             publish_utc_offset_seconds: parsed.publish_time.offset().local_minus_utc(),
             view_count: parsed.view_count,
         };
-        let body = fields.body.clone();
-        Ok((self.create_article(fields, article_id).await?, body))
+        self.create_article(fields, article_id, request_id).await
     }
 
     /// An article and, when `with_body`, its text.
@@ -220,8 +236,9 @@ impl Archive {
                     return Err(ArchiveError::invalid(
                         Reason::InvalidUpdateMask,
                         format!(
-                            "update_mask path {other:?} is not one of title, body, author, keywords, publish_time, \
-                             publish_utc_offset_seconds"
+                            "update_mask path {} is not one of title, body, author, keywords, publish_time, \
+                             publish_utc_offset_seconds",
+                            crate::error::quoted(other)
                         ),
                     ));
                 }
@@ -244,8 +261,7 @@ impl Archive {
         body_changed: bool,
         expected_etag: String,
     ) -> Result<ArticleRecord> {
-        let body_object =
-            if body_changed { self.store_body(&current.id, &fields.body).await? } else { current.body.clone() };
+        let body_object = if body_changed { body_object(&current.id, &fields.body) } else { current.body.clone() };
         let next = ArticleRecord {
             revision: current.revision + 1,
             etag: new_etag(),
@@ -263,6 +279,10 @@ impl Archive {
             update_time: now(),
             ..current
         };
+        bounds::check_answer(&next, fields.body.len(), self.max_message_bytes)?;
+        if body_changed {
+            self.store_body(&next.body, &fields.body).await?;
+        }
         let text = search::indexed_text(&next, fields.body);
         let links = match self.metadata.update_article(&expected_etag, &next, &text).await {
             Ok(links) => links,
@@ -294,8 +314,10 @@ impl Archive {
         let fingerprint = page_token::fingerprint(id);
         let before: Option<i64> = self.page_tokens.decode(token, &fingerprint)?;
         let mut revisions = self.metadata.list_revisions(id, before, page_size + 1).await?;
-        let next_token = if revisions.len() > page_size as usize {
-            revisions.truncate(page_size as usize);
+        let more = revisions.len() > page_size as usize;
+        revisions.truncate(page_size as usize);
+        let cut = bounds::cut_to_page_bytes(&mut revisions, |revision| bounds::answer_bytes(revision, 0));
+        let next_token = if more || cut {
             self.page_tokens.encode(revisions.last().map_or(0, |r| r.revision), fingerprint)?
         } else {
             String::new()

@@ -227,7 +227,7 @@ impl Archive {
             if article.is_err() && crate::ids::MediaId::from_name(name).is_err() {
                 return Err(ArchiveError::invalid(
                     Reason::InvalidName,
-                    format!("names holds {name:?}, which is neither articles/ID nor media/ID"),
+                    format!("names holds {}, which is neither articles/ID nor media/ID", crate::error::quoted(name)),
                 ));
             }
         }

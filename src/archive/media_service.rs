@@ -266,7 +266,11 @@ impl Archive {
     pub async fn attach_media(&self, article: &ArticleId, media: &MediaId, reference: &str) -> Result<ArticleRecord> {
         let record = self.metadata.get_media(media).await?;
         let reference = if reference.is_empty() { record.filename.as_str() } else { reference };
-        check_filename(reference)?;
+        super::bounds::check_clip_reference(reference)?;
+        let links = self.metadata.get_article(article, None).await?.media;
+        if links.len() >= super::bounds::MAX_CLIP_REFERENCES && !links.iter().any(|link| link.reference == reference) {
+            return Err(super::bounds::too_many_references());
+        }
         let record = self.metadata.attach_media(article, reference, media).await?;
         self.write_article_manifest(article).await;
         Ok(record)

@@ -1,11 +1,11 @@
 //! MetadataService: what is stored. Article listings, full-text search,
 //! view counting, clips by id and page by page, the archive's counts.
 
-use super::{Archive, page_token, search};
+use super::{Archive, bounds, page_token, search};
 use crate::{
     error::{ArchiveError, Reason, Result},
     ids::{ArticleId, MediaId},
-    metadata::{ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaRecord},
+    metadata::{ArchiveStatistics, ArticleCursor, ArticleQuery, ArticleRecord, MediaCursor, MediaRecord},
 };
 use chrono::{DateTime, Utc};
 use std::ops::Range;
@@ -67,9 +67,10 @@ impl Archive {
         // One extra tells whether another page follows.
         let query = search::query(terms.clone(), ArticleQuery { page_size: page_size + 1, ..filters }, offset);
         let mut hits = self.metadata.search_articles(&query).await?;
-        let next_token = if hits.len() > page_size as usize {
+        let cut = bounds::cut_to_page_bytes(&mut hits, |hit| bounds::answer_bytes(&hit.article, search::SNIPPET_BYTES));
+        let next_token = if cut || hits.len() > page_size as usize {
             hits.truncate(page_size as usize);
-            self.page_tokens.encode(offset + u64::from(page_size), fingerprint)?
+            self.page_tokens.encode(offset + hits.len() as u64, fingerprint)?
         } else {
             String::new()
         };
@@ -108,7 +109,10 @@ impl Archive {
         let fingerprint = page_token::fingerprint(&request.filters());
         let after = self.page_tokens.decode(&request.page_token, &fingerprint)?;
         let query = ArticleQuery { page_size, after, ..request.filters() };
-        let page = self.metadata.list_articles(&query).await?;
+        let mut page = self.metadata.list_articles(&query).await?;
+        if bounds::cut_to_page_bytes(&mut page.articles, |article| bounds::answer_bytes(article, 0)) {
+            page.next = page.articles.last().map(ArticleCursor::after);
+        }
         let next_token = match page.next {
             Some(cursor) => self.page_tokens.encode(cursor, fingerprint)?,
             None => String::new(),

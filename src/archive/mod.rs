@@ -21,6 +21,7 @@
 
 mod article_service;
 mod body_cache;
+pub mod bounds;
 mod changes;
 mod fixity;
 pub mod manifest;
@@ -44,7 +45,7 @@ pub use media_service::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_dis
 pub use metadata_service::{ListArticles, SearchArticles, SearchResult};
 pub use stored_clip::scan_stored;
 pub use sweep::SweepReport;
-pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadMessage, UploadStatus};
+pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadCaller, UploadMessage, UploadStatus};
 
 use crate::{
     blob::{BlobStore, PartPlan, Storage},
@@ -84,6 +85,9 @@ pub struct Archive {
     pub(crate) watches_ending: tokio_util::sync::CancellationToken,
     /// The read rate every fixity audit shares.
     pub(crate) fixity_pace: Arc<fixity::Pace>,
+    /// `server.max_message_bytes`: a write whose answer would be larger is
+    /// refused before its commit.
+    pub(crate) max_message_bytes: usize,
 }
 
 impl Archive {
@@ -115,7 +119,14 @@ impl Archive {
             streams_ending: Default::default(),
             watches_ending: Default::default(),
             fixity_pace: Arc::new(fixity::Pace::new(FixitySettings::default().bytes_per_second)),
+            max_message_bytes: crate::config::ServerSettings::default().max_message_bytes,
         }
+    }
+
+    /// With this message limit (`server.max_message_bytes`; the default one otherwise).
+    pub fn with_message_limit(mut self, max_message_bytes: usize) -> Self {
+        self.max_message_bytes = max_message_bytes;
+        self
     }
 
     /// With these fixity settings (the default ones otherwise).

@@ -15,6 +15,9 @@ use std::ops::Range;
 
 /// Longest snippet, in characters of the original text (plus ellipses).
 const SNIPPET_CHARS: usize = 220;
+/// What a snippet and its highlights weigh in an answer, at most: four
+/// bytes a character, the ellipses, and a highlight every other character.
+pub const SNIPPET_BYTES: usize = 12 * (SNIPPET_CHARS + 2);
 /// Words of context kept before the first match.
 const CONTEXT_WORDS_BEFORE: usize = 8;
 const ELLIPSIS: &str = "…";

@@ -27,6 +27,10 @@ pub const VIETNAM_UTC_OFFSET_SECONDS: i32 = 7 * 3600;
 /// Longest line still taken as a byline when no keyword line follows.
 const MAX_BYLINE_CHARS: usize = 80;
 
+/// Longest clip name a `Video:` line may give: a file name on every
+/// common file system (ext4, NTFS, APFS: 255).
+pub const MAX_CLIP_NAME_BYTES: usize = 255;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedExport {
     pub title: String,
@@ -261,7 +265,31 @@ fn keyword_list(line: &str) -> Option<Vec<String>> {
     Some(rest.split([',', ';']).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
 }
 
-/// `Video: 93019_OHAI1.mp4` → `93019_OHAI1.mp4`.
+/// Why `name` cannot name a clip, if it cannot. A clip reference is a file
+/// name, never a path: whoever resolves it (archivectl, in the media
+/// directory it was given) must not be led out of that directory. The
+/// server refuses articles whose `Video:` lines break this rule.
+pub fn check_clip_name(name: &str) -> Result<(), String> {
+    let why = if name.is_empty() {
+        "names no clip"
+    } else if name.len() > MAX_CLIP_NAME_BYTES {
+        return Err(format!("names a clip longer than {MAX_CLIP_NAME_BYTES} bytes"));
+    } else if name.contains(['/', '\\']) {
+        "is a path: a clip is named by its file name only, without `/` or `\\`"
+    } else if name == "." || name == ".." {
+        "is not a file name"
+    } else if name.contains(':') {
+        "holds `:` (a drive or stream name), which a clip name may not"
+    } else if name.chars().any(char::is_control) {
+        "holds control characters"
+    } else {
+        return Ok(());
+    };
+    Err(why.to_owned())
+}
+
+/// `Video: 93019_OHAI1.mp4` → `93019_OHAI1.mp4`: the name as written,
+/// checked by [`check_clip_name`] where it is used.
 pub fn video_reference(line: &str) -> Option<&str> {
     let line = line.trim();
     let prefix = line.get(..6)?;
@@ -317,6 +345,28 @@ mod tests {
         assert!(parsed.keywords.is_empty());
         assert!(parsed.video_references.is_empty());
         assert!(!parsed.body.is_empty());
+    }
+
+    #[test]
+    fn clip_names_are_file_names_never_paths() {
+        for good in ["93019_OHAI1.mp4", "Thái Bình.mp4", "a..b.mp4", ".hidden.mp4"] {
+            assert_eq!(check_clip_name(good), Ok(()), "{good}");
+        }
+        let long = "a".repeat(MAX_CLIP_NAME_BYTES + 1);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../secret",
+            "/etc/archived/tokens.toml",
+            "a/b.mp4",
+            "..\\x",
+            "C:x.mp4",
+            "a\u{0}b",
+            &long,
+        ] {
+            assert!(check_clip_name(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -134,17 +134,21 @@ pub fn refit_links(derived: &[MediaLink], committed: &[MediaLink]) -> Vec<MediaL
     fit_links(derived.iter().filter(|link| link.in_body).map(|link| link.reference.as_str()), committed)
 }
 
+/// Linear in the references and links: every lookup is a hash lookup.
 fn fit_links<'a>(body_references: impl Iterator<Item = &'a str>, existing: &[MediaLink]) -> Vec<MediaLink> {
+    use std::collections::{HashMap, HashSet};
+    let linked: HashMap<&str, &MediaLink> = existing.iter().rev().map(|l| (l.reference.as_str(), l)).collect();
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut links: Vec<MediaLink> = Vec::new();
     for reference in body_references {
-        if links.iter().any(|l| l.reference == reference) {
+        if !seen.insert(reference) {
             continue;
         }
-        let media_id = existing.iter().find(|l| l.reference == reference).and_then(|l| l.media_id.clone());
+        let media_id = linked.get(reference).and_then(|l| l.media_id.clone());
         links.push(MediaLink { reference: reference.to_owned(), media_id, in_body: true });
     }
     for old in existing {
-        if old.media_id.is_some() && !links.iter().any(|l| l.reference == old.reference) {
+        if old.media_id.is_some() && seen.insert(old.reference.as_str()) {
             links.push(MediaLink { in_body: false, ..old.clone() });
         }
     }
@@ -167,11 +171,24 @@ pub struct DeletedMedia {
     pub unreferenced: Vec<BlobKey>,
 }
 
+/// The largest view count stored: every backend keeps it, and the sum over
+/// nine million articles at this count still fits the 64-bit integers both
+/// databases sum in. Counts saturate here (RecordView) and are refused
+/// above it (create, import).
+pub const MAX_VIEW_COUNT: i64 = 1_000_000_000_000;
+
 /// Position after the last article of a page (publish time, then id, descending).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ArticleCursor {
     pub publish_time_micros: i64,
     pub id: String,
+}
+
+impl ArticleCursor {
+    /// The position just after `article`.
+    pub fn after(article: &ArticleRecord) -> Self {
+        Self { publish_time_micros: article.publish_time.timestamp_micros(), id: article.id.to_string() }
+    }
 }
 
 /// Position after the last clip of a page (creation time, then id, descending).

@@ -44,6 +44,9 @@ pub struct UploadSession {
     /// The clip is recorded; the session stays until it expires so that a
     /// client that lost the answer can ask again.
     pub finished: bool,
+    /// Who started it (a token's name; empty for sessions older than the
+    /// rule): only they, or an admin, may go on with it.
+    pub owner: String,
 }
 
 #[async_trait]

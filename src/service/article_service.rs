@@ -1,4 +1,5 @@
 use super::convert;
+use crate::error::Clipped;
 use crate::{
     archive::{Archive, ArticleUpdate},
     ids::ArticleId,
@@ -20,19 +21,18 @@ impl ArticleGrpc {
 
 #[tonic::async_trait]
 impl ArticleService for ArticleGrpc {
-    #[instrument(skip_all, fields(article_id = %request.get_ref().article_id))]
+    #[instrument(skip_all, fields(article_id = %Clipped(&request.get_ref().article_id)))]
     async fn create_article(
         &self,
         request: Request<pb::CreateArticleRequest>,
     ) -> Result<Response<pb::CreateArticleResponse>, Status> {
         let request = request.into_inner();
         let fields = convert::article_fields(convert::required("article", request.article)?)?;
-        let body = fields.body.clone();
-        let record = self.archive.create_article(fields, &request.article_id).await?;
+        let (record, body) = self.archive.create_article(fields, &request.article_id, &request.request_id).await?;
         Ok(Response::new(pb::CreateArticleResponse { article: Some(convert::article(&record, Some(body))) }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn get_article(
         &self,
         request: Request<pb::GetArticleRequest>,
@@ -59,7 +59,7 @@ impl ArticleService for ArticleGrpc {
         Ok(Response::new(pb::UpdateArticleResponse { article: Some(convert::article(&record, Some(body))) }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn delete_article(
         &self,
         request: Request<pb::DeleteArticleRequest>,
@@ -76,11 +76,12 @@ impl ArticleService for ArticleGrpc {
         request: Request<pb::ImportArticleRequest>,
     ) -> Result<Response<pb::ImportArticleResponse>, Status> {
         let request = request.into_inner();
-        let (record, body) = self.archive.import_article(&request.export_text, &request.article_id).await?;
+        let (record, body) =
+            self.archive.import_article(&request.export_text, &request.article_id, &request.request_id).await?;
         Ok(Response::new(pb::ImportArticleResponse { article: Some(convert::article(&record, Some(body))) }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn list_article_revisions(
         &self,
         request: Request<pb::ListArticleRevisionsRequest>,
@@ -93,7 +94,7 @@ impl ArticleService for ArticleGrpc {
         Ok(Response::new(pb::ListArticleRevisionsResponse { revisions, next_page_token }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn undelete_article(
         &self,
         request: Request<pb::UndeleteArticleRequest>,
@@ -103,7 +104,7 @@ impl ArticleService for ArticleGrpc {
         Ok(Response::new(pb::UndeleteArticleResponse { article: Some(convert::article(&record, None)) }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name, hold = request.get_ref().legal_hold))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name), hold = request.get_ref().legal_hold))]
     async fn set_legal_hold(
         &self,
         request: Request<pb::SetLegalHoldRequest>,

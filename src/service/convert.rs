@@ -299,3 +299,59 @@ pub fn change_batch(batch: ChangeBatch) -> pb::WatchChangesResponse {
         .collect();
     pb::WatchChangesResponse { changes, cursor: batch.cursor }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        archive::bounds::{
+            self, MAX_AUTHOR_CHARS, MAX_CLIP_REFERENCES, MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_TITLE_CHARS,
+        },
+        blob::BlobKey,
+        ids::{ArticleId, MediaId},
+        metadata::{MediaLink, ObjectRef},
+    };
+    use prost::Message;
+
+    /// The article bounds' estimate of an answer is never below the real
+    /// encoding, for an article at every limit at once (4-byte characters)
+    /// and for an empty one.
+    #[test]
+    fn the_answer_estimate_bounds_the_real_encoding() {
+        let wide = |chars: usize| "𝔸".repeat(chars);
+        let id = ArticleId::parse(&"a".repeat(63)).unwrap();
+        let time = chrono::DateTime::from_timestamp(i64::from(i32::MAX), 999_999_000).unwrap();
+        let full = ArticleRecord {
+            body: ObjectRef { key: BlobKey::new_article_body(&id), size_bytes: u64::MAX >> 1, sha256: "f".repeat(64) },
+            id: id.clone(),
+            revision: i64::MAX,
+            etag: "e".repeat(16),
+            title: wide(MAX_TITLE_CHARS),
+            author: wide(MAX_AUTHOR_CHARS),
+            keywords: vec![wide(MAX_KEYWORD_CHARS); MAX_KEYWORDS],
+            publish_time: time,
+            publish_utc_offset_seconds: -18 * 3600,
+            view_count: bounds::MAX_VIEW_COUNT,
+            create_time: time,
+            update_time: time,
+            delete_time: None,
+            legal_hold: true,
+            media: (0..MAX_CLIP_REFERENCES)
+                .map(|i| MediaLink {
+                    reference: format!("{i:0>255}"),
+                    media_id: Some(MediaId::parse(&"m".repeat(63)).unwrap()),
+                    in_body: true,
+                })
+                .collect(),
+        };
+        let body = wide(1000);
+        let empty =
+            ArticleRecord { title: "t".into(), author: String::new(), keywords: vec![], media: vec![], ..full.clone() };
+        for record in [full, empty] {
+            let real = article(&record, Some(body.clone())).encoded_len();
+            let estimate = bounds::answer_bytes(&record, body.len());
+            assert!(real <= estimate, "{real} bytes encoded, {estimate} estimated");
+            assert!(estimate < real + 64 * 1024, "close enough to be useful: {real} vs {estimate}");
+        }
+    }
+}

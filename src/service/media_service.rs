@@ -2,9 +2,10 @@ use super::{
     auth::{self, Scope},
     convert,
 };
+use crate::error::Clipped;
 use crate::error::Reason;
 use crate::{
-    archive::{Archive, Broken},
+    archive::{Archive, Broken, UploadCaller},
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},
@@ -34,6 +35,15 @@ fn upload_id(id: &str) -> Result<UploadId> {
     UploadId::parse(id)
 }
 
+/// Who asks for an upload, as the auth layer admitted them.
+fn upload_caller<T>(request: &Request<T>) -> UploadCaller {
+    match request.extensions().get::<auth::Caller>() {
+        Some(caller) => UploadCaller { name: caller.name.clone(), may_take_over: caller.may(Scope::Admin) },
+        // Only a request that bypassed the layer has no caller.
+        None => UploadCaller { name: "unchecked".into(), may_take_over: false },
+    }
+}
+
 #[tonic::async_trait]
 impl MediaService for MediaGrpc {
     #[instrument(skip_all, fields(media_id, upload_id))]
@@ -41,6 +51,7 @@ impl MediaService for MediaGrpc {
         &self,
         request: Request<Streaming<pb::UploadMediaRequest>>,
     ) -> Result<Response<pb::UploadMediaResponse>, Status> {
+        let caller = upload_caller(&request);
         let mut messages = request.into_inner();
         let upload = match messages.message().await?.and_then(|message| message.kind) {
             Some(Kind::Header(header)) => {
@@ -54,7 +65,7 @@ impl MediaService for MediaGrpc {
             Some(Kind::Resume(resume)) => {
                 let id = upload_id(&resume.upload_id)?;
                 tracing::Span::current().record("upload_id", id.as_str());
-                self.archive.resume_upload(&id, resume.offset).await?
+                self.archive.resume_upload(&id, resume.offset, &caller).await?
             }
             _ => {
                 let error = ArchiveError::invalid(
@@ -79,39 +90,40 @@ impl MediaService for MediaGrpc {
         Ok(Response::new(pb::UploadMediaResponse { media: Some(convert::media(&record)) }))
     }
 
-    #[instrument(skip_all, fields(filename = %request.get_ref().header.as_ref().map_or("", |h| h.filename.as_str())))]
+    #[instrument(skip_all, fields(filename = %Clipped(request.get_ref().header.as_ref().map_or("", |h| h.filename.as_str()))))]
     async fn start_upload(
         &self,
         request: Request<pb::StartUploadRequest>,
     ) -> Result<Response<pb::StartUploadResponse>, Status> {
+        let caller = upload_caller(&request);
         let header = convert::required("header", request.into_inner().header)?;
-        let started = self.archive.start_resumable_upload(convert::upload_header(header)).await?;
+        let started = self.archive.start_resumable_upload(convert::upload_header(header), &caller).await?;
         Ok(Response::new(convert::started_upload(started)))
     }
 
-    #[instrument(skip_all, fields(upload_id = %request.get_ref().upload_id))]
+    #[instrument(skip_all, fields(upload_id = %Clipped(&request.get_ref().upload_id)))]
     async fn query_upload(
         &self,
         request: Request<pb::QueryUploadRequest>,
     ) -> Result<Response<pb::QueryUploadResponse>, Status> {
         let id = upload_id(&request.get_ref().upload_id)?;
-        let status = self.archive.query_upload(&id).await?;
+        let status = self.archive.query_upload(&id, &upload_caller(&request)).await?;
         Ok(Response::new(convert::upload_status(status)))
     }
 
-    #[instrument(skip_all, fields(upload_id = %request.get_ref().upload_id))]
+    #[instrument(skip_all, fields(upload_id = %Clipped(&request.get_ref().upload_id)))]
     async fn cancel_upload(
         &self,
         request: Request<pb::CancelUploadRequest>,
     ) -> Result<Response<pb::CancelUploadResponse>, Status> {
         let id = upload_id(&request.get_ref().upload_id)?;
-        self.archive.cancel_upload(&id).await?;
+        self.archive.cancel_upload(&id, &upload_caller(&request)).await?;
         Ok(Response::new(pb::CancelUploadResponse {}))
     }
 
     type ReadMediaStream = ReadMediaStream;
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name, offset = request.get_ref().offset))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name), offset = request.get_ref().offset))]
     async fn read_media(&self, request: Request<pb::ReadMediaRequest>) -> Result<Response<ReadMediaStream>, Status> {
         let request = request.into_inner();
         let id = MediaId::from_name(&request.name)?;
@@ -131,7 +143,7 @@ impl MediaService for MediaGrpc {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn get_playback_url(
         &self,
         request: Request<pb::GetPlaybackUrlRequest>,
@@ -153,7 +165,7 @@ impl MediaService for MediaGrpc {
         Ok(Response::new(convert::playback_url(url)))
     }
 
-    #[instrument(skip_all, fields(article = %request.get_ref().article, media = %request.get_ref().media))]
+    #[instrument(skip_all, fields(article = %Clipped(&request.get_ref().article), media = %Clipped(&request.get_ref().media)))]
     async fn attach_media(
         &self,
         request: Request<pb::AttachMediaRequest>,
@@ -165,7 +177,7 @@ impl MediaService for MediaGrpc {
         Ok(Response::new(pb::AttachMediaResponse { article: Some(convert::article(&record, None)) }))
     }
 
-    #[instrument(skip_all, fields(article = %request.get_ref().article, reference = %request.get_ref().reference))]
+    #[instrument(skip_all, fields(article = %Clipped(&request.get_ref().article), reference = %Clipped(&request.get_ref().reference)))]
     async fn detach_media(
         &self,
         request: Request<pb::DetachMediaRequest>,
@@ -176,7 +188,7 @@ impl MediaService for MediaGrpc {
         Ok(Response::new(pb::DetachMediaResponse { article: Some(convert::article(&record, None)) }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name, force = request.get_ref().force))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name), force = request.get_ref().force))]
     async fn delete_media(
         &self,
         request: Request<pb::DeleteMediaRequest>,

@@ -1,4 +1,5 @@
 use super::convert;
+use crate::error::Clipped;
 use crate::{
     archive::{Archive, FixityAudit, ListArticles, SearchArticles},
     ids::{ArticleId, MediaId},
@@ -49,7 +50,7 @@ impl MetadataService for MetadataGrpc {
         Ok(Response::new(pb::ListArticlesResponse { articles, next_page_token }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn get_media(&self, request: Request<pb::GetMediaRequest>) -> Result<Response<pb::GetMediaResponse>, Status> {
         let id = MediaId::from_name(&request.get_ref().name)?;
         let record = self.archive.get_media(&id).await?;
@@ -78,7 +79,7 @@ impl MetadataService for MetadataGrpc {
         Ok(Response::new(pb::SearchArticlesResponse { results, next_page_token }))
     }
 
-    #[instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn record_view(
         &self,
         request: Request<pb::RecordViewRequest>,

@@ -21,7 +21,7 @@ fn article(title: &str, body: &str, author: &str, keywords: &[&str], publish_sec
 }
 
 async fn create(server: &TestServer, article: pb::Article, id: &str) -> Result<pb::Article, tonic::Status> {
-    let request = pb::CreateArticleRequest { article: Some(article), article_id: id.into() };
+    let request = pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: id.into() };
     Ok(server.articles().create_article(request).await?.into_inner().article.expect("article"))
 }
 
@@ -39,7 +39,11 @@ fn reason(status: &tonic::Status) -> String {
 async fn seed_import_keeps_every_field(backend: Backend) {
     let server = TestServer::start(backend).await;
     let text = fixture(SEED);
-    let request = pb::ImportArticleRequest { export_text: text.clone().into(), article_id: String::new() };
+    let request = pb::ImportArticleRequest {
+        request_id: String::new(),
+        export_text: text.clone().into(),
+        article_id: String::new(),
+    };
     let imported = server.articles().import_article(request).await.expect("imports").into_inner().article.unwrap();
 
     let stored = get(&server, &imported.name, true, 0).await.expect("reads back");
@@ -68,15 +72,21 @@ async fn seed_import_keeps_every_field(backend: Backend) {
 
 async fn malformed_export_names_the_line(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let request =
-        pb::ImportArticleRequest { export_text: fixture("exports/bad-date.txt").into(), article_id: String::new() };
+    let request = pb::ImportArticleRequest {
+        request_id: String::new(),
+        export_text: fixture("exports/bad-date.txt").into(),
+        article_id: String::new(),
+    };
     let status = server.articles().import_article(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("line 3"), "{}", status.message());
     assert_eq!(reason(&status), "EXPORT_MALFORMED");
 
-    let request =
-        pb::ImportArticleRequest { export_text: b"Ti\xeau \xc4\n".to_vec().into(), article_id: String::new() };
+    let request = pb::ImportArticleRequest {
+        request_id: String::new(),
+        export_text: b"Ti\xeau \xc4\n".to_vec().into(),
+        article_id: String::new(),
+    };
     let status = server.articles().import_article(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("line 1") && status.message().contains("UTF-8"), "{}", status.message());
@@ -236,7 +246,11 @@ async fn list_filters_and_pages(backend: Backend) {
 
 async fn search_views_revisions_and_retention(backend: Backend) {
     let server = TestServer::start_with(backend, |s| s.retention.deleted_retention_seconds = 0).await;
-    let request = pb::ImportArticleRequest { export_text: fixture(SEED).into(), article_id: "giao-ban".into() };
+    let request = pb::ImportArticleRequest {
+        request_id: String::new(),
+        export_text: fixture(SEED).into(),
+        article_id: "giao-ban".into(),
+    };
     let seeded = server.articles().import_article(request).await.unwrap().into_inner().article.unwrap();
     create(
         &server,
@@ -339,7 +353,11 @@ async fn an_nfd_import_is_kept_as_sent_and_found_either_way(backend: Backend) {
     let server = TestServer::start(backend).await;
     let export = String::from_utf8(fixture("exports/crlf-two-videos.txt")).unwrap();
     let decomposed: String = export.nfd().collect();
-    let request = pb::ImportArticleRequest { export_text: decomposed.clone().into(), article_id: "nfd".into() };
+    let request = pb::ImportArticleRequest {
+        request_id: String::new(),
+        export_text: decomposed.clone().into(),
+        article_id: "nfd".into(),
+    };
     let article = server.articles().import_article(request).await.expect("imports").into_inner().article.unwrap();
     assert_eq!(article.keywords.len(), 2, "the keyword line is recognised: {:?}", article.keywords);
     assert_eq!(article.author, "Minh Hương".nfd().collect::<String>(), "the byline, as sent");

@@ -76,7 +76,8 @@ async fn every_change_has_its_event(backend: Backend) {
         publish_time: Some(pbjson_types::Timestamp { seconds: 1_569_838_859, nanos: 0 }),
         ..Default::default()
     };
-    let request = pb::CreateArticleRequest { article: Some(article), article_id: "giao-ban".into() };
+    let request =
+        pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: "giao-ban".into() };
     let created = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
     let name = created.name.clone();
     let updated = articles.update_article(update(&name, "Giao ban quý III", &created.etag)).await.unwrap();
@@ -232,6 +233,7 @@ async fn concurrent_writers_on_postgresql_give_a_gapless_feed() {
         let mut articles = server.articles();
         tokio::spawn(async move {
             let request = pb::CreateArticleRequest {
+                request_id: String::new(),
                 article: Some(pb::Article {
                     title: format!("Bài {writer}"),
                     body: "Nội dung".into(),
@@ -282,6 +284,7 @@ async fn a_consumer_on_one_replica_follows_writes_through_another() {
     let start = now_cursor(&mut metadata_b).await;
     let mut on_b = watch(&mut metadata_b, &start, &[], &[]).await.unwrap();
     let create = |n: usize| pb::CreateArticleRequest {
+        request_id: String::new(),
         article: Some(pb::Article {
             title: format!("Bản tin số {n}"), body: "Nội dung".into(), ..Default::default()
         }),
@@ -326,6 +329,7 @@ async fn archivectl_watch_prints_changes_and_the_cursor_to_resume_from() {
         run(["watch", "--since", &since, "--kinds", "article_updated", "--limit", "1"].map(String::from).to_vec());
     let mut articles = server.articles();
     let request = pb::CreateArticleRequest {
+        request_id: String::new(),
         article: Some(pb::Article {
             title: "Thời sự tối".into(), body: "Nội dung".into(), ..Default::default()
         }),

@@ -352,6 +352,7 @@ async fn archived_answers_under_the_delayed_ack_floor() {
     let channel = server.channel().await;
     let (mut articles, metadata) = (ArticleServiceClient::new(channel.clone()), MetadataServiceClient::new(channel));
     let request = pb::ImportArticleRequest {
+        request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "tre".into(),
     };

@@ -23,7 +23,11 @@ async fn sqlite_takes_64_concurrent_writers_without_busy_errors() {
         let (server, export, writes, uploads) = (&server, export.clone(), &writes, &uploads);
         async move {
             let id = format!("w{writer}");
-            let import = pb::ImportArticleRequest { export_text: export.into(), article_id: id.clone() };
+            let import = pb::ImportArticleRequest {
+                request_id: String::new(),
+                export_text: export.into(),
+                article_id: id.clone(),
+            };
             let mut article = server.articles().import_article(import).await?.into_inner().article.unwrap();
             let (mut titles, mut views) = (0u32, 0i64);
             while started.elapsed() < RUN {

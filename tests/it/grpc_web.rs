@@ -92,7 +92,8 @@ async fn grpc_web_calls_pass_the_same_tokens_and_cors_origins() {
     assert!(refused.messages.is_empty() && refused.grpc_message.contains("Bearer"), "{}", refused.grpc_message);
 
     let export = crate::common::fixture("article-2019-09-30-giao-ban-truc-tuyen.txt");
-    let import = pb::ImportArticleRequest { export_text: export.into(), article_id: "web".into() };
+    let import =
+        pb::ImportArticleRequest { request_id: String::new(), export_text: export.into(), article_id: "web".into() };
     const IMPORT: &str = "archive.v1.ArticleService/ImportArticle";
     let wrong_scope = call(&url, IMPORT, Some(&reader), &import).await;
     assert_eq!(wrong_scope.grpc_status, Some(7), "PERMISSION_DENIED: {}", wrong_scope.grpc_message);

@@ -20,7 +20,8 @@ async fn large_unary() {
     let server = TestServer::start(Backend::Fs).await;
     let body = "Đảng bộ tỉnh Thái Bình nâng cao chất lượng sinh hoạt chi bộ. ".repeat(271_828 / 60);
     let article = pb::Article { title: "Lớn".into(), body: body.clone(), ..Default::default() };
-    let request = pb::CreateArticleRequest { article: Some(article), article_id: "lon".into() };
+    let request =
+        pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: "lon".into() };
     server.articles().create_article(request).await.expect("a large request");
     let request =
         pb::GetArticleRequest { name: "articles/lon".into(), view: pb::ArticleView::Full.into(), revision: 0 };

@@ -71,6 +71,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     })
     .await;
     let import = pb::ImportArticleRequest {
+        request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "giao-ban".into(),
     };
@@ -98,8 +99,11 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     assert_eq!(manifest_views().await, total);
     assert_eq!(original.archive.flush_views().await.unwrap(), 0);
 
-    let create =
-        |id: &str, article: pb::Article| pb::CreateArticleRequest { article: Some(article), article_id: id.into() };
+    let create = |id: &str, article: pb::Article| pb::CreateArticleRequest {
+        request_id: String::new(),
+        article: Some(article),
+        article_id: id.into(),
+    };
     let press = original
         .articles()
         .create_article(create("bao-chi", new_article("Báo chí cách mạng", "Ngày Báo chí Việt Nam.", &["báo chí"])))
@@ -160,6 +164,7 @@ async fn manifests_behind_the_database_are_repaired(backend: Backend) {
     let server = TestServer::start_isolated(backend, |_| {}).await;
     let blobs = server.archive.blobs().clone();
     let request = pb::CreateArticleRequest {
+        request_id: String::new(),
         article: Some(new_article("Giao ban quý III", "Nội dung hội nghị.", &["giao ban"])),
         article_id: "giao-ban".into(),
     };

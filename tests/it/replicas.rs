@@ -19,6 +19,7 @@ async fn two_replicas_share_one_state() {
 
     // Written through A, read through B, and the other way round.
     let import = pb::ImportArticleRequest {
+        request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "giao-ban".into(),
     };

@@ -54,7 +54,8 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
         author: "Phạm Ngọc".into(),
         ..Default::default()
     };
-    let create = pb::CreateArticleRequest { article: Some(article), article_id: "con-lai".into() };
+    let create =
+        pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: "con-lai".into() };
     let created = server.articles().create_article(create).await.unwrap().into_inner().article.unwrap();
     let update = pb::UpdateArticleRequest {
         article: Some(pb::Article {

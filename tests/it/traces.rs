@@ -63,6 +63,7 @@ async fn a_call_continues_the_callers_trace_in_the_collector() {
     );
     let mut articles = ArticleServiceClient::new(server.channel().await);
     let import = pb::ImportArticleRequest {
+        request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "vet".into(),
     };

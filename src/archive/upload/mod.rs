@@ -12,5 +12,5 @@ mod stream;
 
 pub(crate) use claims::ActiveUploads;
 pub use receive::{Broken, UploadMessage};
-pub use session::{StartedUpload, UploadStatus};
+pub use session::{StartedUpload, UploadCaller, UploadStatus};
 pub use stream::{Declared, MediaUpload};

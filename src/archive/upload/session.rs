@@ -18,6 +18,15 @@ use sha2::{Digest, Sha256};
 /// Expired sessions handled per janitor query.
 const EXPIRED_BATCH: u32 = 100;
 
+/// Who asks for an upload: a caller's name (a token's; `anonymous` with
+/// auth off), and whether they may take over anyone's upload (the admin
+/// scope). An upload id alone is not enough to go on with an upload.
+#[derive(Debug, Clone)]
+pub struct UploadCaller {
+    pub name: String,
+    pub may_take_over: bool,
+}
+
 /// What StartUpload gives: a session, or the clip when its bytes are stored already.
 #[derive(Debug)]
 pub enum StartedUpload {
@@ -47,18 +56,26 @@ impl Archive {
         }
     }
 
-    /// A session that exists and has not expired.
-    async fn live_upload(&self, id: &UploadId) -> Result<UploadSession> {
+    /// A session that exists, has not expired, and is `by`'s.
+    async fn live_upload(&self, id: &UploadId, by: &UploadCaller) -> Result<UploadSession> {
         let session = self.metadata.get_upload(id).await?;
         if session.expire_time < Utc::now() {
             return Err(ArchiveError::not_found(Reason::UploadExpired, format!("upload {id} has expired")));
+        }
+        if !(session.owner.is_empty() || session.owner == by.name || by.may_take_over) {
+            tracing::warn!(upload = %id, caller = %by.name, owner = %session.owner, "refused: not the upload's owner");
+            return Err(ArchiveError::new(
+                ErrorKind::PermissionDenied,
+                Reason::UploadNotYours,
+                format!("upload {id} was started by another caller; only they or the admin scope may use it"),
+            ));
         }
         Ok(session)
     }
 
     /// Opens a resumable upload. When the header declares a SHA-256 and size
     /// stored already, the clip is recorded at once instead.
-    pub async fn start_resumable_upload(&self, header: UploadHeader) -> Result<StartedUpload> {
+    pub async fn start_resumable_upload(&self, header: UploadHeader, by: &UploadCaller) -> Result<StartedUpload> {
         if let Some(record) = self.stored_copy(&header).await? {
             return Ok(StartedUpload::Stored(record));
         }
@@ -82,6 +99,7 @@ impl Archive {
             create_time: now(),
             expire_time: self.upload_expire_time(),
             finished: false,
+            owner: by.name.clone(),
         };
         if let Err(error) = self.metadata.insert_upload(&session).await {
             let _ = self.blobs.multipart().abort(&session.key, &session.multipart_id).await;
@@ -91,8 +109,8 @@ impl Archive {
         Ok(StartedUpload::Session(session))
     }
 
-    pub async fn query_upload(&self, id: &UploadId) -> Result<UploadStatus> {
-        let session = self.live_upload(id).await?;
+    pub async fn query_upload(&self, id: &UploadId, by: &UploadCaller) -> Result<UploadStatus> {
+        let session = self.live_upload(id, by).await?;
         let media = if session.finished {
             match self.metadata.get_media(&session.media_id).await {
                 Ok(media) => Some(media),
@@ -108,11 +126,13 @@ impl Archive {
 
     /// A stream that continues upload `id`; its first chunk must start at
     /// `offset`, which must be the committed offset.
-    pub async fn resume_upload(&self, id: &UploadId, offset: i64) -> Result<MediaUpload> {
+    pub async fn resume_upload(&self, id: &UploadId, offset: i64, by: &UploadCaller) -> Result<MediaUpload> {
         let slot = self.upload_slot()?;
+        // Whose it is, before the claim ends a stream that may be writing it.
+        self.live_upload(id, by).await?;
         let active = self.claim_upload(id).await?;
         // Read after the claim: an earlier stream has recorded all it could.
-        let session = self.live_upload(id).await?;
+        let session = self.live_upload(id, by).await?;
         if session.finished {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
@@ -134,9 +154,10 @@ impl Archive {
     }
 
     /// Discards an unfinished upload and everything it stored.
-    pub async fn cancel_upload(&self, id: &UploadId) -> Result<()> {
+    pub async fn cancel_upload(&self, id: &UploadId, by: &UploadCaller) -> Result<()> {
+        self.live_upload(id, by).await?;
         let _active = self.claim_upload(id).await?;
-        let session = self.live_upload(id).await?;
+        let session = self.live_upload(id, by).await?;
         if session.finished {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,

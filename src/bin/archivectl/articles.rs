@@ -125,7 +125,10 @@ async fn import_into(
     bars: &Bars,
 ) -> anyhow::Result<()> {
     let text = tokio::fs::read(file).await.with_context(|| format!("reading {}", file.display()))?;
-    let request = pb::ImportArticleRequest { export_text: text.into(), article_id: id.to_owned() };
+    // A retry of this request (a deadline, a lost connection) answers the
+    // article the first attempt made, never a second one.
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let request = pb::ImportArticleRequest { export_text: text.into(), article_id: id.to_owned(), request_id };
     let article = ArticleServiceClient::new(channel.clone())
         .import_article(request)
         .await?
@@ -136,7 +139,13 @@ async fn import_into(
     imported.title = article.title.clone();
     let dir = media.map(Path::to_owned).unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).to_owned());
     for reference in &article.media {
-        let path = dir.join(&reference.reference);
+        let path = match clip_path(&dir, &reference.reference) {
+            Ok(path) => path,
+            Err(error) => {
+                imported.clips.push(Clip { reference: reference.reference.clone(), media: None });
+                return Err(error);
+            }
+        };
         if !path.is_file() {
             imported.clips.push(Clip { reference: reference.reference.clone(), media: None });
             // Clips beside the export are a convenience; a named directory must hold them.
@@ -154,6 +163,29 @@ async fn import_into(
         imported.clips.push(Clip { reference: reference.reference.clone(), media: Some(uploaded) });
     }
     Ok(())
+}
+
+/// Where the clip an export names is: a file name inside `dir`, never a
+/// path, and never a link that leads out of `dir`. An export from an
+/// untrusted portal must not pull other files off this machine.
+fn clip_path(dir: &Path, reference: &str) -> anyhow::Result<PathBuf> {
+    if let Err(why) = archive::format::export::check_clip_name(reference) {
+        anyhow::bail!("the export's `Video: {reference}` {why}; not uploaded");
+    }
+    let path = dir.join(reference);
+    if !path.exists() {
+        return Ok(path);
+    }
+    let inside = std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let real = std::fs::canonicalize(&path).with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        real.starts_with(&inside),
+        "{} is a link to {}, outside {}; not uploaded",
+        path.display(),
+        real.display(),
+        dir.display()
+    );
+    Ok(path)
 }
 
 pub async fn get(channel: &Connection, name: String, revision: i64) -> anyhow::Result<pb::Article> {

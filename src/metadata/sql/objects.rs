@@ -88,7 +88,8 @@ impl SqlMetadataStore {
              (SELECT COUNT(*) FROM articles WHERE delete_time_us IS NOT NULL) AS deleted_articles, \
              (SELECT COUNT(*) FROM articles WHERE legal_hold <> 0) AS held_articles, \
              (SELECT COUNT(*) FROM article_revisions) AS revisions, \
-             (SELECT CAST(COALESCE(SUM(view_count), 0) AS BIGINT) FROM articles) AS views, \
+             (SELECT CAST(COALESCE(SUM(CASE WHEN view_count > $1 THEN $1 ELSE view_count END), 0) AS BIGINT) \
+                 FROM articles) AS views, \
              (SELECT COUNT(*) FROM media) AS media, \
              (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM ( \
                  SELECT MAX(size_bytes) AS size FROM media GROUP BY blob_key \
@@ -96,6 +97,9 @@ impl SqlMetadataStore {
                  GROUP BY rendition_key) AS stored_objects) AS media_stored_bytes, \
              (SELECT COUNT(*) FROM upload_sessions WHERE finished = 0) AS open_uploads",
         )
+        // Each count at most MAX_VIEW_COUNT (counts stored before the bound
+        // existed too): the sum cannot overflow.
+        .bind(crate::metadata::MAX_VIEW_COUNT)
         .fetch_one(&self.readers)
         .await
         .map_err(db_error)?;

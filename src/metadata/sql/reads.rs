@@ -5,7 +5,7 @@ use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder, push_filters},
     errors::{article_not_found, db_error},
-    rows::{REVISION_COLUMNS, article_from_row, link_from_row, micros},
+    rows::{REVISION_COLUMNS, article_from_row, link_from_row},
 };
 use crate::error::Reason;
 use crate::{
@@ -127,9 +127,7 @@ impl SqlMetadataStore {
         let mut articles = rows.iter().map(article_from_row).collect::<Result<Vec<_>>>()?;
         let next = if articles.len() > query.page_size as usize {
             articles.truncate(query.page_size as usize);
-            articles
-                .last()
-                .map(|last| ArticleCursor { publish_time_micros: micros(&last.publish_time), id: last.id.to_string() })
+            articles.last().map(ArticleCursor::after)
         } else {
             None
         };

@@ -52,6 +52,7 @@ fn session_from_row(row: &AnyRow) -> Result<UploadSession> {
         create_time: from_micros(get_i64("create_time_us")?),
         expire_time: from_micros(get_i64("expire_time_us")?),
         finished: get_i64("finished")? != 0,
+        owner: get_text("owner")?,
     })
 }
 
@@ -61,8 +62,8 @@ impl UploadSessionStore for SqlMetadataStore {
         let progress = &session.progress;
         sqlx::query(
             "INSERT INTO upload_sessions (id, media_id, filename, content_type, blob_key, multipart_id, part_size, \
-             committed_offset, parts_done, sha256_state, crc32c, create_time_us, expire_time_us, finished) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             committed_offset, parts_done, sha256_state, crc32c, create_time_us, expire_time_us, finished, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(session.id.as_str())
         .bind(session.media_id.as_str())
@@ -78,6 +79,7 @@ impl UploadSessionStore for SqlMetadataStore {
         .bind(micros(&session.create_time))
         .bind(micros(&session.expire_time))
         .bind(i64::from(session.finished))
+        .bind(&session.owner)
         .execute(&self.writer)
         .await
         .map_err(db_error)?;

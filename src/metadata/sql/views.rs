@@ -4,16 +4,23 @@ use super::{
     SqlMetadataStore,
     errors::{article_not_found, db_error, stored_id},
 };
-use crate::{error::Result, ids::ArticleId, metadata::changes::Change};
+use crate::{
+    error::Result,
+    ids::ArticleId,
+    metadata::{MAX_VIEW_COUNT, changes::Change},
+};
 
 impl SqlMetadataStore {
     pub(super) async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
+        // Saturating at MAX_VIEW_COUNT, never overflowing (a count stored
+        // before the bound existed comes down to it).
         sqlx::query_scalar(
-            "UPDATE articles SET view_count = view_count + $1 WHERE id = $2 AND delete_time_us IS NULL \
-             RETURNING view_count",
+            "UPDATE articles SET view_count = CASE WHEN view_count > $3 - $1 THEN $3 ELSE view_count + $1 END \
+             WHERE id = $2 AND delete_time_us IS NULL RETURNING view_count",
         )
         .bind(count)
         .bind(id.as_str())
+        .bind(MAX_VIEW_COUNT)
         .fetch_optional(&self.writer)
         .await
         .map_err(db_error)?

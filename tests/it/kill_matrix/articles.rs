@@ -111,8 +111,11 @@ impl Writer {
         let mut first = true;
         let imported = self
             .call(|mut client| {
-                let request =
-                    pb::ImportArticleRequest { export_text: text.clone().into_bytes().into(), article_id: id.into() };
+                let request = pb::ImportArticleRequest {
+                    request_id: String::new(),
+                    export_text: text.clone().into_bytes().into(),
+                    article_id: id.into(),
+                };
                 let retry = !std::mem::replace(&mut first, false);
                 async move {
                     match client.import_article(request).await {

@@ -45,7 +45,11 @@ async fn real_clip_round_trips_ranged_and_through_its_url(backend: Backend) {
 async fn clip_links_to_the_imported_article(backend: Backend) {
     let server = TestServer::start(backend).await;
     let export = fixture("article-2019-09-30-giao-ban-truc-tuyen.txt");
-    let request = pb::ImportArticleRequest { export_text: export.into(), article_id: "giao-ban-2019".into() };
+    let request = pb::ImportArticleRequest {
+        request_id: String::new(),
+        export_text: export.into(),
+        article_id: "giao-ban-2019".into(),
+    };
     let article = server.articles().import_article(request).await.unwrap().into_inner().article.unwrap();
     let media = server.upload("93019_OHAI1.mp4", fixture(CLIP)).await.unwrap();
     let attach = pb::AttachMediaRequest {

@@ -51,6 +51,7 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
     // The end reindexes the whole bucket, so it must hold this test's objects only.
     let server = TestServer::start_isolated(backend, |_| {}).await;
     let import = pb::ImportArticleRequest {
+        request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "giao-ban".into(),
     };
@@ -157,6 +158,7 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
 async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(backend: Backend) {
     let server = TestServer::start_isolated(backend, |_| {}).await;
     let import = pb::ImportArticleRequest {
+        request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
         article_id: "giao-ban".into(),
     };

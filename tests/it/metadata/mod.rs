@@ -105,6 +105,7 @@ fn upload_session(media_id: &str) -> UploadSession {
         create_time: time(1_700_000_000),
         expire_time: time(1_800_000_000),
         finished: false,
+        owner: "cms".into(),
     }
 }
 
