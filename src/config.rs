@@ -78,6 +78,15 @@ pub struct ServerSettings {
     pub gateway_addr: SocketAddr,
     /// Base URL of the gateway as viewers reach it; the bound address when unset.
     pub gateway_public_url: Option<String>,
+    /// A new connection on any port must send its opening within this:
+    /// the HTTP/2 preface, or its first HTTP/1.1 request head. On the
+    /// gateway every later request head too, and a
+    /// keep-alive connection idle this long is closed.
+    pub header_read_timeout_seconds: u64,
+    /// HTTP/2 connections (both ports) are pinged this often…
+    pub http2_keepalive_interval_seconds: u64,
+    /// …and closed when a ping is not answered within this.
+    pub http2_keepalive_timeout_seconds: u64,
     /// Largest gRPC message accepted (bytes); bounds a chunk's size.
     pub max_message_bytes: usize,
     /// Concurrent requests per connection.
@@ -309,6 +318,9 @@ impl Default for ServerSettings {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
             gateway_public_url: None,
+            header_read_timeout_seconds: 10,
+            http2_keepalive_interval_seconds: 30,
+            http2_keepalive_timeout_seconds: 20,
             max_message_bytes: 8 * 1024 * 1024,
             concurrency_limit_per_connection: 256,
             max_concurrent_streams: 256,
@@ -396,6 +408,14 @@ impl Settings {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        let server = &self.server;
+        for (name, seconds) in [
+            ("header_read_timeout_seconds", server.header_read_timeout_seconds),
+            ("http2_keepalive_interval_seconds", server.http2_keepalive_interval_seconds),
+            ("http2_keepalive_timeout_seconds", server.http2_keepalive_timeout_seconds),
+        ] {
+            anyhow::ensure!((1..=3600).contains(&seconds), "server.{name} must be within 1..3600, got {seconds}");
+        }
         let tls = &self.server.tls;
         anyhow::ensure!(
             tls.cert_file.is_some() == tls.key_file.is_some(),
