@@ -78,9 +78,13 @@ pub struct ServerSettings {
     pub gateway_addr: SocketAddr,
     /// Base URL of the gateway as viewers reach it; the bound address when unset.
     pub gateway_public_url: Option<String>,
+    /// Operators' HTTP listener: `/metrics`, `/readyz` and `/healthz`
+    /// (the gateway serves media and `/healthz` only); port 0 picks a free
+    /// port. Keep it off the viewers' network.
+    pub admin_addr: SocketAddr,
     /// A new connection on any port must send its opening within this:
     /// the HTTP/2 preface, or its first HTTP/1.1 request head. On the
-    /// gateway every later request head too, and a
+    /// gateway and the admin port every later request head too, and a
     /// keep-alive connection idle this long is closed.
     pub header_read_timeout_seconds: u64,
     /// HTTP/2 connections (both ports) are pinged this often…
@@ -318,6 +322,7 @@ impl Default for ServerSettings {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
             gateway_public_url: None,
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 50053)),
             header_read_timeout_seconds: 10,
             http2_keepalive_interval_seconds: 30,
             http2_keepalive_timeout_seconds: 20,

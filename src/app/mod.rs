@@ -26,6 +26,7 @@ use crate::{
         request_id,
     },
 };
+pub mod admin;
 pub mod connections;
 mod grpc_web;
 pub mod readiness;
@@ -59,6 +60,7 @@ pub struct Application {
     auth: Arc<Auth>,
     grpc_listener: TcpListener,
     gateway_listener: TcpListener,
+    admin_listener: TcpListener,
 }
 
 impl Application {
@@ -78,6 +80,9 @@ impl Application {
         let gateway_listener = TcpListener::bind(settings.server.gateway_addr)
             .await
             .with_context(|| format!("binding the media gateway on {}", settings.server.gateway_addr))?;
+        let admin_listener = TcpListener::bind(settings.server.admin_addr)
+            .await
+            .with_context(|| format!("binding the admin listener on {}", settings.server.admin_addr))?;
         let gateway_base_url = match &settings.server.gateway_public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", gateway_listener.local_addr()?),
@@ -88,7 +93,7 @@ impl Application {
             .with_fixity(settings.fixity.clone())
             .with_changes(settings.changes.clone());
         let auth = Arc::new(open_auth(&settings)?);
-        Ok(Self { settings, archive, auth, grpc_listener, gateway_listener })
+        Ok(Self { settings, archive, auth, grpc_listener, gateway_listener, admin_listener })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -97,6 +102,11 @@ impl Application {
 
     pub fn gateway_addr(&self) -> SocketAddr {
         self.gateway_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics`, `/readyz` and `/healthz` answer.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn archive(&self) -> &Archive {
@@ -247,8 +257,16 @@ impl Application {
                 stopped(close_rx.clone()),
             );
 
-        let router = gateway::router(self.archive.clone(), &self.settings.gateway, ready.subscribe());
+        let router = gateway::router(self.archive.clone(), &self.settings.gateway);
         let gateway = connections::serve_http(self.gateway_listener, router, limits, stopped(close_rx.clone()));
+        // The admin port stays open through the shutdown delay and deadline
+        // (readiness says 503 meanwhile) and closes with the rest.
+        let admin = connections::serve_http(
+            self.admin_listener,
+            admin::router(ready.subscribe()),
+            limits,
+            stopped(close_rx.clone()),
+        );
 
         let archive = self.archive.clone();
         let cut_off = async move {
@@ -263,6 +281,7 @@ impl Application {
                 tokio::try_join!(
                     async { grpc.await.context("gRPC server") },
                     async { gateway.await.context("media gateway") },
+                    async { admin.await.context("admin listener") },
                 )
             } => served.map(drop),
             () = cut_off => {

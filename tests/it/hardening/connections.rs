@@ -1,6 +1,7 @@
-//! Finding 6 of issue 32, from outside: slowloris connections on both
-//! ports are closed at `server.header_read_timeout_seconds` while slow but
-//! valid clients keep working.
+//! Findings 5, 6 and 9 (admin) of issue 32, from outside: slowloris
+//! connections on both ports are closed at `server.header_read_timeout_seconds`
+//! while slow but valid clients keep working; `/metrics` and `/readyz`
+//! answer on the admin listener, not on the viewers' gateway.
 
 use crate::common::{Backend, TestServer, pseudo_random_bytes};
 use archive::proto::v1 as pb;
@@ -151,4 +152,24 @@ async fn slowloris_on_the_grpc_port_is_closed_and_idle_channels_stay() {
         .expect("the idle stream is still open")
         .expect("a message");
     assert!(change.changes.iter().any(|c| c.name == created.name), "{change:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_readiness_answer_on_the_admin_port_only() {
+    let server = TestServer::start(Backend::Fs).await;
+    server.metadata().list_articles(pb::ListArticlesRequest::default()).await.expect("a call to count");
+    let http = reqwest::Client::new();
+    let status = |addr: std::net::SocketAddr, path: &str| {
+        let request = http.get(format!("http://{addr}{path}")).send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    for path in ["/metrics", "/readyz"] {
+        assert_eq!(status(server.gateway_addr, path).await, 404, "{path} on the viewers' gateway");
+        assert_eq!(status(server.admin_addr, path).await, 200, "{path} on the admin port");
+    }
+    assert_eq!(status(server.gateway_addr, "/healthz").await, 200, "load balancers probe the gateway");
+    assert_eq!(status(server.admin_addr, "/healthz").await, 200);
+    let metrics = http.get(format!("http://{}/metrics", server.admin_addr)).send().await.unwrap();
+    assert!(metrics.text().await.unwrap().contains("grpc_server_handled_total"), "Prometheus text");
+    assert_eq!(status(server.admin_addr, "/media/x").await, 404, "no media on the admin port");
 }
