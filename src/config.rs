@@ -107,7 +107,10 @@ pub struct ServerSettings {
     /// streams are ended (UNAVAILABLE, resumable) and the rest cut.
     pub shutdown_deadline_seconds: u64,
     /// Calls of the three services in flight at once, all connections
-    /// together (streams until their last byte); 0: no limit.
+    /// together (streams until their last byte); 0: no limit. Each may be
+    /// a ReadMedia stream whose reader stopped, holding about two chunks
+    /// (`app::connections::stalled_read_stream_bytes`): 192 keeps the
+    /// worst case within deploy/kubernetes' 1536 MiB (docs/operations.md).
     pub max_in_flight_requests: usize,
     /// Longest a unary call may take (a client's shorter grpc-timeout is
     /// honoured too); 0: no ceiling.
@@ -332,7 +335,7 @@ impl Default for ServerSettings {
             readiness_interval_seconds: 5,
             shutdown_delay_seconds: 5,
             shutdown_deadline_seconds: 30,
-            max_in_flight_requests: 1024,
+            max_in_flight_requests: 192,
             unary_timeout_seconds: 30,
             grpc_web: false,
             tls: TlsSettings::default(),

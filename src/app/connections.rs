@@ -5,7 +5,7 @@
 //! time too. Slowloris clients (idle sockets, a header line now and then, a
 //! partial preface) are closed instead of held open for ever.
 
-use crate::config::ServerSettings;
+use crate::config::{ServerSettings, Settings};
 use std::{
     future::Future,
     io,
@@ -282,6 +282,59 @@ pub async fn serve_http(
     Ok(())
 }
 
+/// What hyper lets HTTP/2 queue per stream beyond what the socket took:
+/// its server default `max_send_buf_size` (hyper 1.x,
+/// `src/proto/h2/server.rs`, `DEFAULT_MAX_SEND_BUF_SIZE`), which tonic 0.14
+/// does not let us set. One message more is fetched whenever less than this
+/// is queued, so a stalled stream holds up to two messages.
+const HTTP2_SEND_BUFFER_BYTES: u64 = 400 * 1024;
+/// The rest of a stream's cost (h2 stream state, tonic's and tower's
+/// futures, its task) and the allocator's slack: the measurements below
+/// came within 0.06 MiB of the two messages and the send buffer alone.
+const STREAM_STATE_BYTES: u64 = 256 * 1024;
+/// An idle archived: 31–38 MiB RSS measured (debug build, embedded
+/// defaults), rounded up.
+const BASELINE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What one ReadMedia stream whose reader stopped reading may hold in
+/// archived at most, whatever window the client gave: two messages of
+/// `media.chunk_size_bytes` (the one being sent, the next one fetched)
+/// plus HTTP/2's send buffer and the stream's state. The file system
+/// backend holds no buffer between reads (`FsBlobStore::get`); on S3 the
+/// ranges read ahead are bounded for all reads together
+/// (`storage.s3.read_ahead_bytes`). Measured with 300 stalled streams
+/// (tests/it/hardening/connections.rs): 2.25–2.39 MiB each at 1 MiB
+/// chunks (this gives 2.64), 0.84 MiB at 256 KiB (1.14); 4.05 MiB before
+/// the file system backend stopped keeping read buffers.
+pub fn stalled_read_stream_bytes(settings: &Settings) -> u64 {
+    2 * settings.media.chunk_size_bytes as u64 + HTTP2_SEND_BUFFER_BYTES + STREAM_STATE_BYTES
+}
+
+/// The most memory archived may need with every call in flight stalled
+/// (`server.max_in_flight_requests` × [`stalled_read_stream_bytes`]), every
+/// upload slot busy, the body cache and S3 read-ahead full; `None` with no
+/// in-flight limit. docs/operations.md ("Memory") gives the sum; the
+/// Kubernetes memory limit must hold it.
+pub fn worst_case_memory_bytes(settings: &Settings) -> Option<u64> {
+    let server = &settings.server;
+    if server.max_in_flight_requests == 0 {
+        return None;
+    }
+    let s3 = &settings.storage.s3;
+    let per_upload = (s3.part_size_bytes as u64 * (s3.parts_in_flight as u64 + 1)).max(FS_UPLOAD_BYTES);
+    Some(
+        BASELINE_BYTES
+            + server.max_in_flight_requests as u64 * stalled_read_stream_bytes(settings)
+            + settings.media.max_concurrent_uploads as u64 * per_upload
+            + settings.storage.body_cache_bytes
+            + s3.read_ahead_bytes as u64,
+    )
+}
+
+/// An upload on the file system: its parts plan, 8 MiB × (2 in flight + 1)
+/// (`blob::fs::PART_PLAN`).
+const FS_UPLOAD_BYTES: u64 = 8 * 1024 * 1024 * 3;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +357,23 @@ mod tests {
         assert_eq!(complete_at(b"\r\n"), None, "an empty line before any request is no head");
         let mut scan = OpeningScan::default();
         assert!(scan.feed(head), "in one read");
+    }
+
+    /// deploy/kubernetes gives the container this much; the defaults (which
+    /// its ConfigMap does not change) must fit with every stream stalled.
+    #[test]
+    fn the_defaults_fit_the_kubernetes_memory_limit() {
+        let deployment = include_str!("../../deploy/kubernetes/deployment.yaml");
+        let limits = deployment.split("limits:").nth(1).expect("resources.limits");
+        let mebibytes: u64 = limits
+            .split("memory:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next()?.strip_suffix("Mi")?.parse().ok())
+            .expect("limits.memory in Mi");
+        let worst = worst_case_memory_bytes(&Settings::default()).expect("an in-flight limit");
+        assert!(worst <= mebibytes << 20, "worst case {} MiB above the {mebibytes} MiB limit", worst >> 20);
+        let mut unlimited = Settings::default();
+        unlimited.server.max_in_flight_requests = 0;
+        assert_eq!(worst_case_memory_bytes(&unlimited), None);
     }
 }

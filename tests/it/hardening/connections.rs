@@ -173,3 +173,161 @@ async fn metrics_and_readiness_answer_on_the_admin_port_only() {
     assert!(metrics.text().await.unwrap().contains("grpc_server_handled_total"), "Prometheus text");
     assert_eq!(status(server.admin_addr, "/media/x").await, 404, "no media on the admin port");
 }
+
+/// Resident memory of a process, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc readable");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+/// One HTTP/2 frame (RFC 9113 §4.1).
+fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// A header block of literals without indexing, no Huffman (RFC 7541 §6.2.2).
+fn header_block(headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in headers {
+        assert!(name.len() < 127 && value.len() < 127, "one-byte lengths");
+        block.push(0);
+        block.push(name.len() as u8);
+        block.extend_from_slice(name.as_bytes());
+        block.push(value.len() as u8);
+        block.extend_from_slice(value.as_bytes());
+    }
+    block
+}
+
+/// The largest HTTP/2 window (RFC 9113 §6.9.1).
+const MAX_WINDOW: u32 = (1 << 31) - 1;
+
+/// A raw HTTP/2 connection that opens `streams` ReadMedia calls of `name`
+/// with windows of 2³¹−1, then never reads a byte: once the socket buffers
+/// are full, whatever archived would send ahead piles up on its side.
+async fn stalled_reader(addr: std::net::SocketAddr, name: &str, streams: u32) -> TcpStream {
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // SETTINGS_ENABLE_PUSH 0, SETTINGS_INITIAL_WINDOW_SIZE 2³¹−1.
+    let settings = [[0, 2, 0, 0, 0, 0].as_slice(), &[0, 4], &MAX_WINDOW.to_be_bytes()].concat();
+    frame(&mut out, 0x4, 0, 0, &settings);
+    frame(&mut out, 0x8, 0, 0, &(MAX_WINDOW - 65_535).to_be_bytes());
+    let authority = addr.to_string();
+    let block = header_block(&[
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/archive.v1.MediaService/ReadMedia"),
+        (":authority", &authority),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+    ]);
+    let message = prost::Message::encode_to_vec(&pb::ReadMediaRequest { name: name.into(), offset: 0, limit: 0 });
+    let grpc = [[0u8].as_slice(), &(message.len() as u32).to_be_bytes(), &message].concat();
+    for stream in (0..streams).map(|i| 1 + 2 * i) {
+        frame(&mut out, 0x1, 0x4, stream, &block); // HEADERS, END_HEADERS
+        frame(&mut out, 0x0, 0x1, stream, &grpc); // DATA, END_STREAM
+    }
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(&out).await.unwrap();
+    socket
+}
+
+/// Reads frames until `bytes` have come; the streams that got DATA, and
+/// whether any stream was reset or the connection refused (GOAWAY).
+async fn streams_with_data(socket: &mut TcpStream, bytes: usize) -> (std::collections::BTreeSet<u32>, bool) {
+    let (mut with_data, mut refused, mut read) = (std::collections::BTreeSet::new(), false, 0);
+    while read < bytes {
+        let mut head = [0u8; 9];
+        socket.read_exact(&mut head).await.expect("frames");
+        let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & MAX_WINDOW;
+        let mut payload = vec![0; length];
+        socket.read_exact(&mut payload).await.expect("a frame's payload");
+        match head[3] {
+            0x0 if length > 0 => {
+                with_data.insert(stream);
+            }
+            0x3 | 0x7 => refused = true,
+            _ => {}
+        }
+        read += 9 + length;
+    }
+    (with_data, refused)
+}
+
+/// Finding 5: 300 ReadMedia streams (two connections of 150, under
+/// `server.max_concurrent_streams`; the in-flight limit raised to 300 from
+/// its default 192 so that all of them run) with 2³¹−1 windows that never
+/// read hold at most what archived sends ahead of each, as documented
+/// (`stalled_read_stream_bytes`, docs/operations.md "Memory"), not what
+/// their windows would allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_readers_hold_at_most_the_documented_memory() {
+    const STREAMS_PER_CONNECTION: u32 = 150;
+    const CONNECTIONS: u32 = 2;
+    const CLIP: usize = 32 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0"),
+        ("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0"),
+        ("ARCHIVE__SERVER__MAX_IN_FLIGHT_REQUESTS", "300"),
+    ];
+    let server = crate::common::spawn_archived(dir.path(), &env);
+    let mut media = archive::client::media_client(server.channel().await);
+    let header = pb::UploadHeader { filename: "dai.bin".into(), ..Default::default() };
+    let data = pseudo_random_bytes(CLIP, 5);
+    let messages = archive::client::upload_messages(header, std::io::Cursor::new(data), |_| {});
+    let clip = media.upload_media(messages).await.expect("uploads").into_inner().media.expect("media");
+    let grpc: std::net::SocketAddr = server.grpc.trim_start_matches("http://").parse().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = rss_bytes(server.pid());
+
+    let mut sockets = Vec::new();
+    for _ in 0..CONNECTIONS {
+        sockets.push(stalled_reader(grpc, &clip.name, STREAMS_PER_CONNECTION).await);
+    }
+    let streams = u64::from(CONNECTIONS * STREAMS_PER_CONNECTION);
+    // Until it stops growing: every stream has filled what it may hold.
+    let (mut peak, mut last_growth) = (idle, Instant::now());
+    while last_growth.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = rss_bytes(server.pid());
+        if now > peak + (1 << 20) {
+            last_growth = Instant::now();
+        }
+        peak = peak.max(now);
+    }
+    let grown = peak.saturating_sub(idle);
+    let per_stream = archive::app::connections::stalled_read_stream_bytes(&archive::config::Settings::default());
+    println!(
+        "{streams} stalled ReadMedia streams: archived {} → {} MiB, {:.2} MiB each (documented bound {:.2} MiB each)",
+        idle >> 20,
+        peak >> 20,
+        grown as f64 / streams as f64 / f64::from(1 << 20),
+        per_stream as f64 / f64::from(1 << 20),
+    );
+
+    // They are stalled readers, not refused calls: each stream got bytes.
+    for socket in &mut sockets {
+        let (with_data, refused) = streams_with_data(socket, 16 << 20).await;
+        assert!(!refused, "a stream was reset or the connection refused");
+        assert!(
+            with_data.len() as u32 >= STREAMS_PER_CONNECTION * 9 / 10,
+            "only {} of {STREAMS_PER_CONNECTION} streams sent data",
+            with_data.len()
+        );
+    }
+    assert!(
+        grown <= streams * per_stream,
+        "archived grew {} MiB for {streams} stalled streams: above {streams} × {} KiB",
+        grown >> 20,
+        per_stream >> 10
+    );
+}
