@@ -3,7 +3,9 @@
 //! `server.header_read_timeout_seconds` of being accepted, answer HTTP/2
 //! keep-alive pings, and on the HTTP ports send each later request head in
 //! time too. Slowloris clients (idle sockets, a header line now and then, a
-//! partial preface) are closed instead of held open for ever.
+//! partial preface) are closed instead of held open for ever. And what a
+//! stream whose reader stopped may hold ([`stalled_read_stream_bytes`]),
+//! summed with the other limits into [`worst_case_memory_bytes`].
 
 use crate::config::{ServerSettings, Settings};
 use std::{
