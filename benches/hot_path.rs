@@ -226,6 +226,7 @@ impl Site {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("ARCHIVE__SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
             .env("ARCHIVE__SERVER__GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}"))
+            .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

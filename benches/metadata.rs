@@ -54,6 +54,7 @@ async fn open(metadata_url: String, dir: &std::path::Path) -> Archive {
     let mut settings = Settings::default();
     settings.server.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.server.gateway_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.server.admin_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.storage.url = format!("file://{}", dir.join("blobs").display());
     settings.metadata.url = metadata_url;
     settings.metadata.max_connections = 16;

@@ -65,7 +65,7 @@ EOF
 run_once() {
   local dir="$1" auth="$2" data="$WORK/data-$RANDOM"
   mkdir -p "$data"
-  local env=(ARCHIVE__SERVER__GRPC_ADDR=127.0.0.1:0 ARCHIVE__SERVER__GATEWAY_ADDR=127.0.0.1:0 RUST_LOG=info)
+  local env=(ARCHIVE__SERVER__GRPC_ADDR=127.0.0.1:0 ARCHIVE__SERVER__GATEWAY_ADDR=127.0.0.1:0 ARCHIVE__SERVER__ADMIN_ADDR=127.0.0.1:0 RUST_LOG=info)
   local headers=(-H 'content-type: application/grpc' -H 'te: trailers')
   if [[ "$auth" == auth ]]; then
     env+=(ARCHIVE__AUTH__TOKENS_FILE="$WORK/tokens.toml")

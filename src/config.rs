@@ -78,6 +78,19 @@ pub struct ServerSettings {
     pub gateway_addr: SocketAddr,
     /// Base URL of the gateway as viewers reach it; the bound address when unset.
     pub gateway_public_url: Option<String>,
+    /// Operators' HTTP listener: `/metrics`, `/readyz` and `/healthz`
+    /// (the gateway serves media and `/healthz` only); port 0 picks a free
+    /// port. Keep it off the viewers' network.
+    pub admin_addr: SocketAddr,
+    /// A new connection on any port must send its opening within this:
+    /// the HTTP/2 preface, or its first HTTP/1.1 request head. On the
+    /// gateway and the admin port every later request head too, and a
+    /// keep-alive connection idle this long is closed.
+    pub header_read_timeout_seconds: u64,
+    /// HTTP/2 connections (both ports) are pinged this often…
+    pub http2_keepalive_interval_seconds: u64,
+    /// …and closed when a ping is not answered within this.
+    pub http2_keepalive_timeout_seconds: u64,
     /// Largest gRPC message accepted (bytes); bounds a chunk's size.
     pub max_message_bytes: usize,
     /// Concurrent requests per connection.
@@ -94,7 +107,10 @@ pub struct ServerSettings {
     /// streams are ended (UNAVAILABLE, resumable) and the rest cut.
     pub shutdown_deadline_seconds: u64,
     /// Calls of the three services in flight at once, all connections
-    /// together (streams until their last byte); 0: no limit.
+    /// together (streams until their last byte); 0: no limit. Each may be
+    /// a ReadMedia stream whose reader stopped, holding about two chunks
+    /// (`app::connections::stalled_read_stream_bytes`): 192 keeps the
+    /// worst case within deploy/kubernetes' 1536 MiB (docs/operations.md).
     pub max_in_flight_requests: usize,
     /// Longest a unary call may take (a client's shorter grpc-timeout is
     /// honoured too); 0: no ceiling.
@@ -309,13 +325,17 @@ impl Default for ServerSettings {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
             gateway_public_url: None,
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 50053)),
+            header_read_timeout_seconds: 10,
+            http2_keepalive_interval_seconds: 30,
+            http2_keepalive_timeout_seconds: 20,
             max_message_bytes: 8 * 1024 * 1024,
             concurrency_limit_per_connection: 256,
             max_concurrent_streams: 256,
             readiness_interval_seconds: 5,
             shutdown_delay_seconds: 5,
             shutdown_deadline_seconds: 30,
-            max_in_flight_requests: 1024,
+            max_in_flight_requests: 192,
             unary_timeout_seconds: 30,
             grpc_web: false,
             tls: TlsSettings::default(),
@@ -396,6 +416,14 @@ impl Settings {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        let server = &self.server;
+        for (name, seconds) in [
+            ("header_read_timeout_seconds", server.header_read_timeout_seconds),
+            ("http2_keepalive_interval_seconds", server.http2_keepalive_interval_seconds),
+            ("http2_keepalive_timeout_seconds", server.http2_keepalive_timeout_seconds),
+        ] {
+            anyhow::ensure!((1..=3600).contains(&seconds), "server.{name} must be within 1..3600, got {seconds}");
+        }
         let tls = &self.server.tls;
         anyhow::ensure!(
             tls.cert_file.is_some() == tls.key_file.is_some(),

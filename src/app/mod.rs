@@ -9,7 +9,7 @@ use crate::{
     },
     blob,
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
-    config::{Settings, TlsSettings},
+    config::{ServerSettings, Settings},
     gateway, metadata,
     proto::{
         FILE_DESCRIPTOR_SET,
@@ -26,19 +26,19 @@ use crate::{
         request_id,
     },
 };
+pub mod admin;
+pub mod connections;
 mod grpc_web;
 pub mod readiness;
 pub mod telemetry;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
+use connections::ConnectionLimits;
 use readiness::Readiness;
 use secrecy::ExposeSecret;
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::server::TcpIncoming;
 
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// After the shutdown deadline, how long ended upload streams get to send
 /// their answer before everything still open is cut.
 const STREAMS_ENDING_GRACE: Duration = Duration::from_secs(2);
@@ -60,6 +60,7 @@ pub struct Application {
     auth: Arc<Auth>,
     grpc_listener: TcpListener,
     gateway_listener: TcpListener,
+    admin_listener: TcpListener,
 }
 
 impl Application {
@@ -79,6 +80,9 @@ impl Application {
         let gateway_listener = TcpListener::bind(settings.server.gateway_addr)
             .await
             .with_context(|| format!("binding the media gateway on {}", settings.server.gateway_addr))?;
+        let admin_listener = TcpListener::bind(settings.server.admin_addr)
+            .await
+            .with_context(|| format!("binding the admin listener on {}", settings.server.admin_addr))?;
         let gateway_base_url = match &settings.server.gateway_public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", gateway_listener.local_addr()?),
@@ -90,7 +94,7 @@ impl Application {
             .with_changes(settings.changes.clone())
             .with_message_limit(settings.server.max_message_bytes);
         let auth = Arc::new(open_auth(&settings)?);
-        Ok(Self { settings, archive, auth, grpc_listener, gateway_listener })
+        Ok(Self { settings, archive, auth, grpc_listener, gateway_listener, admin_listener })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -99,6 +103,11 @@ impl Application {
 
     pub fn gateway_addr(&self) -> SocketAddr {
         self.gateway_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics`, `/readyz` and `/healthz` answer.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn archive(&self) -> &Archive {
@@ -214,7 +223,8 @@ impl Application {
             .layer(request_id::propagate())
             .layer(AuthLayer::new(self.auth.clone()))
             .layer(LimitsLayer::new(limit_settings(&self.settings)));
-        let grpc = tls(tonic::transport::Server::builder(), &server.tls)?
+        let limits = ConnectionLimits::of(server);
+        let grpc = tls(tonic::transport::Server::builder(), server)?
             // gRPC-Web comes over HTTP/1.1 too; HTTP/2 clients are unaffected.
             .accept_http1(server.grpc_web)
             .layer(layers)
@@ -223,7 +233,8 @@ impl Application {
             .initial_stream_window_size(Some(UPLOAD_STREAM_WINDOW_BYTES))
             .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
             .max_frame_size(MAX_FRAME_BYTES)
-            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
@@ -242,11 +253,21 @@ impl Application {
                     .max_decoding_message_size(max_message)
                     .max_encoding_message_size(max_message),
             )
-            .serve_with_incoming_shutdown(grpc_incoming(self.grpc_listener), stopped(close_rx.clone()));
+            .serve_with_incoming_shutdown(
+                connections::grpc_incoming(self.grpc_listener, limits, server.tls.cert_file.is_some()),
+                stopped(close_rx.clone()),
+            );
 
-        let router = gateway::router(self.archive.clone(), &self.settings.gateway, ready.subscribe());
-        let gateway = axum::serve(gateway_incoming(self.gateway_listener), router)
-            .with_graceful_shutdown(stopped(close_rx.clone()));
+        let router = gateway::router(self.archive.clone(), &self.settings.gateway);
+        let gateway = connections::serve_http(self.gateway_listener, router, limits, stopped(close_rx.clone()));
+        // The admin port stays open through the shutdown delay and deadline
+        // (readiness says 503 meanwhile) and closes with the rest.
+        let admin = connections::serve_http(
+            self.admin_listener,
+            admin::router(ready.subscribe()),
+            limits,
+            stopped(close_rx.clone()),
+        );
 
         let archive = self.archive.clone();
         let cut_off = async move {
@@ -258,9 +279,11 @@ impl Application {
         };
         let served = tokio::select! {
             served = async {
-                tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
-                    gateway.await.context("media gateway")
-                })
+                tokio::try_join!(
+                    async { grpc.await.context("gRPC server") },
+                    async { gateway.await.context("media gateway") },
+                    async { admin.await.context("admin listener") },
+                )
             } => served.map(drop),
             () = cut_off => {
                 tracing::warn!("calls still open after the shutdown deadline were cut");
@@ -277,27 +300,6 @@ impl Application {
     }
 }
 
-/// Accepted gRPC connections, with Nagle's algorithm off.
-///
-/// `Server::tcp_nodelay` reaches only sockets tonic accepts itself
-/// (`serve`); a listener handed in through `serve_with_incoming*` keeps the
-/// kernel's default. With Nagle on, a reply written in two segments (headers
-/// and message, then trailers) waits for the client's delayed ACK: every
-/// unary call that awaited anything took ~40 ms on loopback.
-fn grpc_incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
-/// Accepted gateway connections, with Nagle's algorithm off (axum leaves
-/// accepted sockets as they are).
-fn gateway_incoming(listener: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
-    listener.tap_io(|socket| {
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::warn!(%error, "TCP_NODELAY not set on a gateway connection");
-        }
-    })
-}
-
 /// What `archived check` does: the settings validated, the files they name
 /// read and parsed (tokens, TLS certificates and keys, the gateway key),
 /// nothing opened or created. Returns the effective settings as TOML,
@@ -305,7 +307,7 @@ fn gateway_incoming(listener: TcpListener) -> impl axum::serve::Listener<Addr = 
 pub fn check(settings: &Settings) -> anyhow::Result<String> {
     settings.validate()?;
     open_auth(settings)?;
-    tls(tonic::transport::Server::builder(), &settings.server.tls)?;
+    tls(tonic::transport::Server::builder(), &settings.server)?;
     if settings.gateway.keys.is_empty() {
         let path = Path::new(&settings.gateway.key_file);
         if path.exists() {
@@ -316,12 +318,16 @@ pub fn check(settings: &Settings) -> anyhow::Result<String> {
     Ok(toml::to_string_pretty(settings)?)
 }
 
-/// TLS (and mutual TLS) on the gRPC port when `server.tls` says so.
-fn tls(builder: tonic::transport::Server, settings: &TlsSettings) -> anyhow::Result<tonic::transport::Server> {
+/// TLS (and mutual TLS) on the gRPC port when `server.tls` says so; the
+/// handshake must end within `server.header_read_timeout_seconds`.
+fn tls(builder: tonic::transport::Server, server: &ServerSettings) -> anyhow::Result<tonic::transport::Server> {
     use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let settings = &server.tls;
     let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) else { return Ok(builder) };
     let read = |path: &str| std::fs::read(path).with_context(|| format!("reading {path}"));
-    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    let mut config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(read(cert)?, read(key)?))
+        .timeout(Duration::from_secs(server.header_read_timeout_seconds));
     if let Some(ca) = &settings.client_ca_file {
         config = config.client_ca_root(Certificate::from_pem(read(ca)?));
     }

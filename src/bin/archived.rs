@@ -1,5 +1,6 @@
 //! `archived`: the archive server. With no configuration it serves gRPC on
-//! 127.0.0.1:50051 and the media gateway on 127.0.0.1:50052, data under ./data.
+//! 127.0.0.1:50051, the media gateway on 127.0.0.1:50052 and `/metrics`,
+//! `/readyz` on 127.0.0.1:50053, data under ./data.
 
 use archive::{
     app::{Application, telemetry},
@@ -38,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let telemetry = telemetry::start(&settings.log)?;
     tracing::info!(storage = %settings.storage.url, metadata = %settings.metadata.url, "starting");
     let app = Application::build(settings).await?;
-    tracing::info!(grpc = %app.grpc_addr(), gateway = %app.gateway_addr(), "serving");
+    tracing::info!(grpc = %app.grpc_addr(), gateway = %app.gateway_addr(), admin = %app.admin_addr(), "serving");
     let served = app.run_until(shutdown_signal()).await;
     tracing::info!("stopped");
     telemetry.shutdown().await;

@@ -15,9 +15,8 @@ use std::{
 };
 use tokio::{
     fs::{self, File},
-    io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter},
+    io::{AsyncSeekExt, AsyncWriteExt, BufWriter},
 };
-use tokio_util::io::ReaderStream;
 
 const UPLOADS_DIR: &str = ".uploads";
 /// Parts of a multipart upload: written in place into one file, each synced.
@@ -102,17 +101,41 @@ impl BlobStore for FsBlobStore {
         }))
     }
 
+    /// Each chunk is read on the blocking pool straight into a buffer of
+    /// its own, which leaves with it: between reads a stream holds no
+    /// buffer. (tokio's `File` keeps its read buffer, up to a chunk, as long
+    /// as the file is open, and `ReaderStream` one more: a reader that
+    /// stopped held both, issue 32 finding 5.)
     async fn get(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream> {
-        let mut file = match File::open(self.path_of(key)).await {
+        let path = self.path_of(key);
+        let start = range.start;
+        let opened = tokio::task::spawn_blocking(move || {
+            use std::io::Seek;
+            let mut file = std::fs::File::open(path)?;
+            file.seek(SeekFrom::Start(start))?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| io_error("opening an object", std::io::Error::other(e)))?;
+        let file = match opened {
             Ok(file) => file,
             Err(e) if e.kind() == IoErrorKind::NotFound => {
                 return Err(BlobError::NotFound { key: key.clone() });
             }
             Err(e) => return Err(io_error("opening an object", e)),
         };
-        file.seek(SeekFrom::Start(range.start)).await.map_err(|e| io_error("seeking in an object", e))?;
-        let limited = file.take(range.end.saturating_sub(range.start));
-        Ok(Box::pin(ReaderStream::with_capacity(limited, self.read_chunk_bytes)))
+        let chunk = self.read_chunk_bytes.max(1) as u64;
+        let remaining = range.end.saturating_sub(range.start);
+        Ok(Box::pin(futures::stream::try_unfold((file, remaining), move |(file, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = chunk.min(remaining) as usize;
+            let (file, bytes) =
+                tokio::task::spawn_blocking(move || read_chunk(file, want)).await.map_err(std::io::Error::other)??;
+            // A file shorter than the range ends the stream, as a short read would.
+            Ok((!bytes.is_empty()).then(|| (bytes.clone(), (file, remaining - bytes.len() as u64))))
+        })))
     }
 
     async fn head(&self, key: &BlobKey) -> Result<Option<u64>> {
@@ -317,4 +340,22 @@ impl Drop for FsUpload {
         // Committed uploads were renamed away; anything left is a partial write.
         let _ = std::fs::remove_file(&self.temp);
     }
+}
+
+/// Up to `want` bytes from `file` (fewer only at its end), in a buffer of
+/// their own.
+fn read_chunk(mut file: std::fs::File, want: usize) -> std::io::Result<(std::fs::File, Bytes)> {
+    use std::io::Read;
+    let mut buf = vec![0; want];
+    let mut filled = 0;
+    while filled < want {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == IoErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok((file, Bytes::from(buf)))
 }

@@ -22,7 +22,6 @@ use axum::{
 use conditions::{Precondition, Validators};
 use headers::{HeaderMapExt, LastModified};
 use std::time::{Duration, UNIX_EPOCH};
-use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub mod conditions;
@@ -61,11 +60,10 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
-/// Clips on signed URLs, and `/metrics` (Prometheus text) for operators.
-/// Clips on signed URLs; `/metrics` (Prometheus text), `/healthz` (the
-/// process answers) and `/readyz` (its backends do, and it is not
-/// draining: `ready`) for operators.
-pub fn router(archive: Archive, settings: &GatewaySettings, ready: watch::Receiver<bool>) -> Router {
+/// Clips on signed URLs, and `/healthz` (the process answers) for load
+/// balancers in front of it. `/metrics` and `/readyz` are on the admin
+/// listener (`crate::app::admin`), not on the viewers' port.
+pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
     let timeout = Duration::from_secs(settings.request_timeout_seconds.max(1));
     Router::new()
         .route("/media/{id}", get(serve_media))
@@ -74,18 +72,7 @@ pub fn router(archive: Archive, settings: &GatewaySettings, ready: watch::Receiv
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.max_concurrent_requests.max(1)))
         .layer(axum::middleware::from_fn(measured))
-        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            get(move || async move {
-                if *ready.borrow() {
-                    (StatusCode::OK, "ready\n")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-                }
-            }),
-        )
 }
 
 /// Counts each media request by status, timed to its response headers.
@@ -94,11 +81,6 @@ async fn measured(request: axum::extract::Request, next: axum::middleware::Next)
     let response = next.run(request).await;
     crate::metrics::gateway(response.status().as_u16(), start.elapsed());
     response
-}
-
-async fn metrics() -> Response {
-    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
-    ([(header::CONTENT_TYPE, content_type)], crate::metrics::render()).into_response()
 }
 
 /// A read that failed, as HTTP: the status from the one mapping of error

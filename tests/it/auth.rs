@@ -248,6 +248,7 @@ async fn json_logs_carry_the_request_id_and_never_a_token() {
         .current_dir(dir.path())
         .env("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0")
         .env("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")
+        .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
         .env("ARCHIVE__AUTH__TOKENS_FILE", &path)
         .env("ARCHIVE__LOG__FORMAT", "json")
         .env("RUST_LOG", "debug,h2=info,hyper=info,tower=info,sqlx=info,aws=info")

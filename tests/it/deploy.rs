@@ -121,6 +121,11 @@ fn kubernetes_manifests_give_archived_a_configuration_it_accepts() {
         .collect();
     assert_eq!(ports["grpc"], port_of(&server["grpc_addr"]));
     assert_eq!(ports["http"], port_of(&server["gateway_addr"]));
+    assert_eq!(ports["admin"], port_of(&server["admin_addr"]));
+    assert!(server["admin_addr"].as_str().unwrap().starts_with("0.0.0.0:"), "Prometheus scrapes the pod IP");
+    let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/port"].as_str(), Some(ports["admin"].to_string().as_str()));
+    assert_eq!(annotations["prometheus.io/path"], "/metrics");
     assert!(server["grpc_addr"].as_str().unwrap().starts_with("0.0.0.0:"), "reachable from outside the pod");
     assert_eq!(container["readinessProbe"]["grpc"]["port"].as_u64(), Some(ports["grpc"]));
     for probe in ["livenessProbe", "startupProbe"] {
@@ -133,6 +138,7 @@ fn kubernetes_manifests_give_archived_a_configuration_it_accepts() {
     assert!(grace >= shutdown + 5, "terminationGracePeriodSeconds {grace} below delay + deadline {shutdown} + 5");
     for port in service["spec"]["ports"].as_array().unwrap() {
         assert!(ports.contains_key(port["targetPort"].as_str().unwrap()), "{port}");
+        assert_ne!(port["targetPort"], "admin", "metrics stay off the Service");
     }
     let security = &container["securityContext"];
     assert_eq!(security["readOnlyRootFilesystem"], true);
@@ -174,6 +180,7 @@ fn compose_gives_archived_a_configuration_it_accepts() {
         .collect();
     assert!(published.contains(&port_of(&server["grpc_addr"])), "{published:?}");
     assert!(published.contains(&port_of(&server["gateway_addr"])), "{published:?}");
+    assert!(published.contains(&port_of(&server["admin_addr"])), "{published:?}");
     assert!(settings["auth"]["tokens_file"].is_str(), "auth is on in compose");
     assert_eq!(settings["storage"]["url"].as_str(), Some("s3://archive"));
     assert!(settings["metadata"]["url"].as_str().unwrap().starts_with("postgres://"));

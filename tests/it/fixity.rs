@@ -238,7 +238,7 @@ async fn the_scheduled_audit_reports_in_metrics() {
     let media = server.upload("a.bin", pseudo_random_bytes(50_000, 7)).await.unwrap();
     let object = server.archive.metadata().get_media(&MediaId::from_name(&media.name).unwrap()).await.unwrap().object;
     delete_stored(&server, &object.key).await;
-    let url = format!("http://{}/metrics", server.gateway_addr);
+    let url = format!("http://{}/metrics", server.admin_addr);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = reqwest::get(&url).await.unwrap().text().await.unwrap();

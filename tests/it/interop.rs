@@ -134,7 +134,7 @@ async fn cancel_after_first_response() {
     assert!(stream.next().await.expect("a first chunk").is_ok());
     drop(stream);
     // The server sees the cancellation and ends its side of the stream.
-    let url = format!("http://{}/metrics", server.gateway_addr);
+    let url = format!("http://{}/metrics", server.admin_addr);
     let cancelled = || async {
         let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
         text.lines().any(|line| {

@@ -10,7 +10,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 async fn scrape(server: &TestServer) -> String {
-    let url = format!("http://{}/metrics", server.gateway_addr);
+    let url = format!("http://{}/metrics", server.admin_addr);
     let response = reqwest::get(&url).await.expect("metrics answer");
     assert_eq!(response.status().as_u16(), 200);
     response.text().await.unwrap()
@@ -113,7 +113,7 @@ async fn the_janitor_reports_open_upload_sessions() {
         media.start_upload(pb::StartUploadRequest { header: Some(header) }).await.expect("starts");
     }
     let gauge = || async {
-        let text = reqwest::get(format!("{}/metrics", server.gateway)).await.unwrap().text().await.unwrap();
+        let text = reqwest::get(format!("{}/metrics", server.admin)).await.unwrap().text().await.unwrap();
         sample(&text, &["archive_upload_sessions_open "])
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -174,7 +174,7 @@ async fn until_health(server: &TestServer, serving: bool) {
     let expected = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let readyz = reqwest::get(format!("http://{}/readyz", server.gateway_addr)).await.unwrap().status().as_u16();
+        let readyz = reqwest::get(format!("http://{}/readyz", server.admin_addr)).await.unwrap().status().as_u16();
         if health_of(&server.channel).await == expected && readyz == if serving { 200 } else { 503 } {
             return;
         }

@@ -69,6 +69,7 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
     let mut settings = Settings::default();
     settings.server.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.server.gateway_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.server.admin_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.metadata.url = format!("sqlite://{}", dir.join("archive.db").display());
     settings.gateway.key_file = dir.join("gateway.key").display().to_string();
     settings.server.shutdown_delay_seconds = 0;
@@ -88,6 +89,8 @@ pub struct TestServer {
     pub backend: Backend,
     pub grpc_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
+    /// `/metrics`, `/readyz`, `/healthz`.
+    pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub dir: TempDir,
     pub archive: archive::archive::Archive,
@@ -139,14 +142,14 @@ impl TestServer {
     pub async fn start_from(backend: Backend, settings: Settings, dir: TempDir) -> Self {
         archive::app::telemetry::init();
         let app = Application::build(settings.clone()).await.expect("server builds");
-        let (grpc_addr, gateway_addr) = (app.grpc_addr(), app.gateway_addr());
+        let (grpc_addr, gateway_addr, admin_addr) = (app.grpc_addr(), app.gateway_addr(), app.admin_addr());
         let archive = app.archive().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
         let channel = archive::client::connect(&format!("http://{grpc_addr}")).await.expect("server answers");
-        Self { backend, grpc_addr, gateway_addr, channel, dir, archive, settings, stop: Some(stop) }
+        Self { backend, grpc_addr, gateway_addr, admin_addr, channel, dir, archive, settings, stop: Some(stop) }
     }
 
     pub fn articles(&self) -> ArticleServiceClient<Channel> {
@@ -324,6 +327,8 @@ pub struct Archived {
     pub grpc: String,
     /// `http://127.0.0.1:PORT` of its media gateway.
     pub gateway: String,
+    /// `http://127.0.0.1:PORT` of its admin listener (`/metrics`, `/readyz`).
+    pub admin: String,
 }
 
 impl Drop for Archived {
@@ -397,7 +402,8 @@ keys = [{{ id = "shared", secret = "{GATEWAY_KEY}" }}]
 }
 
 /// Starts the `archived` binary in `dir` with extra environment variables
-/// and reads its gRPC address from its log.
+/// and reads its addresses from its log. Its admin listener takes a free
+/// port unless `env` says otherwise.
 pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
     dir: &std::path::Path,
     env: &[(K, V)],
@@ -405,6 +411,7 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archived"))
         .current_dir(dir)
+        .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
@@ -415,16 +422,23 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
     let field = |line: &str, name: &str| {
         line.split(name).nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned)
     };
-    let (grpc, gateway) = loop {
+    let (grpc, gateway, admin) = loop {
         line.clear();
         assert!(log.read_line(&mut line).expect("log readable") > 0, "archived exited before serving");
-        if let (Some(grpc), Some(gateway)) = (field(&line, "grpc="), field(&line, "gateway=")) {
-            break (grpc, gateway);
+        if let (Some(grpc), Some(gateway), Some(admin)) =
+            (field(&line, "grpc="), field(&line, "gateway="), field(&line, "admin="))
+        {
+            break (grpc, gateway, admin);
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-    Archived { child, grpc: format!("http://{grpc}"), gateway: format!("http://{gateway}") }
+    Archived {
+        child,
+        grpc: format!("http://{grpc}"),
+        gateway: format!("http://{gateway}"),
+        admin: format!("http://{admin}"),
+    }
 }
 
 /// A TCP proxy on loopback to `target` that a test can cut (every

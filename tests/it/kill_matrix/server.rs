@@ -27,6 +27,7 @@ impl Server {
 [server]
 grpc_addr = "127.0.0.1:{grpc_port}"
 gateway_addr = "127.0.0.1:{gateway_port}"
+admin_addr = "127.0.0.1:0"
 shutdown_delay_seconds = 0
 [storage]
 url = "s3://{bucket}"
@@ -70,6 +71,7 @@ sweep_interval_seconds = 0
         settings.storage.s3.secret_access_key = Some(self.secret.clone().into());
         settings.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.server.gateway_addr = "127.0.0.1:0".parse().unwrap();
+        settings.server.admin_addr = "127.0.0.1:0".parse().unwrap();
         settings
     }
 
