@@ -1,9 +1,10 @@
 //! How every gRPC call ended: its status code, duration and bytes each
 //! way, recorded in [`crate::metrics`] when the last byte of the response
-//! has gone (or the client went away). On the way out, tonic's own answer
-//! to an oversized message (OUT_OF_RANGE "decoded message length too
-//! large") becomes RESOURCE_EXHAUSTED naming the setting, as gRPC's
-//! status-code guide asks.
+//! has gone (or the client went away), labelled by its method only when a
+//! registered service declares it ([`super::methods`]). On the way out,
+//! tonic's own answer to an oversized message (OUT_OF_RANGE "decoded
+//! message length too large") becomes RESOURCE_EXHAUSTED naming the
+//! setting, as gRPC's status-code guide asks.
 
 use crate::error::{ArchiveError, ErrorKind, Reason};
 use bytes::Bytes;
@@ -53,7 +54,7 @@ pub struct Outcome<S> {
 
 /// One call in progress.
 struct Call {
-    path: String,
+    labels: crate::metrics::RpcLabels,
     start: Instant,
     received: Arc<AtomicU64>,
     max_message_bytes: usize,
@@ -62,7 +63,7 @@ struct Call {
 impl Call {
     fn finish(&self, code: Code, sent: u64) {
         let received = self.received.load(Ordering::Relaxed);
-        crate::metrics::rpc(&self.path, code, self.start.elapsed(), received, sent);
+        crate::metrics::rpc(self.labels, code, self.start.elapsed(), received, sent);
     }
 
     /// Rewrites an oversized-message status in `headers` (response headers
@@ -104,7 +105,7 @@ where
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let received = Arc::new(AtomicU64::new(0));
         let call = Call {
-            path: request.uri().path().to_owned(),
+            labels: super::methods::known().labels(request.uri().path()),
             start: Instant::now(),
             received: received.clone(),
             max_message_bytes: self.max_message_bytes,

@@ -1,1 +1,131 @@
-//! See `super`.
+//! Findings 3, 4 and part of 9, from outside a running archived: unknown
+//! paths leave the metric series as they are.
+
+use crate::common::{Backend, TestServer};
+use archive::{
+    client::Bearer,
+    service::auth::{Scope, file_entry, new_token},
+};
+use bytes::{Buf, BufMut};
+use tonic::{
+    Code,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    codegen::http::uri::PathAndQuery,
+    service::interceptor::InterceptedService,
+    transport::Channel,
+};
+
+// ---------------------------------------------------------------- helpers
+
+/// Messages as raw bytes: what a hostile caller puts in a gRPC frame.
+#[derive(Debug, Clone, Copy, Default)]
+struct Raw;
+
+impl Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+/// One unary call of `bytes` to `path`, with `token` if any.
+async fn raw_call(channel: &Channel, token: Option<&str>, path: &str, bytes: Vec<u8>) -> tonic::Status {
+    raw_call_with(channel, token, path, bytes, None).await.expect_err("refused")
+}
+
+async fn raw_call_with(
+    channel: &Channel,
+    token: Option<&str>,
+    path: &str,
+    bytes: Vec<u8>,
+    request_id: Option<&str>,
+) -> Result<tonic::Response<Vec<u8>>, tonic::Status> {
+    let service = InterceptedService::new(channel.clone(), Bearer::new(token).unwrap());
+    let mut client = tonic::client::Grpc::new(service);
+    client.ready().await.expect("connection ready");
+    let mut request = tonic::Request::new(bytes);
+    if let Some(id) = request_id {
+        request.metadata_mut().insert("x-request-id", id.parse().expect("an ASCII header value"));
+    }
+    client.unary(request, PathAndQuery::try_from(path).expect("a path"), Raw).await
+}
+
+/// A tokens file with one `read,write` token, and the token.
+fn tokens_file(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let token = new_token();
+    let path = dir.join("tokens.toml");
+    std::fs::write(&path, file_entry("cms", &[Scope::Read, Scope::Write], &token)).unwrap();
+    (path, token)
+}
+
+async fn start_with_auth(backend: Backend) -> (TestServer, String, tempfile::TempDir) {
+    let keys = tempfile::tempdir().unwrap();
+    let (path, token) = tokens_file(keys.path());
+    let server = TestServer::start_with(backend, |settings| {
+        settings.auth.tokens_file = Some(path.display().to_string());
+    })
+    .await;
+    (server, token, keys)
+}
+
+// ---------------------------------------------------------------- finding 3
+
+/// The `grpc_server_*` series in the metrics text, without their values.
+fn rpc_series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|line| line.starts_with("grpc_server_"))
+        .filter_map(|line| line.rsplit_once(' ').map(|(series, _)| series.to_owned()))
+        .collect()
+}
+
+/// 300 calls without a token to made-up paths (auth on) add no series
+/// after the first: they share `grpc_service="unknown"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_add_no_metric_series() {
+    let (server, _token, _keys) = start_with_auth(Backend::Fs).await;
+    let first = raw_call(&server.channel, None, "/x0.Svc/mmm", Vec::new()).await;
+    assert_eq!(first.code(), Code::Unimplemented);
+    let before = archive::metrics::render();
+    for i in 1..=300 {
+        let path = match i % 3 {
+            0 => format!("/x{i}.Svc/{}", "m".repeat(i)),
+            1 => format!("/archive.v1.Nope{i}/GetArticle"),
+            _ => format!("/archive.v1.ArticleService/Nope{i}"),
+        };
+        let code = raw_call(&server.channel, None, &path, Vec::new()).await.code();
+        assert!(matches!(code, Code::Unimplemented | Code::Unauthenticated), "{path}: {code:?}");
+    }
+    let after = archive::metrics::render();
+    assert_eq!(rpc_series(&before), rpc_series(&after), "unknown paths made new series");
+    assert!(after.contains(r#"grpc_service="unknown",grpc_method="unknown""#), "{after}");
+    assert!(!after.contains("x1.Svc") && !after.contains("Nope"), "a made-up path is a label");
+    // Only values change: a few digits, not a series per path. (Other
+    // series come and go with the background jobs.)
+    let rpc_bytes =
+        |text: &str| text.lines().filter(|line| line.starts_with("grpc_server_")).map(str::len).sum::<usize>();
+    let (before, after) = (rpc_bytes(&before), rpc_bytes(&after));
+    assert!(after < before + 256, "grpc_server_* series: {before} bytes, then {after}");
+}
