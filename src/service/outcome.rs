@@ -2,9 +2,12 @@
 //! way, recorded in [`crate::metrics`] when the last byte of the response
 //! has gone (or the client went away), labelled by its method only when a
 //! registered service declares it ([`super::methods`]). On the way out,
-//! tonic's own answer to an oversized message (OUT_OF_RANGE "decoded
-//! message length too large") becomes RESOURCE_EXHAUSTED naming the
-//! setting, as gRPC's status-code guide asks.
+//! tonic's own statuses about the request message get a reason like ours:
+//! an oversized message (OUT_OF_RANGE "decoded message length too large")
+//! becomes RESOURCE_EXHAUSTED naming the setting, as gRPC's status-code
+//! guide asks; one that is not valid protobuf (INTERNAL with prost's text,
+//! which says nothing about the server) becomes INVALID_ARGUMENT /
+//! `MALFORMED_MESSAGE`. This holds for every service, health included.
 
 use crate::error::{ArchiveError, ErrorKind, Reason};
 use bytes::Bytes;
@@ -26,6 +29,8 @@ use tonic::{
 
 /// What tonic's decoder says about a message over its limit.
 const TONIC_TOO_LARGE: &str = "decoded message length too large";
+/// How prost's `DecodeError` starts, which tonic sends as INTERNAL.
+const PROST_MALFORMED: &str = "failed to decode Protobuf message";
 
 #[derive(Debug, Clone)]
 pub struct OutcomeLayer {
@@ -66,24 +71,46 @@ impl Call {
         crate::metrics::rpc(self.labels, code, self.start.elapsed(), received, sent);
     }
 
-    /// Rewrites an oversized-message status in `headers` (response headers
-    /// of a trailers-only answer, or trailers) and returns the final code.
+    /// Rewrites tonic's statuses about the request message in `headers`
+    /// (response headers of a trailers-only answer, or trailers) and returns
+    /// the final code.
     fn settle(&self, headers: &mut http::HeaderMap) -> Option<Code> {
         let status = tonic::Status::from_header_map(headers)?;
-        if status.code() != Code::OutOfRange || !status.message().contains(TONIC_TOO_LARGE) {
+        let Some(error) = self.rewritten(&status) else { return Some(status.code()) };
+        let rewritten = tonic::Status::from(error);
+        if rewritten.add_header(headers).is_err() {
             return Some(status.code());
         }
-        let limit = self.max_message_bytes;
-        let error = ArchiveError::new(
-            ErrorKind::ResourceExhausted,
-            Reason::MessageTooLarge,
-            format!("a message is over server.max_message_bytes ({limit} bytes); send smaller messages or chunks"),
-        );
-        let status = tonic::Status::from(error);
-        if status.add_header(headers).is_err() {
-            return Some(Code::OutOfRange);
+        Some(rewritten.code())
+    }
+
+    /// Our status for one of tonic's about the request message.
+    fn rewritten(&self, status: &tonic::Status) -> Option<ArchiveError> {
+        match status.code() {
+            Code::OutOfRange if status.message().contains(TONIC_TOO_LARGE) => {
+                let limit = self.max_message_bytes;
+                Some(ArchiveError::new(
+                    ErrorKind::ResourceExhausted,
+                    Reason::MessageTooLarge,
+                    format!(
+                        "a message is over server.max_message_bytes ({limit} bytes); send smaller messages or chunks"
+                    ),
+                ))
+            }
+            Code::Internal if status.message().starts_with(PROST_MALFORMED) => {
+                tracing::debug!(
+                    service = self.labels.0,
+                    method = self.labels.1,
+                    detail = status.message(),
+                    "malformed"
+                );
+                Some(ArchiveError::invalid(
+                    Reason::MalformedMessage,
+                    "the request is not a valid protobuf message of this method's request type",
+                ))
+            }
+            _ => None,
         }
-        Some(status.code())
     }
 }
 

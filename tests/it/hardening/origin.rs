@@ -1,5 +1,6 @@
 //! Findings 3, 4 and part of 9, from outside a running archived: unknown
-//! paths leave the metric series as they are.
+//! paths leave the metric series as they are; malformed messages are
+//! INVALID_ARGUMENT with a reason on every service.
 
 use crate::common::{Backend, TestServer};
 use archive::{
@@ -14,6 +15,7 @@ use tonic::{
     service::interceptor::InterceptedService,
     transport::Channel,
 };
+use tonic_types::StatusExt;
 
 // ---------------------------------------------------------------- helpers
 
@@ -73,6 +75,10 @@ async fn raw_call_with(
     client.unary(request, PathAndQuery::try_from(path).expect("a path"), Raw).await
 }
 
+fn reason(status: &tonic::Status) -> String {
+    status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
+}
+
 /// A tokens file with one `read,write` token, and the token.
 fn tokens_file(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let token = new_token();
@@ -128,4 +134,34 @@ async fn unknown_paths_add_no_metric_series() {
         |text: &str| text.lines().filter(|line| line.starts_with("grpc_server_")).map(str::len).sum::<usize>();
     let (before, after) = (rpc_bytes(&before), rpc_bytes(&after));
     assert!(after < before + 256, "grpc_server_* series: {before} bytes, then {after}");
+}
+
+// ---------------------------------------------------------------- finding 9
+
+/// A gRPC frame whose message is not protobuf (a varint that never ends).
+const GARBAGE: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+
+/// Malformed messages are INVALID_ARGUMENT / MALFORMED_MESSAGE with a short
+/// message, on the open health service as on ours, unary or streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_invalid_argument_with_a_reason() {
+    let (server, token, _keys) = start_with_auth(Backend::Fs).await;
+    let calls = [
+        (None, "/grpc.health.v1.Health/Check"),
+        (Some(token.as_str()), "/archive.v1.ArticleService/GetArticle"),
+        (Some(token.as_str()), "/archive.v1.MetadataService/ListArticles"),
+    ];
+    for (token, path) in calls {
+        let status = raw_call(&server.channel, token, path, GARBAGE.to_vec()).await;
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::InvalidArgument, "MALFORMED_MESSAGE"), "{path}");
+        assert!(!status.message().contains("Protobuf") && !status.message().contains("varint"), "{status:?}");
+    }
+    // A stream: UploadMedia's first message.
+    let service = InterceptedService::new(server.channel.clone(), Bearer::new(Some(&token)).unwrap());
+    let mut client = tonic::client::Grpc::new(service);
+    client.ready().await.unwrap();
+    let path = PathAndQuery::from_static("/archive.v1.MediaService/UploadMedia");
+    let messages = futures::stream::iter(vec![GARBAGE.to_vec()]);
+    let status = client.client_streaming(tonic::Request::new(messages), path, Raw).await.unwrap_err();
+    assert_eq!((status.code(), reason(&status).as_str()), (Code::InvalidArgument, "MALFORMED_MESSAGE"), "{status:?}");
 }
