@@ -1,13 +1,20 @@
 //! Findings 3, 4 and part of 9, from outside a running archived: unknown
 //! paths leave the metric series as they are; malformed messages are
-//! INVALID_ARGUMENT with a reason on every service.
+//! INVALID_ARGUMENT with a reason on every service; client errors are not
+//! logged as ERROR.
 
 use crate::common::{Backend, TestServer};
 use archive::{
     client::Bearer,
+    proto::v1::{self as pb, article_service_client::ArticleServiceClient},
     service::auth::{Scope, file_entry, new_token},
 };
 use bytes::{Buf, BufMut};
+use std::{
+    io::BufRead,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tonic::{
     Code,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
@@ -164,4 +171,97 @@ async fn malformed_messages_are_invalid_argument_with_a_reason() {
     let messages = futures::stream::iter(vec![GARBAGE.to_vec()]);
     let status = client.client_streaming(tonic::Request::new(messages), path, Raw).await.unwrap_err();
     assert_eq!((status.code(), reason(&status).as_str()), (Code::InvalidArgument, "MALFORMED_MESSAGE"), "{status:?}");
+}
+
+/// A running `archived` (the binary, auth on, JSON logs) whose log lines
+/// the test reads.
+struct Logged {
+    child: std::process::Child,
+    grpc: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Logged {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, token) = tokens_file(dir.path());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archived"))
+            .current_dir(dir.path())
+            .env("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0")
+            .env("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")
+            .env("ARCHIVE__AUTH__TOKENS_FILE", &tokens)
+            .env("ARCHIVE__LOG__FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("archived starts");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (serving, address) = std::sync::mpsc::channel();
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(grpc) = event["fields"]["grpc"].as_str()
+                {
+                    let _ = serving.send(grpc.to_owned());
+                }
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let Ok(grpc) = address.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("archived did not serve: {:?}", lines.lock().unwrap());
+        };
+        Self { child, grpc: format!("http://{grpc}"), lines, token, _dir: dir }
+    }
+
+    async fn channel(&self) -> Channel {
+        archive::client::connect(&self.grpc).await.expect("archived answers")
+    }
+
+    /// Every line logged so far, after a moment for the last ones.
+    async fn lines(&self) -> Vec<String> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn level(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line).map(|event| event["level"].to_string()).unwrap_or_default()
+}
+
+/// Calls refused for the caller's own reasons (no token, an unknown path, a
+/// missing article) log no ERROR line, but are logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_are_not_logged_as_errors() {
+    let logged = Logged::start();
+    let channel = logged.channel().await;
+    let unauthenticated = ArticleServiceClient::new(channel.clone())
+        .get_article(pb::GetArticleRequest { name: "articles/x".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(unauthenticated.code(), Code::Unauthenticated);
+    assert_eq!(raw_call(&channel, None, "/x1.Svc/m", Vec::new()).await.code(), Code::Unimplemented);
+    let authed = InterceptedService::new(channel.clone(), Bearer::new(Some(&logged.token)).unwrap());
+    let missing = ArticleServiceClient::new(authed)
+        .get_article(pb::GetArticleRequest { name: "articles/khong-co".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    let lines = logged.lines().await;
+    let errors: Vec<&String> = lines.iter().filter(|line| level(line) == "\"ERROR\"").collect();
+    assert!(errors.is_empty(), "client errors logged as ERROR: {errors:#?}");
+    let refusals = lines.iter().filter(|line| line.contains("call refused")).count();
+    assert!(refusals >= 3, "each refusal is logged (below ERROR): {lines:#?}");
 }
