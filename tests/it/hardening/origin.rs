@@ -1,7 +1,7 @@
 //! Findings 3, 4 and part of 9, from outside a running archived: unknown
 //! paths leave the metric series as they are; malformed messages are
 //! INVALID_ARGUMENT with a reason on every service; client errors are not
-//! logged as ERROR.
+//! logged as ERROR; request ids are checked before they reach the log.
 
 use crate::common::{Backend, TestServer};
 use archive::{
@@ -264,4 +264,36 @@ async fn client_errors_are_not_logged_as_errors() {
     assert!(errors.is_empty(), "client errors logged as ERROR: {errors:#?}");
     let refusals = lines.iter().filter(|line| line.contains("call refused")).count();
     assert!(refusals >= 3, "each refusal is logged (below ERROR): {lines:#?}");
+}
+
+/// An 8,000-character request id with JSON and log syntax in it never
+/// reaches the log: the call gets a fresh UUID, returned to the caller; a
+/// plain id is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_request_ids_are_replaced() {
+    let logged = Logged::start();
+    let channel = logged.channel().await;
+    let forged = format!("x\"}} level=ERROR {{\"forged\":\"{}\"}}", "f".repeat(8000));
+    let (health, article) = ("/grpc.health.v1.Health/Check", "/archive.v1.ArticleService/GetArticle");
+    let returned_id = |metadata: &tonic::metadata::MetadataMap| {
+        metadata.get("x-request-id").expect("an id returned").to_str().unwrap().to_owned()
+    };
+    for (id, kept) in [(forged.as_str(), false), ("cms-42.import:7_a", true), ("a b", false)] {
+        // Served, and refused (logged, in the call's span).
+        let served = raw_call_with(&channel, None, health, Vec::new(), Some(id)).await.expect("serving");
+        let refused = raw_call_with(&channel, None, article, Vec::new(), Some(id)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+        for returned in [returned_id(served.metadata()), returned_id(refused.metadata())] {
+            if kept {
+                assert_eq!(returned, id);
+            } else {
+                assert!(uuid::Uuid::parse_str(&returned).is_ok(), "a fresh UUID, not {returned:?}");
+            }
+        }
+    }
+
+    let lines = logged.lines().await;
+    assert!(lines.iter().any(|line| line.contains("cms-42.import:7_a")), "a plain id is logged: {lines:#?}");
+    let leaked: Vec<&String> = lines.iter().filter(|line| line.contains("forged") || line.contains("ffff")).collect();
+    assert!(leaked.is_empty(), "a forged id reached the log: {:?}", leaked.iter().map(|l| &l[..200.min(l.len())]));
 }
