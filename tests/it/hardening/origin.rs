@@ -1,12 +1,15 @@
 //! Findings 3, 4 and part of 9, from outside a running archived: unknown
-//! paths leave the metric series as they are; malformed messages are
-//! INVALID_ARGUMENT with a reason on every service; client errors are not
-//! logged as ERROR; request ids are checked before they reach the log.
+//! paths leave the metric series as they are; the media origin never
+//! serves what an uploader sent as HTML, SVG or script, and the MP4 check
+//! holds whatever the content type's parameters or case; malformed
+//! messages are INVALID_ARGUMENT with a reason on every service; client
+//! errors are not logged as ERROR; request ids are checked before they
+//! reach the log.
 
-use crate::common::{Backend, TestServer};
+use crate::common::{Backend, TestServer, fixture, leftovers_of, sha256_hex};
 use archive::{
-    client::Bearer,
-    proto::v1::{self as pb, article_service_client::ArticleServiceClient},
+    client::{Bearer, upload_messages},
+    proto::v1::{self as pb, article_service_client::ArticleServiceClient, upload_media_request::Kind},
     service::auth::{Scope, file_entry, new_token},
 };
 use bytes::{Buf, BufMut};
@@ -297,3 +300,73 @@ async fn forged_request_ids_are_replaced() {
     let leaked: Vec<&String> = lines.iter().filter(|line| line.contains("forged") || line.contains("ffff")).collect();
     assert!(leaked.is_empty(), "a forged id reached the log: {:?}", leaked.iter().map(|l| &l[..200.min(l.len())]));
 }
+
+// ---------------------------------------------------------------- finding 4
+
+/// Script, as uploaders sent it to the probe.
+const SCRIPT: &[u8] = b"<html><body><script>alert(document.domain)</script><svg onload=alert(1)></svg></body></html>";
+
+fn upload_header(filename: &str, content_type: &str, media_id: &str) -> pb::UploadHeader {
+    pb::UploadHeader {
+        filename: filename.into(),
+        content_type: content_type.into(),
+        media_id: media_id.into(),
+        ..Default::default()
+    }
+}
+
+async fn upload(server: &TestServer, header: pb::UploadHeader, data: &[u8]) -> Result<pb::Media, tonic::Status> {
+    let messages = upload_messages(header, std::io::Cursor::new(data.to_vec()), |_| {});
+    Ok(server.media().upload_media(messages).await?.into_inner().media.expect("media"))
+}
+
+async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
+    let get = server.metadata().get_media(pb::GetMediaRequest { name: format!("media/{media_id}") }).await;
+    assert_eq!(get.unwrap_err().code(), Code::NotFound, "no record for {media_id}");
+    assert_eq!(leftovers_of(server, media_id).await, Vec::<String>::new(), "no bytes left for {media_id}");
+}
+
+/// Bytes that are not MP4 are refused as NOT_MP4 whatever parameters, case
+/// or spaces the declared type has, and leave nothing; bytes stored as
+/// something else do not become an MP4 by being shared; a real clip with
+/// parameters is stored as plain video/mp4, probed.
+async fn the_mp4_check_cannot_be_skipped(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for (i, content_type) in
+        ["video/mp4; codecs=\"avc1\"", "VIDEO/MP4", " Video/Mp4 ", "video/mp4;x=1"].iter().enumerate()
+    {
+        let id = format!("gia-mp4-{i}");
+        let refused = upload(&server, upload_header("clip.mp4", content_type, &id), SCRIPT).await.unwrap_err();
+        assert_eq!((refused.code(), reason(&refused).as_str()), (Code::InvalidArgument, "NOT_MP4"), "{content_type:?}");
+        assert_nothing_stored(&server, &id).await;
+    }
+
+    // The same bytes stored first as opaque bytes...
+    let bytes = [SCRIPT, b" shared"].concat();
+    upload(&server, upload_header("trang.bin", "", ""), &bytes).await.expect("stored as bytes");
+    // ... sent again as MP4,
+    let refused = upload(&server, upload_header("clip.mp4", "video/mp4", "chia-se"), &bytes).await.unwrap_err();
+    assert_eq!(reason(&refused), "NOT_MP4", "{refused:?}");
+    assert_nothing_stored(&server, "chia-se").await;
+    // ... or only declared by SHA-256 and size, as an MP4: the bytes are
+    // asked for, then checked.
+    let declared = pb::UploadHeader {
+        sha256: sha256_hex(&bytes),
+        size_bytes: bytes.len() as i64,
+        ..upload_header("clip.mp4", "video/mp4", "khai-bao")
+    };
+    let header_only = vec![pb::UploadMediaRequest { kind: Some(Kind::Header(declared.clone())) }];
+    let answer = server.media().upload_media(futures::stream::iter(header_only)).await;
+    assert!(answer.is_err(), "a copy of bytes never checked as MP4 was recorded as one: {answer:?}");
+    let refused = upload(&server, declared, &bytes).await.unwrap_err();
+    assert_eq!(reason(&refused), "NOT_MP4", "{refused:?}");
+    assert_nothing_stored(&server, "khai-bao").await;
+
+    let clip = fixture("clip-faststart.mp4");
+    let media =
+        upload(&server, upload_header("clip.mp4", "Video/MP4; codecs=\"avc1.4d401e\"", ""), &clip).await.unwrap();
+    assert_eq!(media.content_type, "video/mp4");
+    assert!(media.mp4.is_some(), "probed");
+}
+
+on_both_backends!(the_mp4_check_cannot_be_skipped);
