@@ -220,6 +220,9 @@ impl Archive {
             ));
         }
         let media = self.metadata.get_media(id).await?;
+        // Only the allow-list plays inline; anything else is a download.
+        let served = media_type::served(&media.content_type);
+        let attachment = attachment || served.attachment;
         // Both kinds of URL carry whole seconds (`exp`, SigV4's X-Amz-Date):
         // sign as of a whole second, so that the expiry reported is theirs.
         let signed_at = Utc::now().timestamp();
@@ -230,7 +233,7 @@ impl Archive {
                 let disposition = attachment.then(|| attachment_disposition(&media.filename));
                 let object = media.playback_object();
                 let signed_at = std::time::UNIX_EPOCH + Duration::from_secs(signed_at as u64);
-                let (key, content_type) = (&object.key, &media.content_type);
+                let (key, content_type) = (&object.key, served.content_type);
                 presigner.presign_get(key, signed_at, ttl, content_type, disposition.as_deref()).await?
             }
             None => {
@@ -239,7 +242,7 @@ impl Archive {
                 format!("{}{path}?{query}", self.gateway_base_url)
             }
         };
-        Ok(PlaybackUrl { url, expire_time, content_type: media.content_type })
+        Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned() })
     }
 
     /// Deletes a clip: its record (with `force`, after detaching it from the

@@ -326,6 +326,119 @@ async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
     assert_eq!(leftovers_of(server, media_id).await, Vec::<String>::new(), "no bytes left for {media_id}");
 }
 
+/// Status and headers of a GET.
+async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let response = reqwest::get(url).await.expect("an HTTP answer");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.bytes().await.expect("a body").to_vec())
+}
+
+fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).map(|value| value.to_str().unwrap()).unwrap_or("")
+}
+
+/// What every answer of the gateway carries.
+fn assert_origin_headers(headers: &reqwest::header::HeaderMap, what: &str) {
+    assert_eq!(header(headers, "x-content-type-options"), "nosniff", "{what}: {headers:?}");
+    let csp = header(headers, "content-security-policy");
+    assert!(csp.contains("default-src 'none'") && csp.contains("sandbox"), "{what}: {csp:?}");
+}
+
+/// A clip that must never render: opaque bytes, as a download.
+fn assert_download(headers: &reqwest::header::HeaderMap, what: &str) {
+    assert_eq!(header(headers, "content-type"), "application/octet-stream", "{what}: {headers:?}");
+    assert!(header(headers, "content-disposition").starts_with("attachment"), "{what}: {headers:?}");
+}
+
+/// A URL for `media` on the gateway, whatever the backend (on S3 playback
+/// URLs are presigned, but the gateway serves the same clips).
+fn gateway_url(server: &TestServer, name: &str) -> String {
+    let id = name.strip_prefix("media/").unwrap();
+    let path = format!("/media/{id}");
+    let expires = chrono::Utc::now().timestamp() + 600;
+    format!("http://{}{path}?{}", server.gateway_addr, server.archive.signer().sign(&path, expires, false))
+}
+
+/// An inline playback URL of `name`, and the content type it says it serves.
+async fn playback(server: &TestServer, name: &str) -> (String, String) {
+    let request = pb::GetPlaybackUrlRequest {
+        name: name.into(),
+        disposition: pb::Disposition::Inline.into(),
+        ..Default::default()
+    };
+    let url = server.media().get_playback_url(request).await.expect("a playback URL").into_inner();
+    (url.url, url.content_type)
+}
+
+/// HTML, SVG and script are refused when declared; sent under such a name
+/// without a type (or recorded before this rule), they go out only as a
+/// download, by the gateway and by a presigned URL alike; every gateway
+/// answer says nosniff and a sandboxing CSP, and a clip still goes out as
+/// video/mp4 inline.
+async fn script_never_renders_on_the_media_origin(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let declared = [
+        ("a.html", "text/html", Code::InvalidArgument, "UNSUPPORTED_MEDIA_TYPE"),
+        ("a.html", "TEXT/HTML; charset=utf-8", Code::InvalidArgument, "UNSUPPORTED_MEDIA_TYPE"),
+        ("a.svg", "image/svg+xml", Code::InvalidArgument, "UNSUPPORTED_MEDIA_TYPE"),
+        ("a.js", "application/javascript", Code::InvalidArgument, "UNSUPPORTED_MEDIA_TYPE"),
+        ("a.xhtml", "application/xhtml+xml", Code::InvalidArgument, "UNSUPPORTED_MEDIA_TYPE"),
+        ("a.bin", "*/*", Code::InvalidArgument, "INVALID_CONTENT_TYPE"),
+        ("a.bin", "*", Code::InvalidArgument, "INVALID_CONTENT_TYPE"),
+        ("a.mp4", "video/*", Code::InvalidArgument, "INVALID_CONTENT_TYPE"),
+    ];
+    for (i, (filename, content_type, code, expected)) in declared.into_iter().enumerate() {
+        let id = format!("kich-ban-{i}");
+        let refused = upload(&server, upload_header(filename, content_type, &id), SCRIPT).await.unwrap_err();
+        assert_eq!((refused.code(), reason(&refused).as_str()), (code, expected), "{content_type}: {refused:?}");
+        assert_nothing_stored(&server, &id).await;
+    }
+
+    // Named like script, no type declared: stored as opaque bytes.
+    let mut downloads = Vec::new();
+    for filename in ["trang.html", "logo.svg", "app.js", "tokens.toml"] {
+        let media = upload(&server, upload_header(filename, "", ""), SCRIPT).await.expect("stored as bytes");
+        assert_eq!(media.content_type, "application/octet-stream", "{filename}");
+        downloads.push(media.name);
+    }
+    // Recorded as HTML before this rule (the probe's uploads).
+    let stored = archive::ids::MediaId::from_name(&downloads[0]).unwrap();
+    let mut legacy = server.archive.metadata().get_media(&stored).await.unwrap();
+    legacy.id = archive::ids::MediaId::generate();
+    legacy.content_type = "text/html".into();
+    server.archive.metadata().insert_media_copy(&legacy).await.expect("a record made before");
+    downloads.push(legacy.id.name());
+
+    for name in &downloads {
+        let (status, headers, body) = get(&gateway_url(&server, name)).await;
+        assert_eq!((status, body.as_slice()), (200, SCRIPT), "{name}");
+        assert_download(&headers, &format!("gateway {name}"));
+        assert_origin_headers(&headers, &format!("gateway {name}"));
+
+        let (url, content_type) = playback(&server, name).await;
+        assert_eq!(content_type, "application/octet-stream", "{name}");
+        let (status, headers, body) = get(&url).await;
+        assert_eq!((status, body.as_slice()), (200, SCRIPT), "{name} at {url}");
+        assert_download(&headers, &format!("playback URL of {name} ({backend:?})"));
+    }
+
+    // A clip plays inline, and refusals carry the origin's headers too.
+    let clip = upload(&server, upload_header("clip.mp4", "", ""), &fixture("clip-faststart.mp4")).await.unwrap();
+    let (url, content_type) = playback(&server, &clip.name).await;
+    assert_eq!(content_type, "video/mp4");
+    for url in [url, gateway_url(&server, &clip.name)] {
+        let (status, headers, _) = get(&url).await;
+        assert_eq!((status, header(&headers, "content-type")), (200, "video/mp4"), "{url}");
+        assert_eq!(header(&headers, "content-disposition"), "", "{url}");
+    }
+    let (_, headers, _) = get(&gateway_url(&server, &clip.name)).await;
+    assert_origin_headers(&headers, "a clip");
+    let forged = gateway_url(&server, &clip.name).replace("sig=", "sig=0");
+    let (status, headers, _) = get(&forged).await;
+    assert_eq!(status, 403);
+    assert_origin_headers(&headers, "a refusal");
+}
+
 /// Bytes that are not MP4 are refused as NOT_MP4 whatever parameters, case
 /// or spaces the declared type has, and leave nothing; bytes stored as
 /// something else do not become an MP4 by being shared; a real clip with
@@ -369,4 +482,4 @@ async fn the_mp4_check_cannot_be_skipped(backend: Backend) {
     assert!(media.mp4.is_some(), "probed");
 }
 
-on_both_backends!(the_mp4_check_cannot_be_skipped);
+on_both_backends!(script_never_renders_on_the_media_origin, the_mp4_check_cannot_be_skipped);
