@@ -219,7 +219,12 @@ impl Application {
             .option_layer(grpc_web)
             .layer(OutcomeLayer::new(max_message))
             .layer(request_id::set())
-            .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_id::span))
+            .layer(
+                tower_http::trace::TraceLayer::new_for_grpc()
+                    .make_span_with(request_id::span)
+                    // The outcome layer logs each failed call at the level its code deserves.
+                    .on_failure(()),
+            )
             .layer(request_id::propagate())
             .layer(AuthLayer::new(self.auth.clone()))
             .layer(LimitsLayer::new(limit_settings(&self.settings)));

@@ -4,6 +4,7 @@
 
 use super::{Archive, MediaUpload, now, run_to_completion};
 use crate::error::Reason;
+use crate::format::media_type;
 use crate::{
     blob::{BlobKey, ByteStream},
     error::{ArchiveError, ErrorKind, Result},
@@ -14,7 +15,8 @@ use chrono::{DateTime, Utc};
 use std::{ops::Range, time::Duration};
 
 const MAX_FILENAME_CHARS: usize = 255;
-const MAX_CONTENT_TYPE_CHARS: usize = 255;
+/// How much of a refused content type a message repeats.
+const MAX_CONTENT_TYPE_CHARS: usize = 64;
 
 /// What an upload's first message says.
 #[derive(Debug, Clone, Default)]
@@ -45,21 +47,36 @@ pub struct PlaybackUrl {
     pub content_type: String,
 }
 
-/// The content type a filename's extension names, or
-/// `application/octet-stream` for an unknown one.
+/// The content type of a clip uploaded as `filename` with none declared.
 fn guess_content_type(filename: &str) -> &'static str {
-    mime_guess::from_path(filename).first_raw().unwrap_or("application/octet-stream")
+    media_type::guess(filename)
 }
 
-fn check_content_type(content_type: &str) -> Result<()> {
-    let valid = content_type.len() <= MAX_CONTENT_TYPE_CHARS
-        && content_type.split_once('/').is_some_and(|(kind, sub)| !kind.is_empty() && !sub.is_empty())
-        && content_type.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-    if valid {
-        Ok(())
-    } else {
-        Err(ArchiveError::invalid(Reason::InvalidContentType, format!("{content_type:?} is not a MIME type")))
-    }
+/// The type a declared content type is stored as ([`media_type::accept`]),
+/// or why it is refused: not a media type at all (a wildcard, garbage), or
+/// one the archive never serves as itself (HTML, SVG, ...).
+fn check_content_type(content_type: &str) -> Result<&'static str> {
+    media_type::accept(content_type).map_err(|refused| match refused {
+        media_type::Refused::NotAMediaType => ArchiveError::invalid(
+            Reason::InvalidContentType,
+            format!("{:?} is not a media type (type/subtype)", echo(content_type)),
+        ),
+        media_type::Refused::NotStored(essence) => ArchiveError::invalid(
+            Reason::UnsupportedMediaType,
+            format!(
+                "{:?} is not a type the archive stores: declare one of {}, or {} for bytes served only as a \
+                 download (an empty content_type picks from the file name)",
+                echo(&essence),
+                media_type::INLINE.join(", "),
+                media_type::OPAQUE
+            ),
+        ),
+    })
+}
+
+/// At most [`MAX_CONTENT_TYPE_CHARS`] of a content type, for a message.
+fn echo(content_type: &str) -> String {
+    content_type.chars().take(MAX_CONTENT_TYPE_CHARS).collect()
 }
 
 fn check_filename(filename: &str) -> Result<()> {
@@ -82,11 +99,11 @@ impl Archive {
         // A size declared up front is held to the limit before any byte moves.
         self.check_clip_size(header.size_bytes.max(0) as u64)?;
         let content_type = if header.content_type.is_empty() {
-            guess_content_type(&header.filename).to_owned()
+            guess_content_type(&header.filename)
         } else {
-            header.content_type.clone()
-        };
-        check_content_type(&content_type)?;
+            check_content_type(&header.content_type)?
+        }
+        .to_owned();
         let id = MediaId::chosen_or_generated(&header.media_id)?;
         if !header.media_id.is_empty() {
             match self.metadata.get_media(&id).await {
@@ -121,6 +138,11 @@ impl Archive {
             return Ok(None);
         };
         let (id, content_type) = self.new_media(header).await?;
+        // Bytes never checked as MP4 do not become one by being shared: the
+        // client sends them, and they are checked.
+        if media_type::is_mp4(&content_type) && stored.mp4.is_none() {
+            return Ok(None);
+        }
         let record = MediaRecord { id, filename: header.filename.clone(), content_type, create_time: now(), ..stored };
         match self.metadata.insert_media_copy(&record).await {
             Ok(()) => {}
@@ -198,6 +220,9 @@ impl Archive {
             ));
         }
         let media = self.metadata.get_media(id).await?;
+        // Only the allow-list plays inline; anything else is a download.
+        let served = media_type::served(&media.content_type);
+        let attachment = attachment || served.attachment;
         // Both kinds of URL carry whole seconds (`exp`, SigV4's X-Amz-Date):
         // sign as of a whole second, so that the expiry reported is theirs.
         let signed_at = Utc::now().timestamp();
@@ -208,7 +233,7 @@ impl Archive {
                 let disposition = attachment.then(|| attachment_disposition(&media.filename));
                 let object = media.playback_object();
                 let signed_at = std::time::UNIX_EPOCH + Duration::from_secs(signed_at as u64);
-                let (key, content_type) = (&object.key, &media.content_type);
+                let (key, content_type) = (&object.key, served.content_type);
                 presigner.presign_get(key, signed_at, ttl, content_type, disposition.as_deref()).await?
             }
             None => {
@@ -217,7 +242,7 @@ impl Archive {
                 format!("{}{path}?{query}", self.gateway_base_url)
             }
         };
-        Ok(PlaybackUrl { url, expire_time, content_type: media.content_type })
+        Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned() })
     }
 
     /// Deletes a clip: its record (with `force`, after detaching it from the

@@ -9,6 +9,7 @@ use crate::{
     },
     config::GatewaySettings,
     error::ArchiveError,
+    format::media_type,
     ids::MediaId,
 };
 use axum::{
@@ -73,6 +74,8 @@ pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.max_concurrent_requests.max(1)))
         .layer(axum::middleware::from_fn(measured))
         .route("/healthz", get(|| async { "ok\n" }))
+        // Every answer of the port, unknown paths' 404s too.
+        .layer(axum::middleware::map_response(origin_headers))
 }
 
 /// Counts each media request by status, timed to its response headers.
@@ -80,6 +83,21 @@ async fn measured(request: axum::extract::Request, next: axum::middleware::Next)
     let start = std::time::Instant::now();
     let response = next.run(request).await;
     crate::metrics::gateway(response.status().as_u16(), start.elapsed());
+    response
+}
+
+/// What every answer of the media origin says, whatever its status: browsers
+/// must not guess a type other than the one sent (`nosniff`), and whatever
+/// is opened as a page there may load nothing, run nothing and has an origin
+/// of its own (`sandbox`). Clips still play: a `<video>` on another page
+/// does not apply the CSP of the media it loads, and `media-src 'self'`
+/// lets a clip opened on its own play in the browser's viewer.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; media-src 'self'; sandbox";
+
+async fn origin_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     response
 }
 
@@ -179,8 +197,10 @@ async fn respond(archive: &Archive, uri: &Uri, method: &Method, headers: &Header
             return plain(StatusCode::PRECONDITION_FAILED, "the clip does not meet the request's preconditions\n");
         }
     }
-    response = response.header(header::CONTENT_TYPE, &media.content_type).header(header::ACCEPT_RANGES, "bytes");
-    if query.disposition.as_deref() == Some(ATTACHMENT) {
+    // Only the allow-list goes out as itself; anything else is a download.
+    let served = media_type::served(&media.content_type);
+    response = response.header(header::CONTENT_TYPE, served.content_type).header(header::ACCEPT_RANGES, "bytes");
+    if served.attachment || query.disposition.as_deref() == Some(ATTACHMENT) {
         response = response.header(header::CONTENT_DISPOSITION, attachment_disposition(&media.filename));
     }
     let (status, start, end) = match range {

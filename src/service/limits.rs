@@ -21,7 +21,6 @@ use crate::error::{ArchiveError, ErrorKind, Reason};
 use bytes::Bytes;
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 use http_body::{Body, Frame, SizeHint};
-use prost::Message;
 use std::{
     collections::HashSet,
     future::Future,
@@ -80,20 +79,9 @@ impl LimitsLayer {
     }
 }
 
-/// The paths of the RPCs that stream either way, read from the descriptors.
+/// The paths of the RPCs that stream either way, from the known methods.
 fn streaming_paths() -> HashSet<String> {
-    let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).expect("our descriptors");
-    let mut paths = HashSet::new();
-    for file in &set.file {
-        for service in &file.service {
-            for method in &service.method {
-                if method.client_streaming() || method.server_streaming() {
-                    paths.insert(format!("/{}.{}/{}", file.package(), service.name(), method.name()));
-                }
-            }
-        }
-    }
-    paths
+    super::methods::known().streaming_paths().map(str::to_owned).collect()
 }
 
 impl<S> tower::Layer<S> for LimitsLayer {

@@ -8,6 +8,7 @@ mod convert;
 pub mod limits;
 mod media_service;
 mod metadata_service;
+pub mod methods;
 pub mod outcome;
 pub mod request_id;
 

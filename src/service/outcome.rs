@@ -1,9 +1,15 @@
 //! How every gRPC call ended: its status code, duration and bytes each
 //! way, recorded in [`crate::metrics`] when the last byte of the response
-//! has gone (or the client went away). On the way out, tonic's own answer
-//! to an oversized message (OUT_OF_RANGE "decoded message length too
-//! large") becomes RESOURCE_EXHAUSTED naming the setting, as gRPC's
-//! status-code guide asks.
+//! has gone (or the client went away), labelled by its method only when a
+//! registered service declares it ([`super::methods`]). On the way out,
+//! tonic's own statuses about the request message get a reason like ours:
+//! an oversized message (OUT_OF_RANGE "decoded message length too large")
+//! becomes RESOURCE_EXHAUSTED naming the setting, as gRPC's status-code
+//! guide asks; one that is not valid protobuf (INTERNAL with prost's text,
+//! which says nothing about the server) becomes INVALID_ARGUMENT /
+//! `MALFORMED_MESSAGE`. This holds for every service, health included.
+//! A call that did not end OK is logged here too, once, at the level its
+//! code deserves ([`level`]), with its method and request id.
 
 use crate::error::{ArchiveError, ErrorKind, Reason};
 use bytes::Bytes;
@@ -25,6 +31,8 @@ use tonic::{
 
 /// What tonic's decoder says about a message over its limit.
 const TONIC_TOO_LARGE: &str = "decoded message length too large";
+/// How prost's `DecodeError` starts, which tonic sends as INTERNAL.
+const PROST_MALFORMED: &str = "failed to decode Protobuf message";
 
 #[derive(Debug, Clone)]
 pub struct OutcomeLayer {
@@ -53,36 +61,97 @@ pub struct Outcome<S> {
 
 /// One call in progress.
 struct Call {
-    path: String,
+    labels: crate::metrics::RpcLabels,
+    /// The path of a call to no known method (at most [`MAX_LOGGED_PATH`]
+    /// bytes), for the log.
+    unknown_path: Option<String>,
+    /// As the response carries it (checked by [`super::request_id`]).
+    request_id: Option<http::HeaderValue>,
     start: Instant,
     received: Arc<AtomicU64>,
     max_message_bytes: usize,
 }
 
+/// How much of an unknown path the log repeats.
+const MAX_LOGGED_PATH: usize = 128;
+
 impl Call {
-    fn finish(&self, code: Code, sent: u64) {
-        let received = self.received.load(Ordering::Relaxed);
-        crate::metrics::rpc(&self.path, code, self.start.elapsed(), received, sent);
+    fn new(path: &str, received: Arc<AtomicU64>, max_message_bytes: usize) -> Self {
+        let labels = super::methods::known().labels(path);
+        let unknown_path = (labels.1 == super::methods::UNKNOWN).then(|| {
+            let end = (0..=path.len().min(MAX_LOGGED_PATH)).rev().find(|end| path.is_char_boundary(*end));
+            path[..end.unwrap_or(0)].to_owned()
+        });
+        Self { labels, unknown_path, request_id: None, start: Instant::now(), received, max_message_bytes }
     }
 
-    /// Rewrites an oversized-message status in `headers` (response headers
-    /// of a trailers-only answer, or trailers) and returns the final code.
+    fn finish(&self, code: Code, sent: u64) {
+        let received = self.received.load(Ordering::Relaxed);
+        let elapsed = self.start.elapsed();
+        crate::metrics::rpc(self.labels, code, elapsed, received, sent);
+        if code != Code::Ok {
+            self.log(code, elapsed);
+        }
+    }
+
+    /// One line for a call that did not end OK, at the level its code
+    /// deserves ([`level`]).
+    fn log(&self, code: Code, elapsed: std::time::Duration) {
+        let (service, method) = self.labels;
+        let path = self.unknown_path.as_deref().unwrap_or("");
+        let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("");
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        match level(code) {
+            tracing::Level::INFO => {
+                tracing::info!(service, method, path, request_id, ?code, latency_ms, "call refused")
+            }
+            tracing::Level::WARN => {
+                tracing::warn!(service, method, path, request_id, ?code, latency_ms, "call refused")
+            }
+            _ => tracing::error!(service, method, path, request_id, ?code, latency_ms, "call failed"),
+        }
+    }
+
+    /// Rewrites tonic's statuses about the request message in `headers`
+    /// (response headers of a trailers-only answer, or trailers) and returns
+    /// the final code.
     fn settle(&self, headers: &mut http::HeaderMap) -> Option<Code> {
         let status = tonic::Status::from_header_map(headers)?;
-        if status.code() != Code::OutOfRange || !status.message().contains(TONIC_TOO_LARGE) {
+        let Some(error) = self.rewritten(&status) else { return Some(status.code()) };
+        let rewritten = tonic::Status::from(error);
+        if rewritten.add_header(headers).is_err() {
             return Some(status.code());
         }
-        let limit = self.max_message_bytes;
-        let error = ArchiveError::new(
-            ErrorKind::ResourceExhausted,
-            Reason::MessageTooLarge,
-            format!("a message is over server.max_message_bytes ({limit} bytes); send smaller messages or chunks"),
-        );
-        let status = tonic::Status::from(error);
-        if status.add_header(headers).is_err() {
-            return Some(Code::OutOfRange);
+        Some(rewritten.code())
+    }
+
+    /// Our status for one of tonic's about the request message.
+    fn rewritten(&self, status: &tonic::Status) -> Option<ArchiveError> {
+        match status.code() {
+            Code::OutOfRange if status.message().contains(TONIC_TOO_LARGE) => {
+                let limit = self.max_message_bytes;
+                Some(ArchiveError::new(
+                    ErrorKind::ResourceExhausted,
+                    Reason::MessageTooLarge,
+                    format!(
+                        "a message is over server.max_message_bytes ({limit} bytes); send smaller messages or chunks"
+                    ),
+                ))
+            }
+            Code::Internal if status.message().starts_with(PROST_MALFORMED) => {
+                tracing::debug!(
+                    service = self.labels.0,
+                    method = self.labels.1,
+                    detail = status.message(),
+                    "malformed"
+                );
+                Some(ArchiveError::invalid(
+                    Reason::MalformedMessage,
+                    "the request is not a valid protobuf message of this method's request type",
+                ))
+            }
+            _ => None,
         }
-        Some(status.code())
     }
 }
 
@@ -103,16 +172,12 @@ where
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let received = Arc::new(AtomicU64::new(0));
-        let call = Call {
-            path: request.uri().path().to_owned(),
-            start: Instant::now(),
-            received: received.clone(),
-            max_message_bytes: self.max_message_bytes,
-        };
+        let mut call = Call::new(request.uri().path(), received.clone(), self.max_message_bytes);
         let request = request.map(|body| tonic::body::Body::new(Counted { inner: body, bytes: received }));
         let response = self.inner.call(request);
         Box::pin(async move {
             let (mut parts, body) = response.await?.into_parts();
+            call.request_id = parts.headers.get(super::request_id::HEADER).cloned();
             if let Some(code) = call.settle(&mut parts.headers) {
                 // Trailers-only: the answer is complete.
                 call.finish(code, 0);
@@ -215,5 +280,42 @@ impl<B> Drop for Observed<B> {
         if let Some(call) = self.call.take() {
             call.finish(Code::Cancelled, self.sent);
         }
+    }
+}
+
+/// How loud a call that did not end OK is in the log (tower-http's
+/// `TraceLayer` would write every one at ERROR, even a stranger's call
+/// without a token). The caller's own doing (a bad or unknown request, no
+/// token, a lost race, a cancel) is INFO; a limit or deadline reached, or a
+/// method this server does not serve (another API version, or a probe), is
+/// WARN; only what points at the server or its backends (INTERNAL, UNKNOWN,
+/// UNAVAILABLE, DATA_LOSS) is ERROR. docs/operations.md says the same.
+fn level(code: Code) -> tracing::Level {
+    match code {
+        Code::Ok
+        | Code::Cancelled
+        | Code::InvalidArgument
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::Unauthenticated
+        | Code::FailedPrecondition
+        | Code::Aborted
+        | Code::OutOfRange => tracing::Level::INFO,
+        Code::ResourceExhausted | Code::DeadlineExceeded | Code::Unimplemented => tracing::Level::WARN,
+        Code::Unknown | Code::Internal | Code::Unavailable | Code::DataLoss => tracing::Level::ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_server_side_codes_are_errors() {
+        let errors: Vec<Code> = (1..=16).map(Code::from).filter(|code| level(*code) == tracing::Level::ERROR).collect();
+        assert_eq!(errors, [Code::Unknown, Code::Internal, Code::Unavailable, Code::DataLoss]);
+        assert_eq!(level(Code::Unauthenticated), tracing::Level::INFO);
+        assert_eq!(level(Code::ResourceExhausted), tracing::Level::WARN);
     }
 }

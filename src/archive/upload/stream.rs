@@ -9,7 +9,10 @@ use crate::error::Reason;
 use crate::{
     blob::{BlobKey, CompletedPart, PartPlan, PartWriter},
     error::{ArchiveError, ErrorKind, Result},
-    format::mp4::{self, FaststartPlan, Mp4Info},
+    format::{
+        media_type,
+        mp4::{self, FaststartPlan, Mp4Info},
+    },
     ids::{MediaId, UploadId},
     metadata::{MediaRecord, ObjectRef, UploadProgress, UploadSession},
 };
@@ -19,8 +22,6 @@ use sha2::{
     digest::common::hazmat::{SerializableState, SerializedState},
 };
 use std::{collections::BTreeMap, time::Duration};
-
-pub(crate) const MP4_CONTENT_TYPE: &str = "video/mp4";
 
 /// What the client says it sent, in its finish message.
 #[derive(Debug, Clone, Default)]
@@ -299,7 +300,11 @@ impl MediaUpload {
         };
         // Identical bytes are stored once: share them and drop this copy,
         // unless they are being deleted meanwhile.
-        if let Some(stored) = archive.metadata.find_media_by_content(&sha256, size).await? {
+        let is_mp4 = media_type::is_mp4(&content_type);
+        // Shared bytes never checked as MP4 do not become one: these are
+        // checked below like any new bytes.
+        let shared = archive.metadata.find_media_by_content(&sha256, size).await?;
+        if let Some(stored) = shared.filter(|stored| !is_mp4 || stored.mp4.is_some()) {
             let record = MediaRecord {
                 id: id.clone(),
                 filename: filename.clone(),
@@ -329,7 +334,7 @@ impl MediaUpload {
         }
         writer.finish(parts).await?;
         let object = ObjectRef { key, size_bytes: size, sha256 };
-        let (mp4, plan) = if content_type == MP4_CONTENT_TYPE {
+        let (mp4, plan) = if is_mp4 {
             match archive.inspect(&object).await {
                 Ok((info, plan)) => (Some(info), plan),
                 Err(reason) => {
@@ -337,7 +342,7 @@ impl MediaUpload {
                     archive.forget_upload(upload_id.as_ref()).await;
                     return Err(ArchiveError::invalid(
                         Reason::NotMp4,
-                        format!("the clip is declared as {MP4_CONTENT_TYPE} but {reason}; nothing was stored"),
+                        format!("the clip is declared as {} but {reason}; nothing was stored", media_type::MP4),
                     ));
                 }
             }
