@@ -9,7 +9,7 @@ use futures::StreamExt;
 use std::time::Duration;
 
 /// Resident memory of a process, from /proc.
-fn rss_bytes(pid: u32) -> u64 {
+pub(crate) fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc readable");
     let kib: u64 = status
         .lines()

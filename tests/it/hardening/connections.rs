@@ -3,7 +3,10 @@
 //! while slow but valid clients keep working; `/metrics` and `/readyz`
 //! answer on the admin listener, not on the viewers' gateway.
 
-use crate::common::{Backend, TestServer, pseudo_random_bytes};
+use crate::{
+    common::{Backend, TestServer, pseudo_random_bytes},
+    slow_clients::rss_bytes,
+};
 use archive::proto::v1 as pb;
 use std::time::{Duration, Instant};
 use tokio::{
@@ -172,17 +175,6 @@ async fn metrics_and_readiness_answer_on_the_admin_port_only() {
     let metrics = http.get(format!("http://{}/metrics", server.admin_addr)).send().await.unwrap();
     assert!(metrics.text().await.unwrap().contains("grpc_server_handled_total"), "Prometheus text");
     assert_eq!(status(server.admin_addr, "/media/x").await, 404, "no media on the admin port");
-}
-
-/// Resident memory of a process, from /proc.
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc readable");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS");
-    kib * 1024
 }
 
 /// One HTTP/2 frame (RFC 9113 §4.1).
