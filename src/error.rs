@@ -33,6 +33,112 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind every error of `reason` has: one match, in the grouping of
+    /// `proto/archive/v1/errors.proto` (a test holds the two together).
+    pub fn of(reason: Reason) -> Self {
+        use ErrorKind::*;
+        match reason {
+            Reason::MissingField
+            | Reason::MissingName
+            | Reason::InvalidName
+            | Reason::InvalidId
+            | Reason::MissingTitle
+            | Reason::MissingPublishTime
+            | Reason::InvalidTimestamp
+            | Reason::InvalidUtcOffset
+            | Reason::FieldTooLong
+            | Reason::TooManyKeywords
+            | Reason::EmptyKeyword
+            | Reason::NegativeViewCount
+            | Reason::InvalidCount
+            | Reason::MissingEtag
+            | Reason::MissingUpdateMask
+            | Reason::InvalidUpdateMask
+            | Reason::ExportMalformed
+            | Reason::MissingQuery
+            | Reason::QueryTooLong
+            | Reason::InvalidPageSize
+            | Reason::InvalidPageToken
+            | Reason::PageTokenFilterMismatch
+            | Reason::InvalidTtl
+            | Reason::InvalidRange
+            | Reason::MissingReference
+            | Reason::MissingHeader
+            | Reason::MissingUploadId
+            | Reason::MissingFilename
+            | Reason::InvalidFilename
+            | Reason::InvalidContentType
+            | Reason::UnexpectedMessage
+            | Reason::UploadNotFinished
+            | Reason::SizeMismatch
+            | Reason::ManifestInvalid
+            | Reason::InvalidSha256
+            | Reason::Sha256Mismatch
+            | Reason::Crc32cMismatch
+            | Reason::NotMp4
+            | Reason::InvalidAuditOption
+            | Reason::InvalidCursor
+            | Reason::InvalidChangeKind
+            | Reason::InvalidClipReference
+            | Reason::TooManyClipReferences
+            | Reason::BodyTooLarge
+            | Reason::ViewCountTooLarge
+            | Reason::InvalidRequestId
+            | Reason::UnsupportedMediaType
+            | Reason::MalformedMessage => InvalidArgument,
+            Reason::ArticleNotFound
+            | Reason::RevisionNotFound
+            | Reason::MediaNotFound
+            | Reason::ReferenceNotLinked
+            | Reason::UploadNotFound
+            | Reason::UploadExpired
+            | Reason::BlobNotFound => NotFound,
+            Reason::ArticleExists | Reason::MediaExists => AlreadyExists,
+            Reason::EtagMismatch
+            | Reason::ConcurrentChange
+            | Reason::UploadBusy
+            | Reason::UploadMovedOn
+            | Reason::CopySourceGone => Aborted,
+            Reason::LegalHold
+            | Reason::ArticleNotDeleted
+            | Reason::NotPurgeable
+            | Reason::MediaInUse
+            | Reason::UploadFinished
+            | Reason::OffsetMismatch => FailedPrecondition,
+            Reason::OffsetPastEnd | Reason::CursorExpired => OutOfRange,
+            Reason::UploadTooLarge
+            | Reason::UploadTooLong
+            | Reason::TooManyUploads
+            | Reason::TooManyParts
+            | Reason::MessageTooLarge
+            | Reason::RateLimited
+            | Reason::TooManyRequests => ResourceExhausted,
+            Reason::BackendUnavailable | Reason::ShuttingDown => Unavailable,
+            Reason::Internal | Reason::Unspecified => Internal,
+            Reason::ServerTimeout | Reason::UploadIdle | Reason::ClientDeadline => DeadlineExceeded,
+            Reason::MissingToken | Reason::UnknownToken => Unauthenticated,
+            Reason::MissingScope | Reason::UploadNotYours => PermissionDenied,
+        }
+    }
+
+    /// The gRPC code of this kind.
+    pub fn code(self) -> Code {
+        match self {
+            ErrorKind::InvalidArgument => Code::InvalidArgument,
+            ErrorKind::NotFound => Code::NotFound,
+            ErrorKind::AlreadyExists => Code::AlreadyExists,
+            ErrorKind::Aborted => Code::Aborted,
+            ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+            ErrorKind::OutOfRange => Code::OutOfRange,
+            ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+            ErrorKind::Unavailable => Code::Unavailable,
+            ErrorKind::Internal => Code::Internal,
+            ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
+            ErrorKind::Unauthenticated => Code::Unauthenticated,
+            ErrorKind::PermissionDenied => Code::PermissionDenied,
+        }
+    }
+
     /// The HTTP status of this kind (google.rpc.Code's HTTP mapping), for
     /// the media gateway: the one mapping beside [`ArchiveError::code`].
     pub fn http_status(self) -> u16 {
@@ -106,22 +212,15 @@ fn bounded(mut message: String) -> String {
 }
 
 impl ArchiveError {
-    pub fn new(kind: ErrorKind, reason: Reason, message: impl Into<String>) -> Self {
-        Self { kind, reason, message: message.into(), source: None, retry_after: None }
+    /// An error of `reason`, whose kind (and so gRPC code) the reason decides.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::of(reason), reason, message: message.into(), source: None, retry_after: None }
     }
 
     /// Tells the client to come back after `wait` (a limit that lifts).
     pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
         self.retry_after = Some(wait);
         self
-    }
-
-    pub fn invalid(reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::InvalidArgument, reason, message)
-    }
-
-    pub fn not_found(reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::NotFound, reason, message)
     }
 
     /// A backend failure; `context` is client-safe, `source` is only logged.
@@ -146,20 +245,7 @@ impl ArchiveError {
     }
 
     pub fn code(&self) -> Code {
-        match self.kind {
-            ErrorKind::InvalidArgument => Code::InvalidArgument,
-            ErrorKind::NotFound => Code::NotFound,
-            ErrorKind::AlreadyExists => Code::AlreadyExists,
-            ErrorKind::Aborted => Code::Aborted,
-            ErrorKind::FailedPrecondition => Code::FailedPrecondition,
-            ErrorKind::OutOfRange => Code::OutOfRange,
-            ErrorKind::ResourceExhausted => Code::ResourceExhausted,
-            ErrorKind::Unavailable => Code::Unavailable,
-            ErrorKind::Internal => Code::Internal,
-            ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
-            ErrorKind::Unauthenticated => Code::Unauthenticated,
-            ErrorKind::PermissionDenied => Code::PermissionDenied,
-        }
+        self.kind.code()
     }
 }
 
@@ -182,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_reason_sent_is_the_proto_name() {
-        let error = ArchiveError::not_found(Reason::ArticleNotFound, "article articles/x does not exist");
+        let error = ArchiveError::new(Reason::ArticleNotFound, "article articles/x does not exist");
         let status = tonic::Status::from(error);
         assert_eq!(status.code(), Code::NotFound);
         let info = status.get_details_error_info().expect("ErrorInfo");
@@ -197,9 +283,37 @@ mod tests {
         assert!(shown.chars().count() < 80 && shown.starts_with("\"articles/x") && shown.ends_with('…'), "{shown}");
         assert_eq!(quoted("a\nb"), "\"a\\nb\"", "control characters escaped");
         assert_eq!(Clipped("x}\n{y").to_string(), "x}\\n{y");
-        let error = ArchiveError::invalid(Reason::InvalidName, "y".repeat(100_000));
+        let error = ArchiveError::new(Reason::InvalidName, "y".repeat(100_000));
         let status = tonic::Status::from(error);
         assert!(status.message().chars().count() <= MAX_MESSAGE_CHARS + 1, "{}", status.message().len());
+    }
+
+    /// Every reason comes with the code of its group in errors.proto
+    /// (`// INVALID_ARGUMENT: ...` opens a group), as clients are told.
+    #[test]
+    fn each_reason_has_the_code_its_group_in_the_proto_promises() {
+        use heck::ToShoutySnakeCase;
+        let proto = include_str!("../proto/archive/v1/errors.proto");
+        let (mut group, mut checked) = (None::<String>, 0);
+        let body = proto.split_once("enum ErrorReason {").expect("the enum").1;
+        for line in body.lines().map(str::trim) {
+            if let Some(comment) = line.strip_prefix("// ") {
+                let word = comment.split([':', ',', ' ']).next().unwrap_or("");
+                if word.len() > 2 && word.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                    group = Some(word.to_owned());
+                }
+            } else if let Some((name, _)) = line.split_once(" = ")
+                && name != "ERROR_REASON_UNSPECIFIED"
+                && !name.contains(' ')
+            {
+                let reason = Reason::from_str_name(name).unwrap_or_else(|| panic!("{name} is no reason"));
+                let code = format!("{:?}", ErrorKind::of(reason).code()).to_shouty_snake_case();
+                assert_eq!(Some(&code), group.as_ref(), "{name}");
+                checked += 1;
+            }
+        }
+        let reasons = (1..1000).filter(|&n| Reason::try_from(n).is_ok()).count();
+        assert_eq!(checked, reasons, "every reason is in a group");
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn validate_id(kind: &str, id: &str) -> Result<()> {
     if valid_len && valid_chars && valid_start {
         Ok(())
     } else {
-        Err(ArchiveError::invalid(
+        Err(ArchiveError::new(
             Reason::InvalidId,
             format!("{kind} id {} must be 1-{MAX_ID_LEN} characters of [a-z0-9-], not starting with '-'", quoted(id)),
         ))
@@ -48,13 +48,13 @@ macro_rules! resource_id {
             /// Parses a resource name `collection/{id}`.
             pub fn from_name(name: &str) -> Result<Self> {
                 if name.is_empty() {
-                    return Err(ArchiveError::invalid(
+                    return Err(ArchiveError::new(
                         Reason::MissingName,
                         concat!("a ", $kind, " name (", $collection, "/{id}) is required"),
                     ));
                 }
                 let id = name.strip_prefix(concat!($collection, "/")).ok_or_else(|| {
-                    ArchiveError::invalid(
+                    ArchiveError::new(
                         Reason::InvalidName,
                         format!(concat!("{} is not a ", $kind, " name (", $collection, "/{{id}})"), quoted(name)),
                     )

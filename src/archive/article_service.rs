@@ -60,7 +60,7 @@ fn new_article_id(article_id: &str, request_id: &str, method: &str) -> Result<(A
     let valid = request_id.len() <= MAX_REQUEST_ID_CHARS
         && request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     if !valid {
-        return Err(ArchiveError::invalid(
+        return Err(ArchiveError::new(
             Reason::InvalidRequestId,
             format!("request_id must be 1-{MAX_REQUEST_ID_CHARS} characters of [A-Za-z0-9-_.:] (a UUID is best)"),
         ));
@@ -143,12 +143,12 @@ impl Archive {
         request_id: &str,
     ) -> Result<(ArticleRecord, String)> {
         if export_text.len() > bounds::MAX_EXPORT_BYTES {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::BodyTooLarge,
                 format!("the export is {} bytes; at most {} are imported", export_text.len(), bounds::MAX_EXPORT_BYTES),
             ));
         }
-        let malformed = |e: export::ExportError| ArchiveError::invalid(Reason::ExportMalformed, format!("export {e}"));
+        let malformed = |e: export::ExportError| ArchiveError::new(Reason::ExportMalformed, format!("export {e}"));
         let parsed = export::parse(export::decode(export_text).map_err(malformed)?).map_err(malformed)?;
         let fields = ArticleFields {
             title: parsed.title,
@@ -189,18 +189,17 @@ impl Archive {
 
     pub async fn update_article(&self, id: &ArticleId, update: ArticleUpdate) -> Result<(ArticleRecord, String)> {
         if update.etag.is_empty() {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::MissingEtag,
                 "etag is required: send the etag of the revision you read",
             ));
         }
         if update.mask.is_empty() {
-            return Err(ArchiveError::invalid(Reason::MissingUpdateMask, "update_mask must name at least one field"));
+            return Err(ArchiveError::new(Reason::MissingUpdateMask, "update_mask must name at least one field"));
         }
         let current = self.metadata.get_article(id, None).await?;
         if current.etag != update.etag {
             return Err(ArchiveError::new(
-                crate::error::ErrorKind::Aborted,
                 Reason::EtagMismatch,
                 format!("article {} was changed since it was read; read it again and retry", id.name()),
             ));
@@ -222,7 +221,7 @@ impl Archive {
                 "keywords" => fields.keywords = update.fields.keywords.clone(),
                 "publish_time" => {
                     fields.publish_time = Some(update.fields.publish_time.ok_or_else(|| {
-                        ArchiveError::invalid(Reason::MissingPublishTime, "publish_time is in update_mask but not set")
+                        ArchiveError::new(Reason::MissingPublishTime, "publish_time is in update_mask but not set")
                     })?)
                 }
                 "publish_utc_offset_seconds" => {
@@ -233,7 +232,7 @@ impl Archive {
                     body_changed = true;
                 }
                 other => {
-                    return Err(ArchiveError::invalid(
+                    return Err(ArchiveError::new(
                         Reason::InvalidUpdateMask,
                         format!(
                             "update_mask path {} is not one of title, body, author, keywords, publish_time, \

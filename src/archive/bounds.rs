@@ -8,7 +8,7 @@
 
 use super::ArticleFields;
 use crate::{
-    error::{ArchiveError, ErrorKind, Reason, Result, quoted},
+    error::{ArchiveError, Reason, Result, quoted},
     format::export,
     metadata::ArticleRecord,
 };
@@ -38,31 +38,28 @@ pub const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
 /// so an oversized field is refused without reading it all.
 pub fn check_fields(fields: &ArticleFields) -> Result<()> {
     if fields.title.trim().is_empty() {
-        return Err(ArchiveError::invalid(Reason::MissingTitle, "article.title is required"));
+        return Err(ArchiveError::new(Reason::MissingTitle, "article.title is required"));
     }
     check_chars("article.title", &fields.title, MAX_TITLE_CHARS)?;
     check_chars("article.author", &fields.author, MAX_AUTHOR_CHARS)?;
     if fields.keywords.len() > MAX_KEYWORDS {
-        return Err(ArchiveError::invalid(Reason::TooManyKeywords, format!("at most {MAX_KEYWORDS} keywords")));
+        return Err(ArchiveError::new(Reason::TooManyKeywords, format!("at most {MAX_KEYWORDS} keywords")));
     }
     if fields.keywords.iter().any(|k| k.trim().is_empty()) {
-        return Err(ArchiveError::invalid(Reason::EmptyKeyword, "article.keywords must not contain empty keywords"));
+        return Err(ArchiveError::new(Reason::EmptyKeyword, "article.keywords must not contain empty keywords"));
     }
     for keyword in &fields.keywords {
         check_chars("a keyword", keyword, MAX_KEYWORD_CHARS)?;
     }
     if fields.body.len() > MAX_BODY_BYTES {
-        return Err(ArchiveError::invalid(
+        return Err(ArchiveError::new(
             Reason::BodyTooLarge,
             format!("article.body is {} bytes; at most {MAX_BODY_BYTES} are stored", fields.body.len()),
         ));
     }
     check_body_references(&fields.body)?;
     if fields.publish_utc_offset_seconds.abs() > MAX_UTC_OFFSET_SECONDS {
-        return Err(ArchiveError::invalid(
-            Reason::InvalidUtcOffset,
-            "article.publish_utc_offset_seconds is beyond ±18:00",
-        ));
+        return Err(ArchiveError::new(Reason::InvalidUtcOffset, "article.publish_utc_offset_seconds is beyond ±18:00"));
     }
     check_view_count(fields.view_count)
 }
@@ -71,17 +68,17 @@ pub fn check_fields(fields: &ArticleFields) -> Result<()> {
 /// that is refused without counting).
 fn check_chars(field: &str, text: &str, max: usize) -> Result<()> {
     if text.len() > max && (text.len() > 4 * max || text.chars().count() > max) {
-        return Err(ArchiveError::invalid(Reason::FieldTooLong, format!("{field} is longer than {max} characters")));
+        return Err(ArchiveError::new(Reason::FieldTooLong, format!("{field} is longer than {max} characters")));
     }
     Ok(())
 }
 
 pub fn check_view_count(view_count: i64) -> Result<()> {
     if view_count < 0 {
-        return Err(ArchiveError::invalid(Reason::NegativeViewCount, "article.view_count must not be negative"));
+        return Err(ArchiveError::new(Reason::NegativeViewCount, "article.view_count must not be negative"));
     }
     if view_count > MAX_VIEW_COUNT {
-        return Err(ArchiveError::invalid(
+        return Err(ArchiveError::new(
             Reason::ViewCountTooLarge,
             format!("article.view_count is over {MAX_VIEW_COUNT}, the largest count stored"),
         ));
@@ -106,12 +103,12 @@ fn check_body_references(body: &str) -> Result<()> {
 /// A clip reference (a `Video:` line's name, AttachMedia's reference).
 pub fn check_clip_reference(name: &str) -> Result<()> {
     export::check_clip_name(name).map_err(|why| {
-        ArchiveError::invalid(Reason::InvalidClipReference, format!("clip reference {} {why}", quoted(name)))
+        ArchiveError::new(Reason::InvalidClipReference, format!("clip reference {} {why}", quoted(name)))
     })
 }
 
 pub fn too_many_references() -> ArchiveError {
-    ArchiveError::invalid(
+    ArchiveError::new(
         Reason::TooManyClipReferences,
         format!("an article names or links at most {MAX_CLIP_REFERENCES} clips"),
     )
@@ -138,7 +135,6 @@ pub fn check_answer(record: &ArticleRecord, body_bytes: usize, limit: usize) -> 
     let bytes = answer_bytes(record, body_bytes);
     if bytes > limit {
         return Err(ArchiveError::new(
-            ErrorKind::ResourceExhausted,
             Reason::MessageTooLarge,
             format!(
                 "the article's answer would be ~{bytes} bytes, over server.max_message_bytes ({limit} bytes); \

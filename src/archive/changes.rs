@@ -14,7 +14,7 @@
 
 use super::Archive;
 use crate::{
-    error::{ArchiveError, ErrorKind, Reason, Result},
+    error::{ArchiveError, Reason, Result},
     metadata::changes::{ChangeEvent, ChangeKind, FeedPosition},
 };
 use futures::Stream;
@@ -61,7 +61,6 @@ fn cursor(feed_id: &str, seq: i64) -> String {
 
 fn expired(message: String) -> ArchiveError {
     ArchiveError::new(
-        ErrorKind::OutOfRange,
         Reason::CursorExpired,
         format!("{message}: resync with ListArticles, then watch from a cursor GetChangeCursor gave before the resync"),
     )
@@ -69,7 +68,7 @@ fn expired(message: String) -> ArchiveError {
 
 /// The seq a client's cursor stands for in this feed.
 fn position(text: &str, feed: &FeedPosition, retention: Duration) -> Result<i64> {
-    let invalid = || ArchiveError::invalid(Reason::InvalidCursor, "cursor is not a cursor this service returned");
+    let invalid = || ArchiveError::new(Reason::InvalidCursor, "cursor is not a cursor this service returned");
     let (feed_id, seq) = text.split_once(':').ok_or_else(invalid)?;
     let seq: i64 = seq.parse().ok().filter(|seq| *seq >= 0).ok_or_else(invalid)?;
     if feed_id.is_empty() || !feed_id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -161,7 +160,6 @@ impl Watch {
         loop {
             if ending.is_cancelled() {
                 return Err(ArchiveError::new(
-                    ErrorKind::Unavailable,
                     Reason::ShuttingDown,
                     format!("this server is stopping; watch again from cursor {}", cursor(&self.feed_id, self.seq)),
                 ));
@@ -225,7 +223,7 @@ impl Archive {
         for name in &watch.names {
             let article = crate::ids::ArticleId::from_name(name);
             if article.is_err() && crate::ids::MediaId::from_name(name).is_err() {
-                return Err(ArchiveError::invalid(
+                return Err(ArchiveError::new(
                     Reason::InvalidName,
                     format!("names holds {}, which is neither articles/ID nor media/ID", crate::error::quoted(name)),
                 ));

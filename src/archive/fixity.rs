@@ -104,7 +104,7 @@ impl Archive {
     pub fn audit_fixity(&self, audit: FixityAudit) -> Result<impl Stream<Item = Result<FixityEvent>> + Send + 'static> {
         let fraction = audit.sample_fraction;
         if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::InvalidAuditOption,
                 format!("sample_fraction must be within (0, 1], got {fraction}"),
             ));
@@ -114,7 +114,7 @@ impl Archive {
             None => ceiling,
             Some(rate) if FIXITY_BYTES_PER_SECOND.contains(&rate) => rate.min(ceiling),
             Some(rate) => {
-                return Err(ArchiveError::invalid(
+                return Err(ArchiveError::new(
                     Reason::InvalidAuditOption,
                     format!(
                         "bytes_per_second must be within {}..{}, got {rate}",

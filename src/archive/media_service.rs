@@ -57,11 +57,11 @@ fn guess_content_type(filename: &str) -> &'static str {
 /// one the archive never serves as itself (HTML, SVG, ...).
 fn check_content_type(content_type: &str) -> Result<&'static str> {
     media_type::accept(content_type).map_err(|refused| match refused {
-        media_type::Refused::NotAMediaType => ArchiveError::invalid(
+        media_type::Refused::NotAMediaType => ArchiveError::new(
             Reason::InvalidContentType,
             format!("{:?} is not a media type (type/subtype)", echo(content_type)),
         ),
-        media_type::Refused::NotStored(essence) => ArchiveError::invalid(
+        media_type::Refused::NotStored(essence) => ArchiveError::new(
             Reason::UnsupportedMediaType,
             format!(
                 "{:?} is not a type the archive stores: declare one of {}, or {} for bytes served only as a \
@@ -81,10 +81,10 @@ fn echo(content_type: &str) -> String {
 
 fn check_filename(filename: &str) -> Result<()> {
     if filename.trim().is_empty() {
-        return Err(ArchiveError::invalid(Reason::MissingFilename, "header.filename is required"));
+        return Err(ArchiveError::new(Reason::MissingFilename, "header.filename is required"));
     }
     if filename.chars().count() > MAX_FILENAME_CHARS || filename.chars().any(char::is_control) {
-        return Err(ArchiveError::invalid(
+        return Err(ArchiveError::new(
             Reason::InvalidFilename,
             format!("header.filename must be at most {MAX_FILENAME_CHARS} characters without control characters"),
         ));
@@ -108,11 +108,7 @@ impl Archive {
         if !header.media_id.is_empty() {
             match self.metadata.get_media(&id).await {
                 Ok(_) => {
-                    return Err(ArchiveError::new(
-                        ErrorKind::AlreadyExists,
-                        Reason::MediaExists,
-                        format!("media {} already exists", id.name()),
-                    ));
+                    return Err(ArchiveError::new(Reason::MediaExists, format!("media {} already exists", id.name())));
                 }
                 Err(e) if e.kind == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -129,7 +125,7 @@ impl Archive {
         }
         let sha256 = header.sha256.to_ascii_lowercase();
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) || header.size_bytes < 0 {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::InvalidSha256,
                 "header.sha256 must be 64 hex digits, with header.size_bytes",
             ));
@@ -162,7 +158,6 @@ impl Archive {
             return Ok(());
         }
         Err(ArchiveError::new(
-            ErrorKind::ResourceExhausted,
             Reason::UploadTooLarge,
             format!("the clip would be over media.max_upload_bytes ({max} bytes)"),
         ))
@@ -174,7 +169,6 @@ impl Archive {
         self.upload_slots.clone().try_acquire_owned().map_err(|_| {
             let max = self.media_settings.max_concurrent_uploads;
             ArchiveError::new(
-                ErrorKind::ResourceExhausted,
                 Reason::TooManyUploads,
                 format!("{max} uploads are in progress, as many as media.max_concurrent_uploads allows; retry later"),
             )
@@ -192,14 +186,13 @@ impl Archive {
     /// The bytes `offset..offset+limit` (limit 0: to the end) of a clip.
     pub async fn read_media(&self, id: &MediaId, offset: i64, limit: i64) -> Result<(Range<u64>, ByteStream)> {
         if offset < 0 || limit < 0 {
-            return Err(ArchiveError::invalid(Reason::InvalidRange, "offset and limit must not be negative"));
+            return Err(ArchiveError::new(Reason::InvalidRange, "offset and limit must not be negative"));
         }
         let media = self.metadata.get_media(id).await?;
         let size = media.object.size_bytes;
         let offset = offset as u64;
         if offset > size || (offset == size && size > 0) {
             return Err(ArchiveError::new(
-                ErrorKind::OutOfRange,
                 Reason::OffsetPastEnd,
                 format!("offset {offset} is past the end of media {} ({size} bytes)", id.name()),
             ));
@@ -214,7 +207,7 @@ impl Archive {
         let settings = &self.media_settings;
         let ttl = ttl.unwrap_or(Duration::from_secs(settings.default_playback_ttl_seconds));
         if ttl.as_secs() < 1 || ttl.as_secs() > settings.max_playback_ttl_seconds {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::InvalidTtl,
                 format!("ttl must be between 1 s and {} s", settings.max_playback_ttl_seconds),
             ));
@@ -280,7 +273,7 @@ impl Archive {
     /// Unlinks the clip of an article's reference.
     pub async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
         if reference.is_empty() {
-            return Err(ArchiveError::invalid(Reason::MissingReference, "reference is required"));
+            return Err(ArchiveError::new(Reason::MissingReference, "reference is required"));
         }
         let record = self.metadata.detach_media(article, reference).await?;
         self.write_article_manifest(article).await;

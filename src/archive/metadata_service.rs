@@ -52,10 +52,10 @@ impl Archive {
     pub async fn search_articles(&self, request: &SearchArticles) -> Result<(Vec<SearchResult>, String)> {
         let terms = search::tokens(&request.query);
         if terms.is_empty() {
-            return Err(ArchiveError::invalid(Reason::MissingQuery, "query must contain at least one word"));
+            return Err(ArchiveError::new(Reason::MissingQuery, "query must contain at least one word"));
         }
         if terms.len() > MAX_QUERY_TERMS {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::QueryTooLong,
                 format!("query has more than {MAX_QUERY_TERMS} words"),
             ));
@@ -93,7 +93,7 @@ impl Archive {
     pub async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
         let count = if count == 0 { 1 } else { count };
         if !(1..=MAX_VIEWS_PER_CALL).contains(&count) {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::InvalidCount,
                 format!("count must be between 1 and {MAX_VIEWS_PER_CALL}"),
             ));

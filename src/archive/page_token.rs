@@ -71,7 +71,7 @@ impl PageTokens {
             return Ok(None);
         }
         let bad_token =
-            || ArchiveError::invalid(Reason::InvalidPageToken, "page_token is not a token this listing returned");
+            || ArchiveError::new(Reason::InvalidPageToken, "page_token is not a token this listing returned");
         let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad_token())?;
         let split = raw.len().checked_sub(MAC_BYTES).ok_or_else(bad_token)?;
         let (json, mac) = raw.split_at(split);
@@ -81,7 +81,7 @@ impl PageTokens {
         }
         let token: Token<T> = serde_json::from_slice(json).map_err(|_| bad_token())?;
         if token.fingerprint != fingerprint {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::PageTokenFilterMismatch,
                 "page_token belongs to a request with another query or other filters",
             ));
@@ -98,7 +98,7 @@ pub fn fingerprint(request: &impl std::fmt::Debug) -> String {
 /// A requested page size: `default` for 0, at most `max`, never negative.
 pub(crate) fn page_size(requested: i32, default: u32, max: u32) -> Result<u32> {
     match requested {
-        n if n < 0 => Err(ArchiveError::invalid(Reason::InvalidPageSize, "page_size must not be negative")),
+        n if n < 0 => Err(ArchiveError::new(Reason::InvalidPageSize, "page_size must not be negative")),
         0 => Ok(default),
         n => Ok((n as u32).min(max)),
     }

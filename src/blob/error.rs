@@ -5,7 +5,7 @@
 //! never sent).
 
 use super::BlobKey;
-use crate::error::{ArchiveError, ErrorKind, Reason};
+use crate::error::{ArchiveError, Reason};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,15 +55,13 @@ impl From<BlobError> for ArchiveError {
         match error {
             BlobError::NotFound { key } => {
                 tracing::warn!(%key, "object not found");
-                ArchiveError::not_found(Reason::BlobNotFound, "the stored bytes are missing")
+                ArchiveError::new(Reason::BlobNotFound, "the stored bytes are missing")
             }
             BlobError::UploadNotFound { .. } => {
-                ArchiveError::not_found(Reason::UploadNotFound, "the multipart upload no longer exists")
+                ArchiveError::new(Reason::UploadNotFound, "the multipart upload no longer exists")
             }
-            BlobError::TooManyParts { .. } => {
-                ArchiveError::new(ErrorKind::ResourceExhausted, Reason::TooManyParts, error.to_string())
-            }
-            BlobError::InvalidExpiry { .. } => ArchiveError::invalid(Reason::InvalidTtl, error.to_string()),
+            BlobError::TooManyParts { .. } => ArchiveError::new(Reason::TooManyParts, error.to_string()),
+            BlobError::InvalidExpiry { .. } => ArchiveError::new(Reason::InvalidTtl, error.to_string()),
             BlobError::Unavailable { context, source } => ArchiveError::unavailable(context, source),
             BlobError::Internal { context, source } => ArchiveError::internal(context, source),
         }
@@ -73,6 +71,7 @@ impl From<BlobError> for ArchiveError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn keys_are_not_sent_to_clients() {

@@ -22,7 +22,7 @@ pub fn from_timestamp(field: &str, value: &pbjson_types::Timestamp) -> Result<Da
     u32::try_from(value.nanos)
         .ok()
         .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
-        .ok_or_else(|| ArchiveError::invalid(Reason::InvalidTimestamp, format!("{field} is not a valid timestamp")))
+        .ok_or_else(|| ArchiveError::new(Reason::InvalidTimestamp, format!("{field} is not a valid timestamp")))
 }
 
 pub fn optional_timestamp(field: &str, value: Option<&pbjson_types::Timestamp>) -> Result<Option<DateTime<Utc>>> {
@@ -170,7 +170,7 @@ pub fn upload_header(header: pb::UploadHeader) -> UploadHeader {
 
 /// A required message field, or INVALID_ARGUMENT naming it.
 pub fn required<T>(field: &str, value: Option<T>) -> Result<T> {
-    value.ok_or_else(|| ArchiveError::invalid(Reason::MissingField, format!("{field} is required")))
+    value.ok_or_else(|| ArchiveError::new(Reason::MissingField, format!("{field} is required")))
 }
 
 /// A message of an upload stream after its header or resume.
@@ -258,10 +258,7 @@ pub fn watch_changes(request: pb::WatchChangesRequest) -> Result<WatchChanges> {
         .iter()
         .map(|&value| {
             CHANGE_KINDS.iter().find(|(_, kind)| *kind as i32 == value).map(|(kind, _)| *kind).ok_or_else(|| {
-                ArchiveError::invalid(
-                    Reason::InvalidChangeKind,
-                    format!("kinds holds {value}, which is no change kind"),
-                )
+                ArchiveError::new(Reason::InvalidChangeKind, format!("kinds holds {value}, which is no change kind"))
             })
         })
         .collect::<Result<_>>()?;

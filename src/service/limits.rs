@@ -17,7 +17,7 @@
 //! DEADLINE_EXCEEDED, each naming its setting.
 
 use super::auth::Caller;
-use crate::error::{ArchiveError, ErrorKind, Reason};
+use crate::error::{ArchiveError, Reason};
 use bytes::Bytes;
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 use http_body::{Body, Frame, SizeHint};
@@ -106,7 +106,6 @@ impl Limits {
                 let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
                 let rate = self.settings.requests_per_second;
                 let error = ArchiveError::new(
-                    ErrorKind::ResourceExhausted,
                     Reason::RateLimited,
                     format!("{name:?} is over auth.requests_per_second ({rate}/s); retry after {wait:?}"),
                 );
@@ -119,7 +118,6 @@ impl Limits {
             Err(_) => {
                 let max = self.settings.max_in_flight;
                 let error = ArchiveError::new(
-                    ErrorKind::ResourceExhausted,
                     Reason::TooManyRequests,
                     format!("archived is at server.max_in_flight_requests ({max} calls); retry shortly"),
                 );
@@ -218,7 +216,7 @@ impl Deadline {
                 (Reason::ServerTimeout, format!("the call took longer than server.unary_timeout_seconds ({ceiling:?})"))
             }
         };
-        ArchiveError::new(ErrorKind::DeadlineExceeded, reason, message)
+        ArchiveError::new(reason, message)
     }
 }
 

@@ -30,7 +30,7 @@ type ReadMediaStream = Pin<Box<dyn Stream<Item = Result<pb::ReadMediaResponse, S
 
 fn upload_id(id: &str) -> Result<UploadId> {
     if id.is_empty() {
-        return Err(ArchiveError::invalid(Reason::MissingUploadId, "upload_id is required"));
+        return Err(ArchiveError::new(Reason::MissingUploadId, "upload_id is required"));
     }
     UploadId::parse(id)
 }
@@ -68,7 +68,7 @@ impl MediaService for MediaGrpc {
                 self.archive.resume_upload(&id, resume.offset, &caller).await?
             }
             _ => {
-                let error = ArchiveError::invalid(
+                let error = ArchiveError::new(
                     Reason::MissingHeader,
                     "the first message must be a header or a resume; nothing was stored",
                 );
@@ -157,7 +157,7 @@ impl MediaService for MediaGrpc {
                     .ok()
                     .filter(|_| (0..1_000_000_000).contains(&ttl.nanos))
                     .map(Duration::from_secs)
-                    .ok_or_else(|| ArchiveError::invalid(Reason::InvalidTtl, "ttl must be positive"))
+                    .ok_or_else(|| ArchiveError::new(Reason::InvalidTtl, "ttl must be positive"))
             })
             .transpose()?;
         let attachment = request.disposition() == pb::Disposition::Attachment;

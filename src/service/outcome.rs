@@ -11,7 +11,7 @@
 //! A call that did not end OK is logged here too, once, at the level its
 //! code deserves ([`level`]), with its method and request id.
 
-use crate::error::{ArchiveError, ErrorKind, Reason};
+use crate::error::{ArchiveError, Reason};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::{
@@ -131,7 +131,6 @@ impl Call {
             Code::OutOfRange if status.message().contains(TONIC_TOO_LARGE) => {
                 let limit = self.max_message_bytes;
                 Some(ArchiveError::new(
-                    ErrorKind::ResourceExhausted,
                     Reason::MessageTooLarge,
                     format!(
                         "a message is over server.max_message_bytes ({limit} bytes); send smaller messages or chunks"
@@ -145,7 +144,7 @@ impl Call {
                     detail = status.message(),
                     "malformed"
                 );
-                Some(ArchiveError::invalid(
+                Some(ArchiveError::new(
                     Reason::MalformedMessage,
                     "the request is not a valid protobuf message of this method's request type",
                 ))

@@ -93,7 +93,7 @@ pub async fn read<T: serde::de::DeserializeOwned>(blobs: &dyn BlobStore, key: &B
 }
 
 fn corrupt(what: &str) -> ArchiveError {
-    ArchiveError::invalid(Reason::ManifestInvalid, format!("manifest has an invalid {what}"))
+    ArchiveError::new(Reason::ManifestInvalid, format!("manifest has an invalid {what}"))
 }
 
 fn time(micros: i64) -> Result<DateTime<Utc>> {

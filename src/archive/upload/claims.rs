@@ -5,7 +5,7 @@
 use crate::error::Reason;
 use crate::{
     archive::Archive,
-    error::{ArchiveError, ErrorKind, Result},
+    error::{ArchiveError, Result},
     ids::UploadId,
 };
 use std::{
@@ -57,7 +57,6 @@ impl Archive {
             }
             if tokio::time::timeout_at(deadline, released).await.is_err() {
                 return Err(ArchiveError::new(
-                    ErrorKind::Aborted,
                     Reason::UploadBusy,
                     format!("another stream is still writing upload {id}; retry later"),
                 ));

@@ -66,17 +66,13 @@ impl MediaUpload {
                 }
                 () = &mut idle => {
                     let seconds = idle_limit.unwrap_or_default().as_secs();
-                    let error = ArchiveError::new(
-                        ErrorKind::DeadlineExceeded,
-                        Reason::UploadIdle,
+                    let error = ArchiveError::new(Reason::UploadIdle,
                         format!("the stream sent nothing for media.upload_idle_timeout_seconds ({seconds} s)"),
                     );
                     return Err(broke_off(error, self.suspend().await));
                 }
                 () = ending.cancelled() => {
-                    let error = ArchiveError::new(
-                        ErrorKind::Unavailable,
-                        Reason::ShuttingDown,
+                    let error = ArchiveError::new(Reason::ShuttingDown,
                         "archived is shutting down; retry on another server",
                     );
                     return Err(broke_off(error, self.suspend().await));
@@ -92,7 +88,7 @@ impl MediaUpload {
                 Some(Ok(message)) => message,
                 None => {
                     let error =
-                        ArchiveError::invalid(Reason::UploadNotFinished, "the stream ended without a finish message");
+                        ArchiveError::new(Reason::UploadNotFinished, "the stream ended without a finish message");
                     return Err(broke_off(error, self.suspend().await));
                 }
                 Some(Err(transport)) => {
@@ -112,7 +108,7 @@ impl MediaUpload {
                 }
                 UploadMessage::Finish(declared) => return self.finish(declared).await.map_err(Broken::Failed),
                 UploadMessage::Unexpected => {
-                    let error = ArchiveError::invalid(
+                    let error = ArchiveError::new(
                         Reason::UnexpectedMessage,
                         "after the header or resume only chunks and one finish may follow",
                     );

@@ -60,12 +60,11 @@ impl Archive {
     async fn live_upload(&self, id: &UploadId, by: &UploadCaller) -> Result<UploadSession> {
         let session = self.metadata.get_upload(id).await?;
         if session.expire_time < Utc::now() {
-            return Err(ArchiveError::not_found(Reason::UploadExpired, format!("upload {id} has expired")));
+            return Err(ArchiveError::new(Reason::UploadExpired, format!("upload {id} has expired")));
         }
         if !(session.owner.is_empty() || session.owner == by.name || by.may_take_over) {
             tracing::warn!(upload = %id, caller = %by.name, owner = %session.owner, "refused: not the upload's owner");
             return Err(ArchiveError::new(
-                ErrorKind::PermissionDenied,
                 Reason::UploadNotYours,
                 format!("upload {id} was started by another caller; only they or the admin scope may use it"),
             ));
@@ -135,7 +134,6 @@ impl Archive {
         let session = self.live_upload(id, by).await?;
         if session.finished {
             return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
                 Reason::UploadFinished,
                 format!("upload {id} has finished; QueryUpload returns its clip"),
             ));
@@ -143,7 +141,6 @@ impl Archive {
         let committed = session.progress.committed_offset;
         if offset < 0 || offset as u64 != committed {
             return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
                 Reason::OffsetMismatch,
                 format!("upload {id} resumes at its committed offset {committed}, not at {offset}"),
             ));
@@ -160,7 +157,6 @@ impl Archive {
         let session = self.live_upload(id, by).await?;
         if session.finished {
             return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
                 Reason::UploadFinished,
                 format!("upload {id} has finished; delete its clip instead"),
             ));

@@ -8,7 +8,7 @@ use crate::archive::{Archive, now, run_to_completion};
 use crate::error::Reason;
 use crate::{
     blob::{BlobKey, CompletedPart, PartPlan, PartWriter},
-    error::{ArchiveError, ErrorKind, Result},
+    error::{ArchiveError, Result},
     format::{
         media_type,
         mp4::{self, FaststartPlan, Mp4Info},
@@ -180,7 +180,6 @@ impl MediaUpload {
         if self.one_shot_deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
             let limit = self.archive.media_settings.max_one_shot_upload_seconds;
             return Err(ArchiveError::new(
-                ErrorKind::ResourceExhausted,
                 Reason::UploadTooLong,
                 format!("a one-shot upload may stream for {limit} s at most; upload longer ones with StartUpload"),
             ));
@@ -340,7 +339,7 @@ impl MediaUpload {
                 Err(reason) => {
                     archive.discard(&object.key).await;
                     archive.forget_upload(upload_id.as_ref()).await;
-                    return Err(ArchiveError::invalid(
+                    return Err(ArchiveError::new(
                         Reason::NotMp4,
                         format!("the clip is declared as {} but {reason}; nothing was stored", media_type::MP4),
                     ));
@@ -368,10 +367,10 @@ impl MediaUpload {
     fn check(&self, declared: &Declared) -> Result<()> {
         let declared_sha256 = declared.sha256.to_ascii_lowercase();
         if declared_sha256.len() != 64 || !declared_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ArchiveError::invalid(Reason::InvalidSha256, "finish.sha256 must be 64 hex digits"));
+            return Err(ArchiveError::new(Reason::InvalidSha256, "finish.sha256 must be 64 hex digits"));
         }
         if declared.size_bytes < 0 || declared.size_bytes as u64 != self.size {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::SizeMismatch,
                 format!(
                     "finish.size_bytes is {} but {} bytes were received; nothing was stored",
@@ -381,14 +380,14 @@ impl MediaUpload {
         }
         let sha256 = hex::encode(self.hasher.clone().finalize());
         if sha256 != declared_sha256 {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::Sha256Mismatch,
                 format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),
             ));
         }
         let received = self.writer.crc32c();
         if let Some(crc32c) = declared.crc32c.filter(|crc| *crc != received) {
-            return Err(ArchiveError::invalid(
+            return Err(ArchiveError::new(
                 Reason::Crc32cMismatch,
                 format!("finish.crc32c is {crc32c} but the bytes received have {received}; nothing was stored"),
             ));

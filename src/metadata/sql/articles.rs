@@ -54,11 +54,9 @@ impl SqlMetadataStore {
             .execute(&mut **tx)
             .await;
         match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
-                ErrorKind::AlreadyExists,
-                Reason::ArticleExists,
-                format!("article {} already exists", article.id.name()),
-            )),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(ArchiveError::new(Reason::ArticleExists, format!("article {} already exists", article.id.name())))
+            }
             other => other.map(drop).map_err(db_error),
         }
     }
@@ -245,11 +243,7 @@ impl SqlMetadataStore {
             drop(tx);
             // Either unknown (NOT_FOUND) or not deleted.
             self.fetch_article(id).await?;
-            return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
-                Reason::ArticleNotDeleted,
-                format!("article {} is not deleted", id.name()),
-            ));
+            return Err(ArchiveError::new(Reason::ArticleNotDeleted, format!("article {} is not deleted", id.name())));
         };
         self.set_searchable(&mut tx, id, true).await?;
         let change = state_change(ChangeKind::ArticleUndeleted, id, &restored)?;
@@ -301,7 +295,6 @@ impl SqlMetadataStore {
         .map_err(db_error)?;
         if claimed.rows_affected() == 0 {
             return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
                 Reason::NotPurgeable,
                 format!("article {} is not deleted, is on hold, or does not exist", id.name()),
             ));

@@ -3,7 +3,7 @@
 use crate::error::Reason;
 use crate::{
     blob::BlobKey,
-    error::{ArchiveError, ErrorKind, Result},
+    error::{ArchiveError, Result},
     ids::{ArticleId, MediaId},
 };
 
@@ -14,7 +14,6 @@ pub(super) fn db_error(error: sqlx::Error) -> ArchiveError {
         matches!(&error, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("40001") | Some("40P01")));
     if conflict {
         let mut aborted = ArchiveError::new(
-            ErrorKind::Aborted,
             Reason::ConcurrentChange,
             "a concurrent change to the same records won; nothing was written, retry",
         );
@@ -25,27 +24,22 @@ pub(super) fn db_error(error: sqlx::Error) -> ArchiveError {
 }
 
 pub(super) fn article_not_found(id: &ArticleId) -> ArchiveError {
-    ArchiveError::not_found(Reason::ArticleNotFound, format!("article {} does not exist", id.name()))
+    ArchiveError::new(Reason::ArticleNotFound, format!("article {} does not exist", id.name()))
 }
 
 pub(super) fn media_not_found(id: &MediaId) -> ArchiveError {
-    ArchiveError::not_found(Reason::MediaNotFound, format!("media {} does not exist", id.name()))
+    ArchiveError::new(Reason::MediaNotFound, format!("media {} does not exist", id.name()))
 }
 
 pub(super) fn stale_etag(id: &ArticleId) -> ArchiveError {
     ArchiveError::new(
-        ErrorKind::Aborted,
         Reason::EtagMismatch,
         format!("article {} was changed since it was read; read it again and retry", id.name()),
     )
 }
 
 pub(super) fn on_hold(id: &ArticleId) -> ArchiveError {
-    ArchiveError::new(
-        ErrorKind::FailedPrecondition,
-        Reason::LegalHold,
-        format!("article {} is under legal hold; clear the hold first", id.name()),
-    )
+    ArchiveError::new(Reason::LegalHold, format!("article {} is under legal hold; clear the hold first", id.name()))
 }
 
 pub(super) fn stored_key(value: &str) -> Result<BlobKey> {

@@ -18,7 +18,7 @@ use super::{
 use crate::error::Reason;
 use crate::{
     blob::BlobKey,
-    error::{ArchiveError, ErrorKind, Result},
+    error::{ArchiveError, Result},
     ids::{ArticleId, MediaId},
     metadata::{
         ArticleRecord, DeletedMedia, MediaCursor, MediaRecord,
@@ -47,7 +47,6 @@ const MEDIA_COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, blo
 
 fn copy_source_gone(media: &MediaRecord) -> ArchiveError {
     ArchiveError::new(
-        ErrorKind::Aborted,
         Reason::CopySourceGone,
         format!("the stored bytes media {} would share are being deleted; send the bytes", media.id.name()),
     )
@@ -97,21 +96,15 @@ pub(super) async fn insert_media_row<'c>(
     match query.execute(executor).await {
         Ok(done) if done.rows_affected() == 0 => Err(copy_source_gone(media)),
         Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ArchiveError::new(
-            ErrorKind::AlreadyExists,
-            Reason::MediaExists,
-            format!("media {} already exists", media.id.name()),
-        )),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(ArchiveError::new(Reason::MediaExists, format!("media {} already exists", media.id.name())))
+        }
         Err(e) => Err(db_error(e)),
     }
 }
 
 fn under_hold(article: &ArticleId, what: &str) -> ArchiveError {
-    ArchiveError::new(
-        ErrorKind::FailedPrecondition,
-        Reason::LegalHold,
-        format!("article {} is under legal hold: {what}", article.name()),
-    )
+    ArchiveError::new(Reason::LegalHold, format!("article {} is under legal hold: {what}", article.name()))
 }
 
 fn article_names(ids: &[ArticleId]) -> String {
@@ -225,7 +218,7 @@ impl SqlMetadataStore {
             unlinked += done.rows_affected();
         }
         if unlinked == 0 {
-            return Err(ArchiveError::not_found(
+            return Err(ArchiveError::new(
                 Reason::ReferenceNotLinked,
                 format!("article {} links no clip at reference {reference:?}", article.name()),
             ));
@@ -248,7 +241,6 @@ impl SqlMetadataStore {
             }
         }
         Err(ArchiveError::new(
-            ErrorKind::Aborted,
             Reason::ConcurrentChange,
             format!("media {} kept being linked to articles while it was deleted; retry", id.name()),
         ))
@@ -311,14 +303,12 @@ impl SqlMetadataStore {
 
         if !held.is_empty() {
             return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
                 Reason::LegalHold,
                 format!("media {} is linked from {} under legal hold", id.name(), article_names(&held)),
             ));
         }
         if !detached.is_empty() && !force {
             return Err(ArchiveError::new(
-                ErrorKind::FailedPrecondition,
                 Reason::MediaInUse,
                 format!(
                     "media {} is linked from {}; delete it with force to detach it",

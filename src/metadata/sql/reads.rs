@@ -87,10 +87,7 @@ impl SqlMetadataStore {
             .await
             .map_err(db_error)?
             .ok_or_else(|| {
-                ArchiveError::not_found(
-                    Reason::RevisionNotFound,
-                    format!("article {} has no revision {revision}", id.name()),
-                )
+                ArchiveError::new(Reason::RevisionNotFound, format!("article {} has no revision {revision}", id.name()))
             })?;
         Ok(ArticleRecord { media: current.media, ..article_from_row(&row)? })
     }

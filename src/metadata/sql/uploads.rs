@@ -10,7 +10,7 @@ use super::{
 use crate::error::Reason;
 use crate::{
     blob::CompletedPart,
-    error::{ArchiveError, ErrorKind, Result},
+    error::{ArchiveError, Result},
     ids::{MediaId, UploadId},
     metadata::{MediaRecord, UploadProgress, UploadSession, UploadSessionStore, changes::Change},
 };
@@ -19,12 +19,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, any::AnyRow};
 
 fn upload_not_found(id: &UploadId) -> ArchiveError {
-    ArchiveError::not_found(Reason::UploadNotFound, format!("upload {id} does not exist or has expired"))
+    ArchiveError::new(Reason::UploadNotFound, format!("upload {id} does not exist or has expired"))
 }
 
 fn upload_moved(id: &UploadId) -> ArchiveError {
     ArchiveError::new(
-        ErrorKind::Aborted,
         Reason::UploadMovedOn,
         format!("another stream moved upload {id} on; query it and resume from its committed offset"),
     )

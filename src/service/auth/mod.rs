@@ -13,7 +13,7 @@ mod tokens;
 pub use scopes::{Access, access};
 pub use tokens::{Caller, Scope, TokenEntry, TokenTable, file_entry, new_token};
 
-use crate::error::{ArchiveError, ErrorKind, Reason};
+use crate::error::{ArchiveError, Reason};
 use arc_swap::ArcSwap;
 use std::{
     path::{Path, PathBuf},
@@ -63,16 +63,12 @@ impl Auth {
         let Access::Needs(scope) = access(path) else { return Ok(Caller::anonymous()) };
         let Some(token) = bearer(headers) else {
             tracing::warn!(method = path, "refused: no bearer token");
-            return Err(ArchiveError::new(
-                ErrorKind::Unauthenticated,
-                Reason::MissingToken,
-                "this call needs `authorization: Bearer TOKEN`",
-            ));
+            return Err(ArchiveError::new(Reason::MissingToken, "this call needs `authorization: Bearer TOKEN`"));
         };
         let table = table.load();
         let Some(caller) = table.caller(token) else {
             tracing::warn!(method = path, "refused: unknown token");
-            return Err(ArchiveError::new(ErrorKind::Unauthenticated, Reason::UnknownToken, "the token is not known"));
+            return Err(ArchiveError::new(Reason::UnknownToken, "the token is not known"));
         };
         if !caller.may(scope) {
             tracing::warn!(caller = %caller.name, method = path, %scope, "refused: missing scope");
@@ -84,11 +80,7 @@ impl Auth {
 }
 
 fn missing_scope(caller: &Caller, scope: Scope) -> ArchiveError {
-    ArchiveError::new(
-        ErrorKind::PermissionDenied,
-        Reason::MissingScope,
-        format!("token {:?} lacks the {scope} scope this call needs", caller.name),
-    )
+    ArchiveError::new(Reason::MissingScope, format!("token {:?} lacks the {scope} scope this call needs", caller.name))
 }
 
 /// The token of `authorization: Bearer TOKEN` (the scheme in any case).
@@ -167,6 +159,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn headers(authorization: &str) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
