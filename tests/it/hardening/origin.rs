@@ -194,6 +194,7 @@ impl Logged {
             .current_dir(dir.path())
             .env("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0")
             .env("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")
+            .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
             .env("ARCHIVE__AUTH__TOKENS_FILE", &tokens)
             .env("ARCHIVE__LOG__FORMAT", "json")
             .env("RUST_LOG", "info")
