@@ -176,6 +176,7 @@ on_both_backends!(
 /// the store must refuse a part whose bytes do not match it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_refuses_a_part_that_does_not_match_its_crc32c() {
+    crate::skip_without!(S3);
     use base64::Engine;
     let (client, bucket) = common::s3_client().await;
     let key = format!("checks/{}", uuid::Uuid::now_v7());
@@ -204,6 +205,7 @@ async fn the_store_refuses_a_part_that_does_not_match_its_crc32c() {
 /// instead of splicing two objects together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ranged_read_fails_when_the_object_is_replaced_under_it() {
+    crate::skip_without!(S3);
     let (mut settings, bucket) = common::s3_settings();
     settings.read_range_bytes = 1024 * 1024;
     settings.read_ranges_in_flight = 2;

@@ -19,6 +19,7 @@ async fn url(server: &TestServer, name: &str, ttl_seconds: i64) -> String {
 }
 
 async fn a_browser_plays_seeks_and_refuses_expired_urls(backend: Backend) {
+    crate::skip_without!(CHROMIUM);
     let server = TestServer::start(backend).await;
     let media = server.upload("93019_OHAI1.mp4", fixture("clip-moov-at-end.mp4")).await.expect("uploads");
     let info = media.mp4.clone().expect("probed");

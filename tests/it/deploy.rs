@@ -54,6 +54,7 @@ fn dockerfile_env() -> BTreeMap<String, String> {
 
 #[test]
 fn kubernetes_manifests_give_archived_a_configuration_it_accepts() {
+    crate::skip_without!(PYTHON);
     let dir = tempfile::tempdir().unwrap();
     let base = root().join("deploy/kubernetes");
     let kustomization = &yaml(&base.join("kustomization.yaml"))[0];
@@ -149,6 +150,7 @@ fn kubernetes_manifests_give_archived_a_configuration_it_accepts() {
 
 #[test]
 fn compose_gives_archived_a_configuration_it_accepts() {
+    crate::skip_without!(PYTHON);
     let dir = tempfile::tempdir().unwrap();
     let compose = &yaml(&root().join("deploy/compose.yaml"))[0];
     let archived = &compose["services"]["archived"];
@@ -194,6 +196,13 @@ fn compose_gives_archived_a_configuration_it_accepts() {
 /// `--locked`, fails here as it would in `docker build`.
 #[test]
 fn the_dockerfile_build_stage_compiles_from_what_it_copies() {
+    // Minutes of compiling: not part of the quick loop.
+    if std::env::var_os("ARCHIVE_TEST_QUICK").is_some() {
+        crate::common::skipped(
+            "SKIPPED the Dockerfile's build stage: scripts/test.sh --quick leaves it to the full suite",
+        );
+        return;
+    }
     let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
     let stage: Vec<&str> = dockerfile
         .lines()

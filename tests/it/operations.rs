@@ -75,6 +75,7 @@ async fn metrics_show_rpcs_bytes_gateway_and_storage() {
 /// out in parts; each part is timed like any other storage call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_writes_to_s3_are_timed_part_by_part() {
+    crate::skip_without!(S3, POSTGRES);
     use archive::{blob::BlobKey, ids::MediaId};
     archive::metrics::install();
     let (s3, bucket) = crate::common::s3_settings();
@@ -187,6 +188,7 @@ async fn until_health(server: &TestServer, serving: bool) {
 /// services turn NOT_SERVING and SERVING again, `/readyz` with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_storage_and_database() {
+    crate::skip_without!(S3, POSTGRES);
     let (s3, _) = crate::common::s3_settings();
     let s3_proxy = crate::common::Proxy::start(crate::common::host_port(s3.endpoint.as_deref().unwrap())).await;
     let database = crate::common::fresh_postgres_url().await;
@@ -217,6 +219,7 @@ async fn health_follows_storage_and_database() {
 /// completes on a new archived with the right SHA-256.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_uploads_resumably_and_exits_cleanly() {
+    crate::skip_without!(S3, POSTGRES);
     use tonic_health::pb::health_check_response::ServingStatus;
     let dir = tempfile::tempdir().unwrap();
     let mut env = crate::common::production_config(dir.path(), "").await;
@@ -433,6 +436,7 @@ async fn streams_over_the_per_connection_limit_wait_their_turn() {
 /// v1alpha and calls them through stubs it generates from proto/.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_client_reflects_and_calls() {
+    crate::skip_without!(PYTHON);
     let server = TestServer::start(Backend::Fs).await;
     let python = std::env::var("ARCHIVE_TEST_PYTHON").expect("ARCHIVE_TEST_PYTHON (scripts/test.sh sets it)");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

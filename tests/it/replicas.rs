@@ -10,6 +10,7 @@ use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_one_state() {
+    crate::skip_without!(S3, POSTGRES);
     let dir = tempfile::tempdir().unwrap();
     let env = common::production_config(dir.path(), "").await;
     let (a, b) = (spawn_archived(dir.path(), &env), spawn_archived(dir.path(), &env));

@@ -87,6 +87,7 @@ async fn readers_that_stop_reading_hold_bounded_server_memory() {
 /// in PostgreSQL) is answered 504, and served again once the lock goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_gateway_request_is_answered_504_at_its_timeout() {
+    crate::skip_without!(S3, POSTGRES);
     use sqlx::Connection;
     let blobs = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(Backend::S3, |settings| {

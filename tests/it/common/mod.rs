@@ -28,6 +28,53 @@ pub enum Backend {
     S3,
 }
 
+/// What scripts/test.sh provides beside cargo, by the variable that says
+/// where it is. A test that needs one starts with [`skip_without!`].
+pub const S3: &str = "ARCHIVE_TEST_S3_ENDPOINT";
+pub const POSTGRES: &str = "ARCHIVE_TEST_POSTGRES_URL";
+pub const PYTHON: &str = "ARCHIVE_TEST_PYTHON";
+pub const CHROMIUM: &str = "ARCHIVE_TEST_CHROMIUM";
+/// The binaries tests start backends of their own from (the kill matrix).
+pub const OWN_BACKENDS: &str = "ARCHIVE_TEST_WEED_BIN";
+
+/// Whether a test that needs `needs` must be skipped: one of them is not
+/// set (a plain `cargo test`, or `scripts/test.sh --quick`), which it then
+/// says on stderr. scripts/test.sh sets `ARCHIVE_TEST_REQUIRE_ALL`: then a
+/// missing one fails the test instead, so CI never skips silently.
+pub fn skip_without(needs: &[&str]) -> bool {
+    let Some(missing) = needs.iter().find(|name| std::env::var_os(name).is_none()) else { return false };
+    assert!(
+        std::env::var_os("ARCHIVE_TEST_REQUIRE_ALL").is_none(),
+        "{missing} is not set, and scripts/test.sh should have set it"
+    );
+    let test = std::thread::current().name().unwrap_or("this test").to_owned();
+    skipped(&format!("SKIPPED {test}: needs {missing}, which scripts/test.sh sets"));
+    true
+}
+
+/// Where skipped tests are listed (`scripts/test.sh --quick` prints it).
+pub const SKIPPED_LIST: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests");
+
+/// Says that a test was skipped: on stderr past the test harness's capture
+/// (plain `cargo test` shows it), and in [`SKIPPED_LIST`].
+pub fn skipped(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    if let Ok(mut list) = std::fs::OpenOptions::new().create(true).append(true).open(SKIPPED_LIST) {
+        let _ = writeln!(list, "{line}");
+    }
+}
+
+/// Returns from the test when [`skip_without`] says so.
+#[macro_export]
+macro_rules! skip_without {
+    ($($need:ident),+ $(,)?) => {
+        if $crate::common::skip_without(&[$($crate::common::$need),+]) {
+            return;
+        }
+    };
+}
+
 fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run the suite with scripts/test.sh, which starts SeaweedFS"))
@@ -313,6 +360,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
+                    $crate::skip_without!(S3, POSTGRES);
                     super::$test($crate::common::Backend::S3).await;
                 }
             )*

@@ -360,6 +360,7 @@ fn archivectl_uploads_only_files_inside_the_media_directory() {
 /// probe (scripts/probe_imports.py) and every answer is the hardened one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_import_probe_from_python_finds_nothing() {
+    crate::skip_without!(PYTHON);
     let server = TestServer::start(Backend::Fs).await;
     let python = std::env::var("ARCHIVE_TEST_PYTHON").expect("ARCHIVE_TEST_PYTHON (scripts/test.sh sets it)");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -160,6 +160,7 @@ fn chaos_plan(scale: &Scale, rng: &mut StdRng) -> Vec<(Duration, Event)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_matrix() {
+    crate::skip_without!(OWN_BACKENDS);
     let run_started = Instant::now();
     let scale = Scale::from_env();
     let seed: u64 = match std::env::var("ARCHIVE_KILL_MATRIX_SEED") {

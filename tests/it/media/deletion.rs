@@ -189,6 +189,7 @@ on_both_backends!(clips_are_detached_and_deleted, reindex_leaves_out_linked_clip
 /// deletion, finds them gone, and stores the bytes it sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_racing_the_deletion_of_its_twin_stores_its_own_bytes() {
+    crate::skip_without!(S3, POSTGRES);
     let server = TestServer::start(Backend::S3).await;
     let other = sqlx::PgPool::connect(&server.settings.metadata.url).await.unwrap();
     // Other bytes each round: the first round's copy would be the second's twin.

@@ -270,6 +270,7 @@ async fn a_second_stream_waits_for_the_first_to_let_go() {
 /// takes the upload up at the committed offset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_after_archived_restarts() {
+    crate::skip_without!(S3, POSTGRES);
     let dir = tempfile::tempdir().unwrap();
     let env = common::production_config(dir.path(), "").await;
     let first = common::spawn_archived(dir.path(), &env);
@@ -320,6 +321,7 @@ on_both_backends!(resumes_after_the_client_is_killed, bad_checksums_and_cancels_
 /// refusing and dropping every connection, as a stopped server does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_outage_mid_upload_is_unavailable_then_resumable() {
+    crate::skip_without!(S3, POSTGRES);
     let (s3, _) = common::s3_settings();
     let proxy = common::Proxy::start(common::host_port(s3.endpoint.as_deref().unwrap())).await;
     let server = TestServer::start_isolated(Backend::S3, |settings| {

@@ -299,6 +299,7 @@ async fn media_listing_and_statistics(store: Arc<dyn MetadataStore>) {
 /// refused). Without their row locks both would read the clip as present.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_deletions_and_copies_wait_for_a_deletion_in_flight() {
+    crate::skip_without!(POSTGRES);
     let url = common::fresh_postgres_url().await;
     let settings = MetadataSettings { url: url.clone(), max_connections: 8, ..Default::default() };
     let store = metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens");

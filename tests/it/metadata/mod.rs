@@ -156,6 +156,9 @@ macro_rules! on_every_database {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
+                    if stringify!($open) == "postgres" {
+                        $crate::skip_without!(POSTGRES);
+                    }
                     let (store, _guard) = super::$open().await;
                     super::$test(store).await;
                 }

@@ -132,6 +132,7 @@ where
 /// format 0 (blanked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_search_vectors_gain_keyword_tokens_on_upgrade() {
+    crate::skip_without!(POSTGRES);
     let url = common::fresh_postgres_url().await;
     let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
     let store = metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens");
