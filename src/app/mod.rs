@@ -4,7 +4,7 @@
 
 use crate::{
     archive::{
-        Archive, BodyCache, FixityAudit,
+        Archive, BodyCache,
         signing::{SigningKey, UrlSigner},
     },
     blob,
@@ -29,6 +29,7 @@ use crate::{
 pub mod admin;
 pub mod connections;
 mod grpc_web;
+mod jobs;
 pub mod readiness;
 pub mod telemetry;
 
@@ -42,10 +43,6 @@ use tokio::{net::TcpListener, sync::watch};
 /// After the shutdown deadline, how long ended upload streams get to send
 /// their answer before everything still open is cut.
 const STREAMS_ENDING_GRACE: Duration = Duration::from_secs(2);
-/// How often histogram samples are folded into their buckets.
-const METRICS_UPKEEP_SECONDS: u64 = 5;
-/// How often the change feed's chores run: manifest repair, then pruning.
-const CHANGE_FEED_CHORES_SECONDS: u64 = 60;
 /// What a client may send on one stream before archived reads it: an upload
 /// waiting for a part slot holds this much in HTTP/2 buffers. 2 MiB keeps
 /// uploads at full speed on loopback and LAN and, measured during 5 GiB
@@ -128,56 +125,8 @@ impl Application {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-
-        let archive = self.archive.clone();
-        let purge_interval = self.settings.retention.purge_interval_seconds;
-        spawn_periodic("purge", First::AtStart, purge_interval, stop_rx.clone(), move || {
-            let archive = archive.clone();
-            async move { archive.purge_expired().await }
-        });
-        let archive = self.archive.clone();
-        let janitor_interval = self.settings.media.upload_janitor_interval_seconds;
-        spawn_periodic("upload_janitor", First::AtStart, janitor_interval, stop_rx.clone(), move || {
-            let archive = archive.clone();
-            async move { archive.expire_uploads().await }
-        });
-        let archive = self.archive.clone();
-        spawn_periodic("change_feed", First::AtStart, CHANGE_FEED_CHORES_SECONDS, stop_rx.clone(), move || {
-            let archive = archive.clone();
-            // Manifests a crash left behind, then changes past the feed's
-            // retention (never ones the repair has not seen).
-            async move {
-                let repaired = archive.repair_manifests(crate::archive::manifest::REPAIR_LAG).await?;
-                Ok(repaired + archive.prune_changes().await?)
-            }
-        });
-        let archive = self.archive.clone();
-        let (sweep_interval, grace) = (
-            self.settings.retention.sweep_interval_seconds,
-            Duration::from_secs(self.settings.retention.unreferenced_grace_seconds),
-        );
-        spawn_periodic("sweep", First::AtStart, sweep_interval, stop_rx.clone(), move || {
-            let archive = archive.clone();
-            async move { archive.sweep_unreferenced(grace).await.map(|report| report.deleted + report.aborted_uploads) }
-        });
-        let archive = self.archive.clone();
-        let fixity = self.settings.fixity.clone();
-        spawn_periodic("fixity", First::AfterInterval, fixity.interval_seconds, stop_rx.clone(), move || {
-            let archive = archive.clone();
-            let audit = FixityAudit { sample_fraction: fixity.sample_fraction, bytes_per_second: None };
-            async move { archive.scheduled_fixity_audit(audit).await }
-        });
-        let archive = self.archive.clone();
-        let flush_interval = self.settings.metadata.view_flush_interval_seconds;
-        spawn_periodic("view_flush", First::AtStart, flush_interval, stop_rx.clone(), move || {
-            let archive = archive.clone();
-            async move { archive.flush_views().await }
-        });
-
-        spawn_periodic("metrics_upkeep", First::AtStart, METRICS_UPKEEP_SECONDS, stop_rx.clone(), || async {
-            crate::metrics::upkeep();
-            Ok(0)
-        });
+        jobs::spawn_all(&self.archive, &self.settings, &stop_rx);
+        jobs::spawn_auth_reload(self.auth.clone(), stop_rx.clone());
 
         let server = &self.settings.server;
         let max_message = server.max_message_bytes;
@@ -188,21 +137,8 @@ impl Application {
         readiness::spawn(self.archive.clone(), health_reporter.clone(), ready.clone(), interval, stop_rx.clone());
         let (delay, deadline) =
             (Duration::from_secs(server.shutdown_delay_seconds), Duration::from_secs(server.shutdown_deadline_seconds));
-        {
-            let ready = ready.clone();
-            let archive = self.archive.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                tracing::info!(?delay, ?deadline, "shutting down: NOT_SERVING; connections still taken for the delay");
-                let _ = drain_tx.send(true);
-                archive.end_watches();
-                ready.set(false);
-                readiness::set_all(&health_reporter, false).await;
-                tokio::time::sleep(delay).await;
-                tracing::info!("listeners closed; calls in flight have the deadline to finish");
-                let _ = close_tx.send(true);
-            });
-        }
+        let stages = ShutdownStages { drain: drain_tx, close: close_tx, delay, deadline };
+        spawn_shutdown(shutdown, stages, self.archive.clone(), ready.clone(), health_reporter);
         // v1 for current tools, v1alpha for gRPC's own Python client and
         // older tools, which speak only that.
         let reflection = || {
@@ -212,7 +148,6 @@ impl Application {
         };
         let (reflection, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
 
-        spawn_auth_reload(self.auth.clone(), stop_rx.clone());
         let grpc_web =
             grpc_web::layers(server.grpc_web, &self.settings.gateway.cors_allowed_origins, self.auth.is_on());
         let layers = tower::ServiceBuilder::new()
@@ -305,6 +240,38 @@ impl Application {
     }
 }
 
+/// The first two stages of a shutdown: draining (jobs, readiness checks and
+/// watches stop; health says NOT_SERVING) and, `delay` later, closing (the
+/// listeners stop taking connections). The third, cutting what is still
+/// open `deadline` after that, is `run_until`'s.
+struct ShutdownStages {
+    drain: watch::Sender<bool>,
+    close: watch::Sender<bool>,
+    delay: Duration,
+    deadline: Duration,
+}
+
+fn spawn_shutdown(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stages: ShutdownStages,
+    archive: Archive,
+    ready: Arc<Readiness>,
+    health: tonic_health::server::HealthReporter,
+) {
+    let ShutdownStages { drain, close, delay, deadline } = stages;
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!(?delay, ?deadline, "shutting down: NOT_SERVING; connections still taken for the delay");
+        let _ = drain.send(true);
+        archive.end_watches();
+        ready.set(false);
+        readiness::set_all(&health, false).await;
+        tokio::time::sleep(delay).await;
+        tracing::info!("listeners closed; calls in flight have the deadline to finish");
+        let _ = close.send(true);
+    });
+}
+
 /// What `archived check` does: the settings validated, the files they name
 /// read and parsed (tokens, TLS certificates and keys, the gateway key),
 /// nothing opened or created. Returns the effective settings as TOML,
@@ -363,78 +330,6 @@ fn open_auth(settings: &Settings) -> anyhow::Result<Auth> {
             Ok(Auth::off())
         }
     }
-}
-
-/// Re-reads the tokens file on every SIGHUP until stopped.
-fn spawn_auth_reload(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
-    #[cfg(unix)]
-    if auth.is_on() {
-        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-            tracing::warn!("SIGHUP cannot be caught: the tokens file is read at start only");
-            return;
-        };
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = hangups.recv() => match auth.reload() {
-                        Ok(count) => tracing::info!(count, "tokens file re-read"),
-                        Err(error) => tracing::error!("tokens file not re-read, the old tokens stay: {error:#}"),
-                    },
-                    _ = stop.changed() => return,
-                }
-            }
-        });
-    }
-}
-
-/// When a periodic job first runs.
-enum First {
-    AtStart,
-    AfterInterval,
-}
-
-/// Runs `task` every `interval_seconds` until stopped (never when 0);
-/// `name` labels its logs and metrics.
-fn spawn_periodic<F, Fut>(
-    name: &'static str,
-    first: First,
-    interval_seconds: u64,
-    mut stop: watch::Receiver<bool>,
-    task: F,
-) where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = crate::Result<usize>> + Send,
-{
-    if interval_seconds == 0 {
-        return;
-    }
-    tokio::spawn(async move {
-        let period = Duration::from_secs(interval_seconds);
-        let start = match first {
-            First::AtStart => tokio::time::Instant::now(),
-            First::AfterInterval => tokio::time::Instant::now() + period,
-        };
-        let mut ticks = tokio::time::interval_at(start, period);
-        // A run longer than the interval is followed by a full interval, not at once.
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => match task().await {
-                    Ok(count) => {
-                        crate::metrics::job(name, Ok(count));
-                        if count > 0 {
-                            tracing::info!(job = name, count, "background job done");
-                        }
-                    }
-                    Err(error) => {
-                        crate::metrics::job(name, Err(()));
-                        tracing::warn!(job = name, error = ?error.source, "background job failed: {}", error.message);
-                    }
-                },
-                _ = stop.changed() => return,
-            }
-        }
-    });
 }
 
 /// Configured keys, or one generated once into `gateway.key_file`.
