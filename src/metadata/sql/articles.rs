@@ -4,7 +4,7 @@
 use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::{article_not_found, db_error, on_hold, stale_etag, stored_id, stored_key},
+    errors::{article_not_found, on_hold, stale_etag, stored_id, stored_key},
     rows::{REVISION_VALUES, bind_revision, micros},
 };
 use crate::error::Reason;
@@ -27,10 +27,10 @@ fn state_change(kind: ChangeKind, id: &ArticleId, row: &sqlx::any::AnyRow) -> Re
     Ok(Change::article_state(
         kind,
         id,
-        &row.try_get::<String, _>("etag").map_err(db_error)?,
-        row.try_get("revision").map_err(db_error)?,
-        &row.try_get::<String, _>("title").map_err(db_error)?,
-        row.try_get("publish_time_us").map_err(db_error)?,
+        &row.try_get::<String, _>("etag")?,
+        row.try_get("revision")?,
+        &row.try_get::<String, _>("title")?,
+        row.try_get("publish_time_us")?,
     ))
 }
 
@@ -59,7 +59,7 @@ impl SqlMetadataStore {
                 Reason::ArticleExists,
                 format!("article {} already exists", article.id.name()),
             )),
-            other => other.map(drop).map_err(db_error),
+            other => Ok(other.map(drop)?),
         }
     }
 
@@ -75,8 +75,7 @@ impl SqlMetadataStore {
         bind_revision(sqlx::query(AssertSqlSafe(sql)), article)?
             .bind(article.id.to_string())
             .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(())
     }
 
@@ -88,24 +87,15 @@ impl SqlMetadataStore {
         text: &SearchText,
     ) -> Result<()> {
         let id = article.id.as_str();
-        sqlx::query("DELETE FROM article_keywords WHERE article_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query("DELETE FROM article_keywords WHERE article_id = $1").bind(id).execute(&mut **tx).await?;
         for keyword in &article.keywords {
             sqlx::query("INSERT INTO article_keywords (article_id, keyword) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(id)
                 .bind(keyword)
                 .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         }
-        sqlx::query("DELETE FROM article_media WHERE article_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query("DELETE FROM article_media WHERE article_id = $1").bind(id).execute(&mut **tx).await?;
         for (position, link) in article.media.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
@@ -117,8 +107,7 @@ impl SqlMetadataStore {
             .bind(link.media_id.as_ref().map(|m| m.as_str().to_owned()))
             .bind(i64::from(link.in_body))
             .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         }
         self.replace_text(tx, id, text, article.delete_time.is_none()).await
     }
@@ -136,8 +125,7 @@ impl SqlMetadataStore {
                 .bind(i64::from(live))
                 .bind(id.as_str())
                 .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         }
         Ok(())
     }
@@ -161,7 +149,7 @@ impl SqlMetadataStore {
                 }
             }
             Ok(None) => article_not_found(id),
-            Err(error) => db_error(error),
+            Err(error) => error.into(),
         }
     }
 
@@ -193,8 +181,7 @@ impl SqlMetadataStore {
         .bind(expected_etag.to_owned())
         .bind(next.revision - 1)
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         if updated.rows_affected() == 0 {
             let error = self.explain_no_rows(&mut tx, &next.id).await;
             // A live article without hold that did not match: the etag is stale.
@@ -239,8 +226,7 @@ impl SqlMetadataStore {
         )
         .bind(id.as_str())
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let Some(restored) = restored else {
             drop(tx);
             // Either unknown (NOT_FOUND) or not deleted.
@@ -266,8 +252,7 @@ impl SqlMetadataStore {
         .bind(i64::from(hold))
         .bind(id.as_str())
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let Some(changed) = changed else { return Err(article_not_found(id)) };
         let kind = if hold { ChangeKind::LegalHoldSet } else { ChangeKind::LegalHoldCleared };
         let change = state_change(kind, id, &changed)?;
@@ -283,9 +268,8 @@ impl SqlMetadataStore {
         .bind(micros(&deleted_before))
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)).collect()
+        .await?;
+        rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("id")?)).collect()
     }
 
     pub(super) async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>> {
@@ -297,8 +281,7 @@ impl SqlMetadataStore {
         )
         .bind(id.as_str())
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         if claimed.rows_affected() == 0 {
             return Err(ArchiveError::new(
                 ErrorKind::FailedPrecondition,
@@ -310,16 +293,14 @@ impl SqlMetadataStore {
             sqlx::query_scalar("SELECT DISTINCT body_key FROM article_revisions WHERE article_id = $1")
                 .bind(id.as_str())
                 .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         if self.dialect == Dialect::Sqlite {
             sqlx::query(
                 "DELETE FROM article_fts WHERE rowid = (SELECT rowid FROM article_texts WHERE article_id = $1)",
             )
             .bind(id.as_str())
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         }
         let search_tables: &[&str] = if self.dialect == Dialect::Postgres { &["article_search"] } else { &[] };
         for table in
@@ -328,14 +309,9 @@ impl SqlMetadataStore {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
                 .bind(id.as_str())
                 .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         }
-        sqlx::query("DELETE FROM articles WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query("DELETE FROM articles WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         self.commit_with(tx, &[Change::article_purged(id)]).await?;
         keys.iter().map(|key| stored_key(key)).collect()
     }
@@ -347,6 +323,6 @@ impl SqlMetadataStore {
             self.insert_revision(&mut tx, revision).await?;
         }
         self.replace_details(&mut tx, &export.current, text).await?;
-        tx.commit().await.map_err(db_error)
+        Ok(tx.commit().await?)
     }
 }

@@ -11,7 +11,6 @@
 use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::db_error,
     rows::{from_micros, micros},
 };
 use crate::{
@@ -30,7 +29,7 @@ impl SqlMetadataStore {
     /// commits when there are none.
     pub(super) async fn commit_with(&self, mut tx: Transaction<'static, Any>, changes: &[Change]) -> Result<()> {
         if changes.is_empty() {
-            return tx.commit().await.map_err(db_error);
+            return Ok(tx.commit().await?);
         }
         let count = changes.len() as i64;
         // Last: the row lock is held from here to the commit.
@@ -38,8 +37,7 @@ impl SqlMetadataStore {
             sqlx::query_scalar("UPDATE change_feed SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq")
                 .bind(count)
                 .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         let commit_time = micros(&chrono::Utc::now());
         // One statement for all of them: the lock is held to the commit.
         let mut insert = SqlBuilder::new("INSERT INTO changes (seq, commit_time_us, kind, name, detail) VALUES ");
@@ -53,14 +51,9 @@ impl SqlMetadataStore {
         insert.execute(&mut *tx).await?;
         if self.dialect == Dialect::Postgres {
             // Delivered to every listener when (and only if) this commits.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(last.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(last.to_string()).execute(&mut *tx).await?;
         }
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await?;
         self.changes.announce(last);
         Ok(())
     }
@@ -69,13 +62,12 @@ impl SqlMetadataStore {
         let row =
             sqlx::query("SELECT feed_id, last_seq, pruned_through, manifests_through FROM change_feed WHERE id = 1")
                 .fetch_one(&self.readers)
-                .await
-                .map_err(db_error)?;
+                .await?;
         Ok(FeedPosition {
-            feed_id: row.try_get("feed_id").map_err(db_error)?,
-            last_seq: row.try_get("last_seq").map_err(db_error)?,
-            pruned_through: row.try_get("pruned_through").map_err(db_error)?,
-            manifests_through: row.try_get("manifests_through").map_err(db_error)?,
+            feed_id: row.try_get("feed_id")?,
+            last_seq: row.try_get("last_seq")?,
+            pruned_through: row.try_get("pruned_through")?,
+            manifests_through: row.try_get("manifests_through")?,
         })
     }
 
@@ -83,8 +75,7 @@ impl SqlMetadataStore {
         sqlx::query("UPDATE change_feed SET manifests_through = $1 WHERE id = 1 AND manifests_through < $1")
             .bind(seq)
             .execute(&self.writer)
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(())
     }
 
@@ -95,21 +86,20 @@ impl SqlMetadataStore {
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
+        .await?;
         rows.iter()
             .map(|row| {
-                let kind: String = row.try_get("kind").map_err(db_error)?;
-                let detail: String = row.try_get("detail").map_err(db_error)?;
+                let kind: String = row.try_get("kind")?;
+                let detail: String = row.try_get("detail")?;
                 let bad = |what: &str| {
                     ArchiveError::internal("reading the change feed", anyhow::anyhow!("bad stored change {what}"))
                 };
                 Ok(ChangeEvent {
-                    seq: row.try_get("seq").map_err(db_error)?,
-                    commit_time: from_micros(row.try_get("commit_time_us").map_err(db_error)?),
+                    seq: row.try_get("seq")?,
+                    commit_time: from_micros(row.try_get("commit_time_us")?),
                     change: Change {
                         kind: ChangeKind::parse(&kind).ok_or_else(|| bad(&kind))?,
-                        name: row.try_get("name").map_err(db_error)?,
+                        name: row.try_get("name")?,
                         detail: serde_json::from_str::<ChangeDetail>(&detail).map_err(|_| bad(&detail))?,
                     },
                 })
@@ -129,21 +119,15 @@ impl SqlMetadataStore {
         .bind(before_us)
         .bind(i64::from(limit))
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let Some(through) = through else { return Ok(0) };
-        let pruned = sqlx::query("DELETE FROM changes WHERE seq <= $1")
-            .bind(through)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
+        let pruned =
+            sqlx::query("DELETE FROM changes WHERE seq <= $1").bind(through).execute(&mut *tx).await?.rows_affected();
         sqlx::query("UPDATE change_feed SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
             .bind(through)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+            .await?;
+        tx.commit().await?;
         Ok(pruned)
     }
 }

@@ -11,7 +11,7 @@
 use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::{article_not_found, db_error, media_not_found, stored_id},
+    errors::{article_not_found, media_not_found, stored_id},
     objects::referenced_in,
     rows::{media_from_row, micros},
 };
@@ -102,7 +102,7 @@ pub(super) async fn insert_media_row<'c>(
             Reason::MediaExists,
             format!("media {} already exists", media.id.name()),
         )),
-        Err(e) => Err(db_error(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -132,8 +132,7 @@ impl SqlMetadataStore {
         )
         .bind(article.as_str())
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         held.map(|hold| hold != 0).ok_or_else(|| article_not_found(article))
     }
 
@@ -151,8 +150,7 @@ impl SqlMetadataStore {
         let media_exists = sqlx::query(AssertSqlSafe(format!("SELECT 1 AS one FROM media WHERE id = $1{lock}")))
             .bind(media.as_str())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
+            .await?
             .is_some();
         if !media_exists {
             return Err(media_not_found(media));
@@ -167,8 +165,7 @@ impl SqlMetadataStore {
             .bind(reference)
             .bind(media.as_str())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
             if replaces.is_some() {
                 return Err(under_hold(article, "its linked clips cannot be replaced"));
             }
@@ -178,8 +175,7 @@ impl SqlMetadataStore {
             .bind(article.as_str())
             .bind(reference)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         if linked.rows_affected() == 0 {
             sqlx::query(
                 "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
@@ -190,8 +186,7 @@ impl SqlMetadataStore {
             .bind(reference)
             .bind(media.as_str())
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         }
         self.commit_with(tx, &[Change::link(ChangeKind::MediaAttached, article, reference, media)]).await?;
         self.fetch_article(article).await
@@ -208,20 +203,14 @@ impl SqlMetadataStore {
         .bind(article.as_str())
         .bind(reference)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         // An added reference goes; one the body names stays, without a clip.
         let mut unlinked = 0;
         for statement in [
             "DELETE FROM article_media WHERE article_id = $1 AND reference = $2 AND in_body = 0 AND media_id IS NOT NULL",
             "UPDATE article_media SET media_id = NULL WHERE article_id = $1 AND reference = $2 AND media_id IS NOT NULL",
         ] {
-            let done = sqlx::query(statement)
-                .bind(article.as_str())
-                .bind(reference)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            let done = sqlx::query(statement).bind(article.as_str()).bind(reference).execute(&mut *tx).await?;
             unlinked += done.rows_affected();
         }
         if unlinked == 0 {
@@ -267,13 +256,12 @@ impl SqlMetadataStore {
         )))
         .bind(id.as_str())
         .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let mut detached = Vec::with_capacity(linking.len());
         let mut held = Vec::new();
         for row in &linking {
-            let article = stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?;
-            if row.try_get::<i64, _>("legal_hold").map_err(db_error)? != 0 {
+            let article = stored_id(ArticleId::parse, &row.try_get::<String, _>("id")?)?;
+            if row.try_get::<i64, _>("legal_hold")? != 0 {
                 held.push(article.clone());
             }
             detached.push(article);
@@ -282,8 +270,7 @@ impl SqlMetadataStore {
         let row = sqlx::query("SELECT * FROM media WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(|| media_not_found(id))?;
         let media = media_from_row(&row)?;
         // Every clip naming these bytes: deletions of clips sharing them
@@ -293,8 +280,7 @@ impl SqlMetadataStore {
             sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM media WHERE blob_key = $1 ORDER BY id{lock}")))
                 .bind(media.object.key.as_str())
                 .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         if !sharing.iter().any(|other| other == id.as_str()) {
             return Err(media_not_found(id)); // deleted meanwhile
         }
@@ -303,8 +289,7 @@ impl SqlMetadataStore {
             sqlx::query_scalar("SELECT DISTINCT article_id FROM article_media WHERE media_id = $1 ORDER BY article_id")
                 .bind(id.as_str())
                 .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         if !linked_now.iter().eq(detached.iter().map(ArticleId::as_str)) {
             return Ok(None);
         }
@@ -332,12 +317,11 @@ impl SqlMetadataStore {
         )
         .bind(id.as_str())
         .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let mut changes = Vec::with_capacity(links.len() + 1);
         for link in &links {
-            let article = stored_id(ArticleId::parse, &link.try_get::<String, _>("article_id").map_err(db_error)?)?;
-            let reference: String = link.try_get("reference").map_err(db_error)?;
+            let article = stored_id(ArticleId::parse, &link.try_get::<String, _>("article_id")?)?;
+            let reference: String = link.try_get("reference")?;
             changes.push(Change::link(ChangeKind::MediaDetached, &article, &reference, id));
         }
         changes.push(Change::media_deleted(id));
@@ -346,7 +330,7 @@ impl SqlMetadataStore {
             "UPDATE article_media SET media_id = NULL WHERE media_id = $1",
             "DELETE FROM media WHERE id = $1",
         ] {
-            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await.map_err(db_error)?;
+            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await?;
         }
 
         let own: Vec<BlobKey> = std::iter::once(&media.object).chain(&media.rendition).map(|o| o.key.clone()).collect();
@@ -369,8 +353,7 @@ impl SqlMetadataStore {
         let row = sqlx::query("SELECT * FROM media WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(|| media_not_found(id))?;
         media_from_row(&row)
     }
@@ -381,8 +364,7 @@ impl SqlMetadataStore {
                 .bind(sha256)
                 .bind(size_bytes as i64)
                 .fetch_optional(&self.readers)
-                .await
-                .map_err(db_error)?;
+                .await?;
         row.as_ref().map(media_from_row).transpose()
     }
 

@@ -54,7 +54,6 @@ mod search;
 mod uploads;
 mod views;
 
-use errors::db_error;
 use media::{Objects, insert_media_row};
 use objects::referenced_in;
 
@@ -148,7 +147,7 @@ impl SqlMetadataStore {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
         };
-        self.writer.begin_with(begin).await.map_err(db_error)
+        Ok(self.writer.begin_with(begin).await?)
     }
 }
 
@@ -265,7 +264,7 @@ impl MetadataStore for SqlMetadataStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await.map_err(db_error)?;
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 

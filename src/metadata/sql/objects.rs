@@ -3,11 +3,11 @@
 use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::{db_error, stored_key},
+    errors::stored_key,
 };
 use crate::{
     blob::BlobKey,
-    error::Result,
+    error::{ArchiveError, Result},
     metadata::{ArchiveStatistics, ObjectKind, ObjectRef},
 };
 use sqlx::{Any, Executor, Row};
@@ -36,7 +36,7 @@ pub(super) async fn referenced_in<'c>(
          OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key AND u.finished = 0)",
     );
     let rows = sql.fetch_all(executor).await?;
-    rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
+    rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key")?)).collect()
 }
 
 impl SqlMetadataStore {
@@ -64,9 +64,9 @@ impl SqlMetadataStore {
         rows.iter()
             .map(|row| {
                 Ok(ObjectRef {
-                    key: stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)?,
-                    size_bytes: row.try_get::<i64, _>("size").map_err(db_error)?.max(0) as u64,
-                    sha256: row.try_get::<String, _>("sha256").map_err(db_error)?,
+                    key: stored_key(&row.try_get::<String, _>("object_key")?)?,
+                    size_bytes: row.try_get::<i64, _>("size")?.max(0) as u64,
+                    sha256: row.try_get::<String, _>("sha256")?,
                 })
             })
             .collect()
@@ -75,8 +75,7 @@ impl SqlMetadataStore {
     pub(super) async fn is_empty(&self) -> Result<bool> {
         let count: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM articles) + (SELECT COUNT(*) FROM media)")
             .fetch_one(&self.readers)
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(count == 0)
     }
 
@@ -101,9 +100,8 @@ impl SqlMetadataStore {
         // existed too): the sum cannot overflow.
         .bind(crate::metadata::MAX_VIEW_COUNT)
         .fetch_one(&self.readers)
-        .await
-        .map_err(db_error)?;
-        let count = |column: &str| row.try_get::<i64, _>(column).map_err(db_error);
+        .await?;
+        let count = |column: &str| row.try_get::<i64, _>(column).map_err(ArchiveError::from);
         Ok(ArchiveStatistics {
             articles: count("articles")?,
             deleted_articles: count("deleted_articles")?,

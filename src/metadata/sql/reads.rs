@@ -4,7 +4,7 @@
 use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder, push_filters},
-    errors::{article_not_found, db_error},
+    errors::article_not_found,
     rows::{REVISION_COLUMNS, article_from_row, link_from_row},
 };
 use crate::error::Reason;
@@ -26,8 +26,7 @@ impl SqlMetadataStore {
         )
         .bind(id.as_str())
         .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let mut article = article_from_row(rows.first().ok_or_else(|| article_not_found(id))?)?;
         article.media = rows.iter().filter_map(|row| link_from_row(row).transpose()).collect::<Result<_>>()?;
         Ok(article)
@@ -55,7 +54,7 @@ impl SqlMetadataStore {
         let rows = sql.fetch_all(executor).await?;
         rows.iter()
             .filter_map(|row| match link_from_row(row) {
-                Ok(link) => link.map(|link| row.try_get("article_id").map_err(db_error).map(|id| (id, link))),
+                Ok(link) => link.map(|link| row.try_get("article_id").map_err(ArchiveError::from).map(|id| (id, link))),
                 Err(error) => Some(Err(error)),
             })
             .collect()
@@ -84,8 +83,7 @@ impl SqlMetadataStore {
             .bind(id.as_str())
             .bind(revision)
             .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(|| {
                 ArchiveError::not_found(
                     Reason::RevisionNotFound,
@@ -111,8 +109,7 @@ impl SqlMetadataStore {
             .bind(before_revision.unwrap_or(i64::MAX))
             .bind(i64::from(limit))
             .fetch_all(&self.readers)
-            .await
-            .map_err(db_error)?;
+            .await?;
         rows.iter().map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? })).collect()
     }
 
@@ -135,11 +132,8 @@ impl SqlMetadataStore {
     }
 
     pub(super) async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>> {
-        let Some(row) = sqlx::query("SELECT * FROM articles WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
+        let Some(row) =
+            sqlx::query("SELECT * FROM articles WHERE id = $1").bind(id.as_str()).fetch_optional(&self.readers).await?
         else {
             return Ok(None);
         };
@@ -148,8 +142,7 @@ impl SqlMetadataStore {
             "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
              WHERE r.article_id = $1 ORDER BY r.revision"
         );
-        let rows =
-            sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_all(&self.readers).await.map_err(db_error)?;
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_all(&self.readers).await?;
         let revisions = rows
             .iter()
             .map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? }))

@@ -3,7 +3,7 @@
 use super::{
     Objects, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::{db_error, stored_id, stored_key},
+    errors::{stored_id, stored_key},
     insert_media_row,
     rows::{from_micros, micros},
 };
@@ -31,8 +31,8 @@ fn upload_moved(id: &UploadId) -> ArchiveError {
 }
 
 fn session_from_row(row: &AnyRow) -> Result<UploadSession> {
-    let get_i64 = |column: &str| row.try_get::<i64, _>(column).map_err(db_error);
-    let get_text = |column: &str| row.try_get::<String, _>(column).map_err(db_error);
+    let get_i64 = |column: &str| row.try_get::<i64, _>(column).map_err(ArchiveError::from);
+    let get_text = |column: &str| row.try_get::<String, _>(column).map_err(ArchiveError::from);
     let sha256_state = hex::decode(get_text("sha256_state")?)
         .map_err(|e| ArchiveError::internal("reading an upload", anyhow::Error::new(e)))?;
     Ok(UploadSession {
@@ -81,8 +81,7 @@ impl UploadSessionStore for SqlMetadataStore {
         .bind(i64::from(session.finished))
         .bind(&session.owner)
         .execute(&self.writer)
-        .await
-        .map_err(db_error)?;
+        .await?;
         Ok(())
     }
 
@@ -90,8 +89,7 @@ impl UploadSessionStore for SqlMetadataStore {
         let row = sqlx::query("SELECT * FROM upload_sessions WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(|| upload_not_found(id))?;
         session_from_row(&row)
     }
@@ -102,14 +100,13 @@ impl UploadSessionStore for SqlMetadataStore {
         )
         .bind(id.as_str())
         .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(CompletedPart {
-                    number: row.try_get::<i64, _>("part_number").map_err(db_error)? as i32,
-                    etag: row.try_get("etag").map_err(db_error)?,
-                    size: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
+                    number: row.try_get::<i64, _>("part_number")? as i32,
+                    etag: row.try_get("etag")?,
+                    size: row.try_get::<i64, _>("size_bytes")? as u64,
                 })
             })
             .collect()
@@ -136,8 +133,7 @@ impl UploadSessionStore for SqlMetadataStore {
         .bind(id.as_str())
         .bind(from_offset as i64)
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         if moved.rows_affected() == 0 {
             return Err(upload_moved(id));
         }
@@ -147,18 +143,16 @@ impl UploadSessionStore for SqlMetadataStore {
                 .bind(id.as_str())
                 .bind(i64::from(part.number))
                 .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
             sqlx::query("INSERT INTO upload_parts (upload_id, part_number, etag, size_bytes) VALUES ($1, $2, $3, $4)")
                 .bind(id.as_str())
                 .bind(i64::from(part.number))
                 .bind(&part.etag)
                 .bind(part.size as i64)
                 .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         }
-        tx.commit().await.map_err(db_error)
+        Ok(tx.commit().await?)
     }
 
     async fn finish_upload(&self, id: &UploadId, media: &MediaRecord, expire_time: DateTime<Utc>) -> Result<()> {
@@ -171,22 +165,16 @@ impl UploadSessionStore for SqlMetadataStore {
         .bind(micros(&expire_time))
         .bind(id.as_str())
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         if finished.rows_affected() == 0 {
             return Err(upload_moved(id));
         }
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         // A clip whose bytes turned out to be stored already shares them.
         let own_key: String = sqlx::query_scalar("SELECT blob_key FROM upload_sessions WHERE id = $1")
             .bind(id.as_str())
             .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         let objects = if own_key == media.object.key.as_str() { Objects::Own } else { Objects::Shared };
         insert_media_row(&mut *tx, self.dialect, media, objects).await?;
         self.commit_with(tx, &[Change::media_uploaded(media)]).await
@@ -198,8 +186,7 @@ impl UploadSessionStore for SqlMetadataStore {
                 .bind(micros(&now))
                 .bind(i64::from(limit))
                 .fetch_all(&self.readers)
-                .await
-                .map_err(db_error)?;
+                .await?;
         rows.iter().map(session_from_row).collect()
     }
 
@@ -207,9 +194,9 @@ impl UploadSessionStore for SqlMetadataStore {
         let mut tx = self.begin_write().await?;
         for statement in ["DELETE FROM upload_parts WHERE upload_id = $1", "DELETE FROM upload_sessions WHERE id = $1"]
         {
-            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await.map_err(db_error)?;
+            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await?;
         }
-        tx.commit().await.map_err(db_error)
+        Ok(tx.commit().await?)
     }
 
     async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<std::collections::HashSet<String>> {
@@ -223,13 +210,12 @@ impl UploadSessionStore for SqlMetadataStore {
         }
         sql.push(")");
         let rows = sql.fetch_all(&self.readers).await?;
-        rows.iter().map(|row| row.try_get::<String, _>("multipart_id").map_err(db_error)).collect()
+        rows.iter().map(|row| row.try_get::<String, _>("multipart_id").map_err(ArchiveError::from)).collect()
     }
 
     async fn count_open_uploads(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM upload_sessions WHERE finished = 0")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM upload_sessions WHERE finished = 0")
             .fetch_one(&self.readers)
-            .await
-            .map_err(db_error)
+            .await?)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{
     SqlMetadataStore,
-    errors::{article_not_found, db_error, stored_id},
+    errors::{article_not_found, stored_id},
 };
 use crate::{
     error::Result,
@@ -22,8 +22,7 @@ impl SqlMetadataStore {
         .bind(id.as_str())
         .bind(MAX_VIEW_COUNT)
         .fetch_optional(&self.writer)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| article_not_found(id))
     }
 
@@ -38,8 +37,7 @@ impl SqlMetadataStore {
         .bind(after.map_or("", ArticleId::as_str))
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
+        .await?;
         ids.iter().map(|id| stored_id(ArticleId::parse, id)).collect()
     }
 
@@ -51,8 +49,7 @@ impl SqlMetadataStore {
                 .bind(view_count)
                 .bind(id.as_str())
                 .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         let changes = if written.rows_affected() > 0 { vec![Change::article_views(id, view_count)] } else { vec![] };
         self.commit_with(tx, &changes).await
     }

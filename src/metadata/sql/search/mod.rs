@@ -2,7 +2,7 @@
 //! Each database has its statement (`sqlite`: FTS5 and bm25; `postgres`: a
 //! GIN index on tsvectors and ts_rank) and its index writes (`index`).
 
-use super::{Dialect, SqlMetadataStore, errors::db_error, rows::article_from_row};
+use super::{Dialect, SqlMetadataStore, rows::article_from_row};
 use crate::{
     error::Result,
     metadata::{SearchHit, SearchQuery},
@@ -45,8 +45,8 @@ impl SqlMetadataStore {
         for row in &rows {
             hits.push(SearchHit {
                 article: article_from_row(row)?,
-                score: row.try_get("score").map_err(db_error)?,
-                body: row.try_get("search_body").map_err(db_error)?,
+                score: row.try_get("score")?,
+                body: row.try_get("search_body")?,
             });
         }
         let articles = self.with_links(hits.iter().map(|h| h.article.clone()).collect()).await?;
