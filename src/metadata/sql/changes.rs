@@ -12,11 +12,17 @@ use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
     rows::{from_micros, micros},
+    timing::timed,
 };
 use crate::{
     error::{ArchiveError, Result},
-    metadata::changes::{Change, ChangeDetail, ChangeEvent, ChangeKind, FeedPosition},
+    metadata::{
+        ChangeFeed,
+        changes::{Change, ChangeDetail, ChangeEvent, ChangeKind, FeedPosition},
+    },
 };
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
@@ -56,79 +62,6 @@ impl SqlMetadataStore {
         tx.commit().await?;
         self.changes.announce(last);
         Ok(())
-    }
-
-    pub(super) async fn change_feed(&self) -> Result<FeedPosition> {
-        let row =
-            sqlx::query("SELECT feed_id, last_seq, pruned_through, manifests_through FROM change_feed WHERE id = 1")
-                .fetch_one(&self.readers)
-                .await?;
-        Ok(FeedPosition {
-            feed_id: row.try_get("feed_id")?,
-            last_seq: row.try_get("last_seq")?,
-            pruned_through: row.try_get("pruned_through")?,
-            manifests_through: row.try_get("manifests_through")?,
-        })
-    }
-
-    pub(super) async fn set_manifests_through(&self, seq: i64) -> Result<()> {
-        sqlx::query("UPDATE change_feed SET manifests_through = $1 WHERE id = 1 AND manifests_through < $1")
-            .bind(seq)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    pub(super) async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, commit_time_us, kind, name, detail FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                let detail: String = row.try_get("detail")?;
-                let bad = |what: &str| {
-                    ArchiveError::internal("reading the change feed", anyhow::anyhow!("bad stored change {what}"))
-                };
-                Ok(ChangeEvent {
-                    seq: row.try_get("seq")?,
-                    commit_time: from_micros(row.try_get("commit_time_us")?),
-                    change: Change {
-                        kind: ChangeKind::parse(&kind).ok_or_else(|| bad(&kind))?,
-                        name: row.try_get("name")?,
-                        detail: serde_json::from_str::<ChangeDetail>(&detail).map_err(|_| bad(&detail))?,
-                    },
-                })
-            })
-            .collect()
-    }
-
-    /// Deletes up to `limit` of the oldest changes committed before
-    /// `before_us` whose manifests are known current, and records where the
-    /// feed now starts.
-    pub(super) async fn prune_changes(&self, before_us: i64, limit: u32) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let through: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 \
-             AND seq <= (SELECT manifests_through FROM change_feed WHERE id = 1) ORDER BY seq LIMIT $2) AS old",
-        )
-        .bind(before_us)
-        .bind(i64::from(limit))
-        .fetch_one(&mut *tx)
-        .await?;
-        let Some(through) = through else { return Ok(0) };
-        let pruned =
-            sqlx::query("DELETE FROM changes WHERE seq <= $1").bind(through).execute(&mut *tx).await?.rows_affected();
-        sqlx::query("UPDATE change_feed SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
-            .bind(through)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(pruned)
     }
 }
 
@@ -213,5 +146,98 @@ async fn listen(url: String, last: watch::Sender<i64>, stop: tokio_util::sync::C
     tokio::select! {
         _ = work => {}
         _ = stop.cancelled() => {}
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for SqlMetadataStore {
+    async fn change_feed(&self) -> Result<FeedPosition> {
+        timed!("change_feed", async {
+            let row = sqlx::query(
+                "SELECT feed_id, last_seq, pruned_through, manifests_through FROM change_feed WHERE id = 1",
+            )
+            .fetch_one(&self.readers)
+            .await?;
+            Ok(FeedPosition {
+                feed_id: row.try_get("feed_id")?,
+                last_seq: row.try_get("last_seq")?,
+                pruned_through: row.try_get("pruned_through")?,
+                manifests_through: row.try_get("manifests_through")?,
+            })
+        })
+    }
+
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        timed!("changes_after", async {
+            let rows = sqlx::query(
+                "SELECT seq, commit_time_us, kind, name, detail FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let kind: String = row.try_get("kind")?;
+                    let detail: String = row.try_get("detail")?;
+                    let bad = |what: &str| {
+                        ArchiveError::internal("reading the change feed", anyhow::anyhow!("bad stored change {what}"))
+                    };
+                    Ok(ChangeEvent {
+                        seq: row.try_get("seq")?,
+                        commit_time: from_micros(row.try_get("commit_time_us")?),
+                        change: Change {
+                            kind: ChangeKind::parse(&kind).ok_or_else(|| bad(&kind))?,
+                            name: row.try_get("name")?,
+                            detail: serde_json::from_str::<ChangeDetail>(&detail).map_err(|_| bad(&detail))?,
+                        },
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn set_manifests_through(&self, seq: i64) -> Result<()> {
+        timed!("set_manifests_through", async {
+            sqlx::query("UPDATE change_feed SET manifests_through = $1 WHERE id = 1 AND manifests_through < $1")
+                .bind(seq)
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes up to `limit` of the oldest changes committed before
+    /// `before_us` whose manifests are known current, and records where the
+    /// feed now starts.
+    async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        timed!("prune_changes", async {
+            let before_us = micros(&before);
+            let mut tx = self.begin_write().await?;
+            let through: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 \
+                 AND seq <= (SELECT manifests_through FROM change_feed WHERE id = 1) ORDER BY seq LIMIT $2) AS old",
+            )
+            .bind(before_us)
+            .bind(i64::from(limit))
+            .fetch_one(&mut *tx)
+            .await?;
+            let Some(through) = through else { return Ok(0) };
+            let pruned = sqlx::query("DELETE FROM changes WHERE seq <= $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("UPDATE change_feed SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(pruned)
+        })
+    }
+
+    async fn change_signal(&self) -> Result<watch::Receiver<i64>> {
+        timed!("change_signal", async { Ok(self.changes.subscribe()) })
     }
 }
