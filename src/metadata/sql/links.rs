@@ -1,7 +1,7 @@
 //! Links between articles and clips in SQL: attaching a clip to an
-//! article's reference and detaching it. Each locks the article row first
-//! (PostgreSQL), then the clip, the order deletion takes them in too
-//! (`media.rs`).
+//! article's reference and detaching it. Both lock the article row first
+//! (PostgreSQL); attaching then share-locks the clip, the order deletion
+//! takes them in too (`media.rs`).
 
 use super::{
     Dialect, SqlMetadataStore,

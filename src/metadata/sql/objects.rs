@@ -1,4 +1,5 @@
-//! What the records name: the objects they keep, emptiness, statistics.
+//! What the records name: the objects they keep (what the sweep and fixity
+//! audits ask), the multipart uploads sessions still write, emptiness.
 
 use super::{
     SqlMetadataStore,
