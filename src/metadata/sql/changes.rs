@@ -207,9 +207,7 @@ impl ChangeFeed for SqlMetadataStore {
         })
     }
 
-    /// Deletes up to `limit` of the oldest changes committed before
-    /// `before_us` whose manifests are known current, and records where the
-    /// feed now starts.
+    /// Also records where the feed now starts (`pruned_through`).
     async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
         timed!("prune_changes", async {
             let before_us = micros(&before);
