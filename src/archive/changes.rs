@@ -14,11 +14,16 @@
 
 use super::Archive;
 use crate::{
+    config::ChangeSettings,
     error::{ArchiveError, Reason, Result},
-    metadata::changes::{ChangeEvent, ChangeKind, FeedPosition},
+    metadata::{
+        ChangeFeed,
+        changes::{ChangeEvent, ChangeKind, FeedPosition},
+    },
 };
 use futures::Stream;
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
 
 /// Changes read from the store at once.
 const PAGE: u32 = 500;
@@ -103,9 +108,12 @@ impl Filter {
     }
 }
 
-/// A watch in progress.
+/// A watch in progress: it reads the change feed and nothing else.
 struct Watch {
-    archive: Archive,
+    store: Arc<dyn ChangeFeed>,
+    settings: ChangeSettings,
+    /// Cancelled when shutdown starts.
+    ending: CancellationToken,
     feed_id: String,
     /// The last change read from the store.
     seq: i64,
@@ -153,9 +161,9 @@ impl Watch {
             let batch = self.take_batch();
             return Ok(Some((batch, self)));
         }
-        let poll = Duration::from_millis(self.archive.changes.poll_interval_ms.max(1));
+        let poll = Duration::from_millis(self.settings.poll_interval_ms.max(1));
         let quiet_since = tokio::time::Instant::now();
-        let ending = self.archive.watches_ending.clone();
+        let ending = self.ending.clone();
         let mut woken = false;
         loop {
             if ending.is_cancelled() {
@@ -164,12 +172,12 @@ impl Watch {
                     format!("this server is stopping; watch again from cursor {}", cursor(&self.feed_id, self.seq)),
                 ));
             }
-            let page = self.archive.metadata.changes_after(self.seq, PAGE).await?;
+            let page = self.store.changes_after(self.seq, PAGE).await?;
             if let Some(first) = page.first() {
                 if first.seq != self.seq + 1 {
                     // Seqs have no gaps: the ones between were pruned unread.
-                    let feed = self.archive.metadata.change_feed().await?;
-                    position(&cursor(&self.feed_id, self.seq), &feed, self.archive.changes.retention())?;
+                    let feed = self.store.change_feed().await?;
+                    position(&cursor(&self.feed_id, self.seq), &feed, self.settings.retention())?;
                 }
                 self.seq = page.last().map_or(self.seq, |last| last.seq);
                 let passed = page.into_iter().filter(|event| self.filter.passes(event));
@@ -239,7 +247,16 @@ impl Archive {
         };
         let filter = Filter { kinds: watch.kinds.into_iter().collect(), names: watch.names.into_iter().collect() };
         let pending = Default::default();
-        let state = Watch { archive: self.clone(), feed_id: feed.feed_id, seq, pending, filter, signal };
+        let state = Watch {
+            store: self.metadata.clone(),
+            settings: self.changes.clone(),
+            ending: self.watches_ending.clone(),
+            feed_id: feed.feed_id,
+            seq,
+            pending,
+            filter,
+            signal,
+        };
         Ok(futures::stream::try_unfold(state, Watch::next))
     }
 

@@ -11,10 +11,10 @@
 
 use super::Archive;
 use crate::{
-    blob::{BlobError, BlobKey},
+    blob::{BlobError, BlobKey, BlobStore},
     config::FIXITY_BYTES_PER_SECOND,
     error::{ArchiveError, Reason, Result},
-    metadata::{ObjectKind, ObjectRef},
+    metadata::{ObjectIndex, ObjectKind, ObjectRef},
 };
 use futures::{Stream, TryStreamExt};
 use governor::{Quota, RateLimiter};
@@ -129,9 +129,9 @@ impl Archive {
         let own = (rate < ceiling).then(|| Arc::new(Pace::new(rate)));
         let pace = Paces { shared: self.fixity_pace.clone(), own };
         let (events, receiver) = mpsc::channel(EVENTS_BUFFERED);
-        let archive = self.clone();
+        let auditor = Auditor { blobs: self.blobs.clone(), records: self.metadata.clone() };
         tokio::spawn(async move {
-            let outcome = archive.run_audit(fraction, &pace, &events).await;
+            let outcome = auditor.run_audit(fraction, &pace, &events).await;
             match outcome {
                 Ok(Some(report)) => {
                     crate::metrics::fixity_finished(report.damaged());
@@ -158,7 +158,15 @@ impl Archive {
         }
         Err(ArchiveError::internal("auditing fixity", anyhow::anyhow!("the audit ended without a report")))
     }
+}
 
+/// What an audit reads: the stored objects, and the records naming them.
+struct Auditor {
+    blobs: Arc<dyn BlobStore>,
+    records: Arc<dyn ObjectIndex>,
+}
+
+impl Auditor {
     /// The audit itself; `None` when the reader went away.
     async fn run_audit(
         &self,
@@ -180,7 +188,7 @@ impl Archive {
         for kind in ObjectKind::ALL {
             let mut after: Option<BlobKey> = None;
             loop {
-                let page = self.metadata.recorded_objects(kind, after.as_ref(), PAGE).await?;
+                let page = self.records.recorded_objects(kind, after.as_ref(), PAGE).await?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.key.clone());
                 for object in page {
@@ -271,7 +279,7 @@ impl Archive {
 
     /// An object the store does not hold: missing if a record still names it.
     async fn gone(&self, key: &BlobKey) -> Result<Checked> {
-        let named = self.metadata.referenced_objects(std::slice::from_ref(key)).await?;
+        let named = self.records.referenced_objects(std::slice::from_ref(key)).await?;
         Ok(if named.contains(key) { Checked::Damaged(Damage::Missing) } else { Checked::Deleted })
     }
 }

@@ -7,7 +7,7 @@ use crate::{
     },
     blob::{BlobKey, BlobStore},
     error::ErrorKind,
-    metadata::MetadataStore,
+    metadata::{ArticleStore, MediaStore, ObjectIndex},
 };
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
@@ -35,8 +35,12 @@ async fn check_object(blobs: &dyn BlobStore, key: &BlobKey, size: u64) -> anyhow
 }
 
 /// Records every clip and article described by manifests in `blobs` into
-/// `metadata`, which must be empty.
-pub async fn rebuild(blobs: &dyn BlobStore, metadata: &dyn MetadataStore) -> anyhow::Result<ReindexReport> {
+/// `metadata`, which must be empty (any store with these traits, such as a
+/// `dyn MetadataStore`).
+pub async fn rebuild(
+    blobs: &dyn BlobStore,
+    metadata: &(impl ObjectIndex + MediaStore + ArticleStore + ?Sized),
+) -> anyhow::Result<ReindexReport> {
     anyhow::ensure!(metadata.is_empty().await?, "the metadata database is not empty; reindex fills an empty one");
     let mut report = ReindexReport::default();
 

@@ -25,8 +25,9 @@
 use super::Archive;
 use crate::{
     archive::manifest::{self, ArticleManifest, MediaManifest},
-    blob::{BlobKey, KeyOwner, OpenUpload},
+    blob::{BlobKey, BlobStore, KeyOwner, OpenUpload},
     error::{ArchiveError, Result},
+    metadata::ObjectIndex,
 };
 use futures::{StreamExt, TryStreamExt};
 use std::{collections::HashSet, time::Duration};
@@ -70,8 +71,20 @@ impl Archive {
     /// Deletes the objects written more than `grace` ago that no record and
     /// no manifest names. Does nothing while the metadata store is empty.
     pub async fn sweep_unreferenced(&self, grace: Duration) -> Result<SweepReport> {
+        Sweep { blobs: self.blobs.as_ref(), records: self.metadata.as_ref() }.run(grace).await
+    }
+}
+
+/// A sweep needs the bucket and what the records name in it, nothing else.
+struct Sweep<'a> {
+    blobs: &'a dyn BlobStore,
+    records: &'a dyn ObjectIndex,
+}
+
+impl Sweep<'_> {
+    async fn run(&self, grace: Duration) -> Result<SweepReport> {
         let mut report = SweepReport::default();
-        if self.metadata.is_empty().await? {
+        if self.records.is_empty().await? {
             for prefix in SWEPT_PREFIXES {
                 let mut manifests = self.blobs.list(prefix).try_filter(|key| std::future::ready(key.is_manifest()));
                 if manifests.try_next().await?.is_some() {
@@ -122,7 +135,7 @@ impl Archive {
     ) -> Result<()> {
         report.checked += batch.len();
         let keys: Vec<BlobKey> = batch.iter().map(|(key, _)| key.clone()).collect();
-        let referenced = self.metadata.referenced_objects(&keys).await?;
+        let referenced = self.records.referenced_objects(&keys).await?;
         for (key, owner) in batch.drain(..).filter(|(key, _)| !referenced.contains(key)) {
             let is_clip = matches!(owner, KeyOwner::Media(_));
             match self.owner_manifest(&key, owner).await {
@@ -155,7 +168,7 @@ impl Archive {
                 continue;
             }
             let ids: Vec<String> = batch.iter().map(|upload| upload.upload_id.clone()).collect();
-            let in_use = self.metadata.multipart_ids_in_use(&ids).await?;
+            let in_use = self.records.multipart_ids_in_use(&ids).await?;
             for upload in batch.drain(..).filter(|upload| !in_use.contains(&upload.upload_id)) {
                 multipart.abort_open(&upload).await?;
                 let key = upload.key.as_ref().map_or("(unknown)", BlobKey::as_str);
@@ -177,7 +190,7 @@ impl Archive {
 
     /// What the manifest of the key's owner says of it.
     async fn owner_manifest(&self, key: &BlobKey, owner: KeyOwner) -> OwnerManifest {
-        let blobs = self.blobs.as_ref();
+        let blobs = self.blobs;
         let name = key.as_str();
         let named = match owner {
             KeyOwner::Article(id) => manifest::read::<ArticleManifest>(blobs, &BlobKey::article_manifest(&id))
@@ -201,7 +214,7 @@ impl Archive {
     /// Reads every manifest and deletes the deferred clip objects that none
     /// names; keeps them all when a manifest cannot be read.
     async fn sweep_deferred(&self, mut deferred: HashSet<BlobKey>, report: &mut SweepReport) -> Result<()> {
-        let blobs = self.blobs.as_ref();
+        let blobs = self.blobs;
         for prefix in SWEPT_PREFIXES {
             let mut named = self
                 .blobs
@@ -240,7 +253,7 @@ impl Archive {
         // The pass took a while: ask the database once more before deleting.
         let deferred: Vec<BlobKey> = deferred.into_iter().collect();
         for batch in deferred.chunks(SWEEP_BATCH) {
-            let referenced = self.metadata.referenced_objects(batch).await?;
+            let referenced = self.records.referenced_objects(batch).await?;
             for key in batch.iter().filter(|key| !referenced.contains(key)) {
                 self.delete_unnamed(key, report).await?;
             }

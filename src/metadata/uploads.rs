@@ -49,6 +49,9 @@ pub struct UploadSession {
     pub owner: String,
 }
 
+/// Resumable upload sessions.
+///
+/// Implemented in `sql/uploads.rs`.
 #[async_trait]
 pub trait UploadSessionStore: Send + Sync {
     async fn insert_upload(&self, session: &UploadSession) -> Result<()>;
@@ -73,7 +76,7 @@ pub trait UploadSessionStore: Send + Sync {
 
     /// Records the clip and marks the upload finished, in one transaction.
     /// A clip naming objects other than the session's shares a recorded
-    /// clip's, under the conditions of [`super::MetadataStore::insert_media_copy`].
+    /// clip's, under the conditions of [`super::MediaStore::insert_media_copy`].
     async fn finish_upload(&self, id: &UploadId, media: &MediaRecord, expire_time: DateTime<Utc>) -> Result<()>;
 
     /// Uploads whose expiry has passed, at most `limit`.
@@ -84,8 +87,4 @@ pub trait UploadSessionStore: Send + Sync {
 
     /// Sessions whose clip is not recorded yet (all replicas together).
     async fn count_open_uploads(&self) -> Result<i64>;
-
-    /// Of `multipart_ids`, those an unfinished session writes: the open
-    /// multipart uploads that are not abandoned.
-    async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<std::collections::HashSet<String>>;
 }

@@ -4,8 +4,9 @@
 use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::{article_not_found, db_error, on_hold, stale_etag, stored_id, stored_key},
+    errors::{article_not_found, on_hold, stale_etag, stored_id, stored_key},
     rows::{REVISION_VALUES, bind_revision, micros},
+    timing::timed,
 };
 use crate::error::Reason;
 use crate::{
@@ -13,11 +14,12 @@ use crate::{
     error::{ArchiveError, ErrorKind, Result},
     ids::ArticleId,
     metadata::{
-        ArticleExport, ArticleRecord, MediaLink, SearchText,
+        ArticleExport, ArticleRecord, ArticleStore, MediaLink, SearchText,
         changes::{Change, ChangeKind},
         refit_links,
     },
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
@@ -27,10 +29,10 @@ fn state_change(kind: ChangeKind, id: &ArticleId, row: &sqlx::any::AnyRow) -> Re
     Ok(Change::article_state(
         kind,
         id,
-        &row.try_get::<String, _>("etag").map_err(db_error)?,
-        row.try_get("revision").map_err(db_error)?,
-        &row.try_get::<String, _>("title").map_err(db_error)?,
-        row.try_get("publish_time_us").map_err(db_error)?,
+        &row.try_get::<String, _>("etag")?,
+        row.try_get("revision")?,
+        &row.try_get::<String, _>("title")?,
+        row.try_get("publish_time_us")?,
     ))
 }
 
@@ -57,7 +59,7 @@ impl SqlMetadataStore {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(ArchiveError::new(Reason::ArticleExists, format!("article {} already exists", article.id.name())))
             }
-            other => other.map(drop).map_err(db_error),
+            other => Ok(other.map(drop)?),
         }
     }
 
@@ -73,8 +75,7 @@ impl SqlMetadataStore {
         bind_revision(sqlx::query(AssertSqlSafe(sql)), article)?
             .bind(article.id.to_string())
             .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(())
     }
 
@@ -86,24 +87,15 @@ impl SqlMetadataStore {
         text: &SearchText,
     ) -> Result<()> {
         let id = article.id.as_str();
-        sqlx::query("DELETE FROM article_keywords WHERE article_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query("DELETE FROM article_keywords WHERE article_id = $1").bind(id).execute(&mut **tx).await?;
         for keyword in &article.keywords {
             sqlx::query("INSERT INTO article_keywords (article_id, keyword) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(id)
                 .bind(keyword)
                 .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         }
-        sqlx::query("DELETE FROM article_media WHERE article_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query("DELETE FROM article_media WHERE article_id = $1").bind(id).execute(&mut **tx).await?;
         for (position, link) in article.media.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
@@ -115,8 +107,7 @@ impl SqlMetadataStore {
             .bind(link.media_id.as_ref().map(|m| m.as_str().to_owned()))
             .bind(i64::from(link.in_body))
             .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         }
         self.replace_text(tx, id, text, article.delete_time.is_none()).await
     }
@@ -134,8 +125,7 @@ impl SqlMetadataStore {
                 .bind(i64::from(live))
                 .bind(id.as_str())
                 .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         }
         Ok(())
     }
@@ -159,187 +149,197 @@ impl SqlMetadataStore {
                 }
             }
             Ok(None) => article_not_found(id),
-            Err(error) => db_error(error),
+            Err(error) => error.into(),
         }
     }
+}
 
-    pub(super) async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        self.insert_head(&mut tx, article).await?;
-        self.insert_revision(&mut tx, article).await?;
-        self.replace_details(&mut tx, article, text).await?;
-        self.commit_with(tx, &[Change::article(ChangeKind::ArticleCreated, article)]).await
+#[async_trait]
+impl ArticleStore for SqlMetadataStore {
+    async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()> {
+        timed!("insert_article", async {
+            let mut tx = self.begin_write().await?;
+            self.insert_head(&mut tx, article).await?;
+            self.insert_revision(&mut tx, article).await?;
+            self.replace_details(&mut tx, article, text).await?;
+            self.commit_with(tx, &[Change::article(ChangeKind::ArticleCreated, article)]).await
+        })
     }
 
-    pub(super) async fn update_article(
+    async fn update_article(
         &self,
         expected_etag: &str,
         next: &ArticleRecord,
         text: &SearchText,
     ) -> Result<Vec<MediaLink>> {
-        let mut tx = self.begin_write().await?;
-        let updated = bind_revision(
-            sqlx::query(
-                "UPDATE articles SET revision = $1, etag = $2, title = $3, author = $4, keywords = $5, \
-                 publish_time_us = $6, publish_utc_offset_seconds = $7, body_key = $8, body_size = $9, \
-                 body_sha256 = $10, update_time_us = $11 \
-                 WHERE id = $12 AND etag = $13 AND revision = $14 AND delete_time_us IS NULL",
-            ),
-            next,
-        )?
-        .bind(next.id.to_string())
-        .bind(expected_etag.to_owned())
-        .bind(next.revision - 1)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if updated.rows_affected() == 0 {
-            let error = self.explain_no_rows(&mut tx, &next.id).await;
-            // A live article without hold that did not match: the etag is stale.
-            return Err(if error.kind == ErrorKind::FailedPrecondition { stale_etag(&next.id) } else { error });
-        }
-        self.insert_revision(&mut tx, next).await?;
-        // The row is locked now (PostgreSQL; SQLite has one writer): links
-        // committed since the caller read the article are these, and no
-        // other change can land before this commit.
-        let committed: Vec<MediaLink> =
-            Self::load_links(&mut *tx, &[next.id.as_str()]).await?.into_iter().map(|(_, link)| link).collect();
-        let stored = ArticleRecord { media: refit_links(&next.media, &committed), ..next.clone() };
-        self.replace_details(&mut tx, &stored, text).await?;
-        self.commit_with(tx, &[Change::article(ChangeKind::ArticleUpdated, &stored)]).await?;
-        Ok(stored.media)
+        timed!("update_article", async {
+            let mut tx = self.begin_write().await?;
+            let updated = bind_revision(
+                sqlx::query(
+                    "UPDATE articles SET revision = $1, etag = $2, title = $3, author = $4, keywords = $5, \
+                     publish_time_us = $6, publish_utc_offset_seconds = $7, body_key = $8, body_size = $9, \
+                     body_sha256 = $10, update_time_us = $11 \
+                     WHERE id = $12 AND etag = $13 AND revision = $14 AND delete_time_us IS NULL",
+                ),
+                next,
+            )?
+            .bind(next.id.to_string())
+            .bind(expected_etag.to_owned())
+            .bind(next.revision - 1)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                let error = self.explain_no_rows(&mut tx, &next.id).await;
+                // A live article without hold that did not match: the etag is stale.
+                return Err(if error.kind == ErrorKind::FailedPrecondition { stale_etag(&next.id) } else { error });
+            }
+            self.insert_revision(&mut tx, next).await?;
+            // The row is locked now (PostgreSQL; SQLite has one writer): links
+            // committed since the caller read the article are these, and no
+            // other change can land before this commit.
+            let committed: Vec<MediaLink> =
+                Self::load_links(&mut *tx, &[next.id.as_str()]).await?.into_iter().map(|(_, link)| link).collect();
+            let stored = ArticleRecord { media: refit_links(&next.media, &committed), ..next.clone() };
+            self.replace_details(&mut tx, &stored, text).await?;
+            self.commit_with(tx, &[Change::article(ChangeKind::ArticleUpdated, &stored)]).await?;
+            Ok(stored.media)
+        })
     }
 
-    pub(super) async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let mut sql = SqlBuilder::new("UPDATE articles SET delete_time_us = ");
-        sql.bind(Arg::Int(micros(&Utc::now())))
-            .push(" WHERE id = ")
-            .bind(Arg::Text(id.to_string()))
-            .push(" AND delete_time_us IS NULL AND legal_hold = 0");
-        if let Some(etag) = expected_etag {
-            sql.push(" AND etag = ").bind(Arg::Text(etag.to_owned()));
-        }
-        sql.push(" RETURNING etag, revision, title, publish_time_us");
-        let Some(deleted) = sql.fetch_optional(&mut *tx).await? else {
-            return Err(self.explain_no_rows(&mut tx, id).await);
-        };
-        self.set_searchable(&mut tx, id, false).await?;
-        let change = state_change(ChangeKind::ArticleDeleted, id, &deleted)?;
-        self.commit_with(tx, &[change]).await
+    async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()> {
+        timed!("delete_article", async {
+            let mut tx = self.begin_write().await?;
+            let mut sql = SqlBuilder::new("UPDATE articles SET delete_time_us = ");
+            sql.bind(Arg::Int(micros(&Utc::now())))
+                .push(" WHERE id = ")
+                .bind(Arg::Text(id.to_string()))
+                .push(" AND delete_time_us IS NULL AND legal_hold = 0");
+            if let Some(etag) = expected_etag {
+                sql.push(" AND etag = ").bind(Arg::Text(etag.to_owned()));
+            }
+            sql.push(" RETURNING etag, revision, title, publish_time_us");
+            let Some(deleted) = sql.fetch_optional(&mut *tx).await? else {
+                return Err(self.explain_no_rows(&mut tx, id).await);
+            };
+            self.set_searchable(&mut tx, id, false).await?;
+            let change = state_change(ChangeKind::ArticleDeleted, id, &deleted)?;
+            self.commit_with(tx, &[change]).await
+        })
     }
 
-    pub(super) async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
-        let mut tx = self.begin_write().await?;
-        let restored = sqlx::query(
-            "UPDATE articles SET delete_time_us = NULL WHERE id = $1 AND delete_time_us IS NOT NULL \
-             RETURNING etag, revision, title, publish_time_us",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let Some(restored) = restored else {
-            drop(tx);
-            // Either unknown (NOT_FOUND) or not deleted.
-            self.fetch_article(id).await?;
-            return Err(ArchiveError::new(Reason::ArticleNotDeleted, format!("article {} is not deleted", id.name())));
-        };
-        self.set_searchable(&mut tx, id, true).await?;
-        let change = state_change(ChangeKind::ArticleUndeleted, id, &restored)?;
-        self.commit_with(tx, &[change]).await?;
-        self.fetch_article(id).await
+    async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        timed!("undelete_article", async {
+            let mut tx = self.begin_write().await?;
+            let restored = sqlx::query(
+                "UPDATE articles SET delete_time_us = NULL WHERE id = $1 AND delete_time_us IS NOT NULL \
+                 RETURNING etag, revision, title, publish_time_us",
+            )
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(restored) = restored else {
+                drop(tx);
+                // Either unknown (NOT_FOUND) or not deleted.
+                self.fetch_article(id).await?;
+                return Err(ArchiveError::new(
+                    Reason::ArticleNotDeleted,
+                    format!("article {} is not deleted", id.name()),
+                ));
+            };
+            self.set_searchable(&mut tx, id, true).await?;
+            let change = state_change(ChangeKind::ArticleUndeleted, id, &restored)?;
+            self.commit_with(tx, &[change]).await?;
+            self.fetch_article(id).await
+        })
     }
 
-    pub(super) async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE articles SET legal_hold = $1 WHERE id = $2 AND delete_time_us IS NULL \
-             RETURNING etag, revision, title, publish_time_us",
-        )
-        .bind(i64::from(hold))
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let Some(changed) = changed else { return Err(article_not_found(id)) };
-        let kind = if hold { ChangeKind::LegalHoldSet } else { ChangeKind::LegalHoldCleared };
-        let change = state_change(kind, id, &changed)?;
-        self.commit_with(tx, &[change]).await?;
-        self.fetch_article(id).await
+    async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord> {
+        timed!("set_legal_hold", async {
+            let mut tx = self.begin_write().await?;
+            let changed = sqlx::query(
+                "UPDATE articles SET legal_hold = $1 WHERE id = $2 AND delete_time_us IS NULL \
+                 RETURNING etag, revision, title, publish_time_us",
+            )
+            .bind(i64::from(hold))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(changed) = changed else { return Err(article_not_found(id)) };
+            let kind = if hold { ChangeKind::LegalHoldSet } else { ChangeKind::LegalHoldCleared };
+            let change = state_change(kind, id, &changed)?;
+            self.commit_with(tx, &[change]).await?;
+            self.fetch_article(id).await
+        })
     }
 
-    pub(super) async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>> {
-        let rows = sqlx::query(
-            "SELECT id FROM articles WHERE delete_time_us IS NOT NULL AND delete_time_us < $1 AND legal_hold = 0 \
-             ORDER BY delete_time_us LIMIT $2",
-        )
-        .bind(micros(&deleted_before))
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)).collect()
+    async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>> {
+        timed!("purgeable_articles", async {
+            let rows = sqlx::query(
+                "SELECT id FROM articles WHERE delete_time_us IS NOT NULL AND delete_time_us < $1 AND legal_hold = 0 \
+                 ORDER BY delete_time_us LIMIT $2",
+            )
+            .bind(micros(&deleted_before))
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+            rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("id")?)).collect()
+        })
     }
 
-    pub(super) async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>> {
-        let mut tx = self.begin_write().await?;
-        // Claim the row: only a deleted article without hold may go.
-        let claimed = sqlx::query(
-            "UPDATE articles SET update_time_us = update_time_us \
-             WHERE id = $1 AND delete_time_us IS NOT NULL AND legal_hold = 0",
-        )
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if claimed.rows_affected() == 0 {
-            return Err(ArchiveError::new(
-                Reason::NotPurgeable,
-                format!("article {} is not deleted, is on hold, or does not exist", id.name()),
-            ));
-        }
-        let keys: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT body_key FROM article_revisions WHERE article_id = $1")
-                .bind(id.as_str())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        if self.dialect == Dialect::Sqlite {
-            sqlx::query(
-                "DELETE FROM article_fts WHERE rowid = (SELECT rowid FROM article_texts WHERE article_id = $1)",
+    async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>> {
+        timed!("purge_article", async {
+            let mut tx = self.begin_write().await?;
+            // Claim the row: only a deleted article without hold may go.
+            let claimed = sqlx::query(
+                "UPDATE articles SET update_time_us = update_time_us \
+                 WHERE id = $1 AND delete_time_us IS NOT NULL AND legal_hold = 0",
             )
             .bind(id.as_str())
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-        let search_tables: &[&str] = if self.dialect == Dialect::Postgres { &["article_search"] } else { &[] };
-        for table in
-            search_tables.iter().chain(&["article_texts", "article_media", "article_keywords", "article_revisions"])
-        {
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
+            .await?;
+            if claimed.rows_affected() == 0 {
+                return Err(ArchiveError::new(
+                    Reason::NotPurgeable,
+                    format!("article {} is not deleted, is on hold, or does not exist", id.name()),
+                ));
+            }
+            let keys: Vec<String> =
+                sqlx::query_scalar("SELECT DISTINCT body_key FROM article_revisions WHERE article_id = $1")
+                    .bind(id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if self.dialect == Dialect::Sqlite {
+                sqlx::query(
+                    "DELETE FROM article_fts WHERE rowid = (SELECT rowid FROM article_texts WHERE article_id = $1)",
+                )
                 .bind(id.as_str())
                 .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
-        sqlx::query("DELETE FROM articles WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        self.commit_with(tx, &[Change::article_purged(id)]).await?;
-        keys.iter().map(|key| stored_key(key)).collect()
+                .await?;
+            }
+            let search_tables: &[&str] = if self.dialect == Dialect::Postgres { &["article_search"] } else { &[] };
+            for table in
+                search_tables.iter().chain(&["article_texts", "article_media", "article_keywords", "article_revisions"])
+            {
+                sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM articles WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+            self.commit_with(tx, &[Change::article_purged(id)]).await?;
+            keys.iter().map(|key| stored_key(key)).collect()
+        })
     }
 
-    pub(super) async fn restore_article(&self, export: &ArticleExport, text: &SearchText) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        self.insert_head(&mut tx, &export.current).await?;
-        for revision in &export.revisions {
-            self.insert_revision(&mut tx, revision).await?;
-        }
-        self.replace_details(&mut tx, &export.current, text).await?;
-        tx.commit().await.map_err(db_error)
+    async fn restore_article(&self, export: &ArticleExport, text: &SearchText) -> Result<()> {
+        timed!("restore_article", async {
+            let mut tx = self.begin_write().await?;
+            self.insert_head(&mut tx, &export.current).await?;
+            for revision in &export.revisions {
+                self.insert_revision(&mut tx, revision).await?;
+            }
+            self.replace_details(&mut tx, &export.current, text).await?;
+            Ok(tx.commit().await?)
+        })
     }
 }

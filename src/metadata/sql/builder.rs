@@ -5,7 +5,7 @@
 //! (transact-rs/sqlx#3000, open in sqlx 0.9), and this store runs one set
 //! of statements on both databases.
 
-use super::{errors::db_error, rows::micros};
+use super::rows::micros;
 use crate::{error::Result, metadata::ArticleQuery};
 use sqlx::{Any, AssertSqlSafe, Executor, any::AnyRow};
 
@@ -76,18 +76,19 @@ impl SqlBuilder {
     }
 
     pub(super) async fn fetch_all<'c>(self, executor: impl Executor<'c, Database = Any>) -> Result<Vec<AnyRow>> {
-        self.build().fetch_all(executor).await.map_err(db_error)
+        Ok(self.build().fetch_all(executor).await?)
     }
 
     pub(super) async fn fetch_optional<'c>(
         self,
         executor: impl Executor<'c, Database = Any>,
     ) -> Result<Option<AnyRow>> {
-        self.build().fetch_optional(executor).await.map_err(db_error)
+        Ok(self.build().fetch_optional(executor).await?)
     }
 
     pub(super) async fn execute<'c>(self, executor: impl Executor<'c, Database = Any>) -> Result<()> {
-        self.build().execute(executor).await.map(drop).map_err(db_error)
+        self.build().execute(executor).await?;
+        Ok(())
     }
 }
 

@@ -11,13 +11,18 @@
 use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::db_error,
     rows::{from_micros, micros},
+    timing::timed,
 };
 use crate::{
     error::{ArchiveError, Result},
-    metadata::changes::{Change, ChangeDetail, ChangeEvent, ChangeKind, FeedPosition},
+    metadata::{
+        ChangeFeed,
+        changes::{Change, ChangeDetail, ChangeEvent, ChangeKind, FeedPosition},
+    },
 };
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
@@ -30,7 +35,7 @@ impl SqlMetadataStore {
     /// commits when there are none.
     pub(super) async fn commit_with(&self, mut tx: Transaction<'static, Any>, changes: &[Change]) -> Result<()> {
         if changes.is_empty() {
-            return tx.commit().await.map_err(db_error);
+            return Ok(tx.commit().await?);
         }
         let count = changes.len() as i64;
         // Last: the row lock is held from here to the commit.
@@ -38,8 +43,7 @@ impl SqlMetadataStore {
             sqlx::query_scalar("UPDATE change_feed SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq")
                 .bind(count)
                 .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         let commit_time = micros(&chrono::Utc::now());
         // One statement for all of them: the lock is held to the commit.
         let mut insert = SqlBuilder::new("INSERT INTO changes (seq, commit_time_us, kind, name, detail) VALUES ");
@@ -53,98 +57,11 @@ impl SqlMetadataStore {
         insert.execute(&mut *tx).await?;
         if self.dialect == Dialect::Postgres {
             // Delivered to every listener when (and only if) this commits.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(last.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(last.to_string()).execute(&mut *tx).await?;
         }
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await?;
         self.changes.announce(last);
         Ok(())
-    }
-
-    pub(super) async fn change_feed(&self) -> Result<FeedPosition> {
-        let row =
-            sqlx::query("SELECT feed_id, last_seq, pruned_through, manifests_through FROM change_feed WHERE id = 1")
-                .fetch_one(&self.readers)
-                .await
-                .map_err(db_error)?;
-        Ok(FeedPosition {
-            feed_id: row.try_get("feed_id").map_err(db_error)?,
-            last_seq: row.try_get("last_seq").map_err(db_error)?,
-            pruned_through: row.try_get("pruned_through").map_err(db_error)?,
-            manifests_through: row.try_get("manifests_through").map_err(db_error)?,
-        })
-    }
-
-    pub(super) async fn set_manifests_through(&self, seq: i64) -> Result<()> {
-        sqlx::query("UPDATE change_feed SET manifests_through = $1 WHERE id = 1 AND manifests_through < $1")
-            .bind(seq)
-            .execute(&self.writer)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    pub(super) async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, commit_time_us, kind, name, detail FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind").map_err(db_error)?;
-                let detail: String = row.try_get("detail").map_err(db_error)?;
-                let bad = |what: &str| {
-                    ArchiveError::internal("reading the change feed", anyhow::anyhow!("bad stored change {what}"))
-                };
-                Ok(ChangeEvent {
-                    seq: row.try_get("seq").map_err(db_error)?,
-                    commit_time: from_micros(row.try_get("commit_time_us").map_err(db_error)?),
-                    change: Change {
-                        kind: ChangeKind::parse(&kind).ok_or_else(|| bad(&kind))?,
-                        name: row.try_get("name").map_err(db_error)?,
-                        detail: serde_json::from_str::<ChangeDetail>(&detail).map_err(|_| bad(&detail))?,
-                    },
-                })
-            })
-            .collect()
-    }
-
-    /// Deletes up to `limit` of the oldest changes committed before
-    /// `before_us` whose manifests are known current, and records where the
-    /// feed now starts.
-    pub(super) async fn prune_changes(&self, before_us: i64, limit: u32) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let through: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 \
-             AND seq <= (SELECT manifests_through FROM change_feed WHERE id = 1) ORDER BY seq LIMIT $2) AS old",
-        )
-        .bind(before_us)
-        .bind(i64::from(limit))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let Some(through) = through else { return Ok(0) };
-        let pruned = sqlx::query("DELETE FROM changes WHERE seq <= $1")
-            .bind(through)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        sqlx::query("UPDATE change_feed SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
-            .bind(through)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(pruned)
     }
 }
 
@@ -229,5 +146,96 @@ async fn listen(url: String, last: watch::Sender<i64>, stop: tokio_util::sync::C
     tokio::select! {
         _ = work => {}
         _ = stop.cancelled() => {}
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for SqlMetadataStore {
+    async fn change_feed(&self) -> Result<FeedPosition> {
+        timed!("change_feed", async {
+            let row = sqlx::query(
+                "SELECT feed_id, last_seq, pruned_through, manifests_through FROM change_feed WHERE id = 1",
+            )
+            .fetch_one(&self.readers)
+            .await?;
+            Ok(FeedPosition {
+                feed_id: row.try_get("feed_id")?,
+                last_seq: row.try_get("last_seq")?,
+                pruned_through: row.try_get("pruned_through")?,
+                manifests_through: row.try_get("manifests_through")?,
+            })
+        })
+    }
+
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        timed!("changes_after", async {
+            let rows = sqlx::query(
+                "SELECT seq, commit_time_us, kind, name, detail FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let kind: String = row.try_get("kind")?;
+                    let detail: String = row.try_get("detail")?;
+                    let bad = |what: &str| {
+                        ArchiveError::internal("reading the change feed", anyhow::anyhow!("bad stored change {what}"))
+                    };
+                    Ok(ChangeEvent {
+                        seq: row.try_get("seq")?,
+                        commit_time: from_micros(row.try_get("commit_time_us")?),
+                        change: Change {
+                            kind: ChangeKind::parse(&kind).ok_or_else(|| bad(&kind))?,
+                            name: row.try_get("name")?,
+                            detail: serde_json::from_str::<ChangeDetail>(&detail).map_err(|_| bad(&detail))?,
+                        },
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn set_manifests_through(&self, seq: i64) -> Result<()> {
+        timed!("set_manifests_through", async {
+            sqlx::query("UPDATE change_feed SET manifests_through = $1 WHERE id = 1 AND manifests_through < $1")
+                .bind(seq)
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Also records where the feed now starts (`pruned_through`).
+    async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        timed!("prune_changes", async {
+            let before_us = micros(&before);
+            let mut tx = self.begin_write().await?;
+            let through: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 \
+                 AND seq <= (SELECT manifests_through FROM change_feed WHERE id = 1) ORDER BY seq LIMIT $2) AS old",
+            )
+            .bind(before_us)
+            .bind(i64::from(limit))
+            .fetch_one(&mut *tx)
+            .await?;
+            let Some(through) = through else { return Ok(0) };
+            let pruned = sqlx::query("DELETE FROM changes WHERE seq <= $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("UPDATE change_feed SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(pruned)
+        })
+    }
+
+    async fn change_signal(&self) -> Result<watch::Receiver<i64>> {
+        timed!("change_signal", async { Ok(self.changes.subscribe()) })
     }
 }

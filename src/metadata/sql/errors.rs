@@ -7,7 +7,14 @@ use crate::{
     ids::{ArticleId, MediaId},
 };
 
-pub(super) fn db_error(error: sqlx::Error) -> ArchiveError {
+/// `?` on a database call maps its error here, the one mapping of them.
+impl From<sqlx::Error> for ArchiveError {
+    fn from(error: sqlx::Error) -> Self {
+        db_error(error)
+    }
+}
+
+fn db_error(error: sqlx::Error) -> ArchiveError {
     // PostgreSQL gave up one of two transactions waiting on each other:
     // nothing was written, and a retry normally succeeds.
     let conflict =

@@ -1,5 +1,5 @@
 //! Clip records in SQL: recording (own bytes or a copy's shared ones),
-//! links to articles, and deletion.
+//! reads, and deletion (which detaches a clip from articles with `force`).
 //!
 //! A copy shares another clip's objects, and deleting a clip deletes the
 //! objects no record names any more. The two must not interleave so that a
@@ -11,9 +11,10 @@
 use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::{article_not_found, db_error, media_not_found, stored_id},
+    errors::{media_not_found, stored_id},
     objects::referenced_in,
     rows::{media_from_row, micros},
+    timing::timed,
 };
 use crate::error::Reason;
 use crate::{
@@ -21,10 +22,11 @@ use crate::{
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId},
     metadata::{
-        ArticleRecord, DeletedMedia, MediaCursor, MediaRecord,
+        DeletedMedia, MediaCursor, MediaRecord, MediaStore,
         changes::{Change, ChangeKind},
     },
 };
+use async_trait::async_trait;
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
 /// Whose objects a new clip record names.
@@ -99,12 +101,8 @@ pub(super) async fn insert_media_row<'c>(
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             Err(ArchiveError::new(Reason::MediaExists, format!("media {} already exists", media.id.name())))
         }
-        Err(e) => Err(db_error(e)),
+        Err(e) => Err(e.into()),
     }
-}
-
-fn under_hold(article: &ArticleId, what: &str) -> ArchiveError {
-    ArchiveError::new(Reason::LegalHold, format!("article {} is under legal hold: {what}", article.name()))
 }
 
 fn article_names(ids: &[ArticleId]) -> String {
@@ -116,136 +114,6 @@ fn article_names(ids: &[ArticleId]) -> String {
 }
 
 impl SqlMetadataStore {
-    /// Locks the article row (PostgreSQL) so concurrent link changes queue;
-    /// NOT_FOUND unless the article is live. Returns its legal hold.
-    async fn lock_live_article(&self, tx: &mut sqlx::Transaction<'static, Any>, article: &ArticleId) -> Result<bool> {
-        let held: Option<i64> = sqlx::query_scalar(
-            "UPDATE articles SET update_time_us = update_time_us WHERE id = $1 AND delete_time_us IS NULL \
-             RETURNING legal_hold",
-        )
-        .bind(article.as_str())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_error)?;
-        held.map(|hold| hold != 0).ok_or_else(|| article_not_found(article))
-    }
-
-    pub(super) async fn attach_media_links(
-        &self,
-        article: &ArticleId,
-        reference: &str,
-        media: &MediaId,
-    ) -> Result<ArticleRecord> {
-        let mut tx = self.begin_write().await?;
-        let held = self.lock_live_article(&mut tx, article).await?;
-        // Share-locks the clip (PostgreSQL) so that it cannot be deleted
-        // until this link is committed (DeleteMedia then sees it).
-        let lock = if self.dialect == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
-        let media_exists = sqlx::query(AssertSqlSafe(format!("SELECT 1 AS one FROM media WHERE id = $1{lock}")))
-            .bind(media.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .is_some();
-        if !media_exists {
-            return Err(media_not_found(media));
-        }
-        if held {
-            // Filling a reference is fine; replacing a held article's clip would free it for deletion.
-            let replaces: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM article_media WHERE article_id = $1 AND reference = $2 \
-                 AND media_id IS NOT NULL AND media_id <> $3",
-            )
-            .bind(article.as_str())
-            .bind(reference)
-            .bind(media.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            if replaces.is_some() {
-                return Err(under_hold(article, "its linked clips cannot be replaced"));
-            }
-        }
-        let linked = sqlx::query("UPDATE article_media SET media_id = $1 WHERE article_id = $2 AND reference = $3")
-            .bind(media.as_str())
-            .bind(article.as_str())
-            .bind(reference)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if linked.rows_affected() == 0 {
-            sqlx::query(
-                "INSERT INTO article_media (article_id, position, reference, media_id, in_body) \
-                 VALUES ($1, (SELECT COALESCE(MAX(position), -1) + 1 FROM article_media WHERE article_id = $2), $3, $4, 0)",
-            )
-            .bind(article.as_str())
-            .bind(article.as_str())
-            .bind(reference)
-            .bind(media.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-        self.commit_with(tx, &[Change::link(ChangeKind::MediaAttached, article, reference, media)]).await?;
-        self.fetch_article(article).await
-    }
-
-    pub(super) async fn detach_media_link(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord> {
-        let mut tx = self.begin_write().await?;
-        if self.lock_live_article(&mut tx, article).await? {
-            return Err(under_hold(article, "its clips cannot be detached"));
-        }
-        let linked: Option<String> = sqlx::query_scalar(
-            "SELECT media_id FROM article_media WHERE article_id = $1 AND reference = $2 AND media_id IS NOT NULL",
-        )
-        .bind(article.as_str())
-        .bind(reference)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        // An added reference goes; one the body names stays, without a clip.
-        let mut unlinked = 0;
-        for statement in [
-            "DELETE FROM article_media WHERE article_id = $1 AND reference = $2 AND in_body = 0 AND media_id IS NOT NULL",
-            "UPDATE article_media SET media_id = NULL WHERE article_id = $1 AND reference = $2 AND media_id IS NOT NULL",
-        ] {
-            let done = sqlx::query(statement)
-                .bind(article.as_str())
-                .bind(reference)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            unlinked += done.rows_affected();
-        }
-        if unlinked == 0 {
-            return Err(ArchiveError::new(
-                Reason::ReferenceNotLinked,
-                format!("article {} links no clip at reference {reference:?}", article.name()),
-            ));
-        }
-        let changes: Vec<Change> = linked
-            .iter()
-            .map(|media| {
-                let media = stored_id(MediaId::parse, media)?;
-                Ok(Change::link(ChangeKind::MediaDetached, article, reference, &media))
-            })
-            .collect::<Result<_>>()?;
-        self.commit_with(tx, &changes).await?;
-        self.fetch_article(article).await
-    }
-
-    pub(super) async fn delete_media_record(&self, id: &MediaId, force: bool) -> Result<DeletedMedia> {
-        for _ in 0..DELETE_ATTEMPTS {
-            if let Some(deleted) = self.try_delete_media_record(id, force).await? {
-                return Ok(deleted);
-            }
-        }
-        Err(ArchiveError::new(
-            Reason::ConcurrentChange,
-            format!("media {} kept being linked to articles while it was deleted; retry", id.name()),
-        ))
-    }
-
     /// One attempt; `None` (rolled back) when an article linked the clip
     /// between locking the articles and locking the clip.
     async fn try_delete_media_record(&self, id: &MediaId, force: bool) -> Result<Option<DeletedMedia>> {
@@ -259,13 +127,12 @@ impl SqlMetadataStore {
         )))
         .bind(id.as_str())
         .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let mut detached = Vec::with_capacity(linking.len());
         let mut held = Vec::new();
         for row in &linking {
-            let article = stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?;
-            if row.try_get::<i64, _>("legal_hold").map_err(db_error)? != 0 {
+            let article = stored_id(ArticleId::parse, &row.try_get::<String, _>("id")?)?;
+            if row.try_get::<i64, _>("legal_hold")? != 0 {
                 held.push(article.clone());
             }
             detached.push(article);
@@ -274,8 +141,7 @@ impl SqlMetadataStore {
         let row = sqlx::query("SELECT * FROM media WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(|| media_not_found(id))?;
         let media = media_from_row(&row)?;
         // Every clip naming these bytes: deletions of clips sharing them
@@ -285,8 +151,7 @@ impl SqlMetadataStore {
             sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM media WHERE blob_key = $1 ORDER BY id{lock}")))
                 .bind(media.object.key.as_str())
                 .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         if !sharing.iter().any(|other| other == id.as_str()) {
             return Err(media_not_found(id)); // deleted meanwhile
         }
@@ -295,8 +160,7 @@ impl SqlMetadataStore {
             sqlx::query_scalar("SELECT DISTINCT article_id FROM article_media WHERE media_id = $1 ORDER BY article_id")
                 .bind(id.as_str())
                 .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         if !linked_now.iter().eq(detached.iter().map(ArticleId::as_str)) {
             return Ok(None);
         }
@@ -322,12 +186,11 @@ impl SqlMetadataStore {
         )
         .bind(id.as_str())
         .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let mut changes = Vec::with_capacity(links.len() + 1);
         for link in &links {
-            let article = stored_id(ArticleId::parse, &link.try_get::<String, _>("article_id").map_err(db_error)?)?;
-            let reference: String = link.try_get("reference").map_err(db_error)?;
+            let article = stored_id(ArticleId::parse, &link.try_get::<String, _>("article_id")?)?;
+            let reference: String = link.try_get("reference")?;
             changes.push(Change::link(ChangeKind::MediaDetached, &article, &reference, id));
         }
         changes.push(Change::media_deleted(id));
@@ -336,7 +199,7 @@ impl SqlMetadataStore {
             "UPDATE article_media SET media_id = NULL WHERE media_id = $1",
             "DELETE FROM media WHERE id = $1",
         ] {
-            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await.map_err(db_error)?;
+            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await?;
         }
 
         let own: Vec<BlobKey> = std::iter::once(&media.object).chain(&media.rendition).map(|o| o.key.clone()).collect();
@@ -345,9 +208,7 @@ impl SqlMetadataStore {
         let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
         Ok(Some(DeletedMedia { detached, unreferenced }))
     }
-}
 
-impl SqlMetadataStore {
     /// Records a clip on its own (not inside an upload's transaction).
     pub(super) async fn record_media(&self, media: &MediaRecord, objects: Objects) -> Result<()> {
         let mut tx = self.begin_write().await?;
@@ -355,33 +216,66 @@ impl SqlMetadataStore {
         self.commit_with(tx, &[Change::media_uploaded(media)]).await
     }
 
-    pub(super) async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
+    /// A clip's record (untimed: for the store's own reads).
+    pub(super) async fn media_record(&self, id: &MediaId) -> Result<MediaRecord> {
         let row = sqlx::query("SELECT * FROM media WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(|| media_not_found(id))?;
         media_from_row(&row)
     }
+}
 
-    pub(super) async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>> {
-        let row =
-            sqlx::query("SELECT * FROM media WHERE sha256 = $1 AND size_bytes = $2 ORDER BY create_time_us LIMIT 1")
-                .bind(sha256)
-                .bind(size_bytes as i64)
-                .fetch_optional(&self.readers)
-                .await
-                .map_err(db_error)?;
-        row.as_ref().map(media_from_row).transpose()
+#[async_trait]
+impl MediaStore for SqlMetadataStore {
+    async fn insert_media(&self, media: &MediaRecord) -> Result<()> {
+        timed!("insert_media", self.record_media(media, Objects::Own))
     }
 
-    pub(super) async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
-        let mut sql = SqlBuilder::new("SELECT * FROM media WHERE 1 = 1");
-        if let Some(after) = after {
-            sql.after_position("create_time_us", "id", after.create_time_micros, &after.id);
-        }
-        sql.push(" ORDER BY create_time_us DESC, id DESC LIMIT ").bind(Arg::Int(i64::from(limit)));
-        sql.fetch_all(&self.readers).await?.iter().map(media_from_row).collect()
+    async fn insert_media_copy(&self, media: &MediaRecord) -> Result<()> {
+        timed!("insert_media_copy", self.record_media(media, Objects::Shared))
+    }
+
+    async fn delete_media(&self, id: &MediaId, force: bool) -> Result<DeletedMedia> {
+        timed!("delete_media", async {
+            for _ in 0..DELETE_ATTEMPTS {
+                if let Some(deleted) = self.try_delete_media_record(id, force).await? {
+                    return Ok(deleted);
+                }
+            }
+            Err(ArchiveError::new(
+                Reason::ConcurrentChange,
+                format!("media {} kept being linked to articles while it was deleted; retry", id.name()),
+            ))
+        })
+    }
+
+    async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {
+        timed!("get_media", self.media_record(id))
+    }
+
+    async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>> {
+        timed!("find_media_by_content", async {
+            let row = sqlx::query(
+                "SELECT * FROM media WHERE sha256 = $1 AND size_bytes = $2 ORDER BY create_time_us LIMIT 1",
+            )
+            .bind(sha256)
+            .bind(size_bytes as i64)
+            .fetch_optional(&self.readers)
+            .await?;
+            row.as_ref().map(media_from_row).transpose()
+        })
+    }
+
+    async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
+        timed!("list_media", async {
+            let mut sql = SqlBuilder::new("SELECT * FROM media WHERE 1 = 1");
+            if let Some(after) = after {
+                sql.after_position("create_time_us", "id", after.create_time_micros, &after.id);
+            }
+            sql.push(" ORDER BY create_time_us DESC, id DESC LIMIT ").bind(Arg::Int(i64::from(limit)));
+            sql.fetch_all(&self.readers).await?.iter().map(media_from_row).collect()
+        })
     }
 }

@@ -1,15 +1,18 @@
-//! What the records name: the objects they keep, emptiness, statistics.
+//! What the records name: the objects they keep (what the sweep and fixity
+//! audits ask), the multipart uploads sessions still write, emptiness.
 
 use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::{db_error, stored_key},
+    errors::stored_key,
+    timing::timed,
 };
 use crate::{
     blob::BlobKey,
-    error::Result,
-    metadata::{ArchiveStatistics, ObjectKind, ObjectRef},
+    error::{ArchiveError, Result},
+    metadata::{ObjectIndex, ObjectKind, ObjectRef},
 };
+use async_trait::async_trait;
 use sqlx::{Any, Executor, Row};
 use std::collections::HashSet;
 
@@ -36,83 +39,67 @@ pub(super) async fn referenced_in<'c>(
          OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key AND u.finished = 0)",
     );
     let rows = sql.fetch_all(executor).await?;
-    rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)).collect()
+    rows.iter().map(|row| stored_key(&row.try_get::<String, _>("object_key")?)).collect()
 }
 
-impl SqlMetadataStore {
-    pub(super) async fn recorded_objects(
-        &self,
-        kind: ObjectKind,
-        after: Option<&BlobKey>,
-        limit: u32,
-    ) -> Result<Vec<ObjectRef>> {
-        // Each kind's key column is indexed: a page is an index range.
-        let (table, key, size, sha256) = match kind {
-            ObjectKind::ArticleBody => ("article_revisions", "body_key", "body_size", "body_sha256"),
-            ObjectKind::MediaOriginal => ("media", "blob_key", "size_bytes", "sha256"),
-            ObjectKind::MediaRendition => ("media", "rendition_key", "rendition_size", "rendition_sha256"),
-        };
-        let mut sql = SqlBuilder::new(&format!(
-            "SELECT {key} AS object_key, MAX({size}) AS size, MAX({sha256}) AS sha256 \
-             FROM {table} WHERE {key} IS NOT NULL"
-        ));
-        if let Some(after) = after {
-            sql.push(&format!(" AND {key} > ")).bind(Arg::Text(after.as_str().to_owned()));
-        }
-        sql.push(&format!(" GROUP BY {key} ORDER BY {key} LIMIT ")).bind(Arg::Int(i64::from(limit)));
-        let rows = sql.fetch_all(&self.readers).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ObjectRef {
-                    key: stored_key(&row.try_get::<String, _>("object_key").map_err(db_error)?)?,
-                    size_bytes: row.try_get::<i64, _>("size").map_err(db_error)?.max(0) as u64,
-                    sha256: row.try_get::<String, _>("sha256").map_err(db_error)?,
+#[async_trait]
+impl ObjectIndex for SqlMetadataStore {
+    async fn recorded_objects(&self, kind: ObjectKind, after: Option<&BlobKey>, limit: u32) -> Result<Vec<ObjectRef>> {
+        timed!("recorded_objects", async {
+            // Each kind's key column is indexed: a page is an index range.
+            let (table, key, size, sha256) = match kind {
+                ObjectKind::ArticleBody => ("article_revisions", "body_key", "body_size", "body_sha256"),
+                ObjectKind::MediaOriginal => ("media", "blob_key", "size_bytes", "sha256"),
+                ObjectKind::MediaRendition => ("media", "rendition_key", "rendition_size", "rendition_sha256"),
+            };
+            let mut sql = SqlBuilder::new(&format!(
+                "SELECT {key} AS object_key, MAX({size}) AS size, MAX({sha256}) AS sha256 \
+                 FROM {table} WHERE {key} IS NOT NULL"
+            ));
+            if let Some(after) = after {
+                sql.push(&format!(" AND {key} > ")).bind(Arg::Text(after.as_str().to_owned()));
+            }
+            sql.push(&format!(" GROUP BY {key} ORDER BY {key} LIMIT ")).bind(Arg::Int(i64::from(limit)));
+            let rows = sql.fetch_all(&self.readers).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ObjectRef {
+                        key: stored_key(&row.try_get::<String, _>("object_key")?)?,
+                        size_bytes: row.try_get::<i64, _>("size")?.max(0) as u64,
+                        sha256: row.try_get::<String, _>("sha256")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
-    pub(super) async fn is_empty(&self) -> Result<bool> {
-        let count: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM articles) + (SELECT COUNT(*) FROM media)")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(db_error)?;
-        Ok(count == 0)
+    async fn is_empty(&self) -> Result<bool> {
+        timed!("is_empty", async {
+            let count: i64 =
+                sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM articles) + (SELECT COUNT(*) FROM media)")
+                    .fetch_one(&self.readers)
+                    .await?;
+            Ok(count == 0)
+        })
     }
 
-    pub(super) async fn statistics(&self) -> Result<ArchiveStatistics> {
-        // One statement: one consistent snapshot on both databases.
-        let row = sqlx::query(
-            "SELECT \
-             (SELECT COUNT(*) FROM articles WHERE delete_time_us IS NULL) AS articles, \
-             (SELECT COUNT(*) FROM articles WHERE delete_time_us IS NOT NULL) AS deleted_articles, \
-             (SELECT COUNT(*) FROM articles WHERE legal_hold <> 0) AS held_articles, \
-             (SELECT COUNT(*) FROM article_revisions) AS revisions, \
-             (SELECT CAST(COALESCE(SUM(CASE WHEN view_count > $1 THEN $1 ELSE view_count END), 0) AS BIGINT) \
-                 FROM articles) AS views, \
-             (SELECT COUNT(*) FROM media) AS media, \
-             (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM ( \
-                 SELECT MAX(size_bytes) AS size FROM media GROUP BY blob_key \
-                 UNION ALL SELECT MAX(rendition_size) FROM media WHERE rendition_key IS NOT NULL \
-                 GROUP BY rendition_key) AS stored_objects) AS media_stored_bytes, \
-             (SELECT COUNT(*) FROM upload_sessions WHERE finished = 0) AS open_uploads",
-        )
-        // Each count at most MAX_VIEW_COUNT (counts stored before the bound
-        // existed too): the sum cannot overflow.
-        .bind(crate::metadata::MAX_VIEW_COUNT)
-        .fetch_one(&self.readers)
-        .await
-        .map_err(db_error)?;
-        let count = |column: &str| row.try_get::<i64, _>(column).map_err(db_error);
-        Ok(ArchiveStatistics {
-            articles: count("articles")?,
-            deleted_articles: count("deleted_articles")?,
-            held_articles: count("held_articles")?,
-            revisions: count("revisions")?,
-            views: count("views")?,
-            media: count("media")?,
-            media_stored_bytes: count("media_stored_bytes")?,
-            open_uploads: count("open_uploads")?,
+    async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {
+        timed!("referenced_objects", referenced_in(&self.readers, keys))
+    }
+
+    async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<HashSet<String>> {
+        timed!("multipart_ids_in_use", async {
+            if multipart_ids.is_empty() {
+                return Ok(Default::default());
+            }
+            let mut sql =
+                SqlBuilder::new("SELECT multipart_id FROM upload_sessions WHERE finished = 0 AND multipart_id IN (");
+            for (i, id) in multipart_ids.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { ", " }).bind(Arg::Text(id.clone()));
+            }
+            sql.push(")");
+            let rows = sql.fetch_all(&self.readers).await?;
+            rows.iter().map(|row| row.try_get::<String, _>("multipart_id").map_err(ArchiveError::from)).collect()
         })
     }
 }

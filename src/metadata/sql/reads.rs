@@ -4,15 +4,19 @@
 use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder, push_filters},
-    errors::{article_not_found, db_error},
+    errors::article_not_found,
     rows::{REVISION_COLUMNS, article_from_row, link_from_row},
+    timing::timed,
 };
 use crate::error::Reason;
 use crate::{
     error::{ArchiveError, Result},
     ids::ArticleId,
-    metadata::{ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, MediaLink, MediaRecord},
+    metadata::{
+        ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleReads, ArticleRecord, MediaLink, MediaRecord,
+    },
 };
+use async_trait::async_trait;
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
 impl SqlMetadataStore {
@@ -26,8 +30,7 @@ impl SqlMetadataStore {
         )
         .bind(id.as_str())
         .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let mut article = article_from_row(rows.first().ok_or_else(|| article_not_found(id))?)?;
         article.media = rows.iter().filter_map(|row| link_from_row(row).transpose()).collect::<Result<_>>()?;
         Ok(article)
@@ -55,7 +58,7 @@ impl SqlMetadataStore {
         let rows = sql.fetch_all(executor).await?;
         rows.iter()
             .filter_map(|row| match link_from_row(row) {
-                Ok(link) => link.map(|link| row.try_get("article_id").map_err(db_error).map(|id| (id, link))),
+                Ok(link) => link.map(|link| row.try_get("article_id").map_err(ArchiveError::from).map(|id| (id, link))),
                 Err(error) => Some(Err(error)),
             })
             .collect()
@@ -70,93 +73,106 @@ impl SqlMetadataStore {
         }
         Ok(articles)
     }
+}
 
-    pub(super) async fn get_article(&self, id: &ArticleId, revision: Option<i64>) -> Result<ArticleRecord> {
-        let Some(revision) = revision else {
-            return self.fetch_article(id).await;
-        };
-        let current = self.fetch_article(id).await?;
-        let sql = format!(
-            "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
-             WHERE r.article_id = $1 AND r.revision = $2"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.as_str())
-            .bind(revision)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| {
-                ArchiveError::new(Reason::RevisionNotFound, format!("article {} has no revision {revision}", id.name()))
-            })?;
-        Ok(ArticleRecord { media: current.media, ..article_from_row(&row)? })
+#[async_trait]
+impl ArticleReads for SqlMetadataStore {
+    async fn get_article(&self, id: &ArticleId, revision: Option<i64>) -> Result<ArticleRecord> {
+        timed!("get_article", async {
+            let Some(revision) = revision else {
+                return self.fetch_article(id).await;
+            };
+            let current = self.fetch_article(id).await?;
+            let sql = format!(
+                "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
+                 WHERE r.article_id = $1 AND r.revision = $2"
+            );
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(id.as_str())
+                .bind(revision)
+                .fetch_optional(&self.readers)
+                .await?
+                .ok_or_else(|| {
+                    ArchiveError::new(
+                        Reason::RevisionNotFound,
+                        format!("article {} has no revision {revision}", id.name()),
+                    )
+                })?;
+            Ok(ArticleRecord { media: current.media, ..article_from_row(&row)? })
+        })
     }
 
-    pub(super) async fn list_revisions(
+    async fn list_revisions(
         &self,
         id: &ArticleId,
         before_revision: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ArticleRecord>> {
-        let current = self.fetch_article(id).await?;
-        let sql = format!(
-            "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
-             WHERE r.article_id = $1 AND r.revision < $2 ORDER BY r.revision DESC LIMIT $3"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.as_str())
-            .bind(before_revision.unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? })).collect()
+        timed!("list_revisions", async {
+            let current = self.fetch_article(id).await?;
+            let sql = format!(
+                "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
+                 WHERE r.article_id = $1 AND r.revision < $2 ORDER BY r.revision DESC LIMIT $3"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(id.as_str())
+                .bind(before_revision.unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(&self.readers)
+                .await?;
+            rows.iter()
+                .map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? }))
+                .collect()
+        })
     }
 
-    pub(super) async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage> {
-        let mut sql = SqlBuilder::new("SELECT a.* FROM articles a WHERE 1 = 1");
-        push_filters(&mut sql, query);
-        if let Some(after) = &query.after {
-            sql.after_position("a.publish_time_us", "a.id", after.publish_time_micros, &after.id);
-        }
-        sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC LIMIT ").bind(Arg::Int(i64::from(query.page_size) + 1));
-        let rows = sql.fetch_all(&self.readers).await?;
-        let mut articles = rows.iter().map(article_from_row).collect::<Result<Vec<_>>>()?;
-        let next = if articles.len() > query.page_size as usize {
-            articles.truncate(query.page_size as usize);
-            articles.last().map(ArticleCursor::after)
-        } else {
-            None
-        };
-        Ok(ArticlePage { articles: self.with_links(articles).await?, next })
-    }
-
-    pub(super) async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>> {
-        let Some(row) = sqlx::query("SELECT * FROM articles WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
-        else {
-            return Ok(None);
-        };
-        let current = self.with_links(vec![article_from_row(&row)?]).await?.remove(0);
-        let sql = format!(
-            "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
-             WHERE r.article_id = $1 ORDER BY r.revision"
-        );
-        let rows =
-            sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_all(&self.readers).await.map_err(db_error)?;
-        let revisions = rows
-            .iter()
-            .map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? }))
-            .collect::<Result<Vec<_>>>()?;
-        let mut media = Vec::new();
-        for id in current.media.iter().filter_map(|link| link.media_id.as_ref()) {
-            if !media.iter().any(|m: &MediaRecord| &m.id == id) {
-                media.push(self.get_media(id).await?);
+    async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage> {
+        timed!("list_articles", async {
+            let mut sql = SqlBuilder::new("SELECT a.* FROM articles a WHERE 1 = 1");
+            push_filters(&mut sql, query);
+            if let Some(after) = &query.after {
+                sql.after_position("a.publish_time_us", "a.id", after.publish_time_micros, &after.id);
             }
-        }
-        Ok(Some(ArticleExport { current, revisions, media }))
+            sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC LIMIT ")
+                .bind(Arg::Int(i64::from(query.page_size) + 1));
+            let rows = sql.fetch_all(&self.readers).await?;
+            let mut articles = rows.iter().map(article_from_row).collect::<Result<Vec<_>>>()?;
+            let next = if articles.len() > query.page_size as usize {
+                articles.truncate(query.page_size as usize);
+                articles.last().map(ArticleCursor::after)
+            } else {
+                None
+            };
+            Ok(ArticlePage { articles: self.with_links(articles).await?, next })
+        })
+    }
+
+    async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>> {
+        timed!("export_article", async {
+            let Some(row) = sqlx::query("SELECT * FROM articles WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.readers)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let current = self.with_links(vec![article_from_row(&row)?]).await?.remove(0);
+            let sql = format!(
+                "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
+                 WHERE r.article_id = $1 ORDER BY r.revision"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_all(&self.readers).await?;
+            let revisions = rows
+                .iter()
+                .map(|row| Ok(ArticleRecord { media: current.media.clone(), ..article_from_row(row)? }))
+                .collect::<Result<Vec<_>>>()?;
+            let mut media = Vec::new();
+            for id in current.media.iter().filter_map(|link| link.media_id.as_ref()) {
+                if !media.iter().any(|m: &MediaRecord| &m.id == id) {
+                    media.push(self.media_record(id).await?);
+                }
+            }
+            Ok(Some(ArticleExport { current, revisions, media }))
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Rows to records and records to bound values: the one mapping of each
 //! table's columns.
 
-use super::errors::{db_error, stored_id, stored_key};
+use super::errors::{stored_id, stored_key};
 use crate::{
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId},
@@ -21,58 +21,58 @@ pub(super) fn from_micros(value: i64) -> DateTime<Utc> {
 /// An article from a row of `articles` (or of `article_revisions` aliased to
 /// the same column names).
 pub(super) fn article_from_row(row: &AnyRow) -> Result<ArticleRecord> {
-    let keywords: String = row.try_get("keywords").map_err(db_error)?;
-    let delete_time: Option<i64> = row.try_get("delete_time_us").map_err(db_error)?;
+    let keywords: String = row.try_get("keywords")?;
+    let delete_time: Option<i64> = row.try_get("delete_time_us")?;
     Ok(ArticleRecord {
-        id: stored_id(ArticleId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?,
-        revision: row.try_get("revision").map_err(db_error)?,
-        etag: row.try_get("etag").map_err(db_error)?,
-        title: row.try_get("title").map_err(db_error)?,
-        author: row.try_get("author").map_err(db_error)?,
+        id: stored_id(ArticleId::parse, &row.try_get::<String, _>("id")?)?,
+        revision: row.try_get("revision")?,
+        etag: row.try_get("etag")?,
+        title: row.try_get("title")?,
+        author: row.try_get("author")?,
         keywords: keywords_from_json(&keywords)?,
-        publish_time: from_micros(row.try_get("publish_time_us").map_err(db_error)?),
-        publish_utc_offset_seconds: row.try_get::<i64, _>("publish_utc_offset_seconds").map_err(db_error)? as i32,
-        view_count: row.try_get("view_count").map_err(db_error)?,
+        publish_time: from_micros(row.try_get("publish_time_us")?),
+        publish_utc_offset_seconds: row.try_get::<i64, _>("publish_utc_offset_seconds")? as i32,
+        view_count: row.try_get("view_count")?,
         body: ObjectRef {
-            key: stored_key(&row.try_get::<String, _>("body_key").map_err(db_error)?)?,
-            size_bytes: row.try_get::<i64, _>("body_size").map_err(db_error)? as u64,
-            sha256: row.try_get("body_sha256").map_err(db_error)?,
+            key: stored_key(&row.try_get::<String, _>("body_key")?)?,
+            size_bytes: row.try_get::<i64, _>("body_size")? as u64,
+            sha256: row.try_get("body_sha256")?,
         },
-        create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
-        update_time: from_micros(row.try_get("update_time_us").map_err(db_error)?),
+        create_time: from_micros(row.try_get("create_time_us")?),
+        update_time: from_micros(row.try_get("update_time_us")?),
         media: Vec::new(),
         delete_time: delete_time.map(from_micros),
-        legal_hold: row.try_get::<i64, _>("legal_hold").map_err(db_error)? != 0,
+        legal_hold: row.try_get::<i64, _>("legal_hold")? != 0,
     })
 }
 
 pub(super) fn media_from_row(row: &AnyRow) -> Result<MediaRecord> {
-    let mp4: Option<String> = row.try_get("mp4_info").map_err(db_error)?;
-    let rendition_key: Option<String> = row.try_get("rendition_key").map_err(db_error)?;
+    let mp4: Option<String> = row.try_get("mp4_info")?;
+    let rendition_key: Option<String> = row.try_get("rendition_key")?;
     let rendition = match rendition_key {
         Some(key) => Some(ObjectRef {
             key: stored_key(&key)?,
-            size_bytes: row.try_get::<Option<i64>, _>("rendition_size").map_err(db_error)?.unwrap_or(0) as u64,
-            sha256: row.try_get::<Option<String>, _>("rendition_sha256").map_err(db_error)?.unwrap_or_default(),
+            size_bytes: row.try_get::<Option<i64>, _>("rendition_size")?.unwrap_or(0) as u64,
+            sha256: row.try_get::<Option<String>, _>("rendition_sha256")?.unwrap_or_default(),
         }),
         None => None,
     };
     Ok(MediaRecord {
-        id: stored_id(MediaId::parse, &row.try_get::<String, _>("id").map_err(db_error)?)?,
-        filename: row.try_get("filename").map_err(db_error)?,
-        content_type: row.try_get("content_type").map_err(db_error)?,
+        id: stored_id(MediaId::parse, &row.try_get::<String, _>("id")?)?,
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
         object: ObjectRef {
-            key: stored_key(&row.try_get::<String, _>("blob_key").map_err(db_error)?)?,
-            size_bytes: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
-            sha256: row.try_get("sha256").map_err(db_error)?,
+            key: stored_key(&row.try_get::<String, _>("blob_key")?)?,
+            size_bytes: row.try_get::<i64, _>("size_bytes")? as u64,
+            sha256: row.try_get("sha256")?,
         },
-        crc32c: row.try_get::<i64, _>("crc32c").map_err(db_error)? as u32,
+        crc32c: row.try_get::<i64, _>("crc32c")? as u32,
         mp4: mp4
             .map(|json| serde_json::from_str(&json))
             .transpose()
             .map_err(|e| ArchiveError::internal("reading MP4 facts", e))?,
         rendition,
-        create_time: from_micros(row.try_get("create_time_us").map_err(db_error)?),
+        create_time: from_micros(row.try_get("create_time_us")?),
     })
 }
 
@@ -117,13 +117,13 @@ pub(super) fn bind_revision<'q>(query: AnyQuery<'q>, article: &ArticleRecord) ->
 /// The link in a row's `link_*` columns; none when they are NULL (an
 /// article without links, outer-joined).
 pub(super) fn link_from_row(row: &AnyRow) -> Result<Option<MediaLink>> {
-    let Some(reference) = row.try_get::<Option<String>, _>("link_reference").map_err(db_error)? else {
+    let Some(reference) = row.try_get::<Option<String>, _>("link_reference")? else {
         return Ok(None);
     };
-    let media_id: Option<String> = row.try_get("link_media_id").map_err(db_error)?;
+    let media_id: Option<String> = row.try_get("link_media_id")?;
     Ok(Some(MediaLink {
         reference,
         media_id: media_id.map(|m| stored_id(MediaId::parse, &m)).transpose()?,
-        in_body: row.try_get::<i64, _>("link_in_body").map_err(db_error)? != 0,
+        in_body: row.try_get::<i64, _>("link_in_body")? != 0,
     }))
 }

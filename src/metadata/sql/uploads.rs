@@ -2,10 +2,10 @@
 
 use super::{
     Objects, SqlMetadataStore,
-    builder::{Arg, SqlBuilder},
-    errors::{db_error, stored_id, stored_key},
+    errors::{stored_id, stored_key},
     insert_media_row,
     rows::{from_micros, micros},
+    timing::timed,
 };
 use crate::error::Reason;
 use crate::{
@@ -30,8 +30,8 @@ fn upload_moved(id: &UploadId) -> ArchiveError {
 }
 
 fn session_from_row(row: &AnyRow) -> Result<UploadSession> {
-    let get_i64 = |column: &str| row.try_get::<i64, _>(column).map_err(db_error);
-    let get_text = |column: &str| row.try_get::<String, _>(column).map_err(db_error);
+    let get_i64 = |column: &str| row.try_get::<i64, _>(column).map_err(ArchiveError::from);
+    let get_text = |column: &str| row.try_get::<String, _>(column).map_err(ArchiveError::from);
     let sha256_state = hex::decode(get_text("sha256_state")?)
         .map_err(|e| ArchiveError::internal("reading an upload", anyhow::Error::new(e)))?;
     Ok(UploadSession {
@@ -58,60 +58,63 @@ fn session_from_row(row: &AnyRow) -> Result<UploadSession> {
 #[async_trait]
 impl UploadSessionStore for SqlMetadataStore {
     async fn insert_upload(&self, session: &UploadSession) -> Result<()> {
-        let progress = &session.progress;
-        sqlx::query(
-            "INSERT INTO upload_sessions (id, media_id, filename, content_type, blob_key, multipart_id, part_size, \
-             committed_offset, parts_done, sha256_state, crc32c, create_time_us, expire_time_us, finished, owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(session.id.as_str())
-        .bind(session.media_id.as_str())
-        .bind(&session.filename)
-        .bind(&session.content_type)
-        .bind(session.key.as_str())
-        .bind(&session.multipart_id)
-        .bind(session.part_size as i64)
-        .bind(progress.committed_offset as i64)
-        .bind(i64::from(progress.parts_done))
-        .bind(hex::encode(&progress.sha256_state))
-        .bind(i64::from(progress.crc32c))
-        .bind(micros(&session.create_time))
-        .bind(micros(&session.expire_time))
-        .bind(i64::from(session.finished))
-        .bind(&session.owner)
-        .execute(&self.writer)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        timed!("insert_upload", async {
+            let progress = &session.progress;
+            sqlx::query(
+                "INSERT INTO upload_sessions (id, media_id, filename, content_type, blob_key, multipart_id, part_size, \
+                 committed_offset, parts_done, sha256_state, crc32c, create_time_us, expire_time_us, finished, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(session.id.as_str())
+            .bind(session.media_id.as_str())
+            .bind(&session.filename)
+            .bind(&session.content_type)
+            .bind(session.key.as_str())
+            .bind(&session.multipart_id)
+            .bind(session.part_size as i64)
+            .bind(progress.committed_offset as i64)
+            .bind(i64::from(progress.parts_done))
+            .bind(hex::encode(&progress.sha256_state))
+            .bind(i64::from(progress.crc32c))
+            .bind(micros(&session.create_time))
+            .bind(micros(&session.expire_time))
+            .bind(i64::from(session.finished))
+            .bind(&session.owner)
+            .execute(&self.writer)
+            .await?;
+            Ok(())
+        })
     }
 
     async fn get_upload(&self, id: &UploadId) -> Result<UploadSession> {
-        let row = sqlx::query("SELECT * FROM upload_sessions WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| upload_not_found(id))?;
-        session_from_row(&row)
+        timed!("get_upload", async {
+            let row = sqlx::query("SELECT * FROM upload_sessions WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.readers)
+                .await?
+                .ok_or_else(|| upload_not_found(id))?;
+            session_from_row(&row)
+        })
     }
 
     async fn upload_parts(&self, id: &UploadId) -> Result<Vec<CompletedPart>> {
-        let rows = sqlx::query(
-            "SELECT part_number, etag, size_bytes FROM upload_parts WHERE upload_id = $1 ORDER BY part_number",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(CompletedPart {
-                    number: row.try_get::<i64, _>("part_number").map_err(db_error)? as i32,
-                    etag: row.try_get("etag").map_err(db_error)?,
-                    size: row.try_get::<i64, _>("size_bytes").map_err(db_error)? as u64,
+        timed!("upload_parts", async {
+            let rows = sqlx::query(
+                "SELECT part_number, etag, size_bytes FROM upload_parts WHERE upload_id = $1 ORDER BY part_number",
+            )
+            .bind(id.as_str())
+            .fetch_all(&self.readers)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(CompletedPart {
+                        number: row.try_get::<i64, _>("part_number")? as i32,
+                        etag: row.try_get("etag")?,
+                        size: row.try_get::<i64, _>("size_bytes")? as u64,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     async fn advance_upload(
@@ -122,113 +125,101 @@ impl UploadSessionStore for SqlMetadataStore {
         parts: &[CompletedPart],
         expire_time: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let moved = sqlx::query(
-            "UPDATE upload_sessions SET committed_offset = $1, parts_done = $2, sha256_state = $3, crc32c = $4, \
-             expire_time_us = $5 WHERE id = $6 AND committed_offset = $7 AND finished = 0",
-        )
-        .bind(progress.committed_offset as i64)
-        .bind(i64::from(progress.parts_done))
-        .bind(hex::encode(&progress.sha256_state))
-        .bind(i64::from(progress.crc32c))
-        .bind(micros(&expire_time))
-        .bind(id.as_str())
-        .bind(from_offset as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if moved.rows_affected() == 0 {
-            return Err(upload_moved(id));
-        }
-        for part in parts {
-            // A part sent again by a later stream replaces the earlier one.
-            sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1 AND part_number = $2")
-                .bind(id.as_str())
-                .bind(i64::from(part.number))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            sqlx::query("INSERT INTO upload_parts (upload_id, part_number, etag, size_bytes) VALUES ($1, $2, $3, $4)")
+        timed!("advance_upload", async {
+            let mut tx = self.begin_write().await?;
+            let moved = sqlx::query(
+                "UPDATE upload_sessions SET committed_offset = $1, parts_done = $2, sha256_state = $3, crc32c = $4, \
+                 expire_time_us = $5 WHERE id = $6 AND committed_offset = $7 AND finished = 0",
+            )
+            .bind(progress.committed_offset as i64)
+            .bind(i64::from(progress.parts_done))
+            .bind(hex::encode(&progress.sha256_state))
+            .bind(i64::from(progress.crc32c))
+            .bind(micros(&expire_time))
+            .bind(id.as_str())
+            .bind(from_offset as i64)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() == 0 {
+                return Err(upload_moved(id));
+            }
+            for part in parts {
+                // A part sent again by a later stream replaces the earlier one.
+                sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1 AND part_number = $2")
+                    .bind(id.as_str())
+                    .bind(i64::from(part.number))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO upload_parts (upload_id, part_number, etag, size_bytes) VALUES ($1, $2, $3, $4)",
+                )
                 .bind(id.as_str())
                 .bind(i64::from(part.number))
                 .bind(&part.etag)
                 .bind(part.size as i64)
                 .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
-        tx.commit().await.map_err(db_error)
+                .await?;
+            }
+            Ok(tx.commit().await?)
+        })
     }
 
     async fn finish_upload(&self, id: &UploadId, media: &MediaRecord, expire_time: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let finished = sqlx::query(
-            "UPDATE upload_sessions SET finished = 1, committed_offset = $1, expire_time_us = $2 \
-             WHERE id = $3 AND finished = 0",
-        )
-        .bind(media.object.size_bytes as i64)
-        .bind(micros(&expire_time))
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if finished.rows_affected() == 0 {
-            return Err(upload_moved(id));
-        }
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
+        timed!("finish_upload", async {
+            let mut tx = self.begin_write().await?;
+            let finished = sqlx::query(
+                "UPDATE upload_sessions SET finished = 1, committed_offset = $1, expire_time_us = $2 \
+                 WHERE id = $3 AND finished = 0",
+            )
+            .bind(media.object.size_bytes as i64)
+            .bind(micros(&expire_time))
             .bind(id.as_str())
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        // A clip whose bytes turned out to be stored already shares them.
-        let own_key: String = sqlx::query_scalar("SELECT blob_key FROM upload_sessions WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let objects = if own_key == media.object.key.as_str() { Objects::Own } else { Objects::Shared };
-        insert_media_row(&mut *tx, self.dialect, media, objects).await?;
-        self.commit_with(tx, &[Change::media_uploaded(media)]).await
+            .await?;
+            if finished.rows_affected() == 0 {
+                return Err(upload_moved(id));
+            }
+            sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+            // A clip whose bytes turned out to be stored already shares them.
+            let own_key: String = sqlx::query_scalar("SELECT blob_key FROM upload_sessions WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            let objects = if own_key == media.object.key.as_str() { Objects::Own } else { Objects::Shared };
+            insert_media_row(&mut *tx, self.dialect, media, objects).await?;
+            self.commit_with(tx, &[Change::media_uploaded(media)]).await
+        })
     }
 
     async fn expired_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UploadSession>> {
-        let rows =
-            sqlx::query("SELECT * FROM upload_sessions WHERE expire_time_us < $1 ORDER BY expire_time_us LIMIT $2")
-                .bind(micros(&now))
-                .bind(i64::from(limit))
-                .fetch_all(&self.readers)
-                .await
-                .map_err(db_error)?;
-        rows.iter().map(session_from_row).collect()
+        timed!("expired_uploads", async {
+            let rows =
+                sqlx::query("SELECT * FROM upload_sessions WHERE expire_time_us < $1 ORDER BY expire_time_us LIMIT $2")
+                    .bind(micros(&now))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.readers)
+                    .await?;
+            rows.iter().map(session_from_row).collect()
+        })
     }
 
     async fn delete_upload(&self, id: &UploadId) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        for statement in ["DELETE FROM upload_parts WHERE upload_id = $1", "DELETE FROM upload_sessions WHERE id = $1"]
-        {
-            sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await.map_err(db_error)?;
-        }
-        tx.commit().await.map_err(db_error)
-    }
-
-    async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<std::collections::HashSet<String>> {
-        if multipart_ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let mut sql =
-            SqlBuilder::new("SELECT multipart_id FROM upload_sessions WHERE finished = 0 AND multipart_id IN (");
-        for (i, id) in multipart_ids.iter().enumerate() {
-            sql.push(if i == 0 { "" } else { ", " }).bind(Arg::Text(id.clone()));
-        }
-        sql.push(")");
-        let rows = sql.fetch_all(&self.readers).await?;
-        rows.iter().map(|row| row.try_get::<String, _>("multipart_id").map_err(db_error)).collect()
+        timed!("delete_upload", async {
+            let mut tx = self.begin_write().await?;
+            for statement in
+                ["DELETE FROM upload_parts WHERE upload_id = $1", "DELETE FROM upload_sessions WHERE id = $1"]
+            {
+                sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await?;
+            }
+            Ok(tx.commit().await?)
+        })
     }
 
     async fn count_open_uploads(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM upload_sessions WHERE finished = 0")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(db_error)
+        timed!("count_open_uploads", async {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM upload_sessions WHERE finished = 0")
+                .fetch_one(&self.readers)
+                .await?)
+        })
     }
 }

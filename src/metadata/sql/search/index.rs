@@ -7,7 +7,7 @@ use crate::{
     error::Result,
     metadata::{
         SearchText, TokenFormat,
-        sql::{Dialect, SqlMetadataStore, errors::db_error, rows::keywords_from_json},
+        sql::{Dialect, SqlMetadataStore, rows::keywords_from_json},
     },
 };
 use sqlx::{Any, Row, Transaction};
@@ -31,8 +31,7 @@ impl SqlMetadataStore {
         .bind(&text.body)
         .bind(&text.folded)
         .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         match self.dialect {
             Dialect::Postgres => {
                 sqlx::query(
@@ -46,28 +45,21 @@ impl SqlMetadataStore {
                 .bind(&text.folded)
                 .bind(&text.tags)
                 .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
             }
             Dialect::Sqlite => {
                 // FTS5 rows share the rowid of their article_texts row.
                 let rowid: i64 = sqlx::query_scalar("SELECT rowid FROM article_texts WHERE article_id = $1")
                     .bind(id)
                     .fetch_one(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
-                sqlx::query("DELETE FROM article_fts WHERE rowid = $1")
-                    .bind(rowid)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
+                    .await?;
+                sqlx::query("DELETE FROM article_fts WHERE rowid = $1").bind(rowid).execute(&mut **tx).await?;
                 sqlx::query("INSERT INTO article_fts (rowid, folded, tags) VALUES ($1, $2, $3)")
                     .bind(rowid)
                     .bind(&text.folded)
                     .bind(&text.tags)
                     .execute(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
+                    .await?;
             }
         }
         Ok(())
@@ -83,10 +75,8 @@ impl SqlMetadataStore {
     pub async fn upgrade_search_tokens(&self, tokens: TokenFormat) -> Result<u64> {
         let TokenFormat { version: format, derive: tokens } = tokens;
         // NULL when the index is empty: nothing to bring forward.
-        let stored: Option<i64> = sqlx::query_scalar("SELECT MIN(format) FROM search_tokens")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(db_error)?;
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(format) FROM search_tokens").fetch_one(&self.readers).await?;
         if stored.is_none_or(|stored| stored >= format) {
             return Ok(0);
         }
@@ -109,31 +99,27 @@ impl SqlMetadataStore {
                     .bind(&after)
                     .bind(UPGRADE_BATCH)
                     .fetch_all(&self.readers)
-                    .await
-                    .map_err(db_error)?;
+                    .await?;
             let Some(last) = rows.last() else { break };
-            after = last.try_get("id").map_err(db_error)?;
+            after = last.try_get("id")?;
             let mut tx = self.begin_write().await?;
             for row in &rows {
-                let author: String = row.try_get("author").map_err(db_error)?;
-                let keywords: Vec<String> =
-                    keywords_from_json(&row.try_get::<String, _>("keywords").map_err(db_error)?)?;
+                let author: String = row.try_get("author")?;
+                let keywords: Vec<String> = keywords_from_json(&row.try_get::<String, _>("keywords")?)?;
                 sqlx::query(rewrite)
                     .bind(tokens(&author, &keywords))
-                    .bind(row.try_get::<String, _>("id").map_err(db_error)?)
-                    .bind(row.try_get::<String, _>("etag").map_err(db_error)?)
+                    .bind(row.try_get::<String, _>("id")?)
+                    .bind(row.try_get::<String, _>("etag")?)
                     .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                    .await?;
             }
-            tx.commit().await.map_err(db_error)?;
+            tx.commit().await?;
             upgraded += rows.len() as u64;
         }
         sqlx::query("UPDATE search_tokens SET format = $1 WHERE format < $1")
             .bind(format)
             .execute(&self.writer)
-            .await
-            .map_err(db_error)?;
+            .await?;
         tracing::info!(articles = upgraded, format, "search tokens derived again");
         Ok(upgraded)
     }

@@ -3,13 +3,10 @@
 
 use super::{SEARCH_PAGE_ROWS, SqlMetadataStore};
 use crate::{
-    error::Result,
+    error::{ArchiveError, Result},
     metadata::{
         SearchQuery,
-        sql::{
-            builder::{Arg, SqlBuilder, push_filters},
-            errors::db_error,
-        },
+        sql::builder::{Arg, SqlBuilder, push_filters},
     },
 };
 use sqlx::{AssertSqlSafe, Row, any::AnyRow};
@@ -73,9 +70,9 @@ impl SqlMetadataStore {
             .bind(words.join(" "))
             .bind(walk_words.join(" "))
             .fetch_one(&self.readers)
-            .await
-            .map_err(db_error)?;
-        let get = |column: &str| row.try_get::<Option<f64>, _>(column).map(|v| v.unwrap_or(0.0)).map_err(db_error);
+            .await?;
+        let get =
+            |column: &str| row.try_get::<Option<f64>, _>(column).map(|v| v.unwrap_or(0.0)).map_err(ArchiveError::from);
         Ok(Estimates { live_texts: get("live_texts")?, matches: get("matches")?, walk_matches: get("walk_matches")? })
     }
 
@@ -122,7 +119,7 @@ impl SqlMetadataStore {
             .push(" OFFSET ")
             .bind(Arg::Int(query.offset as i64))
             .push(SEARCH_PAGE_ROWS);
-        let mut tx = self.readers.begin().await.map_err(db_error)?;
+        let mut tx = self.readers.begin().await?;
         // Filters join each match to its article by primary key, never by
         // hashing the whole articles table.
         let mut settings = vec!["SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"];
@@ -130,9 +127,9 @@ impl SqlMetadataStore {
             Plan::WalkBack => ["SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off"],
             Plan::FetchMatches => ["SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = off"],
         });
-        sqlx::raw_sql(AssertSqlSafe(settings.join("; "))).execute(&mut *tx).await.map_err(db_error)?;
+        sqlx::raw_sql(AssertSqlSafe(settings.join("; "))).execute(&mut *tx).await?;
         let rows = sql.fetch_all(&mut *tx).await?;
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await?;
         Ok(rows)
     }
 }

@@ -1,0 +1,244 @@
+//! The store's traits, one per concern, each implemented by the SQL file
+//! that owns it (`sql/`, named on each trait). Code that needs one concern
+//! takes that trait; [`MetadataStore`] is every one of them, for what
+//! needs the whole store ([`crate::archive::Archive`]).
+
+use super::{
+    ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, MediaCursor, MediaLink,
+    MediaRecord, ObjectKind, ObjectRef, SearchHit, SearchQuery, SearchText, UploadSessionStore, changes,
+};
+use crate::{
+    blob::BlobKey,
+    error::Result,
+    ids::{ArticleId, MediaId},
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+/// Article writes: each a transaction that records its change in the feed.
+///
+/// Implemented in `sql/articles.rs`.
+#[async_trait]
+pub trait ArticleStore: Send + Sync {
+    /// Records a new article at revision 1; ALREADY_EXISTS when the id is taken.
+    async fn insert_article(&self, article: &ArticleRecord, text: &SearchText) -> Result<()>;
+
+    /// Makes `next` (revision = current + 1) the current revision, if the
+    /// current etag is `expected_etag`; ABORTED otherwise. Of concurrent
+    /// updates with the same etag exactly one wins. The links written are
+    /// `next`'s refitted to those committed at that moment ([`super::refit_links`]),
+    /// so an attach or detach that lands between the caller's read and this
+    /// write is kept; returns them.
+    async fn update_article(
+        &self,
+        expected_etag: &str,
+        next: &ArticleRecord,
+        text: &SearchText,
+    ) -> Result<Vec<MediaLink>>;
+
+    /// Soft-deletes; with `expected_etag`, only if it is current (else
+    /// ABORTED); FAILED_PRECONDITION under legal hold.
+    async fn delete_article(&self, id: &ArticleId, expected_etag: Option<&str>) -> Result<()>;
+
+    /// Brings back a soft-deleted article.
+    async fn undelete_article(&self, id: &ArticleId) -> Result<ArticleRecord>;
+
+    /// Sets or clears the legal hold of a live article.
+    async fn set_legal_hold(&self, id: &ArticleId, hold: bool) -> Result<ArticleRecord>;
+
+    /// Articles soft-deleted before `deleted_before` and not on hold, at most `limit`.
+    async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>>;
+
+    /// Removes a soft-deleted article (not on hold) with every revision and
+    /// returns the body objects that no record references any more.
+    async fn purge_article(&self, id: &ArticleId) -> Result<Vec<BlobKey>>;
+
+    /// Records an exported article (reindex): every revision, links, views,
+    /// deletion and hold. Its clips must be recorded first.
+    async fn restore_article(&self, export: &ArticleExport, text: &SearchText) -> Result<()>;
+}
+
+/// Article reads: one article, its revisions, listings, exports.
+///
+/// Implemented in `sql/reads.rs`.
+#[async_trait]
+pub trait ArticleReads: Send + Sync {
+    /// The current revision, or `revision` when given; NOT_FOUND when deleted.
+    async fn get_article(&self, id: &ArticleId, revision: Option<i64>) -> Result<ArticleRecord>;
+
+    /// Revisions, newest first, older than `before_revision` when given.
+    async fn list_revisions(
+        &self,
+        id: &ArticleId,
+        before_revision: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ArticleRecord>>;
+
+    async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage>;
+
+    /// Everything about an article, deleted or not; `None` once purged.
+    async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>>;
+}
+
+/// Full-text search over the current revisions.
+///
+/// Implemented in `sql/search/mod.rs`.
+#[async_trait]
+pub trait ArticleSearch: Send + Sync {
+    /// Articles containing every term, best first, `filters.page_size` of them from `offset`.
+    async fn search_articles(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
+}
+
+/// View counts: added up in the database, written to manifests later.
+///
+/// Implemented in `sql/views.rs`.
+#[async_trait]
+pub trait ViewStore: Send + Sync {
+    /// Adds `count` views atomically and returns the new total.
+    async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64>;
+
+    /// Articles whose view count moved since their manifest was written,
+    /// in id order after `after`, at most `limit`.
+    async fn articles_with_unwritten_views(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<ArticleId>>;
+
+    /// Notes that the article's manifest now holds `view_count` views.
+    async fn manifest_views_written(&self, id: &ArticleId, view_count: i64) -> Result<()>;
+}
+
+/// Clip records: recorded, found, listed and deleted.
+///
+/// Implemented in `sql/media.rs`.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Records a clip whose bytes are already stored.
+    async fn insert_media(&self, media: &MediaRecord) -> Result<()>;
+
+    /// Records a clip sharing the original and rendition of a recorded clip,
+    /// atomically with the check that a record still names them; ABORTED
+    /// (`Reason::CopySourceGone`) when none does any more (the bytes are then
+    /// being deleted and must be stored anew).
+    async fn insert_media_copy(&self, media: &MediaRecord) -> Result<()>;
+
+    /// Removes a clip's record. FAILED_PRECONDITION while an article links
+    /// it (`MEDIA_IN_USE`), unless `force`, which first detaches it from
+    /// each; even then while such an article is under legal hold
+    /// (`LEGAL_HOLD`). Returns the detached articles and those of the clip's
+    /// objects no record names any more.
+    async fn delete_media(&self, id: &MediaId, force: bool) -> Result<DeletedMedia>;
+
+    async fn get_media(&self, id: &MediaId) -> Result<MediaRecord>;
+
+    /// Clips, newest first, after `after`, at most `limit`.
+    async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>>;
+
+    /// A clip whose original has exactly this SHA-256 and size, if any.
+    async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>>;
+}
+
+/// Links between articles and clips.
+///
+/// Implemented in `sql/links.rs`.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Links `media` to the article's `reference` (added when the article
+    /// names no such reference) and returns the article.
+    async fn attach_media(&self, article: &ArticleId, reference: &str, media: &MediaId) -> Result<ArticleRecord>;
+
+    /// Unlinks the clip of the article's `reference`: a reference the body
+    /// names stays without a clip, an added one goes. NOT_FOUND when no
+    /// clip is linked there.
+    async fn detach_media(&self, article: &ArticleId, reference: &str) -> Result<ArticleRecord>;
+}
+
+/// The change feed: what committed, in commit order, and where manifests stand.
+///
+/// Implemented in `sql/changes.rs`.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Where the change feed stands.
+    async fn change_feed(&self) -> Result<changes::FeedPosition>;
+
+    /// Up to `limit` changes after seq `after`, in commit order.
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<changes::ChangeEvent>>;
+
+    /// Records that the manifests of what changed up to `seq` are current
+    /// (never moves back).
+    async fn set_manifests_through(&self, seq: i64) -> Result<()>;
+
+    /// Deletes up to `limit` of the oldest changes committed before
+    /// `before` (and at most up to `manifests_through`); returns how many went.
+    async fn prune_changes(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
+
+    /// The last seq known committed, here or on another replica; it moves
+    /// as changes commit. Watchers poll as well: a notification from
+    /// another replica can be lost.
+    async fn change_signal(&self) -> Result<tokio::sync::watch::Receiver<i64>>;
+}
+
+/// Which stored objects the records name: what the sweep and fixity audits ask.
+///
+/// Implemented in `sql/objects.rs`.
+#[async_trait]
+pub trait ObjectIndex: Send + Sync {
+    /// The objects of `kind` the records name, each key once with the size
+    /// and SHA-256 recorded for it, in key order after `after`: what a
+    /// fixity audit re-reads.
+    async fn recorded_objects(&self, kind: ObjectKind, after: Option<&BlobKey>, limit: u32) -> Result<Vec<ObjectRef>>;
+
+    /// Of `keys`, those a record names: a body of any revision, a clip's
+    /// original or rendition, or the object of an unfinished upload session.
+    async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>>;
+
+    /// True when no article and no clip is recorded.
+    async fn is_empty(&self) -> Result<bool>;
+
+    /// Of `multipart_ids`, those an unfinished session writes: the open
+    /// multipart uploads that are not abandoned.
+    async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<HashSet<String>>;
+}
+
+/// How the store is: reachable, and what it holds.
+///
+/// Implemented in `sql/status.rs`.
+#[async_trait]
+pub trait StoreStatus: Send + Sync {
+    /// What the archive holds, counted in one consistent read.
+    async fn statistics(&self) -> Result<ArchiveStatistics>;
+
+    /// Answers when the database does (a cheap round trip, for readiness).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// The whole store: every concern's trait. Anything that has them all is one.
+pub trait MetadataStore:
+    ArticleStore
+    + ArticleReads
+    + ArticleSearch
+    + ViewStore
+    + MediaStore
+    + LinkStore
+    + ChangeFeed
+    + ObjectIndex
+    + StoreStatus
+    + UploadSessionStore
+    + std::fmt::Debug
+    + 'static
+{
+}
+
+impl<T> MetadataStore for T where
+    T: ArticleStore
+        + ArticleReads
+        + ArticleSearch
+        + ViewStore
+        + MediaStore
+        + LinkStore
+        + ChangeFeed
+        + ObjectIndex
+        + StoreStatus
+        + UploadSessionStore
+        + std::fmt::Debug
+        + 'static
+{
+}
