@@ -33,7 +33,8 @@ use std::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::codegen::{StdError, http};
 
-const PACKAGE_PREFIX: &str = "/archive.v1.";
+use crate::service::methods::PACKAGE_PREFIX;
+
 /// The stream a consumer keeps open for as long as it runs: not counted in
 /// flight, or a few consumers would use up the server's calls for good.
 const UNCOUNTED_STREAM: &str = "/archive.v1.MetadataService/WatchChanges";

@@ -17,6 +17,10 @@ pub struct Method {
     pub streaming: bool,
 }
 
+/// How the path of every RPC of our own services (`archive.v1`) begins:
+/// the calls auth and the limits are for.
+pub const PACKAGE_PREFIX: &str = "/archive.v1.";
+
 /// The label of a path no registered service declares: every such call
 /// shares it, so strangers' made-up paths add no series.
 pub const UNKNOWN: &str = "unknown";

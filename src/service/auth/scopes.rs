@@ -1,10 +1,8 @@
 //! Which scope each RPC needs: the one table of it.
 
 use super::Scope;
-
-/// The package of our services; anything else (grpc.health.v1,
-/// grpc.reflection) is open.
-const PACKAGE_PREFIX: &str = "/archive.v1.";
+// Our services' package; anything else (grpc.health.v1, reflection) is open.
+use crate::service::methods::PACKAGE_PREFIX;
 
 /// `(service, method, scope)`. DeleteMedia with `force` needs `admin` on
 /// top, which its handler checks (the flag is in the message).
