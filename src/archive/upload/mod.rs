@@ -1,11 +1,13 @@
-//! Uploads, one module: a stream's writing (`stream`) and its rules
-//! (`receive`),
-//! resumable sessions that outlive a stream (`session`), and the claims
+//! Uploads, one module: a stream's writing (`stream`), its rules
+//! (`receive`) and its commit once finished (`commit`: shared bytes, the
+//! MP4 probe and rendition, the record), resumable sessions that outlive
+//! a stream (`session`), and the claims
 //! that keep two streams of this process off one upload (`claims`).
 //! `stream` knows nothing of sessions but their record; `session` opens
 //! streams; neither points back.
 
 mod claims;
+mod commit;
 mod receive;
 mod session;
 mod stream;

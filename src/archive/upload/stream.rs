@@ -4,17 +4,13 @@
 //! later stream (on any replica) can go on from there.
 
 use super::claims::ActiveUpload;
-use crate::archive::{Archive, now, run_to_completion};
+use crate::archive::{Archive, run_to_completion};
 use crate::error::Reason;
 use crate::{
     blob::{BlobKey, CompletedPart, PartPlan, PartWriter},
     error::{ArchiveError, Result},
-    format::{
-        media_type,
-        mp4::{self, FaststartPlan, Mp4Info},
-    },
     ids::{MediaId, UploadId},
-    metadata::{MediaRecord, ObjectRef, UploadProgress, UploadSession},
+    metadata::{MediaRecord, UploadProgress, UploadSession},
 };
 use bytes::Bytes;
 use sha2::{
@@ -42,37 +38,37 @@ pub(crate) fn sha256_from_state(state: &[u8]) -> Result<Sha256> {
 }
 
 /// A resumable upload's record, as far as this stream has moved it.
-struct Session {
-    id: UploadId,
-    part_size: u64,
+pub(super) struct Session {
+    pub(super) id: UploadId,
+    pub(super) part_size: u64,
     /// What the metadata store holds.
-    progress: UploadProgress,
+    pub(super) progress: UploadProgress,
     /// Checksum states at the ends of parts sent but not yet recorded.
-    boundaries: BTreeMap<i32, (Vec<u8>, u32)>,
+    pub(super) boundaries: BTreeMap<i32, (Vec<u8>, u32)>,
     /// Parts that landed but are not yet recorded.
-    landed: BTreeMap<i32, CompletedPart>,
+    pub(super) landed: BTreeMap<i32, CompletedPart>,
 }
 
 /// An upload stream in progress. Dropping it without [`MediaUpload::finish`]
 /// discards a one-shot upload (its writer aborts itself); a resumable one
 /// keeps what was recorded.
 pub struct MediaUpload {
-    archive: Archive,
-    id: MediaId,
-    filename: String,
-    content_type: String,
-    writer: PartWriter,
-    hasher: Sha256,
-    size: u64,
+    pub(super) archive: Archive,
+    pub(super) id: MediaId,
+    pub(super) filename: String,
+    pub(super) content_type: String,
+    pub(super) writer: PartWriter,
+    pub(super) hasher: Sha256,
+    pub(super) size: u64,
     /// Every part that landed and is known to the metadata store (resumable)
     /// or to this stream (one-shot).
-    parts: Vec<CompletedPart>,
-    session: Option<Session>,
+    pub(super) parts: Vec<CompletedPart>,
+    pub(super) session: Option<Session>,
     /// When a one-shot upload must have finished (a resumable one has no limit).
-    one_shot_deadline: Option<std::time::Instant>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    pub(super) one_shot_deadline: Option<std::time::Instant>,
+    pub(super) _slot: tokio::sync::OwnedSemaphorePermit,
     /// Keeps other streams of this process off a resumable upload.
-    _active: Option<ActiveUpload>,
+    pub(super) _active: Option<ActiveUpload>,
 }
 
 impl std::fmt::Debug for MediaUpload {
@@ -283,86 +279,6 @@ impl MediaUpload {
         run_to_completion(self.commit()).await
     }
 
-    async fn commit(self) -> Result<MediaRecord> {
-        let (sha256, crc32c) = (hex::encode(self.hasher.clone().finalize()), self.writer.crc32c());
-        let Self { archive, id, filename, content_type, writer, size, mut parts, session, .. } = self;
-        let upload_id = session.map(|session| {
-            parts.extend(session.landed.into_values());
-            session.id
-        });
-        let key = writer.key().clone();
-        let record_it = async |record: &MediaRecord, shared: bool| match &upload_id {
-            // The session knows its own object: any other is shared.
-            Some(upload) => archive.metadata.finish_upload(upload, record, archive.upload_expire_time()).await,
-            None if shared => archive.metadata.insert_media_copy(record).await,
-            None => archive.metadata.insert_media(record).await,
-        };
-        // Identical bytes are stored once: share them and drop this copy,
-        // unless they are being deleted meanwhile.
-        let is_mp4 = media_type::is_mp4(&content_type);
-        // Shared bytes never checked as MP4 do not become one: these are
-        // checked below like any new bytes.
-        let shared = archive.metadata.find_media_by_content(&sha256, size).await?;
-        if let Some(stored) = shared.filter(|stored| !is_mp4 || stored.mp4.is_some()) {
-            let record = MediaRecord {
-                id: id.clone(),
-                filename: filename.clone(),
-                content_type: content_type.clone(),
-                object: stored.object,
-                crc32c,
-                mp4: stored.mp4,
-                rendition: stored.rendition,
-                create_time: now(),
-            };
-            match record_it(&record, true).await {
-                Ok(()) => {
-                    if let Err(error) = writer.abort().await {
-                        tracing::warn!(media = %record.id, error = ?error, "duplicate bytes not discarded");
-                    }
-                    archive.write_media_manifest_logged(&record).await;
-                    return Ok(record);
-                }
-                Err(error) if error.reason == Reason::CopySourceGone => {}
-                Err(error) => {
-                    if let Err(abort) = writer.abort().await {
-                        tracing::warn!(media = %record.id, error = ?abort, "upload not aborted");
-                    }
-                    return Err(error);
-                }
-            }
-        }
-        writer.finish(parts).await?;
-        let object = ObjectRef { key, size_bytes: size, sha256 };
-        let (mp4, plan) = if is_mp4 {
-            match archive.inspect(&object).await {
-                Ok((info, plan)) => (Some(info), plan),
-                Err(reason) => {
-                    archive.discard(&object.key).await;
-                    archive.forget_upload(upload_id.as_ref()).await;
-                    return Err(ArchiveError::new(
-                        Reason::NotMp4,
-                        format!("the clip is declared as {} but {reason}; nothing was stored", media_type::MP4),
-                    ));
-                }
-            }
-        } else {
-            (None, None)
-        };
-        let rendition = match plan {
-            Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
-            None => None,
-        };
-        let record = MediaRecord { id, filename, content_type, object, crc32c, mp4, rendition, create_time: now() };
-        if let Err(error) = record_it(&record, false).await {
-            for key in std::iter::once(&record.object).chain(&record.rendition).map(|o| &o.key) {
-                archive.discard(key).await;
-            }
-            return Err(error);
-        }
-        archive.write_media_manifest_logged(&record).await;
-        Ok(record)
-    }
-
     /// The declared size and checksums against what arrived.
     fn check(&self, declared: &Declared) -> Result<()> {
         let declared_sha256 = declared.sha256.to_ascii_lowercase();
@@ -411,31 +327,5 @@ impl MediaUpload {
             Ok(Err(error)) => tracing::warn!(media = %id, error = ?error, "could not abort an upload"),
             Err(error) => tracing::warn!(media = %id, %error, "the abort of an upload panicked"),
         }
-    }
-}
-
-impl Archive {
-    /// Probes a stored MP4 and plans its faststart rendition when it needs one.
-    async fn inspect(&self, object: &ObjectRef) -> std::result::Result<(Mp4Info, Option<FaststartPlan>), String> {
-        let max_moov_bytes = self.media_settings.max_moov_bytes;
-        let layout =
-            crate::archive::scan_stored(self.blobs.as_ref(), &object.key, object.size_bytes, max_moov_bytes).await?;
-        mp4::run_parser(move || {
-            let info = mp4::probe::probe(&layout)?;
-            let plan = if info.faststart {
-                None
-            } else {
-                match mp4::faststart::plan(&layout, max_moov_bytes) {
-                    Ok(plan) => plan,
-                    Err(reason) => {
-                        // Still a valid archive entry; it just plays from the original.
-                        tracing::warn!(%reason, "no faststart rendition");
-                        None
-                    }
-                }
-            };
-            Ok((info, plan))
-        })
-        .await
     }
 }
