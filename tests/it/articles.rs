@@ -3,7 +3,7 @@
 use crate::common;
 
 use archive::proto::v1::{self as pb};
-use common::{Backend, TestServer, fixture};
+use common::{Backend, TestServer, fixture, reason};
 use tonic::Code;
 
 const SEED: &str = "article-2019-09-30-giao-ban-truc-tuyen.txt";
@@ -29,11 +29,6 @@ async fn get(server: &TestServer, name: &str, full: bool, revision: i64) -> Resu
     let view = if full { pb::ArticleView::Full } else { pb::ArticleView::Basic };
     let request = pb::GetArticleRequest { name: name.into(), view: view.into(), revision };
     Ok(server.articles().get_article(request).await?.into_inner().article.expect("article"))
-}
-
-fn reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
 }
 
 async fn seed_import_keeps_every_field(backend: Backend) {

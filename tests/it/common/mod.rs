@@ -2,7 +2,11 @@
 //! system or the SeaweedFS that `scripts/test.sh` starts.
 #![allow(dead_code)]
 
+mod api;
 pub mod services;
+
+#[allow(unused_imports)] // the benches that include this file use none of it
+pub use api::reason;
 
 use archive::{
     app::Application,
