@@ -4,7 +4,7 @@
 //! database; concurrent writers on PostgreSQL give a gapless feed; a
 //! consumer on one replica sees writes made through another.
 
-use crate::common::{Backend, TestServer, fixture, production_config, reason, spawn_archived};
+use crate::common::{Backend, TestServer, fixture, production_config, reason, spawn_archived, update_request};
 use archive::proto::v1::{
     self as pb, ChangeKind, article_service_client::ArticleServiceClient,
     metadata_service_client::MetadataServiceClient,
@@ -50,14 +50,6 @@ fn seq(cursor: &str) -> i64 {
     cursor.rsplit_once(':').and_then(|(_, seq)| seq.parse().ok()).unwrap_or_else(|| panic!("cursor {cursor:?}"))
 }
 
-fn update(name: &str, title: &str, etag: &str) -> pb::UpdateArticleRequest {
-    pb::UpdateArticleRequest {
-        article: Some(pb::Article { name: name.into(), title: title.into(), ..Default::default() }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
-        etag: etag.into(),
-    }
-}
-
 async fn every_change_has_its_event(backend: Backend) {
     let server = TestServer::start_with(backend, |settings| {
         settings.retention.deleted_retention_seconds = 0;
@@ -79,10 +71,12 @@ async fn every_change_has_its_event(backend: Backend) {
         pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: "giao-ban".into() };
     let created = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
     let name = created.name.clone();
-    let updated = articles.update_article(update(&name, "Giao ban quý III", &created.etag)).await.unwrap();
+    let update = update_request(&created, &["title"], |new| new.title = "Giao ban quý III".into());
+    let updated = articles.update_article(update).await.unwrap();
     let updated = updated.into_inner().article.unwrap();
     // Refused writes: a stale etag, then deleting a held article; neither has an event.
-    let stale = articles.update_article(update(&name, "Không được", &created.etag)).await.unwrap_err();
+    let stale = update_request(&created, &["title"], |new| new.title = "Không được".into());
+    let stale = articles.update_article(stale).await.unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
     let clip = server.upload("ban-tin.mp4", fixture("clip-faststart.mp4")).await.unwrap();
     let attach = pb::AttachMediaRequest { article: name.clone(), media: clip.name.clone(), reference: "clip".into() };
@@ -243,14 +237,9 @@ async fn concurrent_writers_on_postgresql_give_a_gapless_feed() {
             };
             let mut article = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
             for round in 0..UPDATES {
-                let title = format!("Bài {writer}, bản {round}");
-                article = articles
-                    .update_article(update(&article.name, &title, &article.etag))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .article
-                    .unwrap();
+                let update =
+                    update_request(&article, &["title"], |new| new.title = format!("Bài {writer}, bản {round}"));
+                article = articles.update_article(update).await.unwrap().into_inner().article.unwrap();
             }
             article
         })
@@ -337,7 +326,8 @@ async fn archivectl_watch_prints_changes_and_the_cursor_to_resume_from() {
         article_id: "thoi-su".into(),
     };
     let created = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
-    articles.update_article(update(&created.name, "Thời sự 19 giờ", &created.etag)).await.unwrap();
+    let update = update_request(&created, &["title"], |new| new.title = "Thời sự 19 giờ".into());
+    articles.update_article(update).await.unwrap();
 
     let output = json.await.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
