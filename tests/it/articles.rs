@@ -3,7 +3,7 @@
 use crate::common;
 
 use archive::proto::v1::{self as pb};
-use common::{Backend, TestServer, fixture};
+use common::{Backend, TestServer, fixture, reason, update_request};
 use tonic::Code;
 
 const SEED: &str = "article-2019-09-30-giao-ban-truc-tuyen.txt";
@@ -29,11 +29,6 @@ async fn get(server: &TestServer, name: &str, full: bool, revision: i64) -> Resu
     let view = if full { pb::ArticleView::Full } else { pb::ArticleView::Basic };
     let request = pb::GetArticleRequest { name: name.into(), view: view.into(), revision };
     Ok(server.articles().get_article(request).await?.into_inner().article.expect("article"))
-}
-
-fn reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
 }
 
 async fn seed_import_keeps_every_field(backend: Backend) {
@@ -112,39 +107,26 @@ async fn create_update_revisions_and_delete(backend: Backend) {
     let duplicate = create(&server, article("x", "", "", &[], 0), "thai-binh-1").await.unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
 
-    let update = |etag: &str, title: &str| pb::UpdateArticleRequest {
-        article: Some(pb::Article { name: created.name.clone(), title: title.into(), ..Default::default() }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
-        etag: etag.into(),
-    };
-    let updated = server.articles().update_article(update(&created.etag, "Tiêu đề mới")).await.unwrap().into_inner();
+    let retitle =
+        |article: &pb::Article, title: &str| update_request(article, &["title"], |new| new.title = title.into());
+    let updated = server.articles().update_article(retitle(&created, "Tiêu đề mới")).await.unwrap().into_inner();
     let updated = updated.article.unwrap();
     assert_eq!(updated.revision, 2);
     assert_ne!(updated.etag, created.etag);
     assert_eq!(updated.title, "Tiêu đề mới");
     assert_eq!(updated.body, body, "fields outside the mask are kept");
 
-    let stale = server.articles().update_article(update(&created.etag, "lost")).await.unwrap_err();
+    let stale = server.articles().update_article(retitle(&created, "lost")).await.unwrap_err();
     assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
     assert_eq!(reason(&stale), "ETAG_MISMATCH");
 
-    let bad_mask = pb::UpdateArticleRequest {
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["view_count".into()] }),
-        ..update(&updated.etag, "x")
-    };
+    let bad_mask = update_request(&updated, &["view_count"], |new| new.title = "x".into());
     assert_eq!(server.articles().update_article(bad_mask).await.unwrap_err().code(), Code::InvalidArgument);
-    let no_etag = server.articles().update_article(update("", "x")).await.unwrap_err();
+    let no_etag = pb::UpdateArticleRequest { etag: String::new(), ..retitle(&created, "x") };
+    let no_etag = server.articles().update_article(no_etag).await.unwrap_err();
     assert_eq!(no_etag.code(), Code::InvalidArgument);
 
-    let body_update = pb::UpdateArticleRequest {
-        article: Some(pb::Article {
-            name: created.name.clone(),
-            body: "Nội dung mới\n\nVideo: clip-2.mp4".into(),
-            ..Default::default()
-        }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["body".into()] }),
-        etag: updated.etag.clone(),
-    };
+    let body_update = update_request(&updated, &["body"], |new| new.body = "Nội dung mới\n\nVideo: clip-2.mp4".into());
     let third = server.articles().update_article(body_update).await.unwrap().into_inner().article.unwrap();
     assert_eq!(third.revision, 3);
     assert_eq!(third.media.iter().map(|m| m.reference.as_str()).collect::<Vec<_>>(), ["clip-2.mp4"]);
@@ -178,11 +160,8 @@ async fn bad_requests_get_clear_statuses(backend: Backend) {
     assert_eq!((unknown.code(), reason(&unknown).as_str()), (Code::NotFound, "ARTICLE_NOT_FOUND"));
     let delete = pb::DeleteArticleRequest { name: "articles/does-not-exist".into(), etag: String::new() };
     assert_eq!(server.articles().delete_article(delete).await.unwrap_err().code(), Code::NotFound);
-    let no_mask = pb::UpdateArticleRequest {
-        article: Some(pb::Article { name: "articles/x".into(), ..Default::default() }),
-        update_mask: None,
-        etag: "e".into(),
-    };
+    let absent = pb::Article { name: "articles/x".into(), etag: "e".into(), ..Default::default() };
+    let no_mask = pb::UpdateArticleRequest { update_mask: None, ..update_request(&absent, &[], |_| {}) };
     assert_eq!(server.articles().update_article(no_mask).await.unwrap_err().code(), Code::InvalidArgument);
 }
 
@@ -295,11 +274,7 @@ async fn search_views_revisions_and_retention(backend: Backend) {
     let negative = pb::RecordViewRequest { name: seeded.name.clone(), count: -1 };
     assert_eq!(server.metadata().record_view(negative).await.unwrap_err().code(), Code::InvalidArgument);
 
-    let update = pb::UpdateArticleRequest {
-        article: Some(pb::Article { name: seeded.name.clone(), title: "Giao ban quý 4".into(), ..Default::default() }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
-        etag: seeded.etag.clone(),
-    };
+    let update = update_request(&seeded, &["title"], |new| new.title = "Giao ban quý 4".into());
     server.articles().update_article(update).await.unwrap();
     let list = pb::ListArticleRevisionsRequest { name: seeded.name.clone(), page_size: 1, page_token: String::new() };
     let first_page = server.articles().list_article_revisions(list.clone()).await.unwrap().into_inner();

@@ -3,7 +3,7 @@
 //! scope, before touching storage; health and reflection stay open; the
 //! tokens file is re-read on SIGHUP; archivectl presents its token.
 
-use crate::common::{Backend, TestServer, fixture, spawn_archived};
+use crate::common::{Backend, TestServer, fixture, reason, spawn_archived};
 use archive::{
     client::Bearer,
     proto::v1::{
@@ -13,7 +13,6 @@ use archive::{
     service::auth::{Scope, file_entry, new_token},
 };
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
-use tonic_types::StatusExt;
 
 struct Tokens {
     reader: String,
@@ -40,10 +39,7 @@ fn as_holder(channel: &Channel, token: Option<&str>) -> Authed {
 fn outcome<T>(result: Result<T, tonic::Status>) -> (Code, String) {
     match result {
         Ok(_) => (Code::Ok, String::new()),
-        Err(status) => {
-            let reason = status.get_details_error_info().map(|info| info.reason).unwrap_or_default();
-            (status.code(), reason)
-        }
+        Err(status) => (status.code(), reason(&status)),
     }
 }
 

@@ -4,14 +4,13 @@
 //! database; concurrent writers on PostgreSQL give a gapless feed; a
 //! consumer on one replica sees writes made through another.
 
-use crate::common::{Backend, TestServer, fixture, production_config, spawn_archived};
+use crate::common::{Backend, TestServer, fixture, production_config, reason, spawn_archived, update_request};
 use archive::proto::v1::{
     self as pb, ChangeKind, article_service_client::ArticleServiceClient,
     metadata_service_client::MetadataServiceClient,
 };
 use std::time::Duration;
 use tonic::{Code, Streaming, transport::Channel};
-use tonic_types::StatusExt;
 
 /// Changes from `stream` until `count` arrived (at most `limit` to wait).
 async fn next_changes(stream: &mut Streaming<pb::WatchChangesResponse>, count: usize) -> Vec<pb::Change> {
@@ -51,14 +50,6 @@ fn seq(cursor: &str) -> i64 {
     cursor.rsplit_once(':').and_then(|(_, seq)| seq.parse().ok()).unwrap_or_else(|| panic!("cursor {cursor:?}"))
 }
 
-fn update(name: &str, title: &str, etag: &str) -> pb::UpdateArticleRequest {
-    pb::UpdateArticleRequest {
-        article: Some(pb::Article { name: name.into(), title: title.into(), ..Default::default() }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
-        etag: etag.into(),
-    }
-}
-
 async fn every_change_has_its_event(backend: Backend) {
     let server = TestServer::start_with(backend, |settings| {
         settings.retention.deleted_retention_seconds = 0;
@@ -80,10 +71,12 @@ async fn every_change_has_its_event(backend: Backend) {
         pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: "giao-ban".into() };
     let created = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
     let name = created.name.clone();
-    let updated = articles.update_article(update(&name, "Giao ban quý III", &created.etag)).await.unwrap();
+    let update = update_request(&created, &["title"], |new| new.title = "Giao ban quý III".into());
+    let updated = articles.update_article(update).await.unwrap();
     let updated = updated.into_inner().article.unwrap();
     // Refused writes: a stale etag, then deleting a held article; neither has an event.
-    let stale = articles.update_article(update(&name, "Không được", &created.etag)).await.unwrap_err();
+    let stale = update_request(&created, &["title"], |new| new.title = "Không được".into());
+    let stale = articles.update_article(stale).await.unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
     let clip = server.upload("ban-tin.mp4", fixture("clip-faststart.mp4")).await.unwrap();
     let attach = pb::AttachMediaRequest { article: name.clone(), media: clip.name.clone(), reference: "clip".into() };
@@ -184,15 +177,15 @@ async fn cursors_are_checked(backend: Backend) {
     let latest = now_cursor(&mut metadata).await;
     assert_eq!(seq(&latest), seq(&old) + 1);
 
-    let refused = |status: tonic::Status| (status.code(), status.get_details_error_info().map(|info| info.reason));
+    let refused = |status: tonic::Status| (status.code(), reason(&status));
     for garbage in ["garbage", "ab:cd", "zz:1", ":3"] {
         let status = watch(&mut metadata, garbage, &[], &[]).await.expect_err("refused");
-        assert_eq!(refused(status), (Code::InvalidArgument, Some("INVALID_CURSOR".into())), "{garbage}");
+        assert_eq!(refused(status), (Code::InvalidArgument, "INVALID_CURSOR".into()), "{garbage}");
     }
     let foreign = now_cursor(&mut other.metadata()).await;
     let status = watch(&mut metadata, &foreign, &[], &[]).await.expect_err("another database's cursor");
     assert!(status.message().contains("another database"), "{}", status.message());
-    assert_eq!(refused(status), (Code::OutOfRange, Some("CURSOR_EXPIRED".into())));
+    assert_eq!(refused(status), (Code::OutOfRange, "CURSOR_EXPIRED".into()));
     let kinds = pb::WatchChangesRequest { kinds: vec![0], ..Default::default() };
     assert_eq!(metadata.watch_changes(kinds).await.err().map(|s| s.code()), Some(Code::InvalidArgument));
     let names = pb::WatchChangesRequest { names: vec!["khong-phai-ten".into()], ..Default::default() };
@@ -207,7 +200,7 @@ async fn cursors_are_checked(backend: Backend) {
     let status = watch(&mut metadata, &old, &[], &[]).await.expect_err("a pruned cursor");
     assert!(status.message().contains("older than the change feed keeps"), "{}", status.message());
     assert!(status.message().contains("resync with ListArticles"), "{}", status.message());
-    assert_eq!(refused(status), (Code::OutOfRange, Some("CURSOR_EXPIRED".into())));
+    assert_eq!(refused(status), (Code::OutOfRange, "CURSOR_EXPIRED".into()));
     let mut from_latest = watch(&mut metadata, &latest, &[], &[]).await.expect("the latest cursor works");
     let request = pb::CreateArticleRequest {
         article: Some(pb::Article { title: "Tin thứ hai".into(), body: "Nội dung".into(), ..Default::default() }),
@@ -244,14 +237,9 @@ async fn concurrent_writers_on_postgresql_give_a_gapless_feed() {
             };
             let mut article = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
             for round in 0..UPDATES {
-                let title = format!("Bài {writer}, bản {round}");
-                article = articles
-                    .update_article(update(&article.name, &title, &article.etag))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .article
-                    .unwrap();
+                let update =
+                    update_request(&article, &["title"], |new| new.title = format!("Bài {writer}, bản {round}"));
+                article = articles.update_article(update).await.unwrap().into_inner().article.unwrap();
             }
             article
         })
@@ -338,7 +326,8 @@ async fn archivectl_watch_prints_changes_and_the_cursor_to_resume_from() {
         article_id: "thoi-su".into(),
     };
     let created = articles.create_article(request).await.unwrap().into_inner().article.unwrap();
-    articles.update_article(update(&created.name, "Thời sự 19 giờ", &created.etag)).await.unwrap();
+    let update = update_request(&created, &["title"], |new| new.title = "Thời sự 19 giờ".into());
+    articles.update_article(update).await.unwrap();
 
     let output = json.await.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -1,7 +1,7 @@
 //! The embedded default under concurrent writers: SQLite has one writer at
 //! a time, and archived must queue its writes, never answer SQLITE_BUSY.
 
-use crate::common::{Backend, TestServer};
+use crate::common::{Backend, TestServer, update_request};
 use archive::proto::v1 as pb;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,15 +34,8 @@ async fn sqlite_takes_64_concurrent_writers_without_busy_errors() {
                 match (titles + views as u32) % 3 {
                     0 => {
                         titles += 1;
-                        let update = pb::UpdateArticleRequest {
-                            article: Some(pb::Article {
-                                name: article.name.clone(),
-                                title: format!("Bài {writer}, lần {titles}"),
-                                ..Default::default()
-                            }),
-                            update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
-                            etag: article.etag.clone(),
-                        };
+                        let title = format!("Bài {writer}, lần {titles}");
+                        let update = update_request(&article, &["title"], |new| new.title = title);
                         article = server.articles().update_article(update).await?.into_inner().article.unwrap();
                     }
                     1 => {

@@ -2,7 +2,7 @@
 //! translated to archived's services: each checks the status the case
 //! expects and that nothing is left behind (no clip, no open upload).
 
-use crate::common::{Backend, TestServer, fixture, pseudo_random_bytes, sha256_hex};
+use crate::common::{Backend, TestServer, fixture, pseudo_random_bytes, reason, sha256_hex};
 use archive::proto::v1::{self as pb, upload_media_request::Kind};
 use futures::StreamExt;
 use tonic::Code;
@@ -156,7 +156,6 @@ async fn cancel_after_first_response() {
 /// reader dawdles past it ends DEADLINE_EXCEEDED, before the clip's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_on_sleeping_server() {
-    use tonic_types::StatusExt;
     let server = TestServer::start(Backend::Fs).await;
     let size = 32 << 20;
     let media = server.upload("cham.bin", pseudo_random_bytes(size, 9)).await.unwrap();
@@ -173,7 +172,7 @@ async fn timeout_on_sleeping_server() {
         }
     };
     assert_eq!(ended.code(), Code::DeadlineExceeded, "{ended:?}");
-    assert_eq!(ended.get_details_error_info().map(|info| info.reason).as_deref(), Some("CLIENT_DEADLINE"));
+    assert_eq!(reason(&ended), "CLIENT_DEADLINE");
     assert!(received < size, "ended before the end: {received} of {size} bytes");
 }
 

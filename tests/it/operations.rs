@@ -1,7 +1,7 @@
 //! What an operator sees: Prometheus series after a few calls, and limits
 //! answered with the status gRPC's guide gives and the setting's name.
 
-use crate::common::{Backend, TestServer, fixture};
+use crate::common::{Backend, TestServer, fixture, reason};
 use archive::{
     client::upload_messages,
     proto::v1::{self as pb, upload_media_request::Kind},
@@ -135,8 +135,7 @@ async fn a_message_over_the_limit_is_resource_exhausted_naming_the_setting() {
     let over_limit = |status: tonic::Status| {
         assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
         assert!(status.message().contains("server.max_message_bytes"), "{}", status.message());
-        let reason = status.get_details_error_info().map(|info| info.reason);
-        assert_eq!(reason.as_deref(), Some("MESSAGE_TOO_LARGE"));
+        assert_eq!(reason(&status), "MESSAGE_TOO_LARGE");
     };
 
     let body = "Đảng bộ tỉnh Thái Bình ".repeat(limit / 10);
@@ -290,8 +289,7 @@ async fn sigterm_ends_uploads_resumably_and_exits_cleanly() {
 }
 
 fn reason_and_retry(status: &tonic::Status) -> (Code, String, bool) {
-    let reason = status.get_details_error_info().map(|info| info.reason).unwrap_or_default();
-    (status.code(), reason, status.get_details_retry_info().is_some())
+    (status.code(), reason(status), status.get_details_retry_info().is_some())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use crate::common;
 
 use archive::proto::v1::{self as pb};
-use common::{Backend, TestServer, fixture};
+use common::{Backend, TestServer, fixture, update_request};
 
 fn new_article(title: &str, body: &str, keywords: &[&str]) -> pb::Article {
     pb::Article {
@@ -112,15 +112,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
         .into_inner()
         .article
         .unwrap();
-    let update = pb::UpdateArticleRequest {
-        article: Some(pb::Article {
-            name: press.name.clone(),
-            body: "Ngày Báo chí, Thái Bình.".into(),
-            ..Default::default()
-        }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["body".into()] }),
-        etag: press.etag.clone(),
-    };
+    let update = update_request(&press, &["body"], |new| new.body = "Ngày Báo chí, Thái Bình.".into());
     original.articles().update_article(update).await.unwrap();
     original.articles().create_article(create("da-xoa", new_article("Đã xoá", "Đảng bộ.", &[]))).await.unwrap();
     let delete = pb::DeleteArticleRequest { name: "articles/da-xoa".into(), etag: String::new() };
@@ -185,15 +177,7 @@ async fn manifests_behind_the_database_are_repaired(backend: Backend) {
         (read(article_key.clone()).await.unwrap(), read(gone_key.clone()).await.unwrap());
 
     // The update commits; its manifest PUT "fails": the old one is put back.
-    let update = pb::UpdateArticleRequest {
-        article: Some(pb::Article {
-            name: created.name.clone(),
-            title: "Giao ban quý IV".into(),
-            ..Default::default()
-        }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
-        etag: created.etag.clone(),
-    };
+    let update = update_request(&created, &["title"], |new| new.title = "Giao ban quý IV".into());
     server.articles().update_article(update).await.unwrap();
     blobs.put(&article_key, first_article, "application/json").await.unwrap();
     // A clip whose manifest never landed, and one deleted whose manifest stayed.

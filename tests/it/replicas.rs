@@ -5,7 +5,7 @@ use crate::common;
 use archive::proto::v1::{
     self as pb, article_service_client::ArticleServiceClient, metadata_service_client::MetadataServiceClient,
 };
-use common::{fixture, spawn_archived};
+use common::{fixture, spawn_archived, update_request};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,16 +53,12 @@ async fn two_replicas_share_one_state() {
     assert_eq!(found.results.len(), 1);
 
     // Two updates with the same etag, one through each replica: exactly one wins.
-    let mut etag = imported.etag.clone();
+    let mut current = imported.clone();
     for round in 0..10 {
-        let update = |title: String, etag: String| pb::UpdateArticleRequest {
-            article: Some(pb::Article { name: imported.name.clone(), title, ..Default::default() }),
-            update_mask: Some(pbjson_types::FieldMask { paths: vec!["title".into()] }),
-            etag,
-        };
+        let retitle = |title: String| update_request(&current, &["title"], |new| new.title = title);
         let (first, second) = tokio::join!(
-            articles_a.update_article(update(format!("A {round}"), etag.clone())),
-            articles_b.update_article(update(format!("B {round}"), etag.clone())),
+            articles_a.update_article(retitle(format!("A {round}"))),
+            articles_b.update_article(retitle(format!("B {round}"))),
         );
         let outcomes = [first, second];
         let winners: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
@@ -71,7 +67,7 @@ async fn two_replicas_share_one_state() {
         assert_eq!(loser.code(), Code::Aborted, "round {round}");
         let winner = winners[0].get_ref().article.clone().unwrap();
         assert_eq!(winner.revision, round + 2);
-        etag = winner.etag;
+        current = winner;
     }
     let latest = articles_a.get_article(full).await.unwrap().into_inner().article.unwrap();
     assert_eq!(latest.revision, 11);

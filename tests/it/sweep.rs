@@ -10,7 +10,7 @@ use archive::{
     proto::v1 as pb,
 };
 use bytes::Bytes;
-use common::{Backend, TestServer, fixture};
+use common::{Backend, TestServer, fixture, update_request};
 use futures::TryStreamExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,15 +57,7 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
     let create =
         pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: "con-lai".into() };
     let created = server.articles().create_article(create).await.unwrap().into_inner().article.unwrap();
-    let update = pb::UpdateArticleRequest {
-        article: Some(pb::Article {
-            name: created.name.clone(),
-            body: "Bản sửa lần hai.".into(),
-            ..Default::default()
-        }),
-        update_mask: Some(pbjson_types::FieldMask { paths: vec!["body".into()] }),
-        etag: created.etag.clone(),
-    };
+    let update = update_request(&created, &["body"], |new| new.body = "Bản sửa lần hai.".into());
     server.articles().update_article(update).await.unwrap();
     let clip = server.upload(CLIP, fixture(CLIP)).await.unwrap();
     let clip_id = clip.name.trim_start_matches("media/").to_owned();

@@ -2,7 +2,11 @@
 //! system or the SeaweedFS that `scripts/test.sh` starts.
 #![allow(dead_code)]
 
+mod api;
 pub mod services;
+
+#[allow(unused_imports)] // the benches that include this file use none of it
+pub use api::{reason, update_request};
 
 use archive::{
     app::Application,
@@ -417,11 +421,26 @@ pub const GATEWAY_KEY: &str = "a secret shared by every replica";
 pub async fn production_config(dir: &std::path::Path, extra: &str) -> Vec<(String, String)> {
     let (s3, bucket) = s3_settings();
     let database = fresh_postgres_url().await;
-    let config = format!(
+    let listeners = "grpc_addr = \"127.0.0.1:0\"\ngateway_addr = \"127.0.0.1:0\"";
+    let config_path = dir.join("archived.toml");
+    std::fs::write(&config_path, archived_toml(listeners, &s3, &bucket, &database, extra)).unwrap();
+    let secret = env("ARCHIVE_TEST_S3_SECRET_KEY");
+    vec![
+        ("ARCHIVE_CONFIG".into(), config_path.display().to_string()),
+        ("ARCHIVE__STORAGE__S3__SECRET_ACCESS_KEY".into(), secret),
+    ]
+}
+
+/// The `archived.toml` of every test that starts the binary on S3 and
+/// PostgreSQL: `server` as the body of `[server]`, the objects in `bucket`
+/// on the S3 that `s3` names (its endpoint, key id, region and part size;
+/// the secret stays out of the file), the metadata in `database`, the
+/// gateway key [`GATEWAY_KEY`], then the tables in `extra`.
+pub fn archived_toml(server: &str, s3: &S3Settings, bucket: &str, database: &str, extra: &str) -> String {
+    format!(
         r#"
 [server]
-grpc_addr = "127.0.0.1:0"
-gateway_addr = "127.0.0.1:0"
+{server}
 [storage]
 url = "s3://{bucket}"
 [storage.s3]
@@ -435,18 +454,11 @@ url = "{database}"
 keys = [{{ id = "shared", secret = "{GATEWAY_KEY}" }}]
 {extra}
 "#,
-        endpoint = s3.endpoint.unwrap(),
-        key = s3.access_key_id.unwrap(),
+        endpoint = s3.endpoint.as_deref().expect("an S3 endpoint"),
+        key = s3.access_key_id.as_deref().expect("an S3 access key id"),
         region = s3.region,
-        part_size = TEST_PART_SIZE,
-    );
-    let config_path = dir.join("archived.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let secret = env("ARCHIVE_TEST_S3_SECRET_KEY");
-    vec![
-        ("ARCHIVE_CONFIG".into(), config_path.display().to_string()),
-        ("ARCHIVE__STORAGE__S3__SECRET_ACCESS_KEY".into(), secret),
-    ]
+        part_size = s3.part_size_bytes,
+    )
 }
 
 /// Starts the `archived` binary in `dir` with extra environment variables

@@ -4,19 +4,17 @@
 //! counts that overflowed statistics, names echoed whole, upload sessions
 //! anyone could take over, a database file others could read.
 
-use crate::common::{Backend, TestServer, files_under, fixture, s3_leftovers};
+use crate::common::{Backend, TestServer, files_under, fixture, reason, s3_leftovers};
 use archive::proto::v1 as pb;
 use std::time::{Duration, Instant};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 const SEED: &str = "article-2019-09-30-giao-ban-truc-tuyen.txt";
 
 /// The code and ErrorInfo reason of a refusal.
 fn refusal<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String) {
     let status = result.expect_err("refused");
-    let reason = status.get_details_error_info().map(|info| info.reason).unwrap_or_default();
-    (status.code(), reason)
+    (status.code(), reason(&status))
 }
 
 /// A fresh article id, unique in the shared test bucket.
@@ -131,8 +129,7 @@ async fn a_write_too_large_to_answer_is_refused_before_its_commit(backend: Backe
     let id = fresh_id("vua-khit");
     let request = pb::CreateArticleRequest { article: Some(article), article_id: id.clone(), ..Default::default() };
     let status = server.articles().create_article(request).await.expect_err("refused");
-    let reason = status.get_details_error_info().map(|info| info.reason);
-    assert_eq!((status.code(), reason.as_deref()), (Code::ResourceExhausted, Some("MESSAGE_TOO_LARGE")), "{status:?}");
+    assert_eq!((status.code(), reason(&status).as_str()), (Code::ResourceExhausted, "MESSAGE_TOO_LARGE"), "{status:?}");
     assert!(status.message().contains("nothing was written"), "{}", status.message());
     assert_eq!(traces_of(&server, &id).await, (false, vec![]));
 }

@@ -6,7 +6,7 @@
 //! errors are not logged as ERROR; request ids are checked before they
 //! reach the log.
 
-use crate::common::{Backend, TestServer, fixture, leftovers_of, sha256_hex};
+use crate::common::{Backend, TestServer, fixture, leftovers_of, reason, sha256_hex};
 use archive::{
     client::{Bearer, upload_messages},
     proto::v1::{self as pb, article_service_client::ArticleServiceClient, upload_media_request::Kind},
@@ -25,7 +25,6 @@ use tonic::{
     service::interceptor::InterceptedService,
     transport::Channel,
 };
-use tonic_types::StatusExt;
 
 // ---------------------------------------------------------------- helpers
 
@@ -83,10 +82,6 @@ async fn raw_call_with(
         request.metadata_mut().insert("x-request-id", id.parse().expect("an ASCII header value"));
     }
     client.unary(request, PathAndQuery::try_from(path).expect("a path"), Raw).await
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
 }
 
 /// A tokens file with one `read,write` token, and the token.

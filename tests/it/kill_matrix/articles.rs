@@ -3,6 +3,7 @@
 //! body, each tried again when the server or its backends went away.
 
 use super::uploads::{channel, retryable};
+use crate::common::update_request;
 use archive::proto::v1::{self as pb, article_service_client::ArticleServiceClient};
 use std::time::{Duration, Instant};
 use tonic::{Code, transport::Channel};
@@ -163,14 +164,10 @@ impl Writer {
         let id = article.name.trim_start_matches("articles/").to_owned();
         let body = new_body(&id, update);
         for _ in 0..20 {
-            let (name, etag, body_now) = (article.name.clone(), article.etag.clone(), body.clone());
+            let request = update_request(&article, &["body"], |new| new.body = body.clone());
             let updated = self
                 .call(|mut client| {
-                    let request = pb::UpdateArticleRequest {
-                        article: Some(pb::Article { name: name.clone(), body: body_now.clone(), ..Default::default() }),
-                        update_mask: Some(pbjson_types::FieldMask { paths: vec!["body".into()] }),
-                        etag: etag.clone(),
-                    };
+                    let request = request.clone();
                     async move { client.update_article(request).await }
                 })
                 .await;
@@ -180,7 +177,7 @@ impl Writer {
                     self.record(&article, true);
                     return Some(article);
                 }
-                Err(status) if status.code() == Code::Aborted => match self.current(&name).await {
+                Err(status) if status.code() == Code::Aborted => match self.current(&article.name).await {
                     // Our update landed on an earlier attempt.
                     Ok(current) if current.body == body => {
                         self.record(&current, false);

@@ -22,36 +22,20 @@ impl Server {
     pub fn new(weed: &services::Seaweed, database: &str, session_ttl_seconds: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (grpc_port, gateway_port) = (services::free_port(), services::free_port());
-        let config = format!(
-            r#"
-[server]
-grpc_addr = "127.0.0.1:{grpc_port}"
+        let server = format!(
+            r#"grpc_addr = "127.0.0.1:{grpc_port}"
 gateway_addr = "127.0.0.1:{gateway_port}"
 admin_addr = "127.0.0.1:0"
-shutdown_delay_seconds = 0
-[storage]
-url = "s3://{bucket}"
-[storage.s3]
-endpoint = "{endpoint}"
-access_key_id = "{key}"
-region = "us-east-1"
-part_size_bytes = {part_size}
-[metadata]
-url = "{database}"
-[gateway]
-keys = [{{ id = "shared", secret = "{gateway_key}" }}]
-[media]
+shutdown_delay_seconds = 0"#
+        );
+        let extra = format!(
+            r#"[media]
 upload_session_ttl_seconds = {session_ttl_seconds}
 upload_janitor_interval_seconds = 1
 [retention]
-sweep_interval_seconds = 0
-"#,
-            bucket = weed.bucket,
-            endpoint = weed.endpoint,
-            key = weed.access_key,
-            part_size = common::TEST_PART_SIZE,
-            gateway_key = common::GATEWAY_KEY,
+sweep_interval_seconds = 0"#
         );
+        let config = common::archived_toml(&server, &weed.s3_settings(), &weed.bucket, database, &extra);
         std::fs::write(dir.path().join("archived.toml"), config).unwrap();
         Self { dir, grpc_port, secret: weed.secret_key.clone(), child: None, starts: 0 }
     }

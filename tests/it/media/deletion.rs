@@ -5,17 +5,12 @@
 use crate::common;
 
 use archive::proto::v1::{self as pb, upload_media_request::Kind};
-use common::{Backend, TestServer, fixture, sha256_hex};
+use common::{Backend, TestServer, fixture, reason, sha256_hex};
 use futures::TryStreamExt;
 use tonic::Code;
 
 const ARTICLE: &str = "articles/giao-ban";
 const REFERENCE: &str = "93019_OHAI1.mp4";
-
-fn reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
-}
 
 async fn attach(server: &TestServer, media: &str) {
     let request = pb::AttachMediaRequest { article: ARTICLE.into(), media: media.into(), reference: REFERENCE.into() };
