@@ -155,7 +155,7 @@ where
         let permit = match self.limits.admit(request.extensions().get::<Caller>(), counted) {
             Ok(permit) => permit,
             Err(refused) => {
-                tracing::warn!(method = path, "refused: {}", refused.message);
+                tracing::debug!("refused: {}", refused.message);
                 return Box::pin(std::future::ready(Ok(refuse(refused))));
             }
         };

@@ -67,6 +67,9 @@ struct Call {
     unknown_path: Option<String>,
     /// As the response carries it (checked by [`super::request_id`]).
     request_id: Option<http::HeaderValue>,
+    /// The status message sent (client-safe, and cut at 1 KiB by
+    /// `ArchiveError`'s mapping), for the log: it says why.
+    message: String,
     start: Instant,
     received: Arc<AtomicU64>,
     max_message_bytes: usize,
@@ -82,7 +85,8 @@ impl Call {
             let end = (0..=path.len().min(MAX_LOGGED_PATH)).rev().find(|end| path.is_char_boundary(*end));
             path[..end.unwrap_or(0)].to_owned()
         });
-        Self { labels, unknown_path, request_id: None, start: Instant::now(), received, max_message_bytes }
+        let start = Instant::now();
+        Self { labels, unknown_path, request_id: None, message: String::new(), start, received, max_message_bytes }
     }
 
     fn finish(&self, code: Code, sent: u64) {
@@ -101,27 +105,33 @@ impl Call {
         let path = self.unknown_path.as_deref().unwrap_or("");
         let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("");
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        let why = crate::error::Clipped(&self.message);
         match level(code) {
             tracing::Level::INFO => {
-                tracing::info!(service, method, path, request_id, ?code, latency_ms, "call refused")
+                tracing::info!(service, method, path, request_id, ?code, latency_ms, %why, "call refused")
             }
             tracing::Level::WARN => {
-                tracing::warn!(service, method, path, request_id, ?code, latency_ms, "call refused")
+                tracing::warn!(service, method, path, request_id, ?code, latency_ms, %why, "call refused")
             }
-            _ => tracing::error!(service, method, path, request_id, ?code, latency_ms, "call failed"),
+            _ => tracing::error!(service, method, path, request_id, ?code, latency_ms, %why, "call failed"),
         }
     }
 
     /// Rewrites tonic's statuses about the request message in `headers`
     /// (response headers of a trailers-only answer, or trailers) and returns
     /// the final code.
-    fn settle(&self, headers: &mut http::HeaderMap) -> Option<Code> {
+    fn settle(&mut self, headers: &mut http::HeaderMap) -> Option<Code> {
         let status = tonic::Status::from_header_map(headers)?;
-        let Some(error) = self.rewritten(&status) else { return Some(status.code()) };
+        let Some(error) = self.rewritten(&status) else {
+            self.message = status.message().to_owned();
+            return Some(status.code());
+        };
         let rewritten = tonic::Status::from(error);
         if rewritten.add_header(headers).is_err() {
+            self.message = status.message().to_owned();
             return Some(status.code());
         }
+        self.message = rewritten.message().to_owned();
         Some(rewritten.code())
     }
 
@@ -243,7 +253,7 @@ where
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 let mut frame = frame;
-                if let (Some(trailers), Some(call)) = (frame.trailers_mut(), this.call.take()) {
+                if let (Some(trailers), Some(mut call)) = (frame.trailers_mut(), this.call.take()) {
                     let code = call.settle(trailers).unwrap_or(Code::Unknown);
                     call.finish(code, this.sent);
                 }

@@ -62,16 +62,16 @@ impl Auth {
         let Some((_, table)) = &self.tokens else { return Ok(Caller::anonymous()) };
         let Access::Needs(scope) = access(path) else { return Ok(Caller::anonymous()) };
         let Some(token) = bearer(headers) else {
-            tracing::warn!(method = path, "refused: no bearer token");
+            tracing::debug!("refused: no bearer token");
             return Err(ArchiveError::new(Reason::MissingToken, "this call needs `authorization: Bearer TOKEN`"));
         };
         let table = table.load();
         let Some(caller) = table.caller(token) else {
-            tracing::warn!(method = path, "refused: unknown token");
+            tracing::debug!("refused: unknown token");
             return Err(ArchiveError::new(Reason::UnknownToken, "the token is not known"));
         };
         if !caller.may(scope) {
-            tracing::warn!(caller = %caller.name, method = path, %scope, "refused: missing scope");
+            tracing::debug!(caller = %caller.name, %scope, "refused: missing scope");
             return Err(missing_scope(caller, scope));
         }
         tracing::debug!(caller = %caller.name, method = path, "allowed");
