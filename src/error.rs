@@ -184,9 +184,15 @@ const QUOTED_CHARS: usize = 64;
 /// Client text inside a message: Debug-quoted (control characters
 /// escaped), at most [`QUOTED_CHARS`] characters of it, then `…`.
 pub fn quoted(text: &str) -> String {
+    let (shown, cut) = clip(text);
+    format!("{shown:?}{}", if cut { "…" } else { "" })
+}
+
+/// The first [`QUOTED_CHARS`] characters of `text`, and whether it was longer.
+fn clip(text: &str) -> (&str, bool) {
     match text.char_indices().nth(QUOTED_CHARS) {
-        Some((end, _)) => format!("{:?}…", &text[..end]),
-        None => format!("{text:?}"),
+        Some((end, _)) => (&text[..end], true),
+        None => (text, false),
     }
 }
 
@@ -195,10 +201,8 @@ pub struct Clipped<'a>(pub &'a str);
 
 impl std::fmt::Display for Clipped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.char_indices().nth(QUOTED_CHARS) {
-            Some((end, _)) => write!(f, "{}…", self.0[..end].escape_debug()),
-            None => write!(f, "{}", self.0.escape_debug()),
-        }
+        let (shown, cut) = clip(self.0);
+        write!(f, "{}{}", shown.escape_debug(), if cut { "…" } else { "" })
     }
 }
 
