@@ -13,9 +13,8 @@ fn root() -> &'static Path {
 
 /// Every document of a YAML file, as JSON.
 fn yaml(path: &Path) -> Vec<Value> {
-    let python = std::env::var("ARCHIVE_TEST_PYTHON").expect("ARCHIVE_TEST_PYTHON (scripts/test.sh sets it)");
     let script = "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))";
-    let output = Command::new(python).args(["-c", script]).arg(path).output().expect("python runs");
+    let output = crate::common::python(&["-c".as_ref(), script.as_ref(), path.as_os_str()]);
     assert!(output.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }

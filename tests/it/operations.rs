@@ -436,15 +436,7 @@ async fn streams_over_the_per_connection_limit_wait_their_turn() {
 async fn a_python_client_reflects_and_calls() {
     crate::skip_without!(PYTHON);
     let server = TestServer::start(Backend::Fs).await;
-    let python = std::env::var("ARCHIVE_TEST_PYTHON").expect("ARCHIVE_TEST_PYTHON (scripts/test.sh sets it)");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = tokio::process::Command::new(python)
-        .arg(root.join("tests/interop/python_client.py"))
-        .arg(server.grpc_addr.to_string())
-        .arg(root.join("proto"))
-        .output()
-        .await
-        .expect("python runs");
+    let output = crate::common::python(&["tests/interop/python_client.py", &server.grpc_addr.to_string(), "proto"]);
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && stdout.trim() == "ok", "{stdout}{stderr}");
 }

@@ -41,6 +41,13 @@ pub const CHROMIUM: &str = "ARCHIVE_TEST_CHROMIUM";
 /// The binaries tests start backends of their own from (the kill matrix).
 pub const OWN_BACKENDS: &str = "ARCHIVE_TEST_WEED_BIN";
 
+/// The Python scripts/test.sh set up (grpcio, PyYAML) run with `args`
+/// from the repository root, to its end.
+pub fn python<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    let python = std::env::var(PYTHON).expect("ARCHIVE_TEST_PYTHON (scripts/test.sh sets it)");
+    std::process::Command::new(python).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().expect("python runs")
+}
+
 /// Whether a test that needs `needs` must be skipped: one of them is not
 /// set (a plain `cargo test`, or `scripts/test.sh --quick`), which it then
 /// says on stderr. scripts/test.sh sets `ARCHIVE_TEST_REQUIRE_ALL`: then a

@@ -359,15 +359,7 @@ fn archivectl_uploads_only_files_inside_the_media_directory() {
 async fn the_import_probe_from_python_finds_nothing() {
     crate::skip_without!(PYTHON);
     let server = TestServer::start(Backend::Fs).await;
-    let python = std::env::var("ARCHIVE_TEST_PYTHON").expect("ARCHIVE_TEST_PYTHON (scripts/test.sh sets it)");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = tokio::process::Command::new(python)
-        .arg(root.join("scripts/probe_imports.py"))
-        .arg("--check")
-        .arg(server.grpc_addr.to_string())
-        .output()
-        .await
-        .expect("python runs");
+    let output = crate::common::python(&["scripts/probe_imports.py", "--check", &server.grpc_addr.to_string()]);
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && stdout.trim_end().ends_with("ok"), "{stdout}{stderr}");
 }
