@@ -30,6 +30,7 @@ pub mod ids;
 pub mod metadata;
 pub mod metrics;
 pub mod proto;
+pub mod search;
 pub mod service;
 
 pub use error::{ArchiveError, ErrorKind, Result};
