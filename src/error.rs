@@ -85,7 +85,9 @@ impl ErrorKind {
             | Reason::ViewCountTooLarge
             | Reason::InvalidRequestId
             | Reason::UnsupportedMediaType
-            | Reason::MalformedMessage => InvalidArgument,
+            | Reason::MalformedMessage
+            | Reason::MalformedQuery
+            | Reason::InvalidSearchOption => InvalidArgument,
             Reason::ArticleNotFound
             | Reason::RevisionNotFound
             | Reason::MediaNotFound

@@ -27,6 +27,11 @@ const FIXITY_OBJECTS: &str = "archive_fixity_objects_total";
 const FIXITY_BYTES: &str = "archive_fixity_bytes_read_total";
 const FIXITY_LAST_DAMAGED: &str = "archive_fixity_last_damaged_objects";
 const FIXITY_LAST_END: &str = "archive_fixity_last_completion_timestamp_seconds";
+const SEARCH_LAG: &str = "archive_search_index_lag_changes";
+const SEARCH_DOCUMENTS: &str = "archive_search_index_documents";
+const SEARCH_REBUILDING: &str = "archive_search_index_rebuilding";
+const SEARCH_REBUILDS: &str = "archive_search_index_rebuilds_total";
+const SEARCH_COMMIT_SECONDS: &str = "archive_search_index_commit_seconds";
 
 /// Latency buckets, seconds: 0.5 ms … 60 s.
 const BUCKETS: &[f64] =
@@ -80,6 +85,11 @@ fn describe() {
     describe_counter!(FIXITY_BYTES, metrics::Unit::Bytes, "bytes fixity audits read from storage");
     describe_gauge!(FIXITY_LAST_DAMAGED, "mismatched and missing objects the last finished fixity audit found");
     describe_gauge!(FIXITY_LAST_END, metrics::Unit::Seconds, "when the last fixity audit finished (Unix time)");
+    describe_gauge!(SEARCH_LAG, "changes committed to the database that this replica's search index does not hold yet");
+    describe_gauge!(SEARCH_DOCUMENTS, "articles in this replica's search index");
+    describe_gauge!(SEARCH_REBUILDING, "1 while this replica rebuilds its search index from the database");
+    describe_counter!(SEARCH_REBUILDS, "search index rebuilds started, by reason");
+    describe_histogram!(SEARCH_COMMIT_SECONDS, metrics::Unit::Seconds, "search index commits: a batch of changes applied");
 }
 
 /// The metric handles of one method, made once: a call then costs a few
@@ -223,4 +233,21 @@ mod tests {
             assert_eq!(format!("{:?}", tonic::Code::from(number as i32)), *name);
         }
     }
+}
+
+/// Where this replica's search index stands against the change feed.
+pub fn search_index(lag_changes: i64, documents: u64, rebuilding: bool) {
+    gauge!(SEARCH_LAG).set(lag_changes.max(0) as f64);
+    gauge!(SEARCH_DOCUMENTS).set(documents as f64);
+    gauge!(SEARCH_REBUILDING).set(if rebuilding { 1.0 } else { 0.0 });
+}
+
+/// A search index rebuild starts, for `reason` (`missing`, `feed`, ...).
+pub fn search_rebuild(reason: &'static str) {
+    counter!(SEARCH_REBUILDS, "reason" => reason).increment(1);
+}
+
+/// A batch of changes committed to the search index.
+pub fn search_commit(elapsed: Duration) {
+    histogram!(SEARCH_COMMIT_SECONDS).record(elapsed.as_secs_f64());
 }

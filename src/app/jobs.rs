@@ -1,11 +1,13 @@
 //! The background jobs every replica runs, each on its own interval until
 //! the drain starts: purge, upload janitor, change feed chores, sweep,
-//! fixity (when scheduled), view flush, metrics upkeep; and the tokens
+//! fixity (when scheduled), view flush, metrics upkeep; the search index's
+//! projection of the change feed; and the tokens
 //! file's reload on SIGHUP.
 
 use crate::{
     archive::{Archive, FixityAudit},
     config::Settings,
+    search::projection::Projection,
     service::auth::Auth,
 };
 use std::{future::Future, sync::Arc, time::Duration};
@@ -60,6 +62,18 @@ pub(super) fn spawn_all(shared: &Archive, settings: &Settings, stop: &watch::Rec
         let archive = archive.clone();
         async move { archive.flush_views().await }
     });
+
+    if let Some(index) = shared.search_index() {
+        let metadata = shared.metadata().clone();
+        let projection = Projection::new(index.clone(), metadata.clone(), metadata);
+        let ending = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(projection.run(ending.clone()));
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+            ending.cancel();
+        });
+    }
 
     spawn_periodic("metrics_upkeep", First::AtStart, METRICS_UPKEEP_SECONDS, stop.clone(), || async {
         crate::metrics::upkeep();

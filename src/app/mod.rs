@@ -11,6 +11,7 @@ use crate::{
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::{ServerSettings, Settings},
     gateway, metadata,
+    search::SearchIndex,
     proto::{
         FILE_DESCRIPTOR_SET,
         v1::{
@@ -67,7 +68,7 @@ impl Application {
         let blobs = blob::open(&settings.storage, settings.media.chunk_size_bytes)
             .await
             .with_context(|| format!("opening storage {}", settings.storage.url))?;
-        let metadata = metadata::open(&settings.metadata, crate::archive::search::FILTER_TOKENS)
+        let metadata = metadata::open(&settings.metadata)
             .await
             .with_context(|| format!("opening metadata {}", settings.metadata.url))?;
         let signer = Arc::new(UrlSigner::new(signing_keys(&settings)?)?);
@@ -89,7 +90,8 @@ impl Application {
         let archive = Archive::new(blobs, metadata, signer, media, retention, gateway_base_url, bodies)
             .with_fixity(settings.fixity.clone())
             .with_changes(settings.changes.clone())
-            .with_message_limit(settings.server.max_message_bytes);
+            .with_message_limit(settings.server.max_message_bytes)
+            .with_search(open_search(&settings).await?);
         let auth = Arc::new(open_auth(&settings)?);
         Ok(Self { settings, archive, auth, grpc_listener, gateway_listener, admin_listener })
     }
@@ -288,6 +290,17 @@ pub fn check(settings: &Settings) -> anyhow::Result<String> {
         }
     }
     Ok(toml::to_string_pretty(settings)?)
+}
+
+/// This replica's search index, as it is on disk (the projection job
+/// rebuilds or updates it).
+async fn open_search(settings: &Settings) -> anyhow::Result<Arc<SearchIndex>> {
+    let search = settings.search.clone();
+    let index = tokio::task::spawn_blocking(move || {
+        SearchIndex::open(Path::new(&search.index_dir), search.writer_memory_bytes)
+    })
+    .await??;
+    Ok(Arc::new(index))
 }
 
 /// TLS (and mutual TLS) on the gRPC port when `server.tls` says so; the

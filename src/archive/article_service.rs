@@ -6,14 +6,14 @@ use super::{
     bounds::{self, check_fields},
     new_etag, now,
     page_token::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    run_to_completion, search, sha256_hex,
+    run_to_completion, sha256_hex,
 };
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, ErrorKind, Reason, Result},
     format::export,
     ids::ArticleId,
-    metadata::{ArticleRecord, ObjectRef},
+    metadata::{ArticleRecord, ObjectRef, SearchText},
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -126,7 +126,7 @@ impl Archive {
         };
         bounds::check_answer(&record, fields.body.len(), self.max_message_bytes)?;
         self.store_body(&record.body, &fields.body).await?;
-        let text = search::indexed_text(&record, fields.body);
+        let text = SearchText { body: fields.body };
         if let Err(error) = self.metadata.insert_article(&record, &text).await {
             self.discard(&record.body.key).await;
             return Err(error);
@@ -282,7 +282,7 @@ impl Archive {
         if body_changed {
             self.store_body(&next.body, &fields.body).await?;
         }
-        let text = search::indexed_text(&next, fields.body);
+        let text = SearchText { body: fields.body };
         let links = match self.metadata.update_article(&expected_etag, &next, &text).await {
             Ok(links) => links,
             Err(error) => {

@@ -1,19 +1,14 @@
-//! MetadataService: what is stored. Article listings, full-text search,
-//! view counting, clips by id and page by page, the archive's counts.
+//! MetadataService: what is stored. Article listings (search is in
+//! `search.rs`), view counting, clips by id and page by page, the archive's counts.
 
-use super::{Archive, bounds, page_token, search};
+use super::{Archive, bounds, page_token};
 use crate::{
     error::{ArchiveError, Reason, Result},
     ids::{ArticleId, MediaId},
     metadata::{ArchiveStatistics, ArticleCursor, ArticleQuery, ArticleRecord, MediaCursor, MediaRecord},
 };
 use chrono::{DateTime, Utc};
-use std::ops::Range;
 
-/// Search pages: smaller than listings, a page of snippets costs more.
-const SEARCH_DEFAULT_PAGE_SIZE: u32 = 20;
-const SEARCH_MAX_PAGE_SIZE: u32 = 100;
-const MAX_QUERY_TERMS: usize = 32;
 const MAX_VIEWS_PER_CALL: i64 = 1_000_000;
 /// What a clip listing's token is bound to (it has no filters).
 const MEDIA_LISTING: &str = "media";
@@ -29,66 +24,7 @@ pub struct ListArticles {
     pub keyword: String,
 }
 
-/// A search as the client sent it.
-#[derive(Debug, Clone, Default)]
-pub struct SearchArticles {
-    pub query: String,
-    pub page_size: i32,
-    pub page_token: String,
-    /// Filters (its paging fields are ignored).
-    pub filters: ListArticles,
-}
-
-#[derive(Debug, Clone)]
-pub struct SearchResult {
-    pub article: ArticleRecord,
-    pub snippet: String,
-    pub highlights: Vec<Range<usize>>,
-    pub score: f64,
-}
-
 impl Archive {
-    /// One page of matches, best first, and the token of the next page.
-    pub async fn search_articles(&self, request: &SearchArticles) -> Result<(Vec<SearchResult>, String)> {
-        let terms = search::tokens(&request.query);
-        if terms.is_empty() {
-            return Err(ArchiveError::new(Reason::MissingQuery, "query must contain at least one word"));
-        }
-        if terms.len() > MAX_QUERY_TERMS {
-            return Err(ArchiveError::new(
-                Reason::QueryTooLong,
-                format!("query has more than {MAX_QUERY_TERMS} words"),
-            ));
-        }
-        let page_size = page_token::page_size(request.page_size, SEARCH_DEFAULT_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE)?;
-        let filters = request.filters.filters();
-        let fingerprint = page_token::fingerprint(&(&terms, &filters));
-        let offset: u64 = self.page_tokens.decode(&request.page_token, &fingerprint)?.unwrap_or(0);
-        // One extra tells whether another page follows.
-        let query = search::query(terms.clone(), ArticleQuery { page_size: page_size + 1, ..filters }, offset);
-        let mut hits = self.metadata.search_articles(&query).await?;
-        let cut = bounds::cut_to_page_bytes(&mut hits, |hit| bounds::answer_bytes(&hit.article, search::SNIPPET_BYTES));
-        let next_token = if cut || hits.len() > page_size as usize {
-            hits.truncate(page_size as usize);
-            self.page_tokens.encode(offset + hits.len() as u64, fingerprint)?
-        } else {
-            String::new()
-        };
-        let results = hits
-            .into_iter()
-            .map(|hit| {
-                let snippet = search::snippet(&hit.body, &terms);
-                SearchResult {
-                    article: hit.article,
-                    snippet: snippet.text,
-                    highlights: snippet.highlights,
-                    score: hit.score,
-                }
-            })
-            .collect();
-        Ok((results, next_token))
-    }
-
     /// Adds `count` views (1 when 0) and returns the new total.
     pub async fn record_views(&self, id: &ArticleId, count: i64) -> Result<i64> {
         let count = if count == 0 { 1 } else { count };

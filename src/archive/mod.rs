@@ -7,7 +7,8 @@
 //! | RPCs | file |
 //! | --- | --- |
 //! | ArticleService (Create/Get/Update/Delete/Import/Undelete Article, ListArticleRevisions, SetLegalHold) | [`article_service`](article_service.rs) |
-//! | MetadataService (ListArticles, SearchArticles, RecordView, GetMedia, ListMedia, GetArchiveStatistics) | [`metadata_service`](metadata_service.rs) |
+//! | MetadataService (ListArticles, RecordView, GetMedia, ListMedia, GetArchiveStatistics) | [`metadata_service`](metadata_service.rs) |
+//! | MetadataService (SearchArticles, ListRelatedArticles) | [`search`](search.rs) |
 //! | MediaService (ReadMedia, GetPlaybackUrl, Attach/Detach/DeleteMedia) | [`media_service`](media_service.rs) |
 //! | MediaService uploads (UploadMedia, StartUpload, QueryUpload, CancelUpload) | [`upload`](upload/mod.rs) |
 //!
@@ -31,7 +32,7 @@ pub mod page_token;
 pub mod reindex;
 mod rendition;
 mod retention;
-pub mod search;
+mod search;
 pub mod signing;
 mod stored_clip;
 mod sweep;
@@ -42,7 +43,8 @@ pub use body_cache::BodyCache;
 pub use changes::{ChangeBatch, FeedChange, WatchChanges};
 pub use fixity::{Damage, FixityAudit, FixityEvent, FixityProblem, FixityReport};
 pub use media_service::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
-pub use metadata_service::{ListArticles, SearchArticles, SearchResult};
+pub use metadata_service::ListArticles;
+pub use search::{RelatedArticles, SearchArticles, SearchPage, SearchResult};
 pub use stored_clip::scan_stored;
 pub use sweep::SweepReport;
 pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadCaller, UploadMessage, UploadStatus};
@@ -88,6 +90,8 @@ pub struct Archive {
     /// `server.max_message_bytes`: a write whose answer would be larger is
     /// refused before its commit.
     pub(crate) max_message_bytes: usize,
+    /// This replica's search index; searches are UNAVAILABLE without one.
+    pub(crate) search: Option<Arc<crate::search::SearchIndex>>,
 }
 
 impl Archive {
@@ -120,7 +124,18 @@ impl Archive {
             watches_ending: Default::default(),
             fixity_pace: Arc::new(fixity::Pace::new(FixitySettings::default().bytes_per_second)),
             max_message_bytes: crate::config::ServerSettings::default().max_message_bytes,
+            search: None,
         }
+    }
+
+    /// With this search index (searches are UNAVAILABLE without one).
+    pub fn with_search(mut self, index: Arc<crate::search::SearchIndex>) -> Self {
+        self.search = Some(index);
+        self
+    }
+
+    pub fn search_index(&self) -> Option<&Arc<crate::search::SearchIndex>> {
+        self.search.as_ref()
     }
 
     /// With this message limit (`server.max_message_bytes`; the default one otherwise).

@@ -1,13 +1,10 @@
 //! Rebuilding an empty metadata database from the bucket alone.
 
 use crate::{
-    archive::{
-        manifest::{self, ArticleManifest, MediaManifest},
-        search,
-    },
+    archive::manifest::{self, ArticleManifest, MediaManifest},
     blob::{BlobKey, BlobStore},
     error::ErrorKind,
-    metadata::{ArticleStore, MediaStore, ObjectIndex},
+    metadata::{ArticleStore, MediaStore, ObjectIndex, SearchText},
 };
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
@@ -108,7 +105,7 @@ pub async fn rebuild(
             let current = &export.current;
             let body = blobs.get_bytes(&current.body.key, current.body.size_bytes).await?;
             let body = String::from_utf8(body.to_vec()).context("body is not UTF-8")?;
-            metadata.restore_article(&export, &search::indexed_text(current, body)).await?;
+            metadata.restore_article(&export, &SearchText { body }).await?;
             anyhow::Ok(())
         };
         match restored.await {

@@ -9,10 +9,12 @@ use figment::{
 use serde::{Deserialize, Serialize};
 
 mod jobs;
+mod search;
 mod server;
 mod storage;
 
 pub use jobs::*;
+pub use search::*;
 pub use server::*;
 use std::path::Path;
 pub use storage::*;
@@ -31,6 +33,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub fixity: FixitySettings,
     pub changes: ChangeSettings,
+    pub search: SearchSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
 }
@@ -132,6 +135,11 @@ impl Settings {
             one_shot >= 1 && one_shot.saturating_mul(2) <= self.retention.unreferenced_grace_seconds,
             "media.max_one_shot_upload_seconds must be at least 1 and at most half of \
              retention.unreferenced_grace_seconds"
+        );
+        let writer = self.search.writer_memory_bytes;
+        anyhow::ensure!(
+            writer >= MIN_WRITER_MEMORY_BYTES,
+            "search.writer_memory_bytes must be at least {MIN_WRITER_MEMORY_BYTES} (15 MiB), got {writer}"
         );
         let fraction = self.fixity.sample_fraction;
         anyhow::ensure!(

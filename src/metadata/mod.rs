@@ -10,8 +10,8 @@ mod uploads;
 
 pub use sql::SqlMetadataStore;
 pub use store::{
-    ArticleReads, ArticleSearch, ArticleStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex,
-    StoreStatus, ViewStore,
+    ArticleReads, ArticleStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex,
+    SearchSource, StoreStatus, ViewStore,
 };
 pub use uploads::{UploadProgress, UploadSession, UploadSessionStore};
 
@@ -56,15 +56,19 @@ pub struct ArticleExport {
     pub media: Vec<MediaRecord>,
 }
 
-/// The searchable text of an article's current revision.
+/// The text of an article's current revision the search index reads: its
+/// body as stored (also where snippets are cut from).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchText {
-    /// The body as stored, for snippets.
     pub body: String,
-    /// Folded words of title, author, keywords and body ([`crate::archive::search::document_text`]).
-    pub folded: String,
-    /// The article's filter tokens, space-separated ([`crate::archive::search::filter_tokens`]).
-    pub tags: String,
+}
+
+/// A live article as the search index holds it: its current revision, with
+/// links, and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedArticle {
+    pub record: ArticleRecord,
+    pub body: String,
 }
 
 /// A stored object with its size and checksum.
@@ -227,54 +231,6 @@ pub struct ArticleQuery {
 }
 
 /// A full-text query: folded words that must all occur, plus listing filters.
-#[derive(Debug, Clone, Default)]
-pub struct SearchQuery {
-    /// The folded words searched for: every match holds them, and they rank it.
-    pub terms: Vec<String>,
-    /// The author filter's index form, when it filters by author.
-    pub author: Option<FilterTerms>,
-    /// The keyword filter's index form, when it filters by keyword.
-    pub keyword: Option<FilterTerms>,
-    /// The exact filters, and the page size.
-    pub filters: ArticleQuery,
-    pub offset: u64,
-}
-
-/// An author or keyword filter as a word index sees it; built by
-/// [`crate::archive::search::query`], which decides what a search means.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilterTerms {
-    /// The filter value's folded words. They are part of every matching
-    /// article's text, so requiring them narrows what a word index yields
-    /// before the exact filter applies.
-    pub words: Vec<String>,
-    /// The value's token ([`crate::archive::search::filter_tokens`]): exactly the
-    /// articles with that author or keyword hold it.
-    pub token: String,
-}
-
-impl SearchQuery {
-    /// The searched words, then the filters' words not among them: every
-    /// match holds them all.
-    pub fn all_words(&self) -> Vec<String> {
-        let mut words = self.terms.clone();
-        for word in self.author.iter().chain(&self.keyword).flat_map(|filter| &filter.words) {
-            if !words.contains(word) {
-                words.push(word.clone());
-            }
-        }
-        words
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SearchHit {
-    pub article: ArticleRecord,
-    /// Higher is better; comparable only within one database.
-    pub score: f64,
-    pub body: String,
-}
-
 impl ArticleQuery {
     /// True when any filter beyond "not deleted" applies.
     pub fn has_filters(&self) -> bool {
@@ -291,22 +247,9 @@ pub struct ArticlePage {
     pub next: Option<ArticleCursor>,
 }
 
-/// How the domain derives an article's filter tokens from its author and
-/// keywords, and which version of that derivation it is. The store keeps the
-/// tokens it is given; when its index holds an older version it derives
-/// every article's tokens again through `derive` (the store never re-derives
-/// the format itself). The domain's is [`crate::archive::search::FILTER_TOKENS`].
-#[derive(Debug, Clone, Copy)]
-pub struct TokenFormat {
-    pub version: i64,
-    pub derive: fn(&str, &[String]) -> String,
-}
-
 /// Opens the database named by `settings.url` (`sqlite://…` or
-/// `postgres://…`), applies its migrations, and brings its filter tokens
-/// to `tokens`' version.
-pub async fn open(settings: &MetadataSettings, tokens: TokenFormat) -> anyhow::Result<Arc<dyn MetadataStore>> {
+/// `postgres://…`) and applies its migrations.
+pub async fn open(settings: &MetadataSettings) -> anyhow::Result<Arc<dyn MetadataStore>> {
     let store = SqlMetadataStore::open(&settings.url, settings.max_connections).await?;
-    store.upgrade_search_tokens(tokens).await?;
     Ok(Arc::new(store))
 }

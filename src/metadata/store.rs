@@ -5,7 +5,7 @@
 
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, MediaCursor, MediaLink,
-    MediaRecord, ObjectKind, ObjectRef, SearchHit, SearchQuery, SearchText, UploadSessionStore, changes,
+    IndexedArticle, MediaRecord, ObjectKind, ObjectRef, SearchText, UploadSessionStore, changes,
 };
 use crate::{
     blob::BlobKey,
@@ -81,13 +81,17 @@ pub trait ArticleReads: Send + Sync {
     async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>>;
 }
 
-/// Full-text search over the current revisions.
+/// What the search index is built from: live articles' current revisions
+/// with their links and bodies.
 ///
-/// Implemented in `sql/search/mod.rs`.
+/// Implemented in `sql/search.rs`.
 #[async_trait]
-pub trait ArticleSearch: Send + Sync {
-    /// Articles containing every term, best first, `filters.page_size` of them from `offset`.
-    async fn search_articles(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
+pub trait SearchSource: Send + Sync {
+    /// Live articles in id order after `after`, at most `limit` (a rebuild).
+    async fn indexable_articles(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<IndexedArticle>>;
+
+    /// Those of `ids` that are live (a deleted or purged one is left out).
+    async fn indexable_articles_by_id(&self, ids: &[ArticleId]) -> Result<Vec<IndexedArticle>>;
 }
 
 /// View counts: added up in the database, written to manifests later.
@@ -214,7 +218,7 @@ pub trait StoreStatus: Send + Sync {
 pub trait MetadataStore:
     ArticleStore
     + ArticleReads
-    + ArticleSearch
+    + SearchSource
     + ViewStore
     + MediaStore
     + LinkStore
@@ -230,7 +234,7 @@ pub trait MetadataStore:
 impl<T> MetadataStore for T where
     T: ArticleStore
         + ArticleReads
-        + ArticleSearch
+        + SearchSource
         + ViewStore
         + MediaStore
         + LinkStore

@@ -11,6 +11,7 @@ use crate::{
     error::{ArchiveError, Result},
     metadata::{ArticleRecord, MediaRecord, ObjectKind, changes::ChangeKind},
     proto::v1 as pb,
+    search::{Facet, FacetCounts, Filters, Order},
 };
 use chrono::{DateTime, Utc};
 
@@ -71,7 +72,7 @@ pub fn article(record: &ArticleRecord, body: Option<String>) -> pb::Article {
     }
 }
 
-/// The listing filters shared by ListArticles and SearchArticles.
+/// The filters of ListArticles.
 pub fn list_filters(
     publish_time_start: Option<&pbjson_types::Timestamp>,
     publish_time_end: Option<&pbjson_types::Timestamp>,
@@ -87,16 +88,85 @@ pub fn list_filters(
     })
 }
 
+fn text_ranges(ranges: Vec<std::ops::Range<usize>>) -> Vec<pb::TextRange> {
+    ranges.into_iter().map(|range| pb::TextRange { start: range.start as i32, end: range.end as i32 }).collect()
+}
+
 pub fn search_result(result: SearchResult) -> pb::SearchResult {
     pb::SearchResult {
         article: Some(article(&result.article, None)),
         snippet: result.snippet,
-        highlights: result
-            .highlights
-            .into_iter()
-            .map(|range| pb::TextRange { start: range.start as i32, end: range.end as i32 })
-            .collect(),
+        highlights: text_ranges(result.highlights),
         score: result.score,
+        title_highlights: text_ranges(result.title_highlights),
+    }
+}
+
+/// The search filters of SearchArticles and ListRelatedArticles.
+pub fn search_filters(
+    publish_time_start: Option<&pbjson_types::Timestamp>,
+    publish_time_end: Option<&pbjson_types::Timestamp>,
+    mut authors: Vec<String>,
+    mut keywords: Vec<String>,
+    has_media: Option<bool>,
+) -> Result<Filters> {
+    let micros = |name, value| optional_timestamp(name, value).map(|t| t.map(|t: DateTime<Utc>| t.timestamp_micros()));
+    authors.retain(|a| !a.is_empty());
+    keywords.retain(|k| !k.is_empty());
+    Ok(Filters {
+        publish_start_us: micros("publish_time_start", publish_time_start)?,
+        publish_end_us: micros("publish_time_end", publish_time_end)?,
+        authors,
+        keywords,
+        has_media,
+    })
+}
+
+fn invalid_option(message: String) -> ArchiveError {
+    ArchiveError::new(Reason::InvalidSearchOption, message)
+}
+
+pub fn search_order(order: i32) -> Result<Order> {
+    match pb::SearchOrder::try_from(order) {
+        Ok(pb::SearchOrder::Unspecified | pb::SearchOrder::Relevance) => Ok(Order::Relevance),
+        Ok(pb::SearchOrder::Newest) => Ok(Order::Newest),
+        Ok(pb::SearchOrder::Oldest) => Ok(Order::Oldest),
+        Err(_) => Err(invalid_option(format!("order_by {order} is not a SearchOrder"))),
+    }
+}
+
+pub fn search_facets(facets: &[i32]) -> Result<Vec<Facet>> {
+    let mut wanted = Vec::with_capacity(facets.len());
+    for &facet in facets {
+        let facet = match pb::SearchFacet::try_from(facet) {
+            Ok(pb::SearchFacet::Author) => Facet::Author,
+            Ok(pb::SearchFacet::Keyword) => Facet::Keyword,
+            Ok(pb::SearchFacet::PublishYear) => Facet::PublishYear,
+            Ok(pb::SearchFacet::PublishMonth) => Facet::PublishMonth,
+            Ok(pb::SearchFacet::HasMedia) => Facet::HasMedia,
+            Ok(pb::SearchFacet::Unspecified) | Err(_) => {
+                return Err(invalid_option(format!("facets holds {facet}, which is not a SearchFacet")));
+            }
+        };
+        if !wanted.contains(&facet) {
+            wanted.push(facet);
+        }
+    }
+    Ok(wanted)
+}
+
+pub fn facet_counts(counts: FacetCounts) -> pb::FacetCounts {
+    let facet = match counts.facet {
+        Facet::Author => pb::SearchFacet::Author,
+        Facet::Keyword => pb::SearchFacet::Keyword,
+        Facet::PublishYear => pb::SearchFacet::PublishYear,
+        Facet::PublishMonth => pb::SearchFacet::PublishMonth,
+        Facet::HasMedia => pb::SearchFacet::HasMedia,
+    };
+    pb::FacetCounts {
+        facet: facet.into(),
+        values: counts.values.into_iter().map(|(value, count)| pb::FacetValue { value, count: count as i64 }).collect(),
+        other_count: counts.other_count as i64,
     }
 }
 

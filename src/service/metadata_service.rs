@@ -1,7 +1,7 @@
 use super::convert;
 use crate::error::Clipped;
 use crate::{
-    archive::{Archive, FixityAudit, ListArticles, SearchArticles},
+    archive::{Archive, FixityAudit, ListArticles, RelatedArticles, SearchArticles},
     ids::{ArticleId, MediaId},
     proto::v1::{self as pb, metadata_service_server::MetadataService},
 };
@@ -63,20 +63,56 @@ impl MetadataService for MetadataGrpc {
         request: Request<pb::SearchArticlesRequest>,
     ) -> Result<Response<pb::SearchArticlesResponse>, Status> {
         let request = request.into_inner();
+        let mut authors = request.authors;
+        authors.push(request.author);
+        let mut keywords = request.keywords;
+        keywords.push(request.keyword);
         let search = SearchArticles {
             query: request.query,
             page_size: request.page_size,
             page_token: request.page_token,
-            filters: convert::list_filters(
+            filters: convert::search_filters(
                 request.publish_time_start.as_ref(),
                 request.publish_time_end.as_ref(),
-                request.author,
-                request.keyword,
+                authors,
+                keywords,
+                request.has_media,
+            )?,
+            order: convert::search_order(request.order_by)?,
+            facets: convert::search_facets(&request.facets)?,
+            facet_size: request.facet_size,
+        };
+        let page = self.archive.search_articles(&search).await?;
+        Ok(Response::new(pb::SearchArticlesResponse {
+            results: page.results.into_iter().map(convert::search_result).collect(),
+            next_page_token: page.next_page_token,
+            total_size: page.total_size as i64,
+            total_size_is_lower_bound: page.total_size_is_lower_bound,
+            facets: page.facets.into_iter().map(convert::facet_counts).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
+    async fn list_related_articles(
+        &self,
+        request: Request<pb::ListRelatedArticlesRequest>,
+    ) -> Result<Response<pb::ListRelatedArticlesResponse>, Status> {
+        let request = request.into_inner();
+        let related = RelatedArticles {
+            id: ArticleId::from_name(&request.name)?,
+            page_size: request.page_size,
+            filters: convert::search_filters(
+                request.publish_time_start.as_ref(),
+                request.publish_time_end.as_ref(),
+                request.authors,
+                request.keywords,
+                request.has_media,
             )?,
         };
-        let (results, next_page_token) = self.archive.search_articles(&search).await?;
-        let results = results.into_iter().map(convert::search_result).collect();
-        Ok(Response::new(pb::SearchArticlesResponse { results, next_page_token }))
+        let results = self.archive.related_articles(&related).await?;
+        Ok(Response::new(pb::ListRelatedArticlesResponse {
+            results: results.into_iter().map(convert::search_result).collect(),
+        }))
     }
 
     #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]

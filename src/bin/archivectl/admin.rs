@@ -170,7 +170,7 @@ pub async fn reindex(config: Option<&Path>) -> anyhow::Result<Reindexed> {
     archive::app::telemetry::init();
     let settings = archive::config::Settings::load(config)?;
     let blobs = archive::blob::open(&settings.storage, settings.media.chunk_size_bytes).await?.store;
-    let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await?;
+    let metadata = archive::metadata::open(&settings.metadata).await?;
     let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
     Ok(Reindexed {
         articles: report.articles,

@@ -2,7 +2,7 @@
 //! legal holds, purge and restore.
 
 use super::{
-    Dialect, SqlMetadataStore,
+    SqlMetadataStore,
     builder::{Arg, SqlBuilder},
     errors::{article_not_found, on_hold, stale_etag, stored_id, stored_key},
     rows::{REVISION_VALUES, bind_revision, micros},
@@ -109,25 +109,7 @@ impl SqlMetadataStore {
             .execute(&mut **tx)
             .await?;
         }
-        self.replace_text(tx, id, text, article.delete_time.is_none()).await
-    }
-
-    /// Whether search sees an article (PostgreSQL keeps this beside the words;
-    /// SQLite's search joins the article row).
-    pub(super) async fn set_searchable(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        id: &ArticleId,
-        live: bool,
-    ) -> Result<()> {
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("UPDATE article_search SET live = $1 WHERE article_id = $2")
-                .bind(i64::from(live))
-                .bind(id.as_str())
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        self.replace_text(tx, id, text).await
     }
 
     /// Tells apart a missing article from one whose state did not allow the write.
@@ -221,7 +203,6 @@ impl ArticleStore for SqlMetadataStore {
             let Some(deleted) = sql.fetch_optional(&mut *tx).await? else {
                 return Err(self.explain_no_rows(&mut tx, id).await);
             };
-            self.set_searchable(&mut tx, id, false).await?;
             let change = state_change(ChangeKind::ArticleDeleted, id, &deleted)?;
             self.commit_with(tx, &[change]).await
         })
@@ -246,7 +227,6 @@ impl ArticleStore for SqlMetadataStore {
                     format!("article {} is not deleted", id.name()),
                 ));
             };
-            self.set_searchable(&mut tx, id, true).await?;
             let change = state_change(ChangeKind::ArticleUndeleted, id, &restored)?;
             self.commit_with(tx, &[change]).await?;
             self.fetch_article(id).await
@@ -308,18 +288,7 @@ impl ArticleStore for SqlMetadataStore {
                     .bind(id.as_str())
                     .fetch_all(&mut *tx)
                     .await?;
-            if self.dialect == Dialect::Sqlite {
-                sqlx::query(
-                    "DELETE FROM article_fts WHERE rowid = (SELECT rowid FROM article_texts WHERE article_id = $1)",
-                )
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            let search_tables: &[&str] = if self.dialect == Dialect::Postgres { &["article_search"] } else { &[] };
-            for table in
-                search_tables.iter().chain(&["article_texts", "article_media", "article_keywords", "article_revisions"])
-            {
+            for table in ["article_texts", "article_media", "article_keywords", "article_revisions"] {
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE article_id = $1")))
                     .bind(id.as_str())
                     .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! The metadata store in SQL, one implementation for SQLite and PostgreSQL
 //! through sqlx's `Any` driver. Statements use `$N` placeholders, which both
 //! accept; each database has its own migrations; the few differences (write
-//! locking, full-text search) are branches on [`Dialect`].
+//! locking, the change signal) are branches on [`Dialect`].
 //!
 //! Writes that depend on the current state are compare-and-swap updates
 //! (`… WHERE etag = $expected`), so of two concurrent writers with the same
@@ -16,7 +16,7 @@
 //! | --- | --- | --- |
 //! | `articles` | `ArticleStore` | article writes: create, update, delete, holds, purge, restore |
 //! | `reads` | `ArticleReads` | article reads: one article, revisions, listings, exports |
-//! | `search` | `ArticleSearch` | search statements (`sqlite`, `postgres`) and the index writes (`index`) |
+//! | `search` | `SearchSource` | what the search index is built from: live articles with their bodies |
 //! | `views` | `ViewStore` | view counts |
 //! | `media` | `MediaStore` | clip records: recording, copies, deletion, reads |
 //! | `links` | `LinkStore` | attaching clips to articles and detaching them |

@@ -38,7 +38,7 @@ mod tests {
     const SOURCES: [(&str, &str); 10] = [
         ("articles.rs", include_str!("articles.rs")),
         ("reads.rs", include_str!("reads.rs")),
-        ("search/mod.rs", include_str!("search/mod.rs")),
+        ("search.rs", include_str!("search.rs")),
         ("views.rs", include_str!("views.rs")),
         ("media.rs", include_str!("media.rs")),
         ("links.rs", include_str!("links.rs")),

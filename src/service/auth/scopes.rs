@@ -18,6 +18,7 @@ const SCOPES: &[(&str, &str, Scope)] = &[
     ("MetadataService", "ListArticles", Scope::Read),
     ("MetadataService", "GetMedia", Scope::Read),
     ("MetadataService", "SearchArticles", Scope::Read),
+    ("MetadataService", "ListRelatedArticles", Scope::Read),
     ("MetadataService", "RecordView", Scope::Read),
     ("MetadataService", "ListMedia", Scope::Read),
     ("MetadataService", "GetArchiveStatistics", Scope::Read),

@@ -1,0 +1,7 @@
+-- Search moved to a tantivy index on each replica (src/search), a
+-- projection of this database fed by the change feed. The full-text tables
+-- go; article_texts keeps each article's current body, which the index is
+-- built from and snippets are cut from.
+DROP TABLE article_fts;
+DROP TABLE search_tokens;
+ALTER TABLE article_texts DROP COLUMN folded;

@@ -1,0 +1,281 @@
+//! Reading matches out of the index: the top results in any order (with
+//! block-max WAND pruning when by relevance), a count that stops at a
+//! bound, and exact facet counts over every match.
+
+use super::{Facet, FacetCounts, Order, SortKey, schema::Fields};
+use std::{cmp::Ordering, collections::BinaryHeap, collections::HashMap};
+use tantivy::{
+    DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED,
+    columnar::{Column, StrColumn},
+    query::{EnableScoring, Query, Weight},
+};
+
+/// Orders two keys: `Less` when `a` comes first.
+pub fn compare(order: Order, a: &SortKey, b: &SortKey) -> Ordering {
+    let time = match order {
+        Order::Relevance | Order::Newest => b.publish_us.cmp(&a.publish_us),
+        Order::Oldest => a.publish_us.cmp(&b.publish_us),
+    };
+    let score = match order {
+        Order::Relevance => b.score.total_cmp(&a.score),
+        Order::Newest | Order::Oldest => Ordering::Equal,
+    };
+    score.then(time).then(a.tiebreak.cmp(&b.tiebreak))
+}
+
+/// A candidate in the heap: the worst on top.
+struct Ranked {
+    order: Order,
+    key: SortKey,
+    doc: DocAddress,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare(self.order, &self.key, &other.key)
+    }
+}
+
+/// The `limit` best matches of `query` in `order` that come after `after`.
+pub fn top(
+    searcher: &Searcher,
+    fields: &Fields,
+    query: &dyn Query,
+    order: Order,
+    limit: usize,
+    after: Option<&SortKey>,
+) -> tantivy::Result<Vec<(SortKey, DocAddress)>> {
+    let scoring = match order {
+        Order::Relevance => EnableScoring::enabled_from_searcher(searcher),
+        Order::Newest | Order::Oldest => EnableScoring::disabled_from_searcher(searcher),
+    };
+    let weight = query.weight(scoring)?;
+    let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(limit + 1);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    for (segment_ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let publish = reader.fast_fields().i64(reader.schema().get_field_name(fields.publish_us))?;
+        let tiebreak = reader.fast_fields().u64(reader.schema().get_field_name(fields.tiebreak))?;
+        let alive = reader.alive_bitset();
+        let mut offer = |doc: DocId, score: Score, heap: &mut BinaryHeap<Ranked>| {
+            if alive.is_some_and(|bits| bits.is_deleted(doc)) {
+                return;
+            }
+            let key = SortKey {
+                score,
+                publish_us: publish.first(doc).unwrap_or_default(),
+                tiebreak: tiebreak.first(doc).unwrap_or_default(),
+            };
+            if after.is_some_and(|after| compare(order, &key, after) != Ordering::Greater) {
+                return;
+            }
+            let candidate = Ranked { order, key, doc: DocAddress::new(segment_ord as u32, doc) };
+            if heap.len() < limit {
+                heap.push(candidate);
+            } else if heap.peek().is_some_and(|worst| candidate < *worst) {
+                heap.pop();
+                heap.push(candidate);
+            }
+        };
+        match order {
+            Order::Relevance => {
+                // A document scoring as much as the worst kept may still
+                // come first on a tie (newer): prune only below it.
+                weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
+                    offer(doc, score, &mut heap);
+                    match heap.peek() {
+                        Some(worst) if heap.len() == limit => worst.key.score.next_down(),
+                        _ => Score::MIN,
+                    }
+                })?;
+            }
+            Order::Newest | Order::Oldest => {
+                weight.for_each_no_score(reader, &mut |docs| {
+                    for &doc in docs {
+                        offer(doc, 0.0, &mut heap);
+                    }
+                })?;
+            }
+        }
+    }
+    let mut ranked = heap.into_vec();
+    ranked.sort();
+    Ok(ranked.into_iter().map(|r| (r.key, r.doc)).collect())
+}
+
+/// The matches of `query`, counted up to `bound`: `(count, reached)`.
+pub fn count_up_to(searcher: &Searcher, query: &dyn Query, bound: u64) -> tantivy::Result<(u64, bool)> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut count = 0u64;
+    for reader in searcher.segment_readers() {
+        let alive = reader.alive_bitset();
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                count += 1;
+                if count >= bound {
+                    return Ok((count, true));
+                }
+            }
+            doc = scorer.advance();
+        }
+    }
+    Ok((count, false))
+}
+
+/// Counts per value of each facet in one segment.
+#[derive(Default)]
+struct SegmentCounts {
+    by_ord: HashMap<Facet, Vec<u64>>,
+    months: HashMap<i64, u64>,
+    has_media: [u64; 2],
+}
+
+/// Every match of `query` counted under each of `facets`, and the number
+/// of matches.
+pub fn facet_counts(
+    searcher: &Searcher,
+    fields: &Fields,
+    query: &dyn Query,
+    facets: &[Facet],
+    size: usize,
+) -> tantivy::Result<(Vec<FacetCounts>, u64)> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut values: HashMap<Facet, HashMap<String, u64>> = HashMap::new();
+    let mut months: HashMap<i64, u64> = HashMap::new();
+    let mut has_media = [0u64; 2];
+    let mut total = 0u64;
+    for reader in searcher.segment_readers() {
+        let (counts, matched) = count_segment(reader, fields, weight.as_ref(), facets)?;
+        total += matched;
+        for (facet, column) in [(Facet::Author, fields.author), (Facet::Keyword, fields.keywords)] {
+            let Some(by_ord) = counts.by_ord.get(&facet) else { continue };
+            let Some(strings) = reader.fast_fields().str(reader.schema().get_field_name(column))? else { continue };
+            let merged = values.entry(facet).or_default();
+            let mut text = String::new();
+            for (ord, &count) in by_ord.iter().enumerate().filter(|(_, c)| **c > 0) {
+                text.clear();
+                strings.ord_to_str(ord as u64, &mut text)?;
+                *merged.entry(text.clone()).or_default() += count;
+            }
+        }
+        for (month, count) in counts.months {
+            *months.entry(month).or_default() += count;
+        }
+        has_media[0] += counts.has_media[0];
+        has_media[1] += counts.has_media[1];
+    }
+    let result = facets
+        .iter()
+        .map(|&facet| {
+            let (values, by_time): (Vec<(String, u64)>, bool) = match facet {
+                Facet::Author | Facet::Keyword => (values.remove(&facet).unwrap_or_default().into_iter().collect(), false),
+                Facet::PublishMonth => {
+                    (months.iter().map(|(m, c)| (format!("{:04}-{:02}", m / 100, m % 100), *c)).collect(), true)
+                }
+                Facet::PublishYear => {
+                    let mut years: HashMap<i64, u64> = HashMap::new();
+                    for (month, count) in &months {
+                        *years.entry(month / 100).or_default() += count;
+                    }
+                    (years.into_iter().map(|(y, c)| (format!("{y:04}"), c)).collect(), true)
+                }
+                Facet::HasMedia => (
+                    [("false", has_media[0]), ("true", has_media[1])]
+                        .into_iter()
+                        .filter(|(_, c)| *c > 0)
+                        .map(|(v, c)| (v.to_owned(), c))
+                        .collect(),
+                    false,
+                ),
+            };
+            ranked_values(facet, values, by_time, size)
+        })
+        .collect();
+    Ok((result, total))
+}
+
+/// The `size` values to show: newest first for time facets, else most
+/// frequent first (then by value); the rest summed.
+fn ranked_values(facet: Facet, mut values: Vec<(String, u64)>, by_time: bool, size: usize) -> FacetCounts {
+    if by_time {
+        values.sort_by(|a, b| b.0.cmp(&a.0));
+    } else {
+        values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    let other_count = values.iter().skip(size).map(|(_, c)| c).sum();
+    values.truncate(size);
+    FacetCounts { facet, values, other_count }
+}
+
+fn count_segment(
+    reader: &SegmentReader,
+    fields: &Fields,
+    weight: &dyn Weight,
+    facets: &[Facet],
+) -> tantivy::Result<(SegmentCounts, u64)> {
+    let fast = reader.fast_fields();
+    let name = |field| reader.schema().get_field_name(field);
+    let strings = |field| -> tantivy::Result<Option<StrColumn>> { fast.str(name(field)) };
+    let author = if facets.contains(&Facet::Author) { strings(fields.author)? } else { None };
+    let keywords = if facets.contains(&Facet::Keyword) { strings(fields.keywords)? } else { None };
+    let month: Option<Column<i64>> =
+        if facets.iter().any(|f| matches!(f, Facet::PublishMonth | Facet::PublishYear)) {
+            Some(fast.i64(name(fields.month))?)
+        } else {
+            None
+        };
+    let media: Option<Column<u64>> =
+        if facets.contains(&Facet::HasMedia) { Some(fast.u64(name(fields.has_media))?) } else { None };
+    let mut counts = SegmentCounts::default();
+    let mut author_counts = author.as_ref().map(|c| vec![0u64; c.num_terms()]);
+    let mut keyword_counts = keywords.as_ref().map(|c| vec![0u64; c.num_terms()]);
+    let alive = reader.alive_bitset();
+    let mut matched = 0u64;
+    weight.for_each_no_score(reader, &mut |docs| {
+        for &doc in docs {
+            if alive.is_some_and(|bits| bits.is_deleted(doc)) {
+                continue;
+            }
+            matched += 1;
+            if let (Some(column), Some(counts)) = (&author, &mut author_counts) {
+                for ord in column.term_ords(doc) {
+                    counts[ord as usize] += 1;
+                }
+            }
+            if let (Some(column), Some(counts)) = (&keywords, &mut keyword_counts) {
+                for ord in column.term_ords(doc) {
+                    counts[ord as usize] += 1;
+                }
+            }
+            if let Some(column) = &month
+                && let Some(value) = column.first(doc)
+            {
+                *counts.months.entry(value).or_default() += 1;
+            }
+            if let Some(column) = &media {
+                counts.has_media[usize::from(column.first(doc).unwrap_or_default() > 0)] += 1;
+            }
+        }
+    })?;
+    if let Some(by_ord) = author_counts {
+        counts.by_ord.insert(Facet::Author, by_ord);
+    }
+    if let Some(by_ord) = keyword_counts {
+        counts.by_ord.insert(Facet::Keyword, by_ord);
+    }
+    Ok((counts, matched))
+}

@@ -1,0 +1,213 @@
+//! The index on disk: opened (or made anew when missing, damaged or of
+//! another schema), searched, and written by the projection alone. Each
+//! commit carries the change feed position it reflects ([`IndexState`]),
+//! so a restart resumes exactly where the last commit ended.
+
+use super::{
+    Filters, Found, Hit, IndexSearch, Order, SortKey, TOTAL_SIZE_BOUND, collect, plan,
+    schema::{self, Fields, SCHEMA_VERSION},
+};
+use crate::{ids::ArticleId, metadata::IndexedArticle};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+use tantivy::{
+    Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument,
+    query::{BooleanQuery, MoreLikeThisQuery, Occur, Query, TermQuery},
+    schema::{IndexRecordOption, OwnedValue},
+};
+
+/// Where an index stands, stored with each commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexState {
+    /// [`SCHEMA_VERSION`] of the code that wrote it.
+    pub schema: u32,
+    /// The database feed it follows.
+    pub feed_id: String,
+    /// Every change up to this seq is reflected.
+    pub seq: i64,
+    /// False while a rebuild is under way: a restart rebuilds again.
+    pub complete: bool,
+}
+
+/// Words of an article a related-articles query is made of, at most.
+const RELATED_QUERY_TERMS: usize = 30;
+
+/// A replica's search index.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    writer: Mutex<IndexWriter>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex").field("dir", &self.dir).finish()
+    }
+}
+
+/// Opens the index in `dir`, whatever state it is in: `None` when it does
+/// not open, or was written for another schema.
+fn open_existing(dir: &Path) -> Option<Index> {
+    if !dir.join("meta.json").exists() {
+        return None;
+    }
+    match Index::open_in_dir(dir) {
+        Ok(index) => {
+            let state = read_state(&index);
+            if state.as_ref().is_some_and(|s| s.schema == SCHEMA_VERSION) {
+                return Some(index);
+            }
+            tracing::warn!(dir = %dir.display(), ?state, "search index of another schema; rebuilding it");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(dir = %dir.display(), %error, "search index does not open; rebuilding it");
+            None
+        }
+    }
+}
+
+fn read_state(index: &Index) -> Option<IndexState> {
+    let payload = index.load_metas().ok()?.payload?;
+    serde_json::from_str(&payload).ok()
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, or makes an empty one there in place of a
+    /// missing, damaged or outdated one. Fails when another process writes
+    /// it.
+    pub fn open(dir: &Path, writer_memory_bytes: usize) -> anyhow::Result<Self> {
+        let index = match open_existing(dir) {
+            Some(index) => index,
+            None => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+                }
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                Index::create_in_dir(dir, schema::schema().0)
+                    .with_context(|| format!("creating the search index in {}", dir.display()))?
+            }
+        };
+        schema::register_tokenizers(&index);
+        let fields = schema::fields_of(&index.schema()).context("search index fields")?;
+        let writer = index
+            .writer_with_num_threads(1, writer_memory_bytes)
+            .with_context(|| format!("search index {} (is another archived using it?)", dir.display()))?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(Self { index, reader, fields, writer: Mutex::new(writer), dir: dir.to_owned() })
+    }
+
+    /// The state of the last commit; `None` for a new index.
+    pub fn state(&self) -> Option<IndexState> {
+        read_state(&self.index)
+    }
+
+    /// Articles the index holds (as of the last commit).
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs a search (CPU-bound: call from a blocking task).
+    pub fn search(&self, search: &IndexSearch) -> tantivy::Result<Found> {
+        let searcher = self.reader.searcher();
+        let query = plan::plan(&self.fields, &search.query, &search.filters);
+        let top = collect::top(&searcher, &self.fields, query.as_ref(), search.order, search.limit, search.after.as_ref())?;
+        let hits = self.hits(&searcher, top)?;
+        let mut found = Found { hits, ..Default::default() };
+        if search.facets.is_empty() {
+            let (total, reached) = collect::count_up_to(&searcher, query.as_ref(), TOTAL_SIZE_BOUND)?;
+            found.total = total;
+            found.total_is_lower_bound = reached;
+        } else {
+            let (facets, total) =
+                collect::facet_counts(&searcher, &self.fields, query.as_ref(), &search.facets, search.facet_size)?;
+            found.facets = facets;
+            found.total = total;
+        }
+        Ok(found)
+    }
+
+    /// The `limit` articles most like `article` (title, keywords, body),
+    /// itself left out, under `filters`.
+    pub fn related(&self, article: &IndexedArticle, filters: &Filters, limit: usize) -> tantivy::Result<Vec<Hit>> {
+        let fields = &self.fields;
+        let record = &article.record;
+        let text = |value: &str| vec![OwnedValue::Str(value.to_owned())];
+        let like = MoreLikeThisQuery::builder()
+            .with_min_doc_frequency(2)
+            .with_min_term_frequency(1)
+            .with_min_word_length(2)
+            .with_max_query_terms(RELATED_QUERY_TERMS)
+            .with_document_fields(vec![
+                (fields.title, text(&record.title)),
+                (fields.keywords_text, record.keywords.iter().flat_map(|k| text(k)).collect()),
+                (fields.body, text(&article.body)),
+            ]);
+        let itself = TermQuery::new(fields.id_term(record.id.as_str()), IndexRecordOption::Basic);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(like)), (Occur::MustNot, Box::new(itself))];
+        clauses.extend(plan::filter_clauses(fields, filters));
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let top = collect::top(&searcher, fields, &query, Order::Relevance, limit, None)?;
+        self.hits(&searcher, top)
+    }
+
+    fn hits(&self, searcher: &tantivy::Searcher, top: Vec<(SortKey, tantivy::DocAddress)>) -> tantivy::Result<Vec<Hit>> {
+        let mut hits = Vec::with_capacity(top.len());
+        for (key, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            // An id the index holds was a valid one when it was written.
+            if let Some(id) = self.fields.id_of(&doc).and_then(|id| ArticleId::parse(&id).ok()) {
+                hits.push(Hit { id, key });
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Empties the index (a rebuild starts); takes effect at the next commit.
+    pub fn clear(&self) -> tantivy::Result<()> {
+        self.writer().delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Makes the document of `id` what `article` says: replaced, or removed
+    /// when `None` (deleted or purged). Takes effect at the next commit.
+    pub fn put(&self, id: &ArticleId, article: Option<&IndexedArticle>) -> tantivy::Result<()> {
+        let writer = self.writer();
+        writer.delete_term(self.fields.id_term(id.as_str()));
+        if let Some(article) = article {
+            writer.add_document(self.fields.document(article))?;
+        }
+        Ok(())
+    }
+
+    /// Commits what was put since the last commit, with `state`, and makes
+    /// it searchable.
+    pub fn commit(&self, state: &IndexState) -> anyhow::Result<()> {
+        {
+            let mut writer = self.writer();
+            let mut commit = writer.prepare_commit()?;
+            commit.set_payload(&serde_json::to_string(state)?);
+            commit.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        // A panic while writing leaves nothing half-applied that the next
+        // commit would not also carry: the projection rebuilds on error.
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

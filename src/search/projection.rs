@@ -1,0 +1,202 @@
+//! Keeps a replica's search index a true projection of the database: it
+//! follows the change feed from the position its last commit stored, puts
+//! the current state of every article a change names, and commits each
+//! batch with the position it reached. So a crash anywhere (even inside a
+//! commit) loses nothing: the next start resumes from the last commit.
+//!
+//! The index is rebuilt from the database, while search keeps answering
+//! from what it has so far, when it is new or was damaged, of another
+//! schema, from another database's feed, interrupted in a rebuild, or
+//! further behind than the feed keeps.
+
+use super::{IndexState, SearchIndex, schema::SCHEMA_VERSION};
+use crate::{
+    ids::ArticleId,
+    metadata::{ChangeFeed, IndexedArticle, SearchSource, changes::FeedPosition},
+};
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio_util::sync::CancellationToken;
+
+/// Changes read and applied in one commit, at most.
+const BATCH: u32 = 1000;
+/// Articles read from the database at once during a rebuild.
+const REBUILD_PAGE: u32 = 500;
+/// A rebuild commits (and search sees its progress) this often.
+const REBUILD_COMMIT_EVERY: Duration = Duration::from_secs(2);
+/// The feed is polled this often when no commit signal arrives (a
+/// notification from another replica can be lost).
+const POLL: Duration = Duration::from_millis(500);
+/// Wait before retrying after the database or the index failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Why an index is rebuilt: the metric's `reason` label.
+fn rebuild_reason(state: Option<&IndexState>, feed: &FeedPosition) -> Option<&'static str> {
+    let Some(state) = state else { return Some("missing") };
+    if state.schema != SCHEMA_VERSION {
+        Some("schema")
+    } else if state.feed_id != feed.feed_id {
+        Some("other_feed")
+    } else if !state.complete {
+        Some("interrupted")
+    } else if state.seq < feed.pruned_through || state.seq > feed.last_seq {
+        Some("behind_feed")
+    } else {
+        None
+    }
+}
+
+/// The article an event names, if it changes what the index holds
+/// (views and clip uploads do not).
+fn article_of(event: &crate::metadata::changes::ChangeEvent) -> Option<ArticleId> {
+    use crate::metadata::changes::ChangeKind::*;
+    match event.change.kind {
+        ArticleCreated | ArticleUpdated | ArticleDeleted | ArticleUndeleted | ArticlePurged | LegalHoldSet
+        | LegalHoldCleared | MediaAttached | MediaDetached => ArticleId::from_name(&event.change.name).ok(),
+        ArticleViews | MediaUploaded | MediaDeleted => None,
+    }
+}
+
+/// The index and what feeds it: the change feed and the articles it names.
+pub struct Projection {
+    index: Arc<SearchIndex>,
+    feed: Arc<dyn ChangeFeed>,
+    source: Arc<dyn SearchSource>,
+}
+
+impl Projection {
+    pub fn new(index: Arc<SearchIndex>, feed: Arc<dyn ChangeFeed>, source: Arc<dyn SearchSource>) -> Self {
+        Self { index, feed, source }
+    }
+
+    /// Follows the feed until `ending` is cancelled: rebuilds first when
+    /// the index needs it, retries after failures.
+    pub async fn run(self, ending: CancellationToken) {
+        loop {
+            let outcome = tokio::select! {
+                outcome = self.follow() => outcome,
+                _ = ending.cancelled() => return,
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(error = %format!("{error:#}"), "search index: following the change feed failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                _ = ending.cancelled() => return,
+            }
+        }
+    }
+
+    /// Rebuilds when needed, then applies changes as they commit. Returns
+    /// only on failure.
+    async fn follow(&self) -> anyhow::Result<()> {
+        let mut signal = self.feed.change_signal().await?;
+        let (mut seq, mut feed_id) = self.ready().await?;
+        loop {
+            let events = self.feed.changes_after(seq, BATCH).await?;
+            if events.first().is_some_and(|first| first.seq != seq + 1) {
+                // Changes after ours were pruned: what they did is unknown.
+                (seq, feed_id) = self.rebuild("behind_feed").await?;
+                continue;
+            }
+            let Some(last) = events.last().map(|event| event.seq) else {
+                let feed_last = *signal.borrow_and_update();
+                self.report(feed_last - seq, false);
+                tokio::select! {
+                    changed = signal.changed() => changed?,
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            };
+            let ids: BTreeSet<ArticleId> = events.iter().filter_map(article_of).collect();
+            let state = IndexState { schema: SCHEMA_VERSION, feed_id: feed_id.clone(), seq: last, complete: true };
+            self.apply(ids.into_iter().collect(), state).await?;
+            seq = last;
+        }
+    }
+
+    /// The seq the index holds and its feed, after a rebuild if it needed one.
+    async fn ready(&self) -> anyhow::Result<(i64, String)> {
+        let feed = self.feed.change_feed().await?;
+        let state = self.index.state();
+        match (rebuild_reason(state.as_ref(), &feed), state) {
+            (None, Some(state)) => {
+                let behind = feed.last_seq - state.seq;
+                tracing::info!(seq = state.seq, behind, documents = self.index.num_docs(), "search index opened");
+                Ok((state.seq, state.feed_id))
+            }
+            (reason, _) => self.rebuild(reason.unwrap_or("missing")).await,
+        }
+    }
+
+    /// Puts the current state of `ids` and commits with `state`.
+    async fn apply(&self, ids: Vec<ArticleId>, state: IndexState) -> anyhow::Result<()> {
+        let articles = self.source.indexable_articles_by_id(&ids).await?;
+        let index = self.index.clone();
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            for id in &ids {
+                index.put(id, articles.iter().find(|a| &a.record.id == id))?;
+            }
+            index.commit(&state)
+        })
+        .await??;
+        crate::metrics::search_commit(started.elapsed());
+        Ok(())
+    }
+
+    /// Empties the index and fills it from the database, committing as it
+    /// goes (search answers from what is in meanwhile). Returns the seq it
+    /// reflects (changes after it are applied by the caller) and the feed.
+    async fn rebuild(&self, reason: &'static str) -> anyhow::Result<(i64, String)> {
+        crate::metrics::search_rebuild(reason);
+        let feed = self.feed.change_feed().await?;
+        // Every change up to here is in what the pages below read.
+        let seq = feed.last_seq;
+        let state = |complete| IndexState { schema: SCHEMA_VERSION, feed_id: feed.feed_id.clone(), seq, complete };
+        tracing::info!(reason, seq, dir = %self.index.dir().display(), "search index: rebuilding from the database");
+        let started = Instant::now();
+        let index = self.index.clone();
+        let first = state(false);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            index.clear()?;
+            index.commit(&first)
+        })
+        .await??;
+        self.report(0, true);
+        let (mut after, mut articles, mut last_commit) = (None::<ArticleId>, 0u64, Instant::now());
+        loop {
+            let page: Vec<IndexedArticle> = self.source.indexable_articles(after.as_ref(), REBUILD_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.record.id.clone());
+            articles += page.len() as u64;
+            let index = self.index.clone();
+            let committing = last_commit.elapsed() >= REBUILD_COMMIT_EVERY;
+            let commit = committing.then(|| state(false));
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                for article in &page {
+                    index.put(&article.record.id, Some(article))?;
+                }
+                commit.map_or(Ok(()), |state| index.commit(&state))
+            })
+            .await??;
+            if committing {
+                last_commit = Instant::now();
+                self.report(0, true);
+            }
+        }
+        let index = self.index.clone();
+        let done = state(true);
+        tokio::task::spawn_blocking(move || index.commit(&done)).await??;
+        tracing::info!(articles, seconds = started.elapsed().as_secs_f64(), "search index: rebuilt");
+        self.report(0, false);
+        Ok((seq, feed.feed_id))
+    }
+
+    fn report(&self, lag: i64, rebuilding: bool) {
+        crate::metrics::search_index(lag, self.index.num_docs(), rebuilding);
+    }
+}
