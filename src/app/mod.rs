@@ -3,13 +3,13 @@
 //! same server and learn its addresses.
 
 use crate::{
-    archive::{
-        Archive, BodyCache,
-        signing::{SigningKey, UrlSigner},
-    },
     blob,
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::{ServerSettings, Settings},
+    domain::{
+        Archive, BodyCache,
+        signing::{SigningKey, UrlSigner},
+    },
     gateway, metadata,
     proto::{
         FILE_DESCRIPTOR_SET,
@@ -67,7 +67,7 @@ impl Application {
         let blobs = blob::open(&settings.storage, settings.media.chunk_size_bytes)
             .await
             .with_context(|| format!("opening storage {}", settings.storage.url))?;
-        let metadata = metadata::open(&settings.metadata, crate::archive::search::FILTER_TOKENS)
+        let metadata = metadata::open(&settings.metadata, crate::domain::search::FILTER_TOKENS)
             .await
             .with_context(|| format!("opening metadata {}", settings.metadata.url))?;
         let signer = Arc::new(UrlSigner::new(signing_keys(&settings)?)?);

@@ -61,9 +61,9 @@ pub struct ArticleExport {
 pub struct SearchText {
     /// The body as stored, for snippets.
     pub body: String,
-    /// Folded words of title, author, keywords and body ([`crate::archive::search::document_text`]).
+    /// Folded words of title, author, keywords and body ([`crate::domain::search::document_text`]).
     pub folded: String,
-    /// The article's filter tokens, space-separated ([`crate::archive::search::filter_tokens`]).
+    /// The article's filter tokens, space-separated ([`crate::domain::search::filter_tokens`]).
     pub tags: String,
 }
 
@@ -241,14 +241,14 @@ pub struct SearchQuery {
 }
 
 /// An author or keyword filter as a word index sees it; built by
-/// [`crate::archive::search::query`], which decides what a search means.
+/// [`crate::domain::search::query`], which decides what a search means.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilterTerms {
     /// The filter value's folded words. They are part of every matching
     /// article's text, so requiring them narrows what a word index yields
     /// before the exact filter applies.
     pub words: Vec<String>,
-    /// The value's token ([`crate::archive::search::filter_tokens`]): exactly the
+    /// The value's token ([`crate::domain::search::filter_tokens`]): exactly the
     /// articles with that author or keyword hold it.
     pub token: String,
 }
@@ -295,7 +295,7 @@ pub struct ArticlePage {
 /// keywords, and which version of that derivation it is. The store keeps the
 /// tokens it is given; when its index holds an older version it derives
 /// every article's tokens again through `derive` (the store never re-derives
-/// the format itself). The domain's is [`crate::archive::search::FILTER_TOKENS`].
+/// the format itself). The domain's is [`crate::domain::search::FILTER_TOKENS`].
 #[derive(Debug, Clone, Copy)]
 pub struct TokenFormat {
     pub version: i64,

@@ -1,13 +1,13 @@
 //! Between protobuf messages and the service's own types.
 
-use crate::archive::{Declared, UploadMessage};
+use crate::domain::{Declared, UploadMessage};
 use crate::error::Reason;
 use crate::{
-    archive::{
+    blob::KeyOwner,
+    domain::{
         ArticleFields, ChangeBatch, Damage, FixityEvent, FixityProblem, ListArticles, PlaybackUrl, SearchResult,
         StartedUpload, UploadHeader, UploadStatus, WatchChanges,
     },
-    blob::KeyOwner,
     error::{ArchiveError, Result},
     metadata::{ArticleRecord, MediaRecord, ObjectKind, changes::ChangeKind},
     proto::v1 as pb,
@@ -301,10 +301,10 @@ pub fn change_batch(batch: ChangeBatch) -> pb::WatchChangesResponse {
 mod tests {
     use super::*;
     use crate::{
-        archive::bounds::{
+        blob::BlobKey,
+        domain::bounds::{
             self, MAX_AUTHOR_CHARS, MAX_CLIP_REFERENCES, MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_TITLE_CHARS,
         },
-        blob::BlobKey,
         ids::{ArticleId, MediaId},
         metadata::{MediaLink, ObjectRef},
     };

@@ -92,7 +92,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
         let key = archive::blob::BlobKey::article_manifest(&id);
         let blobs = original.archive.blobs();
         let stored = blobs.get_bytes(&key, blobs.head(&key).await.unwrap().unwrap()).await.unwrap();
-        serde_json::from_slice::<archive::archive::manifest::ArticleManifest>(&stored).unwrap().view_count
+        serde_json::from_slice::<archive::domain::manifest::ArticleManifest>(&stored).unwrap().view_count
     };
     assert_eq!(manifest_views().await, total - 11);
     assert_eq!(original.archive.flush_views().await.unwrap(), 1);
@@ -128,10 +128,10 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     // A new, empty database over the same bucket.
     let (settings, fresh_dir) = original.with_fresh_database().await;
     let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
-    let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await.unwrap();
-    let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
+    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await.unwrap();
+    let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (4, 2, 0), "{report:?}");
-    let again = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await;
+    let again = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await;
     assert!(again.is_err(), "a second reindex into a filled database is refused");
 
     let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
@@ -197,7 +197,7 @@ async fn manifests_behind_the_database_are_repaired(backend: Backend) {
     // The bucket alone now rebuilds the latest state.
     let (settings, dir) = server.with_fresh_database().await;
     let rebuilt = TestServer::start_from(backend, settings, dir).await;
-    archive::archive::reindex::rebuild(rebuilt.archive.blobs().as_ref(), rebuilt.archive.metadata().as_ref())
+    archive::domain::reindex::rebuild(rebuilt.archive.blobs().as_ref(), rebuilt.archive.metadata().as_ref())
         .await
         .unwrap();
     let id = archive::ids::ArticleId::parse("giao-ban").unwrap();

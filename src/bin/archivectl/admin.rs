@@ -170,8 +170,8 @@ pub async fn reindex(config: Option<&Path>) -> anyhow::Result<Reindexed> {
     archive::app::telemetry::init();
     let settings = archive::config::Settings::load(config)?;
     let blobs = archive::blob::open(&settings.storage, settings.media.chunk_size_bytes).await?.store;
-    let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await?;
-    let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
+    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await?;
+    let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
     Ok(Reindexed {
         articles: report.articles,
         media: report.media,

@@ -151,7 +151,7 @@ pub struct TestServer {
     pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub dir: TempDir,
-    pub archive: archive::archive::Archive,
+    pub archive: archive::domain::Archive,
     pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
 }

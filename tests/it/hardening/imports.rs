@@ -183,14 +183,14 @@ async fn view_counts_cannot_overflow(backend: Backend) {
     }
     let statistics = server.metadata().get_archive_statistics(pb::GetArchiveStatisticsRequest {}).await;
     let views = statistics.expect("statistics answer").into_inner().view_count;
-    assert_eq!(views, 2 * archive::archive::bounds::MAX_VIEW_COUNT, "each count at most the bound");
+    assert_eq!(views, 2 * archive::domain::bounds::MAX_VIEW_COUNT, "each count at most the bound");
     let recorded = server
         .metadata()
         .record_view(pb::RecordViewRequest { name: stored.name.clone(), count: 5 })
         .await
         .expect("RecordView answers")
         .into_inner();
-    assert_eq!(recorded.view_count, archive::archive::bounds::MAX_VIEW_COUNT, "saturated");
+    assert_eq!(recorded.view_count, archive::domain::bounds::MAX_VIEW_COUNT, "saturated");
 }
 
 /// A count from before the bound, as the probe left one.
@@ -262,7 +262,7 @@ async fn listings_are_paged_by_bytes(backend: Backend) {
     const ARTICLES: usize = 70;
     let server = TestServer::start(backend).await;
     let references: String =
-        (0..archive::archive::bounds::MAX_CLIP_REFERENCES).map(|i| format!("Video: {i:0>251}.mp4\n")).collect();
+        (0..archive::domain::bounds::MAX_CLIP_REFERENCES).map(|i| format!("Video: {i:0>251}.mp4\n")).collect();
     for n in 0..ARTICLES {
         let article = pb::Article { title: format!("Bài {n}"), body: references.clone(), ..Default::default() };
         let request = pb::CreateArticleRequest { article: Some(article), ..Default::default() };

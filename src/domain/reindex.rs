@@ -1,11 +1,11 @@
 //! Rebuilding an empty metadata database from the bucket alone.
 
 use crate::{
-    archive::{
+    blob::{BlobKey, BlobStore},
+    domain::{
         manifest::{self, ArticleManifest, MediaManifest},
         search,
     },
-    blob::{BlobKey, BlobStore},
     error::ErrorKind,
     metadata::{ArticleStore, MediaStore, ObjectIndex},
 };
