@@ -4,7 +4,7 @@
 use crate::common;
 
 use archive::proto::v1::{self as pb};
-use common::{Backend, TestServer, fixture, update_request};
+use common::{Stack, TestServer, fixture, update_request};
 
 fn new_article(title: &str, body: &str, keywords: &[&str]) -> pb::Article {
     pb::Article {
@@ -63,9 +63,9 @@ async fn answers(server: &TestServer, articles: &[&str], media: &[String]) -> Ve
     out
 }
 
-async fn rebuilt_database_answers_like_the_original(backend: Backend) {
+async fn rebuilt_database_answers_like_the_original(stack: Stack) {
     // The whole bucket is read back, so it must hold this test's objects only.
-    let original = TestServer::start_isolated(backend, |settings| {
+    let original = TestServer::start_isolated(stack, |settings| {
         // Flushes happen when this test says.
         settings.metadata.view_flush_interval_seconds = 0;
     })
@@ -134,7 +134,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     let again = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await;
     assert!(again.is_err(), "a second reindex into a filled database is refused");
 
-    let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
+    let rebuilt = TestServer::start_from(stack, settings, fresh_dir).await;
     let after = answers(&rebuilt, &articles, &media).await;
     assert_eq!(before.len(), after.len());
     for (before, after) in before.iter().zip(&after) {
@@ -150,10 +150,10 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
 /// Manifests left behind their commit (a process killed between the two,
 /// or a failed PUT) are rewritten from the change feed by the janitor's
 /// repair pass, and a reindex then rebuilds the latest state.
-async fn manifests_behind_the_database_are_repaired(backend: Backend) {
+async fn manifests_behind_the_database_are_repaired(stack: Stack) {
     use archive::{blob::BlobKey, ids::MediaId};
     use std::time::Duration;
-    let server = TestServer::start_isolated(backend, |_| {}).await;
+    let server = TestServer::start_isolated(stack, |_| {}).await;
     let blobs = server.archive.blobs().clone();
     let request = pb::CreateArticleRequest {
         request_id: String::new(),
@@ -196,7 +196,7 @@ async fn manifests_behind_the_database_are_repaired(backend: Backend) {
 
     // The bucket alone now rebuilds the latest state.
     let (settings, dir) = server.with_fresh_database().await;
-    let rebuilt = TestServer::start_from(backend, settings, dir).await;
+    let rebuilt = TestServer::start_from(stack, settings, dir).await;
     archive::domain::reindex::rebuild(rebuilt.archive.blobs().as_ref(), rebuilt.archive.metadata().as_ref())
         .await
         .unwrap();
@@ -206,4 +206,4 @@ async fn manifests_behind_the_database_are_repaired(backend: Backend) {
     assert!(rebuilt.archive.metadata().get_media(&MediaId::from_name(&gone.name).unwrap()).await.is_err());
 }
 
-on_both_backends!(rebuilt_database_answers_like_the_original, manifests_behind_the_database_are_repaired);
+on_both_stacks!(rebuilt_database_answers_like_the_original, manifests_behind_the_database_are_repaired);
