@@ -503,7 +503,7 @@ async fn first_byte_rows(plan: &Plan, site: &Site, archived: &Archived, lines: &
             media.get_playback_url(request).await.expect("signs").into_inner().url
         }
         Database::Postgres => {
-            use archive::archive::signing::{SigningKey, UrlSigner};
+            use archive::domain::signing::{SigningKey, UrlSigner};
             let key = SigningKey { id: "shared".into(), secret: common::GATEWAY_KEY.as_bytes().to_vec().into() };
             let signer = UrlSigner::new(vec![key]).expect("signer");
             let path = format!("/media/{}", clip.name.trim_start_matches("media/"));

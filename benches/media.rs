@@ -26,8 +26,8 @@
 mod common;
 
 use archive::{
-    archive::signing::{SigningKey, UrlSigner},
     client::media_client,
+    domain::signing::{SigningKey, UrlSigner},
     proto::v1::{self as pb, upload_media_request::Kind},
 };
 use aws_sdk_s3::{

@@ -14,8 +14,8 @@ mod corpus;
 
 use archive::{
     app::Application,
-    archive::{Archive, ArticleFields, ListArticles, SearchArticles},
     config::Settings,
+    domain::{Archive, ArticleFields, ListArticles, SearchArticles},
     ids::ArticleId,
 };
 use chrono::DateTime;

@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | wiring | [`app`] (startup, background jobs, telemetry) |
 //! | handlers | [`service`] (gRPC), [`gateway`] (HTTP playback) |
-//! | domain | [`archive`] (what each RPC does, uploads, search policy, manifests, signing) |
+//! | domain | [`domain`] (what each RPC does, uploads, search policy, manifests, signing) |
 //! | stores | [`blob`] (bytes), [`metadata`] (facts) |
 //! | formats | [`format`] (the export format, MP4 parsing: pure, no I/O) |
 //! | foundation | [`error`], [`ids`], [`config`], [`metrics`], [`proto`] |
@@ -19,10 +19,10 @@
 //! [`client`] is the other side: the gRPC client `archivectl` is built on.
 
 pub mod app;
-pub mod archive;
 pub mod blob;
 pub mod client;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod format;
 pub mod gateway;

@@ -6,7 +6,7 @@
 //! `scripts/fuzz.sh` runs it.
 #![no_main]
 
-use archive::archive::page_token::{PageTokens, fingerprint};
+use archive::domain::page_token::{PageTokens, fingerprint};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

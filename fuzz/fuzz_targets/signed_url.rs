@@ -4,7 +4,7 @@
 //! `scripts/fuzz.sh` runs it.
 #![no_main]
 
-use archive::archive::signing::{SignedQuery, SigningKey, UrlSigner};
+use archive::domain::signing::{SignedQuery, SigningKey, UrlSigner};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

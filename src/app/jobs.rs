@@ -5,8 +5,8 @@
 //! file's reload on SIGHUP.
 
 use crate::{
-    archive::{Archive, FixityAudit},
     config::Settings,
+    domain::{Archive, FixityAudit},
     search::projection::Projection,
     service::auth::Auth,
 };
@@ -38,7 +38,7 @@ pub(super) fn spawn_all(shared: &Archive, settings: &Settings, stop: &watch::Rec
         // Manifests a crash left behind, then changes past the feed's
         // retention (never ones the repair has not seen).
         async move {
-            let repaired = archive.repair_manifests(crate::archive::manifest::REPAIR_LAG).await?;
+            let repaired = archive.repair_manifests(crate::domain::manifest::REPAIR_LAG).await?;
             Ok(repaired + archive.prune_changes().await?)
         }
     });

@@ -3,13 +3,13 @@
 //! same server and learn its addresses.
 
 use crate::{
-    archive::{
-        Archive, BodyCache,
-        signing::{SigningKey, UrlSigner},
-    },
     blob,
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::{ServerSettings, Settings},
+    domain::{
+        Archive, BodyCache,
+        signing::{SigningKey, UrlSigner},
+    },
     gateway, metadata,
     search::SearchIndex,
     proto::{

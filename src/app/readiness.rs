@@ -4,8 +4,8 @@
 //! when the check passes again. Shutdown turns them NOT_SERVING for good.
 
 use crate::{
-    archive::Archive,
     blob::BlobKey,
+    domain::Archive,
     proto::v1::{
         article_service_server::ArticleServiceServer, media_service_server::MediaServiceServer,
         metadata_service_server::MetadataServiceServer,

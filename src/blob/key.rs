@@ -41,7 +41,7 @@ impl BlobKey {
         Self(format!("media/{media}/faststart-{}.mp4", uuid::Uuid::now_v7()))
     }
 
-    /// The self-describing record of an article (see `crate::archive::manifest`).
+    /// The self-describing record of an article (see `crate::domain::manifest`).
     pub fn article_manifest(article: &ArticleId) -> Self {
         Self(format!("articles/{article}/{MANIFEST_NAME}"))
     }

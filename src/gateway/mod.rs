@@ -3,11 +3,11 @@
 //! that cannot presign (the local file system).
 
 use crate::{
-    archive::{
+    config::GatewaySettings,
+    domain::{
         Archive, attachment_disposition,
         signing::{ATTACHMENT, SignatureError, SignedQuery},
     },
-    config::GatewaySettings,
     error::ArchiveError,
     format::media_type,
     ids::MediaId,

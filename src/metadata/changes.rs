@@ -7,58 +7,48 @@ use crate::ids::{ArticleId, MediaId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What changed. The names are what the stores keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeKind {
-    ArticleCreated,
-    ArticleUpdated,
-    ArticleDeleted,
-    ArticleUndeleted,
-    ArticlePurged,
-    LegalHoldSet,
-    LegalHoldCleared,
-    ArticleViews,
-    MediaUploaded,
-    MediaAttached,
-    MediaDetached,
-    MediaDeleted,
+/// Declares [`ChangeKind`] from one list: each kind and the name the stores
+/// keep, which is also its protobuf value's name (`CHANGE_KIND_` and the
+/// name in capitals; `service::convert` maps by it and a test holds the two
+/// lists equal).
+macro_rules! change_kinds {
+    ($($kind:ident = $name:literal,)+) => {
+        /// What changed. The names are what the stores keep.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ChangeKind {
+            $($kind,)+
+        }
+
+        impl ChangeKind {
+            pub const ALL: &[ChangeKind] = &[$(ChangeKind::$kind,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ChangeKind::$kind => $name,)+
+                }
+            }
+        }
+    };
+}
+
+change_kinds! {
+    ArticleCreated = "article_created",
+    ArticleUpdated = "article_updated",
+    ArticleDeleted = "article_deleted",
+    ArticleUndeleted = "article_undeleted",
+    ArticlePurged = "article_purged",
+    LegalHoldSet = "legal_hold_set",
+    LegalHoldCleared = "legal_hold_cleared",
+    ArticleViews = "article_views",
+    MediaUploaded = "media_uploaded",
+    MediaAttached = "media_attached",
+    MediaDetached = "media_detached",
+    MediaDeleted = "media_deleted",
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 12] = [
-        ChangeKind::ArticleCreated,
-        ChangeKind::ArticleUpdated,
-        ChangeKind::ArticleDeleted,
-        ChangeKind::ArticleUndeleted,
-        ChangeKind::ArticlePurged,
-        ChangeKind::LegalHoldSet,
-        ChangeKind::LegalHoldCleared,
-        ChangeKind::ArticleViews,
-        ChangeKind::MediaUploaded,
-        ChangeKind::MediaAttached,
-        ChangeKind::MediaDetached,
-        ChangeKind::MediaDeleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::ArticleCreated => "article_created",
-            ChangeKind::ArticleUpdated => "article_updated",
-            ChangeKind::ArticleDeleted => "article_deleted",
-            ChangeKind::ArticleUndeleted => "article_undeleted",
-            ChangeKind::ArticlePurged => "article_purged",
-            ChangeKind::LegalHoldSet => "legal_hold_set",
-            ChangeKind::LegalHoldCleared => "legal_hold_cleared",
-            ChangeKind::ArticleViews => "article_views",
-            ChangeKind::MediaUploaded => "media_uploaded",
-            ChangeKind::MediaAttached => "media_attached",
-            ChangeKind::MediaDetached => "media_detached",
-            ChangeKind::MediaDeleted => "media_deleted",
-        }
-    }
-
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+        Self::ALL.iter().copied().find(|kind| kind.as_str() == text)
     }
 }
 
@@ -187,4 +177,17 @@ pub struct FeedPosition {
     pub pruned_through: i64,
     /// The manifests of what changed up to this one are known current.
     pub manifests_through: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChangeKind;
+
+    /// Each kind's stored name reads back as that kind (so no two share one).
+    #[test]
+    fn each_stored_name_parses_back_to_its_kind() {
+        for &kind in ChangeKind::ALL {
+            assert_eq!(ChangeKind::parse(kind.as_str()), Some(kind));
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The store's traits, one per concern, each implemented by the SQL file
 //! that owns it (`sql/`, named on each trait). Code that needs one concern
 //! takes that trait; [`MetadataStore`] is every one of them, for what
-//! needs the whole store ([`crate::archive::Archive`]).
+//! needs the whole store ([`crate::domain::Archive`]).
 
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, MediaCursor, MediaLink,

@@ -1,7 +1,7 @@
 use super::convert;
 use crate::error::Clipped;
 use crate::{
-    archive::{Archive, ArticleUpdate},
+    domain::{Archive, ArticleUpdate},
     ids::ArticleId,
     proto::v1::{self as pb, article_service_server::ArticleService},
 };

@@ -1,19 +1,20 @@
 //! Between protobuf messages and the service's own types.
 
-use crate::archive::{Declared, UploadMessage};
+use crate::domain::{Declared, UploadMessage};
 use crate::error::Reason;
 use crate::{
-    archive::{
+    blob::KeyOwner,
+    domain::{
         ArticleFields, ChangeBatch, Damage, FixityEvent, FixityProblem, ListArticles, PlaybackUrl, SearchResult,
         StartedUpload, UploadHeader, UploadStatus, WatchChanges,
     },
-    blob::KeyOwner,
     error::{ArchiveError, Result},
     metadata::{ArticleRecord, MediaRecord, ObjectKind, changes::ChangeKind},
     proto::v1 as pb,
     search::{Facet, FacetCounts, Filters, Order},
 };
 use chrono::{DateTime, Utc};
+use std::sync::LazyLock;
 
 pub fn timestamp(time: &DateTime<Utc>) -> pbjson_types::Timestamp {
     pbjson_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
@@ -306,21 +307,18 @@ fn fixity_problem(problem: FixityProblem) -> pb::FixityProblem {
     }
 }
 
-/// Each change kind and its protobuf value, once.
-const CHANGE_KINDS: [(ChangeKind, pb::ChangeKind); 12] = [
-    (ChangeKind::ArticleCreated, pb::ChangeKind::ArticleCreated),
-    (ChangeKind::ArticleUpdated, pb::ChangeKind::ArticleUpdated),
-    (ChangeKind::ArticleDeleted, pb::ChangeKind::ArticleDeleted),
-    (ChangeKind::ArticleUndeleted, pb::ChangeKind::ArticleUndeleted),
-    (ChangeKind::ArticlePurged, pb::ChangeKind::ArticlePurged),
-    (ChangeKind::LegalHoldSet, pb::ChangeKind::LegalHoldSet),
-    (ChangeKind::LegalHoldCleared, pb::ChangeKind::LegalHoldCleared),
-    (ChangeKind::ArticleViews, pb::ChangeKind::ArticleViews),
-    (ChangeKind::MediaUploaded, pb::ChangeKind::MediaUploaded),
-    (ChangeKind::MediaAttached, pb::ChangeKind::MediaAttached),
-    (ChangeKind::MediaDetached, pb::ChangeKind::MediaDetached),
-    (ChangeKind::MediaDeleted, pb::ChangeKind::MediaDeleted),
-];
+/// Each change kind and its protobuf value: the one named `CHANGE_KIND_`
+/// and the kind's stored name in capitals (the test
+/// `every_change_kind_has_its_protobuf_value` holds both lists to it).
+static CHANGE_KINDS: LazyLock<Vec<(ChangeKind, pb::ChangeKind)>> = LazyLock::new(|| {
+    ChangeKind::ALL
+        .iter()
+        .filter_map(|&kind| {
+            let name = format!("CHANGE_KIND_{}", kind.as_str().to_ascii_uppercase());
+            pb::ChangeKind::from_str_name(&name).map(|value| (kind, value))
+        })
+        .collect()
+});
 
 pub fn watch_changes(request: pb::WatchChangesRequest) -> Result<WatchChanges> {
     let kinds = request
@@ -371,14 +369,26 @@ pub fn change_batch(batch: ChangeBatch) -> pb::WatchChangesResponse {
 mod tests {
     use super::*;
     use crate::{
-        archive::bounds::{
+        blob::BlobKey,
+        domain::bounds::{
             self, MAX_AUTHOR_CHARS, MAX_CLIP_REFERENCES, MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_TITLE_CHARS,
         },
-        blob::BlobKey,
         ids::{ArticleId, MediaId},
         metadata::{MediaLink, ObjectRef},
     };
     use prost::Message;
+
+    /// Every change kind has the protobuf value of its name, and every
+    /// protobuf value but UNSPECIFIED is a change kind's.
+    #[test]
+    fn every_change_kind_has_its_protobuf_value() {
+        let kinds: Vec<ChangeKind> = CHANGE_KINDS.iter().map(|(kind, _)| *kind).collect();
+        assert_eq!(kinds, ChangeKind::ALL, "a kind without a protobuf value");
+        let mut values: Vec<i32> = CHANGE_KINDS.iter().map(|(_, value)| *value as i32).collect();
+        values.sort_unstable();
+        let declared: Vec<i32> = (1..=255).filter(|value| pb::ChangeKind::try_from(*value).is_ok()).collect();
+        assert_eq!(values, declared, "a protobuf value without a kind");
+    }
 
     /// The article bounds' estimate of an answer is never below the real
     /// encoding, for an article at every limit at once (4-byte characters)

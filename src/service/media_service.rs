@@ -5,7 +5,7 @@ use super::{
 use crate::error::Clipped;
 use crate::error::Reason;
 use crate::{
-    archive::{Archive, Broken, UploadCaller},
+    domain::{Archive, Broken, UploadCaller},
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},

@@ -1,7 +1,7 @@
 use super::convert;
 use crate::error::Clipped;
 use crate::{
-    archive::{Archive, FixityAudit, ListArticles, RelatedArticles, SearchArticles},
+    domain::{Archive, FixityAudit, ListArticles, RelatedArticles, SearchArticles},
     ids::{ArticleId, MediaId},
     proto::v1::{self as pb, metadata_service_server::MetadataService},
 };

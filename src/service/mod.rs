@@ -1,5 +1,5 @@
 //! gRPC handlers, one file per service: each converts its request
-//! ([`convert`]), calls [`crate::archive::Archive`] and converts the answer.
+//! ([`convert`]), calls [`crate::domain::Archive`] and converts the answer.
 //! No storage logic lives here.
 
 mod article_service;

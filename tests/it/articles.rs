@@ -1,9 +1,9 @@
-//! ArticleService and MetadataService over a real server, on both backends.
+//! ArticleService and MetadataService over a real server, on both stacks.
 
 use crate::common;
 
 use archive::proto::v1::{self as pb};
-use common::{Backend, TestServer, fixture, reason, update_request};
+use common::{Stack, TestServer, fixture, reason, update_request};
 use tonic::Code;
 
 const SEED: &str = "article-2019-09-30-giao-ban-truc-tuyen.txt";
@@ -31,8 +31,8 @@ async fn get(server: &TestServer, name: &str, full: bool, revision: i64) -> Resu
     Ok(server.articles().get_article(request).await?.into_inner().article.expect("article"))
 }
 
-async fn seed_import_keeps_every_field(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn seed_import_keeps_every_field(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let text = fixture(SEED);
     let request = pb::ImportArticleRequest {
         request_id: String::new(),
@@ -65,8 +65,8 @@ async fn seed_import_keeps_every_field(backend: Backend) {
     assert_eq!(basic.body_size_bytes, stored.body.len() as i64);
 }
 
-async fn malformed_export_names_the_line(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn malformed_export_names_the_line(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let request = pb::ImportArticleRequest {
         request_id: String::new(),
         export_text: fixture("exports/bad-date.txt").into(),
@@ -87,8 +87,8 @@ async fn malformed_export_names_the_line(backend: Backend) {
     assert!(status.message().contains("line 1") && status.message().contains("UTF-8"), "{}", status.message());
 }
 
-async fn create_update_revisions_and_delete(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn create_update_revisions_and_delete(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let body =
         "Đồng chí Phó bí thư nhấn mạnh: nâng cao chất lượng sinh hoạt chi bộ.\u{a0}\u{a0}\n\nĐoạn hai — “trích dẫn”.";
     let created = create(
@@ -144,8 +144,8 @@ async fn create_update_revisions_and_delete(backend: Backend) {
     assert_eq!(get(&server, &created.name, false, 0).await.unwrap_err().code(), Code::NotFound);
 }
 
-async fn bad_requests_get_clear_statuses(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn bad_requests_get_clear_statuses(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let missing = server.articles().create_article(pb::CreateArticleRequest::default()).await.unwrap_err();
     assert_eq!((missing.code(), reason(&missing).as_str()), (Code::InvalidArgument, "MISSING_FIELD"));
     let untitled = create(&server, article("  ", "x", "", &[], 0), "").await.unwrap_err();
@@ -165,8 +165,8 @@ async fn bad_requests_get_clear_statuses(backend: Backend) {
     assert_eq!(server.articles().update_article(no_mask).await.unwrap_err().code(), Code::InvalidArgument);
 }
 
-async fn list_filters_and_pages(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn list_filters_and_pages(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let day = 86_400;
     let base = 1_569_838_859; // 2019-09-30
     let specs = [
@@ -223,8 +223,8 @@ async fn list_filters_and_pages(backend: Backend) {
     assert_eq!(negative.code(), Code::InvalidArgument);
 }
 
-async fn search_views_revisions_and_retention(backend: Backend) {
-    let server = TestServer::start_with(backend, |s| s.retention.deleted_retention_seconds = 0).await;
+async fn search_views_revisions_and_retention(stack: Stack) {
+    let server = TestServer::start_with(stack, |s| s.retention.deleted_retention_seconds = 0).await;
     let request = pb::ImportArticleRequest {
         request_id: String::new(),
         export_text: fixture(SEED).into(),
@@ -314,18 +314,18 @@ async fn search_views_revisions_and_retention(backend: Backend) {
 /// Keys of the objects stored under an article.
 async fn article_objects(server: &TestServer, name: &str) -> Vec<String> {
     let id = name.trim_start_matches("articles/");
-    match server.backend {
-        Backend::Fs => common::files_under(&server.blob_root().join("articles").join(id)),
-        Backend::S3 => common::s3_leftovers(&format!("articles/{id}/")).await.0,
+    match server.stack {
+        Stack::Embedded => common::files_under(&server.blob_root().join("articles").join(id)),
+        Stack::Production => common::s3_leftovers(&format!("articles/{id}/")).await.0,
     }
 }
 
 /// An export saved decomposed (NFD, as macOS and some CMSes write) is
 /// stored as sent and found by precomposed queries, and by author and
 /// keyword filters in either form.
-async fn an_nfd_import_is_kept_as_sent_and_found_either_way(backend: Backend) {
+async fn an_nfd_import_is_kept_as_sent_and_found_either_way(stack: Stack) {
     use unicode_normalization::UnicodeNormalization;
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start(stack).await;
     let export = String::from_utf8(fixture("exports/crlf-two-videos.txt")).unwrap();
     let decomposed: String = export.nfd().collect();
     let request = pb::ImportArticleRequest {
@@ -374,7 +374,7 @@ async fn an_nfd_import_is_kept_as_sent_and_found_either_way(backend: Backend) {
     assert_eq!(search("sinh hoat chi bo", "Thai Binh").await, 0);
 }
 
-on_both_backends!(
+on_both_stacks!(
     an_nfd_import_is_kept_as_sent_and_found_either_way,
     seed_import_keeps_every_field,
     malformed_export_names_the_line,

@@ -3,7 +3,7 @@
 //! scope, before touching storage; health and reflection stay open; the
 //! tokens file is re-read on SIGHUP; archivectl presents its token.
 
-use crate::common::{Backend, TestServer, fixture, reason, spawn_archived};
+use crate::common::{Stack, TestServer, fixture, reason, spawn_archived};
 use archive::{
     client::Bearer,
     proto::v1::{
@@ -47,7 +47,7 @@ async fn start_with_auth() -> (TestServer, Tokens, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
     let path = keys.path().join("tokens.toml");
     let tokens = write_tokens(&path);
-    let server = TestServer::start_with(Backend::Fs, |settings| {
+    let server = TestServer::start_with(Stack::Embedded, |settings| {
         settings.auth.tokens_file = Some(path.display().to_string());
     })
     .await;

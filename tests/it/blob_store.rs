@@ -8,15 +8,15 @@ use archive::{
     ids::MediaId,
 };
 use bytes::Bytes;
-use common::{Backend, TEST_PART_SIZE, pseudo_random_bytes};
+use common::{Stack, TEST_PART_SIZE, pseudo_random_bytes};
 use futures::TryStreamExt;
 use std::sync::Arc;
 
-async fn open_store(backend: Backend, dir: &std::path::Path) -> Arc<dyn BlobStore> {
+async fn open_store(stack: Stack, dir: &std::path::Path) -> Arc<dyn BlobStore> {
     let mut settings = StorageSettings::default();
-    match backend {
-        Backend::Fs => settings.url = format!("file://{}", dir.display()),
-        Backend::S3 => {
+    match stack {
+        Stack::Embedded => settings.url = format!("file://{}", dir.display()),
+        Stack::Production => {
             let (s3, bucket) = common::s3_settings();
             settings.s3 = s3;
             settings.url = format!("s3://{bucket}");
@@ -35,9 +35,9 @@ fn fresh_key() -> BlobKey {
     BlobKey::new_media_original(&MediaId::generate())
 }
 
-async fn put_get_range_size_delete(backend: Backend) {
+async fn put_get_range_size_delete(stack: Stack) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(backend, dir.path()).await;
+    let store = open_store(stack, dir.path()).await;
     let key = fresh_key();
     let text = "Giao ban trực tuyến Toàn quốc — Đảng 9 tháng 2019\u{a0}".as_bytes().to_vec();
     assert_eq!(store.head(&key).await.unwrap(), None);
@@ -54,9 +54,9 @@ async fn put_get_range_size_delete(backend: Backend) {
     assert!(matches!(missing, blob::BlobError::NotFound { .. }), "{missing:?}");
 }
 
-async fn uploads_become_visible_only_on_commit(backend: Backend) {
+async fn uploads_become_visible_only_on_commit(stack: Stack) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(backend, dir.path()).await;
+    let store = open_store(stack, dir.path()).await;
     let data = pseudo_random_bytes(TEST_PART_SIZE * 3 + 4321, 5);
 
     let key = fresh_key();
@@ -86,9 +86,9 @@ async fn uploads_become_visible_only_on_commit(backend: Backend) {
     drop(upload);
     assert_eq!(store.head(&dropped).await.unwrap(), None);
 
-    match backend {
-        Backend::Fs => assert_eq!(common::files_under(&dir.path().join(".uploads")), Vec::<String>::new()),
-        Backend::S3 => {
+    match stack {
+        Stack::Embedded => assert_eq!(common::files_under(&dir.path().join(".uploads")), Vec::<String>::new()),
+        Stack::Production => {
             let mut open = Vec::new();
             for _ in 0..50 {
                 let (_, a) = common::s3_leftovers(aborted.as_str()).await;
@@ -104,9 +104,9 @@ async fn uploads_become_visible_only_on_commit(backend: Backend) {
     }
 }
 
-async fn small_and_empty_uploads(backend: Backend) {
+async fn small_and_empty_uploads(stack: Stack) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(backend, dir.path()).await;
+    let store = open_store(stack, dir.path()).await;
     for size in [0usize, 1, TEST_PART_SIZE - 1, TEST_PART_SIZE, TEST_PART_SIZE + 1] {
         let data = pseudo_random_bytes(size, size as u64 + 1);
         let key = fresh_key();
@@ -120,9 +120,9 @@ async fn small_and_empty_uploads(backend: Backend) {
     }
 }
 
-async fn listing_streams_the_keys_under_a_prefix(backend: Backend) {
+async fn listing_streams_the_keys_under_a_prefix(stack: Stack) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(backend, dir.path()).await;
+    let store = open_store(stack, dir.path()).await;
     let (media, other) = (MediaId::generate(), MediaId::generate());
     let mut expected = Vec::new();
     for key in
@@ -149,9 +149,9 @@ async fn listing_streams_the_keys_under_a_prefix(backend: Backend) {
 
 /// The S3 store reads in ranges of 1 MiB here (see `common::s3_settings`):
 /// every byte must come back in order across their boundaries.
-async fn long_reads_cross_range_boundaries(backend: Backend) {
+async fn long_reads_cross_range_boundaries(stack: Stack) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(backend, dir.path()).await;
+    let store = open_store(stack, dir.path()).await;
     let key = fresh_key();
     const MIB: u64 = 1024 * 1024;
     let data = pseudo_random_bytes((3 * MIB + MIB / 2) as usize, 11);
@@ -164,7 +164,7 @@ async fn long_reads_cross_range_boundaries(backend: Backend) {
     store.delete(&key).await.unwrap();
 }
 
-on_both_backends!(
+on_both_stacks!(
     put_get_range_size_delete,
     long_reads_cross_range_boundaries,
     uploads_become_visible_only_on_commit,

@@ -1,12 +1,12 @@
 //! A real browser plays clips through their signed playback URLs, on both
-//! backends: headless Chromium driven by playwright-core (installed by
+//! stacks: headless Chromium driven by playwright-core (installed by
 //! scripts/test.sh), a moov-at-end upload so the faststart rendition is what
 //! plays.
 
 use crate::common;
 
 use archive::proto::v1 as pb;
-use common::{Backend, TestServer, fixture};
+use common::{Stack, TestServer, fixture};
 use std::time::Duration;
 
 async fn url(server: &TestServer, name: &str, ttl_seconds: i64) -> String {
@@ -18,9 +18,9 @@ async fn url(server: &TestServer, name: &str, ttl_seconds: i64) -> String {
     server.media().get_playback_url(request).await.expect("playback URL").into_inner().url
 }
 
-async fn a_browser_plays_seeks_and_refuses_expired_urls(backend: Backend) {
+async fn a_browser_plays_seeks_and_refuses_expired_urls(stack: Stack) {
     crate::skip_without!(CHROMIUM);
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start(stack).await;
     let media = server.upload("93019_OHAI1.mp4", fixture("clip-moov-at-end.mp4")).await.expect("uploads");
     let info = media.mp4.clone().expect("probed");
     assert!(media.playback_rendition.is_some(), "moov at the end gets a faststart rendition");
@@ -41,7 +41,7 @@ async fn a_browser_plays_seeks_and_refuses_expired_urls(backend: Backend) {
     assert!(output.status.success(), "node failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value =
         serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
-    eprintln!("browser report ({backend:?}): {report}");
+    eprintln!("browser report ({stack:?}): {report}");
     assert!(report.get("failure").is_none(), "{report}");
 
     let probed = info.duration.unwrap();
@@ -68,4 +68,4 @@ async fn a_browser_plays_seeks_and_refuses_expired_urls(backend: Backend) {
     assert!(report["expiredError"].as_str().unwrap().starts_with("error"), "expired URL: {report}");
 }
 
-on_both_backends!(a_browser_plays_seeks_and_refuses_expired_urls);
+on_both_stacks!(a_browser_plays_seeks_and_refuses_expired_urls);

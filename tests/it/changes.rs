@@ -4,7 +4,7 @@
 //! database; concurrent writers on PostgreSQL give a gapless feed; a
 //! consumer on one replica sees writes made through another.
 
-use crate::common::{Backend, TestServer, fixture, production_config, reason, spawn_archived, update_request};
+use crate::common::{Stack, TestServer, fixture, production_config, reason, spawn_archived, update_request};
 use archive::proto::v1::{
     self as pb, ChangeKind, article_service_client::ArticleServiceClient,
     metadata_service_client::MetadataServiceClient,
@@ -50,8 +50,8 @@ fn seq(cursor: &str) -> i64 {
     cursor.rsplit_once(':').and_then(|(_, seq)| seq.parse().ok()).unwrap_or_else(|| panic!("cursor {cursor:?}"))
 }
 
-async fn every_change_has_its_event(backend: Backend) {
-    let server = TestServer::start_with(backend, |settings| {
+async fn every_change_has_its_event(stack: Stack) {
+    let server = TestServer::start_with(stack, |settings| {
         settings.retention.deleted_retention_seconds = 0;
         settings.retention.purge_interval_seconds = 0;
         settings.metadata.view_flush_interval_seconds = 0;
@@ -164,9 +164,9 @@ async fn every_change_has_its_event(backend: Backend) {
     assert_eq!(rest, changes[5..]);
 }
 
-async fn cursors_are_checked(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let other = TestServer::start(backend).await;
+async fn cursors_are_checked(stack: Stack) {
+    let server = TestServer::start(stack).await;
+    let other = TestServer::start(stack).await;
     let mut metadata = server.metadata();
     let old = now_cursor(&mut metadata).await;
     let request = pb::CreateArticleRequest {
@@ -210,14 +210,14 @@ async fn cursors_are_checked(backend: Backend) {
     assert_eq!(next_changes(&mut from_latest, 1).await[0].title, "Tin thứ hai");
 }
 
-on_both_backends!(every_change_has_its_event, cursors_are_checked);
+on_both_stacks!(every_change_has_its_event, cursors_are_checked);
 
 /// 16 writers on PostgreSQL, their commits interleaved, while a consumer
 /// follows: a feed with no gap and no reordering, matching the final state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_on_postgresql_give_a_gapless_feed() {
     crate::skip_without!(S3, POSTGRES);
-    let server = TestServer::start(Backend::S3).await;
+    let server = TestServer::start(Stack::Production).await;
     let mut metadata = server.metadata();
     let start = now_cursor(&mut metadata).await;
     let mut live = watch(&mut metadata, &start, &[], &[]).await.unwrap();
@@ -305,7 +305,7 @@ async fn a_consumer_on_one_replica_follows_writes_through_another() {
 /// text lines; a kind it does not know is a usage error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archivectl_watch_prints_changes_and_the_cursor_to_resume_from() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let dir = tempfile::tempdir().unwrap();
     let grpc = format!("http://{}", server.grpc_addr);
     let since = now_cursor(&mut server.metadata()).await;
@@ -359,7 +359,8 @@ async fn archivectl_watch_prints_changes_and_the_cursor_to_resume_from() {
 /// to resume from.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_are_not_counted_in_flight_and_end_at_shutdown() {
-    let mut server = TestServer::start_with(Backend::Fs, |settings| settings.server.max_in_flight_requests = 2).await;
+    let mut server =
+        TestServer::start_with(Stack::Embedded, |settings| settings.server.max_in_flight_requests = 2).await;
     let mut metadata = server.metadata();
     let cursor = now_cursor(&mut metadata).await;
     let mut watches = Vec::new();

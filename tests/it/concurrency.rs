@@ -1,7 +1,7 @@
 //! The embedded default under concurrent writers: SQLite has one writer at
 //! a time, and archived must queue its writes, never answer SQLITE_BUSY.
 
-use crate::common::{Backend, TestServer, update_request};
+use crate::common::{Stack, TestServer, update_request};
 use archive::proto::v1 as pb;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +15,8 @@ const RUN: Duration = Duration::from_secs(4);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_takes_64_concurrent_writers_without_busy_errors() {
     // As many upload slots as writers: the upload limit is not under test.
-    let server = TestServer::start_with(Backend::Fs, |settings| settings.media.max_concurrent_uploads = WRITERS).await;
+    let server =
+        TestServer::start_with(Stack::Embedded, |settings| settings.media.max_concurrent_uploads = WRITERS).await;
     let export = crate::common::fixture("article-2019-09-30-giao-ban-truc-tuyen.txt");
     let (writes, uploads) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();

@@ -5,7 +5,7 @@
 
 use crate::{
     cli::archivectl_command,
-    common::{Backend, TestServer, fixture, pseudo_random_bytes, s3_client},
+    common::{Stack, TestServer, fixture, pseudo_random_bytes, s3_client},
 };
 use archive::{
     blob::BlobKey,
@@ -40,9 +40,9 @@ async fn audit_error(server: &TestServer, request: pb::AuditFixityRequest) -> to
 
 /// The stored bytes of `key`, read behind archived's back.
 async fn read_stored(server: &TestServer, key: &BlobKey) -> Vec<u8> {
-    match server.backend {
-        Backend::Fs => std::fs::read(server.blob_root().join(key.as_str())).unwrap(),
-        Backend::S3 => {
+    match server.stack {
+        Stack::Embedded => std::fs::read(server.blob_root().join(key.as_str())).unwrap(),
+        Stack::Production => {
             let (client, bucket) = s3_client().await;
             let object = client.get_object().bucket(&bucket).key(key.as_str()).send().await.unwrap();
             object.body.collect().await.unwrap().into_bytes().to_vec()
@@ -52,9 +52,9 @@ async fn read_stored(server: &TestServer, key: &BlobKey) -> Vec<u8> {
 
 /// Replaces the stored bytes of `key` behind archived's back.
 async fn write_stored(server: &TestServer, key: &BlobKey, data: Vec<u8>) {
-    match server.backend {
-        Backend::Fs => std::fs::write(server.blob_root().join(key.as_str()), data).unwrap(),
-        Backend::S3 => {
+    match server.stack {
+        Stack::Embedded => std::fs::write(server.blob_root().join(key.as_str()), data).unwrap(),
+        Stack::Production => {
             let (client, bucket) = s3_client().await;
             let body = aws_sdk_s3::primitives::ByteStream::from(data);
             client.put_object().bucket(&bucket).key(key.as_str()).body(body).send().await.unwrap();
@@ -64,9 +64,9 @@ async fn write_stored(server: &TestServer, key: &BlobKey, data: Vec<u8>) {
 
 /// Deletes the stored object `key` behind archived's back.
 async fn delete_stored(server: &TestServer, key: &BlobKey) {
-    match server.backend {
-        Backend::Fs => std::fs::remove_file(server.blob_root().join(key.as_str())).unwrap(),
-        Backend::S3 => {
+    match server.stack {
+        Stack::Embedded => std::fs::remove_file(server.blob_root().join(key.as_str())).unwrap(),
+        Stack::Production => {
             let (client, bucket) = s3_client().await;
             client.delete_object().bucket(&bucket).key(key.as_str()).send().await.unwrap();
         }
@@ -103,8 +103,8 @@ async fn store(server: &TestServer) -> Stored {
     }
 }
 
-async fn damaged_objects_are_reported(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn damaged_objects_are_reported(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let stored = store(&server).await;
     let metadata = server.archive.metadata();
     let body = metadata.get_article(&stored.article, None).await.unwrap().body;
@@ -185,11 +185,11 @@ async fn damaged_objects_are_reported(backend: Backend) {
     assert!(stdout.starts_with("checked:     3\nmismatched:  0\nmissing:     0\n"), "{stdout}");
 }
 
-on_both_backends!(damaged_objects_are_reported);
+on_both_stacks!(damaged_objects_are_reported);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audits_are_sampled_rate_bounded_and_validated() {
-    let server = TestServer::start_with(Backend::Fs, |settings| settings.fixity.bytes_per_second = 1 << 20).await;
+    let server = TestServer::start_with(Stack::Embedded, |settings| settings.fixity.bytes_per_second = 1 << 20).await;
     for (n, size) in [(0, 0), (1, 1), (2, 96 * 1024), (3, 160 * 1024)] {
         server.upload(&format!("{n}.bin"), pseudo_random_bytes(size, n)).await.unwrap();
     }
@@ -234,7 +234,7 @@ async fn audits_are_sampled_rate_bounded_and_validated() {
 /// The scheduled audit: its metrics show what it found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_audit_reports_in_metrics() {
-    let server = TestServer::start_with(Backend::Fs, |settings| settings.fixity.interval_seconds = 1).await;
+    let server = TestServer::start_with(Stack::Embedded, |settings| settings.fixity.interval_seconds = 1).await;
     let media = server.upload("a.bin", pseudo_random_bytes(50_000, 7)).await.unwrap();
     let object = server.archive.metadata().get_media(&MediaId::from_name(&media.name).unwrap()).await.unwrap().object;
     delete_stored(&server, &object.key).await;

@@ -2,7 +2,7 @@
 //! over HTTP/1.1: length-prefixed frames in, data frames and a trailer
 //! frame out; the same tokens as gRPC, the gateway's CORS origins.
 
-use crate::common::{Backend, TestServer};
+use crate::common::{Stack, TestServer};
 use archive::{
     proto::v1 as pb,
     service::auth::{Scope, file_entry, new_token},
@@ -78,7 +78,7 @@ async fn grpc_web_calls_pass_the_same_tokens_and_cors_origins() {
     let (reader, writer) = (new_token(), new_token());
     let entries = file_entry("web", &[Scope::Read], &reader) + &file_entry("cms", &[Scope::Write], &writer);
     std::fs::write(&tokens, entries).unwrap();
-    let server = TestServer::start_with(Backend::Fs, |settings| {
+    let server = TestServer::start_with(Stack::Embedded, |settings| {
         settings.server.grpc_web = true;
         settings.auth.tokens_file = Some(tokens.display().to_string());
         settings.gateway.cors_allowed_origins = vec!["https://cms.example".into()];
@@ -144,7 +144,7 @@ async fn grpc_web_calls_pass_the_same_tokens_and_cors_origins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_is_off_by_default() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let url = format!("http://{}", server.grpc_addr);
     let request = reqwest::Client::new()
         .post(format!("{url}/archive.v1.MetadataService/GetArchiveStatistics"))

@@ -2,7 +2,7 @@
 //! translated to archived's services: each checks the status the case
 //! expects and that nothing is left behind (no clip, no open upload).
 
-use crate::common::{Backend, TestServer, fixture, pseudo_random_bytes, reason, sha256_hex};
+use crate::common::{Stack, TestServer, fixture, pseudo_random_bytes, reason, sha256_hex};
 use archive::proto::v1::{self as pb, upload_media_request::Kind};
 use futures::StreamExt;
 use tonic::Code;
@@ -17,7 +17,7 @@ async fn stored(server: &TestServer) -> (i64, i64) {
 /// large_unary: a request and a response of a few hundred KB, byte exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_unary() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let body = "Đảng bộ tỉnh Thái Bình nâng cao chất lượng sinh hoạt chi bộ. ".repeat(271_828 / 60);
     let article = pb::Article { title: "Lớn".into(), body: body.clone(), ..Default::default() };
     let request =
@@ -33,7 +33,7 @@ async fn large_unary() {
 /// make one clip of their sum.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_streaming() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let data = pseudo_random_bytes(27_182 + 8 + 1_828 + 45_904, 3);
     let header = pb::UploadHeader { filename: "luong.bin".into(), ..Default::default() };
     let mut messages = vec![pb::UploadMediaRequest { kind: Some(Kind::Header(header)) }];
@@ -52,7 +52,7 @@ async fn client_streaming() {
 /// configured size, the last one shorter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_streaming() {
-    let server = TestServer::start_with(Backend::Fs, |settings| settings.media.chunk_size_bytes = 31_415).await;
+    let server = TestServer::start_with(Stack::Embedded, |settings| settings.media.chunk_size_bytes = 31_415).await;
     let data = pseudo_random_bytes(100_000, 5);
     let media = server.upload("doc.bin", data.clone()).await.unwrap();
     let request = pb::ReadMediaRequest { name: media.name, offset: 9, limit: 90_000 };
@@ -78,7 +78,7 @@ impl ConcatData for Vec<pb::ReadMediaResponse> {
 /// INVALID_ARGUMENT, and stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_stream() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let empty = futures::stream::iter(Vec::<pb::UploadMediaRequest>::new());
     let refused = server.media().upload_media(empty).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
@@ -88,8 +88,8 @@ async fn empty_stream() {
 /// cancel_after_begin: a client that opens an upload, sends its header and
 /// more than a part, then cancels: the server drops what it had, leaving
 /// no record, no open upload, no object and no open multipart upload.
-async fn cancel_after_begin(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn cancel_after_begin(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let (messages, receiver) = tokio::sync::mpsc::channel(4);
     let mut media = server.media();
     let call =
@@ -103,7 +103,7 @@ async fn cancel_after_begin(backend: Backend) {
     }
     // On S3 a part is stored, in an open multipart upload, before the cancel.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while backend == Backend::S3 && crate::common::leftovers_of(&server, &media_id).await.is_empty() {
+    while stack == Stack::Production && crate::common::leftovers_of(&server, &media_id).await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "no part was ever stored");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -121,13 +121,13 @@ async fn cancel_after_begin(backend: Backend) {
     assert_eq!(stored(&server).await, (0, 0), "nothing recorded, nothing left open");
 }
 
-on_both_backends!(cancel_after_begin);
+on_both_stacks!(cancel_after_begin);
 
 /// cancel_after_first_response: a reader that takes one chunk and cancels;
 /// the server ends the stream (the next call on the channel is served).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_after_first_response() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let media = server.upload("dai.bin", pseudo_random_bytes(8 << 20, 6)).await.unwrap();
     let request = pb::ReadMediaRequest { name: media.name.clone(), offset: 0, limit: 0 };
     let mut stream = server.media().read_media(request).await.unwrap().into_inner();
@@ -156,7 +156,7 @@ async fn cancel_after_first_response() {
 /// reader dawdles past it ends DEADLINE_EXCEEDED, before the clip's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_on_sleeping_server() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let size = 32 << 20;
     let media = server.upload("cham.bin", pseudo_random_bytes(size, 9)).await.unwrap();
     let mut request = tonic::Request::new(pb::ReadMediaRequest { name: media.name, offset: 0, limit: 0 });
@@ -180,7 +180,7 @@ async fn timeout_on_sleeping_server() {
 /// the server set them, Vietnamese included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_code_and_message() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let request = pb::ImportArticleRequest {
         export_text: "Tiêu đề\n\nThứ 9, 30.09.2019 | 17:20:59\n".into(),
         ..Default::default()
@@ -194,7 +194,7 @@ async fn status_code_and_message() {
 /// metadata, on a unary call and on a stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_metadata() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let mut unary = tonic::Request::new(pb::GetArchiveStatisticsRequest {});
     unary.metadata_mut().insert("x-request-id", "thu-nghiem-1".parse().unwrap());
     let answered = server.metadata().get_archive_statistics(unary).await.unwrap();
@@ -210,7 +210,7 @@ async fn custom_metadata() {
 /// UNIMPLEMENTED, not a hang or an INTERNAL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unimplemented_method() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let mut client = tonic::client::Grpc::new(server.channel.clone());
     client.ready().await.unwrap();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static("/archive.v1.ArticleService/NoSuchMethod");

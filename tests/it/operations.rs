@@ -1,7 +1,7 @@
 //! What an operator sees: Prometheus series after a few calls, and limits
 //! answered with the status gRPC's guide gives and the setting's name.
 
-use crate::common::{Backend, TestServer, fixture, reason};
+use crate::common::{Stack, TestServer, fixture, reason};
 use archive::{
     client::upload_messages,
     proto::v1::{self as pb, upload_media_request::Kind},
@@ -26,7 +26,7 @@ fn sample(text: &str, parts: &[&str]) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_rpcs_bytes_gateway_and_storage() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let article = pb::Article { title: "Giao ban".into(), body: "Nội dung".into(), ..Default::default() };
     let created = server
         .articles()
@@ -127,7 +127,7 @@ async fn the_janitor_reports_open_upload_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_over_the_limit_is_resource_exhausted_naming_the_setting() {
     let limit = 256 * 1024;
-    let server = TestServer::start_with(Backend::Fs, |settings| {
+    let server = TestServer::start_with(Stack::Embedded, |settings| {
         settings.server.max_message_bytes = limit;
         settings.media.chunk_size_bytes = limit / 4;
     })
@@ -193,7 +193,7 @@ async fn health_follows_storage_and_database() {
     let database = crate::common::fresh_postgres_url().await;
     let db_proxy = crate::common::Proxy::start(crate::common::host_port(&database)).await;
     let proxied_db = database.replace(&crate::common::host_port(&database).to_string(), &db_proxy.addr.to_string());
-    let server = TestServer::start_with(Backend::S3, |settings| {
+    let server = TestServer::start_with(Stack::Production, |settings| {
         settings.storage.s3.endpoint = Some(format!("http://{}", s3_proxy.addr));
         settings.metadata.url = proxied_db;
         settings.server.readiness_interval_seconds = 1;
@@ -294,7 +294,7 @@ fn reason_and_retry(status: &tonic::Status) -> (Code, String, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_limit_is_crossed_with_its_status_and_setting() {
-    let server = TestServer::start_with(Backend::Fs, |settings| {
+    let server = TestServer::start_with(Stack::Embedded, |settings| {
         settings.auth.requests_per_second = 1;
         settings.auth.burst = 3;
         settings.server.max_in_flight_requests = 1;
@@ -365,7 +365,7 @@ async fn each_limit_is_crossed_with_its_status_and_setting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_limits_are_crossed_with_their_status_and_setting() {
     const MAX: usize = 1024 * 1024;
-    let server = TestServer::start_with(Backend::Fs, |settings| {
+    let server = TestServer::start_with(Stack::Embedded, |settings| {
         settings.media.max_upload_bytes = MAX as u64;
         settings.media.max_concurrent_uploads = 1;
     })
@@ -404,7 +404,7 @@ async fn upload_limits_are_crossed_with_their_status_and_setting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_over_the_per_connection_limit_wait_their_turn() {
     use futures::StreamExt;
-    let server = TestServer::start_with(Backend::Fs, |settings| settings.server.max_concurrent_streams = 2).await;
+    let server = TestServer::start_with(Stack::Embedded, |settings| settings.server.max_concurrent_streams = 2).await;
     // Larger than the client's stream window: a stream not read stays open.
     let clip = server.upload("dai.bin", crate::common::pseudo_random_bytes(12 << 20, 4)).await.unwrap();
     let mut open = Vec::new();
@@ -435,7 +435,7 @@ async fn streams_over_the_per_connection_limit_wait_their_turn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_client_reflects_and_calls() {
     crate::skip_without!(PYTHON);
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let output = crate::common::python(&["tests/interop/python_client.py", &server.grpc_addr.to_string(), "proto"]);
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && stdout.trim() == "ok", "{stdout}{stderr}");

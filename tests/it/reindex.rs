@@ -4,7 +4,7 @@
 use crate::common;
 
 use archive::proto::v1::{self as pb};
-use common::{Backend, TestServer, fixture, update_request};
+use common::{Stack, TestServer, fixture, update_request};
 
 fn new_article(title: &str, body: &str, keywords: &[&str]) -> pb::Article {
     pb::Article {
@@ -63,9 +63,9 @@ async fn answers(server: &TestServer, articles: &[&str], media: &[String]) -> Ve
     out
 }
 
-async fn rebuilt_database_answers_like_the_original(backend: Backend) {
+async fn rebuilt_database_answers_like_the_original(stack: Stack) {
     // The whole bucket is read back, so it must hold this test's objects only.
-    let original = TestServer::start_isolated(backend, |settings| {
+    let original = TestServer::start_isolated(stack, |settings| {
         // Flushes happen when this test says.
         settings.metadata.view_flush_interval_seconds = 0;
     })
@@ -92,7 +92,7 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
         let key = archive::blob::BlobKey::article_manifest(&id);
         let blobs = original.archive.blobs();
         let stored = blobs.get_bytes(&key, blobs.head(&key).await.unwrap().unwrap()).await.unwrap();
-        serde_json::from_slice::<archive::archive::manifest::ArticleManifest>(&stored).unwrap().view_count
+        serde_json::from_slice::<archive::domain::manifest::ArticleManifest>(&stored).unwrap().view_count
     };
     assert_eq!(manifest_views().await, total - 11);
     assert_eq!(original.archive.flush_views().await.unwrap(), 1);
@@ -128,13 +128,13 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
     // A new, empty database over the same bucket.
     let (settings, fresh_dir) = original.with_fresh_database().await;
     let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
-    let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await.unwrap();
-    let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
+    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await.unwrap();
+    let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (4, 2, 0), "{report:?}");
-    let again = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await;
+    let again = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await;
     assert!(again.is_err(), "a second reindex into a filled database is refused");
 
-    let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
+    let rebuilt = TestServer::start_from(stack, settings, fresh_dir).await;
     let after = answers(&rebuilt, &articles, &media).await;
     assert_eq!(before.len(), after.len());
     for (before, after) in before.iter().zip(&after) {
@@ -150,10 +150,10 @@ async fn rebuilt_database_answers_like_the_original(backend: Backend) {
 /// Manifests left behind their commit (a process killed between the two,
 /// or a failed PUT) are rewritten from the change feed by the janitor's
 /// repair pass, and a reindex then rebuilds the latest state.
-async fn manifests_behind_the_database_are_repaired(backend: Backend) {
+async fn manifests_behind_the_database_are_repaired(stack: Stack) {
     use archive::{blob::BlobKey, ids::MediaId};
     use std::time::Duration;
-    let server = TestServer::start_isolated(backend, |_| {}).await;
+    let server = TestServer::start_isolated(stack, |_| {}).await;
     let blobs = server.archive.blobs().clone();
     let request = pb::CreateArticleRequest {
         request_id: String::new(),
@@ -196,8 +196,8 @@ async fn manifests_behind_the_database_are_repaired(backend: Backend) {
 
     // The bucket alone now rebuilds the latest state.
     let (settings, dir) = server.with_fresh_database().await;
-    let rebuilt = TestServer::start_from(backend, settings, dir).await;
-    archive::archive::reindex::rebuild(rebuilt.archive.blobs().as_ref(), rebuilt.archive.metadata().as_ref())
+    let rebuilt = TestServer::start_from(stack, settings, dir).await;
+    archive::domain::reindex::rebuild(rebuilt.archive.blobs().as_ref(), rebuilt.archive.metadata().as_ref())
         .await
         .unwrap();
     let id = archive::ids::ArticleId::parse("giao-ban").unwrap();
@@ -206,4 +206,4 @@ async fn manifests_behind_the_database_are_repaired(backend: Backend) {
     assert!(rebuilt.archive.metadata().get_media(&MediaId::from_name(&gone.name).unwrap()).await.is_err());
 }
 
-on_both_backends!(rebuilt_database_answers_like_the_original, manifests_behind_the_database_are_repaired);
+on_both_stacks!(rebuilt_database_answers_like_the_original, manifests_behind_the_database_are_repaired);

@@ -3,7 +3,7 @@
 //! memory (flow control, not buffering), and a gateway request stuck behind its backend is answered
 //! 504 at `gateway.request_timeout_seconds`.
 
-use crate::common::{Backend, TestServer, fixture, pseudo_random_bytes, sha256_hex, spawn_archived};
+use crate::common::{Stack, TestServer, fixture, pseudo_random_bytes, sha256_hex, spawn_archived};
 use archive::proto::v1 as pb;
 use futures::StreamExt;
 use std::time::Duration;
@@ -90,7 +90,7 @@ async fn a_stuck_gateway_request_is_answered_504_at_its_timeout() {
     crate::skip_without!(S3, POSTGRES);
     use sqlx::Connection;
     let blobs = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(Backend::S3, |settings| {
+    let server = TestServer::start_with(Stack::Production, |settings| {
         settings.storage.url = format!("file://{}", blobs.path().display());
         settings.gateway.request_timeout_seconds = 1;
     })

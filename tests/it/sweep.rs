@@ -10,7 +10,7 @@ use archive::{
     proto::v1 as pb,
 };
 use bytes::Bytes;
-use common::{Backend, TestServer, fixture, update_request};
+use common::{Stack, TestServer, fixture, update_request};
 use futures::TryStreamExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,9 +40,9 @@ async fn put(blobs: &dyn BlobStore, key: &BlobKey, data: &'static [u8]) {
     blobs.put(key, Bytes::from_static(data), "application/octet-stream").await.unwrap();
 }
 
-async fn only_unnamed_old_objects_are_swept(backend: Backend) {
+async fn only_unnamed_old_objects_are_swept(stack: Stack) {
     // The sweep reads the whole bucket, so it must hold this test's objects only.
-    let server = TestServer::start_isolated(backend, |settings| {
+    let server = TestServer::start_isolated(stack, |settings| {
         settings.retention.sweep_interval_seconds = 0; // sweeps happen when this test says
     })
     .await;
@@ -172,7 +172,7 @@ async fn only_unnamed_old_objects_are_swept(backend: Backend) {
 
     // A server on an empty database (before a reindex) sweeps nothing.
     let (settings, fresh_dir) = server.with_fresh_database().await;
-    let empty = TestServer::start_from(backend, settings, fresh_dir).await;
+    let empty = TestServer::start_from(stack, settings, fresh_dir).await;
     assert_eq!(empty.archive.sweep_unreferenced(Duration::ZERO).await.unwrap(), Default::default());
     assert_eq!(stored_keys(blobs.as_ref()).await, expected);
 }
@@ -189,8 +189,8 @@ async fn open_uploads(blobs: &dyn BlobStore) -> Vec<(String, Option<String>)> {
 /// multipart upload, on the file system an unfinished write) is aborted
 /// once older than the grace period; a resumable session's stays and
 /// finishes.
-async fn abandoned_uploads_are_aborted_and_sessions_kept(backend: Backend) {
-    let server = TestServer::start_isolated(backend, |settings| settings.retention.sweep_interval_seconds = 0).await;
+async fn abandoned_uploads_are_aborted_and_sessions_kept(stack: Stack) {
+    let server = TestServer::start_isolated(stack, |settings| settings.retention.sweep_interval_seconds = 0).await;
     let blobs = server.archive.blobs();
     server.upload("ban-tin.mp4", fixture("clip-faststart.mp4")).await.unwrap(); // (an empty database stops the sweep)
     let started = pb::StartUploadRequest {
@@ -207,7 +207,7 @@ async fn abandoned_uploads_are_aborted_and_sessions_kept(backend: Backend) {
     let crc = crc32c::crc32c(&part);
     blobs.multipart().upload_part(&abandoned_key, &abandoned, 1, 0, part, crc).await.unwrap();
     let mut expected_aborted = 1;
-    if backend == Backend::Fs {
+    if stack == Stack::Embedded {
         // And a write killed before its rename.
         let name = uuid::Uuid::now_v7().to_string();
         std::fs::write(server.blob_root().join(".uploads").join(&name), b"half a manifest").unwrap();
@@ -223,7 +223,7 @@ async fn abandoned_uploads_are_aborted_and_sessions_kept(backend: Backend) {
     let report = server.archive.sweep_unreferenced(Duration::ZERO).await.unwrap();
     assert_eq!(report.aborted_uploads, expected_aborted, "{report:?}");
     assert_eq!(open_uploads(blobs.as_ref()).await, session_only);
-    if backend == Backend::S3 {
+    if stack == Stack::Production {
         let (objects, uploads) = common::s3_leftovers(abandoned_key.as_str()).await;
         assert!(objects.is_empty() && uploads.is_empty(), "{objects:?} {uploads:?}");
     }
@@ -238,4 +238,4 @@ async fn abandoned_uploads_are_aborted_and_sessions_kept(backend: Backend) {
     assert!(open_uploads(blobs.as_ref()).await.is_empty());
 }
 
-on_both_backends!(only_unnamed_old_objects_are_swept, abandoned_uploads_are_aborted_and_sessions_kept);
+on_both_stacks!(only_unnamed_old_objects_are_swept, abandoned_uploads_are_aborted_and_sessions_kept);

@@ -3,7 +3,7 @@
 //! certificate (or with one another CA signed) is refused, one with a
 //! certificate the configured CA signed gets through.
 
-use crate::common::{Backend, test_settings};
+use crate::common::{Stack, test_settings};
 use archive::{
     app::Application,
     client::{ClientOptions, connect_with},
@@ -42,7 +42,7 @@ fn write(dir: &Path, name: &str, pem: &str) -> PathBuf {
 
 async fn serve(dir: &Path, mutual: bool, ca: &Authority) -> String {
     let (cert, key) = leaf(ca, &["localhost", "127.0.0.1"]);
-    let mut settings = test_settings(Backend::Fs, dir).await;
+    let mut settings = test_settings(Stack::Embedded, dir).await;
     settings.server.tls.cert_file = Some(write(dir, "server.pem", &cert).display().to_string());
     settings.server.tls.key_file = Some(write(dir, "server.key", &key).display().to_string());
     if mutual {

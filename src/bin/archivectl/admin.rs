@@ -171,7 +171,7 @@ pub async fn reindex(config: Option<&Path>) -> anyhow::Result<Reindexed> {
     let settings = archive::config::Settings::load(config)?;
     let blobs = archive::blob::open(&settings.storage, settings.media.chunk_size_bytes).await?.store;
     let metadata = archive::metadata::open(&settings.metadata).await?;
-    let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
+    let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await?;
     Ok(Reindexed {
         articles: report.articles,
         media: report.media,

@@ -1,16 +1,6 @@
 //! Exit codes scripts can rely on, and what a failure tells the person (or
-//! script) that ran the command.
-//!
-//! | exit | meaning |
-//! | --- | --- |
-//! | 0 | done |
-//! | 1 | anything else (a local file, a bad config, a server fault) |
-//! | 2 | usage: a flag or argument is wrong (clap's own, too) |
-//! | 3 | not found |
-//! | 4 | token missing, unknown, or lacking the scope |
-//! | 5 | conflict: the resource changed or is in another state |
-//! | 6 | unavailable, busy, or over a server limit: retry later |
-//! | 7 | `fixity` found damaged or missing objects |
+//! script) that ran the command. What each code means is [`MEANINGS`];
+//! docs/cli.md's table is that one (a test holds it so).
 
 use serde::Serialize;
 
@@ -21,6 +11,20 @@ pub const PERMISSION: u8 = 4;
 pub const CONFLICT: u8 = 5;
 pub const UNAVAILABLE: u8 = 6;
 pub const DAMAGED: u8 = 7;
+
+/// Each exit code and what it means, as docs/cli.md's "Exit codes" table
+/// says it word for word.
+#[cfg(test)]
+const MEANINGS: [(u8, &str); 8] = [
+    (0, "done"),
+    (OTHER, "anything else: a local file, a bad config, a server fault"),
+    (USAGE, "usage: a flag or an argument is wrong"),
+    (NOT_FOUND, "not found"),
+    (PERMISSION, "token missing or unknown, or lacking the scope"),
+    (CONFLICT, "conflict: the resource changed or is in another state"),
+    (UNAVAILABLE, "unavailable, busy, or over a server limit: retry later"),
+    (DAMAGED, "`fixity` found damaged or missing objects (each printed; docs/operations.md)"),
+];
 
 /// A usage error found after parsing (clap exits 2 on its own ones).
 #[derive(Debug, thiserror::Error)]
@@ -108,5 +112,18 @@ mod tests {
         assert_eq!((local.code.as_str(), local.exit), ("LOCAL", OTHER));
         assert_eq!(explain(&Usage("--id takes one file".into()).into()).exit, USAGE);
         assert_eq!(code_name(tonic::Code::DeadlineExceeded), "DEADLINE_EXCEEDED");
+    }
+
+    /// docs/cli.md's table of exit codes is [`MEANINGS`], row for row.
+    #[test]
+    fn the_docs_table_is_the_exit_codes() {
+        let docs = include_str!("../../../docs/cli.md");
+        let (_, section) = docs.split_once("## Exit codes\n\n").expect("docs/cli.md has a section Exit codes");
+        let table: Vec<&str> = section.lines().take_while(|line| line.starts_with('|')).collect();
+        let mut expected = vec!["| exit | meaning |".to_owned(), "| --- | --- |".to_owned()];
+        expected.extend(MEANINGS.iter().map(|(exit, meaning)| format!("| {exit} | {meaning} |")));
+        assert_eq!(table, expected);
+        let exits: Vec<u8> = MEANINGS.iter().map(|(exit, _)| *exit).collect();
+        assert_eq!(exits, (0..MEANINGS.len() as u8).collect::<Vec<_>>(), "every code once, in order");
     }
 }

@@ -1,5 +1,6 @@
-//! Test harness: a real archived on random loopback ports, over the local file
-//! system or the SeaweedFS that `scripts/test.sh` starts.
+//! Test harness: a real archived on random loopback ports, on the embedded
+//! stack (local file system + SQLite) or the production one (the SeaweedFS
+//! and PostgreSQL that `scripts/test.sh` starts).
 #![allow(dead_code)]
 
 mod api;
@@ -26,10 +27,13 @@ use tonic::transport::Channel;
 /// S3 part size in tests: the S3 minimum, so multipart is reached quickly.
 pub const TEST_PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// What a test server stores on: archived's two deployments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Fs,
-    S3,
+pub enum Stack {
+    /// The local file system and SQLite (archived's defaults).
+    Embedded,
+    /// S3 (SeaweedFS) and PostgreSQL; `blob_store` uses only its S3.
+    Production,
 }
 
 /// What scripts/test.sh provides beside cargo, by the variable that says
@@ -123,7 +127,7 @@ pub async fn fresh_postgres_url() -> String {
 
 /// The production pairing runs on S3 + PostgreSQL, the embedded one on the
 /// file system + SQLite, so every server test covers both databases too.
-pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
+pub async fn test_settings(stack: Stack, dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.server.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.server.gateway_addr = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -131,9 +135,9 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
     settings.metadata.url = format!("sqlite://{}", dir.join("archive.db").display());
     settings.gateway.key_file = dir.join("gateway.key").display().to_string();
     settings.server.shutdown_delay_seconds = 0;
-    match backend {
-        Backend::Fs => settings.storage.url = format!("file://{}", dir.join("blobs").display()),
-        Backend::S3 => {
+    match stack {
+        Stack::Embedded => settings.storage.url = format!("file://{}", dir.join("blobs").display()),
+        Stack::Production => {
             let (s3, bucket) = s3_settings();
             settings.storage.s3 = s3;
             settings.storage.url = format!("s3://{bucket}");
@@ -144,38 +148,38 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
 }
 
 pub struct TestServer {
-    pub backend: Backend,
+    pub stack: Stack,
     pub grpc_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
     /// `/metrics`, `/readyz`, `/healthz`.
     pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub dir: TempDir,
-    pub archive: archive::archive::Archive,
+    pub archive: archive::domain::Archive,
     pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
 }
 
 impl TestServer {
-    pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, |_| {}).await
+    pub async fn start(stack: Stack) -> Self {
+        Self::start_with(stack, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+    pub async fn start_with(stack: Stack, adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = test_settings(backend, dir.path()).await;
+        let mut settings = test_settings(stack, dir.path()).await;
         adjust(&mut settings);
-        Self::start_from(backend, settings, dir).await
+        Self::start_from(stack, settings, dir).await
     }
 
     /// A server whose storage holds its own objects only (on S3 a bucket of
     /// its own), for tests that read the whole bucket back.
-    pub async fn start_isolated(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
-        let bucket = match backend {
-            Backend::S3 => Some(fresh_bucket().await),
-            Backend::Fs => None,
+    pub async fn start_isolated(stack: Stack, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let bucket = match stack {
+            Stack::Production => Some(fresh_bucket().await),
+            Stack::Embedded => None,
         };
-        Self::start_with(backend, |settings| {
+        Self::start_with(stack, |settings| {
             if let Some(bucket) = bucket {
                 settings.storage.url = format!("s3://{bucket}");
             }
@@ -189,15 +193,15 @@ impl TestServer {
     pub async fn with_fresh_database(&self) -> (Settings, TempDir) {
         let mut settings = self.settings.clone();
         let dir = tempfile::tempdir().expect("temp dir");
-        settings.metadata.url = match self.backend {
-            Backend::Fs => format!("sqlite://{}", dir.path().join("rebuilt.db").display()),
-            Backend::S3 => fresh_postgres_url().await,
+        settings.metadata.url = match self.stack {
+            Stack::Embedded => format!("sqlite://{}", dir.path().join("rebuilt.db").display()),
+            Stack::Production => fresh_postgres_url().await,
         };
         (settings, dir)
     }
 
     /// A server on exactly these settings; `dir` lives as long as it does.
-    pub async fn start_from(backend: Backend, settings: Settings, dir: TempDir) -> Self {
+    pub async fn start_from(stack: Stack, settings: Settings, dir: TempDir) -> Self {
         archive::app::telemetry::init();
         let app = Application::build(settings.clone()).await.expect("server builds");
         let (grpc_addr, gateway_addr, admin_addr) = (app.grpc_addr(), app.gateway_addr(), app.admin_addr());
@@ -207,7 +211,7 @@ impl TestServer {
             let _ = stopped.await;
         }));
         let channel = archive::client::connect(&format!("http://{grpc_addr}")).await.expect("server answers");
-        Self { backend, grpc_addr, gateway_addr, admin_addr, channel, dir, archive, settings, stop: Some(stop) }
+        Self { stack, grpc_addr, gateway_addr, admin_addr, channel, dir, archive, settings, stop: Some(stop) }
     }
 
     pub fn articles(&self) -> ArticleServiceClient<Channel> {
@@ -338,8 +342,8 @@ pub fn files_under(root: &std::path::Path) -> Vec<String> {
 
 /// What is left of a clip's bytes (stored or half-written) for `media_id`.
 pub async fn leftovers_of(server: &TestServer, media_id: &str) -> Vec<String> {
-    match server.backend {
-        Backend::Fs => {
+    match server.stack {
+        Stack::Embedded => {
             let root = server.blob_root();
             let mut left: Vec<String> = files_under(&root.join("media").join(media_id))
                 .into_iter()
@@ -348,31 +352,31 @@ pub async fn leftovers_of(server: &TestServer, media_id: &str) -> Vec<String> {
             left.extend(files_under(&root.join(".uploads")).into_iter().map(|f| format!(".uploads/{f}")));
             left
         }
-        Backend::S3 => {
+        Stack::Production => {
             let (objects, uploads) = s3_leftovers(&format!("media/{media_id}/")).await;
             objects.into_iter().chain(uploads.into_iter().map(|u| format!("open multipart upload {u}"))).collect()
         }
     }
 }
 
-/// Runs each listed async test fn on both blob backends.
+/// Runs each listed async test fn on both stacks ([`Stack`]).
 #[macro_export]
-macro_rules! on_both_backends {
+macro_rules! on_both_stacks {
     ($($test:ident),* $(,)?) => {
-        mod fs_backend {
+        mod embedded_stack {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test($crate::common::Backend::Fs).await;
+                    super::$test($crate::common::Stack::Embedded).await;
                 }
             )*
         }
-        mod s3_backend {
+        mod production_stack {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     $crate::skip_without!(S3, POSTGRES);
-                    super::$test($crate::common::Backend::S3).await;
+                    super::$test($crate::common::Stack::Production).await;
                 }
             )*
         }

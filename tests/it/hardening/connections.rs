@@ -4,7 +4,7 @@
 //! answer on the admin listener, not on the viewers' gateway.
 
 use crate::{
-    common::{Backend, TestServer, pseudo_random_bytes},
+    common::{Stack, TestServer, pseudo_random_bytes},
     slow_clients::rss_bytes,
 };
 use archive::proto::v1 as pb;
@@ -21,7 +21,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 const CLOSED_WITHIN: Duration = Duration::from_secs(6);
 
 async fn server_with_short_timeouts() -> TestServer {
-    TestServer::start_with(Backend::Fs, |settings| {
+    TestServer::start_with(Stack::Embedded, |settings| {
         settings.server.header_read_timeout_seconds = HEADER_TIMEOUT.as_secs();
         settings.server.http2_keepalive_interval_seconds = 1;
         settings.server.http2_keepalive_timeout_seconds = 1;
@@ -159,7 +159,7 @@ async fn slowloris_on_the_grpc_port_is_closed_and_idle_channels_stay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_readiness_answer_on_the_admin_port_only() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     server.metadata().list_articles(pb::ListArticlesRequest::default()).await.expect("a call to count");
     let http = reqwest::Client::new();
     let status = |addr: std::net::SocketAddr, path: &str| {

@@ -4,7 +4,7 @@
 //! counts that overflowed statistics, names echoed whole, upload sessions
 //! anyone could take over, a database file others could read.
 
-use crate::common::{Backend, TestServer, files_under, fixture, reason, s3_leftovers};
+use crate::common::{Stack, TestServer, files_under, fixture, reason, s3_leftovers};
 use archive::proto::v1 as pb;
 use std::time::{Duration, Instant};
 use tonic::Code;
@@ -26,9 +26,9 @@ fn fresh_id(prefix: &str) -> String {
 async fn traces_of(server: &TestServer, id: &str) -> (bool, Vec<String>) {
     let request = pb::GetArticleRequest { name: format!("articles/{id}"), ..Default::default() };
     let recorded = server.articles().get_article(request).await.is_ok();
-    let objects = match server.backend {
-        Backend::Fs => files_under(&server.blob_root().join("articles").join(id)),
-        Backend::S3 => s3_leftovers(&format!("articles/{id}/")).await.0,
+    let objects = match server.stack {
+        Stack::Embedded => files_under(&server.blob_root().join("articles").join(id)),
+        Stack::Production => s3_leftovers(&format!("articles/{id}/")).await.0,
     };
     (recorded, objects)
 }
@@ -45,8 +45,8 @@ fn seed() -> String {
 
 /// Finding 1: `Video:` lines naming paths (the probe pulled the tokens file
 /// off the importing machine) are refused by the server, and nothing is kept.
-async fn clip_references_that_are_paths_are_refused(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn clip_references_that_are_paths_are_refused(stack: Stack) {
+    let server = TestServer::start(stack).await;
     for reference in ["../../secret", "/etc/archived/tokens.toml", "..\\..\\secret", "C:secret.mp4", ".."] {
         let text = seed().replace("Video: 93019_OHAI1.mp4", &format!("Video: {reference}"));
         let id = fresh_id("duong-dan");
@@ -70,8 +70,8 @@ async fn clip_references_that_are_paths_are_refused(backend: Backend) {
 
 /// Finding 2: 100k clip references, a 10 MB title, an oversized body: each
 /// refused at once with its reason, nothing written.
-async fn oversized_imports_are_refused_fast_and_leave_nothing(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn oversized_imports_are_refused_fast_and_leave_nothing(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let references: String = (0..100_000).map(|i| format!("Video: c{i}.mp4\n")).collect();
     let text = seed().replace("Video: 93019_OHAI1.mp4", &references);
     assert!(text.len() < 2 << 20, "under the body limit: the reference count is what is refused");
@@ -115,9 +115,9 @@ async fn oversized_imports_are_refused_fast_and_leave_nothing(backend: Backend) 
 
 /// Finding 7: a write whose answer would be over the message limit is
 /// refused before its commit (it used to commit and answer OUT_OF_RANGE).
-async fn a_write_too_large_to_answer_is_refused_before_its_commit(backend: Backend) {
+async fn a_write_too_large_to_answer_is_refused_before_its_commit(stack: Stack) {
     const LIMIT: usize = 256 * 1024;
-    let server = TestServer::start_with(backend, |settings| {
+    let server = TestServer::start_with(stack, |settings| {
         settings.server.max_message_bytes = LIMIT;
         settings.media.chunk_size_bytes = LIMIT / 4;
     })
@@ -136,8 +136,8 @@ async fn a_write_too_large_to_answer_is_refused_before_its_commit(backend: Backe
 
 /// Finding 7: a retry with the same request_id answers the article the
 /// first call made, however many arrive at once.
-async fn retries_with_a_request_id_never_duplicate(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn retries_with_a_request_id_never_duplicate(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let request_id = uuid::Uuid::new_v4().to_string();
     let request = pb::ImportArticleRequest { export_text: fixture(SEED).into(), article_id: "".into(), request_id };
     let calls = (0..8).map(|_| {
@@ -167,8 +167,8 @@ async fn retries_with_a_request_id_never_duplicate(backend: Backend) {
 /// Finding 8: a view count past what the stores sum is refused; one stored
 /// before the bound (written straight into the database here) no longer
 /// breaks statistics or RecordView for everyone.
-async fn view_counts_cannot_overflow(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn view_counts_cannot_overflow(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let text = seed().replace("89 lượt xem", "9223372036854775807 lượt xem");
     let id = fresh_id("luot-xem");
     let (code, reason) = refusal(import(&server, text, &id).await);
@@ -183,26 +183,26 @@ async fn view_counts_cannot_overflow(backend: Backend) {
     }
     let statistics = server.metadata().get_archive_statistics(pb::GetArchiveStatisticsRequest {}).await;
     let views = statistics.expect("statistics answer").into_inner().view_count;
-    assert_eq!(views, 2 * archive::archive::bounds::MAX_VIEW_COUNT, "each count at most the bound");
+    assert_eq!(views, 2 * archive::domain::bounds::MAX_VIEW_COUNT, "each count at most the bound");
     let recorded = server
         .metadata()
         .record_view(pb::RecordViewRequest { name: stored.name.clone(), count: 5 })
         .await
         .expect("RecordView answers")
         .into_inner();
-    assert_eq!(recorded.view_count, archive::archive::bounds::MAX_VIEW_COUNT, "saturated");
+    assert_eq!(recorded.view_count, archive::domain::bounds::MAX_VIEW_COUNT, "saturated");
 }
 
 /// A count from before the bound, as the probe left one.
 async fn set_view_count(server: &TestServer, id: &str, count: i64) {
     use sqlx::{Connection, Executor};
     let sql = format!("UPDATE articles SET view_count = {count} WHERE id = '{id}'");
-    match server.backend {
-        Backend::Fs => {
+    match server.stack {
+        Stack::Embedded => {
             let mut db = sqlx::SqliteConnection::connect(&server.settings.metadata.url).await.unwrap();
             db.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
         }
-        Backend::S3 => {
+        Stack::Production => {
             let mut db = sqlx::PgConnection::connect(&server.settings.metadata.url).await.unwrap();
             db.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
         }
@@ -211,7 +211,7 @@ async fn set_view_count(server: &TestServer, id: &str, count: i64) {
 
 /// Finding 9: an upload belongs to the caller that started it; another
 /// write token can neither query, resume nor cancel it; an admin can.
-async fn uploads_belong_to_their_caller(backend: Backend) {
+async fn uploads_belong_to_their_caller(stack: Stack) {
     use archive::{
         client::Bearer,
         service::auth::{Scope, file_entry, new_token},
@@ -226,7 +226,7 @@ async fn uploads_belong_to_their_caller(backend: Backend) {
         + &file_entry("ops", &[Scope::Read, Scope::Write, Scope::Admin], &ops);
     std::fs::write(&path, file).unwrap();
     let server =
-        TestServer::start_with(backend, |settings| settings.auth.tokens_file = Some(path.display().to_string())).await;
+        TestServer::start_with(stack, |settings| settings.auth.tokens_file = Some(path.display().to_string())).await;
     let client = |token: &str| {
         MediaServiceClient::new(InterceptedService::new(server.channel.clone(), Bearer::new(Some(token)).unwrap()))
     };
@@ -257,12 +257,12 @@ async fn uploads_belong_to_their_caller(backend: Backend) {
 /// Finding 2: however many clips each article links, a listing page stays
 /// under the 4 MiB a default client accepts (the probe's listing was 5.2 MB
 /// and `archivectl ls` failed for everybody); paging goes on to the end.
-async fn listings_are_paged_by_bytes(backend: Backend) {
+async fn listings_are_paged_by_bytes(stack: Stack) {
     use prost::Message;
     const ARTICLES: usize = 70;
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start(stack).await;
     let references: String =
-        (0..archive::archive::bounds::MAX_CLIP_REFERENCES).map(|i| format!("Video: {i:0>251}.mp4\n")).collect();
+        (0..archive::domain::bounds::MAX_CLIP_REFERENCES).map(|i| format!("Video: {i:0>251}.mp4\n")).collect();
     for n in 0..ARTICLES {
         let article = pb::Article { title: format!("Bài {n}"), body: references.clone(), ..Default::default() };
         let request = pb::CreateArticleRequest { article: Some(article), ..Default::default() };
@@ -282,7 +282,7 @@ async fn listings_are_paged_by_bytes(backend: Backend) {
     assert!(pages > 1, "{ARTICLES} articles of 100 links each took {pages} page");
 }
 
-on_both_backends!(
+on_both_stacks!(
     listings_are_paged_by_bytes,
     clip_references_that_are_paths_are_refused,
     oversized_imports_are_refused_fast_and_leave_nothing,
@@ -296,7 +296,7 @@ on_both_backends!(
 /// its details (the probe measured 9.3 MB of trailers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_are_not_echoed_whole() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let name = format!("articles/{}", "x".repeat(4 << 20));
     let status = server.articles().get_article(pb::GetArticleRequest { name, ..Default::default() }).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -308,7 +308,7 @@ async fn names_are_not_echoed_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     import(&server, seed(), "rieng-tu").await.unwrap();
     let path = server.settings.metadata.url.strip_prefix("sqlite://").unwrap().to_owned();
     for file in [path.clone(), format!("{path}-wal")] {
@@ -358,7 +358,7 @@ fn archivectl_uploads_only_files_inside_the_media_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_import_probe_from_python_finds_nothing() {
     crate::skip_without!(PYTHON);
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let output = crate::common::python(&["scripts/probe_imports.py", "--check", &server.grpc_addr.to_string()]);
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && stdout.trim_end().ends_with("ok"), "{stdout}{stderr}");

@@ -6,7 +6,7 @@
 //! errors are not logged as ERROR; request ids are checked before they
 //! reach the log.
 
-use crate::common::{Backend, TestServer, fixture, leftovers_of, reason, sha256_hex};
+use crate::common::{Stack, TestServer, fixture, leftovers_of, reason, sha256_hex};
 use archive::{
     client::{Bearer, upload_messages},
     proto::v1::{self as pb, article_service_client::ArticleServiceClient, upload_media_request::Kind},
@@ -92,10 +92,10 @@ fn tokens_file(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     (path, token)
 }
 
-async fn start_with_auth(backend: Backend) -> (TestServer, String, tempfile::TempDir) {
+async fn start_with_auth(stack: Stack) -> (TestServer, String, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
     let (path, token) = tokens_file(keys.path());
-    let server = TestServer::start_with(backend, |settings| {
+    let server = TestServer::start_with(stack, |settings| {
         settings.auth.tokens_file = Some(path.display().to_string());
     })
     .await;
@@ -116,7 +116,7 @@ fn rpc_series(text: &str) -> std::collections::BTreeSet<String> {
 /// after the first: they share `grpc_service="unknown"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_add_no_metric_series() {
-    let (server, _token, _keys) = start_with_auth(Backend::Fs).await;
+    let (server, _token, _keys) = start_with_auth(Stack::Embedded).await;
     let first = raw_call(&server.channel, None, "/x0.Svc/mmm", Vec::new()).await;
     assert_eq!(first.code(), Code::Unimplemented);
     let before = archive::metrics::render();
@@ -150,7 +150,7 @@ const GARBAGE: &[u8] = &[0xff, 0xff, 0xff, 0xff];
 /// message, on the open health service as on ours, unary or streaming.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_messages_are_invalid_argument_with_a_reason() {
-    let (server, token, _keys) = start_with_auth(Backend::Fs).await;
+    let (server, token, _keys) = start_with_auth(Stack::Embedded).await;
     let calls = [
         (None, "/grpc.health.v1.Health/Check"),
         (Some(token.as_str()), "/archive.v1.ArticleService/GetArticle"),
@@ -373,8 +373,8 @@ async fn playback(server: &TestServer, name: &str) -> (String, String) {
 /// download, by the gateway and by a presigned URL alike; every gateway
 /// answer says nosniff and a sandboxing CSP, and a clip still goes out as
 /// video/mp4 inline.
-async fn script_never_renders_on_the_media_origin(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn script_never_renders_on_the_media_origin(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let declared = [
         ("a.html", "text/html", Code::InvalidArgument, "UNSUPPORTED_MEDIA_TYPE"),
         ("a.html", "TEXT/HTML; charset=utf-8", Code::InvalidArgument, "UNSUPPORTED_MEDIA_TYPE"),
@@ -417,7 +417,7 @@ async fn script_never_renders_on_the_media_origin(backend: Backend) {
         assert_eq!(content_type, "application/octet-stream", "{name}");
         let (status, headers, body) = get(&url).await;
         assert_eq!((status, body.as_slice()), (200, SCRIPT), "{name} at {url}");
-        assert_download(&headers, &format!("playback URL of {name} ({backend:?})"));
+        assert_download(&headers, &format!("playback URL of {name} ({stack:?})"));
     }
 
     // A clip plays inline, and refusals carry the origin's headers too.
@@ -441,8 +441,8 @@ async fn script_never_renders_on_the_media_origin(backend: Backend) {
 /// or spaces the declared type has, and leave nothing; bytes stored as
 /// something else do not become an MP4 by being shared; a real clip with
 /// parameters is stored as plain video/mp4, probed.
-async fn the_mp4_check_cannot_be_skipped(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn the_mp4_check_cannot_be_skipped(stack: Stack) {
+    let server = TestServer::start(stack).await;
     for (i, content_type) in
         ["video/mp4; codecs=\"avc1\"", "VIDEO/MP4", " Video/Mp4 ", "video/mp4;x=1"].iter().enumerate()
     {
@@ -480,4 +480,4 @@ async fn the_mp4_check_cannot_be_skipped(backend: Backend) {
     assert!(media.mp4.is_some(), "probed");
 }
 
-on_both_backends!(script_never_renders_on_the_media_origin, the_mp4_check_cannot_be_skipped);
+on_both_stacks!(script_never_renders_on_the_media_origin, the_mp4_check_cannot_be_skipped);

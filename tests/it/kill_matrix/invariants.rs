@@ -4,8 +4,8 @@
 
 use super::{articles::Revision, uploads::Planned};
 use archive::{
-    archive::Archive,
     blob::BlobKey,
+    domain::Archive,
     metadata::{ArticleQuery, MediaCursor, ObjectRef},
 };
 use sha2::{Digest, Sha256};

@@ -2,8 +2,8 @@
 
 use super::*;
 
-async fn real_clip_round_trips_ranged_and_through_its_url(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn real_clip_round_trips_ranged_and_through_its_url(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let clip = fixture(CLIP);
     let media = server.upload(CLIP, clip.clone()).await.expect("uploads");
     assert_eq!(media.size_bytes as usize, clip.len());
@@ -42,8 +42,8 @@ async fn real_clip_round_trips_ranged_and_through_its_url(backend: Backend) {
     assert_eq!(status, 416, "range past the end");
 }
 
-async fn clip_links_to_the_imported_article(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn clip_links_to_the_imported_article(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let export = fixture("article-2019-09-30-giao-ban-truc-tuyen.txt");
     let request = pb::ImportArticleRequest {
         request_id: String::new(),
@@ -82,17 +82,17 @@ async fn clip_links_to_the_imported_article(backend: Backend) {
     assert_eq!(server.media().attach_media(unknown_article).await.unwrap_err().code(), Code::NotFound);
 }
 
-async fn empty_clip(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn empty_clip(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let media = server.upload("empty.bin", Vec::new()).await.expect("an empty clip is a clip");
     assert_eq!(media.size_bytes, 0);
     assert_eq!(server.read_all(&media.name, 0, 0).await.unwrap(), Vec::<u8>::new());
     assert_eq!(server.read_all(&media.name, 1, 0).await.unwrap_err().code(), Code::OutOfRange);
 }
 
-async fn health_and_reflection_are_served(backend: Backend) {
+async fn health_and_reflection_are_served(stack: Stack) {
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start(stack).await;
     let mut health = HealthClient::new(server.channel.clone());
     for service in ["archive.v1.ArticleService", "archive.v1.MetadataService", "archive.v1.MediaService"] {
         let answer = health.check(HealthCheckRequest { service: service.into() }).await.expect("health answers");
@@ -120,8 +120,8 @@ async fn health_and_reflection_are_served(backend: Backend) {
     }
 }
 
-async fn mp4_clips_are_probed_and_moov_moved_first_for_playback(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn mp4_clips_are_probed_and_moov_moved_first_for_playback(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let faststart = server.upload(CLIP, fixture(CLIP)).await.expect("uploads");
     let info = faststart.mp4.clone().expect("probed");
     assert_eq!((info.video_codec.as_str(), info.audio_codec.as_str()), ("avc1.4D401E", "mp4a.40.2"));
@@ -161,9 +161,9 @@ async fn mp4_clips_are_probed_and_moov_moved_first_for_playback(backend: Backend
     assert_eq!(headers["content-range"], format!("bytes 0-99/{}", rendition.size_bytes).as_str());
 }
 
-async fn crc32c_end_to_end(backend: Backend) {
+async fn crc32c_end_to_end(stack: Stack) {
     // Chunks smaller than the clip, so that it comes back in several.
-    let server = TestServer::start_with(backend, |settings| settings.media.chunk_size_bytes = 64 * 1024).await;
+    let server = TestServer::start_with(stack, |settings| settings.media.chunk_size_bytes = 64 * 1024).await;
     let clip = fixture(CLIP);
     let media = server.upload(CLIP, clip.clone()).await.unwrap();
     assert_eq!(media.crc32c, crc32c::crc32c(&clip));
@@ -196,8 +196,8 @@ async fn crc32c_end_to_end(backend: Backend) {
 
 /// ListMedia pages through every clip, newest first; the statistics count
 /// clips, the bytes they store (shared bytes once) and open uploads.
-async fn clips_are_listed_and_counted(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn clips_are_listed_and_counted(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let datas: Vec<Vec<u8>> = (0..3).map(|i| pseudo_random_bytes(1000 + i * 10, i as u64)).collect();
     let mut uploaded = Vec::new();
     for (i, data) in datas.iter().enumerate() {
@@ -231,8 +231,8 @@ async fn clips_are_listed_and_counted(backend: Backend) {
     );
 }
 
-async fn identical_bytes_are_stored_once(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn identical_bytes_are_stored_once(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let clip = fixture("clip-moov-at-end.mp4");
     let first = server.upload_with_id("a.mp4", "first", clip.clone()).await.unwrap();
     // Declared up front: answered from what is stored, no chunk sent.
@@ -276,8 +276,8 @@ async fn identical_bytes_are_stored_once(backend: Backend) {
     assert_eq!(stored.size_bytes, 12);
 }
 
-async fn size_classes_round_trip(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn size_classes_round_trip(stack: Stack) {
+    let server = TestServer::start(stack).await;
     const MIB: usize = 1024 * 1024;
     for (seed, size) in [0, 1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, 65 * MIB].into_iter().enumerate() {
         let data = pseudo_random_bytes(size, 100 + seed as u64);
@@ -291,7 +291,7 @@ async fn size_classes_round_trip(backend: Backend) {
     }
 }
 
-on_both_backends!(
+on_both_stacks!(
     real_clip_round_trips_ranged_and_through_its_url,
     clip_links_to_the_imported_article,
     empty_clip,

@@ -1,11 +1,11 @@
-//! DetachMedia and DeleteMedia over a real server, on both backends: what a
+//! DetachMedia and DeleteMedia over a real server, on both stacks: what a
 //! deletion refuses, what it removes (records, manifests, bytes no other
 //! clip shares, playback), and that the bucket then describes what is left.
 
 use crate::common;
 
 use archive::proto::v1::{self as pb, upload_media_request::Kind};
-use common::{Backend, TestServer, fixture, reason, sha256_hex};
+use common::{Stack, TestServer, fixture, reason, sha256_hex};
 use futures::TryStreamExt;
 use tonic::Code;
 
@@ -42,9 +42,9 @@ async fn stored_under(server: &TestServer, name: &str) -> Vec<String> {
     keys
 }
 
-async fn clips_are_detached_and_deleted(backend: Backend) {
+async fn clips_are_detached_and_deleted(stack: Stack) {
     // The end reindexes the whole bucket, so it must hold this test's objects only.
-    let server = TestServer::start_isolated(backend, |_| {}).await;
+    let server = TestServer::start_isolated(stack, |_| {}).await;
     let import = pb::ImportArticleRequest {
         request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
@@ -115,7 +115,7 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
     assert_eq!(stored_under(&server, &first.name).await, shared, "bytes kept, manifest gone");
     assert_eq!(server.read_all(&copy.name, 0, 0).await.unwrap(), clip, "the copy still reads");
     assert_eq!(playback_status(&copy_url).await, 200, "and still plays");
-    if backend == Backend::Fs {
+    if stack == Stack::Embedded {
         // The gateway signs for a clip that no longer exists.
         assert_eq!(playback_status(&first_url).await, 404);
     }
@@ -138,10 +138,10 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
     // stay deleted and the article links nothing.
     let (settings, fresh_dir) = server.with_fresh_database().await;
     let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
-    let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await.unwrap();
-    let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
+    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await.unwrap();
+    let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (1, 1, 0), "{report:?}");
-    let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
+    let rebuilt = TestServer::start_from(stack, settings, fresh_dir).await;
     assert_eq!(linked_clip(&rebuilt).await, "");
     assert_eq!(rebuilt.read_all(&loose.name, 0, 0).await.unwrap(), fixture("clip-faststart.mp4"));
 }
@@ -150,8 +150,8 @@ async fn clips_are_detached_and_deleted(backend: Backend) {
 /// still embeds the clip): a rebuild leaves the clip out and keeps the
 /// article, its reference without a clip, instead of recording a clip
 /// whose bytes are gone.
-async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(backend: Backend) {
-    let server = TestServer::start_isolated(backend, |_| {}).await;
+async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(stack: Stack) {
+    let server = TestServer::start_isolated(stack, |_| {}).await;
     let import = pb::ImportArticleRequest {
         request_id: String::new(),
         export_text: fixture("article-2019-09-30-giao-ban-truc-tuyen.txt").into(),
@@ -166,16 +166,16 @@ async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(backend: Backend) 
     }
 
     let (settings, fresh_dir) = server.with_fresh_database().await;
-    let metadata = archive::metadata::open(&settings.metadata, archive::archive::search::FILTER_TOKENS).await.unwrap();
-    let report = archive::archive::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
+    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await.unwrap();
+    let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (1, 0, 0), "{report:?}");
-    let rebuilt = TestServer::start_from(backend, settings, fresh_dir).await;
+    let rebuilt = TestServer::start_from(stack, settings, fresh_dir).await;
     assert_eq!(linked_clip(&rebuilt).await, "", "the reference stays, without the clip");
     let gone = rebuilt.metadata().get_media(pb::GetMediaRequest { name: clip.name.clone() }).await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
 }
 
-on_both_backends!(clips_are_detached_and_deleted, reindex_leaves_out_linked_clips_whose_bytes_are_gone);
+on_both_stacks!(clips_are_detached_and_deleted, reindex_leaves_out_linked_clips_whose_bytes_are_gone);
 
 /// PostgreSQL: an upload of bytes that are stored already, while the only
 /// clip holding them is being deleted (another transaction has deleted its
@@ -185,7 +185,7 @@ on_both_backends!(clips_are_detached_and_deleted, reindex_leaves_out_linked_clip
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_racing_the_deletion_of_its_twin_stores_its_own_bytes() {
     crate::skip_without!(S3, POSTGRES);
-    let server = TestServer::start(Backend::S3).await;
+    let server = TestServer::start(Stack::Production).await;
     let other = sqlx::PgPool::connect(&server.settings.metadata.url).await.unwrap();
     // Other bytes each round: the first round's copy would be the second's twin.
     for (round, (declare, fixture_name)) in

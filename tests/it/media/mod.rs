@@ -1,10 +1,10 @@
 //! MediaService, GetMedia and the playback URLs over a real server, on
-//! both backends, by concern.
+//! both stacks, by concern.
 
 use crate::common;
 
 use archive::proto::v1::{self as pb, upload_media_request::Kind};
-use common::{Backend, TEST_PART_SIZE, TestServer, fixture, leftovers_of, pseudo_random_bytes, sha256_hex};
+use common::{Stack, TEST_PART_SIZE, TestServer, fixture, leftovers_of, pseudo_random_bytes, sha256_hex};
 use futures::StreamExt;
 use std::time::Duration;
 use tonic::Code;

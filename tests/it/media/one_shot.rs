@@ -2,8 +2,8 @@
 
 use super::*;
 
-async fn failed_uploads_leave_nothing(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn failed_uploads_leave_nothing(stack: Stack) {
+    let server = TestServer::start(stack).await;
     // Big enough to have started a multipart upload on S3 (two parts).
     let data = pseudo_random_bytes(TEST_PART_SIZE * 2 + 123, 7);
     let sha = sha256_hex(&data);
@@ -43,8 +43,8 @@ async fn failed_uploads_leave_nothing(backend: Backend) {
     assert_eq!(retry.code(), Code::AlreadyExists);
 }
 
-async fn cancelled_upload_is_discarded(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn cancelled_upload_is_discarded(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let (sender, receiver) = tokio::sync::mpsc::channel::<pb::UploadMediaRequest>(4);
     let mut client = server.media();
     let call =
@@ -69,8 +69,8 @@ async fn cancelled_upload_is_discarded(backend: Backend) {
     assert_nothing_stored(&server, "cancelled").await;
 }
 
-async fn uploads_beyond_the_configured_limit_are_refused(backend: Backend) {
-    let server = TestServer::start_with(backend, |s| s.media.max_concurrent_uploads = 1).await;
+async fn uploads_beyond_the_configured_limit_are_refused(stack: Stack) {
+    let server = TestServer::start_with(stack, |s| s.media.max_concurrent_uploads = 1).await;
     let (sender, receiver) = tokio::sync::mpsc::channel::<pb::UploadMediaRequest>(4);
     let mut client = server.media();
     let first =
@@ -91,8 +91,8 @@ async fn uploads_beyond_the_configured_limit_are_refused(backend: Backend) {
 
 /// A one-shot stream has a time limit (its object's key dates from its
 /// start, and the sweep of unreferenced objects goes by that date).
-async fn one_shot_uploads_have_a_time_limit(backend: Backend) {
-    let server = TestServer::start_with(backend, |s| s.media.max_one_shot_upload_seconds = 1).await;
+async fn one_shot_uploads_have_a_time_limit(stack: Stack) {
+    let server = TestServer::start_with(stack, |s| s.media.max_one_shot_upload_seconds = 1).await;
     let data = pseudo_random_bytes(TEST_PART_SIZE + 99, 5);
     let (first, rest) = (chunks(&data[..TEST_PART_SIZE]), chunks(&data[TEST_PART_SIZE..]));
     let late = [rest, vec![finish(data.len(), sha256_hex(&data))]].concat();
@@ -111,8 +111,8 @@ async fn one_shot_uploads_have_a_time_limit(backend: Backend) {
     assert_eq!(quick.await.expect("a quick stream is in time").size_bytes as usize, data.len());
 }
 
-async fn upload_of_more_than_three_parts(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn upload_of_more_than_three_parts(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let data = pseudo_random_bytes(TEST_PART_SIZE * 3 + 777_777, 11);
     let media = server.upload("big.bin", data.clone()).await.expect("uploads");
     assert_eq!(media.sha256, sha256_hex(&data));
@@ -123,7 +123,7 @@ async fn upload_of_more_than_three_parts(backend: Backend) {
         "across a part boundary"
     );
     assert_eq!(sha256_hex(&server.read_all(&media.name, 0, 0).await.unwrap()), media.sha256);
-    if backend == Backend::S3 {
+    if stack == Stack::Production {
         let (client, bucket) = common::s3_client().await;
         let id = media.name.trim_start_matches("media/");
         let (objects, _) = common::s3_leftovers(&format!("media/{id}/original")).await;
@@ -133,8 +133,8 @@ async fn upload_of_more_than_three_parts(backend: Backend) {
     }
 }
 
-async fn uploads_declared_mp4_must_be_mp4(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn uploads_declared_mp4_must_be_mp4(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let declared = |media_id: &str| {
         let header = pb::UploadHeader {
             filename: "fake.mp4".into(),
@@ -167,7 +167,7 @@ async fn uploads_declared_mp4_must_be_mp4(backend: Backend) {
     assert_nothing_stored(&server, "truncated").await;
 }
 
-on_both_backends!(
+on_both_stacks!(
     failed_uploads_leave_nothing,
     cancelled_upload_is_discarded,
     uploads_beyond_the_configured_limit_are_refused,

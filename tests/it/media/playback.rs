@@ -14,8 +14,8 @@ fn url_expiry(url: &str) -> i64 {
     signed.and_utc().timestamp() + query["X-Amz-Expires"].parse::<i64>().unwrap()
 }
 
-async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn playback_urls_expire_and_resist_tampering(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let media = server.upload(CLIP, fixture(CLIP)).await.unwrap();
     // Long enough to stay valid across a second boundary on a loaded machine.
     let short = playback_url(&server, &media.name, Some(3)).await;
@@ -29,7 +29,7 @@ async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
     assert_eq!(status, 403, "expired URL refused");
 
     let url = playback_url(&server, &media.name, None).await.url;
-    let tampered = if backend == Backend::Fs {
+    let tampered = if stack == Stack::Embedded {
         // Flip the last character of the signature.
         let last = url.chars().last().unwrap();
         format!("{}{}", &url[..url.len() - 1], if last == 'A' { 'B' } else { 'A' })
@@ -37,7 +37,7 @@ async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
         url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
     };
     assert_eq!(http_get(&tampered, None).await.0, 403, "tampered signature refused");
-    if backend == Backend::Fs {
+    if stack == Stack::Embedded {
         let other_media = url.replace(&media.name.replace("media/", ""), "someone-else");
         assert_eq!(http_get(&other_media, None).await.0, 403, "signature bound to the path");
         let unsigned = url.split('?').next().unwrap().to_owned();
@@ -57,8 +57,8 @@ async fn playback_urls_expire_and_resist_tampering(backend: Backend) {
     assert_eq!(server.media().get_playback_url(too_long).await.unwrap_err().code(), Code::InvalidArgument);
 }
 
-async fn playback_urls_can_download_and_share_cross_origin(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn playback_urls_can_download_and_share_cross_origin(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let media = server.upload("Thái Bình.mp4", fixture(CLIP)).await.unwrap();
     let request = pb::GetPlaybackUrlRequest {
         name: media.name.clone(),
@@ -71,7 +71,7 @@ async fn playback_urls_can_download_and_share_cross_origin(backend: Backend) {
     let disposition = headers["content-disposition"].to_str().unwrap();
     assert!(disposition.starts_with("attachment;"), "{disposition}");
     assert!(disposition.contains("filename*=UTF-8''Th%C3%A1i%20B%C3%ACnh%2Emp4"), "{disposition}");
-    if backend == Backend::Fs {
+    if stack == Stack::Embedded {
         let client = reqwest::Client::new();
         let answer = client
             .get(&url)
@@ -106,8 +106,8 @@ async fn playback_urls_can_download_and_share_cross_origin(backend: Backend) {
 /// served (RFC 9110 §13): If-None-Match and If-Modified-Since answer 304
 /// without a body, If-Range sends the range only while the ETag still
 /// matches, a failed If-Match is 412. On S3 the store answers them itself.
-async fn playback_urls_answer_conditional_requests(backend: Backend) {
-    let server = TestServer::start(backend).await;
+async fn playback_urls_answer_conditional_requests(stack: Stack) {
+    let server = TestServer::start(stack).await;
     let clip = fixture(CLIP);
     let media = server.upload(CLIP, clip.clone()).await.unwrap();
     let url = playback_url(&server, &media.name, None).await.url;
@@ -121,7 +121,7 @@ async fn playback_urls_answer_conditional_requests(backend: Backend) {
     let (status, headers, body) = http_get_with(&url, &[("If-None-Match", &etag)]).await;
     assert_eq!((status, body.len()), (304, 0), "If-None-Match with the current ETag");
     assert_eq!(headers["etag"].to_str().unwrap(), etag, "a 304 repeats the validators");
-    if backend == Backend::Fs {
+    if stack == Stack::Embedded {
         // The gateway repeats both validators; SeaweedFS only the ETag (as
         // RFC 9110 requires); a presigned URL is signed for GET alone.
         assert_eq!(headers["last-modified"].to_str().unwrap(), last_modified);
@@ -139,7 +139,7 @@ async fn playback_urls_answer_conditional_requests(backend: Backend) {
 
     let (status, _, body) = http_get_with(&url, &[("Range", "bytes=10-19"), ("If-Range", &etag)]).await;
     assert_eq!((status, body.as_slice()), (206, &clip[10..20]), "If-Range with the current ETag");
-    if backend == Backend::Fs {
+    if stack == Stack::Embedded {
         // S3 stores (SeaweedFS, as AWS) ignore If-Range and send the range.
         let (status, _, body) = http_get_with(&url, &[("Range", "bytes=10-19"), ("If-Range", other)]).await;
         assert_eq!((status, body.len()), (200, clip.len()), "If-Range with another ETag gets the whole clip");
@@ -148,7 +148,7 @@ async fn playback_urls_answer_conditional_requests(backend: Backend) {
     let (status, _, body) = http_get_with(&url, &[("If-Match", &etag)]).await;
     assert_eq!((status, body.len()), (200, clip.len()));
     assert_eq!(http_get_with(&url, &[("If-Match", other)]).await.0, 412);
-    if backend == Backend::Fs {
+    if stack == Stack::Embedded {
         // RFC 9110 §13.2.1 (SeaweedFS answers 304 here).
         let unsatisfiable = format!("bytes={}-", clip.len() + 10);
         let status = http_get_with(&url, &[("Range", &unsatisfiable), ("If-None-Match", &etag)]).await.0;
@@ -164,7 +164,7 @@ async fn playback_urls_answer_conditional_requests(backend: Backend) {
 /// system backend hands out (S3 signs its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_one_bit_change_of_a_gateway_url_is_refused() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let media = server.upload(CLIP, fixture(CLIP)).await.unwrap();
     let url = playback_url(&server, &media.name, Some(600)).await.url;
     let (base, query) = url.split_once('?').unwrap();
@@ -206,7 +206,7 @@ async fn every_one_bit_change_of_a_gateway_url_is_refused() {
     assert_eq!(http_get(&url, Some("bytes=0-0")).await.0, 206, "the unmodified URL still works");
 }
 
-on_both_backends!(
+on_both_stacks!(
     playback_urls_expire_and_resist_tampering,
     playback_urls_can_download_and_share_cross_origin,
     playback_urls_answer_conditional_requests,

@@ -8,7 +8,7 @@ use archive::{
     client::media_client,
     proto::v1::{self as pb, media_service_client::MediaServiceClient, upload_media_request::Kind},
 };
-use common::{Backend, TestServer, leftovers_of, pseudo_random_bytes, sha256_hex};
+use common::{Stack, TestServer, leftovers_of, pseudo_random_bytes, sha256_hex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -68,8 +68,8 @@ async fn wait_for_commit(client: &mut MediaServiceClient<Channel>, upload_id: &s
     panic!("upload {upload_id} never committed {offset} bytes");
 }
 
-async fn resumes_after_the_client_is_killed(backend: Backend) {
-    let server = TestServer::start_isolated(backend, |_| {}).await;
+async fn resumes_after_the_client_is_killed(stack: Stack) {
+    let server = TestServer::start_isolated(stack, |_| {}).await;
     let mut client = server.media();
     let started = start(&mut client, "phong-su.bin").await;
     let part = started.part_size_bytes as u64;
@@ -132,8 +132,8 @@ async fn resumes_after_the_client_is_killed(backend: Backend) {
     assert_eq!(status.committed_offset as usize, data.len());
 }
 
-async fn bad_checksums_and_cancels_leave_nothing(backend: Backend) {
-    let server = TestServer::start_isolated(backend, |_| {}).await;
+async fn bad_checksums_and_cancels_leave_nothing(stack: Stack) {
+    let server = TestServer::start_isolated(stack, |_| {}).await;
     let mut client = server.media();
     let started = start(&mut client, "sai.bin").await;
     let part = started.part_size_bytes as usize;
@@ -167,8 +167,8 @@ async fn bad_checksums_and_cancels_leave_nothing(backend: Backend) {
     assert_eq!(malformed.code(), Code::InvalidArgument);
 }
 
-async fn idle_uploads_expire(backend: Backend) {
-    let server = TestServer::start_isolated(backend, |settings| {
+async fn idle_uploads_expire(stack: Stack) {
+    let server = TestServer::start_isolated(stack, |settings| {
         settings.media.upload_session_ttl_seconds = 2;
         settings.media.upload_janitor_interval_seconds = 1;
     })
@@ -218,9 +218,9 @@ async fn idle_uploads_expire(backend: Backend) {
 
 /// Open multipart uploads (S3) or partial files (file system).
 async fn upload_leftovers(server: &TestServer) -> Vec<String> {
-    match server.backend {
-        Backend::Fs => common::files_under(&server.blob_root().join(".uploads")),
-        Backend::S3 => {
+    match server.stack {
+        Stack::Embedded => common::files_under(&server.blob_root().join(".uploads")),
+        Stack::Production => {
             let (client, _) = common::s3_client().await;
             let bucket = server.settings.storage.url.trim_start_matches("s3://");
             let uploads = client.list_multipart_uploads().bucket(bucket).send().await.expect("lists uploads");
@@ -237,7 +237,7 @@ async fn assert_no_upload_leftovers(server: &TestServer) {
 /// writes waits for it to let go, then goes on from what it recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_stream_waits_for_the_first_to_let_go() {
-    let server = TestServer::start(Backend::Fs).await;
+    let server = TestServer::start(Stack::Embedded).await;
     let mut client = server.media();
     let started = start(&mut client, "hai-luong.bin").await;
     let id = started.upload_id.clone();
@@ -312,7 +312,7 @@ async fn resumes_after_archived_restarts() {
     assert!(stored == data, "stored bytes equal the source");
 }
 
-on_both_backends!(resumes_after_the_client_is_killed, bad_checksums_and_cancels_leave_nothing, idle_uploads_expire);
+on_both_stacks!(resumes_after_the_client_is_killed, bad_checksums_and_cancels_leave_nothing, idle_uploads_expire);
 
 /// Object storage goes away in the middle of a resumable upload: the
 /// stream ends UNAVAILABLE (not INTERNAL, not a hang), and once storage is
@@ -324,7 +324,7 @@ async fn an_s3_outage_mid_upload_is_unavailable_then_resumable() {
     crate::skip_without!(S3, POSTGRES);
     let (s3, _) = common::s3_settings();
     let proxy = common::Proxy::start(common::host_port(s3.endpoint.as_deref().unwrap())).await;
-    let server = TestServer::start_isolated(Backend::S3, |settings| {
+    let server = TestServer::start_isolated(Stack::Production, |settings| {
         settings.storage.s3.endpoint = Some(format!("http://{}", proxy.addr));
     })
     .await;

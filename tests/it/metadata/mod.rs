@@ -4,9 +4,9 @@
 use crate::common;
 
 use archive::{
-    archive::search,
     blob::BlobKey,
     config::MetadataSettings,
+    domain::search,
     error::{ErrorKind, Reason},
     ids::{ArticleId, MediaId, UploadId},
     metadata::{
@@ -24,13 +24,13 @@ async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
         max_connections: 4,
         ..Default::default()
     };
-    (metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens"), dir)
+    (metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens"), dir)
 }
 
 async fn postgres() -> (Arc<dyn MetadataStore>, ()) {
     let settings =
         MetadataSettings { url: common::fresh_postgres_url().await, max_connections: 8, ..Default::default() };
-    (metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens"), ())
+    (metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens"), ())
 }
 
 fn time(seconds: i64) -> DateTime<Utc> {
@@ -61,7 +61,7 @@ fn record(id: &str, publish: i64, keywords: &[&str]) -> ArticleRecord {
 /// Searchable text of the body alone, without filter tokens: for tests
 /// that are not about search.
 fn text(body: &str) -> SearchText {
-    SearchText { body: body.into(), folded: archive::archive::search::fold(body), tags: String::new() }
+    SearchText { body: body.into(), folded: archive::domain::search::fold(body), tags: String::new() }
 }
 
 fn media(id: &str) -> MediaRecord {

@@ -98,7 +98,7 @@ async fn sqlite_search_index_gains_filter_tokens_on_upgrade() {
         sqlx::Connection::close(db).await.unwrap();
 
         let store =
-            metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens and migrates");
+            metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens and migrates");
         assert_filters_find(&store).await;
         let db = sqlx::SqlitePool::connect(&url).await.unwrap();
         assert_keyword_tokens("SELECT count(*) FROM article_fts WHERE article_fts MATCH 'tags : ' || $1", &db).await;
@@ -135,7 +135,7 @@ async fn postgres_search_vectors_gain_keyword_tokens_on_upgrade() {
     crate::skip_without!(POSTGRES);
     let url = common::fresh_postgres_url().await;
     let settings = MetadataSettings { url: url.clone(), max_connections: 4, ..Default::default() };
-    let store = metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens");
+    let store = metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens");
     insert_corpus(&store).await;
     assert_filters_find(&store).await;
     drop(store);
@@ -150,7 +150,7 @@ async fn postgres_search_vectors_gain_keyword_tokens_on_upgrade() {
     for state in older {
         sqlx::raw_sql(sqlx::AssertSqlSafe(state)).execute(&db).await.unwrap();
         let store =
-            metadata::open(&settings, archive::archive::search::FILTER_TOKENS).await.expect("opens and migrates");
+            metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens and migrates");
         assert_filters_find(&store).await;
         assert_keyword_tokens("SELECT count(*) FROM article_search WHERE vector @@ to_tsquery('simple', $1)", &db)
             .await;

@@ -24,8 +24,8 @@
 
 use super::Archive;
 use crate::{
-    archive::manifest::{self, ArticleManifest, MediaManifest},
     blob::{BlobKey, BlobStore, KeyOwner, OpenUpload},
+    domain::manifest::{self, ArticleManifest, MediaManifest},
     error::{ArchiveError, Result},
     metadata::ObjectIndex,
 };

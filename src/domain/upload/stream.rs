@@ -4,7 +4,7 @@
 //! later stream (on any replica) can go on from there.
 
 use super::claims::ActiveUpload;
-use crate::archive::{Archive, run_to_completion};
+use crate::domain::{Archive, run_to_completion};
 use crate::error::Reason;
 use crate::{
     blob::{BlobKey, CompletedPart, PartPlan, PartWriter},

@@ -1,8 +1,8 @@
 //! Rebuilding an empty metadata database from the bucket alone.
 
 use crate::{
-    archive::manifest::{self, ArticleManifest, MediaManifest},
     blob::{BlobKey, BlobStore},
+    domain::manifest::{self, ArticleManifest, MediaManifest},
     error::ErrorKind,
     metadata::{ArticleStore, MediaStore, ObjectIndex, SearchText},
 };

@@ -6,7 +6,7 @@
 //! so the last writer always leaves the latest state behind.
 
 use super::{ArticleManifest, MediaManifest};
-use crate::archive::Archive;
+use crate::domain::Archive;
 use crate::{
     blob::BlobKey,
     error::Result,

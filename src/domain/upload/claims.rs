@@ -4,7 +4,7 @@
 
 use crate::error::Reason;
 use crate::{
-    archive::Archive,
+    domain::Archive,
     error::{ArchiveError, Result},
     ids::UploadId,
 };

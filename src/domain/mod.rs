@@ -6,10 +6,10 @@
 //!
 //! | RPCs | file |
 //! | --- | --- |
-//! | ArticleService (Create/Get/Update/Delete/Import/Undelete Article, ListArticleRevisions, SetLegalHold) | [`article_service`](article_service.rs) |
-//! | MetadataService (ListArticles, RecordView, GetMedia, ListMedia, GetArchiveStatistics) | [`metadata_service`](metadata_service.rs) |
+//! | ArticleService (Create/Get/Update/Delete/Import/Undelete Article, ListArticleRevisions, SetLegalHold) | [`articles`](articles.rs) |
+//! | MetadataService (ListArticles, RecordView, GetMedia, ListMedia, GetArchiveStatistics) | [`catalog`](catalog.rs) |
 //! | MetadataService (SearchArticles, ListRelatedArticles) | [`search`](search.rs) |
-//! | MediaService (ReadMedia, GetPlaybackUrl, Attach/Detach/DeleteMedia) | [`media_service`](media_service.rs) |
+//! | MediaService (ReadMedia, GetPlaybackUrl, Attach/Detach/DeleteMedia) | [`media`](media.rs) |
 //! | MediaService uploads (UploadMedia, StartUpload, QueryUpload, CancelUpload) | [`upload`](upload/mod.rs) |
 //!
 //! MetadataService's AuditFixity, also a scheduled job, is [`fixity`](fixity.rs);
@@ -20,14 +20,14 @@
 //! [`manifest`](manifest/write.rs), `expire_uploads` in
 //! [`upload`](upload/session.rs); `reindex` rebuilds metadata from the bucket.
 
-mod article_service;
+mod articles;
 mod body_cache;
 pub mod bounds;
+mod catalog;
 mod changes;
 mod fixity;
 pub mod manifest;
-mod media_service;
-mod metadata_service;
+mod media;
 pub mod page_token;
 pub mod reindex;
 mod rendition;
@@ -38,12 +38,12 @@ mod stored_clip;
 mod sweep;
 mod upload;
 
-pub use article_service::{ArticleFields, ArticleUpdate};
+pub use articles::{ArticleFields, ArticleUpdate};
 pub use body_cache::BodyCache;
+pub use catalog::ListArticles;
 pub use changes::{ChangeBatch, FeedChange, WatchChanges};
 pub use fixity::{Damage, FixityAudit, FixityEvent, FixityProblem, FixityReport};
-pub use media_service::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
-pub use metadata_service::ListArticles;
+pub use media::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{RelatedArticles, SearchArticles, SearchPage, SearchResult};
 pub use stored_clip::scan_stored;
 pub use sweep::SweepReport;

@@ -4,7 +4,7 @@
 
 use super::stream::MediaUpload;
 use crate::{
-    archive::{Archive, now},
+    domain::{Archive, now},
     error::{ArchiveError, Reason, Result},
     format::{
         media_type,
@@ -101,7 +101,7 @@ impl Archive {
     async fn inspect(&self, object: &ObjectRef) -> std::result::Result<(Mp4Info, Option<FaststartPlan>), String> {
         let max_moov_bytes = self.media_settings.max_moov_bytes;
         let layout =
-            crate::archive::scan_stored(self.blobs.as_ref(), &object.key, object.size_bytes, max_moov_bytes).await?;
+            crate::domain::scan_stored(self.blobs.as_ref(), &object.key, object.size_bytes, max_moov_bytes).await?;
         mp4::run_parser(move || {
             let info = mp4::probe::probe(&layout)?;
             let plan = if info.faststart {

@@ -11,8 +11,8 @@
 
 use super::{ArticleManifest, MediaManifest};
 use crate::{
-    archive::Archive,
     blob::BlobKey,
+    domain::Archive,
     error::{ErrorKind, Reason, Result},
     ids::{ArticleId, MediaId},
     metadata::changes::ChangeKind,

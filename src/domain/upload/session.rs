@@ -4,7 +4,7 @@
 //! sessions left idle past their expiry, with their multipart uploads.
 
 use super::stream::{MediaUpload, sha256_state};
-use crate::archive::{Archive, UploadHeader, now};
+use crate::domain::{Archive, UploadHeader, now};
 use crate::error::Reason;
 use crate::{
     blob::BlobKey,
