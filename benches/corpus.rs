@@ -304,7 +304,7 @@ impl Corpus {
         let words = self.rng.random_range(1..4);
         let query: Vec<String> = (0..words).map(|_| WORDS.choose(&mut self.rng).expect("words").to_string()).collect();
         let query = query.join(" ");
-        if self.rng.random_bool(0.5) { archive::domain::search::fold(&query) } else { query }
+        if self.rng.random_bool(0.5) { archive::search::text::folded_words(&query).join(" ") } else { query }
     }
 
     pub fn author(&mut self) -> String {

@@ -59,6 +59,7 @@ async fn open(metadata_url: String, dir: &std::path::Path) -> Archive {
     settings.metadata.url = metadata_url;
     settings.metadata.max_connections = 16;
     settings.gateway.key_file = dir.join("gateway.key").display().to_string();
+    settings.search.index_dir = dir.join("search").display().to_string();
     Application::build(settings).await.expect("opens").archive().clone()
 }
 

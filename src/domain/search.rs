@@ -22,6 +22,10 @@ const SEARCH_MAX_PAGE_SIZE: u32 = 100;
 const RELATED_DEFAULT_PAGE_SIZE: u32 = 5;
 const RELATED_MAX_PAGE_SIZE: u32 = 50;
 const DEFAULT_FACET_SIZE: usize = 10;
+/// A search waits at most this long for this replica's index to hold every
+/// change committed before it began (read-your-writes), then answers from
+/// what the index holds.
+const FRESHNESS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_FACET_SIZE: usize = 1000;
 
 /// A search as the client sent it.
@@ -103,12 +107,17 @@ impl Archive {
             .ok_or_else(|| ArchiveError::new(Reason::BackendUnavailable, "this server has no search index open"))
     }
 
-    /// Runs `work` on the index in a blocking task (searching is CPU work).
+    /// Runs `work` on the index in a blocking task (searching is CPU work),
+    /// once the index holds what committed before (within [`FRESHNESS_WAIT`]).
     async fn on_index<T: Send + 'static>(
         &self,
         work: impl FnOnce(&SearchIndex) -> tantivy::Result<T> + Send + 'static,
     ) -> Result<T> {
         let index = self.index()?;
+        let committed = *self.metadata.change_signal().await?.borrow();
+        if !index.wait_for(committed, FRESHNESS_WAIT).await {
+            tracing::debug!(committed, "search: the index is behind; answering from what it holds");
+        }
         tokio::task::spawn_blocking(move || work(&index))
             .await
             .map_err(|e| ArchiveError::internal("searching", e))?

@@ -69,7 +69,7 @@ pub fn top(
         let publish = reader.fast_fields().i64(reader.schema().get_field_name(fields.publish_us))?;
         let tiebreak = reader.fast_fields().u64(reader.schema().get_field_name(fields.tiebreak))?;
         let alive = reader.alive_bitset();
-        let mut offer = |doc: DocId, score: Score, heap: &mut BinaryHeap<Ranked>| {
+        let offer = |doc: DocId, score: Score, heap: &mut BinaryHeap<Ranked>| {
             if alive.is_some_and(|bits| bits.is_deleted(doc)) {
                 return;
             }

@@ -43,6 +43,8 @@ pub struct SearchIndex {
     fields: Fields,
     writer: Mutex<IndexWriter>,
     dir: PathBuf,
+    /// The feed seq the last commit reached (searchable from then on).
+    applied: tokio::sync::watch::Sender<i64>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -100,7 +102,8 @@ impl SearchIndex {
             .writer_with_num_threads(1, writer_memory_bytes)
             .with_context(|| format!("search index {} (is another archived using it?)", dir.display()))?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { index, reader, fields, writer: Mutex::new(writer), dir: dir.to_owned() })
+        let applied = tokio::sync::watch::Sender::new(read_state(&index).map_or(0, |state| state.seq));
+        Ok(Self { index, reader, fields, writer: Mutex::new(writer), dir: dir.to_owned(), applied })
     }
 
     /// The state of the last commit; `None` for a new index.
@@ -202,7 +205,15 @@ impl SearchIndex {
             commit.commit()?;
         }
         self.reader.reload()?;
+        self.applied.send_replace(state.seq);
         Ok(())
+    }
+
+    /// Waits until the index holds every change through `seq`, at most
+    /// `timeout`; true when it does.
+    pub async fn wait_for(&self, seq: i64, timeout: std::time::Duration) -> bool {
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(timeout, applied.wait_for(|applied| *applied >= seq)).await.is_ok_and(|r| r.is_ok())
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {

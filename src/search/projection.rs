@@ -60,6 +60,16 @@ fn article_of(event: &crate::metadata::changes::ChangeEvent) -> Option<ArticleId
     }
 }
 
+/// What one step of following the feed did.
+enum Step {
+    /// Changes through this seq are in.
+    Applied(i64),
+    /// Nothing after the seq yet.
+    CaughtUp,
+    /// Changes after the seq were pruned: the index must be rebuilt.
+    Pruned,
+}
+
 /// The index and what feeds it: the change feed and the articles it names.
 pub struct Projection {
     index: Arc<SearchIndex>,
@@ -96,26 +106,47 @@ impl Projection {
         let mut signal = self.feed.change_signal().await?;
         let (mut seq, mut feed_id) = self.ready().await?;
         loop {
-            let events = self.feed.changes_after(seq, BATCH).await?;
-            if events.first().is_some_and(|first| first.seq != seq + 1) {
-                // Changes after ours were pruned: what they did is unknown.
-                (seq, feed_id) = self.rebuild("behind_feed").await?;
-                continue;
-            }
-            let Some(last) = events.last().map(|event| event.seq) else {
-                let feed_last = *signal.borrow_and_update();
-                self.report(feed_last - seq, false);
-                tokio::select! {
-                    changed = signal.changed() => changed?,
-                    _ = tokio::time::sleep(POLL) => {}
+            match self.step(seq, &feed_id).await? {
+                Step::Applied(through) => seq = through,
+                Step::Pruned => (seq, feed_id) = self.rebuild("behind_feed").await?,
+                Step::CaughtUp => {
+                    let feed_last = *signal.borrow_and_update();
+                    self.report(feed_last - seq, false);
+                    tokio::select! {
+                        changed = signal.changed() => changed?,
+                        _ = tokio::time::sleep(POLL) => {}
+                    }
                 }
-                continue;
-            };
-            let ids: BTreeSet<ArticleId> = events.iter().filter_map(article_of).collect();
-            let state = IndexState { schema: SCHEMA_VERSION, feed_id: feed_id.clone(), seq: last, complete: true };
-            self.apply(ids.into_iter().collect(), state).await?;
-            seq = last;
+            }
         }
+    }
+
+    /// Brings the index up to the feed's end as it is now (rebuilding it
+    /// first when needed), then returns the seq it reached: what `run`
+    /// does, once (tests and `archived check`).
+    pub async fn catch_up(&self) -> anyhow::Result<i64> {
+        let (mut seq, mut feed_id) = self.ready().await?;
+        loop {
+            match self.step(seq, &feed_id).await? {
+                Step::Applied(through) => seq = through,
+                Step::Pruned => (seq, feed_id) = self.rebuild("behind_feed").await?,
+                Step::CaughtUp => return Ok(seq),
+            }
+        }
+    }
+
+    /// Applies the next batch of changes after `seq`.
+    async fn step(&self, seq: i64, feed_id: &str) -> anyhow::Result<Step> {
+        let events = self.feed.changes_after(seq, BATCH).await?;
+        if events.first().is_some_and(|first| first.seq != seq + 1) {
+            // Changes after ours were pruned: what they did is unknown.
+            return Ok(Step::Pruned);
+        }
+        let Some(last) = events.last().map(|event| event.seq) else { return Ok(Step::CaughtUp) };
+        let ids: BTreeSet<ArticleId> = events.iter().filter_map(article_of).collect();
+        let state = IndexState { schema: SCHEMA_VERSION, feed_id: feed_id.to_owned(), seq: last, complete: true };
+        self.apply(ids.into_iter().collect(), state).await?;
+        Ok(Step::Applied(last))
     }
 
     /// The seq the index holds and its feed, after a rebuild if it needed one.

@@ -128,7 +128,7 @@ async fn rebuilt_database_answers_like_the_original(stack: Stack) {
     // A new, empty database over the same bucket.
     let (settings, fresh_dir) = original.with_fresh_database().await;
     let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
-    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await.unwrap();
+    let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
     let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (4, 2, 0), "{report:?}");
     let again = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await;

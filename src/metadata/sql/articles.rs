@@ -308,7 +308,9 @@ impl ArticleStore for SqlMetadataStore {
                 self.insert_revision(&mut tx, revision).await?;
             }
             self.replace_details(&mut tx, &export.current, text).await?;
-            Ok(tx.commit().await?)
+            // Consumers of the feed (each replica's search index) learn of
+            // it as of an article that appeared.
+            self.commit_with(tx, &[Change::article(ChangeKind::ArticleCreated, &export.current)]).await
         })
     }
 }

@@ -46,11 +46,6 @@ impl SqlBuilder {
         self.push(")")
     }
 
-    /// The placeholder of the last bound value, to use it again.
-    pub(super) fn placeholder(&self) -> String {
-        format!("${}", self.args.len())
-    }
-
     /// `AND` the rows after a keyset position in a listing ordered by
     /// `time_column DESC, id_column DESC`, written so that both databases
     /// bound the index range with it.

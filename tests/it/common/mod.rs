@@ -134,6 +134,8 @@ pub async fn test_settings(stack: Stack, dir: &std::path::Path) -> Settings {
     settings.server.admin_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.metadata.url = format!("sqlite://{}", dir.join("archive.db").display());
     settings.gateway.key_file = dir.join("gateway.key").display().to_string();
+    settings.search.index_dir = dir.join("search").display().to_string();
+    settings.search.writer_memory_bytes = archive::config::MIN_WRITER_MEMORY_BYTES;
     settings.server.shutdown_delay_seconds = 0;
     match stack {
         Stack::Embedded => settings.storage.url = format!("file://{}", dir.join("blobs").display()),
@@ -193,6 +195,7 @@ impl TestServer {
     pub async fn with_fresh_database(&self) -> (Settings, TempDir) {
         let mut settings = self.settings.clone();
         let dir = tempfile::tempdir().expect("temp dir");
+        settings.search.index_dir = dir.path().join("search").display().to_string();
         settings.metadata.url = match self.stack {
             Stack::Embedded => format!("sqlite://{}", dir.path().join("rebuilt.db").display()),
             Stack::Production => fresh_postgres_url().await,
@@ -483,6 +486,8 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archived"))
         .current_dir(dir)
         .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
+        // Each its own search index (replicas may share `dir`), unless `env` names one.
+        .env("ARCHIVE__SEARCH__INDEX_DIR", dir.join(format!("search-{}", uuid::Uuid::new_v4())))
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())

@@ -56,6 +56,8 @@ sweep_interval_seconds = 0"#
         settings.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.server.gateway_addr = "127.0.0.1:0".parse().unwrap();
         settings.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+        // Its own index: the spawned archived holds the one in its directory.
+        settings.search.index_dir = self.dir.path().join("in-process-search").display().to_string();
         settings
     }
 

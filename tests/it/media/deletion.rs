@@ -138,7 +138,7 @@ async fn clips_are_detached_and_deleted(stack: Stack) {
     // stay deleted and the article links nothing.
     let (settings, fresh_dir) = server.with_fresh_database().await;
     let blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
-    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await.unwrap();
+    let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
     let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (1, 1, 0), "{report:?}");
     let rebuilt = TestServer::start_from(stack, settings, fresh_dir).await;
@@ -166,7 +166,7 @@ async fn reindex_leaves_out_linked_clips_whose_bytes_are_gone(stack: Stack) {
     }
 
     let (settings, fresh_dir) = server.with_fresh_database().await;
-    let metadata = archive::metadata::open(&settings.metadata, archive::domain::search::FILTER_TOKENS).await.unwrap();
+    let metadata = archive::metadata::open(&settings.metadata).await.unwrap();
     let report = archive::domain::reindex::rebuild(blobs.as_ref(), metadata.as_ref()).await.expect("reindexes");
     assert_eq!((report.articles, report.media, report.skipped.len()), (1, 0, 0), "{report:?}");
     let rebuilt = TestServer::start_from(stack, settings, fresh_dir).await;

@@ -302,7 +302,7 @@ async fn postgres_deletions_and_copies_wait_for_a_deletion_in_flight() {
     crate::skip_without!(POSTGRES);
     let url = common::fresh_postgres_url().await;
     let settings = MetadataSettings { url: url.clone(), max_connections: 8, ..Default::default() };
-    let store = metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens");
+    let store = metadata::open(&settings).await.expect("opens");
     let other = sqlx::PgPool::connect(&url).await.unwrap();
     let source = media("source");
     store.insert_media(&source).await.unwrap();

@@ -6,13 +6,13 @@ use crate::common;
 use archive::{
     blob::BlobKey,
     config::MetadataSettings,
-    domain::search,
     error::{ErrorKind, Reason},
     ids::{ArticleId, MediaId, UploadId},
     metadata::{
         self, ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaLink, MediaRecord, MetadataStore,
         ObjectRef, SearchText, UploadProgress, UploadSession,
     },
+    search::{Filters, IndexSearch, Order, SearchIndex, projection::Projection, query},
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -24,13 +24,13 @@ async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
         max_connections: 4,
         ..Default::default()
     };
-    (metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens"), dir)
+    (metadata::open(&settings).await.expect("opens"), dir)
 }
 
 async fn postgres() -> (Arc<dyn MetadataStore>, ()) {
     let settings =
         MetadataSettings { url: common::fresh_postgres_url().await, max_connections: 8, ..Default::default() };
-    (metadata::open(&settings, archive::domain::search::FILTER_TOKENS).await.expect("opens"), ())
+    (metadata::open(&settings).await.expect("opens"), ())
 }
 
 fn time(seconds: i64) -> DateTime<Utc> {
@@ -58,10 +58,9 @@ fn record(id: &str, publish: i64, keywords: &[&str]) -> ArticleRecord {
     }
 }
 
-/// Searchable text of the body alone, without filter tokens: for tests
-/// that are not about search.
+/// The text an article's body gives search.
 fn text(body: &str) -> SearchText {
-    SearchText { body: body.into(), folded: archive::domain::search::fold(body), tags: String::new() }
+    SearchText { body: body.into() }
 }
 
 fn media(id: &str) -> MediaRecord {
@@ -133,15 +132,34 @@ async fn insert_corpus(store: &Arc<dyn MetadataStore>) {
         let mut article = record(id, 1_569_838_859 + i as i64, keywords);
         article.title = title.to_string();
         article.author = author.to_string();
-        store.insert_article(&article, &search::indexed_text(&article, body.to_string())).await.unwrap();
+        store.insert_article(&article, &text(body)).await.unwrap();
     }
 }
 
-/// The ids of the first ten hits of `query`, sorted.
-async fn search_ids(store: &Arc<dyn MetadataStore>, query: &str, filters: ArticleQuery) -> Vec<String> {
-    let query = search::query(search::tokens(query), ArticleQuery { page_size: 10, ..filters }, 0);
-    let mut ids: Vec<String> =
-        store.search_articles(&query).await.unwrap().into_iter().map(|h| h.article.id.to_string()).collect();
+/// A search index of `store` in `dir`, caught up with its change feed.
+async fn index_of(store: &Arc<dyn MetadataStore>, dir: &std::path::Path) -> Arc<SearchIndex> {
+    let index = Arc::new(SearchIndex::open(&dir.join("search"), 16 << 20).expect("index opens"));
+    catch_up(store, &index).await;
+    index
+}
+
+/// Applies every change `store` committed so far to `index`.
+async fn catch_up(store: &Arc<dyn MetadataStore>, index: &Arc<SearchIndex>) {
+    Projection::new(index.clone(), store.clone(), store.clone()).catch_up().await.expect("index catches up");
+}
+
+/// The ids of the first ten hits of `query` under `filters`, sorted.
+fn search_ids(index: &SearchIndex, query: &str, filters: Filters) -> Vec<String> {
+    let search = IndexSearch {
+        query: query::parse(query).expect("a valid query"),
+        filters,
+        order: Order::Relevance,
+        limit: 10,
+        after: None,
+        facets: Vec::new(),
+        facet_size: 10,
+    };
+    let mut ids: Vec<String> = index.search(&search).unwrap().hits.into_iter().map(|h| h.id.to_string()).collect();
     ids.sort();
     ids
 }
