@@ -102,7 +102,7 @@ impl SearchIndex {
             .writer_with_num_threads(1, writer_memory_bytes)
             .with_context(|| format!("search index {} (is another archived using it?)", dir.display()))?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let applied = tokio::sync::watch::Sender::new(read_state(&index).map_or(0, |state| state.seq));
+        let applied = tokio::sync::watch::Sender::new(read_state(&index).filter(|s| s.complete).map_or(0, |s| s.seq));
         Ok(Self { index, reader, fields, writer: Mutex::new(writer), dir: dir.to_owned(), applied })
     }
 
@@ -205,7 +205,11 @@ impl SearchIndex {
             commit.commit()?;
         }
         self.reader.reload()?;
-        self.applied.send_replace(state.seq);
+        // A rebuild's progress is searchable, but only a complete index
+        // holds everything through its seq.
+        if state.complete {
+            self.applied.send_replace(state.seq);
+        }
         Ok(())
     }
 

@@ -13,7 +13,7 @@
 
 use super::{
     Filters,
-    query::{Atom, Query, Term as QueryTerm},
+    query::{Atom, Query},
     schema::{self, Fields},
 };
 use std::ops::Bound;
@@ -49,17 +49,9 @@ fn in_field(field: Field, terms: &[&str]) -> Boxed {
     }
 }
 
-/// An atom's words in one form.
-fn atom_terms(atom: &Atom) -> Vec<&QueryTerm> {
-    match atom {
-        Atom::Word(term) => vec![term],
-        Atom::Phrase(terms) => terms.iter().collect(),
-    }
-}
-
 /// Where `atom` matches (folded), scored by field.
 fn matches(fields: &Fields, atom: &Atom) -> Boxed {
-    let folded: Vec<&str> = atom_terms(atom).iter().map(|t| t.folded.as_str()).collect();
+    let folded: Vec<&str> = atom.terms().iter().map(|t| t.folded.as_str()).collect();
     any(weighted(fields).into_iter().map(|(field, weight)| boosted(in_field(field, &folded), weight)).collect())
 }
 
@@ -69,7 +61,7 @@ fn boosted(query: Boxed, weight: f32) -> Boxed {
 
 /// The exact-form bonus of `atom`, when it was written with diacritics.
 fn exact_bonus(fields: &Fields, atom: &Atom) -> Option<Boxed> {
-    let terms = atom_terms(atom);
+    let terms = atom.terms();
     if terms.iter().all(|t| t.exact.is_none()) {
         return None;
     }

@@ -107,7 +107,12 @@ impl Projection {
         let (mut seq, mut feed_id) = self.ready().await?;
         loop {
             match self.step(seq, &feed_id).await? {
-                Step::Applied(through) => seq = through,
+                Step::Applied(through) => {
+                    // A full batch: more follow, whatever the signal says.
+                    let known = (*signal.borrow()).max(through + i64::from(through - seq >= i64::from(BATCH)));
+                    self.report(known - through, false);
+                    seq = through;
+                }
                 Step::Pruned => (seq, feed_id) = self.rebuild("behind_feed").await?,
                 Step::CaughtUp => {
                     let feed_last = *signal.borrow_and_update();

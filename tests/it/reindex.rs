@@ -48,7 +48,10 @@ async fn answers(server: &TestServer, articles: &[&str], media: &[String]) -> Ve
     out.push(format!("list: {listed:?}"));
     for query in ["sinh hoat chi bo", "Đảng", "bao chi", "thai binh"] {
         let request = pb::SearchArticlesRequest { query: query.into(), ..Default::default() };
-        let found = server.metadata().search_articles(request).await.unwrap().into_inner();
+        let mut found = server.metadata().search_articles(request).await.unwrap().into_inner();
+        // Scores depend on the index's history (documents replaced since
+        // its segments merged), not only on what it holds: the order counts.
+        found.results.iter_mut().for_each(|result| result.score = 0.0);
         out.push(format!("search {query}: {found:?}"));
     }
     for name in media {

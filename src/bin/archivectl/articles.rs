@@ -311,6 +311,7 @@ pub async fn search(channel: &Connection, query: &[String], filters: &Filters, l
             publish_time_end,
             author,
             keyword,
+            ..Default::default()
         };
         async move {
             let page = client.search_articles(request).await?.into_inner();

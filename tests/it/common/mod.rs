@@ -397,6 +397,27 @@ pub struct Archived {
     pub admin: String,
 }
 
+impl Archived {
+    /// Waits (up to a minute) until its search index holds every change
+    /// committed so far, as its `/metrics` say.
+    pub async fn search_caught_up(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let metrics = reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap();
+            let value = |name: &str| {
+                metrics.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            };
+            if value("archive_search_index_lag_changes ") == Some(0.0)
+                && value("archive_search_index_rebuilding ") == Some(0.0)
+            {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the search index did not catch up:\n{metrics}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
 impl Drop for Archived {
     fn drop(&mut self) {
         let _ = self.child.kill();
