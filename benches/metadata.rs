@@ -17,6 +17,7 @@ use archive::{
     config::Settings,
     domain::{Archive, ArticleFields, ListArticles, SearchArticles},
     ids::ArticleId,
+    search::Filters,
 };
 use chrono::DateTime;
 use corpus::Corpus;
@@ -147,9 +148,9 @@ async fn measure(archive: &Archive, articles: usize, metadata_url: &str) -> Figu
     for _ in 0..SEARCHES {
         let request = SearchArticles { query: queries.next_query(), page_size: 20, ..Default::default() };
         let started = Instant::now();
-        let (results, _) = archive.search_articles(&request).await.expect("searches");
+        let page = archive.search_articles(&request).await.expect("searches");
         search.push(started.elapsed());
-        hits += results.len();
+        hits += page.results.len();
     }
     // The same searches again once the planner's statistics have caught up
     // with the bulk import, as autovacuum does within a minute on PostgreSQL.
@@ -162,13 +163,13 @@ async fn measure(archive: &Archive, articles: usize, metadata_url: &str) -> Figu
     }
     let mut search_filtered = Vec::with_capacity(SEARCHES / 2);
     for _ in 0..SEARCHES / 2 {
-        let filters = ListArticles { author: queries.author(), ..Default::default() };
+        let filters = Filters { authors: vec![queries.author()], ..Default::default() };
         let request = SearchArticles { query: queries.next_query(), page_size: 20, filters, ..Default::default() };
         search_filtered.push(timed_search(archive, &request).await);
     }
     let mut search_by_keyword = Vec::with_capacity(SEARCHES / 2);
     for _ in 0..SEARCHES / 2 {
-        let filters = ListArticles { keyword: queries.keyword(), ..Default::default() };
+        let filters = Filters { keywords: vec![queries.keyword()], ..Default::default() };
         let request = SearchArticles { query: queries.next_query(), page_size: 20, filters, ..Default::default() };
         search_by_keyword.push(timed_search(archive, &request).await);
     }

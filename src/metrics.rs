@@ -225,16 +225,6 @@ pub fn fixity_finished(damaged: u64) {
     gauge!(FIXITY_LAST_END).set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn code_labels_are_tonic_code_names_by_number() {
-        for (number, name) in super::CODES.iter().enumerate() {
-            assert_eq!(format!("{:?}", tonic::Code::from(number as i32)), *name);
-        }
-    }
-}
-
 /// Where this replica's search index stands against the change feed.
 pub fn search_index(lag_changes: i64, documents: u64, rebuilding: bool) {
     gauge!(SEARCH_LAG).set(lag_changes.max(0) as f64);
@@ -250,4 +240,14 @@ pub fn search_rebuild(reason: &'static str) {
 /// A batch of changes committed to the search index.
 pub fn search_commit(elapsed: Duration) {
     histogram!(SEARCH_COMMIT_SECONDS).record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_labels_are_tonic_code_names_by_number() {
+        for (number, name) in super::CODES.iter().enumerate() {
+            assert_eq!(format!("{:?}", tonic::Code::from(number as i32)), *name);
+        }
+    }
 }
