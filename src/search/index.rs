@@ -226,3 +226,101 @@ impl SearchIndex {
         self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        blob::BlobKey,
+        metadata::{ArticleRecord, ObjectRef},
+        search::{Facet, query},
+    };
+    use chrono::DateTime;
+
+    fn article(id: &str, title: &str, publish_seconds: i64) -> IndexedArticle {
+        let id = ArticleId::parse(id).unwrap();
+        let time = DateTime::from_timestamp(publish_seconds, 0).unwrap();
+        IndexedArticle {
+            record: ArticleRecord {
+                body: ObjectRef { key: BlobKey::new_article_body(&id), size_bytes: 0, sha256: String::new() },
+                id,
+                revision: 1,
+                etag: "e".into(),
+                title: title.into(),
+                author: "Phạm Ngọc".into(),
+                keywords: vec!["Thái Bình".into()],
+                publish_time: time,
+                publish_utc_offset_seconds: 25_200,
+                view_count: 0,
+                create_time: time,
+                update_time: time,
+                media: Vec::new(),
+                delete_time: None,
+                legal_hold: false,
+            },
+            body: "Tin tức trong ngày.".into(),
+        }
+    }
+
+    fn search(text: &str, limit: usize, after: Option<SortKey>, facets: Vec<Facet>) -> IndexSearch {
+        IndexSearch {
+            query: query::parse(text).unwrap(),
+            filters: Filters::default(),
+            order: Order::Relevance,
+            limit,
+            after,
+            facets,
+            facet_size: 10,
+        }
+    }
+
+    /// Writes `count` articles that score alike, committing every 1,000 (so
+    /// the index has several segments).
+    fn filled(count: u64) -> (tempfile::TempDir, SearchIndex) {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::open(&dir.path().join("i"), 15 << 20).unwrap();
+        for i in 0..count {
+            let article = article(&format!("a-{i}"), "Bản tin", 1_500_000_000 + i as i64);
+            index.put(&article.record.id, Some(&article)).unwrap();
+            if i % 1000 == 999 {
+                index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: i as i64, complete: true }).unwrap();
+            }
+        }
+        index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: count as i64, complete: true }).unwrap();
+        (dir, index)
+    }
+
+    #[test]
+    fn totals_are_exact_up_to_the_bound_then_a_lower_bound() {
+        let (_dir, index) = filled(TOTAL_SIZE_BOUND + 5);
+        let found = index.search(&search("bản tin", 5, None, Vec::new())).unwrap();
+        assert_eq!((found.total, found.total_is_lower_bound), (TOTAL_SIZE_BOUND, true));
+        let counted = index.search(&search("bản tin", 5, None, vec![Facet::Author])).unwrap();
+        assert_eq!((counted.total, counted.total_is_lower_bound), (TOTAL_SIZE_BOUND + 5, false), "facets count all");
+        assert_eq!(counted.facets[0].values, [("Phạm Ngọc".to_string(), TOTAL_SIZE_BOUND + 5)]);
+    }
+
+    #[test]
+    fn ties_go_newest_first_and_pages_resume_after_the_last_key() {
+        let (_dir, index) = filled(2_500);
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let found = index.search(&search("bản tin", 300, after, Vec::new())).unwrap();
+            let Some(last) = found.hits.last() else { break };
+            after = Some(last.key);
+            seen.extend(found.hits.into_iter().map(|hit| hit.id.to_string()));
+        }
+        let expected: Vec<String> = (0..2_500).rev().map(|i| format!("a-{i}")).collect();
+        assert_eq!(seen, expected, "every tie, newest first, each once");
+        // Replaced and removed documents leave the results.
+        let first = article("a-2499", "Khác hẳn", 1_500_000_000);
+        index.put(&first.record.id, Some(&first)).unwrap();
+        index.put(&ArticleId::parse("a-2498").unwrap(), None).unwrap();
+        index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: 9_999, complete: true }).unwrap();
+        let found = index.search(&search("bản tin", 2, None, Vec::new())).unwrap();
+        let ids: Vec<String> = found.hits.iter().map(|hit| hit.id.to_string()).collect();
+        assert_eq!(ids, ["a-2497", "a-2496"]);
+        assert_eq!(found.total, 2_498);
+    }
+}

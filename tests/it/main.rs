@@ -24,6 +24,7 @@ mod metadata;
 mod operations;
 mod reindex;
 mod replicas;
+mod search;
 mod slow_clients;
 mod sweep;
 mod tls;

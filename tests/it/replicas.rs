@@ -94,3 +94,41 @@ async fn two_replicas_share_one_state() {
         .unwrap();
     assert_eq!(viewed.view_count, 89 + 100);
 }
+
+/// A write through one replica is searchable through the other within 2 s
+/// (p99 of the freshness bound, docs/design.md), each time: the second
+/// replica's index follows the change feed through PostgreSQL's NOTIFY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_searchable_on_the_other_replica_within_two_seconds() {
+    crate::skip_without!(S3, POSTGRES);
+    let dir = tempfile::tempdir().unwrap();
+    let env = common::production_config(dir.path(), "").await;
+    let (a, b) = (spawn_archived(dir.path(), &env), spawn_archived(dir.path(), &env));
+    let mut articles_a = ArticleServiceClient::new(a.channel().await);
+    let mut metadata_b = MetadataServiceClient::new(b.channel().await);
+    let mut waits = Vec::new();
+    for round in 0..20 {
+        let word = format!("dautieng{round}");
+        let article = pb::Article {
+            title: format!("Tin {word}"),
+            body: format!("Nội dung có từ {word} ở Thái Bình."),
+            publish_time: Some(pbjson_types::Timestamp { seconds: 1_569_838_859, nanos: 0 }),
+            ..Default::default()
+        };
+        let request = pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: String::new() };
+        articles_a.create_article(request).await.unwrap();
+        let written = std::time::Instant::now();
+        loop {
+            let search = pb::SearchArticlesRequest { query: word.clone(), ..Default::default() };
+            let found = metadata_b.search_articles(search).await.unwrap().into_inner();
+            if found.total_size == 1 {
+                break;
+            }
+            assert!(written.elapsed() < std::time::Duration::from_secs(2), "round {round}: not searchable on B in 2 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        waits.push(written.elapsed());
+    }
+    waits.sort();
+    println!("searchable on the other replica after: median {:?}, max {:?}", waits[waits.len() / 2], waits[waits.len() - 1]);
+}
