@@ -22,8 +22,9 @@ struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Load the configuration and its environment, check it and the files
-    /// it names, print the effective settings (secrets left out) and exit:
-    /// 0 when archived would start with them, 1 with the reason otherwise.
+    /// it names, print the effective settings (secrets left out) and what
+    /// the search index directory holds, and exit: 0 when archived would
+    /// start with them, 1 with the reason otherwise.
     Check,
 }
 
@@ -33,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
     if let Some(Command::Check) = args.command {
         print!("{}", archive::app::check(&settings)?);
+        eprintln!("{}", archive::search::SearchIndex::describe(std::path::Path::new(&settings.search.index_dir)));
         eprintln!("configuration ok");
         return Ok(());
     }

@@ -81,6 +81,29 @@ fn read_state(index: &Index) -> Option<IndexState> {
 }
 
 impl SearchIndex {
+    /// What an index directory holds, in a sentence, read without writing
+    /// (`archived check`; archived may be running on it).
+    pub fn describe(dir: &Path) -> String {
+        let shown = dir.display();
+        if !dir.join("meta.json").exists() {
+            return format!("search index {shown}: none yet; archived builds it from the database at start");
+        }
+        let Some(index) = open_existing(dir) else {
+            return format!("search index {shown}: damaged or of another schema; archived rebuilds it at start");
+        };
+        schema::register_tokenizers(&index);
+        let documents = index.reader().map(|reader| reader.searcher().num_docs());
+        match (read_state(&index), documents) {
+            (Some(state), Ok(documents)) => format!(
+                "search index {shown}: {documents} articles, feed {} through change {}{}",
+                state.feed_id,
+                state.seq,
+                if state.complete { "" } else { " (a rebuild was interrupted; archived starts it again)" }
+            ),
+            _ => format!("search index {shown}: unreadable; archived rebuilds it at start"),
+        }
+    }
+
     /// Opens the index in `dir`, or makes an empty one there in place of a
     /// missing, damaged or outdated one. Fails when another process writes
     /// it.
