@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{Archived, fixture, sha256_hex, spawn_archived};
+use common::{Archived, Stack, TestServer, fixture, sha256_hex, spawn_archived};
 use std::{path::Path, process::Command};
 
 /// archivectl in `dir`, with no config file but the one a test writes
@@ -94,8 +94,13 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
 
 /// `archivectl --output json ARGS`: exit code, stdout parsed, stderr.
 fn archivectl_json(server: &Archived, dir: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    archivectl_json_at(&server.grpc, dir, args)
+}
+
+/// [`archivectl_json`] against the server at `grpc` (`http://HOST:PORT`).
+fn archivectl_json_at(grpc: &str, dir: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
     let output = archivectl_command(dir)
-        .env("ARCHIVE_SERVER", &server.grpc)
+        .env("ARCHIVE_SERVER", grpc)
         .args(["--output", "json"])
         .args(args)
         .output()
@@ -218,6 +223,120 @@ fn archivectl_output_json_is_one_document_per_command() {
     };
     let reindexed = reindexed.unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&stderr)));
     assert_eq!((code, &reindexed["articles"], &reindexed["media"]), (Some(0), &3.into(), &3.into()), "{reindexed}");
+}
+
+/// `search` with the query syntax typed as a person types it (a quoted
+/// phrase, a `-word`, flags after the words), an order and a facet, and
+/// `related`, against an in-process server on the embedded stack. A search
+/// right after the writes sees them (it waits for this replica's own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archivectl_searches_with_the_syntax_and_lists_related_articles() {
+    use archive::proto::v1 as pb;
+    let server = TestServer::start(Stack::Embedded).await;
+    let articles = [
+        (
+            "thai-binh",
+            "Sinh hoạt chi bộ ở Thái Bình",
+            "Thứ 2, 30.09.2019 | 17:20:59",
+            "Phạm Ngọc",
+            "Tỉnh Thái Bình duy trì nề nếp sinh hoạt chi bộ vào ngày mùng 3 hàng tháng.",
+        ),
+        (
+            "thuy-son",
+            "Chi bộ Thuỵ Sơn sinh hoạt chuyên đề",
+            "Thứ 4, 01.01.2020 | 08:00:00",
+            "Thu Trang",
+            "Nhiều chi bộ đã chủ động lựa chọn chuyên đề sinh hoạt phù hợp.",
+        ),
+        (
+            "nong-thon",
+            "Nông thôn mới ở Quỳnh Phụ",
+            "Thứ 2, 01.03.2021 | 08:00:00",
+            "Phạm Ngọc",
+            "Các chi bộ sinh hoạt định kỳ, bàn việc xây dựng nông thôn mới.",
+        ),
+        (
+            "giao-thong",
+            "Đường giao thông nông thôn",
+            "Thứ 7, 05.10.2019 | 23:59:59",
+            "Thu Trang",
+            "Đường giao thông được mở rộng; người dân phấn khởi đón mùa lúa mới.",
+        ),
+    ];
+    for (id, title, published, author, body) in articles {
+        let export_text = format!("{title}\n\n{published}\n0 lượt xem\n\n{body}\n\n {author}\n");
+        let request = pb::ImportArticleRequest {
+            export_text: export_text.into(),
+            article_id: id.into(),
+            request_id: String::new(),
+        };
+        server.articles().import_article(request).await.expect("imports");
+    }
+    let grpc = format!("http://{}", server.grpc_addr);
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().to_owned();
+    // Each run twice: `--output json`, then as text.
+    let run = move |args: &[&str]| {
+        let (grpc, dir) = (grpc.clone(), dir.clone());
+        let args: Vec<String> = args.iter().map(|&arg| arg.to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, value, stderr) = archivectl_json_at(&grpc, &dir, &args);
+            (code, value, stderr, archivectl_command(&dir).env("ARCHIVE_SERVER", &grpc).args(&args).output().unwrap())
+        })
+    };
+    let names = |value: &serde_json::Value| -> Vec<String> {
+        let results = value["results"].as_array().unwrap_or_else(|| panic!("results: {value}"));
+        results.iter().map(|result| result["article"]["name"].as_str().unwrap().to_owned()).collect()
+    };
+
+    // archivectl search '"chi bộ"' -Thái --order newest --facets author
+    let search = ["search", "\"chi bộ\"", "-Thái", "--order", "newest", "--facets", "author", "--limit", "5"];
+    let (code, found, stderr, text) = run(&search).await.unwrap();
+    assert_eq!(code, 0, "{found} {stderr}");
+    assert_eq!(
+        names(&found),
+        ["articles/nong-thon", "articles/thuy-son"],
+        "the phrase, not Thái, newest first: {found}"
+    );
+    assert_eq!((&found["totalSize"], &found["totalSizeIsLowerBound"]), (&"2".into(), &false.into()), "{found}");
+    let highlight = &found["results"][1]["titleHighlights"][0];
+    let (start, end) = (highlight["start"].as_u64().unwrap() as usize, highlight["end"].as_u64().unwrap() as usize);
+    assert_eq!(&"Chi bộ Thuỵ Sơn sinh hoạt chuyên đề"[start..end], "Chi bộ", "{found}");
+    let facet = &found["facets"][0];
+    assert_eq!((&facet["facet"], &facet["otherCount"]), (&"SEARCH_FACET_AUTHOR".into(), &"0".into()), "{found}");
+    let mut authors: Vec<(String, String)> = facet["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|value| (value["value"].as_str().unwrap().to_owned(), value["count"].as_str().unwrap().to_owned()))
+        .collect();
+    authors.sort();
+    assert_eq!(authors, [("Phạm Ngọc".to_owned(), "1".to_owned()), ("Thu Trang".to_owned(), "1".to_owned())]);
+    // The same, for a person (styles stripped: stdout is a pipe).
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.starts_with("2 matches\n1. Nông thôn mới ở Quỳnh Phụ  articles/nong-thon  2021-03-01T08:00:00+07:00\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n2. Chi bộ Thuỵ Sơn sinh hoạt chuyên đề  articles/thuy-son  "), "{text}");
+    assert!(
+        text.contains("\n\nauthor\n") && text.contains("\n  Phạm Ngọc  1\n") && text.contains("\n  Thu Trang  1\n"),
+        "{text}"
+    );
+
+    let (code, related, stderr, text) = run(&["related", "articles/thai-binh"]).await.unwrap();
+    assert_eq!(code, 0, "{related} {stderr}");
+    let mut alike = names(&related);
+    alike.sort();
+    assert_eq!(alike, ["articles/nong-thon", "articles/thuy-son"], "those that share its words, not itself: {related}");
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with("1. ") && text.contains("articles/thuy-son") && !text.contains("matches"), "{text}");
+    let (code, related, stderr, _) =
+        run(&["related", "articles/thai-binh", "--author", "Phạm Ngọc", "--limit", "3"]).await.unwrap();
+    assert_eq!((code, names(&related)), (0, vec!["articles/nong-thon".to_owned()]), "{related} {stderr}");
+    let (code, _, stderr, _) = run(&["related", "articles/khong-co"]).await.unwrap();
+    assert_eq!(code, 3, "{stderr}");
 }
 
 /// The config file stands in for flags; completions are scripts a shell

@@ -1,9 +1,9 @@
 //! What archivectl accepts on its command line.
 
-use archive::service::auth::Scope;
+use archive::{proto::v1 as pb, service::auth::Scope};
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::{ffi::OsString, path::PathBuf};
 
 #[derive(Parser)]
 #[command(name = "archivectl", version, about = "Client of the archive service")]
@@ -91,15 +91,43 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// Search articles (all words; with or without diacritics), best first,
-    /// with the matched words highlighted in a snippet.
+    /// Search articles, best first (or by date), with the matched words
+    /// highlighted in the title and a snippet; prints how many match and,
+    /// with `--facets`, counts of the matches by author, keyword, ...
+    ///
+    /// The query is read as web search reads it: every word is required
+    /// (with or without diacritics), `"chi bộ"` is an exact phrase, `-word`
+    /// and `-"a phrase"` exclude, `OR` goes between two words or phrases.
+    /// Quote a phrase for the shell too: `'"chi bộ"'`. Flags may come
+    /// before or after the query; every word after `--` is a word.
     Search {
-        #[arg(required = true)]
+        /// The query (its words are joined by spaces); flags may follow it.
+        #[arg(required = true, allow_hyphen_values = true, value_name = "QUERY")]
         query: Vec<String>,
         #[command(flatten)]
-        filters: Filters,
+        filters: SearchFilters,
+        /// `relevance` (best first; ties newest first), `newest` or `oldest`.
+        #[arg(long, value_enum, default_value_t = Order::Relevance)]
+        order: Order,
+        /// Count the matches by these (comma-separated or repeated).
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "FACET,...")]
+        facets: Vec<Facet>,
+        /// Values per facet, most frequent first (the server's default: 10).
+        #[arg(long, requires = "facets", value_parser = clap::value_parser!(i32).range(1..=1000))]
+        facet_size: Option<i32>,
         #[arg(long, default_value_t = 10)]
         limit: usize,
+    },
+    /// The articles most like an article (`articles/ID`: its title,
+    /// keywords and body), best first, without it.
+    Related {
+        /// `articles/ID`.
+        name: String,
+        #[command(flatten)]
+        filters: SearchFilters,
+        /// At most this many (the server's ceiling is 50).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=50))]
+        limit: i32,
     },
     /// List clips, newest first.
     Media {
@@ -169,7 +197,7 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
-/// The filters ListArticles and SearchArticles share.
+/// The filters of `ls` (ListArticles).
 #[derive(clap::Args)]
 pub struct Filters {
     /// Only articles with exactly this author.
@@ -178,12 +206,93 @@ pub struct Filters {
     /// Only articles carrying exactly this keyword.
     #[arg(long)]
     pub keyword: Option<String>,
+    #[command(flatten)]
+    pub period: Period,
+}
+
+/// The filters of `search` and `related` (SearchArticles and
+/// ListRelatedArticles).
+#[derive(clap::Args)]
+pub struct SearchFilters {
+    /// Only articles with exactly this author; repeated: with any of them.
+    #[arg(long = "author", value_name = "AUTHOR")]
+    pub authors: Vec<String>,
+    /// Only articles carrying exactly this keyword; repeated: any of them.
+    #[arg(long = "keyword", value_name = "KEYWORD")]
+    pub keywords: Vec<String>,
+    #[command(flatten)]
+    pub period: Period,
+    /// Only articles that link a clip.
+    #[arg(long, conflicts_with = "without_media")]
+    pub with_media: bool,
+    /// Only articles that link no clip.
+    #[arg(long)]
+    pub without_media: bool,
+}
+
+impl SearchFilters {
+    /// The request's `has_media`: unset when neither flag is given.
+    pub fn has_media(&self) -> Option<bool> {
+        match (self.with_media, self.without_media) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A span of publish days.
+#[derive(clap::Args)]
+pub struct Period {
     /// Published on or after this day (YYYY-MM-DD, Vietnam time).
     #[arg(long)]
     pub since: Option<NaiveDate>,
     /// Published before this day (YYYY-MM-DD, Vietnam time).
     #[arg(long)]
     pub until: Option<NaiveDate>,
+}
+
+/// The order of search results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Order {
+    Relevance,
+    Newest,
+    Oldest,
+}
+
+impl From<Order> for pb::SearchOrder {
+    fn from(order: Order) -> Self {
+        match order {
+            Order::Relevance => pb::SearchOrder::Relevance,
+            Order::Newest => pb::SearchOrder::Newest,
+            Order::Oldest => pb::SearchOrder::Oldest,
+        }
+    }
+}
+
+/// What a search can count its matches by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Facet {
+    Author,
+    Keyword,
+    /// The publish year, Vietnam time.
+    Year,
+    /// The publish month, Vietnam time.
+    Month,
+    /// Whether the article links a clip.
+    Media,
+}
+
+impl From<Facet> for pb::SearchFacet {
+    fn from(facet: Facet) -> Self {
+        match facet {
+            Facet::Author => pb::SearchFacet::Author,
+            Facet::Keyword => pb::SearchFacet::Keyword,
+            Facet::Year => pb::SearchFacet::PublishYear,
+            Facet::Month => pb::SearchFacet::PublishMonth,
+            Facet::Media => pb::SearchFacet::HasMedia,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -198,4 +307,179 @@ pub enum TokenCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<Scope>,
     },
+}
+
+impl Cli {
+    /// Parses `args` (the program's name first) as clap does, except that
+    /// the words of a search query may start with `-` (`-Thái`,
+    /// `-"chi bộ"`): clap gives every word from the query's first one on
+    /// to the query, and the flags among them (`--limit 5`, `-O json`,
+    /// `--help`) are taken out and parsed again. A word after `--` is a
+    /// word; one that starts with `--` but is no flag is refused, as clap
+    /// refuses an unknown flag: it would be a typo read as a search.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let cli = Cli::try_parse_from(&args)?;
+        let Command::Search { query, .. } = &cli.command else { return Ok(cli) };
+        // The query is the tail of the arguments.
+        let start = args.len() - query.len();
+        if start > 0 && args[start - 1] == "--" {
+            return Ok(cli);
+        }
+        let mut command = Cli::command();
+        command.build();
+        let search = command.find_subcommand("search").expect("search is a subcommand");
+        let (flags, words) = split_query(search, query)?;
+        if flags.is_empty() && words.len() == query.len() {
+            return Ok(cli);
+        }
+        let mut again = args[..start].to_vec();
+        again.extend(flags.into_iter().map(OsString::from));
+        again.push("--".into());
+        again.extend(words.into_iter().map(OsString::from));
+        // The words are after `--` now; a flag where the query starts
+        // (`-Ojson`) must be read as one.
+        let mut command = Cli::command()
+            .mut_subcommand("search", |search| search.mut_arg("query", |query| query.allow_hyphen_values(false)));
+        let matches = command.try_get_matches_from_mut(again)?;
+        Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))
+    }
+}
+
+/// The words of a query and the flags of `search` among them (each with
+/// its value); the words after a `--` are words.
+fn split_query(search: &clap::Command, query: &[String]) -> Result<(Vec<String>, Vec<String>), clap::Error> {
+    let (mut flags, mut words) = (Vec::new(), Vec::new());
+    let mut rest = query.iter();
+    while let Some(word) = rest.next() {
+        if word == "--" {
+            words.extend(rest.cloned());
+            break;
+        }
+        match flag(search, word) {
+            Some(takes_next) => {
+                flags.push(word.clone());
+                if takes_next {
+                    flags.extend(rest.next().cloned());
+                }
+            }
+            None if word.starts_with("--") => {
+                let message = format!(
+                    "unexpected argument '{word}' found\n\n  tip: a word to exclude takes one minus: '-{}'; \
+                     to search for '{word}' itself, put it after '--'",
+                    word.trim_start_matches('-')
+                );
+                return Err(search.clone().error(clap::error::ErrorKind::UnknownArgument, message));
+            }
+            None => words.push(word.clone()),
+        }
+    }
+    Ok((flags, words))
+}
+
+/// Whether `word` is a flag of `command`: `--name` or `--name=value` of a
+/// known flag, or `-X`, `-XY`... of known short flags up to one that takes
+/// a value (`-Ojson`). `Some(true)` when its value is the next word.
+fn flag(command: &clap::Command, word: &str) -> Option<bool> {
+    if let Some(long) = word.strip_prefix("--") {
+        let (name, attached) = long.split_once('=').map_or((long, false), |(name, _)| (name, true));
+        let arg = command.get_arguments().find(|arg| arg.get_long() == Some(name))?;
+        return Some(!attached && arg.get_action().takes_values());
+    }
+    let shorts = word.strip_prefix('-').filter(|shorts| !shorts.is_empty())?;
+    for (at, short) in shorts.char_indices() {
+        let arg = command.get_arguments().find(|arg| arg.get_short() == Some(short))?;
+        // The first letter that takes a value takes the rest of the word, or the next word.
+        if arg.get_action().takes_values() {
+            return Some(at + short.len_utf8() == shorts.len());
+        }
+    }
+    Some(false)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    pub(crate) fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::parse_args(std::iter::once("archivectl").chain(args.iter().copied()))
+    }
+
+    /// The query words and limit of a `search` command line.
+    fn search(args: &[&str]) -> (Vec<String>, usize) {
+        match parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}")).command {
+            Command::Search { query, limit, .. } => (query, limit),
+            _ => panic!("{args:?} is no search"),
+        }
+    }
+
+    fn words(words: &[&str]) -> Vec<String> {
+        words.iter().map(|&word| word.to_owned()).collect()
+    }
+
+    #[test]
+    fn query_words_may_start_with_a_minus() {
+        assert_eq!(search(&["search", "\"chi bộ\"", "-Thái"]).0, words(&["\"chi bộ\"", "-Thái"]));
+        assert_eq!(search(&["search", "-Thái", "bình"]).0, words(&["-Thái", "bình"]), "first");
+        assert_eq!(search(&["search", "x", "-\"chi bộ\"", "OR", "-y"]).0, words(&["x", "-\"chi bộ\"", "OR", "-y"]));
+        assert_eq!(search(&["search", "-5", "-"]).0, words(&["-5", "-"]));
+    }
+
+    #[test]
+    fn flags_may_follow_the_query() {
+        let cli = parse(&["search", "thai", "-covid", "--limit", "3", "binh", "-O", "json", "--order=newest"]).unwrap();
+        assert!(cli.output == Format::Json);
+        let Command::Search { query, limit, order, .. } = cli.command else { panic!("search") };
+        assert_eq!((query, limit, order), (words(&["thai", "-covid", "binh"]), 3, Order::Newest));
+        let cli = parse(&["search", "-Ojson", "thai"]).unwrap();
+        assert!(cli.output == Format::Json, "-O with its value attached");
+        assert_eq!(search(&["search", "--limit", "2", "thai", "binh"]), (words(&["thai", "binh"]), 2));
+        // After `--`, every word is a word.
+        assert_eq!(search(&["search", "thai", "--", "--limit", "3"]), (words(&["thai", "--limit", "3"]), 10));
+        assert_eq!(search(&["search", "--", "--limit", "3"]), (words(&["--limit", "3"]), 10));
+        assert_eq!(parse(&["search", "thai", "--help"]).err().map(|e| e.kind()), Some(ErrorKind::DisplayHelp));
+    }
+
+    #[test]
+    fn order_facets_and_media_parse() {
+        let cli = parse(&["search", "x", "--facets", "author,keyword", "--facets", "year", "--facets=month,media"]);
+        let Command::Search { facets, order, facet_size, filters, .. } = cli.unwrap().command else { panic!() };
+        assert_eq!(facets, [Facet::Author, Facet::Keyword, Facet::Year, Facet::Month, Facet::Media]);
+        assert_eq!((order, facet_size, filters.has_media()), (Order::Relevance, None, None));
+        let facets: Vec<pb::SearchFacet> = facets.into_iter().map(Into::into).collect();
+        assert_eq!(
+            facets[2..],
+            [pb::SearchFacet::PublishYear, pb::SearchFacet::PublishMonth, pb::SearchFacet::HasMedia]
+        );
+        let args = ["search", "x", "--order", "oldest", "--facets", "author", "--facet-size", "3", "--with-media"];
+        let Command::Search { order, facet_size, filters, .. } = parse(&args).unwrap().command else { panic!() };
+        assert_eq!((order, facet_size, filters.has_media()), (Order::Oldest, Some(3), Some(true)));
+        let args = ["related", "articles/a", "--author", "A", "--author", "B C", "--without-media", "--limit", "7"];
+        let Command::Related { name, filters, limit } = parse(&args).unwrap().command else { panic!() };
+        assert_eq!((name.as_str(), limit, filters.has_media()), ("articles/a", 7, Some(false)));
+        assert_eq!(filters.authors, ["A", "B C"]);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let refused = |args: &[&str]| parse(args).err().map(|e| e.kind()).unwrap_or_else(|| panic!("{args:?} parsed"));
+        assert_eq!(refused(&["search", "x", "--order", "best"]), ErrorKind::InvalidValue);
+        assert_eq!(refused(&["search", "x", "--facets", "author,colour"]), ErrorKind::InvalidValue);
+        assert_eq!(refused(&["search", "x", "--facets", "author", "--facet-size", "0"]), ErrorKind::ValueValidation);
+        assert_eq!(refused(&["search", "x", "--facet-size", "5"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(refused(&["search", "x", "--with-media", "--without-media"]), ErrorKind::ArgumentConflict);
+        assert_eq!(refused(&["search", "x", "--limt", "3"]), ErrorKind::UnknownArgument, "a typo is no search");
+        assert_eq!(refused(&["search", "--limt", "3", "x"]), ErrorKind::UnknownArgument);
+        assert_eq!(refused(&["search", "x", "--limit", "many"]), ErrorKind::ValueValidation);
+        assert_eq!(refused(&["search"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(refused(&["search", "--limit", "3"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(refused(&["search", "x", "-Oyaml"]), ErrorKind::InvalidValue);
+        assert_eq!(refused(&["related", "articles/a", "--limit", "51"]), ErrorKind::ValueValidation);
+        assert_eq!(refused(&["related", "articles/a", "--order", "newest"]), ErrorKind::UnknownArgument);
+    }
 }

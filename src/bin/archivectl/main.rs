@@ -22,14 +22,14 @@ mod transfer;
 mod watch;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use cli::{Cli, Command, Format, TokenCommand};
 use output::emit;
 use transfer::{Bars, UploadOptions};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args(std::env::args_os()).unwrap_or_else(|error| error.exit());
     let format = cli.output;
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -113,8 +113,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Ls { filters, limit } => emit(format, &articles::list(&channel, &filters, limit).await?),
-        Command::Search { query, filters, limit } => {
-            emit(format, &articles::search(&channel, &query, &filters, limit).await?)
+        Command::Search { query, filters, order, facets, facet_size, limit } => {
+            let options = articles::SearchOptions { order, facets, facet_size, limit };
+            emit(format, &articles::search(&channel, &query, &filters, &options).await?)
+        }
+        Command::Related { name, filters, limit } => {
+            emit(format, &articles::related(&channel, name, &filters, limit).await?)
         }
         Command::Media { limit } => emit(format, &media::list(&channel, limit).await?),
         Command::Stats => emit(format, &admin::stats(&channel).await?),
