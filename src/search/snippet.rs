@@ -8,7 +8,7 @@
 //! Excluded words and phrases are never marked.
 
 use super::query::Query;
-use super::text::{self, Word};
+use super::text::{self, Folded as Word};
 use std::ops::Range;
 
 /// Longest snippet, in characters of the original text (plus ellipses).
@@ -109,7 +109,7 @@ fn best_match(words: &[Word], found: &[Match]) -> Option<usize> {
 /// cut, whitespace as single spaces, and what matched highlighted; the
 /// beginning of `text` when nothing matches.
 pub fn snippet(text: &str, query: &Query) -> Snippet {
-    let words = text::words(text);
+    let words = text::folded(text);
     let found = matches(&words, query);
     let start_word = best_match(&words, &found).map_or(0, |i| i.saturating_sub(CONTEXT_WORDS_BEFORE));
     // From the first word on, the text is kept from its very beginning.
@@ -147,7 +147,7 @@ pub fn snippet(text: &str, query: &Query) -> Snippet {
 /// Every match of `query` in `text` (a title, shown whole), as byte ranges
 /// of `text`, sorted and not overlapping.
 pub fn highlights(text: &str, query: &Query) -> Vec<Range<usize>> {
-    let words = text::words(text);
+    let words = text::folded(text);
     merged(matches(&words, query).iter().map(|found| span(&words, found)))
 }
 

@@ -81,37 +81,48 @@ fn exact_form(written: &str) -> String {
     exact
 }
 
-/// Splits `text` into words, in order, with both forms.
-pub fn words(text: &str) -> Vec<Word> {
+/// A word of a text in its folded form only: what matching and snippets
+/// need (the exact form costs a normalisation per word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folded {
+    /// Byte range in the text.
+    pub span: Range<usize>,
+    pub folded: String,
+}
+
+/// Splits `text` into words, in order, folded.
+pub fn folded(text: &str) -> Vec<Folded> {
     let mut words = Vec::new();
-    let mut current: Option<(Range<usize>, String)> = None;
+    let mut current: Option<Folded> = None;
     let mut folded = String::new();
-    let finish = |(span, folded): (Range<usize>, String), words: &mut Vec<Word>| {
-        let exact = exact_form(&text[span.clone()]);
-        words.push(Word { span, folded, exact });
-    };
     for (index, c) in text.char_indices() {
         folded.clear();
         fold_char(c, &mut folded);
         // Combining marks fold to nothing but belong to the word before them.
         let joins_word = !folded.is_empty() || (is_combining_mark(c) && current.is_some());
         if joins_word {
-            let (span, word) = current.get_or_insert_with(|| (index..index, String::new()));
-            span.end = index + c.len_utf8();
-            word.push_str(&folded);
+            let word = current.get_or_insert_with(|| Folded { span: index..index, folded: String::new() });
+            word.span.end = index + c.len_utf8();
+            word.folded.push_str(&folded);
         } else if let Some(word) = current.take() {
-            finish(word, &mut words);
+            words.push(word);
         }
     }
-    if let Some(word) = current {
-        finish(word, &mut words);
-    }
+    words.extend(current);
     words
+}
+
+/// Splits `text` into words, in order, with both forms.
+pub fn words(text: &str) -> Vec<Word> {
+    folded(text)
+        .into_iter()
+        .map(|Folded { span, folded }| Word { exact: exact_form(&text[span.clone()]), span, folded })
+        .collect()
 }
 
 /// The folded words of `text`, in order.
 pub fn folded_words(text: &str) -> Vec<String> {
-    words(text).into_iter().map(|w| w.folded).collect()
+    folded(text).into_iter().map(|w| w.folded).collect()
 }
 
 /// Which form of each word a tokenizer emits.
@@ -146,21 +157,17 @@ impl Tokenizer for VietnameseTokenizer {
     type TokenStream<'a> = WordStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream {
-        let form = self.0;
-        let tokens: Vec<Token> = words(text)
-            .into_iter()
-            .enumerate()
-            .map(|(position, word)| Token {
-                offset_from: word.span.start,
-                offset_to: word.span.end,
-                position,
-                text: match form {
-                    Form::Folded => word.folded,
-                    Form::Exact => word.exact,
-                },
-                position_length: 1,
-            })
-            .collect();
+        let token = |position, span: Range<usize>, text| Token {
+            offset_from: span.start,
+            offset_to: span.end,
+            position,
+            text,
+            position_length: 1,
+        };
+        let tokens: Vec<Token> = match self.0 {
+            Form::Folded => folded(text).into_iter().enumerate().map(|(i, w)| token(i, w.span, w.folded)).collect(),
+            Form::Exact => words(text).into_iter().enumerate().map(|(i, w)| token(i, w.span, w.exact)).collect(),
+        };
         WordStream { tokens: tokens.into_iter(), current: Token::default() }
     }
 }
