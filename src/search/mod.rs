@@ -31,8 +31,8 @@ pub use index::{IndexState, SearchIndex};
 use crate::ids::ArticleId;
 use serde::{Deserialize, Serialize};
 
-/// Most results a search may skip and return in total (deeper pages use
-/// the token of the page before, which carries where it ended).
+/// Matches a search counts exactly; past it the total is a lower bound
+/// (unless facets are asked, which count every match anyway).
 pub const TOTAL_SIZE_BOUND: u64 = 10_000;
 
 /// Order of results.

@@ -30,6 +30,9 @@ const REBUILD_COMMIT_EVERY: Duration = Duration::from_secs(2);
 /// The feed is polled this often when no commit signal arrives (a
 /// notification from another replica can be lost).
 const POLL: Duration = Duration::from_millis(500);
+/// Changes behind that are worth a log line, at most one per interval.
+const LAG_WORTH_A_LOG: i64 = 1000;
+const LAG_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Wait before retrying after the database or the index failed.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -105,12 +108,17 @@ impl Projection {
     async fn follow(&self) -> anyhow::Result<()> {
         let mut signal = self.feed.change_signal().await?;
         let (mut seq, mut feed_id) = self.ready().await?;
+        let mut last_lag_log = Instant::now();
         loop {
             match self.step(seq, &feed_id).await? {
                 Step::Applied(through) => {
                     // A full batch: more follow, whatever the signal says.
                     let known = (*signal.borrow()).max(through + i64::from(through - seq >= i64::from(BATCH)));
                     self.report(known - through, false);
+                    if known - through >= LAG_WORTH_A_LOG && last_lag_log.elapsed() >= LAG_LOG_EVERY {
+                        tracing::info!(behind = known - through, seq = through, "search index: catching up");
+                        last_lag_log = Instant::now();
+                    }
                     seq = through;
                 }
                 Step::Pruned => (seq, feed_id) = self.rebuild("behind_feed").await?,
