@@ -3,22 +3,10 @@
 use crate::common;
 
 use archive::proto::v1::{self as pb};
-use common::{Stack, TestServer, fixture, reason, update_request};
+use common::{Stack, TestServer, article, fixture, reason, update_request};
 use tonic::Code;
 
 const SEED: &str = "article-2019-09-30-giao-ban-truc-tuyen.txt";
-
-fn article(title: &str, body: &str, author: &str, keywords: &[&str], publish_seconds: i64) -> pb::Article {
-    pb::Article {
-        title: title.into(),
-        body: body.into(),
-        author: author.into(),
-        keywords: keywords.iter().map(|k| k.to_string()).collect(),
-        publish_time: Some(pbjson_types::Timestamp { seconds: publish_seconds, nanos: 0 }),
-        publish_utc_offset_seconds: 7 * 3600,
-        ..Default::default()
-    }
-}
 
 async fn create(server: &TestServer, article: pb::Article, id: &str) -> Result<pb::Article, tonic::Status> {
     let request = pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: id.into() };

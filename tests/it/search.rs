@@ -3,7 +3,7 @@
 //! preference, totals, orders, pages, filters and facets (held against a
 //! count by brute force), related articles, and what deletion and holds do.
 
-use crate::common::{Stack, TestServer, reason};
+use crate::common::{Stack, TestServer, article, reason};
 use archive::proto::v1 as pb;
 use chrono::{Datelike, FixedOffset, TimeZone};
 use futures::{StreamExt, TryStreamExt};
@@ -14,18 +14,6 @@ const SEED: &str = include_str!("../fixtures/article-2019-09-30-giao-ban-truc-tu
 
 /// 2019-10-01 00:00 +07:00, as seconds.
 const OCTOBER_2019: i64 = 1_569_862_800;
-
-fn article(title: &str, body: &str, author: &str, keywords: &[&str], publish_seconds: i64) -> pb::Article {
-    pb::Article {
-        title: title.into(),
-        body: body.into(),
-        author: author.into(),
-        keywords: keywords.iter().map(|k| k.to_string()).collect(),
-        publish_time: Some(pbjson_types::Timestamp { seconds: publish_seconds, nanos: 0 }),
-        publish_utc_offset_seconds: 7 * 3600,
-        ..Default::default()
-    }
-}
 
 async fn create(server: &TestServer, id: &str, article: pb::Article) -> pb::Article {
     let request = pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: id.into() };

@@ -2,6 +2,20 @@
 
 use archive::proto::v1 as pb;
 
+/// An article to create: text, author, keywords, publish time (seconds)
+/// at +07:00.
+pub fn article(title: &str, body: &str, author: &str, keywords: &[&str], publish_seconds: i64) -> pb::Article {
+    pb::Article {
+        title: title.into(),
+        body: body.into(),
+        author: author.into(),
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        publish_time: Some(pbjson_types::Timestamp { seconds: publish_seconds, nanos: 0 }),
+        publish_utc_offset_seconds: 7 * 3600,
+        ..Default::default()
+    }
+}
+
 /// The ErrorInfo reason of a status, empty when it carries none.
 pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;

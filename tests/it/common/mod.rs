@@ -7,7 +7,7 @@ mod api;
 pub mod services;
 
 #[allow(unused_imports)] // the benches that include this file use none of it
-pub use api::{reason, update_request};
+pub use api::{article, reason, update_request};
 
 use archive::{
     app::Application,
