@@ -355,4 +355,28 @@ mod tests {
         assert_eq!(ids, ["a-2497", "a-2496"]);
         assert_eq!(found.total, 2_498);
     }
+
+    #[tokio::test]
+    async fn an_index_being_rebuilt_answers_with_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::open(&dir.path().join("i"), 15 << 20).unwrap();
+        let first = article("a-1", "Bản tin", 1_500_000_000);
+        index.put(&first.record.id, Some(&first)).unwrap();
+        // Mid-rebuild: searchable, but not yet holding everything through its seq.
+        index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: 7, complete: false }).unwrap();
+        let found = index.search(&search("bản tin", 5, None, Vec::new())).unwrap();
+        assert_eq!(found.hits.len(), 1, "answers from what is in");
+        let waited = std::time::Instant::now();
+        assert!(!index.wait_for(7, std::time::Duration::from_millis(200)).await, "not complete through 7");
+        assert!(waited.elapsed() >= std::time::Duration::from_millis(200));
+        index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: 7, complete: true }).unwrap();
+        assert!(index.wait_for(7, std::time::Duration::from_millis(200)).await);
+        // Reopened, it says where it stands.
+        drop(index);
+        let reopened = SearchIndex::open(&dir.path().join("i"), 15 << 20).unwrap();
+        assert_eq!(reopened.state().map(|s| (s.seq, s.complete)), Some((7, true)));
+        assert_eq!(reopened.num_docs(), 1);
+        assert!(SearchIndex::describe(&dir.path().join("i")).contains("1 articles"));
+        assert!(SearchIndex::describe(&dir.path().join("none")).contains("none yet"));
+    }
 }
