@@ -27,6 +27,9 @@ const FIXITY_OBJECTS: &str = "archive_fixity_objects_total";
 const FIXITY_BYTES: &str = "archive_fixity_bytes_read_total";
 const FIXITY_LAST_DAMAGED: &str = "archive_fixity_last_damaged_objects";
 const FIXITY_LAST_END: &str = "archive_fixity_last_completion_timestamp_seconds";
+const ARTICLE_CACHE_LOOKUPS: &str = "archive_article_cache_lookups_total";
+const ARTICLE_CACHE_INVALIDATIONS: &str = "archive_article_cache_invalidations_total";
+const ARTICLE_CACHE_BYTES: &str = "archive_article_cache_bytes";
 const SEARCH_LAG: &str = "archive_search_index_lag_changes";
 const SEARCH_DOCUMENTS: &str = "archive_search_index_documents";
 const SEARCH_REBUILDING: &str = "archive_search_index_rebuilding";
@@ -85,6 +88,15 @@ fn describe() {
     describe_counter!(FIXITY_BYTES, metrics::Unit::Bytes, "bytes fixity audits read from storage");
     describe_gauge!(FIXITY_LAST_DAMAGED, "mismatched and missing objects the last finished fixity audit found");
     describe_gauge!(FIXITY_LAST_END, metrics::Unit::Seconds, "when the last fixity audit finished (Unix time)");
+    describe_counter!(
+        ARTICLE_CACHE_LOOKUPS,
+        "GetArticle reads of the current revision through the article cache, by result (hit, miss)"
+    );
+    describe_counter!(
+        ARTICLE_CACHE_INVALIDATIONS,
+        "article cache entries dropped because the change feed named their article"
+    );
+    describe_gauge!(ARTICLE_CACHE_BYTES, metrics::Unit::Bytes, "bytes the article cache holds");
     describe_gauge!(SEARCH_LAG, "changes committed to the database that this replica's search index does not hold yet");
     describe_gauge!(SEARCH_DOCUMENTS, "articles in this replica's search index");
     describe_gauge!(SEARCH_REBUILDING, "1 while this replica rebuilds its search index from the database");
@@ -227,6 +239,24 @@ pub fn fixity_object(kind: &'static str, result: &'static str, bytes_read: u64) 
 pub fn fixity_finished(damaged: u64) {
     gauge!(FIXITY_LAST_DAMAGED).set(damaged as f64);
     gauge!(FIXITY_LAST_END).set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
+}
+
+/// A read through the article cache.
+pub fn article_cache(hit: bool) {
+    static HANDLES: OnceLock<[metrics::Counter; 2]> = OnceLock::new();
+    let handles =
+        HANDLES.get_or_init(|| ["miss", "hit"].map(|result| counter!(ARTICLE_CACHE_LOOKUPS, "result" => result)));
+    handles[usize::from(hit)].increment(1);
+}
+
+/// An article cache entry dropped by a change.
+pub fn article_cache_invalidated() {
+    counter!(ARTICLE_CACHE_INVALIDATIONS).increment(1);
+}
+
+/// Bytes the article cache holds.
+pub fn article_cache_bytes(bytes: u64) {
+    gauge!(ARTICLE_CACHE_BYTES).set(bytes as f64);
 }
 
 /// Where this replica's search index stands against the change feed.

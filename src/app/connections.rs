@@ -329,6 +329,8 @@ pub fn worst_case_memory_bytes(settings: &Settings) -> Option<u64> {
             + server.max_in_flight_requests as u64 * stalled_read_stream_bytes(settings)
             + settings.media.max_concurrent_uploads as u64 * per_upload
             + settings.storage.body_cache_bytes
+            + settings.metadata.article_cache_bytes
+            + settings.search.writer_memory_bytes as u64
             + s3.read_ahead_bytes as u64,
     )
 }

@@ -1,7 +1,7 @@
 //! The background jobs every replica runs, each on its own interval until
 //! the drain starts: purge, upload janitor, change feed chores, sweep,
 //! fixity (when scheduled), view flush, metrics upkeep; the search index's
-//! projection of the change feed; and the tokens
+//! projection of the change feed and the article cache's consumer; and the tokens
 //! file's reload on SIGHUP.
 
 use crate::{
@@ -63,22 +63,29 @@ pub(super) fn spawn_all(shared: &Archive, settings: &Settings, stop: &watch::Rec
         async move { archive.flush_views().await }
     });
 
+    // The change feed's consumers in this process.
+    tokio::spawn(shared.article_cache().clone().follow(shared.metadata().clone(), cancelled_on(stop)));
     if let Some(index) = shared.search_index() {
         let metadata = shared.metadata().clone();
         let projection = Projection::new(index.clone(), metadata.clone(), metadata);
-        let ending = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(projection.run(ending.clone()));
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-            ending.cancel();
-        });
+        tokio::spawn(projection.run(cancelled_on(stop)));
     }
 
     spawn_periodic("metrics_upkeep", First::AtStart, METRICS_UPKEEP_SECONDS, stop.clone(), || async {
         crate::metrics::upkeep();
         Ok(0)
     });
+}
+
+/// A token cancelled when `stop` turns true.
+fn cancelled_on(stop: &watch::Receiver<bool>) -> tokio_util::sync::CancellationToken {
+    let ending = tokio_util::sync::CancellationToken::new();
+    let (mut stop, cancel) = (stop.clone(), ending.clone());
+    tokio::spawn(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+        cancel.cancel();
+    });
+    ending
 }
 
 /// Re-reads the tokens file on every SIGHUP until stopped.

@@ -7,7 +7,7 @@ use crate::{
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::{ServerSettings, Settings},
     domain::{
-        Archive, BodyCache,
+        Archive, ArticleCache, BodyCache,
         signing::{SigningKey, UrlSigner},
     },
     gateway, metadata,
@@ -91,7 +91,8 @@ impl Application {
             .with_fixity(settings.fixity.clone())
             .with_changes(settings.changes.clone())
             .with_message_limit(settings.server.max_message_bytes)
-            .with_search(open_search(&settings).await?);
+            .with_search(open_search(&settings).await?)
+            .with_article_cache(ArticleCache::new(settings.metadata.article_cache_bytes));
         let auth = Arc::new(open_auth(&settings)?);
         Ok(Self { settings, archive, auth, grpc_listener, gateway_listener, admin_listener })
     }

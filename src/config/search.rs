@@ -19,6 +19,6 @@ pub const MIN_WRITER_MEMORY_BYTES: usize = 15 * 1024 * 1024;
 
 impl Default for SearchSettings {
     fn default() -> Self {
-        Self { index_dir: "./data/search".into(), writer_memory_bytes: 64 * 1024 * 1024 }
+        Self { index_dir: "./data/search".into(), writer_memory_bytes: 32 * 1024 * 1024 }
     }
 }

@@ -53,6 +53,10 @@ pub struct MetadataSettings {
     /// How often view counts that moved are written to the article
     /// manifests (and at shutdown); 0 only at shutdown.
     pub view_flush_interval_seconds: u64,
+    /// Current revisions of recently read articles (fields and links, no
+    /// bodies) kept in memory, in bytes, true to the change feed; 0 turns
+    /// the cache off.
+    pub article_cache_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,7 +115,12 @@ impl Default for S3Settings {
 
 impl Default for MetadataSettings {
     fn default() -> Self {
-        Self { url: "sqlite://./data/archive.db".into(), max_connections: 8, view_flush_interval_seconds: 60 }
+        Self {
+            url: "sqlite://./data/archive.db".into(),
+            max_connections: 8,
+            view_flush_interval_seconds: 60,
+            article_cache_bytes: 16 * 1024 * 1024,
+        }
     }
 }
 

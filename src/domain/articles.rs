@@ -169,9 +169,26 @@ impl Archive {
         revision: Option<i64>,
         with_body: bool,
     ) -> Result<(ArticleRecord, Option<String>)> {
-        let record = self.metadata.get_article(id, revision).await?;
+        let record = match revision {
+            None => self.current_article(id).await?,
+            Some(_) => self.metadata.get_article(id, revision).await?,
+        };
         let body = if with_body { Some(self.read_body(&record).await?) } else { None };
         Ok((record, body))
+    }
+
+    /// The current revision: from the article cache when it may answer,
+    /// else from the database (and then cached).
+    async fn current_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
+        if let Some(record) = self.article_cache.get(id) {
+            return Ok(record);
+        }
+        let fill = self.article_cache.before_read(id);
+        let record = self.metadata.get_article(id, None).await?;
+        if let Some(fill) = fill {
+            self.article_cache.fill(fill, &record);
+        }
+        Ok(record)
     }
 
     /// The text of `record`'s body: from the cache of recent bodies, or

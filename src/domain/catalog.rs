@@ -34,8 +34,11 @@ impl Archive {
                 format!("count must be between 1 and {MAX_VIEWS_PER_CALL}"),
             ));
         }
-        // The manifest catches up in the next flush (Archive::flush_views).
-        self.metadata.record_views(id, count).await
+        // The manifest catches up in the next flush (Archive::flush_views),
+        // other replicas' article caches with the flush's change.
+        let total = self.metadata.record_views(id, count).await?;
+        self.article_cache.set_views(id, total);
+        Ok(total)
     }
 
     /// One page of articles and the token of the next.

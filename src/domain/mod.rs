@@ -20,6 +20,7 @@
 //! [`manifest`](manifest/write.rs), `expire_uploads` in
 //! [`upload`](upload/session.rs); `reindex` rebuilds metadata from the bucket.
 
+mod article_cache;
 mod articles;
 mod body_cache;
 pub mod bounds;
@@ -38,6 +39,7 @@ mod stored_clip;
 mod sweep;
 mod upload;
 
+pub use article_cache::ArticleCache;
 pub use articles::{ArticleFields, ArticleUpdate};
 pub use body_cache::BodyCache;
 pub use catalog::ListArticles;
@@ -90,6 +92,8 @@ pub struct Archive {
     /// `server.max_message_bytes`: a write whose answer would be larger is
     /// refused before its commit.
     pub(crate) max_message_bytes: usize,
+    /// Current revisions of recently read articles (off unless set).
+    pub(crate) article_cache: Arc<ArticleCache>,
     /// This replica's search index; searches are UNAVAILABLE without one.
     pub(crate) search: Option<Arc<crate::search::SearchIndex>>,
 }
@@ -125,7 +129,18 @@ impl Archive {
             fixity_pace: Arc::new(fixity::Pace::new(FixitySettings::default().bytes_per_second)),
             max_message_bytes: crate::config::ServerSettings::default().max_message_bytes,
             search: None,
+            article_cache: Arc::new(ArticleCache::new(0)),
         }
+    }
+
+    /// With this article cache (off otherwise); its consumer runs among the jobs.
+    pub fn with_article_cache(mut self, cache: ArticleCache) -> Self {
+        self.article_cache = Arc::new(cache);
+        self
+    }
+
+    pub fn article_cache(&self) -> &Arc<ArticleCache> {
+        &self.article_cache
     }
 
     /// With this search index (searches are UNAVAILABLE without one).

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod article_cache;
 mod articles;
 mod auth;
 mod blob_store;
