@@ -15,6 +15,7 @@ use super::{
     Filters,
     query::{Atom, Query},
     schema::{self, Fields},
+    text::pair_of,
 };
 use std::ops::Bound;
 use tantivy::{
@@ -49,10 +50,23 @@ fn in_field(field: Field, terms: &[&str]) -> Boxed {
     }
 }
 
-/// Where `atom` matches (folded), scored by field.
+/// Where `atom` matches (folded), scored by field. A phrase also requires
+/// each of its adjacent pairs (unscored): the intersection then reads
+/// positions only in articles holding them, not in every article holding
+/// its words.
 fn matches(fields: &Fields, atom: &Atom) -> Boxed {
     let folded: Vec<&str> = atom.terms().iter().map(|t| t.folded.as_str()).collect();
-    any(weighted(fields).into_iter().map(|(field, weight)| boosted(in_field(field, &folded), weight)).collect())
+    let scored =
+        any(weighted(fields).into_iter().map(|(field, weight)| boosted(in_field(field, &folded), weight)).collect());
+    if folded.len() < 2 {
+        return scored;
+    }
+    let mut clauses = vec![(Occur::Must, scored)];
+    for pair in folded.windows(2) {
+        let term = Term::from_field_text(fields.pairs, &pair_of(pair[0], pair[1]));
+        clauses.push(filter(Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+    }
+    Box::new(BooleanQuery::new(clauses))
 }
 
 fn boosted(query: Boxed, weight: f32) -> Boxed {

@@ -30,6 +30,10 @@ const REBUILD_COMMIT_EVERY: Duration = Duration::from_secs(2);
 /// The feed is polled this often when no commit signal arrives (a
 /// notification from another replica can be lost).
 const POLL: Duration = Duration::from_millis(500);
+/// Least time between two commits while following: a commit (a segment
+/// written and synced, the reader reloaded) costs ~60 ms, and one per
+/// batch of 30 articles slowed imports by a fifth (BENCHMARKS.md).
+const MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(250);
 /// Changes behind that are worth a log line, at most one per interval.
 const LAG_WORTH_A_LOG: i64 = 1000;
 const LAG_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -109,9 +113,18 @@ impl Projection {
         let mut signal = self.feed.change_signal().await?;
         let (mut seq, mut feed_id) = self.ready().await?;
         let mut last_lag_log = Instant::now();
+        let mut last_commit: Option<Instant> = None;
         loop {
+            // Commits come at most every MIN_COMMIT_INTERVAL: while writes
+            // stream in, each commit takes what gathered meanwhile.
+            if let Some(wait) = last_commit.map(|at| MIN_COMMIT_INTERVAL.saturating_sub(at.elapsed())) {
+                tokio::time::sleep(wait).await;
+            }
+            // Seen before the read: a commit announced during it wakes the wait below.
+            signal.borrow_and_update();
             match self.step(seq, &feed_id).await? {
                 Step::Applied(through) => {
+                    last_commit = Some(Instant::now());
                     // A full batch: more follow, whatever the signal says.
                     let known = (*signal.borrow()).max(through + i64::from(through - seq >= i64::from(BATCH)));
                     self.report(known - through, false);
@@ -123,7 +136,7 @@ impl Projection {
                 }
                 Step::Pruned => (seq, feed_id) = self.rebuild("behind_feed").await?,
                 Step::CaughtUp => {
-                    let feed_last = *signal.borrow_and_update();
+                    let feed_last = *signal.borrow();
                     self.report(feed_last - seq, false);
                     tokio::select! {
                         changed = signal.changed() => changed?,

@@ -13,7 +13,8 @@ use tantivy::{
 
 /// Which shape of index this code writes (see the module's docs).
 /// 1: folded and exact words, filters and facets as fast fields.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: adjacent word pairs (`pairs`) to narrow phrases.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Vietnam time: what facets by day, month and year count in.
 pub const VIETNAM: FixedOffset = FixedOffset::east_opt(7 * 3600).expect("UTC+07:00 is an offset");
@@ -32,6 +33,8 @@ pub struct Fields {
     /// ranks these matches first.
     pub title_exact: Field,
     pub body_exact: Field,
+    /// Adjacent word pairs of every text: a phrase's candidates.
+    pub pairs: Field,
     /// Filters and facets: exact values (NFC).
     pub author: Field,
     pub keywords: Field,
@@ -56,6 +59,7 @@ fn text(tokenizer: VietnameseTokenizer, positions: bool) -> TextOptions {
 pub fn schema() -> (Schema, Fields) {
     let folded = VietnameseTokenizer(Form::Folded);
     let exact = VietnameseTokenizer(Form::Exact);
+    let pairs = VietnameseTokenizer(Form::Pairs);
     let mut builder = Schema::builder();
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
@@ -65,6 +69,7 @@ pub fn schema() -> (Schema, Fields) {
         keywords_text: builder.add_text_field("keywords_text", text(folded, true)),
         title_exact: builder.add_text_field("title_exact", text(exact, true)),
         body_exact: builder.add_text_field("body_exact", text(exact, true)),
+        pairs: builder.add_text_field("pairs", text(pairs, false)),
         author: builder.add_text_field("author", STRING | FAST),
         keywords: builder.add_text_field("keywords", STRING | FAST),
         publish_us: builder.add_i64_field("publish_us", INDEXED | FAST),
@@ -86,6 +91,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         keywords_text: field("keywords_text")?,
         title_exact: field("title_exact")?,
         body_exact: field("body_exact")?,
+        pairs: field("pairs")?,
         author: field("author")?,
         keywords: field("keywords")?,
         publish_us: field("publish_us")?,
@@ -97,7 +103,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
 
 /// Registers the tokenizers the schema names on `index`.
 pub fn register_tokenizers(index: &Index) {
-    for tokenizer in [VietnameseTokenizer(Form::Folded), VietnameseTokenizer(Form::Exact)] {
+    for tokenizer in [Form::Folded, Form::Exact, Form::Pairs].map(VietnameseTokenizer) {
         index.tokenizers().register(tokenizer.name(), tokenizer);
     }
 }
@@ -142,6 +148,10 @@ impl Fields {
         }
         for field in [self.body, self.body_exact] {
             doc.add_text(field, &article.body);
+        }
+        // Each text a value of its own: no pair spans two of them.
+        for text in [&record.title, &article.body, &record.author].into_iter().chain(&record.keywords) {
+            doc.add_text(self.pairs, text);
         }
         if !record.author.is_empty() {
             doc.add_text(self.author_text, &record.author);

@@ -125,11 +125,20 @@ pub fn folded_words(text: &str) -> Vec<String> {
     folded(text).into_iter().map(|w| w.folded).collect()
 }
 
+/// The token of two adjacent folded words ([`Form::Pairs`]).
+pub fn pair_of(first: &str, second: &str) -> String {
+    format!("{first} {second}")
+}
+
 /// Which form of each word a tokenizer emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
     Folded,
     Exact,
+    /// Each two adjacent folded words as one token (`chi bo`): a phrase's
+    /// candidates from one posting list instead of every article holding
+    /// its words.
+    Pairs,
 }
 
 /// The tantivy tokenizer of one form: words as [`words`] splits them, one
@@ -143,6 +152,7 @@ impl VietnameseTokenizer {
         match self.0 {
             Form::Folded => "vi_folded",
             Form::Exact => "vi_exact",
+            Form::Pairs => "vi_pairs",
         }
     }
 }
@@ -167,6 +177,13 @@ impl Tokenizer for VietnameseTokenizer {
         let tokens: Vec<Token> = match self.0 {
             Form::Folded => folded(text).into_iter().enumerate().map(|(i, w)| token(i, w.span, w.folded)).collect(),
             Form::Exact => words(text).into_iter().enumerate().map(|(i, w)| token(i, w.span, w.exact)).collect(),
+            Form::Pairs => folded(text)
+                .windows(2)
+                .enumerate()
+                .map(|(i, pair)| {
+                    token(i, pair[0].span.start..pair[1].span.end, pair_of(&pair[0].folded, &pair[1].folded))
+                })
+                .collect(),
         };
         WordStream { tokens: tokens.into_iter(), current: Token::default() }
     }
@@ -261,5 +278,26 @@ mod tests {
                 (4, "2019".into(), "2019"),
             ]
         );
+    }
+
+    #[test]
+    fn pairs_are_adjacent_folded_words() {
+        let text = "Chi bộ Thái-Bình";
+        let mut tokenizer = VietnameseTokenizer(Form::Pairs);
+        let mut stream = tokenizer.token_stream(text);
+        let mut seen = Vec::new();
+        while stream.advance() {
+            let token = stream.token();
+            seen.push((token.text.clone(), &text[token.offset_from..token.offset_to]));
+        }
+        assert_eq!(
+            seen,
+            [
+                (pair_of("chi", "bo"), "Chi bộ"),
+                (pair_of("bo", "thai"), "bộ Thái"),
+                (pair_of("thai", "binh"), "Thái-Bình")
+            ]
+        );
+        assert!(VietnameseTokenizer(Form::Pairs).token_stream("một").next().is_none(), "one word: no pair");
     }
 }
