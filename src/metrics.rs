@@ -89,7 +89,11 @@ fn describe() {
     describe_gauge!(SEARCH_DOCUMENTS, "articles in this replica's search index");
     describe_gauge!(SEARCH_REBUILDING, "1 while this replica rebuilds its search index from the database");
     describe_counter!(SEARCH_REBUILDS, "search index rebuilds started, by reason");
-    describe_histogram!(SEARCH_COMMIT_SECONDS, metrics::Unit::Seconds, "search index commits: a batch of changes applied");
+    describe_histogram!(
+        SEARCH_COMMIT_SECONDS,
+        metrics::Unit::Seconds,
+        "search index commits: a batch of changes applied"
+    );
 }
 
 /// The metric handles of one method, made once: a call then costs a few

@@ -11,7 +11,6 @@ use crate::{
         signing::{SigningKey, UrlSigner},
     },
     gateway, metadata,
-    search::SearchIndex,
     proto::{
         FILE_DESCRIPTOR_SET,
         v1::{
@@ -19,6 +18,7 @@ use crate::{
             metadata_service_server::MetadataServiceServer,
         },
     },
+    search::SearchIndex,
     service::{
         ArticleGrpc, MediaGrpc, MetadataGrpc,
         auth::{Auth, AuthLayer},

@@ -170,15 +170,22 @@ impl Archive {
             _ => String::new(),
         };
         let results = read.into_iter().map(|(article, key)| result(article, &key, &query)).collect();
-        Ok(SearchPage { results, next_page_token, total_size: total, total_size_is_lower_bound: total_is_lower_bound, facets })
+        Ok(SearchPage {
+            results,
+            next_page_token,
+            total_size: total,
+            total_size_is_lower_bound: total_is_lower_bound,
+            facets,
+        })
     }
 
     /// The articles most like `request.id`, best first, without it.
     pub async fn related_articles(&self, request: &RelatedArticles) -> Result<Vec<SearchResult>> {
         let page_size = page_token::page_size(request.page_size, RELATED_DEFAULT_PAGE_SIZE, RELATED_MAX_PAGE_SIZE)?;
-        let article = self.metadata.indexable_articles_by_id(std::slice::from_ref(&request.id)).await?.pop().ok_or_else(
-            || ArchiveError::new(Reason::ArticleNotFound, format!("article {} does not exist", request.id.name())),
-        )?;
+        let article =
+            self.metadata.indexable_articles_by_id(std::slice::from_ref(&request.id)).await?.pop().ok_or_else(
+                || ArchiveError::new(Reason::ArticleNotFound, format!("article {} does not exist", request.id.name())),
+            )?;
         let filters = request.filters.clone();
         let hits = self.on_index(move |index| index.related(&article, &filters, page_size as usize)).await?;
         let mut read = self.read_hits(&hits).await?;

@@ -10,8 +10,8 @@ mod uploads;
 
 pub use sql::SqlMetadataStore;
 pub use store::{
-    ArticleReads, ArticleStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex,
-    SearchSource, StoreStatus, ViewStore,
+    ArticleReads, ArticleStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex, SearchSource,
+    StoreStatus, ViewStore,
 };
 pub use uploads::{UploadProgress, UploadSession, UploadSessionStore};
 

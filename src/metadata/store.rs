@@ -4,8 +4,8 @@
 //! needs the whole store ([`crate::domain::Archive`]).
 
 use super::{
-    ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, MediaCursor, MediaLink,
-    IndexedArticle, MediaRecord, ObjectKind, ObjectRef, SearchText, UploadSessionStore, changes,
+    ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, IndexedArticle,
+    MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, SearchText, UploadSessionStore, changes,
 };
 use crate::{
     blob::BlobKey,

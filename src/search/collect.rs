@@ -182,7 +182,9 @@ pub fn facet_counts(
         .iter()
         .map(|&facet| {
             let (values, by_time): (Vec<(String, u64)>, bool) = match facet {
-                Facet::Author | Facet::Keyword => (values.remove(&facet).unwrap_or_default().into_iter().collect(), false),
+                Facet::Author | Facet::Keyword => {
+                    (values.remove(&facet).unwrap_or_default().into_iter().collect(), false)
+                }
                 Facet::PublishMonth => {
                     (months.iter().map(|(m, c)| (format!("{:04}-{:02}", m / 100, m % 100), *c)).collect(), true)
                 }
@@ -232,12 +234,11 @@ fn count_segment(
     let strings = |field| -> tantivy::Result<Option<StrColumn>> { fast.str(name(field)) };
     let author = if facets.contains(&Facet::Author) { strings(fields.author)? } else { None };
     let keywords = if facets.contains(&Facet::Keyword) { strings(fields.keywords)? } else { None };
-    let month: Option<Column<i64>> =
-        if facets.iter().any(|f| matches!(f, Facet::PublishMonth | Facet::PublishYear)) {
-            Some(fast.i64(name(fields.month))?)
-        } else {
-            None
-        };
+    let month: Option<Column<i64>> = if facets.iter().any(|f| matches!(f, Facet::PublishMonth | Facet::PublishYear)) {
+        Some(fast.i64(name(fields.month))?)
+    } else {
+        None
+    };
     let media: Option<Column<u64>> =
         if facets.contains(&Facet::HasMedia) { Some(fast.u64(name(fields.has_media))?) } else { None };
     let mut counts = SegmentCounts::default();

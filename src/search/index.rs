@@ -124,7 +124,8 @@ impl SearchIndex {
     pub fn search(&self, search: &IndexSearch) -> tantivy::Result<Found> {
         let searcher = self.reader.searcher();
         let query = plan::plan(&self.fields, &search.query, &search.filters);
-        let top = collect::top(&searcher, &self.fields, query.as_ref(), search.order, search.limit, search.after.as_ref())?;
+        let top =
+            collect::top(&searcher, &self.fields, query.as_ref(), search.order, search.limit, search.after.as_ref())?;
         let hits = self.hits(&searcher, top)?;
         let mut found = Found { hits, ..Default::default() };
         if search.facets.is_empty() {
@@ -166,7 +167,11 @@ impl SearchIndex {
         self.hits(&searcher, top)
     }
 
-    fn hits(&self, searcher: &tantivy::Searcher, top: Vec<(SortKey, tantivy::DocAddress)>) -> tantivy::Result<Vec<Hit>> {
+    fn hits(
+        &self,
+        searcher: &tantivy::Searcher,
+        top: Vec<(SortKey, tantivy::DocAddress)>,
+    ) -> tantivy::Result<Vec<Hit>> {
         let mut hits = Vec::with_capacity(top.len());
         for (key, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -283,10 +288,14 @@ mod tests {
             let article = article(&format!("a-{i}"), "Bản tin", 1_500_000_000 + i as i64);
             index.put(&article.record.id, Some(&article)).unwrap();
             if i % 1000 == 999 {
-                index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: i as i64, complete: true }).unwrap();
+                index
+                    .commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: i as i64, complete: true })
+                    .unwrap();
             }
         }
-        index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: count as i64, complete: true }).unwrap();
+        index
+            .commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: count as i64, complete: true })
+            .unwrap();
         (dir, index)
     }
 

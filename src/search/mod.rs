@@ -17,9 +17,9 @@
 //! before it is answered, so a deleted article never shows, however far
 //! behind an index is.
 
-mod plan;
 mod collect;
 mod index;
+mod plan;
 pub mod projection;
 pub mod query;
 pub mod schema;

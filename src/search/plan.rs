@@ -105,7 +105,10 @@ pub fn plan(fields: &Fields, query: &Query, filters: &Filters) -> Boxed {
     let mut clauses: Vec<(Occur, Boxed)> = Vec::new();
     for clause in &query.required {
         let alternatives: Vec<Boxed> = clause.alternatives.iter().map(|atom| matches(fields, atom)).collect();
-        clauses.push((Occur::Must, if alternatives.len() == 1 { alternatives.into_iter().next().expect("one") } else { any(alternatives) }));
+        clauses.push((
+            Occur::Must,
+            if alternatives.len() == 1 { alternatives.into_iter().next().expect("one") } else { any(alternatives) },
+        ));
     }
     for atom in query.positive_atoms() {
         if let Some(bonus) = exact_bonus(fields, atom) {

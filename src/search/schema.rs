@@ -8,9 +8,7 @@ use crate::metadata::{ArticleRecord, IndexedArticle};
 use chrono::{Datelike, FixedOffset};
 use tantivy::{
     Index, TantivyDocument, Term,
-    schema::{
-        FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
-    },
+    schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value},
 };
 
 /// Which shape of index this code writes (see the module's docs).

@@ -115,7 +115,8 @@ async fn a_write_is_searchable_on_the_other_replica_within_two_seconds() {
             publish_time: Some(pbjson_types::Timestamp { seconds: 1_569_838_859, nanos: 0 }),
             ..Default::default()
         };
-        let request = pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: String::new() };
+        let request =
+            pb::CreateArticleRequest { request_id: String::new(), article: Some(article), article_id: String::new() };
         articles_a.create_article(request).await.unwrap();
         let written = std::time::Instant::now();
         loop {
@@ -130,5 +131,9 @@ async fn a_write_is_searchable_on_the_other_replica_within_two_seconds() {
         waits.push(written.elapsed());
     }
     waits.sort();
-    println!("searchable on the other replica after: median {:?}, max {:?}", waits[waits.len() / 2], waits[waits.len() - 1]);
+    println!(
+        "searchable on the other replica after: median {:?}, max {:?}",
+        waits[waits.len() / 2],
+        waits[waits.len() - 1]
+    );
 }

@@ -45,7 +45,10 @@ fn request(query: &str) -> pb::SearchArticlesRequest {
     pb::SearchArticlesRequest { query: query.into(), page_size: 100, ..Default::default() }
 }
 
-async fn search(server: &TestServer, request: pb::SearchArticlesRequest) -> Result<pb::SearchArticlesResponse, tonic::Status> {
+async fn search(
+    server: &TestServer,
+    request: pb::SearchArticlesRequest,
+) -> Result<pb::SearchArticlesResponse, tonic::Status> {
     Ok(server.metadata().search_articles(request).await?.into_inner())
 }
 
@@ -65,7 +68,10 @@ async fn the_best_match_ranks_first_whatever_its_age(stack: Stack) {
     let newer = (0..1200)
         .map(|i| {
             let text = format!("Bản tin số {i}: thời tiết hôm nay ở Thái Bình nắng nhẹ, giao thông thông suốt.");
-            (format!("tin-{i}"), article(&format!("Bản tin {i}"), &text, "Ban biên tập", &[], OCTOBER_2019 + 86_400 * (i + 1)))
+            (
+                format!("tin-{i}"),
+                article(&format!("Bản tin {i}"), &text, "Ban biên tập", &[], OCTOBER_2019 + 86_400 * (i + 1)),
+            )
         })
         .collect();
     create_all(&server, newer).await;
@@ -83,7 +89,8 @@ async fn the_best_match_ranks_first_whatever_its_age(stack: Stack) {
     let mut seen = Vec::new();
     let mut token = String::new();
     loop {
-        let page = search(&server, pb::SearchArticlesRequest { page_token: token, ..request("thai binh") }).await.unwrap();
+        let page =
+            search(&server, pb::SearchArticlesRequest { page_token: token, ..request("thai binh") }).await.unwrap();
         seen.extend(names(&page));
         token = page.next_page_token;
         if token.is_empty() {
@@ -101,9 +108,14 @@ async fn the_best_match_ranks_first_whatever_its_age(stack: Stack) {
     assert_eq!(reason(&refused), "PAGE_TOKEN_FILTER_MISMATCH");
 
     // Newest and oldest first.
-    let newest = pb::SearchArticlesRequest { order_by: pb::SearchOrder::Newest.into(), page_size: 3, ..request("thai binh") };
-    assert_eq!(names(&search(&server, newest).await.unwrap()), ["articles/tin-1199", "articles/tin-1198", "articles/tin-1197"]);
-    let oldest = pb::SearchArticlesRequest { order_by: pb::SearchOrder::Oldest.into(), page_size: 2, ..request("thai binh") };
+    let newest =
+        pb::SearchArticlesRequest { order_by: pb::SearchOrder::Newest.into(), page_size: 3, ..request("thai binh") };
+    assert_eq!(
+        names(&search(&server, newest).await.unwrap()),
+        ["articles/tin-1199", "articles/tin-1198", "articles/tin-1197"]
+    );
+    let oldest =
+        pb::SearchArticlesRequest { order_by: pb::SearchOrder::Oldest.into(), page_size: 2, ..request("thai binh") };
     let oldest = search(&server, oldest).await.unwrap();
     assert_eq!(names(&oldest), ["articles/seed", "articles/tin-0"]);
     let next = pb::SearchArticlesRequest {
@@ -209,9 +221,14 @@ async fn facets_and_filters_count_every_match(stack: Stack) {
     let mut corpus = Vec::new();
     for i in 0..120i64 {
         let author = authors[(i % 3) as usize];
-        let tags: Vec<&str> = keywords.iter().copied().filter(|_| true).skip((i % 4) as usize).take(1 + (i % 2) as usize).collect();
+        let tags: Vec<&str> =
+            keywords.iter().copied().filter(|_| true).skip((i % 4) as usize).take(1 + (i % 2) as usize).collect();
         let publish = around_new_year + (i - 60) * 60;
-        let text = if i % 5 == 0 { "Hội nghị tổng kết công tác năm." } else { "Hội nghị sơ kết công tác." };
+        let text = if i % 5 == 0 {
+            "Hội nghị tổng kết công tác năm."
+        } else {
+            "Hội nghị sơ kết công tác."
+        };
         corpus.push((format!("f-{i}"), author, tags, publish, text));
     }
     let articles = corpus
@@ -222,7 +239,11 @@ async fn facets_and_filters_count_every_match(stack: Stack) {
     let linked = ["f-3", "f-7", "f-11"];
     let clip = server.upload("clip.mp4", crate::common::fixture("clip-faststart.mp4")).await.unwrap();
     for id in linked {
-        let attach = pb::AttachMediaRequest { article: format!("articles/{id}"), media: clip.name.clone(), reference: String::new() };
+        let attach = pb::AttachMediaRequest {
+            article: format!("articles/{id}"),
+            media: clip.name.clone(),
+            reference: String::new(),
+        };
         server.media().attach_media(attach).await.unwrap();
     }
 
@@ -245,7 +266,8 @@ async fn facets_and_filters_count_every_match(stack: Stack) {
         let mut expected: BTreeMap<(i32, String), i64> = BTreeMap::new();
         for (id, author, tags, publish, _) in &hits {
             let local = vietnam.timestamp_opt(*publish, 0).unwrap();
-            let mut count = |facet: pb::SearchFacet, value: String| *expected.entry((facet as i32, value)).or_default() += 1;
+            let mut count =
+                |facet: pb::SearchFacet, value: String| *expected.entry((facet as i32, value)).or_default() += 1;
             count(pb::SearchFacet::Author, author.to_string());
             for tag in tags {
                 count(pb::SearchFacet::Keyword, tag.to_string());
@@ -264,9 +286,16 @@ async fn facets_and_filters_count_every_match(stack: Stack) {
         assert!(expected.contains_key(&(pb::SearchFacet::PublishMonth as i32, "2020-01".into())), "Vietnamese days");
     }
     // Facets are cut to facet_size, the rest counted as other.
-    let cut = search(&server, pb::SearchArticlesRequest { facets: vec![pb::SearchFacet::Author as i32], facet_size: 1, ..request("hội nghị") })
-        .await
-        .unwrap();
+    let cut = search(
+        &server,
+        pb::SearchArticlesRequest {
+            facets: vec![pb::SearchFacet::Author as i32],
+            facet_size: 1,
+            ..request("hội nghị")
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(cut.facets[0].values.len(), 1);
     assert_eq!(cut.facets[0].values[0].count + cut.facets[0].other_count, 120);
 
@@ -275,9 +304,13 @@ async fn facets_and_filters_count_every_match(stack: Stack) {
         let server = &server;
         async move { search(server, pb::SearchArticlesRequest { page_size: 100, ..filters }).await.unwrap().total_size }
     };
-    let count = |keep: &dyn Fn(&(String, &str, Vec<&str>, i64, &str)) -> bool| corpus.iter().filter(|c| keep(c)).count() as i64;
+    let count =
+        |keep: &dyn Fn(&(String, &str, Vec<&str>, i64, &str)) -> bool| corpus.iter().filter(|c| keep(c)).count() as i64;
     let two = vec![authors[0].to_string(), authors[2].to_string()];
-    assert_eq!(filtered(pb::SearchArticlesRequest { authors: two.clone(), ..request("hội nghị") }).await, count(&|c| c.1 != authors[1]));
+    assert_eq!(
+        filtered(pb::SearchArticlesRequest { authors: two.clone(), ..request("hội nghị") }).await,
+        count(&|c| c.1 != authors[1])
+    );
     let tagged = vec!["Đảng".to_string(), "văn hóa".to_string()];
     assert_eq!(
         filtered(pb::SearchArticlesRequest { keywords: tagged, ..request("hội nghị") }).await,
@@ -303,9 +336,15 @@ async fn related_articles_share_the_subject(stack: Stack) {
     let mut articles = Vec::new();
     for i in 0..6 {
         let text = about("lúa gạo nông nghiệp thu hoạch", i);
-        articles.push((format!("lua-{i}"), article("Vụ mùa lúa gạo", &text, "Phạm Ngọc", &["nông nghiệp"], OCTOBER_2019 + i as i64)));
+        articles.push((
+            format!("lua-{i}"),
+            article("Vụ mùa lúa gạo", &text, "Phạm Ngọc", &["nông nghiệp"], OCTOBER_2019 + i as i64),
+        ));
         let text = about("bóng đá giải vô địch cầu thủ", i);
-        articles.push((format!("bong-{i}"), article("Giải bóng đá", &text, "Ngô Đông Hải", &["thể thao"], OCTOBER_2019 + i as i64)));
+        articles.push((
+            format!("bong-{i}"),
+            article("Giải bóng đá", &text, "Ngô Đông Hải", &["thể thao"], OCTOBER_2019 + i as i64),
+        ));
     }
     create_all(&server, articles).await;
     let related = |name: &str, authors: Vec<String>| {
@@ -328,13 +367,10 @@ async fn related_articles_share_the_subject(stack: Stack) {
 /// write is searchable on its replica at once (read-your-writes).
 async fn search_follows_writes_like_reads(stack: Stack) {
     let server = TestServer::start(stack).await;
-    let a = create(&server, "tin-moi", article("Tin mới", "Đê điều an toàn mùa lũ.", "Phạm Ngọc", &[], OCTOBER_2019)).await;
+    let a =
+        create(&server, "tin-moi", article("Tin mới", "Đê điều an toàn mùa lũ.", "Phạm Ngọc", &[], OCTOBER_2019)).await;
     assert_eq!(names(&search(&server, request("đê điều")).await.unwrap()), [a.name.clone()], "at once");
-    server
-        .articles()
-        .set_legal_hold(pb::SetLegalHoldRequest { name: a.name.clone(), legal_hold: true })
-        .await
-        .unwrap();
+    server.articles().set_legal_hold(pb::SetLegalHoldRequest { name: a.name.clone(), legal_hold: true }).await.unwrap();
     assert_eq!(search(&server, request("đê điều")).await.unwrap().total_size, 1, "held: still found");
     server
         .articles()
@@ -345,7 +381,11 @@ async fn search_follows_writes_like_reads(stack: Stack) {
     server.articles().update_article(retitle).await.unwrap();
     assert_eq!(search(&server, request("cập nhật")).await.unwrap().total_size, 1, "the new title");
     assert_eq!(search(&server, request("\"tin mới\"")).await.unwrap().total_size, 0, "not the old one");
-    server.articles().delete_article(pb::DeleteArticleRequest { name: a.name.clone(), etag: String::new() }).await.unwrap();
+    server
+        .articles()
+        .delete_article(pb::DeleteArticleRequest { name: a.name.clone(), etag: String::new() })
+        .await
+        .unwrap();
     assert_eq!(search(&server, request("đê điều")).await.unwrap().total_size, 0, "deleted: gone");
     server.articles().undelete_article(pb::UndeleteArticleRequest { name: a.name.clone() }).await.unwrap();
     assert_eq!(search(&server, request("đê điều")).await.unwrap().total_size, 1, "undeleted: back");

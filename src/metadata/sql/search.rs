@@ -2,7 +2,12 @@
 //! revision of each live article with its links and its body, as
 //! `article_texts` keeps it beside the article in the same transaction.
 
-use super::{SqlMetadataStore, builder::{Arg, SqlBuilder}, rows::article_from_row, timing::timed};
+use super::{
+    SqlMetadataStore,
+    builder::{Arg, SqlBuilder},
+    rows::article_from_row,
+    timing::timed,
+};
 use crate::{
     error::Result,
     ids::ArticleId,

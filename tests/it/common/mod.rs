@@ -404,9 +404,8 @@ impl Archived {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let metrics = reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap();
-            let value = |name: &str| {
-                metrics.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-            };
+            let value =
+                |name: &str| metrics.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok());
             if value("archive_search_index_lag_changes ") == Some(0.0)
                 && value("archive_search_index_rebuilding ") == Some(0.0)
             {
