@@ -29,7 +29,7 @@ use archive::{
     domain::{Archive, ArticleFields, ListArticles, RelatedArticles, SearchArticles},
     ids::ArticleId,
     metadata::MetadataStore,
-    search::{Facet, Filters, Order, SearchIndex, projection::Projection},
+    search::{Facet, Filters, IndexSearch, Order, SearchIndex, projection::Projection, query},
 };
 use chrono::DateTime;
 use corpus::Corpus;
@@ -148,6 +148,13 @@ struct Figures {
     catch_up: Duration,
     /// Slowest catch-up after any block with the index on.
     catch_up_max: Duration,
+    /// CPU of this process per article imported, index off and on (the
+    /// catch-up counted in), ms.
+    cpu_off_ms: f64,
+    cpu_on_ms: f64,
+    /// Index commits while the index followed the import, and their mean.
+    commits: f64,
+    commit_mean: Duration,
     rebuild: Duration,
     rebuilt_articles: u64,
     size_followed: u64,
@@ -155,6 +162,8 @@ struct Figures {
     rss_kib: u64,
     peak_rss_kib: u64,
     one_caller: Vec<(Kind, Timed)>,
+    /// The same kinds on the index alone: no database read, no snippets.
+    index_alone: Vec<(Kind, Vec<Duration>)>,
     many_callers: Vec<(Kind, Timed)>,
     plain_rebuilt: Vec<Duration>,
     hits_per_search: f64,
@@ -310,6 +319,29 @@ async fn settled_size(dir: &Path) -> u64 {
     last
 }
 
+/// CPU time of this process (every thread), user and system.
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's closing parenthesis: state is field 3, utime 14.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |n: usize| fields.get(n - 3).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
+}
+
+/// Index commits so far and their total time (the projection's histogram).
+fn commits() -> (f64, f64) {
+    archive::metrics::upkeep();
+    let text = archive::metrics::render();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (value("archive_search_index_commit_seconds_count"), value("archive_search_index_commit_seconds_sum"))
+}
+
 /// VmRSS and VmHWM of this process, in KiB.
 fn rss_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -425,6 +457,7 @@ async fn import(archive: &Archive, importer: &mut Importer, articles: usize, fig
     let index = archive.search_index().expect("a search index").clone();
     let (mut off, mut on, mut off_articles, mut on_articles, mut tails) =
         (Duration::ZERO, Duration::ZERO, 0, 0, Duration::ZERO);
+    let (mut cpu_off, mut cpu_on, mut commit_count, mut commit_seconds) = (Duration::ZERO, Duration::ZERO, 0.0, 0.0);
     let mut following: Option<Following> = None;
     for (block, index_on) in BLOCKS.iter().copied().enumerate() {
         let count = articles * (block + 1) / BLOCKS.len() - articles * block / BLOCKS.len();
@@ -444,24 +477,34 @@ async fn import(archive: &Archive, importer: &mut Importer, articles: usize, fig
             BLOCKS.len(),
             if index_on { "on" } else { "off" }
         );
+        let (cpu_before, commits_before) = (cpu(), commits());
         let took = importer.block(archive, count).await;
         if index_on {
             let tail = caught_up(&index, &metadata).await;
             (on, on_articles, tails) = (on + took, on_articles + count, tails + tail);
+            cpu_on += cpu() - cpu_before;
+            let commits_after = commits();
+            commit_count += commits_after.0 - commits_before.0;
+            commit_seconds += commits_after.1 - commits_before.1;
             figures.catch_up = tail;
             figures.catch_up_max = figures.catch_up_max.max(tail);
         } else {
             (off, off_articles) = (off + took, off_articles + count);
+            cpu_off += cpu() - cpu_before;
         }
     }
     figures.import_off = off_articles as f64 / off.as_secs_f64();
     figures.import_on = on_articles as f64 / on.as_secs_f64();
     figures.import_on_with_catch_up = on_articles as f64 / (on + tails).as_secs_f64();
+    figures.cpu_off_ms = cpu_off.as_secs_f64() * 1000.0 / off_articles as f64;
+    figures.cpu_on_ms = cpu_on.as_secs_f64() * 1000.0 / on_articles as f64;
+    figures.commits = commit_count;
+    figures.commit_mean = Duration::from_secs_f64(commit_seconds / commit_count.max(1.0));
     following.expect("the last block has the index on")
 }
 
 /// What autovacuum does after a bulk import on PostgreSQL: `VACUUM ANALYZE`
-/// (before the listings, as in the runs before the search index). SQLite
+/// (before searches and listings read articles back: steady state). SQLite
 /// keeps no planner statistics unless told to, and archived does not.
 async fn settle(metadata_url: &str) {
     use sqlx::{Connection, Executor};
@@ -478,6 +521,7 @@ async fn measure(archive: Archive, articles: usize, metadata_url: &str) -> Figur
     let metadata = archive.metadata().clone();
     let index = archive.search_index().expect("a search index").clone();
     eprintln!("  searching ({} documents)…", index.num_docs());
+    settle(metadata_url).await;
 
     let mut requests = Requests::new();
     let mut hits = (0usize, 0usize);
@@ -493,6 +537,24 @@ async fn measure(archive: Archive, articles: usize, metadata_url: &str) -> Figur
     for kind in KINDS {
         let batch = requests.many(kind, SEARCHES);
         figures.one_caller.push((kind, searches(&archive, batch, 1).await));
+    }
+    for kind in [Kind::Plain, Kind::Phrase, Kind::Facets] {
+        let mut samples = Vec::with_capacity(SEARCHES);
+        for request in requests.many(kind, SEARCHES) {
+            let search = IndexSearch {
+                query: query::parse(&request.query).expect("parses"),
+                filters: request.filters,
+                order: request.order,
+                limit: 21,
+                after: None,
+                facets: request.facets,
+                facet_size: 10,
+            };
+            let started = Instant::now();
+            index.search(&search).expect("searches");
+            samples.push(started.elapsed());
+        }
+        figures.index_alone.push((kind, samples));
     }
     for kind in KINDS {
         let batch = requests.many(kind, SEARCHES * 2);
@@ -511,7 +573,6 @@ async fn measure(archive: Archive, articles: usize, metadata_url: &str) -> Figur
     (figures.searchable, figures.create) = write_to_searchable(&archive).await;
     figures.size_followed = settled_size(index.dir()).await;
 
-    settle(metadata_url).await;
     let mut queries = Corpus::new(SEED ^ 0xbeef);
     for round in 0..LISTINGS {
         let mut request = match round % 3 {
@@ -653,6 +714,16 @@ async fn main() {
         ">= 0.9",
     );
     row(
+        "CPU per article in process, off / on",
+        &cells(&mut columns, |f| format!("{:.2} / {:.2} ms", f.cpu_off_ms, f.cpu_on_ms)),
+        "",
+    );
+    row(
+        "index commits while following (mean)",
+        &cells(&mut columns, |f| format!("{:.0} ({})", f.commits, ms(f.commit_mean))),
+        "",
+    );
+    row(
         "catch-up after the import (worst block)",
         &cells(&mut columns, |f| format!("{:.2} s ({:.2} s)", f.catch_up.as_secs_f64(), f.catch_up_max.as_secs_f64())),
         "",
@@ -681,6 +752,10 @@ async fn main() {
             &cells(&mut columns, |f| spread(&mut f.one_caller[n].1.samples)),
             kind.goal(1),
         );
+    }
+    for n in 0..3 {
+        let label = format!("  index alone: {}", columns.first().map_or("", |(_, f)| f.index_alone[n].0.label()));
+        row(&label, &cells(&mut columns, |f| spread(&mut f.index_alone[n].1)), "");
     }
     for (n, kind) in KINDS.iter().enumerate() {
         row(
