@@ -20,6 +20,8 @@
 //! Run with the services the scripts start:
 //! `ARCHIVE_BENCHES=metadata scripts/bench.sh`, or
 //! `ARCHIVE_TEST_RUNNER="cargo bench --bench metadata" scripts/test.sh`.
+//! `ARCHIVE_BENCH_SEARCHES` (400) sets the searches of each kind at one
+//! caller (twice as many at 16), e.g. fewer for a run at 1M articles.
 
 mod corpus;
 
@@ -47,8 +49,11 @@ const IMPORT_TASKS: usize = 8;
 /// machine (or the database growing) weighs on both sides alike; the last
 /// block has the index on, so the catch-up after it is the import's.
 const BLOCKS: [bool; 10] = [false, true, true, false, false, true, true, false, false, true];
-/// Searches of each kind at one caller; at 16 callers, twice as many.
-const SEARCHES: usize = 400;
+/// Searches of each kind at one caller (`ARCHIVE_BENCH_SEARCHES`, 400);
+/// at 16 callers, twice as many.
+fn searches_per_kind() -> usize {
+    std::env::var("ARCHIVE_BENCH_SEARCHES").ok().and_then(|n| n.parse().ok()).unwrap_or(400)
+}
 const CALLERS: usize = 16;
 const LISTINGS: usize = 300;
 const RELATED: usize = 200;
@@ -523,6 +528,7 @@ async fn measure(archive: Archive, articles: usize, metadata_url: &str) -> Figur
     eprintln!("  searching ({} documents)…", index.num_docs());
     settle(metadata_url).await;
 
+    let searches_per_kind = searches_per_kind();
     let mut requests = Requests::new();
     let mut hits = (0usize, 0usize);
     for request in requests.many(Kind::Plain, 50) {
@@ -535,12 +541,12 @@ async fn measure(archive: Archive, articles: usize, metadata_url: &str) -> Figur
     figures.hits_per_search = hits.0 as f64 / 50.0;
     figures.phrases_found = hits.1 as f64 / 50.0;
     for kind in KINDS {
-        let batch = requests.many(kind, SEARCHES);
+        let batch = requests.many(kind, searches_per_kind);
         figures.one_caller.push((kind, searches(&archive, batch, 1).await));
     }
     for kind in [Kind::Plain, Kind::Phrase, Kind::Facets] {
-        let mut samples = Vec::with_capacity(SEARCHES);
-        for request in requests.many(kind, SEARCHES) {
+        let mut samples = Vec::with_capacity(searches_per_kind);
+        for request in requests.many(kind, searches_per_kind) {
             let search = IndexSearch {
                 query: query::parse(&request.query).expect("parses"),
                 filters: request.filters,
@@ -557,7 +563,7 @@ async fn measure(archive: Archive, articles: usize, metadata_url: &str) -> Figur
         figures.index_alone.push((kind, samples));
     }
     for kind in KINDS {
-        let batch = requests.many(kind, SEARCHES * 2);
+        let batch = requests.many(kind, searches_per_kind * 2);
         figures.many_callers.push((kind, searches(&archive, batch, CALLERS).await));
     }
     let related = importer.ids.iter().take(RELATED).cloned().collect::<Vec<_>>();
@@ -621,7 +627,7 @@ async fn measure(archive: Archive, articles: usize, metadata_url: &str) -> Figur
     figures.rebuilt_articles = index.num_docs();
     (figures.rss_kib, figures.peak_rss_kib) = rss_kib();
     figures.size_rebuilt = settled_size(&dir).await;
-    for request in requests.many(Kind::Plain, SEARCHES) {
+    for request in requests.many(Kind::Plain, searches_per_kind) {
         let started = Instant::now();
         archive.search_articles(&request).await.expect("searches");
         figures.plain_rebuilt.push(started.elapsed());
@@ -701,6 +707,8 @@ async fn main() {
         "\nmetadata and search, {articles} synthetic articles (seed {SEED}), {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let searches = searches_per_kind();
+    println!("{searches} searches of each kind at 1 caller, {} at {CALLERS}", searches * 2);
     println!("load average before {load_before}, after {}", load());
     let names: Vec<String> = columns.iter().map(|(name, _)| name.to_string()).collect();
     row("", &names, "goal");
