@@ -307,6 +307,28 @@ impl Corpus {
         if self.rng.random_bool(0.5) { archive::search::text::folded_words(&query).join(" ") } else { query }
     }
 
+    /// Two adjacent words of one sentence of the next article of this
+    /// stream, quoted (a phrase query), with or without diacritics; the
+    /// `pick`th pair of the article, wrapping. The stream of `Corpus::new(S)`
+    /// is the articles an import seeded with `S` wrote, so the phrase is in
+    /// the archive.
+    pub fn next_phrase(&mut self, pick: usize) -> String {
+        let article = self.next_article();
+        let pairs: Vec<(&str, &str)> = article
+            .body
+            .split('.')
+            .flat_map(|sentence| {
+                let words: Vec<&str> = sentence.split_whitespace().collect();
+                words.windows(2).map(|pair| (pair[0], pair[1])).collect::<Vec<_>>()
+            })
+            .collect();
+        let (first, second) = pairs[pick % pairs.len()];
+        let phrase = format!("{first} {second}");
+        let phrase =
+            if pick.is_multiple_of(2) { archive::search::text::folded_words(&phrase).join(" ") } else { phrase };
+        format!("\"{phrase}\"")
+    }
+
     pub fn author(&mut self) -> String {
         AUTHORS.choose(&mut self.rng).expect("authors").to_string()
     }
