@@ -284,32 +284,10 @@ impl ArticleCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        blob::BlobKey,
-        metadata::{ObjectRef, changes::Change},
-    };
-    use chrono::DateTime;
+    use crate::metadata::{changes::Change, sample_record};
 
     fn record(id: &str, title: &str) -> ArticleRecord {
-        let id = ArticleId::parse(id).unwrap();
-        let time = DateTime::from_timestamp(1_569_838_859, 0).unwrap();
-        ArticleRecord {
-            body: ObjectRef { key: BlobKey::new_article_body(&id), size_bytes: 0, sha256: String::new() },
-            id,
-            revision: 1,
-            etag: "e".into(),
-            title: title.into(),
-            author: "Phạm Ngọc".into(),
-            keywords: vec!["Thái Bình".into()],
-            publish_time: time,
-            publish_utc_offset_seconds: 25_200,
-            view_count: 89,
-            create_time: time,
-            update_time: time,
-            media: Vec::new(),
-            delete_time: None,
-            legal_hold: false,
-        }
+        sample_record(id, title, 1_569_838_859)
     }
 
     /// A cache whose consumer has applied through `applied` while this

@@ -63,6 +63,31 @@ pub struct SearchText {
     pub body: String,
 }
 
+/// A live article record for unit tests: `title`, by Phạm Ngọc, keyword
+/// Thái Bình, published at `publish_seconds`, 89 views, no links.
+#[cfg(test)]
+pub(crate) fn sample_record(id: &str, title: &str, publish_seconds: i64) -> ArticleRecord {
+    let id = ArticleId::parse(id).expect("a valid id");
+    let time = DateTime::from_timestamp(publish_seconds, 0).expect("a valid time");
+    ArticleRecord {
+        body: ObjectRef { key: BlobKey::new_article_body(&id), size_bytes: 0, sha256: String::new() },
+        id,
+        revision: 1,
+        etag: "e".into(),
+        title: title.into(),
+        author: "Phạm Ngọc".into(),
+        keywords: vec!["Thái Bình".into()],
+        publish_time: time,
+        publish_utc_offset_seconds: 25_200,
+        view_count: 89,
+        create_time: time,
+        update_time: time,
+        media: Vec::new(),
+        delete_time: None,
+        legal_hold: false,
+    }
+}
+
 /// A live article as the search index holds it: its current revision, with
 /// links, and its body.
 #[derive(Debug, Clone, PartialEq)]

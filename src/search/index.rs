@@ -259,35 +259,12 @@ impl SearchIndex {
 mod tests {
     use super::*;
     use crate::{
-        blob::BlobKey,
-        metadata::{ArticleRecord, ObjectRef},
+        metadata::sample_record,
         search::{Facet, query},
     };
-    use chrono::DateTime;
 
     fn article(id: &str, title: &str, publish_seconds: i64) -> IndexedArticle {
-        let id = ArticleId::parse(id).unwrap();
-        let time = DateTime::from_timestamp(publish_seconds, 0).unwrap();
-        IndexedArticle {
-            record: ArticleRecord {
-                body: ObjectRef { key: BlobKey::new_article_body(&id), size_bytes: 0, sha256: String::new() },
-                id,
-                revision: 1,
-                etag: "e".into(),
-                title: title.into(),
-                author: "Phạm Ngọc".into(),
-                keywords: vec!["Thái Bình".into()],
-                publish_time: time,
-                publish_utc_offset_seconds: 25_200,
-                view_count: 0,
-                create_time: time,
-                update_time: time,
-                media: Vec::new(),
-                delete_time: None,
-                legal_hold: false,
-            },
-            body: "Tin tức trong ngày.".into(),
-        }
+        IndexedArticle { record: sample_record(id, title, publish_seconds), body: "Tin tức trong ngày.".into() }
     }
 
     fn search(text: &str, limit: usize, after: Option<SortKey>, facets: Vec<Facet>) -> IndexSearch {
