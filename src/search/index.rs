@@ -112,6 +112,18 @@ impl SearchIndex {
             Some(index) => index,
             None => {
                 if dir.exists() {
+                    // Only an index (or an empty directory) is ever removed:
+                    // a misconfigured index_dir must not take other files.
+                    let holds_other_files = !dir.join("meta.json").exists()
+                        && std::fs::read_dir(dir)
+                            .with_context(|| format!("reading {}", dir.display()))?
+                            .next()
+                            .is_some();
+                    anyhow::ensure!(
+                        !holds_other_files,
+                        "search.index_dir {} holds files that are not a search index; name an empty or new directory",
+                        dir.display()
+                    );
                     std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
                 }
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -355,5 +367,11 @@ mod tests {
         assert_eq!(reopened.num_docs(), 1);
         assert!(SearchIndex::describe(&dir.path().join("i")).contains("1 articles"));
         assert!(SearchIndex::describe(&dir.path().join("none")).contains("none yet"));
+        // A directory of other files is refused, never emptied.
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("archive.db"), b"data").unwrap();
+        assert!(SearchIndex::open(&other, 15 << 20).is_err());
+        assert!(other.join("archive.db").exists());
     }
 }
