@@ -7,7 +7,9 @@
 #             against a direct read, cold start), SQLite and PostgreSQL;
 #   media     upload, read and playback throughput against direct S3, RSS;
 #   metadata  in-process import, search, listing and chores at scale
-#             (full runs only).
+#             (full runs only);
+#   search    the search index alone at scale, ranking pruned and not
+#             (full runs only; the index is kept under target/).
 #
 #   scripts/bench.sh [--quick] [--articles N] [HOT_PATH_ARGS...]
 #
@@ -15,7 +17,7 @@
 # on 256 MiB with three rounds in the shared layout (about ten minutes).
 # --articles N sizes the corpus of hot_path and metadata. Other arguments
 # go to hot_path (`cargo bench --bench hot_path -- --help`).
-# ARCHIVE_BENCHES picks benches (default: hot_path,media,metadata,changes; quick:
+# ARCHIVE_BENCHES picks benches (default: hot_path,media,metadata,search,changes; quick:
 # hot_path,media,changes). Results and the machine: BENCHMARKS.md.
 set -euo pipefail
 
@@ -32,7 +34,7 @@ for (( i = 0; i < ${#args[@]}; i++ )); do
     --articles=*) articles="${args[$i]#--articles=}" ;;
   esac
 done
-benches="${ARCHIVE_BENCHES:-$([[ -n "$quick" ]] && echo hot_path,media,changes || echo hot_path,media,metadata,changes)}"
+benches="${ARCHIVE_BENCHES:-$([[ -n "$quick" ]] && echo hot_path,media,changes || echo hot_path,media,metadata,search,changes)}"
 
 source "$ROOT/scripts/services.sh"
 
@@ -62,6 +64,8 @@ for bench in ${benches//,/ }; do
       ARCHIVE_BENCH_ARTICLES="${articles:-100000}" cargo bench --bench metadata ;;
     changes)
       cargo bench --bench changes ;;
-    *) die "unknown bench $bench (ARCHIVE_BENCHES: hot_path, media, metadata, changes)" ;;
+    search)
+      ARCHIVE_BENCH_ARTICLES="${articles:-100000}" cargo bench --bench search ;;
+    *) die "unknown bench $bench (ARCHIVE_BENCHES: hot_path, media, metadata, changes, search)" ;;
   esac
 done

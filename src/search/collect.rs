@@ -47,7 +47,77 @@ impl Ord for Ranked {
     }
 }
 
-/// The `limit` best matches of `query` in `order` that come after `after`.
+/// The `limit` best results offered so far that come after `after`.
+pub struct TopK<'a> {
+    order: Order,
+    limit: usize,
+    after: Option<&'a SortKey>,
+    heap: BinaryHeap<Ranked>,
+}
+
+impl<'a> TopK<'a> {
+    pub fn new(order: Order, limit: usize, after: Option<&'a SortKey>) -> Self {
+        Self { order, limit, after, heap: BinaryHeap::with_capacity(limit + 1) }
+    }
+
+    /// Keeps `doc` when it comes after `after` and among the best so far.
+    pub fn offer(&mut self, key: SortKey, doc: DocAddress) {
+        if self.after.is_some_and(|after| compare(self.order, &key, after) != Ordering::Greater) {
+            return;
+        }
+        let candidate = Ranked { order: self.order, key, doc };
+        if self.heap.len() < self.limit {
+            self.heap.push(candidate);
+        } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
+            self.heap.pop();
+            self.heap.push(candidate);
+        }
+    }
+
+    /// The score a result must reach to be kept, once full (a document
+    /// scoring as much as the worst kept may still come first on a tie).
+    pub fn threshold(&self) -> Option<Score> {
+        match self.heap.peek() {
+            Some(worst) if self.heap.len() >= self.limit => Some(worst.key.score),
+            _ => None,
+        }
+    }
+
+    /// What was kept, best first.
+    pub fn into_sorted(self) -> Vec<(SortKey, DocAddress)> {
+        let mut ranked = self.heap.into_vec();
+        ranked.sort();
+        ranked.into_iter().map(|r| (r.key, r.doc)).collect()
+    }
+}
+
+/// The columns every order reads of a segment.
+pub struct SortColumns {
+    publish: Column<i64>,
+    tiebreak: Column<u64>,
+}
+
+impl SortColumns {
+    pub fn of(reader: &SegmentReader, fields: &Fields) -> tantivy::Result<Self> {
+        let name = |field| reader.schema().get_field_name(field);
+        Ok(Self {
+            publish: reader.fast_fields().i64(name(fields.publish_us))?,
+            tiebreak: reader.fast_fields().u64(name(fields.tiebreak))?,
+        })
+    }
+
+    pub fn key(&self, doc: DocId, score: Score) -> SortKey {
+        SortKey {
+            score,
+            publish_us: self.publish.first(doc).unwrap_or_default(),
+            tiebreak: self.tiebreak.first(doc).unwrap_or_default(),
+        }
+    }
+}
+
+/// The `limit` best matches of `query` in `order` that come after `after`
+/// (by relevance: tantivy's own scores, pruned by block-max WAND where the
+/// query allows it).
 pub fn top(
     searcher: &Searcher,
     fields: &Fields,
@@ -56,63 +126,40 @@ pub fn top(
     limit: usize,
     after: Option<&SortKey>,
 ) -> tantivy::Result<Vec<(SortKey, DocAddress)>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let scoring = match order {
         Order::Relevance => EnableScoring::enabled_from_searcher(searcher),
         Order::Newest | Order::Oldest => EnableScoring::disabled_from_searcher(searcher),
     };
     let weight = query.weight(scoring)?;
-    let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(limit + 1);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
+    let mut top = TopK::new(order, limit, after);
     for (segment_ord, reader) in searcher.segment_readers().iter().enumerate() {
-        let publish = reader.fast_fields().i64(reader.schema().get_field_name(fields.publish_us))?;
-        let tiebreak = reader.fast_fields().u64(reader.schema().get_field_name(fields.tiebreak))?;
+        let columns = SortColumns::of(reader, fields)?;
         let alive = reader.alive_bitset();
-        let offer = |doc: DocId, score: Score, heap: &mut BinaryHeap<Ranked>| {
-            if alive.is_some_and(|bits| bits.is_deleted(doc)) {
-                return;
-            }
-            let key = SortKey {
-                score,
-                publish_us: publish.first(doc).unwrap_or_default(),
-                tiebreak: tiebreak.first(doc).unwrap_or_default(),
-            };
-            if after.is_some_and(|after| compare(order, &key, after) != Ordering::Greater) {
-                return;
-            }
-            let candidate = Ranked { order, key, doc: DocAddress::new(segment_ord as u32, doc) };
-            if heap.len() < limit {
-                heap.push(candidate);
-            } else if heap.peek().is_some_and(|worst| candidate < *worst) {
-                heap.pop();
-                heap.push(candidate);
+        let offer = |doc: DocId, score: Score, top: &mut TopK| {
+            if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                top.offer(columns.key(doc, score), DocAddress::new(segment_ord as u32, doc));
             }
         };
         match order {
             Order::Relevance => {
-                // A document scoring as much as the worst kept may still
-                // come first on a tie (newer): prune only below it.
                 weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
-                    offer(doc, score, &mut heap);
-                    match heap.peek() {
-                        Some(worst) if heap.len() == limit => worst.key.score.next_down(),
-                        _ => Score::MIN,
-                    }
+                    offer(doc, score, &mut top);
+                    top.threshold().map_or(Score::MIN, f32::next_down)
                 })?;
             }
             Order::Newest | Order::Oldest => {
                 weight.for_each_no_score(reader, &mut |docs| {
                     for &doc in docs {
-                        offer(doc, 0.0, &mut heap);
+                        offer(doc, 0.0, &mut top);
                     }
                 })?;
             }
         }
     }
-    let mut ranked = heap.into_vec();
-    ranked.sort();
-    Ok(ranked.into_iter().map(|r| (r.key, r.doc)).collect())
+    Ok(top.into_sorted())
 }
 
 /// The matches of `query`, counted up to `bound`: `(count, reached)`.

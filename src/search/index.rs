@@ -5,6 +5,8 @@
 
 use super::{
     Filters, Found, Hit, IndexSearch, Order, SortKey, TOTAL_SIZE_BOUND, collect, plan,
+    query::Query,
+    rank::{Pruning, Ranking},
     schema::{self, Fields, SCHEMA_VERSION},
 };
 use crate::{ids::ArticleId, metadata::IndexedArticle};
@@ -16,7 +18,7 @@ use std::{
 };
 use tantivy::{
     Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument,
-    query::{BooleanQuery, MoreLikeThisQuery, Occur, Query, TermQuery},
+    query::{BooleanQuery, MoreLikeThisQuery, Occur, Query as TantivyQuery, TermQuery},
     schema::{IndexRecordOption, OwnedValue},
 };
 
@@ -158,9 +160,22 @@ impl SearchIndex {
     /// Runs a search (CPU-bound: call from a blocking task).
     pub fn search(&self, search: &IndexSearch) -> tantivy::Result<Found> {
         let searcher = self.reader.searcher();
-        let query = plan::plan(&self.fields, &search.query, &search.filters);
-        let top =
-            collect::top(&searcher, &self.fields, query.as_ref(), search.order, search.limit, search.after.as_ref())?;
+        let query = plan::matching(&self.fields, &search.query, &search.filters);
+        let top = match search.order {
+            Order::Relevance => Ranking::new(&searcher, &self.fields, &search.query, &search.filters)?.top(
+                search.limit,
+                search.after.as_ref(),
+                Pruning::MaxScore,
+            )?,
+            Order::Newest | Order::Oldest => collect::top(
+                &searcher,
+                &self.fields,
+                query.as_ref(),
+                search.order,
+                search.limit,
+                search.after.as_ref(),
+            )?,
+        };
         let hits = self.hits(&searcher, top)?;
         let mut found = Found { hits, ..Default::default() };
         if search.facets.is_empty() {
@@ -174,6 +189,21 @@ impl SearchIndex {
             found.total = total;
         }
         Ok(found)
+    }
+
+    /// The `limit` best matches of `query` by relevance after `after`, with
+    /// or without pruning (tests and the bench compare the two).
+    pub fn ranked(
+        &self,
+        query: &Query,
+        filters: &Filters,
+        limit: usize,
+        after: Option<&SortKey>,
+        pruning: Pruning,
+    ) -> tantivy::Result<Vec<Hit>> {
+        let searcher = self.reader.searcher();
+        let top = Ranking::new(&searcher, &self.fields, query, filters)?.top(limit, after, pruning)?;
+        self.hits(&searcher, top)
     }
 
     /// The `limit` articles most like `article` (title, keywords, body),
@@ -193,7 +223,7 @@ impl SearchIndex {
                 (fields.body, text(&article.body)),
             ]);
         let itself = TermQuery::new(fields.id_term(record.id.as_str()), IndexRecordOption::Basic);
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> =
             vec![(Occur::Must, Box::new(like)), (Occur::MustNot, Box::new(itself))];
         clauses.extend(plan::filter_clauses(fields, filters));
         let query = BooleanQuery::new(clauses);

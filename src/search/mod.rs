@@ -7,8 +7,9 @@
 //! | [`text`] | words in two forms (folded, exact); the index's tokenizers |
 //! | [`query`] | the query language, parsed |
 //! | [`schema`] | the index's fields and an article's document |
-//! | `build` | a parsed query and filters as a tantivy query |
-//! | `collect` | top hits in any order, bounded counts, facet counts |
+//! | `plan` | what a parsed query and filters match, as tantivy queries |
+//! | [`rank`] | the best matches by relevance (BM25, pruned by MaxScore) |
+//! | `collect` | top hits by time, bounded counts, facet counts |
 //! | `index` | the index on disk: open, search, related, write |
 //! | [`projection`] | follows the change feed into the index; rebuilds it |
 //! | [`snippet`] | snippets and highlights for results |
@@ -22,6 +23,7 @@ mod index;
 mod plan;
 pub mod projection;
 pub mod query;
+pub mod rank;
 pub mod schema;
 pub mod snippet;
 pub mod text;

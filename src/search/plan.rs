@@ -1,19 +1,15 @@
-//! A parsed query and filters as a tantivy query: what matches and how it
-//! ranks.
+//! What a parsed query and its filters match, as tantivy queries without
+//! scores (how matches rank is [`super::rank`]'s job):
 //!
-//! - A word matches in any text field (folded), scored by BM25 with the
-//!   title weighted above keywords, author and body; a phrase matches its
-//!   words adjacent in one field.
-//! - A word or phrase written with diacritics also matches its exact form
-//!   in the title or body; such a match adds [`EXACT_TIER`], more than BM25
-//!   gives any article, so articles with the exact words rank first and
-//!   BM25 orders each tier.
-//! - Every clause is required, excluded atoms must not match, filters
-//!   match without scoring.
+//! - a word matches in any text (the `all` field);
+//! - a phrase matches its words adjacent in one text: the pair of two
+//!   words, or, for three and more, its pairs at adjacent positions;
+//! - a clause matches when any of its alternatives does; every clause is
+//!   required, no excluded atom may match, and every filter must pass.
 
 use super::{
     Filters,
-    query::{Atom, Query},
+    query::{Atom, Query, Term as QueryTerm},
     schema::{self, Fields},
     text::pair_of,
 };
@@ -21,77 +17,68 @@ use std::ops::Bound;
 use tantivy::{
     Term,
     query::{
-        BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery,
-        TermSetQuery,
+        BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery,
     },
-    schema::{Field, IndexRecordOption},
+    schema::IndexRecordOption,
 };
 
-/// What a match of an exact (diacritic) word adds to a score.
-pub const EXACT_TIER: f32 = 1000.0;
-
-/// The folded text fields and their weights.
-fn weighted(fields: &Fields) -> [(Field, f32); 4] {
-    [(fields.title, 3.0), (fields.keywords_text, 2.0), (fields.author_text, 1.5), (fields.body, 1.0)]
-}
-
-type Boxed = Box<dyn TantivyQuery>;
+pub type Boxed = Box<dyn TantivyQuery>;
 
 fn any(queries: Vec<Boxed>) -> Boxed {
-    Box::new(BooleanQuery::new(queries.into_iter().map(|q| (Occur::Should, q)).collect()))
+    match queries.len() {
+        1 => queries.into_iter().next().expect("one"),
+        _ => Box::new(BooleanQuery::new(queries.into_iter().map(|q| (Occur::Should, q)).collect())),
+    }
 }
 
-/// `terms` (one or more) in `field`: a term, or a phrase of them.
-fn in_field(field: Field, terms: &[&str]) -> Boxed {
+fn term(term: Term) -> Boxed {
+    Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+}
+
+/// `terms` in `field` as one term or a phrase of them.
+pub fn in_field(field: tantivy::schema::Field, terms: &[&str]) -> Boxed {
     let terms: Vec<Term> = terms.iter().map(|t| Term::from_field_text(field, t)).collect();
     match terms.as_slice() {
-        [term] => Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+        [one] => Box::new(TermQuery::new(one.clone(), IndexRecordOption::WithFreqs)),
         _ => Box::new(PhraseQuery::new(terms)),
     }
 }
 
-/// Where `atom` matches (folded), scored by field. A phrase also requires
-/// each of its adjacent pairs (unscored): the intersection then reads
-/// positions only in articles holding them, not in every article holding
-/// its words.
-fn matches(fields: &Fields, atom: &Atom) -> Boxed {
-    let folded: Vec<&str> = atom.terms().iter().map(|t| t.folded.as_str()).collect();
-    let scored =
-        any(weighted(fields).into_iter().map(|(field, weight)| boosted(in_field(field, &folded), weight)).collect());
-    if folded.len() < 2 {
-        return scored;
-    }
-    let mut clauses = vec![(Occur::Must, scored)];
-    for pair in folded.windows(2) {
-        let term = Term::from_field_text(fields.pairs, &pair_of(pair[0], pair[1]));
-        clauses.push(filter(Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
-    }
-    Box::new(BooleanQuery::new(clauses))
+/// The pair terms of a phrase's adjacent words, in order.
+fn pairs(fields: &Fields, terms: &[QueryTerm]) -> Vec<Term> {
+    terms
+        .windows(2)
+        .map(|pair| Term::from_field_text(fields.pairs, &pair_of(&pair[0].folded, &pair[1].folded)))
+        .collect()
 }
 
-fn boosted(query: Boxed, weight: f32) -> Boxed {
-    if weight == 1.0 { query } else { Box::new(BoostQuery::new(query, weight)) }
-}
-
-/// The exact-form bonus of `atom`, when it was written with diacritics.
-fn exact_bonus(fields: &Fields, atom: &Atom) -> Option<Boxed> {
-    let terms = atom.terms();
-    if terms.iter().all(|t| t.exact.is_none()) {
-        return None;
+/// Where `atom` matches, folded.
+pub fn atom(fields: &Fields, atom: &Atom) -> Boxed {
+    match atom {
+        Atom::Word(word) => term(Term::from_field_text(fields.all, &word.folded)),
+        Atom::Phrase(terms) => {
+            let mut pairs = pairs(fields, terms);
+            match pairs.len() {
+                1 => term(pairs.pop().expect("one pair")),
+                _ => Box::new(PhraseQuery::new(pairs)),
+            }
+        }
     }
-    let exact: Vec<&str> = terms.iter().map(|t| t.exact.as_deref().unwrap_or(&t.folded)).collect();
-    let either = any(vec![in_field(fields.title_exact, &exact), in_field(fields.body_exact, &exact)]);
-    Some(Box::new(ConstScoreQuery::new(either, EXACT_TIER)))
 }
 
-/// A filter: matches without adding to the score.
+/// Where any of `alternatives` matches.
+pub fn clause(fields: &Fields, alternatives: &[Atom]) -> Boxed {
+    any(alternatives.iter().map(|a| atom(fields, a)).collect())
+}
+
+/// A filter: required, adding nothing to a score.
 fn filter(query: Boxed) -> (Occur, Boxed) {
     (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
 }
 
 /// The clauses every match must pass for `filters` (none when unfiltered).
 pub fn filter_clauses(fields: &Fields, filters: &Filters) -> Vec<(Occur, Boxed)> {
-    let mut clauses = Vec::new();
+    let mut clauses: Vec<(Occur, Boxed)> = Vec::new();
     if filters.publish_start_us.is_some() || filters.publish_end_us.is_some() {
         let bound = |value: Option<i64>, inclusive: bool| match value {
             None => Bound::Unbounded,
@@ -108,30 +95,31 @@ pub fn filter_clauses(fields: &Fields, filters: &Filters) -> Vec<(Occur, Boxed)>
         }
     }
     if let Some(has_media) = filters.has_media {
-        let term = Term::from_field_u64(fields.has_media, u64::from(has_media));
-        clauses.push(filter(Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+        clauses.push(filter(term(Term::from_field_u64(fields.has_media, u64::from(has_media)))));
     }
     clauses
 }
 
-/// The whole query: clauses, exclusions, exact-form bonuses and filters.
-pub fn plan(fields: &Fields, query: &Query, filters: &Filters) -> Boxed {
-    let mut clauses: Vec<(Occur, Boxed)> = Vec::new();
-    for clause in &query.required {
-        let alternatives: Vec<Boxed> = clause.alternatives.iter().map(|atom| matches(fields, atom)).collect();
-        clauses.push((
-            Occur::Must,
-            if alternatives.len() == 1 { alternatives.into_iter().next().expect("one") } else { any(alternatives) },
-        ));
+/// What passes `filters` and none of `query`'s exclusions (`None` when
+/// nothing is filtered or excluded).
+pub fn restrictions(fields: &Fields, query: &Query, filters: &Filters) -> Option<Boxed> {
+    let mut clauses = filter_clauses(fields, filters);
+    clauses.extend(query.excluded.iter().map(|a| (Occur::MustNot, atom(fields, a))));
+    if clauses.is_empty() {
+        return None;
     }
-    for atom in query.positive_atoms() {
-        if let Some(bonus) = exact_bonus(fields, atom) {
-            clauses.push((Occur::Should, bonus));
-        }
+    if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+        // A boolean query of exclusions alone matches nothing.
+        clauses.push((Occur::Must, Box::new(tantivy::query::AllQuery)));
     }
-    for atom in &query.excluded {
-        clauses.push((Occur::MustNot, matches(fields, atom)));
-    }
+    Some(Box::new(BooleanQuery::new(clauses)))
+}
+
+/// Everything `query` and `filters` match.
+pub fn matching(fields: &Fields, query: &Query, filters: &Filters) -> Boxed {
+    let mut clauses: Vec<(Occur, Boxed)> =
+        query.required.iter().map(|c| (Occur::Must, clause(fields, &c.alternatives))).collect();
+    clauses.extend(query.excluded.iter().map(|a| (Occur::MustNot, atom(fields, a))));
     clauses.extend(filter_clauses(fields, filters));
     Box::new(BooleanQuery::new(clauses))
 }

@@ -14,7 +14,10 @@ use tantivy::{
 /// Which shape of index this code writes (see the module's docs).
 /// 1: folded and exact words, filters and facets as fast fields.
 /// 2: adjacent word pairs (`pairs`) to narrow phrases.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: every folded word in one field (`all`) for matching; pairs with
+///    positions (a phrase of three words and more is a phrase of pairs);
+///    the folded fields without positions (phrases no longer read them).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Vietnam time: what facets by day, month and year count in.
 pub const VIETNAM: FixedOffset = FixedOffset::east_opt(7 * 3600).expect("UTC+07:00 is an offset");
@@ -24,16 +27,20 @@ pub const VIETNAM: FixedOffset = FixedOffset::east_opt(7 * 3600).expect("UTC+07:
 pub struct Fields {
     /// The article id, exact: deletes and replaces find a document by it.
     pub id: Field,
-    /// Folded words (positions for phrases) of each text.
+    /// Folded words of each text, with frequencies (scores).
     pub title: Field,
     pub body: Field,
     pub author_text: Field,
     pub keywords_text: Field,
-    /// Exact words of the title and body: a word typed with diacritics
-    /// ranks these matches first.
+    /// Exact words of the title and body, with positions: a word or phrase
+    /// typed with diacritics ranks these matches first.
     pub title_exact: Field,
     pub body_exact: Field,
-    /// Adjacent word pairs of every text: a phrase's candidates.
+    /// Every folded word of every text, without frequencies: what a word
+    /// matches (one posting list instead of a union of four).
+    pub all: Field,
+    /// Adjacent folded word pairs of every text, with positions: what a
+    /// phrase matches.
     pub pairs: Field,
     /// Filters and facets: exact values (NFC).
     pub author: Field,
@@ -49,8 +56,7 @@ pub struct Fields {
     pub tiebreak: Field,
 }
 
-fn text(tokenizer: VietnameseTokenizer, positions: bool) -> TextOptions {
-    let record = if positions { IndexRecordOption::WithFreqsAndPositions } else { IndexRecordOption::WithFreqs };
+fn text(tokenizer: VietnameseTokenizer, record: IndexRecordOption) -> TextOptions {
     TextOptions::default()
         .set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer.name()).set_index_option(record))
 }
@@ -60,16 +66,19 @@ pub fn schema() -> (Schema, Fields) {
     let folded = VietnameseTokenizer(Form::Folded);
     let exact = VietnameseTokenizer(Form::Exact);
     let pairs = VietnameseTokenizer(Form::Pairs);
+    let freqs = IndexRecordOption::WithFreqs;
+    let positions = IndexRecordOption::WithFreqsAndPositions;
     let mut builder = Schema::builder();
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
-        title: builder.add_text_field("title", text(folded, true)),
-        body: builder.add_text_field("body", text(folded, true)),
-        author_text: builder.add_text_field("author_text", text(folded, true)),
-        keywords_text: builder.add_text_field("keywords_text", text(folded, true)),
-        title_exact: builder.add_text_field("title_exact", text(exact, true)),
-        body_exact: builder.add_text_field("body_exact", text(exact, true)),
-        pairs: builder.add_text_field("pairs", text(pairs, false)),
+        title: builder.add_text_field("title", text(folded, freqs)),
+        body: builder.add_text_field("body", text(folded, freqs)),
+        author_text: builder.add_text_field("author_text", text(folded, freqs)),
+        keywords_text: builder.add_text_field("keywords_text", text(folded, freqs)),
+        title_exact: builder.add_text_field("title_exact", text(exact, positions)),
+        body_exact: builder.add_text_field("body_exact", text(exact, positions)),
+        all: builder.add_text_field("all", text(folded, IndexRecordOption::Basic)),
+        pairs: builder.add_text_field("pairs", text(pairs, positions)),
         author: builder.add_text_field("author", STRING | FAST),
         keywords: builder.add_text_field("keywords", STRING | FAST),
         publish_us: builder.add_i64_field("publish_us", INDEXED | FAST),
@@ -91,6 +100,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         keywords_text: field("keywords_text")?,
         title_exact: field("title_exact")?,
         body_exact: field("body_exact")?,
+        all: field("all")?,
         pairs: field("pairs")?,
         author: field("author")?,
         keywords: field("keywords")?,
@@ -151,6 +161,7 @@ impl Fields {
         }
         // Each text a value of its own: no pair spans two of them.
         for text in [&record.title, &article.body, &record.author].into_iter().chain(&record.keywords) {
+            doc.add_text(self.all, text);
             doc.add_text(self.pairs, text);
         }
         if !record.author.is_empty() {
