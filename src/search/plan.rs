@@ -9,7 +9,7 @@
 
 use super::{
     Filters,
-    query::{Atom, Query, Term as QueryTerm},
+    query::{Atom, Query},
     schema::{self, Fields},
     text::pair_of,
 };
@@ -19,7 +19,7 @@ use tantivy::{
     query::{
         BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery,
     },
-    schema::IndexRecordOption,
+    schema::{Field, IndexRecordOption},
 };
 
 pub type Boxed = Box<dyn TantivyQuery>;
@@ -35,35 +35,40 @@ fn term(term: Term) -> Boxed {
     Box::new(TermQuery::new(term, IndexRecordOption::Basic))
 }
 
-/// `terms` in `field` as one term or a phrase of them.
-pub fn in_field(field: tantivy::schema::Field, terms: &[&str]) -> Boxed {
-    let terms: Vec<Term> = terms.iter().map(|t| Term::from_field_text(field, t)).collect();
-    match terms.as_slice() {
-        [one] => Box::new(TermQuery::new(one.clone(), IndexRecordOption::WithFreqs)),
-        _ => Box::new(PhraseQuery::new(terms)),
+/// A phrase's adjacent words as pair terms of `field`: the one pair, or
+/// its pairs at adjacent positions.
+fn pairs(field: Field, words: &[&str]) -> Boxed {
+    let mut pairs: Vec<Term> =
+        words.windows(2).map(|pair| Term::from_field_text(field, &pair_of(pair[0], pair[1]))).collect();
+    match pairs.len() {
+        1 => term(pairs.pop().expect("one pair")),
+        _ => Box::new(PhraseQuery::new(pairs)),
     }
-}
-
-/// The pair terms of a phrase's adjacent words, in order.
-fn pairs(fields: &Fields, terms: &[QueryTerm]) -> Vec<Term> {
-    terms
-        .windows(2)
-        .map(|pair| Term::from_field_text(fields.pairs, &pair_of(&pair[0].folded, &pair[1].folded)))
-        .collect()
 }
 
 /// Where `atom` matches, folded.
 pub fn atom(fields: &Fields, atom: &Atom) -> Boxed {
     match atom {
         Atom::Word(word) => term(Term::from_field_text(fields.all, &word.folded)),
-        Atom::Phrase(terms) => {
-            let mut pairs = pairs(fields, terms);
-            match pairs.len() {
-                1 => term(pairs.pop().expect("one pair")),
-                _ => Box::new(PhraseQuery::new(pairs)),
-            }
-        }
+        Atom::Phrase(terms) => pairs(fields.pairs, &terms.iter().map(|t| t.folded.as_str()).collect::<Vec<_>>()),
     }
+}
+
+/// Where the exact form of `atom` is (in the title or body), when it was
+/// written with diacritics; its words written without keep that form.
+pub fn exact(fields: &Fields, atom: &Atom) -> Option<Boxed> {
+    let terms = atom.terms();
+    if terms.iter().all(|t| t.exact.is_none()) {
+        return None;
+    }
+    let exact: Vec<&str> = terms.iter().map(|t| t.exact.as_deref().unwrap_or(&t.folded)).collect();
+    Some(match exact.as_slice() {
+        [word] => any(vec![
+            term(Term::from_field_text(fields.title_exact, word)),
+            term(Term::from_field_text(fields.body_exact, word)),
+        ]),
+        _ => pairs(fields.pairs_exact, &exact),
+    })
 }
 
 /// Where any of `alternatives` matches.

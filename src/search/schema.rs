@@ -17,7 +17,9 @@ use tantivy::{
 /// 3: every folded word in one field (`all`) for matching; pairs with
 ///    positions (a phrase of three words and more is a phrase of pairs);
 ///    the folded fields without positions (phrases no longer read them).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: adjacent exact pairs of title and body (`pairs_exact`); exact words
+///    without frequencies or positions.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Vietnam time: what facets by day, month and year count in.
 pub const VIETNAM: FixedOffset = FixedOffset::east_opt(7 * 3600).expect("UTC+07:00 is an offset");
@@ -32,8 +34,8 @@ pub struct Fields {
     pub body: Field,
     pub author_text: Field,
     pub keywords_text: Field,
-    /// Exact words of the title and body, with positions: a word or phrase
-    /// typed with diacritics ranks these matches first.
+    /// Exact words of the title and body: a word typed with diacritics
+    /// ranks these matches first.
     pub title_exact: Field,
     pub body_exact: Field,
     /// Every folded word of every text, without frequencies: what a word
@@ -42,6 +44,9 @@ pub struct Fields {
     /// Adjacent folded word pairs of every text, with positions: what a
     /// phrase matches.
     pub pairs: Field,
+    /// Adjacent exact word pairs of the title and body, with positions:
+    /// where a phrase typed with diacritics is exactly.
+    pub pairs_exact: Field,
     /// Filters and facets: exact values (NFC).
     pub author: Field,
     pub keywords: Field,
@@ -66,6 +71,7 @@ pub fn schema() -> (Schema, Fields) {
     let folded = VietnameseTokenizer(Form::Folded);
     let exact = VietnameseTokenizer(Form::Exact);
     let pairs = VietnameseTokenizer(Form::Pairs);
+    let exact_pairs = VietnameseTokenizer(Form::ExactPairs);
     let freqs = IndexRecordOption::WithFreqs;
     let positions = IndexRecordOption::WithFreqsAndPositions;
     let mut builder = Schema::builder();
@@ -75,10 +81,11 @@ pub fn schema() -> (Schema, Fields) {
         body: builder.add_text_field("body", text(folded, freqs)),
         author_text: builder.add_text_field("author_text", text(folded, freqs)),
         keywords_text: builder.add_text_field("keywords_text", text(folded, freqs)),
-        title_exact: builder.add_text_field("title_exact", text(exact, positions)),
-        body_exact: builder.add_text_field("body_exact", text(exact, positions)),
+        title_exact: builder.add_text_field("title_exact", text(exact, IndexRecordOption::Basic)),
+        body_exact: builder.add_text_field("body_exact", text(exact, IndexRecordOption::Basic)),
         all: builder.add_text_field("all", text(folded, IndexRecordOption::Basic)),
         pairs: builder.add_text_field("pairs", text(pairs, positions)),
+        pairs_exact: builder.add_text_field("pairs_exact", text(exact_pairs, positions)),
         author: builder.add_text_field("author", STRING | FAST),
         keywords: builder.add_text_field("keywords", STRING | FAST),
         publish_us: builder.add_i64_field("publish_us", INDEXED | FAST),
@@ -102,6 +109,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         body_exact: field("body_exact")?,
         all: field("all")?,
         pairs: field("pairs")?,
+        pairs_exact: field("pairs_exact")?,
         author: field("author")?,
         keywords: field("keywords")?,
         publish_us: field("publish_us")?,
@@ -113,7 +121,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
 
 /// Registers the tokenizers the schema names on `index`.
 pub fn register_tokenizers(index: &Index) {
-    for tokenizer in [Form::Folded, Form::Exact, Form::Pairs].map(VietnameseTokenizer) {
+    for tokenizer in [Form::Folded, Form::Exact, Form::Pairs, Form::ExactPairs].map(VietnameseTokenizer) {
         index.tokenizers().register(tokenizer.name(), tokenizer);
     }
 }
@@ -153,10 +161,10 @@ impl Fields {
         let record = &article.record;
         let mut doc = TantivyDocument::default();
         doc.add_text(self.id, record.id.as_str());
-        for field in [self.title, self.title_exact] {
+        for field in [self.title, self.title_exact, self.pairs_exact] {
             doc.add_text(field, &record.title);
         }
-        for field in [self.body, self.body_exact] {
+        for field in [self.body, self.body_exact, self.pairs_exact] {
             doc.add_text(field, &article.body);
         }
         // Each text a value of its own: no pair spans two of them.
@@ -166,10 +174,14 @@ impl Fields {
         }
         if !record.author.is_empty() {
             doc.add_text(self.author_text, &record.author);
-            doc.add_text(self.author, exact_value(&record.author));
         }
         for keyword in record.keywords.iter().filter(|k| !k.is_empty()) {
             doc.add_text(self.keywords_text, keyword);
+        }
+        if !record.author.is_empty() {
+            doc.add_text(self.author, exact_value(&record.author));
+        }
+        for keyword in record.keywords.iter().filter(|k| !k.is_empty()) {
             doc.add_text(self.keywords, exact_value(keyword));
         }
         doc.add_i64(self.publish_us, record.publish_time.timestamp_micros());

@@ -139,6 +139,9 @@ pub enum Form {
     /// candidates from one posting list instead of every article holding
     /// its words.
     Pairs,
+    /// Each two adjacent exact words as one token (`chi bô5`): where a
+    /// phrase typed with diacritics is, exactly.
+    ExactPairs,
 }
 
 /// The tantivy tokenizer of one form: words as [`words`] splits them, one
@@ -153,6 +156,7 @@ impl VietnameseTokenizer {
             Form::Folded => "vi_folded",
             Form::Exact => "vi_exact",
             Form::Pairs => "vi_pairs",
+            Form::ExactPairs => "vi_exact_pairs",
         }
     }
 }
@@ -167,6 +171,38 @@ impl Tokenizer for VietnameseTokenizer {
     type TokenStream<'a> = WordStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream {
+        let tokens = match self.0 {
+            Form::Folded | Form::Pairs => Analysed::folded(text).tokens(self.0),
+            Form::Exact | Form::ExactPairs => Analysed::new(text).tokens(self.0),
+        };
+        WordStream { tokens: tokens.into_iter(), current: Token::default() }
+    }
+}
+
+/// A text split into words, in the forms a tokenizer emits.
+struct Analysed {
+    words: Vec<Word>,
+}
+
+impl Analysed {
+    /// Both forms of each word.
+    fn new(text: &str) -> Self {
+        Self { words: words(text) }
+    }
+
+    /// The folded form alone (the exact forms are left empty).
+    fn folded(text: &str) -> Self {
+        Self {
+            words: folded(text)
+                .into_iter()
+                .map(|Folded { span, folded }| Word { span, folded, exact: String::new() })
+                .collect(),
+        }
+    }
+
+    /// The tokens of `form`: one per word, or one per two adjacent words,
+    /// each at its own position.
+    fn tokens(&self, form: Form) -> Vec<Token> {
         let token = |position, span: Range<usize>, text| Token {
             offset_from: span.start,
             offset_to: span.end,
@@ -174,18 +210,23 @@ impl Tokenizer for VietnameseTokenizer {
             text,
             position_length: 1,
         };
-        let tokens: Vec<Token> = match self.0 {
-            Form::Folded => folded(text).into_iter().enumerate().map(|(i, w)| token(i, w.span, w.folded)).collect(),
-            Form::Exact => words(text).into_iter().enumerate().map(|(i, w)| token(i, w.span, w.exact)).collect(),
-            Form::Pairs => folded(text)
+        let pairs = |of: fn(&Word) -> &str| {
+            self.words
                 .windows(2)
                 .enumerate()
-                .map(|(i, pair)| {
-                    token(i, pair[0].span.start..pair[1].span.end, pair_of(&pair[0].folded, &pair[1].folded))
-                })
-                .collect(),
+                .map(|(i, pair)| token(i, pair[0].span.start..pair[1].span.end, pair_of(of(&pair[0]), of(&pair[1]))))
+                .collect()
         };
-        WordStream { tokens: tokens.into_iter(), current: Token::default() }
+        match form {
+            Form::Folded => {
+                self.words.iter().enumerate().map(|(i, w)| token(i, w.span.clone(), w.folded.clone())).collect()
+            }
+            Form::Exact => {
+                self.words.iter().enumerate().map(|(i, w)| token(i, w.span.clone(), w.exact.clone())).collect()
+            }
+            Form::Pairs => pairs(|w| &w.folded),
+            Form::ExactPairs => pairs(|w| &w.exact),
+        }
     }
 }
 
@@ -299,5 +340,12 @@ mod tests {
             ]
         );
         assert!(VietnameseTokenizer(Form::Pairs).token_stream("một").next().is_none(), "one word: no pair");
+        let mut exact = VietnameseTokenizer(Form::ExactPairs);
+        let mut stream = exact.token_stream(text);
+        let mut seen = Vec::new();
+        while stream.advance() {
+            seen.push(stream.token().text.clone());
+        }
+        assert_eq!(seen, [pair_of("chi", "bô5"), pair_of("bô5", "thai1"), pair_of("thai1", "binh2")]);
     }
 }
