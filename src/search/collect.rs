@@ -5,7 +5,7 @@
 use super::{Facet, FacetCounts, Order, SortKey, schema::Fields};
 use std::{cmp::Ordering, collections::BinaryHeap, collections::HashMap};
 use tantivy::{
-    DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED,
+    COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED,
     columnar::{Column, StrColumn},
     query::{EnableScoring, Query, Weight},
 };
@@ -291,34 +291,63 @@ fn count_segment(
     let mut counts = SegmentCounts::default();
     let mut author_counts = author.as_ref().map(|c| vec![0u64; c.num_terms()]);
     let mut keyword_counts = keywords.as_ref().map(|c| vec![0u64; c.num_terms()]);
+    // Months (yyyymm) counted in an array from the segment's first month.
+    let first_month = month.as_ref().map_or(0, |c| c.min_value());
+    let mut month_counts =
+        month.as_ref().map(|c| vec![0u64; usize::try_from(c.max_value() - first_month + 1).unwrap_or(0)]);
     let alive = reader.alive_bitset();
     let mut matched = 0u64;
+    let mut live: Vec<DocId> = Vec::with_capacity(COLLECT_BLOCK_BUFFER_LEN);
+    let mut values: Vec<Option<u64>> = vec![None; COLLECT_BLOCK_BUFFER_LEN];
+    let mut months: Vec<Option<i64>> = vec![None; COLLECT_BLOCK_BUFFER_LEN];
     weight.for_each_no_score(reader, &mut |docs| {
-        for &doc in docs {
-            if alive.is_some_and(|bits| bits.is_deleted(doc)) {
-                continue;
+        // A block of matches at a time: columns read in batches.
+        let docs = match alive {
+            Some(bits) => {
+                live.clear();
+                live.extend(docs.iter().copied().filter(|&doc| bits.is_alive(doc)));
+                &live[..]
             }
-            matched += 1;
-            if let (Some(column), Some(counts)) = (&author, &mut author_counts) {
+            None => docs,
+        };
+        matched += docs.len() as u64;
+        if values.len() < docs.len() {
+            values.resize(docs.len(), None);
+            months.resize(docs.len(), None);
+        }
+        if let (Some(column), Some(counts)) = (&author, &mut author_counts) {
+            values[..docs.len()].fill(None);
+            column.ords().first_vals(docs, &mut values[..docs.len()]);
+            for ord in values[..docs.len()].iter().flatten() {
+                counts[*ord as usize] += 1;
+            }
+        }
+        if let (Some(column), Some(counts)) = (&keywords, &mut keyword_counts) {
+            for &doc in docs {
                 for ord in column.term_ords(doc) {
                     counts[ord as usize] += 1;
                 }
             }
-            if let (Some(column), Some(counts)) = (&keywords, &mut keyword_counts) {
-                for ord in column.term_ords(doc) {
-                    counts[ord as usize] += 1;
-                }
+        }
+        if let (Some(column), Some(counts)) = (&month, &mut month_counts) {
+            months[..docs.len()].fill(None);
+            column.first_vals(docs, &mut months[..docs.len()]);
+            for value in months[..docs.len()].iter().flatten() {
+                counts[(value - first_month) as usize] += 1;
             }
-            if let Some(column) = &month
-                && let Some(value) = column.first(doc)
-            {
-                *counts.months.entry(value).or_default() += 1;
-            }
-            if let Some(column) = &media {
-                counts.has_media[usize::from(column.first(doc).unwrap_or_default() > 0)] += 1;
+        }
+        if let Some(column) = &media {
+            values[..docs.len()].fill(None);
+            column.first_vals(docs, &mut values[..docs.len()]);
+            for value in &values[..docs.len()] {
+                counts.has_media[usize::from(value.unwrap_or_default() > 0)] += 1;
             }
         }
     })?;
+    if let Some(by_month) = month_counts {
+        let present = by_month.into_iter().enumerate().filter(|(_, count)| *count > 0);
+        counts.months.extend(present.map(|(i, count)| (first_month + i as i64, count)));
+    }
     if let Some(by_ord) = author_counts {
         counts.by_ord.insert(Facet::Author, by_ord);
     }

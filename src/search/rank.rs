@@ -37,6 +37,9 @@ use tantivy::{
 /// What a match of an atom's exact (diacritic) form adds to a score.
 pub const EXACT_TIER: Score = 1000.0;
 
+/// The shortest window of documents ranked at once (see `SegmentRun`).
+const WINDOW_DOCS: DocId = 4096;
+
 /// The folded text fields' weights, by name: title, keywords, author,
 /// body.
 pub const WEIGHTS: [Score; 4] = [3.0, 2.0, 1.5, 1.0];
@@ -89,6 +92,8 @@ struct WordCursor {
     /// What a block's stored best score is multiplied by to bound every
     /// score in the block (see [`skew`]).
     skew: Score,
+    /// The most any document gets.
+    max: Score,
 }
 
 /// tantivy stores, per block, the (length, frequency) pair scoring best
@@ -107,7 +112,8 @@ fn skew(segment_average: Score, index_average: Score) -> Score {
 impl WordCursor {
     fn new(block: BlockSegmentPostings, norms: FieldNormReader, bm25: Bm25Weight, skew: Score) -> Self {
         let len = block.block_len();
-        Self { block, at: 0, len, norms, bm25, skew }
+        let max = bm25.max_score();
+        Self { block, at: 0, len, norms, bm25, skew, max }
     }
 
     fn doc(&self) -> DocId {
@@ -189,13 +195,15 @@ impl Cursor {
     }
 
     /// The most the source can add to a document from here to `end`
-    /// (the cursor at its first document at or after the window's start).
+    /// (the cursor at its first document at or after the window's start):
+    /// its block's best when the block reaches `end`, else its best.
     fn max_until(&mut self, end: DocId) -> Score {
         if self.doc() > end {
             return 0.0;
         }
         match self {
-            Cursor::Word(word) => word.block_max(),
+            Cursor::Word(word) if word.block_end() >= end => word.block_max(),
+            Cursor::Word(word) => word.max,
             Cursor::Exact(_) => EXACT_TIER,
             Cursor::Empty => 0.0,
         }
@@ -351,9 +359,10 @@ impl<'a> Ranking<'a> {
 }
 
 /// Ranking one segment, window by window: a window ends where the first
-/// of the words' current blocks ends, so each source's most in it is known
-/// (its block's best score, or nothing when its next document is past the
-/// window). A window whose sources cannot reach the worst kept score is
+/// of the words' current blocks ends, but spans at least [`WINDOW_DOCS`],
+/// so each source's most in it is known (its block's best score when the
+/// block covers the window, else its best, or nothing when its next
+/// document is past the window). A window whose sources cannot reach the worst kept score is
 /// skipped whole. In the others, a source without which the rest cannot
 /// reach it is required (a document must hold it, as it must match every
 /// clause), and the other sources are split by their maxima: those that
@@ -462,7 +471,9 @@ impl SegmentRun<'_> {
         if first == TERMINATED {
             return TERMINATED;
         }
-        let end = end.max(first);
+        // At least WINDOW_DOCS: a word whose blocks are shorter (a common
+        // one) counts its best in the window instead of its block's.
+        let end = end.max(first.saturating_add(WINDOW_DOCS - 1)).min(TERMINATED - 1);
         for (i, cursor) in self.cursors.iter_mut().enumerate() {
             self.maxes[i] = bound(cursor.max_until(end));
         }

@@ -68,6 +68,10 @@ fn tone_digit(c: char) -> Option<char> {
 
 /// The exact form of a word as written (see the module's docs).
 fn exact_form(written: &str) -> String {
+    if written.is_ascii() {
+        // No marks to keep or move: most words of most texts.
+        return written.to_ascii_lowercase();
+    }
     let mut tones = String::new();
     let mut letters = String::with_capacity(written.len());
     for c in written.nfd().flat_map(char::to_lowercase) {
