@@ -175,11 +175,51 @@ impl Tokenizer for VietnameseTokenizer {
     type TokenStream<'a> = WordStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream {
-        let tokens = match self.0 {
-            Form::Folded | Form::Pairs => Analysed::folded(text).tokens(self.0),
-            Form::Exact | Form::ExactPairs => Analysed::new(text).tokens(self.0),
+        // A document's title and body go through five fields each: on the
+        // index writer's thread they are split once for all of them.
+        let cached = (CACHED_TEXT_BYTES..=MAX_CACHED_TEXT_BYTES).contains(&text.len())
+            && std::thread::current().name().is_some_and(|name| name.starts_with(INDEXING_THREAD));
+        let tokens = if cached {
+            RECENT.with(|recent| recent.borrow_mut().analysed(text).tokens(self.0))
+        } else {
+            match self.0 {
+                Form::Folded | Form::Pairs => Analysed::folded(text).tokens(self.0),
+                Form::Exact | Form::ExactPairs => Analysed::new(text).tokens(self.0),
+            }
         };
         WordStream { tokens: tokens.into_iter(), current: Token::default() }
+    }
+}
+
+/// Texts of these sizes are split once for all their fields (shorter
+/// ones cost little to split again; longer ones are not kept).
+const CACHED_TEXT_BYTES: usize = 32;
+const MAX_CACHED_TEXT_BYTES: usize = 256 << 10;
+/// How tantivy names its indexing threads (tantivy 0.26,
+/// `index_writer.rs`): the only threads that keep texts.
+const INDEXING_THREAD: &str = "thrd-tantivy-index";
+/// Texts split lately, per indexing thread: a document's title and body
+/// each pass through several fields, field after field.
+const RECENT_TEXTS: usize = 4;
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = const { std::cell::RefCell::new(Recent(Vec::new())) };
+}
+
+/// The last [`RECENT_TEXTS`] texts split, newest last.
+struct Recent(Vec<(String, std::rc::Rc<Analysed>)>);
+
+impl Recent {
+    fn analysed(&mut self, text: &str) -> std::rc::Rc<Analysed> {
+        if let Some((_, analysed)) = self.0.iter().find(|(cached, _)| cached == text) {
+            return analysed.clone();
+        }
+        let analysed = std::rc::Rc::new(Analysed::new(text));
+        if self.0.len() == RECENT_TEXTS {
+            self.0.remove(0);
+        }
+        self.0.push((text.to_owned(), analysed.clone()));
+        analysed
     }
 }
 
