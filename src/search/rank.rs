@@ -8,15 +8,19 @@
 //!   title or body adds [`EXACT_TIER`], more than BM25 gives any article,
 //!   so exact matches rank first and BM25 orders each tier.
 //!
-//! How the best are found: every source of score (a word in one field, an
-//! atom's exact form) has a maximum. Sorted by it, the sources whose
-//! maxima sum to less than the worst score kept cannot put an article in
-//! the top on their own, so only the others (the essential sources)
-//! propose candidates; a candidate that does not match every clause is
-//! skipped to the next that does, and one is dropped as soon as what it
-//! has plus what it could still get falls below the worst kept. Ties go
-//! on: an article scoring exactly the worst kept may still come first (it
-//! may be newer).
+//! How the best are found (block-max MaxScore, as Lucene's
+//! MaxScoreBulkScorer): every source of score (a word in one field, an
+//! atom's exact form) has a most it can add in a window of documents (from
+//! tantivy's per-block maxima). A window whose sources together cannot
+//! reach the worst score kept is skipped; a source without which the
+//! others cannot reach it is required; of the rest, sorted by that most,
+//! those that together cannot lift an article past what remains propose
+//! no candidates. A candidate that does not match every clause is skipped
+//! to the next that does, and one is dropped as soon as what it has plus
+//! what it could still get falls below the worst kept. Ties go on: an
+//! article scoring exactly the worst kept may still come first (it may be
+//! newer). Pruning changes no result: the property tests below rank every
+//! query both ways.
 
 use super::{
     Filters, Order, SortKey,
