@@ -22,6 +22,10 @@
 //! newer). Pruning changes no result: the property tests below rank every
 //! query both ways.
 
+mod cursor;
+
+use cursor::{Cursor, WordCursor, reaches, skew};
+
 use super::{
     Filters, Order, SortKey,
     collect::{SortColumns, TopK},
@@ -32,8 +36,6 @@ use super::{
 use tantivy::{
     DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term,
     fastfield::AliveBitSet,
-    fieldnorm::FieldNormReader,
-    postings::BlockSegmentPostings,
     query::{Bm25StatisticsProvider, Bm25Weight, EnableScoring, Scorer, Weight},
     schema::{Field, IndexRecordOption},
 };
@@ -81,151 +83,6 @@ enum Source {
 struct Planned {
     source: Source,
     atom: usize,
-    max: Score,
-}
-
-/// A folded word's postings in one field of one segment, block by block
-/// (each block of 128 documents knows the best score in it).
-struct WordCursor {
-    block: BlockSegmentPostings,
-    /// Position in the block; the block's length when exhausted.
-    at: usize,
-    len: usize,
-    norms: FieldNormReader,
-    bm25: Bm25Weight,
-    /// What a block's stored best score is multiplied by to bound every
-    /// score in the block (see [`skew`]).
-    skew: Score,
-    /// The most any document gets.
-    max: Score,
-}
-
-/// tantivy stores, per block, the (length, frequency) pair scoring best
-/// under the segment's average field length; scored under the index's
-/// average, another document of the block may score more, by at most the
-/// ratio of the two averages (BM25's length term moves between 1 and
-/// that ratio), whichever way it goes.
-fn skew(segment_average: Score, index_average: Score) -> Score {
-    if segment_average > 0.0 && index_average > 0.0 {
-        (segment_average / index_average).max(index_average / segment_average)
-    } else {
-        1.0
-    }
-}
-
-impl WordCursor {
-    fn new(block: BlockSegmentPostings, norms: FieldNormReader, bm25: Bm25Weight, skew: Score) -> Self {
-        let len = block.block_len();
-        let max = bm25.max_score();
-        Self { block, at: 0, len, norms, bm25, skew, max }
-    }
-
-    fn doc(&self) -> DocId {
-        if self.at < self.len { self.block.doc(self.at) } else { TERMINATED }
-    }
-
-    fn advance(&mut self) {
-        if self.at >= self.len {
-            return;
-        }
-        self.at += 1;
-        if self.at == self.len {
-            self.block.advance();
-            self.len = self.block.block_len();
-            self.at = 0;
-        }
-    }
-
-    fn seek(&mut self, target: DocId) {
-        if self.doc() < target {
-            self.at = self.block.seek(target);
-            self.len = self.block.block_len();
-        }
-    }
-
-    /// The last document of the current block.
-    fn block_end(&self) -> DocId {
-        if self.len > 0 { self.block.doc(self.len - 1) } else { TERMINATED }
-    }
-
-    fn block_max(&mut self) -> Score {
-        self.block.block_max_score(&self.norms, &self.bm25) * self.skew
-    }
-
-    fn score(&self) -> Score {
-        self.bm25.score(self.norms.fieldnorm_id(self.doc()), self.block.freq(self.at))
-    }
-}
-
-/// A source's cursor in one segment.
-enum Cursor {
-    Word(Box<WordCursor>),
-    Exact(Box<dyn Scorer>),
-    Empty,
-}
-
-impl Cursor {
-    fn doc(&self) -> DocId {
-        match self {
-            Cursor::Word(word) => word.doc(),
-            Cursor::Exact(docs) => docs.doc(),
-            Cursor::Empty => TERMINATED,
-        }
-    }
-
-    fn advance(&mut self) {
-        match self {
-            Cursor::Word(word) => word.advance(),
-            Cursor::Exact(docs) => {
-                docs.advance();
-            }
-            Cursor::Empty => {}
-        }
-    }
-
-    /// Moves to the first document at or after `target`; true when it is
-    /// `target`.
-    fn reach(&mut self, target: DocId) -> bool {
-        if self.doc() < target {
-            match self {
-                Cursor::Word(word) => word.seek(target),
-                Cursor::Exact(docs) => {
-                    docs.seek(target);
-                }
-                Cursor::Empty => {}
-            }
-        }
-        self.doc() == target
-    }
-
-    /// The most the source can add to a document from here to `end`
-    /// (the cursor at its first document at or after the window's start):
-    /// its block's best when the block reaches `end`, else its best.
-    fn max_until(&mut self, end: DocId) -> Score {
-        if self.doc() > end {
-            return 0.0;
-        }
-        match self {
-            Cursor::Word(word) if word.block_end() >= end => word.block_max(),
-            Cursor::Word(word) => word.max,
-            Cursor::Exact(_) => EXACT_TIER,
-            Cursor::Empty => 0.0,
-        }
-    }
-
-    /// What the current document gets.
-    fn score(&mut self) -> Score {
-        match self {
-            Cursor::Word(word) => word.score(),
-            Cursor::Exact(_) => EXACT_TIER,
-            Cursor::Empty => 0.0,
-        }
-    }
-}
-
-fn reaches(docs: &mut dyn DocSet, target: DocId) -> bool {
-    let doc = docs.doc();
-    if doc < target { docs.seek(target) == target } else { doc == target }
 }
 
 /// A query and its filters, ready to rank over an index.
@@ -269,19 +126,17 @@ impl<'a> Ranking<'a> {
                     for (field, factor) in weighted(fields) {
                         let term = Term::from_field_text(field, &term.folded);
                         let bm25 = Bm25Weight::for_terms(searcher, std::slice::from_ref(&term))?.boost_by(factor);
-                        let max = bm25.max_score();
                         let average = searcher.total_num_tokens(field)? as Score
                             / Bm25StatisticsProvider::total_num_docs(searcher)?.max(1) as Score;
-                        sources.push(Planned { source: Source::Word { term, bm25, average }, atom: index, max });
+                        sources.push(Planned { source: Source::Word { term, bm25, average }, atom: index });
                     }
                 }
                 if let Some(exact) = plan::exact(fields, atom) {
                     let source = Source::Exact(weight(exact.as_ref())?);
-                    sources.push(Planned { source, atom: index, max: EXACT_TIER });
+                    sources.push(Planned { source, atom: index });
                 }
             }
         }
-        sources.sort_by(|a, b| a.max.total_cmp(&b.max));
         let restrictions = match plan::restrictions(fields, query, filters) {
             Some(query) => Some(weight(query.as_ref())?),
             None => None,
