@@ -496,8 +496,8 @@ keys = [{{ id = "shared", secret = "{GATEWAY_KEY}" }}]
 }
 
 /// Starts the `archived` binary in `dir` with extra environment variables
-/// and reads its addresses from its log. Its admin listener takes a free
-/// port unless `env` says otherwise.
+/// and reads its addresses from its log. Its listeners take free ports
+/// unless `env` says otherwise.
 pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
     dir: &std::path::Path,
     env: &[(K, V)],
@@ -505,6 +505,8 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archived"))
         .current_dir(dir)
+        .env("ARCHIVE__SERVER__GRPC_ADDR", "127.0.0.1:0")
+        .env("ARCHIVE__SERVER__GATEWAY_ADDR", "127.0.0.1:0")
         .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
         // Each its own search index (replicas may share `dir`), unless `env` names one.
         .env("ARCHIVE__SEARCH__INDEX_DIR", dir.join(format!("search-{}", uuid::Uuid::new_v4())))
@@ -515,12 +517,14 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
         .expect("archived starts");
     let mut log = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
+    let mut seen = String::new();
     let field = |line: &str, name: &str| {
         line.split(name).nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned)
     };
     let (grpc, gateway, admin) = loop {
         line.clear();
-        assert!(log.read_line(&mut line).expect("log readable") > 0, "archived exited before serving");
+        assert!(log.read_line(&mut line).expect("log readable") > 0, "archived exited before serving:\n{seen}");
+        seen.push_str(&line);
         if let (Some(grpc), Some(gateway), Some(admin)) =
             (field(&line, "grpc="), field(&line, "gateway="), field(&line, "admin="))
         {
