@@ -5,22 +5,30 @@
 //! medians of several rounds, in one table:
 //!
 //! - GetArticle (basic and full view) at 1, 16 and 64 concurrent callers
-//!   against grpc.health Check (the transport's own limit);
+//!   against grpc.health Check (the transport's own limit), with the
+//!   article cache warm and on a second archived over the same store with
+//!   it off (every call a miss), and the warm server's hit rate;
 //! - ListArticles (page of 50) and SearchArticles at 1 and 16 callers over the
 //!   seeded corpus, against Check at the same number of callers;
 //! - time to the first byte of a clip through ReadMedia and through the
-//!   gateway, against a direct read of the same stored object;
+//!   gateway, against a direct read of the same stored object; GetMedia at
+//!   16 callers;
+//! - on PostgreSQL, two replicas: how long after an update answers on one
+//!   the other serves the new revision (`staleness`);
 //! - cold start to SERVING on an empty store and with the corpus stored,
 //!   each attempt on a fresh connection.
 //!
 //! `scripts/bench.sh [--quick] [--articles N]` starts the services and runs
-//! it; see BENCHMARKS.md.
+//! it; see BENCHMARKS.md. `--profile ROW` drives one row alone for a
+//! profiler instead (`perf record -p PID`, the pid printed).
 
 #[path = "../tests/it/common/mod.rs"]
 mod common;
 #[allow(dead_code)] // the view counts are the metadata bench's
 mod corpus;
 mod load;
+#[path = "hot_path/staleness.rs"]
+mod staleness;
 
 use archive::proto::v1::{
     self as pb, article_service_client::ArticleServiceClient, media_service_client::MediaServiceClient,
@@ -67,6 +75,10 @@ struct Args {
     /// Clip size for the first-byte rows, MiB (default 1024; 64 with --quick).
     #[arg(long)]
     clip_mib: Option<u64>,
+    /// Drive this one row at 16 callers for 60 s after the import, for a
+    /// profiler attached to the pid it prints; no table.
+    #[arg(long)]
+    profile: Option<Profiled>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -76,6 +88,17 @@ struct Args {
 enum Database {
     Sqlite,
     Postgres,
+}
+
+/// A row `--profile` can drive alone.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Profiled {
+    Check,
+    Basic,
+    Full,
+    BasicCold,
+    List,
+    Search,
 }
 
 impl Database {
@@ -88,18 +111,21 @@ impl Database {
 }
 
 struct Plan {
+    profile: Option<Profiled>,
     articles: usize,
     clip_bytes: u64,
     rounds: usize,
     budget: Budget,
     cold_starts: usize,
     first_bytes: usize,
+    staleness_samples: usize,
 }
 
 impl Plan {
     fn from(args: &Args) -> Self {
         let quick = args.quick;
         Self {
+            profile: args.profile,
             articles: args.articles.unwrap_or(if quick { 5_000 } else { 100_000 }),
             clip_bytes: args.clip_mib.unwrap_or(if quick { 64 } else { 1024 }) * MIB,
             rounds: if quick { 3 } else { 5 },
@@ -109,6 +135,7 @@ impl Plan {
             },
             cold_starts: if quick { 3 } else { 5 },
             first_bytes: if quick { 10 } else { 20 },
+            staleness_samples: if quick { 50 } else { 200 },
         }
     }
 }
@@ -183,6 +210,23 @@ struct Archived {
     child: Child,
     grpc: String,
     gateway: String,
+    admin: String,
+}
+
+impl Archived {
+    /// The article cache's hits and misses so far, from its metrics.
+    async fn article_cache_lookups(&self) -> (f64, f64) {
+        let metrics =
+            reqwest::get(format!("{}/metrics", self.admin)).await.expect("metrics").text().await.expect("text");
+        let count = |result: &str| {
+            metrics
+                .lines()
+                .filter(|line| line.starts_with("archive_article_cache_lookups_total") && line.contains(result))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        (count("\"hit\""), count("\"miss\""))
+    }
 }
 
 impl Drop for Archived {
@@ -219,14 +263,32 @@ impl Site {
     /// Starts archived here and waits until it answers SERVING; returns it
     /// and the time from spawn to SERVING.
     async fn start(&self) -> (Archived, Duration) {
-        let (grpc_port, gateway_port) = (free_port(), free_port());
+        self.start_with(&[]).await
+    }
+
+    /// The setting that gives a second replica on this site its own copy of
+    /// the search index (one per replica): a copy of the idle index resumes
+    /// where it stood instead of a rebuild loading the cores during the rows.
+    fn copied_index(&self, name: &str) -> (&'static str, String) {
+        let (from, to) = (self.dir.path().join("data/search"), self.dir.path().join(format!("data/search-{name}")));
+        let copied = Command::new("cp").arg("-a").arg(&from).arg(&to).status().expect("cp runs");
+        assert!(copied.success(), "copies {from:?} to {to:?}");
+        ("ARCHIVE__SEARCH__INDEX_DIR", to.display().to_string())
+    }
+
+    /// [`Site::start`] with settings of its own (environment variables).
+    async fn start_with(&self, settings: &[(&str, &str)]) -> (Archived, Duration) {
+        let (grpc_port, gateway_port, admin_port) = (free_port(), free_port(), free_port());
         let spawned = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_archived"))
+        // ARCHIVE_BENCH_ARCHIVED: another build (a baseline) to measure.
+        let binary = std::env::var_os("ARCHIVE_BENCH_ARCHIVED").unwrap_or(env!("CARGO_BIN_EXE_archived").into());
+        let child = Command::new(binary)
             .current_dir(self.dir.path())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(settings.iter().copied())
             .env("ARCHIVE__SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
             .env("ARCHIVE__SERVER__GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}"))
-            .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
+            .env("ARCHIVE__SERVER__ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -235,6 +297,7 @@ impl Site {
             child,
             grpc: format!("http://127.0.0.1:{grpc_port}"),
             gateway: format!("http://127.0.0.1:{gateway_port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
         };
         let took = wait_serving(&archived.grpc, spawned).await;
         (archived, took)
@@ -347,49 +410,117 @@ fn search_articles(queries: &[String]) -> impl Fn(Channel, u64) -> CallFuture + 
     }
 }
 
-/// The unary rows on one running archived.
-async fn unary_rows(plan: &Plan, database: Database, url: &str, names: &[String], lines: &mut Vec<Line>) {
-    let mut queries = corpus::Corpus::new(SEED ^ 0xfeed);
-    let search: Vec<String> = (0..SEARCH_QUERIES).map(|_| queries.next_query()).collect();
-    let authors: Vec<String> = (0..64).map(|_| queries.author()).collect();
-    let keywords: Vec<String> = (0..64).map(|_| queries.keyword()).collect();
-    let basic = get_article(names, pb::ArticleView::Basic);
-    let full = get_article(names, pb::ArticleView::Full);
-    let list = list_articles(&authors, &keywords);
-    let search = search_articles(&search);
+/// The setting that turns the article cache off: every GetArticle a miss.
+const CACHE_OFF: (&str, &str) = ("ARCHIVE__METADATA__ARTICLE_CACHE_BYTES", "0");
 
+/// The unary rows: on `warm` (the article cache on, warmed first) and on
+/// `cold` (same store, the cache off), each against Check on `warm`.
+async fn unary_rows(
+    plan: &Plan,
+    database: Database,
+    (warm, cold): (&Archived, &Archived),
+    names: &[String],
+    lines: &mut Vec<Line>,
+) {
+    let calls = Calls::new(names);
+    let (hits_before, misses_before) = warm.article_cache_lookups().await;
     for callers in CALLERS {
-        let channels = load::connect(url, load::connections_for(callers)).await;
+        let channels = load::connect(&warm.grpc, load::connections_for(callers)).await;
+        let cold_channels = load::connect(&cold.grpc, load::connections_for(callers)).await;
         // Warm every connection and cache, then alternate the calls round by
         // round so that drift on the machine is shared.
         load::run(&channels, callers, short(plan.budget), check).await;
-        load::run(&channels, callers, short(plan.budget), full.clone()).await;
-        let (mut checks, mut basics, mut fulls, mut lists, mut searches) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        load::run(&channels, callers, short(plan.budget), drive(&calls.full)).await;
+        load::run(&cold_channels, callers, short(plan.budget), drive(&calls.full)).await;
+        let mut rounds: [Vec<load::Round>; 7] = Default::default();
+        let [checks, basics, fulls, basics_cold, fulls_cold, lists, searches] = &mut rounds;
         for _ in 0..plan.rounds {
             checks.push(load::run(&channels, callers, plan.budget, check).await);
-            basics.push(load::run(&channels, callers, plan.budget, basic.clone()).await);
-            fulls.push(load::run(&channels, callers, plan.budget, full.clone()).await);
+            basics.push(load::run(&channels, callers, plan.budget, drive(&calls.basic)).await);
+            fulls.push(load::run(&channels, callers, plan.budget, drive(&calls.full)).await);
+            basics_cold.push(load::run(&cold_channels, callers, plan.budget, drive(&calls.basic)).await);
+            fulls_cold.push(load::run(&cold_channels, callers, plan.budget, drive(&calls.full)).await);
             if CORPUS_CALLERS.contains(&callers) {
-                lists.push(load::run(&channels, callers, plan.budget, list.clone()).await);
-                searches.push(load::run(&channels, callers, plan.budget, search.clone()).await);
+                lists.push(load::run(&channels, callers, plan.budget, drive(&calls.list)).await);
+                searches.push(load::run(&channels, callers, plan.budget, drive(&calls.search)).await);
             }
         }
-        let check = Figures::median_of(&checks);
+        let check = Figures::median_of(checks);
         let row = |what: &str| format!("{what}, {callers} caller{}", if callers == 1 { "" } else { "s" });
-        lines.push(load_line(row("GetArticle basic"), database, &Figures::median_of(&basics), &check));
-        lines.push(load_line(row("GetArticle full"), database, &Figures::median_of(&fulls), &check));
-        if !lists.is_empty() {
-            lines.push(load_line(
-                row("ListArticles (50, filters mixed)"),
-                database,
-                &Figures::median_of(&lists),
-                &check,
-            ));
-            lines.push(load_line(row("SearchArticles (20)"), database, &Figures::median_of(&searches), &check));
-        }
+        let mut line = |what: &str, rounds: &[load::Round]| {
+            if !rounds.is_empty() {
+                lines.push(load_line(row(what), database, &Figures::median_of(rounds), &check));
+            }
+        };
+        line("GetArticle basic", basics);
+        line("GetArticle full", fulls);
+        line("GetArticle basic, cache off", basics_cold);
+        line("GetArticle full, cache off", fulls_cold);
+        line("ListArticles (50, filters mixed)", lists);
+        line("SearchArticles (20)", searches);
         eprintln!("  {database:?}: {callers} callers done");
     }
+    let (hits, misses) = warm.article_cache_lookups().await;
+    let (hits, misses) = (hits - hits_before, misses - misses_before);
+    lines.push(Line {
+        measurement: format!("article cache hit rate over the rows above ({} articles read)", names.len()),
+        database,
+        figure: format!("{:.4}", hits / (hits + misses).max(1.0)),
+        baseline: format!("{hits:.0} hits, {misses:.0} misses"),
+        ratio: String::new(),
+    });
+}
+
+/// The unary calls of the rows, each cycling through its requests.
+struct Calls {
+    basic: Call,
+    full: Call,
+    list: Call,
+    search: Call,
+}
+
+type Call = std::sync::Arc<dyn Fn(Channel, u64) -> CallFuture + Send + Sync>;
+
+/// `call` as [`load::run`] takes it.
+fn drive(call: &Call) -> impl Fn(Channel, u64) -> CallFuture + Clone + Send + Sync + 'static + use<> {
+    let call = call.clone();
+    move |channel, number| call(channel, number)
+}
+
+impl Calls {
+    fn new(names: &[String]) -> Self {
+        let mut queries = corpus::Corpus::new(SEED ^ 0xfeed);
+        let search: Vec<String> = (0..SEARCH_QUERIES).map(|_| queries.next_query()).collect();
+        let authors: Vec<String> = (0..64).map(|_| queries.author()).collect();
+        let keywords: Vec<String> = (0..64).map(|_| queries.keyword()).collect();
+        Self {
+            basic: std::sync::Arc::new(get_article(names, pb::ArticleView::Basic)),
+            full: std::sync::Arc::new(get_article(names, pb::ArticleView::Full)),
+            list: std::sync::Arc::new(list_articles(&authors, &keywords)),
+            search: std::sync::Arc::new(search_articles(&search)),
+        }
+    }
+}
+
+/// `--profile`: one row alone for a minute at 16 callers.
+async fn profile_row(row: Profiled, (warm, cold): (&Archived, &Archived), names: &[String]) {
+    let calls = Calls::new(names);
+    let (server, call): (&Archived, Call) = match row {
+        Profiled::Check => {
+            (warm, std::sync::Arc::new(|channel, number| Box::pin(check(channel, number)) as CallFuture))
+        }
+        Profiled::Basic => (warm, calls.basic),
+        Profiled::Full => (warm, calls.full),
+        Profiled::BasicCold => (cold, calls.basic),
+        Profiled::List => (warm, calls.list),
+        Profiled::Search => (warm, calls.search),
+    };
+    let channels = load::connect(&server.grpc, load::connections_for(16)).await;
+    load::run(&channels, 16, Budget { requests: 20_000, time: Duration::from_secs(2) }, drive(&call)).await;
+    println!("profile {row:?}: archived pid {} for 60 s", server.child.id());
+    let round =
+        load::run(&channels, 16, Budget { requests: u64::MAX, time: Duration::from_secs(60) }, drive(&call)).await;
+    println!("{:.0} calls/s, p50 {} ms", round.calls_per_second(), ms(round.quantile(0.5)));
 }
 
 fn short(budget: Budget) -> Budget {
@@ -482,7 +613,8 @@ async fn http_first_byte(http: &reqwest::Client, url: &str) -> Duration {
     started.elapsed()
 }
 
-async fn first_byte_rows(plan: &Plan, site: &Site, archived: &Archived, lines: &mut Vec<Line>) {
+/// Uploads the clip and measures its first byte; returns its name.
+async fn first_byte_rows(plan: &Plan, site: &Site, archived: &Archived, lines: &mut Vec<Line>) -> String {
     let path = clip_file(site.dir.path(), plan.clip_bytes);
     let mut media = archive::client::media_client(archive::client::connect(&archived.grpc).await.expect("connects"));
     let header = pb::UploadHeader {
@@ -547,6 +679,26 @@ async fn first_byte_rows(plan: &Plan, site: &Site, archived: &Archived, lines: &
             }),
         });
     }
+    clip.name
+}
+
+/// GetMedia on the clip at 16 callers, against Check.
+async fn media_row(plan: &Plan, database: Database, archived: &Archived, clip: &str, lines: &mut Vec<Line>) {
+    const CALLERS: usize = 16;
+    let channels = load::connect(&archived.grpc, load::connections_for(CALLERS)).await;
+    let name = clip.to_owned();
+    let get_media = move |channel: Channel, _: u64| {
+        let request = pb::GetMediaRequest { name: name.clone() };
+        Box::pin(async move { MetadataServiceClient::new(channel).get_media(request).await.map(drop) }) as CallFuture
+    };
+    load::run(&channels, CALLERS, short(plan.budget), get_media.clone()).await;
+    let (mut checks, mut gets) = (Vec::new(), Vec::new());
+    for _ in 0..plan.rounds {
+        checks.push(load::run(&channels, CALLERS, plan.budget, check).await);
+        gets.push(load::run(&channels, CALLERS, plan.budget, get_media.clone()).await);
+    }
+    let check = Figures::median_of(&checks);
+    lines.push(load_line(format!("GetMedia, {CALLERS} callers"), database, &Figures::median_of(&gets), &check));
 }
 
 // ------------------------------------------------------------------ sizes
@@ -612,10 +764,25 @@ async fn run_database(plan: &Plan, database: Database, lines: &mut Vec<Line>) {
         baseline: String::new(),
         ratio: String::new(),
     });
+    // The index's last commit (commits are paced 250 ms apart) before a copy.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let index = site.copied_index("cold");
+    let (cold, _) = site.start_with(&[CACHE_OFF, (index.0, &index.1)]).await;
+    if let Some(row) = plan.profile {
+        return profile_row(row, (&archived, &cold), &names).await;
+    }
     eprintln!("{database:?}: unary rows");
-    unary_rows(plan, database, &archived.grpc, &names, lines).await;
+    unary_rows(plan, database, (&archived, &cold), &names, lines).await;
+    drop(cold);
     eprintln!("{database:?}: first-byte rows");
-    first_byte_rows(plan, &site, &archived, lines).await;
+    let clip = first_byte_rows(plan, &site, &archived, lines).await;
+    media_row(plan, database, &archived, &clip, lines).await;
+    if database == Database::Postgres {
+        eprintln!("{database:?}: staleness across two replicas");
+        let index = site.copied_index("b");
+        let (other, _) = site.start_with(&[(index.0, &index.1)]).await;
+        lines.push(staleness::row(plan.staleness_samples, (&archived, &other), &names).await);
+    }
     let statistics = MetadataServiceClient::new(archive::client::connect(&archived.grpc).await.expect("connects"))
         .get_archive_statistics(pb::GetArchiveStatisticsRequest::default())
         .await
