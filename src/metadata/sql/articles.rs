@@ -254,12 +254,12 @@ impl ArticleStore for SqlMetadataStore {
 
     async fn purgeable_articles(&self, deleted_before: DateTime<Utc>, limit: u32) -> Result<Vec<ArticleId>> {
         timed!("purgeable_articles", async {
-            let rows = sqlx::query(
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT id FROM articles WHERE delete_time_us IS NOT NULL AND delete_time_us < $1 AND legal_hold = 0 \
-                 ORDER BY delete_time_us LIMIT $2",
-            )
+                 ORDER BY delete_time_us{}",
+                super::builder::limit(limit)
+            )))
             .bind(micros(&deleted_before))
-            .bind(i64::from(limit))
             .fetch_all(&self.readers)
             .await?;
             rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("id")?)).collect()

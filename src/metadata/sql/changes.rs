@@ -10,7 +10,7 @@
 
 use super::{
     Dialect, SqlMetadataStore,
-    builder::{Arg, SqlBuilder},
+    builder::{self, Arg, SqlBuilder},
     rows::{from_micros, micros},
     timing::timed,
 };
@@ -23,7 +23,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
 
@@ -169,11 +169,11 @@ impl ChangeFeed for SqlMetadataStore {
 
     async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
         timed!("changes_after", async {
-            let rows = sqlx::query(
-                "SELECT seq, commit_time_us, kind, name, detail FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-            )
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT seq, commit_time_us, kind, name, detail FROM changes WHERE seq > $1 ORDER BY seq{}",
+                builder::limit(limit)
+            )))
             .bind(after)
-            .bind(i64::from(limit))
             .fetch_all(&self.readers)
             .await?;
             rows.iter()
@@ -212,12 +212,12 @@ impl ChangeFeed for SqlMetadataStore {
         timed!("prune_changes", async {
             let before_us = micros(&before);
             let mut tx = self.begin_write().await?;
-            let through: Option<i64> = sqlx::query_scalar(
+            let through: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE commit_time_us < $1 \
-                 AND seq <= (SELECT manifests_through FROM change_feed WHERE id = 1) ORDER BY seq LIMIT $2) AS old",
-            )
+                 AND seq <= (SELECT manifests_through FROM change_feed WHERE id = 1) ORDER BY seq{}) AS old",
+                builder::limit(limit)
+            )))
             .bind(before_us)
-            .bind(i64::from(limit))
             .fetch_one(&mut *tx)
             .await?;
             let Some(through) = through else { return Ok(0) };

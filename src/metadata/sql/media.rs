@@ -10,7 +10,7 @@
 
 use super::{
     Dialect, SqlMetadataStore,
-    builder::{Arg, SqlBuilder},
+    builder::SqlBuilder,
     errors::{media_not_found, stored_id},
     objects::referenced_in,
     rows::{media_from_row, micros},
@@ -274,7 +274,7 @@ impl MediaStore for SqlMetadataStore {
             if let Some(after) = after {
                 sql.after_position("create_time_us", "id", after.create_time_micros, &after.id);
             }
-            sql.push(" ORDER BY create_time_us DESC, id DESC LIMIT ").bind(Arg::Int(i64::from(limit)));
+            sql.push(" ORDER BY create_time_us DESC, id DESC").limit(limit);
             sql.fetch_all(&self.readers).await?.iter().map(media_from_row).collect()
         })
     }

@@ -107,6 +107,9 @@ impl SqlMetadataStore {
             let connect = |size: u32| {
                 AnyPoolOptions::new()
                     .max_connections(size)
+                    // No ping before each use: SQLite is in this process,
+                    // and sqlx pings every connection as it is released.
+                    .test_before_acquire(false)
                     .after_connect(|connection, _| {
                         Box::pin(async move {
                             // WAL is a property of the file; these are per connection.
@@ -128,8 +131,12 @@ impl SqlMetadataStore {
             connection.close().await?;
             // Writes queue on the change feed's counter row holding a
             // connection each: a pool of their own keeps reads flowing.
-            let readers = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
-            let writer = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
+            // No round trip before each use: sqlx pings every connection as
+            // it is released and closes a broken one, so after a restart of
+            // the database each pooled connection fails one call at most.
+            let pool = || AnyPoolOptions::new().max_connections(max_connections).test_before_acquire(false);
+            let readers = pool().connect(url).await?;
+            let writer = pool().connect(url).await?;
             let changes = changes::Announcer::start(last_change(&readers).await?, Some(url));
             Ok(Self { dialect: Dialect::Postgres, readers, writer, changes })
         } else {

@@ -59,7 +59,7 @@ impl ObjectIndex for SqlMetadataStore {
             if let Some(after) = after {
                 sql.push(&format!(" AND {key} > ")).bind(Arg::Text(after.as_str().to_owned()));
             }
-            sql.push(&format!(" GROUP BY {key} ORDER BY {key} LIMIT ")).bind(Arg::Int(i64::from(limit)));
+            sql.push(&format!(" GROUP BY {key} ORDER BY {key}")).limit(limit);
             let rows = sql.fetch_all(&self.readers).await?;
             rows.iter()
                 .map(|row| {

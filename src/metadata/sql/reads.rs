@@ -3,9 +3,9 @@
 
 use super::{
     SqlMetadataStore,
-    builder::{Arg, SqlBuilder, push_filters},
+    builder::{Arg, SqlBuilder, limit, push_filters},
     errors::article_not_found,
-    rows::{REVISION_COLUMNS, article_from_row, link_from_row},
+    rows::{LINK_COLUMNS, REVISION_COLUMNS, article_from_row, articles_with_links, link_from_row},
     timing::timed,
 };
 use crate::error::Reason;
@@ -23,17 +23,14 @@ impl SqlMetadataStore {
     /// A live article and its links in one round trip: one row per link,
     /// or one row with no link. GetArticle's hot path.
     pub(super) async fn fetch_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
-        let rows = sqlx::query(
-            "SELECT a.*, m.reference AS link_reference, m.media_id AS link_media_id, m.in_body AS link_in_body \
-             FROM articles a LEFT JOIN article_media m ON m.article_id = a.id \
-             WHERE a.id = $1 AND a.delete_time_us IS NULL ORDER BY m.position",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT a.*, {LINK_COLUMNS} FROM articles a LEFT JOIN article_media m ON m.article_id = a.id \
+             WHERE a.id = $1 AND a.delete_time_us IS NULL ORDER BY m.position"
+        )))
         .bind(id.as_str())
         .fetch_all(&self.readers)
         .await?;
-        let mut article = article_from_row(rows.first().ok_or_else(|| article_not_found(id))?)?;
-        article.media = rows.iter().filter_map(|row| link_from_row(row).transpose()).collect::<Result<_>>()?;
-        Ok(article)
+        articles_with_links(&rows)?.pop().ok_or_else(|| article_not_found(id))
     }
 
     /// Media links of several articles, in position order.
@@ -44,17 +41,16 @@ impl SqlMetadataStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = SqlBuilder::new(
-            "SELECT article_id, reference AS link_reference, media_id AS link_media_id, in_body AS link_in_body \
-             FROM article_media WHERE article_id IN (",
-        );
+        let mut sql = SqlBuilder::new(&format!(
+            "SELECT m.article_id, {LINK_COLUMNS} FROM article_media m WHERE m.article_id IN ("
+        ));
         for (i, id) in ids.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
             sql.bind(Arg::Text((*id).to_owned()));
         }
-        sql.push(") ORDER BY article_id, position");
+        sql.push(") ORDER BY m.article_id, m.position");
         let rows = sql.fetch_all(executor).await?;
         rows.iter()
             .filter_map(|row| match link_from_row(row) {
@@ -106,18 +102,18 @@ impl ArticleReads for SqlMetadataStore {
         &self,
         id: &ArticleId,
         before_revision: Option<i64>,
-        limit: u32,
+        limit_rows: u32,
     ) -> Result<Vec<ArticleRecord>> {
         timed!("list_revisions", async {
             let current = self.fetch_article(id).await?;
             let sql = format!(
                 "SELECT {REVISION_COLUMNS} FROM article_revisions r JOIN articles a ON a.id = r.article_id \
-                 WHERE r.article_id = $1 AND r.revision < $2 ORDER BY r.revision DESC LIMIT $3"
+                 WHERE r.article_id = $1 AND r.revision < $2 ORDER BY r.revision DESC{}",
+                limit(limit_rows)
             );
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(id.as_str())
                 .bind(before_revision.unwrap_or(i64::MAX))
-                .bind(i64::from(limit))
                 .fetch_all(&self.readers)
                 .await?;
             rows.iter()
@@ -128,22 +124,27 @@ impl ArticleReads for SqlMetadataStore {
 
     async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage> {
         timed!("list_articles", async {
+            // The page (one more to know whether another follows) and its
+            // links in one statement: one row per link, in page order.
             let mut sql = SqlBuilder::new("SELECT a.* FROM articles a WHERE 1 = 1");
             push_filters(&mut sql, query);
             if let Some(after) = &query.after {
                 sql.after_position("a.publish_time_us", "a.id", after.publish_time_micros, &after.id);
             }
-            sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC LIMIT ")
-                .bind(Arg::Int(i64::from(query.page_size) + 1));
-            let rows = sql.fetch_all(&self.readers).await?;
-            let mut articles = rows.iter().map(article_from_row).collect::<Result<Vec<_>>>()?;
+            sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC").limit(i64::from(query.page_size) + 1);
+            let sql = sql.wrap(
+                &format!("SELECT a.*, {LINK_COLUMNS} FROM ("),
+                ") a LEFT JOIN article_media m ON m.article_id = a.id \
+                 ORDER BY a.publish_time_us DESC, a.id DESC, m.position",
+            );
+            let mut articles = articles_with_links(&sql.fetch_all(&self.readers).await?)?;
             let next = if articles.len() > query.page_size as usize {
                 articles.truncate(query.page_size as usize);
                 articles.last().map(ArticleCursor::after)
             } else {
                 None
             };
-            Ok(ArticlePage { articles: self.with_links(articles).await?, next })
+            Ok(ArticlePage { articles, next })
         })
     }
 

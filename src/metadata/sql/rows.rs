@@ -116,6 +116,31 @@ pub(super) fn bind_revision<'q>(query: AnyQuery<'q>, article: &ArticleRecord) ->
 
 /// The link in a row's `link_*` columns; none when they are NULL (an
 /// article without links, outer-joined).
+/// The columns [`link_from_row`] reads, from `article_media` as `m`.
+pub(super) const LINK_COLUMNS: &str =
+    "m.reference AS link_reference, m.media_id AS link_media_id, m.in_body AS link_in_body";
+
+/// Articles with their links from rows of `articles` joined to their
+/// links: one row per link (or one with no link), an article's rows
+/// together, in link order.
+pub(super) fn articles_with_links(rows: &[AnyRow]) -> Result<Vec<ArticleRecord>> {
+    let mut articles: Vec<ArticleRecord> = Vec::new();
+    for row in rows {
+        let id: &str = row.try_get("id")?;
+        let article = match articles.last_mut() {
+            Some(last) if last.id.as_str() == id => last,
+            _ => {
+                articles.push(article_from_row(row)?);
+                articles.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(link) = link_from_row(row)? {
+            article.media.push(link);
+        }
+    }
+    Ok(articles)
+}
+
 pub(super) fn link_from_row(row: &AnyRow) -> Result<Option<MediaLink>> {
     let Some(reference) = row.try_get::<Option<String>, _>("link_reference")? else {
         return Ok(None);

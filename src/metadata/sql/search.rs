@@ -55,10 +55,9 @@ impl SqlMetadataStore {
 impl SearchSource for SqlMetadataStore {
     async fn indexable_articles(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<IndexedArticle>> {
         timed!("indexable_articles", async {
-            let sql = format!("{INDEXED} AND a.id > $1 ORDER BY a.id LIMIT $2");
+            let sql = format!("{INDEXED} AND a.id > $1 ORDER BY a.id{}", super::builder::limit(limit));
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(after.map_or("", |id| id.as_str()))
-                .bind(i64::from(limit))
                 .fetch_all(&self.readers)
                 .await?;
             self.indexed(rows).await

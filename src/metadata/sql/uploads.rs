@@ -193,12 +193,13 @@ impl UploadSessionStore for SqlMetadataStore {
 
     async fn expired_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UploadSession>> {
         timed!("expired_uploads", async {
-            let rows =
-                sqlx::query("SELECT * FROM upload_sessions WHERE expire_time_us < $1 ORDER BY expire_time_us LIMIT $2")
-                    .bind(micros(&now))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.readers)
-                    .await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT * FROM upload_sessions WHERE expire_time_us < $1 ORDER BY expire_time_us{}",
+                super::builder::limit(limit)
+            )))
+            .bind(micros(&now))
+            .fetch_all(&self.readers)
+            .await?;
             rows.iter().map(session_from_row).collect()
         })
     }

@@ -33,11 +33,11 @@ impl ViewStore for SqlMetadataStore {
 
     async fn articles_with_unwritten_views(&self, after: Option<&ArticleId>, limit: u32) -> Result<Vec<ArticleId>> {
         timed!("articles_with_unwritten_views", async {
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM articles WHERE view_count <> manifest_view_count AND id > $1 ORDER BY id LIMIT $2",
-            )
+            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM articles WHERE view_count <> manifest_view_count AND id > $1 ORDER BY id{}",
+                super::builder::limit(limit)
+            )))
             .bind(after.map_or("", ArticleId::as_str))
-            .bind(i64::from(limit))
             .fetch_all(&self.readers)
             .await?;
             ids.iter().map(|id| stored_id(ArticleId::parse, id)).collect()

@@ -86,6 +86,51 @@ async fn listing_pages_and_filters(store: Arc<dyn MetadataStore>) {
     );
 }
 
+/// A page is `page_size` articles whatever their links, each with all its
+/// links in their order, and the next page starts after the last article.
+async fn listing_pages_carry_every_link(store: Arc<dyn MetadataStore>) {
+    let (first, second) = (media("clip-one"), media("clip-two"));
+    store.insert_media(&first).await.unwrap();
+    store.insert_media(&second).await.unwrap();
+    let links: [&[(&str, &MediaRecord)]; 4] = [
+        &[],
+        &[("a.mp4", &first), ("b.mp4", &second), ("c.mp4", &first)],
+        &[("z.mp4", &second)],
+        &[("y.mp4", &first), ("x.mp4", &second)],
+    ];
+    let mut expected = Vec::new();
+    for (i, linked) in links.iter().enumerate() {
+        let article = record(&format!("p{i}"), 2_000 + i as i64, &[]);
+        store.insert_article(&article, &text("nội dung")).await.unwrap();
+        // The references its body names first, then those added, in order.
+        let mut references: Vec<String> = article.media.iter().map(|l| l.reference.clone()).collect();
+        for (reference, clip) in *linked {
+            store.attach_media(&article.id, reference, &clip.id).await.unwrap();
+            references.push(reference.to_string());
+        }
+        expected.insert(0, (article.id.as_str().to_owned(), references));
+    }
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_articles(&ArticleQuery { page_size: 2, after, ..Default::default() }).await.unwrap();
+        assert!(page.articles.len() <= 2);
+        listed.extend(page.articles);
+        after = page.next;
+        if after.is_none() {
+            break;
+        }
+    }
+    let seen: Vec<(String, Vec<String>)> = listed
+        .iter()
+        .map(|a| (a.id.as_str().to_owned(), a.media.iter().map(|l| l.reference.clone()).collect()))
+        .collect();
+    assert_eq!(seen, expected, "newest first, every link in its order, pages of two articles");
+    for article in &listed {
+        assert_eq!(article, &store.get_article(&article.id, None).await.unwrap(), "a listing reads like a get");
+    }
+}
+
 async fn views_add_up_under_concurrency(store: Arc<dyn MetadataStore>) {
     let article = record("viewed", 1_569_838_859, &[]);
     store.insert_article(&article, &text("x")).await.unwrap();
@@ -187,6 +232,7 @@ on_every_database!(
     articles_round_trip_with_revisions_and_etags,
     concurrent_writers_never_fail_busy,
     listing_pages_and_filters,
+    listing_pages_carry_every_link,
     views_add_up_under_concurrency,
     views_not_yet_in_a_manifest_are_tracked,
     revisions_list_newest_first,
