@@ -21,9 +21,26 @@ pub(super) enum Arg {
     Text(String),
 }
 
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Arg::Int(value) => value.to_sql(),
+            Arg::Text(value) => value.to_sql(),
+        }
+    }
+}
+
 impl SqlBuilder {
     pub(super) fn new(sql: &str) -> Self {
         Self { sql: sql.to_owned(), args: Vec::new() }
+    }
+
+    pub(super) fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    pub(super) fn args(&self) -> &[Arg] {
+        &self.args
     }
 
     pub(super) fn push(&mut self, sql: &str) -> &mut Self {

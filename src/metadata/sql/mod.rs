@@ -24,6 +24,7 @@
 //! | `changes` | `ChangeFeed` | the change feed: writes beside each change, reads, pruning, watchers |
 //! | `objects` | `ObjectIndex` | which objects the records name (sweep, fixity); emptiness |
 //! | `status` | `StoreStatus` | readiness ping and statistics |
+//! | `local` | | SQLite's hot reads on the calling thread (rusqlite) |
 //! | `rows`, `builder`, `errors`, `timing` | | row mapping, statements built piece by piece, errors, metrics |
 
 use crate::error::Result;
@@ -40,6 +41,7 @@ mod builder;
 mod changes;
 mod errors;
 mod links;
+mod local;
 mod media;
 mod objects;
 mod reads;
@@ -69,6 +71,8 @@ pub struct SqlMetadataStore {
     writer: AnyPool,
     /// Wakes change feed watchers.
     changes: std::sync::Arc<changes::Announcer>,
+    /// SQLite: one article and listings, read on the calling thread.
+    local: Option<std::sync::Arc<local::LocalReader>>,
 }
 
 /// Creates the database file readable by its owner only (0600), when it
@@ -124,7 +128,18 @@ impl SqlMetadataStore {
             let writer = connect(1).await?;
             let readers = connect(max_connections).await?;
             let last = last_change(&readers).await?;
-            Ok(Self { dialect: Dialect::Sqlite, readers, writer, changes: changes::Announcer::start(last, None) })
+            let local = local::LocalReader::new(
+                options.get_filename().to_owned(),
+                SQLITE_BUSY_TIMEOUT,
+                max_connections as usize,
+            );
+            Ok(Self {
+                dialect: Dialect::Sqlite,
+                readers,
+                writer,
+                changes: changes::Announcer::start(last, None),
+                local: Some(std::sync::Arc::new(local)),
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let mut connection = PgConnectOptions::from_str(url)?.connect().await?;
             sqlx::migrate!("./migrations/postgres").run(&mut connection).await?;
@@ -138,7 +153,7 @@ impl SqlMetadataStore {
             let readers = pool().connect(url).await?;
             let writer = pool().connect(url).await?;
             let changes = changes::Announcer::start(last_change(&readers).await?, Some(url));
-            Ok(Self { dialect: Dialect::Postgres, readers, writer, changes })
+            Ok(Self { dialect: Dialect::Postgres, readers, writer, changes, local: None })
         } else {
             anyhow::bail!("metadata.url {url:?} must start with sqlite:// or postgres://")
         }

@@ -5,7 +5,7 @@ use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder, limit, push_filters},
     errors::article_not_found,
-    rows::{LINK_COLUMNS, REVISION_COLUMNS, article_from_row, articles_with_links, link_from_row},
+    rows::{ArticlesWithLinks, LINK_COLUMNS, REVISION_COLUMNS, article_from_row, link_from_row},
     timing::timed,
 };
 use crate::error::Reason;
@@ -19,18 +19,41 @@ use crate::{
 use async_trait::async_trait;
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
+/// How many rows a read may visit before it has its answer.
+#[derive(Clone, Copy)]
+enum Rows {
+    /// A point read: one article's rows.
+    Few,
+    /// A listing: filters may skip many rows.
+    Scan,
+}
+
 impl SqlMetadataStore {
     /// A live article and its links in one round trip: one row per link,
     /// or one row with no link. GetArticle's hot path.
     pub(super) async fn fetch_article(&self, id: &ArticleId) -> Result<ArticleRecord> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let mut sql = SqlBuilder::new(&format!(
             "SELECT a.*, {LINK_COLUMNS} FROM articles a LEFT JOIN article_media m ON m.article_id = a.id \
-             WHERE a.id = $1 AND a.delete_time_us IS NULL ORDER BY m.position"
-        )))
-        .bind(id.as_str())
-        .fetch_all(&self.readers)
-        .await?;
-        articles_with_links(&rows)?.pop().ok_or_else(|| article_not_found(id))
+             WHERE a.id = "
+        ));
+        sql.bind(Arg::Text(id.as_str().to_owned())).push(" AND a.delete_time_us IS NULL ORDER BY m.position");
+        self.articles_with_links(sql, Rows::Few).await?.pop().ok_or_else(|| article_not_found(id))
+    }
+
+    /// Articles with their links from `sql` (rows of `articles` joined to
+    /// [`LINK_COLUMNS`]): on SQLite on this thread, else through the pool.
+    async fn articles_with_links(&self, sql: SqlBuilder, rows: Rows) -> Result<Vec<ArticleRecord>> {
+        let mut articles = ArticlesWithLinks::default();
+        match (&self.local, rows) {
+            (Some(local), Rows::Few) => local.rows(&sql, |row| articles.push(row))?,
+            (Some(local), Rows::Scan) => local.scan(&sql, |row| articles.push(row))?,
+            (None, _) => {
+                for row in &sql.fetch_all(&self.readers).await? {
+                    articles.push(row)?;
+                }
+            }
+        }
+        Ok(articles.articles)
     }
 
     /// Media links of several articles, in position order.
@@ -137,7 +160,7 @@ impl ArticleReads for SqlMetadataStore {
                 ") a LEFT JOIN article_media m ON m.article_id = a.id \
                  ORDER BY a.publish_time_us DESC, a.id DESC, m.position",
             );
-            let mut articles = articles_with_links(&sql.fetch_all(&self.readers).await?)?;
+            let mut articles = self.articles_with_links(sql, Rows::Scan).await?;
             let next = if articles.len() > query.page_size as usize {
                 articles.truncate(query.page_size as usize);
                 articles.last().map(ArticleCursor::after)

@@ -10,6 +10,35 @@ use crate::{
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, any::AnyRow};
 
+/// A row of either driver (sqlx's `Any`, rusqlite on the calling thread,
+/// `local`), read by column name: the mappings below are written once.
+pub(super) trait Columns {
+    fn optional_text(&self, column: &str) -> Result<Option<String>>;
+    fn optional_int(&self, column: &str) -> Result<Option<i64>>;
+
+    fn text(&self, column: &str) -> Result<String> {
+        self.optional_text(column)?.ok_or_else(|| null_column(column))
+    }
+
+    fn int(&self, column: &str) -> Result<i64> {
+        self.optional_int(column)?.ok_or_else(|| null_column(column))
+    }
+}
+
+fn null_column(column: &str) -> ArchiveError {
+    ArchiveError::internal("reading metadata", anyhow::anyhow!("column {column} is NULL"))
+}
+
+impl Columns for AnyRow {
+    fn optional_text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn optional_int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+}
+
 pub(super) fn micros(time: &DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
@@ -20,29 +49,27 @@ pub(super) fn from_micros(value: i64) -> DateTime<Utc> {
 
 /// An article from a row of `articles` (or of `article_revisions` aliased to
 /// the same column names).
-pub(super) fn article_from_row(row: &AnyRow) -> Result<ArticleRecord> {
-    let keywords: String = row.try_get("keywords")?;
-    let delete_time: Option<i64> = row.try_get("delete_time_us")?;
+pub(super) fn article_from_row(row: &impl Columns) -> Result<ArticleRecord> {
     Ok(ArticleRecord {
-        id: stored_id(ArticleId::parse, &row.try_get::<String, _>("id")?)?,
-        revision: row.try_get("revision")?,
-        etag: row.try_get("etag")?,
-        title: row.try_get("title")?,
-        author: row.try_get("author")?,
-        keywords: keywords_from_json(&keywords)?,
-        publish_time: from_micros(row.try_get("publish_time_us")?),
-        publish_utc_offset_seconds: row.try_get::<i64, _>("publish_utc_offset_seconds")? as i32,
-        view_count: row.try_get("view_count")?,
+        id: stored_id(ArticleId::parse, &row.text("id")?)?,
+        revision: row.int("revision")?,
+        etag: row.text("etag")?,
+        title: row.text("title")?,
+        author: row.text("author")?,
+        keywords: keywords_from_json(&row.text("keywords")?)?,
+        publish_time: from_micros(row.int("publish_time_us")?),
+        publish_utc_offset_seconds: row.int("publish_utc_offset_seconds")? as i32,
+        view_count: row.int("view_count")?,
         body: ObjectRef {
-            key: stored_key(&row.try_get::<String, _>("body_key")?)?,
-            size_bytes: row.try_get::<i64, _>("body_size")? as u64,
-            sha256: row.try_get("body_sha256")?,
+            key: stored_key(&row.text("body_key")?)?,
+            size_bytes: row.int("body_size")? as u64,
+            sha256: row.text("body_sha256")?,
         },
-        create_time: from_micros(row.try_get("create_time_us")?),
-        update_time: from_micros(row.try_get("update_time_us")?),
+        create_time: from_micros(row.int("create_time_us")?),
+        update_time: from_micros(row.int("update_time_us")?),
         media: Vec::new(),
-        delete_time: delete_time.map(from_micros),
-        legal_hold: row.try_get::<i64, _>("legal_hold")? != 0,
+        delete_time: row.optional_int("delete_time_us")?.map(from_micros),
+        legal_hold: row.int("legal_hold")? != 0,
     })
 }
 
@@ -122,33 +149,37 @@ pub(super) const LINK_COLUMNS: &str =
 
 /// Articles with their links from rows of `articles` joined to their
 /// links: one row per link (or one with no link), an article's rows
-/// together, in link order.
-pub(super) fn articles_with_links(rows: &[AnyRow]) -> Result<Vec<ArticleRecord>> {
-    let mut articles: Vec<ArticleRecord> = Vec::new();
-    for row in rows {
-        let id: &str = row.try_get("id")?;
-        let article = match articles.last_mut() {
+/// together, in link order. Rows are pushed one at a time, as rusqlite
+/// lends them.
+#[derive(Default)]
+pub(super) struct ArticlesWithLinks {
+    pub(super) articles: Vec<ArticleRecord>,
+}
+
+impl ArticlesWithLinks {
+    pub(super) fn push(&mut self, row: &impl Columns) -> Result<()> {
+        let id = row.text("id")?;
+        let article = match self.articles.last_mut() {
             Some(last) if last.id.as_str() == id => last,
             _ => {
-                articles.push(article_from_row(row)?);
-                articles.last_mut().expect("just pushed")
+                self.articles.push(article_from_row(row)?);
+                self.articles.last_mut().expect("just pushed")
             }
         };
         if let Some(link) = link_from_row(row)? {
             article.media.push(link);
         }
+        Ok(())
     }
-    Ok(articles)
 }
 
-pub(super) fn link_from_row(row: &AnyRow) -> Result<Option<MediaLink>> {
-    let Some(reference) = row.try_get::<Option<String>, _>("link_reference")? else {
+pub(super) fn link_from_row(row: &impl Columns) -> Result<Option<MediaLink>> {
+    let Some(reference) = row.optional_text("link_reference")? else {
         return Ok(None);
     };
-    let media_id: Option<String> = row.try_get("link_media_id")?;
     Ok(Some(MediaLink {
         reference,
-        media_id: media_id.map(|m| stored_id(MediaId::parse, &m)).transpose()?,
-        in_body: row.try_get::<i64, _>("link_in_body")? != 0,
+        media_id: row.optional_text("link_media_id")?.map(|m| stored_id(MediaId::parse, &m)).transpose()?,
+        in_body: row.int("link_in_body")? != 0,
     }))
 }
