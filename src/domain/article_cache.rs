@@ -143,6 +143,18 @@ impl ArticleCache {
         found
     }
 
+    /// The cached current revision of `id` when it is `revision` (a
+    /// listing's), when it may be served.
+    pub fn get_revision(&self, id: &ArticleId, revision: i64) -> Option<ArticleRecord> {
+        if !self.current() {
+            return None;
+        }
+        let found =
+            self.entries.as_ref()?.get(id).filter(|record| record.revision == revision).map(|record| (*record).clone());
+        crate::metrics::article_cache(found.is_some());
+        found
+    }
+
     /// Before a database read whose answer may fill the cache.
     pub fn before_read(&self, id: &ArticleId) -> Option<Fill> {
         if !self.current() {

@@ -8,6 +8,7 @@ use crate::{
     metadata::{ArchiveStatistics, ArticleCursor, ArticleQuery, ArticleRecord, MediaCursor, MediaRecord},
 };
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 const MAX_VIEWS_PER_CALL: i64 = 1_000_000;
 /// What a clip listing's token is bound to (it has no filters).
@@ -41,22 +42,56 @@ impl Archive {
         Ok(total)
     }
 
-    /// One page of articles and the token of the next.
+    /// One page of articles and the token of the next: the listing's keys
+    /// from the database, each article from the article cache when it holds
+    /// the listed revision, the others in one read (and then cached).
     pub async fn list_articles(&self, request: &ListArticles) -> Result<(Vec<ArticleRecord>, String)> {
         let page_size =
             page_token::page_size(request.page_size, page_token::DEFAULT_PAGE_SIZE, page_token::MAX_PAGE_SIZE)?;
         let fingerprint = page_token::fingerprint(&request.filters());
         let after = self.page_tokens.decode(&request.page_token, &fingerprint)?;
         let query = ArticleQuery { page_size, after, ..request.filters() };
-        let mut page = self.metadata.list_articles(&query).await?;
-        if bounds::cut_to_page_bytes(&mut page.articles, |article| bounds::answer_bytes(article, 0)) {
-            page.next = page.articles.last().map(ArticleCursor::after);
+        let page = self.metadata.list_article_keys(&query).await?;
+        let mut articles: Vec<Option<ArticleRecord>> =
+            page.listed.iter().map(|listed| self.article_cache.get_revision(&listed.id, listed.revision)).collect();
+        let missing: Vec<ArticleId> = page
+            .listed
+            .iter()
+            .zip(&articles)
+            .filter(|(_, cached)| cached.is_none())
+            .map(|(listed, _)| listed.id.clone())
+            .collect();
+        if !missing.is_empty() {
+            let fills: Vec<_> = missing.iter().map(|id| self.article_cache.before_read(id)).collect();
+            let mut read: HashMap<ArticleId, ArticleRecord> = self
+                .metadata
+                .current_articles(&missing)
+                .await?
+                .into_iter()
+                .map(|record| (record.id.clone(), record))
+                .collect();
+            for (id, fill) in missing.iter().zip(fills) {
+                if let (Some(fill), Some(record)) = (fill, read.get(id)) {
+                    self.article_cache.fill(fill, record);
+                }
+            }
+            for (slot, listed) in articles.iter_mut().zip(&page.listed) {
+                if slot.is_none() {
+                    // None when deleted since the listing was read: left out.
+                    *slot = read.remove(&listed.id);
+                }
+            }
         }
-        let next_token = match page.next {
+        let mut articles: Vec<ArticleRecord> = articles.into_iter().flatten().collect();
+        let mut next = page.next;
+        if bounds::cut_to_page_bytes(&mut articles, |article| bounds::answer_bytes(article, 0)) {
+            next = articles.last().map(ArticleCursor::after);
+        }
+        let next_token = match next {
             Some(cursor) => self.page_tokens.encode(cursor, fingerprint)?,
             None => String::new(),
         };
-        Ok((page.articles, next_token))
+        Ok((articles, next_token))
     }
 
     pub async fn get_media(&self, id: &MediaId) -> Result<MediaRecord> {

@@ -221,6 +221,11 @@ impl ArticleCursor {
     pub fn after(article: &ArticleRecord) -> Self {
         Self { publish_time_micros: article.publish_time.timestamp_micros(), id: article.id.to_string() }
     }
+
+    /// The position just after a listed article.
+    pub fn after_listed(listed: &ListedArticle) -> Self {
+        Self { publish_time_micros: listed.publish_time_micros, id: listed.id.to_string() }
+    }
 }
 
 /// Position after the last clip of a page (creation time, then id, descending).
@@ -269,6 +274,23 @@ impl ArticleQuery {
 #[derive(Debug, Clone)]
 pub struct ArticlePage {
     pub articles: Vec<ArticleRecord>,
+    pub next: Option<ArticleCursor>,
+}
+
+/// One article of a listing, as the listing's index gives it: which
+/// article, at which revision, at which position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedArticle {
+    pub id: ArticleId,
+    pub revision: i64,
+    pub publish_time_micros: i64,
+}
+
+/// A listing's page of [`ListedArticle`]s and the position after it when
+/// more follow.
+#[derive(Debug, Clone)]
+pub struct ListedPage {
+    pub listed: Vec<ListedArticle>,
     pub next: Option<ArticleCursor>,
 }
 

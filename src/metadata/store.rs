@@ -5,7 +5,7 @@
 
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, IndexedArticle,
-    MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, SearchText, UploadSessionStore, changes,
+    ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, SearchText, UploadSessionStore, changes,
 };
 use crate::{
     blob::BlobKey,
@@ -75,7 +75,24 @@ pub trait ArticleReads: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ArticleRecord>>;
 
-    async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage>;
+    /// A page of a listing: which articles, at which revision, in order
+    /// (newest publish time first), without their fields.
+    async fn list_article_keys(&self, query: &ArticleQuery) -> Result<ListedPage>;
+
+    /// The current revisions of those of `ids` that are live, with their
+    /// links, in no particular order.
+    async fn current_articles(&self, ids: &[ArticleId]) -> Result<Vec<ArticleRecord>>;
+
+    /// A page of a listing with every article's fields (the keys, then
+    /// their records; an article deleted in between is left out).
+    async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage> {
+        let page = self.list_article_keys(query).await?;
+        let ids: Vec<ArticleId> = page.listed.iter().map(|listed| listed.id.clone()).collect();
+        let mut records: std::collections::HashMap<ArticleId, ArticleRecord> =
+            self.current_articles(&ids).await?.into_iter().map(|record| (record.id.clone(), record)).collect();
+        let articles = ids.iter().filter_map(|id| records.remove(id)).collect();
+        Ok(ArticlePage { articles, next: page.next })
+    }
 
     /// Everything about an article, deleted or not; `None` once purged.
     async fn export_article(&self, id: &ArticleId) -> Result<Option<ArticleExport>>;

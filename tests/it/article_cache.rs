@@ -73,7 +73,63 @@ async fn every_write_is_read_back_at_once(stack: Stack) {
     assert_eq!(get(&server, &name).await.unwrap().title, "Tin mới", "an undeletion");
 }
 
-on_both_stacks!(every_write_is_read_back_at_once);
+async fn list(server: &TestServer) -> Vec<pb::Article> {
+    let request = pb::ListArticlesRequest { page_size: 10, ..Default::default() };
+    server.metadata().list_articles(request).await.unwrap().into_inner().articles
+}
+
+/// Listings take their articles from the cache when it holds the listed
+/// revision, and every write shows in the next listing.
+async fn listings_come_from_the_cache_and_stay_true(stack: Stack) {
+    let server = TestServer::start(stack).await;
+    let mut created = Vec::new();
+    for (i, id) in ["mot", "hai", "ba"].into_iter().enumerate() {
+        let request = pb::CreateArticleRequest {
+            request_id: String::new(),
+            article: Some(article(
+                id,
+                "Nội dung.\n\nVideo: clip.mp4",
+                "Phạm Ngọc",
+                &["Thái Bình"],
+                OCTOBER_2019 + i as i64,
+            )),
+            article_id: id.into(),
+        };
+        created.push(server.articles().create_article(request).await.unwrap().into_inner().article.unwrap());
+    }
+    let newest_first: Vec<pb::Article> = created.iter().rev().map(basic).collect();
+    assert_eq!(list(&server).await, newest_first, "a first listing (fills)");
+    let before = hits(&server).await;
+    assert_eq!(list(&server).await, newest_first, "a second listing");
+    assert!(hits(&server).await >= before + 3.0, "the second listing's articles are hits");
+
+    let retitled = update_request(&created[1], &["title"], |new| new.title = "hai mới".into());
+    let updated = server.articles().update_article(retitled).await.unwrap().into_inner().article.unwrap();
+    assert_eq!(list(&server).await[1], basic(&updated), "an update");
+
+    let view = pb::RecordViewRequest { name: updated.name.clone(), count: 3 };
+    let views = server.metadata().record_view(view).await.unwrap().into_inner().view_count;
+    assert_eq!(list(&server).await[1].view_count, views, "views");
+
+    let clip = server.upload("clip.mp4", fixture("clip-faststart.mp4")).await.unwrap();
+    let attach = pb::AttachMediaRequest {
+        article: updated.name.clone(),
+        media: clip.name.clone(),
+        reference: "clip.mp4".into(),
+    };
+    server.media().attach_media(attach).await.unwrap();
+    assert_eq!(list(&server).await[1].media[0].media, clip.name, "an attach");
+
+    let delete = pb::DeleteArticleRequest { name: created[2].name.clone(), etag: String::new() };
+    server.articles().delete_article(delete).await.unwrap();
+    let names: Vec<String> = list(&server).await.into_iter().map(|a| a.name).collect();
+    assert_eq!(names, [created[1].name.clone(), created[0].name.clone()], "a deletion");
+    for listed in list(&server).await {
+        assert_eq!(get(&server, &listed.name).await.unwrap(), listed, "listing and GetArticle agree");
+    }
+}
+
+on_both_stacks!(every_write_is_read_back_at_once, listings_come_from_the_cache_and_stay_true);
 
 /// An update through A is read through B within a second (PostgreSQL
 /// NOTIFY wakes B's consumer), and a client reading B never sees a revision

@@ -81,13 +81,6 @@ impl SqlBuilder {
             .push(")")
     }
 
-    /// The statement so far as a subquery: `before` it, `after` it (its
-    /// placeholders keep their numbers).
-    pub(super) fn wrap(mut self, before: &str, after: &str) -> Self {
-        self.sql = format!("{before}{}{after}", self.sql);
-        self
-    }
-
     fn build(self) -> sqlx::query::Query<'static, Any, <Any as sqlx::Database>::Arguments> {
         let mut query = sqlx::query::<Any>(AssertSqlSafe(self.sql));
         for arg in self.args {

@@ -5,7 +5,8 @@ use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder, limit, push_filters},
     errors::article_not_found,
-    rows::{ArticlesWithLinks, LINK_COLUMNS, REVISION_COLUMNS, article_from_row, link_from_row},
+    errors::stored_id,
+    rows::{ArticlesWithLinks, Columns, LINK_COLUMNS, REVISION_COLUMNS, article_from_row, link_from_row},
     timing::timed,
 };
 use crate::error::Reason;
@@ -13,7 +14,8 @@ use crate::{
     error::{ArchiveError, Result},
     ids::ArticleId,
     metadata::{
-        ArticleCursor, ArticleExport, ArticlePage, ArticleQuery, ArticleReads, ArticleRecord, MediaLink, MediaRecord,
+        ArticleCursor, ArticleExport, ArticleQuery, ArticleReads, ArticleRecord, ListedArticle, ListedPage, MediaLink,
+        MediaRecord,
     },
 };
 use async_trait::async_trait;
@@ -41,19 +43,26 @@ impl SqlMetadataStore {
     }
 
     /// Articles with their links from `sql` (rows of `articles` joined to
-    /// [`LINK_COLUMNS`]): on SQLite on this thread, else through the pool.
+    /// [`LINK_COLUMNS`]).
     async fn articles_with_links(&self, sql: SqlBuilder, rows: Rows) -> Result<Vec<ArticleRecord>> {
         let mut articles = ArticlesWithLinks::default();
-        match (&self.local, rows) {
-            (Some(local), Rows::Few) => local.rows(&sql, |row| articles.push(row))?,
-            (Some(local), Rows::Scan) => local.scan(&sql, |row| articles.push(row))?,
-            (None, _) => {
-                for row in &sql.fetch_all(&self.readers).await? {
-                    articles.push(row)?;
-                }
-            }
-        }
+        self.read(sql, rows, |row| articles.push(row)).await?;
         Ok(articles.articles)
+    }
+
+    /// Hands each row of `sql` to `each`: on SQLite on this thread, else
+    /// through the pool.
+    async fn read(
+        &self,
+        sql: SqlBuilder,
+        rows: Rows,
+        mut each: impl FnMut(&dyn Columns) -> Result<()> + Send,
+    ) -> Result<()> {
+        match (&self.local, rows) {
+            (Some(local), Rows::Few) => local.rows(&sql, |row| each(row)),
+            (Some(local), Rows::Scan) => local.scan(&sql, |row| each(row)),
+            (None, _) => sql.fetch_all(&self.readers).await?.iter().try_for_each(|row| each(row)),
+        }
     }
 
     /// Media links of several articles, in position order.
@@ -145,29 +154,52 @@ impl ArticleReads for SqlMetadataStore {
         })
     }
 
-    async fn list_articles(&self, query: &ArticleQuery) -> Result<ArticlePage> {
-        timed!("list_articles", async {
-            // The page (one more to know whether another follows) and its
-            // links in one statement: one row per link, in page order.
-            let mut sql = SqlBuilder::new("SELECT a.* FROM articles a WHERE 1 = 1");
+    async fn list_article_keys(&self, query: &ArticleQuery) -> Result<ListedPage> {
+        timed!("list_article_keys", async {
+            // One more than the page, to know whether another follows.
+            let mut sql = SqlBuilder::new("SELECT a.id, a.revision, a.publish_time_us FROM articles a WHERE 1 = 1");
             push_filters(&mut sql, query);
             if let Some(after) = &query.after {
                 sql.after_position("a.publish_time_us", "a.id", after.publish_time_micros, &after.id);
             }
             sql.push(" ORDER BY a.publish_time_us DESC, a.id DESC").limit(i64::from(query.page_size) + 1);
-            let sql = sql.wrap(
-                &format!("SELECT a.*, {LINK_COLUMNS} FROM ("),
-                ") a LEFT JOIN article_media m ON m.article_id = a.id \
-                 ORDER BY a.publish_time_us DESC, a.id DESC, m.position",
-            );
-            let mut articles = self.articles_with_links(sql, Rows::Scan).await?;
-            let next = if articles.len() > query.page_size as usize {
-                articles.truncate(query.page_size as usize);
-                articles.last().map(ArticleCursor::after)
+            let mut listed = Vec::with_capacity(query.page_size as usize + 1);
+            self.read(sql, Rows::Scan, |row| {
+                listed.push(ListedArticle {
+                    id: stored_id(ArticleId::parse, &row.text("id")?)?,
+                    revision: row.int("revision")?,
+                    publish_time_micros: row.int("publish_time_us")?,
+                });
+                Ok(())
+            })
+            .await?;
+            let next = if listed.len() > query.page_size as usize {
+                listed.truncate(query.page_size as usize);
+                listed.last().map(ArticleCursor::after_listed)
             } else {
                 None
             };
-            Ok(ArticlePage { articles, next })
+            Ok(ListedPage { listed, next })
+        })
+    }
+
+    async fn current_articles(&self, ids: &[ArticleId]) -> Result<Vec<ArticleRecord>> {
+        timed!("current_articles", async {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut sql = SqlBuilder::new(&format!(
+                "SELECT a.*, {LINK_COLUMNS} FROM articles a LEFT JOIN article_media m ON m.article_id = a.id \
+                 WHERE a.delete_time_us IS NULL AND a.id IN ("
+            ));
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Arg::Text(id.as_str().to_owned()));
+            }
+            sql.push(") ORDER BY a.id, m.position");
+            self.articles_with_links(sql, Rows::Few).await
         })
     }
 

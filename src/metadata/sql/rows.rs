@@ -49,7 +49,7 @@ pub(super) fn from_micros(value: i64) -> DateTime<Utc> {
 
 /// An article from a row of `articles` (or of `article_revisions` aliased to
 /// the same column names).
-pub(super) fn article_from_row(row: &impl Columns) -> Result<ArticleRecord> {
+pub(super) fn article_from_row(row: &(impl Columns + ?Sized)) -> Result<ArticleRecord> {
     Ok(ArticleRecord {
         id: stored_id(ArticleId::parse, &row.text("id")?)?,
         revision: row.int("revision")?,
@@ -157,7 +157,7 @@ pub(super) struct ArticlesWithLinks {
 }
 
 impl ArticlesWithLinks {
-    pub(super) fn push(&mut self, row: &impl Columns) -> Result<()> {
+    pub(super) fn push(&mut self, row: &(impl Columns + ?Sized)) -> Result<()> {
         let id = row.text("id")?;
         let article = match self.articles.last_mut() {
             Some(last) if last.id.as_str() == id => last,
@@ -173,7 +173,7 @@ impl ArticlesWithLinks {
     }
 }
 
-pub(super) fn link_from_row(row: &impl Columns) -> Result<Option<MediaLink>> {
+pub(super) fn link_from_row(row: &(impl Columns + ?Sized)) -> Result<Option<MediaLink>> {
     let Some(reference) = row.optional_text("link_reference")? else {
         return Ok(None);
     };
