@@ -17,6 +17,15 @@ use std::{path::PathBuf, sync::Mutex, time::Duration};
 /// Prepared statements kept per connection (listings differ in filters
 /// and page size).
 const STATEMENT_CACHE: usize = 64;
+/// Idle connections kept per read-pool connection (`metadata.max_connections`):
+/// listings run under `block_in_place`, so more reads than worker threads
+/// may be in flight, and a connection closed loses its prepared statements.
+const IDLE_PER_POOL_CONNECTION: usize = 4;
+/// Pages are read through a shared mapping of the file instead of a copy
+/// per connection (`read()` into each connection's own page cache).
+const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+/// Each connection's own page cache, in KiB (SQLite's default is 2,000).
+const PAGE_CACHE_KIB: i64 = 1024;
 
 pub(super) struct LocalReader {
     path: PathBuf,
@@ -37,8 +46,8 @@ pub(super) fn read_error(error: rusqlite::Error) -> ArchiveError {
 }
 
 impl LocalReader {
-    pub(super) fn new(path: PathBuf, busy_timeout: Duration, max_idle: usize) -> Self {
-        Self { path, busy_timeout, idle: Mutex::new(Vec::new()), max_idle: max_idle.max(1) }
+    pub(super) fn new(path: PathBuf, busy_timeout: Duration, pool_size: usize) -> Self {
+        Self { path, busy_timeout, idle: Mutex::new(Vec::new()), max_idle: pool_size.max(1) * IDLE_PER_POOL_CONNECTION }
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -46,6 +55,8 @@ impl LocalReader {
         let connection = Connection::open_with_flags(&self.path, flags).map_err(read_error)?;
         connection.busy_timeout(self.busy_timeout).map_err(read_error)?;
         connection.pragma_update(None, "query_only", true).map_err(read_error)?;
+        connection.pragma_update(None, "mmap_size", MMAP_BYTES).map_err(read_error)?;
+        connection.pragma_update(None, "cache_size", -PAGE_CACHE_KIB).map_err(read_error)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(connection)
     }
