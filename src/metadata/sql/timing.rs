@@ -66,8 +66,10 @@ mod tests {
         }
         let declared = [include_str!("../store.rs"), include_str!("../uploads.rs")]
             .iter()
-            .map(|traits| traits.matches("\n    async fn ").count())
-            .sum::<usize>();
+            .flat_map(|traits| traits.split("\n    async fn ").skip(1))
+            // Required methods; a provided one (`{` before `;`) is built on them.
+            .filter(|method| method.find(';') < method.find('{').or(Some(usize::MAX)))
+            .count();
         assert_eq!(methods, declared, "every trait method declared is implemented in one of these files");
     }
 }
