@@ -9,7 +9,7 @@
 //! Connections are read-only (`query_only`) and see every commit made
 //! before the read starts (WAL), so read-your-writes holds as with sqlx.
 
-use super::{builder::SqlBuilder, rows::Columns};
+use super::{SqlMetadataStore, builder::SqlBuilder, rows::Columns};
 use crate::error::{ArchiveError, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::{path::PathBuf, sync::Mutex, time::Duration};
@@ -38,6 +38,32 @@ pub(super) struct LocalReader {
 impl std::fmt::Debug for LocalReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalReader").field("path", &self.path).finish()
+    }
+}
+
+/// How many rows a read may visit before it has its answer.
+#[derive(Clone, Copy)]
+pub(super) enum Rows {
+    /// A point read: one record's rows.
+    Few,
+    /// A listing: filters may skip many rows.
+    Scan,
+}
+
+impl SqlMetadataStore {
+    /// Hands each row of `sql` to `each`: on SQLite on this thread, else
+    /// through the pool.
+    pub(super) async fn read(
+        &self,
+        sql: SqlBuilder,
+        rows: Rows,
+        mut each: impl FnMut(&dyn Columns) -> Result<()> + Send,
+    ) -> Result<()> {
+        match (&self.local, rows) {
+            (Some(local), Rows::Few) => local.rows(&sql, |row| each(row)),
+            (Some(local), Rows::Scan) => local.scan(&sql, |row| each(row)),
+            (None, _) => sql.fetch_all(&self.readers).await?.iter().try_for_each(|row| each(row)),
+        }
     }
 }
 

@@ -10,8 +10,9 @@
 
 use super::{
     Dialect, SqlMetadataStore,
-    builder::SqlBuilder,
+    builder::{Arg, SqlBuilder},
     errors::{media_not_found, stored_id},
+    local::Rows,
     objects::referenced_in,
     rows::{media_from_row, micros},
     timing::timed,
@@ -218,12 +219,15 @@ impl SqlMetadataStore {
 
     /// A clip's record (untimed: for the store's own reads).
     pub(super) async fn media_record(&self, id: &MediaId) -> Result<MediaRecord> {
-        let row = sqlx::query("SELECT * FROM media WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.readers)
-            .await?
-            .ok_or_else(|| media_not_found(id))?;
-        media_from_row(&row)
+        let mut sql = SqlBuilder::new("SELECT * FROM media WHERE id = ");
+        sql.bind(Arg::Text(id.as_str().to_owned()));
+        let mut record = None;
+        self.read(sql, Rows::Few, |row| {
+            record = Some(media_from_row(row)?);
+            Ok(())
+        })
+        .await?;
+        record.ok_or_else(|| media_not_found(id))
     }
 }
 

@@ -6,7 +6,8 @@ use super::{
     builder::{Arg, SqlBuilder, limit, push_filters},
     errors::article_not_found,
     errors::stored_id,
-    rows::{ArticlesWithLinks, Columns, LINK_COLUMNS, REVISION_COLUMNS, article_from_row, link_from_row},
+    local::Rows,
+    rows::{ArticlesWithLinks, LINK_COLUMNS, REVISION_COLUMNS, article_from_row, link_from_row},
     timing::timed,
 };
 use crate::error::Reason;
@@ -20,15 +21,6 @@ use crate::{
 };
 use async_trait::async_trait;
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
-
-/// How many rows a read may visit before it has its answer.
-#[derive(Clone, Copy)]
-enum Rows {
-    /// A point read: one article's rows.
-    Few,
-    /// A listing: filters may skip many rows.
-    Scan,
-}
 
 impl SqlMetadataStore {
     /// A live article and its links in one round trip: one row per link,
@@ -48,21 +40,6 @@ impl SqlMetadataStore {
         let mut articles = ArticlesWithLinks::default();
         self.read(sql, rows, |row| articles.push(row)).await?;
         Ok(articles.articles)
-    }
-
-    /// Hands each row of `sql` to `each`: on SQLite on this thread, else
-    /// through the pool.
-    async fn read(
-        &self,
-        sql: SqlBuilder,
-        rows: Rows,
-        mut each: impl FnMut(&dyn Columns) -> Result<()> + Send,
-    ) -> Result<()> {
-        match (&self.local, rows) {
-            (Some(local), Rows::Few) => local.rows(&sql, |row| each(row)),
-            (Some(local), Rows::Scan) => local.scan(&sql, |row| each(row)),
-            (None, _) => sql.fetch_all(&self.readers).await?.iter().try_for_each(|row| each(row)),
-        }
     }
 
     /// Media links of several articles, in position order.

@@ -73,33 +73,32 @@ pub(super) fn article_from_row(row: &(impl Columns + ?Sized)) -> Result<ArticleR
     })
 }
 
-pub(super) fn media_from_row(row: &AnyRow) -> Result<MediaRecord> {
-    let mp4: Option<String> = row.try_get("mp4_info")?;
-    let rendition_key: Option<String> = row.try_get("rendition_key")?;
-    let rendition = match rendition_key {
+pub(super) fn media_from_row(row: &(impl Columns + ?Sized)) -> Result<MediaRecord> {
+    let rendition = match row.optional_text("rendition_key")? {
         Some(key) => Some(ObjectRef {
             key: stored_key(&key)?,
-            size_bytes: row.try_get::<Option<i64>, _>("rendition_size")?.unwrap_or(0) as u64,
-            sha256: row.try_get::<Option<String>, _>("rendition_sha256")?.unwrap_or_default(),
+            size_bytes: row.optional_int("rendition_size")?.unwrap_or(0) as u64,
+            sha256: row.optional_text("rendition_sha256")?.unwrap_or_default(),
         }),
         None => None,
     };
     Ok(MediaRecord {
-        id: stored_id(MediaId::parse, &row.try_get::<String, _>("id")?)?,
-        filename: row.try_get("filename")?,
-        content_type: row.try_get("content_type")?,
+        id: stored_id(MediaId::parse, &row.text("id")?)?,
+        filename: row.text("filename")?,
+        content_type: row.text("content_type")?,
         object: ObjectRef {
-            key: stored_key(&row.try_get::<String, _>("blob_key")?)?,
-            size_bytes: row.try_get::<i64, _>("size_bytes")? as u64,
-            sha256: row.try_get("sha256")?,
+            key: stored_key(&row.text("blob_key")?)?,
+            size_bytes: row.int("size_bytes")? as u64,
+            sha256: row.text("sha256")?,
         },
-        crc32c: row.try_get::<i64, _>("crc32c")? as u32,
-        mp4: mp4
+        crc32c: row.int("crc32c")? as u32,
+        mp4: row
+            .optional_text("mp4_info")?
             .map(|json| serde_json::from_str(&json))
             .transpose()
             .map_err(|e| ArchiveError::internal("reading MP4 facts", e))?,
         rendition,
-        create_time: from_micros(row.try_get("create_time_us")?),
+        create_time: from_micros(row.int("create_time_us")?),
     })
 }
 
