@@ -137,6 +137,11 @@ pub async fn test_settings(stack: Stack, dir: &std::path::Path) -> Settings {
     settings.search.index_dir = dir.join("search").display().to_string();
     settings.search.writer_memory_bytes = archive::config::MIN_WRITER_MEMORY_BYTES;
     settings.server.shutdown_delay_seconds = 0;
+    // scripts/test.sh runs the article tests again with the article cache
+    // off, through the variable that sets it in a spawned archived too.
+    if let Ok(bytes) = std::env::var("ARCHIVE__METADATA__ARTICLE_CACHE_BYTES") {
+        settings.metadata.article_cache_bytes = bytes.parse().expect("ARCHIVE__METADATA__ARTICLE_CACHE_BYTES: bytes");
+    }
     match stack {
         Stack::Embedded => settings.storage.url = format!("file://{}", dir.join("blobs").display()),
         Stack::Production => {
