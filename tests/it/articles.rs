@@ -213,10 +213,12 @@ async fn list_filters_and_pages(stack: Stack) {
 
 async fn search_views_revisions_and_retention(stack: Stack) {
     let server = TestServer::start_with(stack, |s| s.retention.deleted_retention_seconds = 0).await;
+    // An id no other test writes: the bucket is shared, and the objects
+    // under this article's prefix are counted below.
     let request = pb::ImportArticleRequest {
         request_id: String::new(),
         export_text: fixture(SEED).into(),
-        article_id: "giao-ban".into(),
+        article_id: "giao-ban-luu-tru".into(),
     };
     let seeded = server.articles().import_article(request).await.unwrap().into_inner().article.unwrap();
     create(
@@ -243,13 +245,13 @@ async fn search_views_revisions_and_retention(stack: Stack) {
         page.results.into_iter().map(|r| r.article.unwrap().name).collect::<Vec<_>>()
     };
     assert_eq!(names(search("duong").await.unwrap()), ["articles/truong-son"]);
-    assert_eq!(names(search("Dang").await.unwrap()), ["articles/giao-ban"]);
+    assert_eq!(names(search("Dang").await.unwrap()), ["articles/giao-ban-luu-tru"]);
     let by_author = |query: &str, author: &str| {
         let mut client = server.metadata();
         let request = pb::SearchArticlesRequest { query: query.into(), author: author.into(), ..Default::default() };
         async move { client.search_articles(request).await.unwrap().into_inner() }
     };
-    assert_eq!(names(by_author("Dang", "Phạm Ngọc").await), ["articles/giao-ban"]);
+    assert_eq!(names(by_author("Dang", "Phạm Ngọc").await), ["articles/giao-ban-luu-tru"]);
     assert!(names(by_author("Dang", "Ngô Đông Hải").await).is_empty(), "the filter is exact");
     assert_eq!(names(by_author("duong", "Ngô Đông Hải").await), ["articles/truong-son"]);
     let empty = search("  — ").await.unwrap_err();
@@ -272,7 +274,11 @@ async fn search_views_revisions_and_retention(stack: Stack) {
     assert_eq!(second_page.revisions.iter().map(|r| r.revision).collect::<Vec<_>>(), [1]);
     assert_eq!(second_page.revisions[0].title, seeded.title);
     assert!(second_page.next_page_token.is_empty());
-    assert_eq!(names(search("giao ban quy 4").await.unwrap()), ["articles/giao-ban"], "search sees the new title");
+    assert_eq!(
+        names(search("giao ban quy 4").await.unwrap()),
+        ["articles/giao-ban-luu-tru"],
+        "search sees the new title"
+    );
 
     let hold = pb::SetLegalHoldRequest { name: seeded.name.clone(), legal_hold: true };
     assert!(server.articles().set_legal_hold(hold).await.unwrap().into_inner().article.unwrap().legal_hold);
