@@ -213,18 +213,21 @@ async fn list_filters_and_pages(stack: Stack) {
 
 async fn search_views_revisions_and_retention(stack: Stack) {
     let server = TestServer::start_with(stack, |s| s.retention.deleted_retention_seconds = 0).await;
-    // An id no other test writes: the bucket is shared, and the objects
-    // under this article's prefix are counted below.
+    // Ids no other test or run writes: the bucket is shared (and kept
+    // between the passes of scripts/test.sh), and the objects under these
+    // articles' prefixes are counted below.
+    let run = &uuid::Uuid::now_v7().simple().to_string()[24..];
+    let (giao_ban, truong_son) = (format!("giao-ban-{run}"), format!("truong-son-{run}"));
     let request = pb::ImportArticleRequest {
         request_id: String::new(),
         export_text: fixture(SEED).into(),
-        article_id: "giao-ban-luu-tru".into(),
+        article_id: giao_ban.clone(),
     };
     let seeded = server.articles().import_article(request).await.unwrap().into_inner().article.unwrap();
     create(
         &server,
         article("Đường Trường Sơn", "Con đường huyền thoại.", "Ngô Đông Hải", &[], 1_569_900_000),
-        "truong-son",
+        &truong_son,
     )
     .await
     .unwrap();
@@ -244,16 +247,16 @@ async fn search_views_revisions_and_retention(stack: Stack) {
     let names = |page: pb::SearchArticlesResponse| {
         page.results.into_iter().map(|r| r.article.unwrap().name).collect::<Vec<_>>()
     };
-    assert_eq!(names(search("duong").await.unwrap()), ["articles/truong-son"]);
-    assert_eq!(names(search("Dang").await.unwrap()), ["articles/giao-ban-luu-tru"]);
+    assert_eq!(names(search("duong").await.unwrap()), [format!("articles/{truong_son}")]);
+    assert_eq!(names(search("Dang").await.unwrap()), [format!("articles/{giao_ban}")]);
     let by_author = |query: &str, author: &str| {
         let mut client = server.metadata();
         let request = pb::SearchArticlesRequest { query: query.into(), author: author.into(), ..Default::default() };
         async move { client.search_articles(request).await.unwrap().into_inner() }
     };
-    assert_eq!(names(by_author("Dang", "Phạm Ngọc").await), ["articles/giao-ban-luu-tru"]);
+    assert_eq!(names(by_author("Dang", "Phạm Ngọc").await), [format!("articles/{giao_ban}")]);
     assert!(names(by_author("Dang", "Ngô Đông Hải").await).is_empty(), "the filter is exact");
-    assert_eq!(names(by_author("duong", "Ngô Đông Hải").await), ["articles/truong-son"]);
+    assert_eq!(names(by_author("duong", "Ngô Đông Hải").await), [format!("articles/{truong_son}")]);
     let empty = search("  — ").await.unwrap_err();
     assert_eq!((empty.code(), reason(&empty).as_str()), (Code::InvalidArgument, "MISSING_QUERY"));
 
@@ -276,7 +279,7 @@ async fn search_views_revisions_and_retention(stack: Stack) {
     assert!(second_page.next_page_token.is_empty());
     assert_eq!(
         names(search("giao ban quy 4").await.unwrap()),
-        ["articles/giao-ban-luu-tru"],
+        [format!("articles/{giao_ban}")],
         "search sees the new title"
     );
 
@@ -302,7 +305,7 @@ async fn search_views_revisions_and_retention(stack: Stack) {
     assert_eq!(server.archive.purge_expired().await.unwrap(), 1);
     assert_eq!(server.articles().undelete_article(undelete).await.unwrap_err().code(), Code::NotFound);
     assert_eq!(article_objects(&server, &seeded.name).await, Vec::<String>::new(), "text objects purged");
-    assert_eq!(article_objects(&server, "articles/truong-son").await.len(), 2, "others untouched");
+    assert_eq!(article_objects(&server, &format!("articles/{truong_son}")).await.len(), 2, "others untouched");
 }
 
 /// Keys of the objects stored under an article.
