@@ -29,6 +29,7 @@ const FIXITY_LAST_DAMAGED: &str = "archive_fixity_last_damaged_objects";
 const FIXITY_LAST_END: &str = "archive_fixity_last_completion_timestamp_seconds";
 const ARTICLE_CACHE_LOOKUPS: &str = "archive_article_cache_lookups_total";
 const ARTICLE_CACHE_INVALIDATIONS: &str = "archive_article_cache_invalidations_total";
+const ARTICLE_CACHE_EVICTIONS: &str = "archive_article_cache_evictions_total";
 const ARTICLE_CACHE_BYTES: &str = "archive_article_cache_bytes";
 const SEARCH_LAG: &str = "archive_search_index_lag_changes";
 const SEARCH_DOCUMENTS: &str = "archive_search_index_documents";
@@ -90,8 +91,9 @@ fn describe() {
     describe_gauge!(FIXITY_LAST_END, metrics::Unit::Seconds, "when the last fixity audit finished (Unix time)");
     describe_counter!(
         ARTICLE_CACHE_LOOKUPS,
-        "GetArticle reads of the current revision through the article cache, by result (hit, miss)"
+        "reads of current revisions (GetArticle, ListArticles' articles) through the article cache, by result (hit, miss)"
     );
+    describe_counter!(ARTICLE_CACHE_EVICTIONS, "article cache entries dropped to keep the cache within its bytes");
     describe_counter!(
         ARTICLE_CACHE_INVALIDATIONS,
         "article cache entries dropped because the change feed named their article"
@@ -252,6 +254,12 @@ pub fn article_cache(hit: bool) {
 /// An article cache entry dropped by a change.
 pub fn article_cache_invalidated() {
     counter!(ARTICLE_CACHE_INVALIDATIONS).increment(1);
+}
+
+/// An article cache entry dropped for room.
+pub fn article_cache_evicted() {
+    static HANDLE: OnceLock<metrics::Counter> = OnceLock::new();
+    HANDLE.get_or_init(|| counter!(ARTICLE_CACHE_EVICTIONS)).increment(1);
 }
 
 /// Bytes the article cache holds.

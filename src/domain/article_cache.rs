@@ -69,6 +69,29 @@ impl quick_cache::Weighter<ArticleId, Arc<ArticleRecord>> for EntryBytes {
     }
 }
 
+/// Counts the entries dropped for room (the metric, and [`ArticleCache::evictions`]).
+#[derive(Clone, Default)]
+struct CountEvictions(Arc<AtomicU64>);
+
+impl quick_cache::Lifecycle<ArticleId, Arc<ArticleRecord>> for CountEvictions {
+    type RequestState = ();
+
+    fn begin_request(&self) -> Self::RequestState {}
+
+    fn on_evict(&self, _: &mut Self::RequestState, _: ArticleId, _: Arc<ArticleRecord>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::article_cache_evicted();
+    }
+}
+
+type Entries = quick_cache::sync::Cache<
+    ArticleId,
+    Arc<ArticleRecord>,
+    EntryBytes,
+    quick_cache::DefaultHashBuilder,
+    CountEvictions,
+>;
+
 /// What the consumer has applied: `None` while the cache must not serve
 /// (not following, or after a failure).
 struct Following {
@@ -80,7 +103,8 @@ struct Following {
 
 /// The cache; `capacity_bytes` 0 turns it off.
 pub struct ArticleCache {
-    entries: Option<quick_cache::sync::Cache<ArticleId, Arc<ArticleRecord>, EntryBytes>>,
+    entries: Option<Entries>,
+    evictions: CountEvictions,
     stripes: Box<[AtomicU64; STRIPES]>,
     hasher: std::hash::RandomState,
     following: OnceLock<Following>,
@@ -103,12 +127,14 @@ pub struct Fill {
 
 impl ArticleCache {
     pub fn new(capacity_bytes: u64) -> Self {
+        let evictions = CountEvictions::default();
         let entries = (capacity_bytes > 0).then(|| {
             let count = (capacity_bytes / TYPICAL_ENTRY_BYTES).max(16) as usize;
-            quick_cache::sync::Cache::with_weighter(count, capacity_bytes, EntryBytes)
+            Entries::with(count, capacity_bytes, EntryBytes, Default::default(), evictions.clone())
         });
         Self {
             entries,
+            evictions,
             stripes: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
             hasher: std::hash::RandomState::new(),
             following: OnceLock::new(),
@@ -222,6 +248,11 @@ impl ArticleCache {
     }
 
     /// Bytes held, as the weigher counts them.
+    /// Entries dropped for room since the cache was made.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.0.load(Ordering::Relaxed)
+    }
+
     pub fn weight(&self) -> u64 {
         self.entries.as_ref().map_or(0, |entries| entries.weight())
     }
@@ -380,5 +411,6 @@ mod tests {
             assert!(cache.weight() <= bound, "{} bytes after {i}", cache.weight());
         }
         assert!(cache.weight() > bound / 2, "a full cache holds most of its bound");
+        assert_eq!(cache.evictions() as usize, 5_000 - cache.len(), "every entry dropped for room is counted");
     }
 }
