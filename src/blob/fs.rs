@@ -109,30 +109,24 @@ impl BlobStore for FsBlobStore {
     async fn get(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream> {
         let path = self.path_of(key);
         let start = range.start;
-        let remaining = range.end.saturating_sub(range.start);
-        // Open and read the first chunk in one hand-off to the blocking
-        // pool: a player waits for that chunk, and it is small.
-        let first_want = super::rechunk::FIRST_CHUNK_BYTES.min(remaining as usize);
         let opened = tokio::task::spawn_blocking(move || {
             use std::io::Seek;
             let mut file = std::fs::File::open(path)?;
             file.seek(SeekFrom::Start(start))?;
-            read_chunk(file, first_want)
+            Ok::<_, std::io::Error>(file)
         })
         .await
         .map_err(|e| io_error("opening an object", std::io::Error::other(e)))?;
-        let (file, first) = match opened {
-            Ok(opened) => opened,
+        let file = match opened {
+            Ok(file) => file,
             Err(e) if e.kind() == IoErrorKind::NotFound => {
                 return Err(BlobError::NotFound { key: key.clone() });
             }
             Err(e) => return Err(io_error("opening an object", e)),
         };
         let chunk = self.read_chunk_bytes.max(1) as u64;
-        // A file shorter than the range ends the stream, as a short read would.
-        let remaining = if first.len() < first_want { 0 } else { remaining - first.len() as u64 };
-        let head = futures::stream::iter((!first.is_empty()).then_some(Ok::<_, std::io::Error>(first)));
-        let rest = futures::stream::try_unfold((file, remaining), move |(file, remaining)| async move {
+        let remaining = range.end.saturating_sub(range.start);
+        Ok(Box::pin(futures::stream::try_unfold((file, remaining), move |(file, remaining)| async move {
             if remaining == 0 {
                 return Ok(None);
             }
@@ -141,8 +135,7 @@ impl BlobStore for FsBlobStore {
                 tokio::task::spawn_blocking(move || read_chunk(file, want)).await.map_err(std::io::Error::other)??;
             // A file shorter than the range ends the stream, as a short read would.
             Ok((!bytes.is_empty()).then(|| (bytes.clone(), (file, remaining - bytes.len() as u64))))
-        });
-        Ok(Box::pin(futures::StreamExt::chain(head, rest)))
+        })))
     }
 
     async fn head(&self, key: &BlobKey) -> Result<Option<u64>> {
