@@ -6,31 +6,21 @@ use super::ByteStream;
 use bytes::Bytes;
 use futures::StreamExt;
 
-/// The most the first chunk of a stream carries: a player waits for it
-/// before anything shows, and a whole 1 MiB message must arrive (and, in
-/// gRPC's Python or web clients, be decoded) before its first byte is
-/// seen. Measured from Python grpcio, ReadMedia's first message: 5.0–6.5
-/// ms at 1 MiB, 2.1 ms at 64 KiB (GetMedia 1.4–1.5 ms in the same run).
-pub const FIRST_CHUNK_BYTES: usize = 64 * 1024;
-
-/// Chunks of at most `size` bytes (the first at most
-/// [`FIRST_CHUNK_BYTES`]): larger ones are split without copying,
+/// Chunks of at most `size` bytes: larger ones are split without copying,
 /// smaller ones pass as they are. Joining small ones would copy every byte
 /// once more; measured, passing them on costs less CPU and moves more
 /// MiB/s (BENCHMARKS.md, media). Empty chunks are dropped; an error ends
 /// the stream.
 pub fn rechunk(stream: ByteStream, size: usize) -> ByteStream {
     let size = size.max(1);
-    let mut limit = size.min(FIRST_CHUNK_BYTES);
     Box::pin(
         stream
             .flat_map(move |item| {
                 let pieces: Vec<std::io::Result<Bytes>> = match item {
                     Ok(mut chunk) => {
-                        let mut pieces = Vec::with_capacity(chunk.len().div_ceil(size) + 1);
+                        let mut pieces = Vec::with_capacity(chunk.len().div_ceil(size));
                         while !chunk.is_empty() {
-                            pieces.push(Ok(chunk.split_to(limit.min(chunk.len()))));
-                            limit = size;
+                            pieces.push(Ok(chunk.split_to(size.min(chunk.len()))));
                         }
                         pieces
                     }
@@ -79,16 +69,6 @@ mod tests {
             let source: Vec<u8> = (1..=total).map(|i| i as u8).collect();
             assert_eq!(joined, source, "pieces {pieces:?}");
         }
-    }
-
-    #[tokio::test]
-    async fn the_first_chunk_is_small() {
-        let out = regroup(&[3 * FIRST_CHUNK_BYTES], 2 * FIRST_CHUNK_BYTES).await;
-        let lengths: Vec<usize> = out.iter().map(Bytes::len).collect();
-        assert_eq!(lengths, [FIRST_CHUNK_BYTES, 2 * FIRST_CHUNK_BYTES]);
-        let out = regroup(&[10, FIRST_CHUNK_BYTES], 2 * FIRST_CHUNK_BYTES).await;
-        let lengths: Vec<usize> = out.iter().map(Bytes::len).collect();
-        assert_eq!(lengths, [10, FIRST_CHUNK_BYTES], "a small first chunk passes as it is");
     }
 
     #[tokio::test]
