@@ -161,22 +161,25 @@ impl ArticleCache {
 
     /// The cached current revision of `id`, when it may be served.
     pub fn get(&self, id: &ArticleId) -> Option<ArticleRecord> {
-        if !self.current() {
-            return None;
-        }
-        let found = self.entries.as_ref()?.get(id).map(|record| (*record).clone());
-        crate::metrics::article_cache(found.is_some());
-        found
+        self.lookup(id, None)
     }
 
     /// The cached current revision of `id` when it is `revision` (a
     /// listing's), when it may be served.
     pub fn get_revision(&self, id: &ArticleId, revision: i64) -> Option<ArticleRecord> {
+        self.lookup(id, Some(revision))
+    }
+
+    fn lookup(&self, id: &ArticleId, revision: Option<i64>) -> Option<ArticleRecord> {
         if !self.current() {
             return None;
         }
-        let found =
-            self.entries.as_ref()?.get(id).filter(|record| record.revision == revision).map(|record| (*record).clone());
+        let found = self
+            .entries
+            .as_ref()?
+            .get(id)
+            .filter(|record| revision.is_none_or(|revision| record.revision == revision))
+            .map(|record| (*record).clone());
         crate::metrics::article_cache(found.is_some());
         found
     }
@@ -247,12 +250,12 @@ impl ArticleCache {
         self.len() == 0
     }
 
-    /// Bytes held, as the weigher counts them.
     /// Entries dropped for room since the cache was made.
     pub fn evictions(&self) -> u64 {
         self.evictions.0.load(Ordering::Relaxed)
     }
 
+    /// Bytes held, as the weigher counts them.
     pub fn weight(&self) -> u64 {
         self.entries.as_ref().map_or(0, |entries| entries.weight())
     }
