@@ -153,10 +153,11 @@ echo "== tests"
 status=0
 run_tests "$@" || status=$?
 # The article cache must never change an answer (issue 29): in a full run
-# the tests that write and read articles run once more with it off.
+# the tests that write and read articles run once more with it off (not
+# search::, whose hits are read from the database, never the cache).
 if (( $# == 0 )); then
   echo "== article tests again, article cache off"
   (export ARCHIVE__METADATA__ARTICLE_CACHE_BYTES=0
-   run_tests articles:: metadata:: search:: changes:: replicas:: concurrency::) || status=$?
+   run_tests articles:: metadata:: changes:: replicas:: concurrency::) || status=$?
 fi
 exit "$status"
