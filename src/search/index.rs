@@ -7,6 +7,7 @@ use super::{
     Filters, Found, Hit, IndexSearch, Order, SortKey, TOTAL_SIZE_BOUND, collect, plan,
     query::Query,
     rank::{Pruning, Ranking},
+    related,
     schema::{self, Fields, SCHEMA_VERSION},
 };
 use crate::{ids::ArticleId, metadata::IndexedArticle};
@@ -18,8 +19,8 @@ use std::{
 };
 use tantivy::{
     Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument,
-    query::{BooleanQuery, MoreLikeThisQuery, Occur, Query as TantivyQuery, TermQuery},
-    schema::{IndexRecordOption, OwnedValue},
+    query::{BooleanQuery, Occur, Query as TantivyQuery, TermQuery},
+    schema::IndexRecordOption,
 };
 
 /// Where an index stands, stored with each commit.
@@ -211,23 +212,20 @@ impl SearchIndex {
     pub fn related(&self, article: &IndexedArticle, filters: &Filters, limit: usize) -> tantivy::Result<Vec<Hit>> {
         let fields = &self.fields;
         let record = &article.record;
-        let text = |value: &str| vec![OwnedValue::Str(value.to_owned())];
-        let like = MoreLikeThisQuery::builder()
-            .with_min_doc_frequency(2)
-            .with_min_term_frequency(1)
-            .with_min_word_length(2)
-            .with_max_query_terms(RELATED_QUERY_TERMS)
-            .with_document_fields(vec![
-                (fields.title, text(&record.title)),
-                (fields.keywords_text, record.keywords.iter().flat_map(|k| text(k)).collect()),
-                (fields.body, text(&article.body)),
-            ]);
+        let searcher = self.reader.searcher();
+        let words = vec![
+            (fields.title, vec![record.title.as_str()]),
+            (fields.keywords_text, record.keywords.iter().map(String::as_str).collect()),
+            (fields.body, vec![article.body.as_str()]),
+        ];
+        let Some(like) = related::like_query(&searcher, &words, RELATED_QUERY_TERMS)? else {
+            return Ok(Vec::new());
+        };
         let itself = TermQuery::new(fields.id_term(record.id.as_str()), IndexRecordOption::Basic);
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> =
             vec![(Occur::Must, Box::new(like)), (Occur::MustNot, Box::new(itself))];
         clauses.extend(plan::filter_clauses(fields, filters));
         let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
         let top = collect::top(&searcher, fields, &query, Order::Relevance, limit, None)?;
         self.hits(&searcher, top)
     }
@@ -373,6 +371,29 @@ mod tests {
         let ids: Vec<String> = found.hits.iter().map(|hit| hit.id.to_string()).collect();
         assert_eq!(ids, ["a-2497", "a-2496"]);
         assert_eq!(found.total, 2_498);
+    }
+
+    #[test]
+    fn related_articles_hold_after_deletions_not_yet_merged() {
+        let (_dir, index) = filled(0);
+        let subject = |id: &str| IndexedArticle {
+            record: sample_record(id, "Lúa mùa Thái Bình", 1_500_000_000),
+            body: "Nông dân Thái Bình gặt lúa mùa sớm.".into(),
+        };
+        for i in 0..6 {
+            let article = subject(&format!("lua-{i}"));
+            index.put(&article.record.id, Some(&article)).unwrap();
+        }
+        index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: 1, complete: true }).unwrap();
+        // Deleted documents still count in a word's document frequency until
+        // their segment merges: more than the live documents.
+        for i in 2..6 {
+            index.put(&ArticleId::parse(&format!("lua-{i}")).unwrap(), None).unwrap();
+        }
+        index.commit(&IndexState { schema: SCHEMA_VERSION, feed_id: "f".into(), seq: 2, complete: true }).unwrap();
+        let hits = index.related(&subject("lua-0"), &Filters::default(), 5).unwrap();
+        let ids: Vec<String> = hits.iter().map(|hit| hit.id.to_string()).collect();
+        assert_eq!(ids, ["lua-1"], "the one live article alike, not itself");
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 //! | [`rank`] | the best matches by relevance (BM25, pruned by MaxScore) |
 //! | `collect` | top hits by time, bounded counts, facet counts |
 //! | `index` | the index on disk: open, search, related, write |
+//! | `related` | the related-articles query (more like this) |
 //! | [`projection`] | follows the change feed into the index; rebuilds it |
 //! | [`snippet`] | snippets and highlights for results |
 //!
@@ -24,6 +25,7 @@ mod plan;
 pub mod projection;
 pub mod query;
 pub mod rank;
+mod related;
 pub mod schema;
 pub mod snippet;
 pub mod text;
