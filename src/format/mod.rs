@@ -3,6 +3,7 @@
 //! served (`media_type`). The
 //! stores and the domain use them; they use nothing above [`crate::error`].
 
+pub mod captions;
 pub mod export;
 pub mod forms;
 pub mod media_type;
