@@ -87,14 +87,19 @@ impl ErrorKind {
             | Reason::UnsupportedMediaType
             | Reason::MalformedMessage
             | Reason::MalformedQuery
-            | Reason::InvalidSearchOption => InvalidArgument,
+            | Reason::InvalidSearchOption
+            | Reason::InvalidCaptions
+            | Reason::CaptionsTooLarge
+            | Reason::InvalidLanguage
+            | Reason::InvalidTrack => InvalidArgument,
             Reason::ArticleNotFound
             | Reason::RevisionNotFound
             | Reason::MediaNotFound
             | Reason::ReferenceNotLinked
             | Reason::UploadNotFound
             | Reason::UploadExpired
-            | Reason::BlobNotFound => NotFound,
+            | Reason::BlobNotFound
+            | Reason::CaptionTrackNotFound => NotFound,
             Reason::ArticleExists | Reason::MediaExists => AlreadyExists,
             Reason::EtagMismatch
             | Reason::ConcurrentChange

@@ -41,6 +41,16 @@ impl BlobKey {
         Self(format!("media/{media}/faststart-{}.mp4", uuid::Uuid::now_v7()))
     }
 
+    /// A new object for a caption file as uploaded (unique per upload, as above).
+    pub fn new_caption_source(media: &MediaId) -> Self {
+        Self(format!("media/{media}/captions/source-{}", uuid::Uuid::now_v7()))
+    }
+
+    /// A new object for a caption track as served (WebVTT).
+    pub fn new_caption_served(media: &MediaId) -> Self {
+        Self(format!("media/{media}/captions/{}.vtt", uuid::Uuid::now_v7()))
+    }
+
     /// The self-describing record of an article (see `crate::domain::manifest`).
     pub fn article_manifest(article: &ArticleId) -> Self {
         Self(format!("articles/{article}/{MANIFEST_NAME}"))
@@ -60,7 +70,8 @@ impl BlobKey {
     }
 
     /// Whose object this is and when its key was made, for the objects whose
-    /// keys are generated per write (bodies, originals, renditions); `None`
+    /// keys are generated per write (bodies, originals, renditions, caption
+    /// files); `None`
     /// for manifests and for anything this service did not name. The time
     /// is the UUIDv7's, taken before the first byte was written.
     pub fn origin(&self) -> Option<ObjectOrigin> {
@@ -73,6 +84,10 @@ impl BlobKey {
                 let uuid = name
                     .strip_prefix("original-")
                     .or_else(|| name.strip_prefix("faststart-").and_then(|n| n.strip_suffix(".mp4")))?;
+                (KeyOwner::Media(MediaId::parse(id).ok()?), uuid)
+            }
+            ["media", id, "captions", name] => {
+                let uuid = name.strip_prefix("source-").or_else(|| name.strip_suffix(".vtt"))?;
                 (KeyOwner::Media(MediaId::parse(id).ok()?), uuid)
             }
             _ => return None,
@@ -125,6 +140,8 @@ mod tests {
             (BlobKey::new_article_body(&article), KeyOwner::Article(article.clone())),
             (BlobKey::new_media_original(&media), KeyOwner::Media(media.clone())),
             (BlobKey::new_media_rendition(&media), KeyOwner::Media(media.clone())),
+            (BlobKey::new_caption_source(&media), KeyOwner::Media(media.clone())),
+            (BlobKey::new_caption_served(&media), KeyOwner::Media(media.clone())),
         ] {
             let origin = key.origin().unwrap_or_else(|| panic!("{key} has no origin"));
             assert_eq!(origin.owner, owner, "{key}");

@@ -39,12 +39,13 @@ pub struct MediaDeletion {
     pub objects_deleted: bool,
 }
 
-/// A signed, time-limited URL.
+/// A signed, time-limited URL, and the clip's tracks signed as long.
 #[derive(Debug, Clone)]
 pub struct PlaybackUrl {
     pub url: String,
     pub expire_time: DateTime<Utc>,
     pub content_type: String,
+    pub tracks: Vec<super::PlaybackTrack>,
 }
 
 /// The content type of a clip uploaded as `filename` with none declared.
@@ -139,7 +140,14 @@ impl Archive {
         if media_type::is_mp4(&content_type) && stored.mp4.is_none() {
             return Ok(None);
         }
-        let record = MediaRecord { id, filename: header.filename.clone(), content_type, create_time: now(), ..stored };
+        let record = MediaRecord {
+            id,
+            filename: header.filename.clone(),
+            content_type,
+            create_time: now(),
+            revision: 1,
+            ..stored
+        };
         match self.metadata.insert_media_copy(&record).await {
             Ok(()) => {}
             // Deleted meanwhile: the client sends the bytes after all.
@@ -235,7 +243,8 @@ impl Archive {
                 format!("{}{path}?{query}", self.gateway_base_url)
             }
         };
-        Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned() })
+        let tracks = self.playback_tracks(id, expires).await?;
+        Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned(), tracks })
     }
 
     /// Deletes a clip: its record (with `force`, after detaching it from the

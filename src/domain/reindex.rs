@@ -4,7 +4,7 @@ use crate::{
     blob::{BlobKey, BlobStore},
     domain::manifest::{self, ArticleManifest, MediaManifest},
     error::ErrorKind,
-    metadata::{ArticleStore, MediaStore, ObjectIndex, SearchText},
+    metadata::{ArticleStore, CaptionStore, MediaStore, ObjectIndex, SearchText},
 };
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
@@ -36,7 +36,7 @@ async fn check_object(blobs: &dyn BlobStore, key: &BlobKey, size: u64) -> anyhow
 /// `dyn MetadataStore`).
 pub async fn rebuild(
     blobs: &dyn BlobStore,
-    metadata: &(impl ObjectIndex + MediaStore + ArticleStore + ?Sized),
+    metadata: &(impl ObjectIndex + MediaStore + CaptionStore + ArticleStore + ?Sized),
 ) -> anyhow::Result<ReindexReport> {
     anyhow::ensure!(metadata.is_empty().await?, "the metadata database is not empty; reindex fills an empty one");
     let mut report = ReindexReport::default();
@@ -50,7 +50,13 @@ pub async fn rebuild(
             if let Some(rendition) = &record.rendition {
                 check_object(blobs, &rendition.key, rendition.size_bytes).await?;
             }
+            let tracks = manifest.caption_tracks()?;
+            for track in &tracks {
+                check_object(blobs, &track.source.key, track.source.size_bytes).await?;
+                check_object(blobs, &track.served.key, track.served.size_bytes).await?;
+            }
             metadata.insert_media(&record).await?;
+            metadata.restore_caption_tracks(&tracks).await?;
             anyhow::Ok(())
         };
         match restored.await {

@@ -4,6 +4,12 @@
 //! valid until `exp` when `sig` is the HMAC, under key `kid`, of
 //! `GET\n{path}\n{exp}\n{kid}\n{disposition}`. Several keys may verify at
 //! once, so keys can be rotated; the first one signs.
+//!
+//! A prefix token `{exp}.{kid}.{sig}` signs every path under a prefix
+//! (`/media/{id}/`): `sig` is the HMAC of `GET\n{prefix}\n{exp}\n{kid}\nprefix`.
+//! It is carried in the path (`/s/{token}/media/{id}/captions/vi.vtt`), as
+//! Cloudflare Stream carries its token, so that a file's relative reference
+//! (the sprite a storyboard names) resolves under the same token.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
@@ -54,6 +60,9 @@ pub struct SignedQuery {
 
 /// The signed value of the `disposition` parameter.
 pub const ATTACHMENT: &str = "attachment";
+/// What a prefix token signs in place of a disposition: no URL's
+/// `disposition` parameter may take it (only none or [`ATTACHMENT`] verify).
+const PREFIX: &str = "prefix";
 
 impl UrlSigner {
     pub fn new(keys: Vec<SigningKey>) -> anyhow::Result<Self> {
@@ -111,13 +120,46 @@ impl UrlSigner {
         };
         let expires: i64 = expires.parse().map_err(|_| SignatureError::Invalid)?;
         let key = self.keys.iter().find(|k| &k.id == kid).ok_or(SignatureError::Invalid)?;
-        let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| SignatureError::Invalid)?;
         let disposition = query.disposition.as_deref().unwrap_or_default();
+        if !["", ATTACHMENT].contains(&disposition) {
+            return Err(SignatureError::Invalid);
+        }
+        Self::verify_mac(key, path, expires, disposition, sig, now)
+    }
+
+    fn verify_mac(
+        key: &SigningKey,
+        path: &str,
+        expires: i64,
+        disposition: &str,
+        sig: &str,
+        now: i64,
+    ) -> Result<(), SignatureError> {
+        let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| SignatureError::Invalid)?;
         Self::mac(key, path, expires, disposition).verify_slice(&signature).map_err(|_| SignatureError::Invalid)?;
         if now >= expires {
             return Err(SignatureError::Expired);
         }
         Ok(())
+    }
+
+    /// A token (`{exp}.{kid}.{sig}`, URL-safe) that signs every path under
+    /// `prefix` until `expires` (Unix seconds).
+    pub fn sign_prefix(&self, prefix: &str, expires: i64) -> String {
+        let key = &self.keys[0];
+        let signature = URL_SAFE_NO_PAD.encode(Self::mac(key, prefix, expires, PREFIX).finalize().into_bytes());
+        format!("{expires}.{}.{signature}", key.id)
+    }
+
+    /// Checks a prefix token for `prefix` at time `now`, in constant time.
+    pub fn verify_prefix(&self, prefix: &str, token: &str, now: i64) -> Result<(), SignatureError> {
+        let mut parts = token.splitn(3, '.');
+        let (Some(expires), Some(kid), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SignatureError::Invalid);
+        };
+        let expires: i64 = expires.parse().map_err(|_| SignatureError::Invalid)?;
+        let key = self.keys.iter().find(|k| k.id == kid).ok_or(SignatureError::Invalid)?;
+        Self::verify_mac(key, prefix, expires, PREFIX, sig, now)
     }
 }
 
@@ -158,6 +200,30 @@ mod tests {
         assert_eq!(signer.verify("/media/a", &download, 999), Ok(()));
         let inline = SignedQuery { disposition: None, ..download };
         assert_eq!(signer.verify("/media/a", &inline, 999), Err(SignatureError::Invalid), "disposition is signed");
+    }
+
+    #[test]
+    fn prefix_tokens_sign_what_is_under_their_prefix_only() {
+        let signer = UrlSigner::new(vec![key("k1", 1)]).unwrap();
+        let token = signer.sign_prefix("/media/a/", 1000);
+        assert_eq!(signer.verify_prefix("/media/a/", &token, 999), Ok(()));
+        assert_eq!(signer.verify_prefix("/media/a/", &token, 1000), Err(SignatureError::Expired));
+        assert_eq!(signer.verify_prefix("/media/b/", &token, 0), Err(SignatureError::Invalid));
+        let extended = token.replacen("1000", "5000", 1);
+        assert_eq!(signer.verify_prefix("/media/a/", &extended, 0), Err(SignatureError::Invalid));
+        for broken in ["", "1000", "1000.k1", "x.k1.sig", "1000.k2.sig"] {
+            assert_eq!(signer.verify_prefix("/media/a/", broken, 0), Err(SignatureError::Invalid), "{broken}");
+        }
+        // A prefix token is no URL signature, whatever disposition is claimed.
+        let (_, rest) = token.split_once('.').unwrap();
+        let sig = rest.split_once('.').unwrap().1;
+        let as_query = SignedQuery {
+            exp: Some("1000".into()),
+            kid: Some("k1".into()),
+            sig: Some(sig.into()),
+            disposition: Some(PREFIX.into()),
+        };
+        assert_eq!(signer.verify("/media/a/", &as_query, 0), Err(SignatureError::Invalid));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub mod conditions;
+mod signed;
 
 /// The origins of `gateway.cors_allowed_origins` (`*` for any): the
 /// gateway's and gRPC-Web's.
@@ -68,6 +69,7 @@ pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
     let timeout = Duration::from_secs(settings.request_timeout_seconds.max(1));
     Router::new()
         .route("/media/{id}", get(serve_media))
+        .route("/s/{token}/media/{id}/{*file}", get(signed::serve_signed))
         .with_state(archive)
         .layer(cors(&settings.cors_allowed_origins))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))

@@ -44,6 +44,7 @@ change_kinds! {
     MediaAttached = "media_attached",
     MediaDetached = "media_detached",
     MediaDeleted = "media_deleted",
+    MediaCaptionsChanged = "media_captions_changed",
 }
 
 impl ChangeKind {
@@ -80,6 +81,9 @@ pub struct ChangeDetail {
     pub size_bytes: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub sha256: String,
+    /// A caption track (`media/ID/captions/TRACK`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub track: String,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -151,6 +155,17 @@ impl Change {
     pub fn link(kind: ChangeKind, article: &ArticleId, reference: &str, media: &MediaId) -> Self {
         let detail = ChangeDetail { media: media.name(), reference: reference.to_owned(), ..Default::default() };
         Self { kind, name: article.name(), detail }
+    }
+
+    /// A caption track of `media` added, replaced or deleted; `media` as
+    /// it is after the change.
+    pub fn captions_changed(media: &MediaRecord, track_id: &str) -> Self {
+        let detail = ChangeDetail {
+            etag: media.etag(),
+            track: format!("{}/captions/{track_id}", media.id.name()),
+            ..Default::default()
+        };
+        Self { kind: ChangeKind::MediaCaptionsChanged, name: media.id.name(), detail }
     }
 
     pub fn media_deleted(id: &MediaId) -> Self {

@@ -10,15 +10,18 @@ mod uploads;
 
 pub use sql::SqlMetadataStore;
 pub use store::{
-    ArticleReads, ArticleStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex, SearchSource,
-    StoreStatus, ViewStore,
+    ArticleReads, ArticleStore, CaptionStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex,
+    SearchSource, StoreStatus, TrackChange, ViewStore,
 };
 pub use uploads::{UploadProgress, UploadSession, UploadSessionStore};
 
 use crate::{
     blob::BlobKey,
     config::MetadataSettings,
-    format::mp4::Mp4Info,
+    format::{
+        captions::{CaptionFormat, TrackKind},
+        mp4::Mp4Info,
+    },
     ids::{ArticleId, MediaId},
 };
 use chrono::{DateTime, Utc};
@@ -113,10 +116,20 @@ pub enum ObjectKind {
     MediaOriginal,
     /// A clip's playback copy.
     MediaRendition,
+    /// A caption file as uploaded.
+    CaptionSource,
+    /// A caption track as served (WebVTT).
+    CaptionServed,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 3] = [ObjectKind::ArticleBody, ObjectKind::MediaOriginal, ObjectKind::MediaRendition];
+    pub const ALL: [ObjectKind; 5] = [
+        ObjectKind::ArticleBody,
+        ObjectKind::MediaOriginal,
+        ObjectKind::MediaRendition,
+        ObjectKind::CaptionSource,
+        ObjectKind::CaptionServed,
+    ];
 
     /// Its label in logs and metrics.
     pub fn as_str(self) -> &'static str {
@@ -124,6 +137,8 @@ impl ObjectKind {
             ObjectKind::ArticleBody => "article_body",
             ObjectKind::MediaOriginal => "media_original",
             ObjectKind::MediaRendition => "media_rendition",
+            ObjectKind::CaptionSource => "caption_source",
+            ObjectKind::CaptionServed => "caption_served",
         }
     }
 }
@@ -150,6 +165,37 @@ pub struct MediaRecord {
     /// A copy derived for playback (moov first), when the original needs one.
     pub rendition: Option<ObjectRef>,
     pub create_time: DateTime<Utc>,
+    /// 1 when stored; one more at each change of what belongs to the clip
+    /// (its caption tracks). See [`MediaRecord::etag`].
+    pub revision: i64,
+}
+
+/// A caption track of a clip: the file as uploaded and as served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptionTrackRecord {
+    pub media_id: MediaId,
+    /// `[a-z0-9-]`, unique within the clip.
+    pub track_id: String,
+    /// A registered BCP 47 tag.
+    pub language: String,
+    pub kind: TrackKind,
+    pub label: String,
+    pub source_format: CaptionFormat,
+    /// The file as uploaded, byte for byte.
+    pub source: ObjectRef,
+    /// The file as served: normalised WebVTT.
+    pub served: ObjectRef,
+    pub cue_count: u32,
+    /// When the last cue ends.
+    pub end_ms: u64,
+    pub update_time: DateTime<Utc>,
+}
+
+impl CaptionTrackRecord {
+    /// `media/{media_id}/captions/{track_id}`.
+    pub fn name(&self) -> String {
+        format!("{}/captions/{}", self.media_id.name(), self.track_id)
+    }
 }
 
 /// Links for a body: one per `Video:` line, keeping existing links by
@@ -188,6 +234,13 @@ fn fit_links<'a>(body_references: impl Iterator<Item = &'a str>, existing: &[Med
 }
 
 impl MediaRecord {
+    /// Tells this state of the clip from any other: its revision, and its
+    /// creation time (so a clip deleted and stored again under the same id
+    /// never repeats an etag).
+    pub fn etag(&self) -> String {
+        format!("{:x}-{}", self.create_time.timestamp_micros(), self.revision)
+    }
+
     /// What playback serves: the rendition when there is one.
     pub fn playback_object(&self) -> &ObjectRef {
         self.rendition.as_ref().unwrap_or(&self.object)
@@ -199,7 +252,8 @@ impl MediaRecord {
 pub struct DeletedMedia {
     /// Articles the clip was detached from (only with `force`), by id.
     pub detached: Vec<ArticleId>,
-    /// The clip's original and rendition, when no record names them any more.
+    /// The clip's original and rendition, when no record names them any
+    /// more, and the files of its caption tracks.
     pub unreferenced: Vec<BlobKey>,
 }
 

@@ -4,8 +4,9 @@
 //! needs the whole store ([`crate::domain::Archive`]).
 
 use super::{
-    ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, DeletedMedia, IndexedArticle,
-    ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, SearchText, UploadSessionStore, changes,
+    ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, CaptionTrackRecord, DeletedMedia,
+    IndexedArticle, ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, SearchText,
+    UploadSessionStore, changes,
 };
 use crate::{
     blob::BlobKey,
@@ -160,6 +161,40 @@ pub trait MediaStore: Send + Sync {
 /// Links between articles and clips.
 ///
 /// Implemented in `sql/links.rs`.
+/// A clip's caption tracks (`sql/captions.rs`). Each change bumps the
+/// clip's revision and is in the change feed, in one transaction.
+#[async_trait]
+pub trait CaptionStore: Send + Sync {
+    /// Records `track`, replacing the clip's track of that id; when
+    /// `expected_etag` is set it must be the clip's etag (ETAG_MISMATCH).
+    async fn put_caption_track(&self, track: &CaptionTrackRecord, expected_etag: Option<&str>) -> Result<TrackChange>;
+
+    /// Deletes the clip's track `track_id` (CAPTION_TRACK_NOT_FOUND when it
+    /// has none), checking `expected_etag` as above.
+    async fn delete_caption_track(
+        &self,
+        media: &MediaId,
+        track_id: &str,
+        expected_etag: Option<&str>,
+    ) -> Result<TrackChange>;
+
+    /// The clip's tracks by id (none for a clip that does not exist).
+    async fn caption_tracks(&self, media: &MediaId) -> Result<Vec<CaptionTrackRecord>>;
+
+    /// Records tracks as a manifest describes them, without a change or a
+    /// new revision (a rebuild from the bucket).
+    async fn restore_caption_tracks(&self, tracks: &[CaptionTrackRecord]) -> Result<()>;
+}
+
+/// What a change of a clip's tracks did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackChange {
+    /// The clip after the change (its new revision).
+    pub media: MediaRecord,
+    /// The track replaced or deleted, whose files no record names now.
+    pub previous: Option<CaptionTrackRecord>,
+}
+
 #[async_trait]
 pub trait LinkStore: Send + Sync {
     /// Links `media` to the article's `reference` (added when the article
@@ -238,6 +273,7 @@ pub trait MetadataStore:
     + SearchSource
     + ViewStore
     + MediaStore
+    + CaptionStore
     + LinkStore
     + ChangeFeed
     + ObjectIndex
@@ -254,6 +290,7 @@ impl<T> MetadataStore for T where
         + SearchSource
         + ViewStore
         + MediaStore
+        + CaptionStore
         + LinkStore
         + ChangeFeed
         + ObjectIndex

@@ -63,7 +63,7 @@ fn article_of(event: &crate::metadata::changes::ChangeEvent) -> Option<ArticleId
     match event.change.kind {
         ArticleCreated | ArticleUpdated | ArticleDeleted | ArticleUndeleted | ArticlePurged | LegalHoldSet
         | LegalHoldCleared | MediaAttached | MediaDetached => ArticleId::from_name(&event.change.name).ok(),
-        ArticleViews | MediaUploaded | MediaDeleted => None,
+        ArticleViews | MediaUploaded | MediaDeleted | MediaCaptionsChanged => None,
     }
 }
 

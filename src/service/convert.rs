@@ -9,7 +9,8 @@ use crate::{
         StartedUpload, UploadHeader, UploadStatus, WatchChanges,
     },
     error::{ArchiveError, Result},
-    metadata::{ArticleRecord, MediaRecord, ObjectKind, changes::ChangeKind},
+    format::captions::TrackKind,
+    metadata::{ArticleRecord, CaptionTrackRecord, MediaRecord, ObjectKind, changes::ChangeKind},
     proto::v1 as pb,
     search::{Facet, FacetCounts, Filters, Order},
 };
@@ -197,6 +198,7 @@ pub fn media(record: &MediaRecord) -> pb::Media {
             size_bytes: rendition.size_bytes as i64,
             sha256: rendition.sha256.clone(),
         }),
+        etag: record.etag(),
     }
 }
 
@@ -205,6 +207,54 @@ pub fn playback_url(url: PlaybackUrl) -> pb::GetPlaybackUrlResponse {
         url: url.url,
         expire_time: Some(timestamp(&url.expire_time)),
         content_type: url.content_type,
+        caption_tracks: url
+            .tracks
+            .into_iter()
+            .map(|playback| pb::PlaybackTrack {
+                name: playback.track.name(),
+                url: playback.url,
+                language: playback.track.language.clone(),
+                kind: caption_kind(playback.track.kind).into(),
+                label: playback.track.label.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The one mapping of track kinds to the proto's.
+pub fn caption_kind(kind: TrackKind) -> pb::CaptionKind {
+    match kind {
+        TrackKind::Subtitles => pb::CaptionKind::Subtitles,
+        TrackKind::Captions => pb::CaptionKind::Captions,
+        TrackKind::Descriptions => pb::CaptionKind::Descriptions,
+    }
+}
+
+/// A request's track kind (unspecified: subtitles).
+pub fn track_kind(value: i32) -> Result<TrackKind> {
+    match pb::CaptionKind::try_from(value) {
+        Ok(pb::CaptionKind::Unspecified | pb::CaptionKind::Subtitles) => Ok(TrackKind::Subtitles),
+        Ok(pb::CaptionKind::Captions) => Ok(TrackKind::Captions),
+        Ok(pb::CaptionKind::Descriptions) => Ok(TrackKind::Descriptions),
+        Err(_) => Err(ArchiveError::new(Reason::InvalidTrack, format!("kind {value} is no CaptionKind"))),
+    }
+}
+
+pub fn caption_track(track: &CaptionTrackRecord) -> pb::CaptionTrack {
+    pb::CaptionTrack {
+        name: track.name(),
+        language: track.language.clone(),
+        kind: caption_kind(track.kind).into(),
+        label: track.label.clone(),
+        source_format: track.source_format.as_str().to_owned(),
+        source_size_bytes: track.source.size_bytes as i64,
+        source_sha256: track.source.sha256.clone(),
+        cue_count: track.cue_count.try_into().unwrap_or(i32::MAX),
+        end: Some(pbjson_types::Duration {
+            seconds: (track.end_ms / 1000) as i64,
+            nanos: ((track.end_ms % 1000) * 1_000_000) as i32,
+        }),
+        update_time: Some(timestamp(&track.update_time)),
     }
 }
 
@@ -283,6 +333,8 @@ fn fixity_problem(problem: FixityProblem) -> pb::FixityProblem {
         ObjectKind::ArticleBody => pb::StoredObjectKind::ArticleBody,
         ObjectKind::MediaOriginal => pb::StoredObjectKind::MediaOriginal,
         ObjectKind::MediaRendition => pb::StoredObjectKind::MediaRendition,
+        ObjectKind::CaptionSource => pb::StoredObjectKind::CaptionSource,
+        ObjectKind::CaptionServed => pb::StoredObjectKind::CaptionWebvtt,
     };
     let owner = match problem.expected.key.origin().map(|origin| origin.owner) {
         Some(KeyOwner::Article(id)) => id.name(),
@@ -359,6 +411,7 @@ pub fn change_batch(batch: ChangeBatch) -> pb::WatchChangesResponse {
                 content_type: detail.content_type.clone(),
                 size_bytes: detail.size_bytes,
                 sha256: detail.sha256.clone(),
+                track: detail.track.clone(),
             }
         })
         .collect();

@@ -2,10 +2,9 @@ use super::{
     auth::{self, Scope},
     convert,
 };
-use crate::error::Clipped;
-use crate::error::Reason;
+use crate::error::{Clipped, Reason, quoted};
 use crate::{
-    domain::{Archive, Broken, UploadCaller},
+    domain::{Archive, Broken, CaptionUpload, UploadCaller},
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},
@@ -205,4 +204,63 @@ impl MediaService for MediaGrpc {
             objects_deleted: deleted.objects_deleted,
         }))
     }
+
+    #[instrument(skip_all, fields(media = %Clipped(&request.get_ref().media), track = %Clipped(&request.get_ref().track_id)))]
+    async fn put_caption_track(
+        &self,
+        request: Request<pb::PutCaptionTrackRequest>,
+    ) -> Result<Response<pb::PutCaptionTrackResponse>, Status> {
+        let request = request.into_inner();
+        let upload = CaptionUpload {
+            media: MediaId::from_name(&request.media)?,
+            track_id: request.track_id,
+            language: request.language,
+            kind: convert::track_kind(request.kind)?,
+            label: request.label,
+            content: request.content,
+            expected_etag: Some(request.etag).filter(|etag| !etag.is_empty()),
+        };
+        let put = self.archive.put_caption_track(upload).await?;
+        Ok(Response::new(pb::PutCaptionTrackResponse {
+            track: Some(convert::caption_track(&put.track)),
+            media_etag: put.media_etag,
+            replaced: put.replaced,
+        }))
+    }
+
+    #[instrument(skip_all, fields(media = %Clipped(&request.get_ref().media)))]
+    async fn list_caption_tracks(
+        &self,
+        request: Request<pb::ListCaptionTracksRequest>,
+    ) -> Result<Response<pb::ListCaptionTracksResponse>, Status> {
+        let media = MediaId::from_name(&request.get_ref().media)?;
+        let (tracks, media_etag) = self.archive.caption_tracks(&media).await?;
+        Ok(Response::new(pb::ListCaptionTracksResponse {
+            tracks: tracks.iter().map(convert::caption_track).collect(),
+            media_etag,
+        }))
+    }
+
+    #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
+    async fn delete_caption_track(
+        &self,
+        request: Request<pb::DeleteCaptionTrackRequest>,
+    ) -> Result<Response<pb::DeleteCaptionTrackResponse>, Status> {
+        let request = request.into_inner();
+        let (media, track_id) = track_name(&request.name)?;
+        let expected = Some(request.etag).filter(|etag| !etag.is_empty());
+        let media_etag = self.archive.delete_caption_track(&media, &track_id, expected).await?;
+        Ok(Response::new(pb::DeleteCaptionTrackResponse { media_etag }))
+    }
+}
+
+/// `media/{media_id}/captions/{track_id}`, parsed.
+fn track_name(name: &str) -> Result<(MediaId, String)> {
+    let Some((media, track_id)) = name.split_once("/captions/") else {
+        return Err(ArchiveError::new(
+            Reason::InvalidName,
+            format!("{} is not a caption track name (media/{{media_id}}/captions/{{track_id}})", quoted(name)),
+        ));
+    };
+    Ok((MediaId::from_name(media)?, track_id.to_owned()))
 }

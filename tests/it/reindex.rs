@@ -62,6 +62,9 @@ async fn answers(server: &TestServer, articles: &[&str], media: &[String]) -> Ve
             .map(|r| r.into_inner())
             .map_err(plain);
         out.push(format!("{name}: {record:?}"));
+        let tracks = pb::ListCaptionTracksRequest { media: name.clone() };
+        let tracks = server.media().list_caption_tracks(tracks).await.map(|r| r.into_inner()).map_err(plain);
+        out.push(format!("{name} tracks: {tracks:?}"));
     }
     out
 }
@@ -86,6 +89,13 @@ async fn rebuilt_database_answers_like_the_original(stack: Stack) {
         reference: "93019_OHAI1.mp4".into(),
     };
     original.media().attach_media(attach).await.unwrap();
+    let captions = pb::PutCaptionTrackRequest {
+        media: clip.name.clone(),
+        language: "vi".into(),
+        content: fixture("captions/vi-bom-crlf.srt").into(),
+        ..Default::default()
+    };
+    original.media().put_caption_track(captions).await.unwrap();
     let loose = original.upload("khong-gan.mp4", fixture("clip-moov-at-end.mp4")).await.unwrap();
     let views = pb::RecordViewRequest { name: "articles/giao-ban".into(), count: 11 };
     let total = original.metadata().record_view(views).await.unwrap().into_inner().view_count;
@@ -127,6 +137,7 @@ async fn rebuilt_database_answers_like_the_original(stack: Stack) {
     let articles = ["articles/giao-ban", "articles/bao-chi", "articles/da-xoa", "articles/giu-lai"];
     let media = [clip.name.clone(), loose.name.clone()];
     let before = answers(&original, &articles, &media).await;
+    assert!(before.iter().any(|answer| answer.contains("/captions/vi\"")), "a track to restore: {before:?}");
 
     // A new, empty database over the same bucket.
     let (settings, fresh_dir) = original.with_fresh_database().await;
@@ -144,6 +155,10 @@ async fn rebuilt_database_answers_like_the_original(stack: Stack) {
         assert_eq!(before, after);
     }
     assert_eq!(rebuilt.read_all(&clip.name, 0, 0).await.unwrap(), fixture("clip-faststart.mp4"));
+    let playback = pb::GetPlaybackUrlRequest { name: clip.name.clone(), ..Default::default() };
+    let playback = rebuilt.media().get_playback_url(playback).await.unwrap().into_inner();
+    let served = reqwest::get(&playback.caption_tracks[0].url).await.unwrap().text().await.unwrap();
+    assert!(served.contains("00:00:01.200 --> 00:00:04.750\nHội nghị giao ban"), "{served}");
     let undelete = pb::UndeleteArticleRequest { name: "articles/da-xoa".into() };
     rebuilt.articles().undelete_article(undelete).await.expect("the deleted article is still restorable");
     let held = pb::DeleteArticleRequest { name: "articles/giu-lai".into(), etag: String::new() };

@@ -61,6 +61,8 @@ fn problem_line(problem: &pb::FixityProblem) -> String {
         pb::StoredObjectKind::ArticleBody => "article body",
         pb::StoredObjectKind::MediaOriginal => "clip original",
         pb::StoredObjectKind::MediaRendition => "clip rendition",
+        pb::StoredObjectKind::CaptionSource => "caption file",
+        pb::StoredObjectKind::CaptionWebvtt => "caption track",
         pb::StoredObjectKind::Unspecified => "object",
     };
     let expected = format!("{} bytes, sha256 {}", problem.expected_size_bytes, problem.expected_sha256);

@@ -12,9 +12,12 @@ use crate::error::Reason;
 use crate::{
     blob::{BlobKey, BlobStore},
     error::{ArchiveError, Result},
-    format::mp4::Mp4Info,
+    format::{
+        captions::{CaptionFormat, TrackKind},
+        mp4::Mp4Info,
+    },
     ids::{ArticleId, MediaId},
-    metadata::{ArticleExport, ArticleRecord, MediaLink, MediaRecord, ObjectRef},
+    metadata::{ArticleExport, ArticleRecord, CaptionTrackRecord, MediaLink, MediaRecord, ObjectRef},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -81,6 +84,67 @@ pub struct MediaManifest {
     pub mp4: Option<Mp4Info>,
     #[serde(default)]
     pub rendition: Option<ObjectEntry>,
+    /// The clip's revision (1 in manifests from before it was kept).
+    #[serde(default = "first_revision")]
+    pub revision: i64,
+    /// Its caption tracks, by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captions: Vec<CaptionEntry>,
+}
+
+fn first_revision() -> i64 {
+    1
+}
+
+/// A caption track in its clip's manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionEntry {
+    pub track_id: String,
+    pub language: String,
+    pub kind: String,
+    pub label: String,
+    pub source_format: String,
+    pub source: ObjectEntry,
+    pub served: ObjectEntry,
+    pub cue_count: u32,
+    pub end_ms: u64,
+    pub update_time_us: i64,
+}
+
+impl From<&CaptionTrackRecord> for CaptionEntry {
+    fn from(track: &CaptionTrackRecord) -> Self {
+        Self {
+            track_id: track.track_id.clone(),
+            language: track.language.clone(),
+            kind: track.kind.as_str().to_owned(),
+            label: track.label.clone(),
+            source_format: track.source_format.as_str().to_owned(),
+            source: (&track.source).into(),
+            served: (&track.served).into(),
+            cue_count: track.cue_count,
+            end_ms: track.end_ms,
+            update_time_us: track.update_time.timestamp_micros(),
+        }
+    }
+}
+
+impl CaptionEntry {
+    fn to_record(&self, media_id: &MediaId) -> Result<CaptionTrackRecord> {
+        Ok(CaptionTrackRecord {
+            media_id: media_id.clone(),
+            track_id: self.track_id.clone(),
+            language: self.language.clone(),
+            kind: TrackKind::parse(&self.kind).ok_or_else(|| corrupt("caption kind"))?,
+            label: self.label.clone(),
+            source_format: CaptionFormat::parse(&self.source_format).ok_or_else(|| corrupt("caption format"))?,
+            source: self.source.to_object()?,
+            served: self.served.to_object()?,
+            cue_count: self.cue_count,
+            end_ms: self.end_ms,
+            update_time: time(self.update_time_us)?,
+        })
+    }
 }
 
 /// Reads and decodes the manifest at `key`; `None` when there is none.
@@ -128,6 +192,8 @@ impl From<&MediaRecord> for MediaManifest {
             crc32c: media.crc32c,
             mp4: media.mp4.clone(),
             rendition: media.rendition.as_ref().map(ObjectEntry::from),
+            revision: media.revision,
+            captions: Vec::new(),
         }
     }
 }
@@ -146,7 +212,19 @@ impl MediaManifest {
             mp4: self.mp4.clone(),
             rendition: self.rendition.as_ref().map(ObjectEntry::to_object).transpose()?,
             create_time: time(self.create_time_us)?,
+            revision: self.revision,
         })
+    }
+
+    /// The clip's manifest with its caption tracks.
+    pub fn with_captions(media: &MediaRecord, tracks: &[CaptionTrackRecord]) -> Self {
+        Self { captions: tracks.iter().map(CaptionEntry::from).collect(), ..Self::from(media) }
+    }
+
+    /// The caption tracks it describes.
+    pub fn caption_tracks(&self) -> Result<Vec<CaptionTrackRecord>> {
+        let id = MediaId::parse(&self.id)?;
+        self.captions.iter().map(|entry| entry.to_record(&id)).collect()
     }
 }
 

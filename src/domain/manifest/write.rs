@@ -126,8 +126,23 @@ impl Archive {
         }
     }
 
+    /// Writes the clip's manifest with its caption tracks, again while
+    /// another writer changes them meanwhile (the clip's revision moves).
     pub(crate) async fn write_media_manifest(&self, media: &MediaRecord) -> Result<()> {
         let key = BlobKey::media_manifest(&media.id);
-        Ok(self.blobs.put(&key, encode(&MediaManifest::from(media))?, JSON).await?)
+        let mut media = media.clone();
+        for _ in 0..MAX_MANIFEST_ATTEMPTS {
+            let tracks = self.metadata.caption_tracks(&media.id).await?;
+            self.blobs.put(&key, encode(&MediaManifest::with_captions(&media, &tracks))?, JSON).await?;
+            match self.metadata.get_media(&media.id).await {
+                Ok(now) if now.revision == media.revision => return Ok(()),
+                Ok(now) => media = now,
+                // Deleted meanwhile: the deletion removes the manifest.
+                Err(error) if error.kind == crate::error::ErrorKind::NotFound => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        }
+        tracing::warn!(media = %media.id, "clip changed during every manifest write; the next write catches up");
+        Ok(())
     }
 }

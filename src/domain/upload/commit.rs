@@ -45,6 +45,7 @@ impl MediaUpload {
                 mp4: stored.mp4,
                 rendition: stored.rendition,
                 create_time: now(),
+                revision: 1,
             };
             match record_it(&record, true).await {
                 Ok(()) => {
@@ -84,7 +85,8 @@ impl MediaUpload {
             Some(plan) => archive.write_faststart_rendition(&id, &object, &content_type, plan).await,
             None => None,
         };
-        let record = MediaRecord { id, filename, content_type, object, crc32c, mp4, rendition, create_time: now() };
+        let record =
+            MediaRecord { id, filename, content_type, object, crc32c, mp4, rendition, create_time: now(), revision: 1 };
         if let Err(error) = record_it(&record, false).await {
             for key in std::iter::once(&record.object).chain(&record.rendition).map(|o| &o.key) {
                 archive.discard(key).await;

@@ -11,6 +11,7 @@
 use super::{
     Dialect, SqlMetadataStore,
     builder::{Arg, SqlBuilder},
+    captions::tracks_of,
     errors::{media_not_found, stored_id},
     local::Rows,
     objects::referenced_in,
@@ -46,7 +47,7 @@ const DELETE_ATTEMPTS: usize = 3;
 const NAMED_ARTICLES: usize = 5;
 
 const MEDIA_COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, blob_key, create_time_us, crc32c, \
-     mp4_info, rendition_key, rendition_size, rendition_sha256";
+     mp4_info, rendition_key, rendition_size, rendition_sha256, revision";
 
 fn copy_source_gone(media: &MediaRecord) -> ArchiveError {
     ArchiveError::new(
@@ -69,14 +70,14 @@ pub(super) async fn insert_media_row<'c>(
         .transpose()
         .map_err(|e| ArchiveError::internal("encoding MP4 facts", e))?;
     let rendition = media.rendition.as_ref();
-    let values = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12";
+    let values = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13";
     let sql = match objects {
         Objects::Own => format!("INSERT INTO media ({MEDIA_COLUMNS}) VALUES ({values})"),
         Objects::Shared => {
             let lock = if dialect == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
             format!(
                 "INSERT INTO media ({MEDIA_COLUMNS}) SELECT {values} WHERE EXISTS (SELECT 1 FROM media \
-                 WHERE blob_key = $13 AND rendition_key IS NOT DISTINCT FROM $14 LIMIT 1{lock})"
+                 WHERE blob_key = $14 AND rendition_key IS NOT DISTINCT FROM $15 LIMIT 1{lock})"
             )
         }
     };
@@ -92,7 +93,8 @@ pub(super) async fn insert_media_row<'c>(
         .bind(mp4)
         .bind(rendition.map(|r| r.key.to_string()))
         .bind(rendition.map(|r| r.size_bytes as i64))
-        .bind(rendition.map(|r| r.sha256.clone()));
+        .bind(rendition.map(|r| r.sha256.clone()))
+        .bind(media.revision);
     if objects == Objects::Shared {
         query = query.bind(media.object.key.as_str()).bind(rendition.map(|r| r.key.to_string()));
     }
@@ -195,9 +197,12 @@ impl SqlMetadataStore {
             changes.push(Change::link(ChangeKind::MediaDetached, &article, &reference, id));
         }
         changes.push(Change::media_deleted(id));
+        // A clip's tracks are its own: never shared, gone with it.
+        let tracks = tracks_of(&mut *tx, id).await?;
         for statement in [
             "DELETE FROM article_media WHERE media_id = $1 AND in_body = 0",
             "UPDATE article_media SET media_id = NULL WHERE media_id = $1",
+            "DELETE FROM caption_tracks WHERE media_id = $1",
             "DELETE FROM media WHERE id = $1",
         ] {
             sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await?;
@@ -206,7 +211,8 @@ impl SqlMetadataStore {
         let own: Vec<BlobKey> = std::iter::once(&media.object).chain(&media.rendition).map(|o| o.key.clone()).collect();
         let still_named = referenced_in(&mut *tx, &own).await?;
         self.commit_with(tx, &changes).await?;
-        let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
+        let track_files = tracks.into_iter().flat_map(|track| [track.source.key, track.served.key]);
+        let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).chain(track_files).collect();
         Ok(Some(DeletedMedia { detached, unreferenced }))
     }
 

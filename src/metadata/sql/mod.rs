@@ -38,6 +38,7 @@ use std::{str::FromStr, time::Duration};
 
 mod articles;
 mod builder;
+mod captions;
 mod changes;
 mod errors;
 mod links;

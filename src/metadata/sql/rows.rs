@@ -99,6 +99,7 @@ pub(super) fn media_from_row(row: &(impl Columns + ?Sized)) -> Result<MediaRecor
             .map_err(|e| ArchiveError::internal("reading MP4 facts", e))?,
         rendition,
         create_time: from_micros(row.int("create_time_us")?),
+        revision: row.int("revision")?,
     })
 }
 

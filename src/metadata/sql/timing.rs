@@ -35,12 +35,13 @@ fn failed<T>(result: &Result<T>) -> bool {
 #[cfg(test)]
 mod tests {
     /// The files implementing a store trait.
-    const SOURCES: [(&str, &str); 10] = [
+    const SOURCES: [(&str, &str); 11] = [
         ("articles.rs", include_str!("articles.rs")),
         ("reads.rs", include_str!("reads.rs")),
         ("search.rs", include_str!("search.rs")),
         ("views.rs", include_str!("views.rs")),
         ("media.rs", include_str!("media.rs")),
+        ("captions.rs", include_str!("captions.rs")),
         ("links.rs", include_str!("links.rs")),
         ("uploads.rs", include_str!("uploads.rs")),
         ("changes.rs", include_str!("changes.rs")),

@@ -65,6 +65,7 @@ async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
     assert_eq!(leftovers_of(server, media_id).await, Vec::<String>::new(), "no bytes left for {media_id}");
 }
 
+mod captions;
 mod clips;
 mod one_shot;
 mod playback;

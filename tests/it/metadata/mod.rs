@@ -86,6 +86,7 @@ fn media(id: &str) -> MediaRecord {
         filename: "93019_OHAI1.mp4".into(),
         content_type: "video/mp4".into(),
         create_time: time(1_700_000_001),
+        revision: 1,
     }
 }
 
