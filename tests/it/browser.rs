@@ -1,7 +1,7 @@
 //! A real browser plays clips through their signed playback URLs, on both
 //! stacks: headless Chromium driven by playwright-core (installed by
 //! scripts/test.sh), a moov-at-end upload so the faststart rendition is what
-//! plays.
+//! plays; and a page on another origin loads every caption cue.
 
 use crate::common;
 
@@ -18,6 +18,23 @@ async fn url(server: &TestServer, name: &str, ttl_seconds: i64) -> String {
     server.media().get_playback_url(request).await.expect("playback URL").into_inner().url
 }
 
+/// Runs `tests/browser/{script}` with `args` and gives the JSON it prints.
+async fn browser_report(script: &str, args: &[&str]) -> serde_json::Value {
+    let script = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let node_path = std::env::var("ARCHIVE_TEST_NODE_PATH")
+        .unwrap_or_else(|_| panic!("ARCHIVE_TEST_NODE_PATH is not set: run the suite with scripts/test.sh"));
+    let output = tokio::process::Command::new("node")
+        .env("NODE_PATH", &node_path)
+        .arg(&script)
+        .args(args)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "node failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
+}
+
 async fn a_browser_plays_seeks_and_refuses_expired_urls(stack: Stack) {
     crate::skip_without!(CHROMIUM);
     let server = TestServer::start(stack).await;
@@ -28,19 +45,7 @@ async fn a_browser_plays_seeks_and_refuses_expired_urls(stack: Stack) {
     let playable = url(&server, &media.name, 600).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play.mjs");
-    let node_path = std::env::var("ARCHIVE_TEST_NODE_PATH")
-        .unwrap_or_else(|_| panic!("ARCHIVE_TEST_NODE_PATH is not set: run the suite with scripts/test.sh"));
-    let output = tokio::process::Command::new("node")
-        .env("NODE_PATH", &node_path)
-        .args([script, &playable, &expired])
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "node failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
+    let report = browser_report("play.mjs", &[&playable, &expired]).await;
     eprintln!("browser report ({stack:?}): {report}");
     assert!(report.get("failure").is_none(), "{report}");
 
@@ -68,4 +73,63 @@ async fn a_browser_plays_seeks_and_refuses_expired_urls(stack: Stack) {
     assert!(report["expiredError"].as_str().unwrap().starts_with("error"), "expired URL: {report}");
 }
 
-on_both_stacks!(a_browser_plays_seeks_and_refuses_expired_urls);
+/// A news page on another origin embeds the clip with `<video crossorigin>`
+/// and a `<track>` per caption track of the playback answer: every cue of
+/// each loads, at the source's times to the millisecond.
+async fn a_page_on_another_origin_loads_every_caption_cue(stack: Stack) {
+    crate::skip_without!(CHROMIUM);
+    let server = TestServer::start(stack).await;
+    let media = server.upload("93019_OHAI1.mp4", fixture("clip-faststart.mp4")).await.expect("uploads");
+    for (language, file) in [("vi", "vi-bom-crlf.srt"), ("en", "vi-settings.vtt")] {
+        let put = pb::PutCaptionTrackRequest {
+            media: media.name.clone(),
+            language: language.into(),
+            kind: pb::CaptionKind::Subtitles.into(),
+            content: fixture(&format!("captions/{file}")).into(),
+            ..Default::default()
+        };
+        server.media().put_caption_track(put).await.expect("track stored");
+    }
+    let request = pb::GetPlaybackUrlRequest { name: media.name.clone(), ..Default::default() };
+    let playback = server.media().get_playback_url(request).await.unwrap().into_inner();
+    // The answer lists tracks by id: vi first, as the page's default.
+    let mut tracks = playback.caption_tracks.clone();
+    tracks.sort_by_key(|track| track.language != "vi");
+    let tracks: Vec<serde_json::Value> = tracks
+        .iter()
+        .map(|track| serde_json::json!({"url": track.url, "language": track.language, "kind": "subtitles", "label": track.label}))
+        .collect();
+    let report = browser_report("captions.mjs", &[&playback.url, &serde_json::Value::from(tracks).to_string()]).await;
+    eprintln!("browser report ({stack:?}): {report}");
+    assert!(report.get("failure").is_none(), "{report}");
+    let requests = report["trackRequests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2, "{report}");
+    for request in requests {
+        assert_eq!(request["status"], 200, "{report}");
+        assert_eq!(request["origin"], report["pageOrigin"], "a CORS request from the page's origin: {report}");
+        assert_eq!(request["allowOrigin"], "*", "{report}");
+    }
+    let cues = |index: usize| -> Vec<(i64, i64, String)> {
+        let track = &report["tracks"][index];
+        assert_eq!(track["state"], "loaded", "{report}");
+        let millis = |value: &serde_json::Value| (value.as_f64().unwrap() * 1000.0).round() as i64;
+        track["cues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|cue| (millis(&cue["start"]), millis(&cue["end"]), cue["text"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let vi = cues(0);
+    let times: Vec<(i64, i64)> = vi.iter().map(|(start, end, _)| (*start, *end)).collect();
+    assert_eq!(times, [(1_200, 4_750), (5_000, 7_015), (62_003, 3_600_000)], "{report}");
+    assert_eq!(vi[0].2, "Hội nghị giao ban trực tuyến\n<i>toàn tỉnh Thái Bình</i>", "NFC, as served");
+    assert_eq!(report["tracks"][0]["mode"], "showing", "the default track shows: {report}");
+    let en = cues(1);
+    let times: Vec<(i64, i64)> = en.iter().map(|(start, end, _)| (*start, *end)).collect();
+    assert_eq!(times, [(1_200, 4_750), (5_000, 7_015)], "{report}");
+    // `text` is the cue text as written: its character references stay.
+    assert_eq!(en[1].2, "Chi bộ &amp; Đảng bộ", "{report}");
+}
+
+on_both_stacks!(a_browser_plays_seeks_and_refuses_expired_urls, a_page_on_another_origin_loads_every_caption_cue);

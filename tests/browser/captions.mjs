@@ -1,0 +1,76 @@
+// Loads a clip with its caption tracks the way a news page embeds it, from
+// another origin, in headless Chromium, and reports every cue each track
+// loaded, as JSON on stdout. Driven by tests/it/browser.rs.
+//
+//   node captions.mjs CLIP_URL TRACKS_JSON
+//
+// TRACKS_JSON: [{"url", "language", "kind", "label"}, ...]; the first is
+// the default track, the others are loaded by showing them hidden.
+import { createRequire } from 'node:module';
+import http from 'node:http';
+import path from 'node:path';
+
+const require = createRequire(path.join(process.env.ARCHIVE_TEST_NODE_PATH || '.', 'noop.js'));
+const { chromium } = require('playwright-core');
+
+const [clipUrl, tracksJson] = process.argv.slice(2);
+const tracks = JSON.parse(tracksJson);
+const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+const page = `<!doctype html><meta charset="utf-8"><video id="v" crossorigin="anonymous" muted preload="auto" src="${escape(clipUrl)}">${
+  tracks.map((t, i) => `<track ${i === 0 ? 'default ' : ''}kind="${escape(t.kind)}" srclang="${escape(t.language)}" label="${escape(t.label)}" src="${escape(t.url)}">`).join('')
+}</video>`;
+// The page's own origin: another port on loopback than the gateway's.
+const server = http.createServer((request, response) => {
+  response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  response.end(page);
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.ARCHIVE_TEST_CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync'],
+});
+const report = { pageOrigin: new URL(pageUrl).origin, trackRequests: [] };
+try {
+  const tab = await browser.newPage();
+  tab.on('response', async (response) => {
+    if (tracks.some((t) => t.url === response.url())) {
+      report.trackRequests.push({
+        status: response.status(),
+        origin: (await response.request().allHeaders())['origin'] || '',
+        allowOrigin: response.headers()['access-control-allow-origin'] || '',
+      });
+    }
+  });
+  await tab.goto(pageUrl);
+  report.tracks = await tab.evaluate(async () => {
+    const video = document.getElementById('v');
+    const elements = [...video.querySelectorAll('track')];
+    // A track loads once it is showing or hidden: the default shows itself.
+    elements.slice(1).forEach((element) => { element.track.mode = 'hidden'; });
+    const loaded = (element) => new Promise((resolve) => {
+      if (element.readyState === 2) return resolve('loaded');
+      if (element.readyState === 3) return resolve('error');
+      const timer = setTimeout(() => resolve(`readyState ${element.readyState} after 20 s`), 20000);
+      element.addEventListener('load', () => { clearTimeout(timer); resolve('loaded'); });
+      element.addEventListener('error', () => { clearTimeout(timer); resolve('error'); });
+    });
+    const out = [];
+    for (const element of elements) {
+      const state = await loaded(element);
+      const cues = [...(element.track.cues || [])].map((cue) => ({
+        id: cue.id, start: cue.startTime, end: cue.endTime, text: cue.text,
+      }));
+      out.push({ language: element.srclang, kind: element.kind, mode: element.track.mode, state, cues });
+    }
+    return out;
+  });
+} catch (error) {
+  report.failure = String(error);
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(JSON.stringify(report));
