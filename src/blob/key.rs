@@ -71,9 +71,9 @@ impl BlobKey {
 
     /// Whose object this is and when its key was made, for the objects whose
     /// keys are generated per write (bodies, originals, renditions, caption
-    /// files); `None`
-    /// for manifests and for anything this service did not name. The time
-    /// is the UUIDv7's, taken before the first byte was written.
+    /// files); `None` for manifests and for anything this service did not
+    /// name. The time is the UUIDv7's, taken before the first byte was
+    /// written.
     pub fn origin(&self) -> Option<ObjectOrigin> {
         let segments: Vec<&str> = self.0.split('/').collect();
         let (owner, name) = match segments.as_slice() {

@@ -1,6 +1,7 @@
 //! The HTTP media gateway: serves clips on HMAC-signed, expiring URLs
 //! (`/media/{id}?exp=…&kid=…&sig=…`) with single-range support, for backends
-//! that cannot presign (the local file system).
+//! that cannot presign (the local file system), and a clip's files (its
+//! caption tracks) under a prefix token on every backend (`signed`).
 
 use crate::{
     config::GatewaySettings,
@@ -62,7 +63,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
-/// Clips on signed URLs, and `/healthz` (the process answers) for load
+/// Clips and their files on signed URLs, and `/healthz` (the process answers) for load
 /// balancers in front of it. `/metrics` and `/readyz` are on the admin
 /// listener (`crate::app::admin`), not on the viewers' port.
 pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {

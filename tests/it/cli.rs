@@ -70,6 +70,49 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
     assert!(fetched.status.success());
     assert_eq!(fetched.stdout, clip[10..20], "curl -r gets the range");
 
+    // Caption tracks: a fault is named by its line; a good file is listed
+    // and its URL, on the playback answer's stderr, serves WebVTT.
+    let captions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captions/vi-bom-crlf.srt");
+    std::fs::write(dir.path().join("bad.vtt"), "WEBVTT\n\n00:00:03.000 --> 00:00:02.000\nhi\n").unwrap();
+    let refused = archivectl_command(dir.path())
+        .env("ARCHIVE_SERVER", &server.grpc)
+        .args(["captions", "add", &media, "bad.vtt", "--lang", "vi"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("line 3"), "{stderr}");
+    let added = archivectl(
+        &server,
+        dir.path(),
+        &[
+            "captions",
+            "add",
+            &media,
+            captions.to_str().unwrap(),
+            "--lang",
+            "vi",
+            "--kind",
+            "captions",
+            "--label",
+            "Tiếng Việt",
+        ],
+    );
+    let track = format!("{media}/captions/vi");
+    assert!(added.starts_with(&format!("{track}\tvi\tcaptions\tTiếng Việt\t3 cues to 60:00\tsrt ")), "{added}");
+    assert_eq!(archivectl(&server, dir.path(), &["captions", "ls", &media]), added);
+    let answer =
+        archivectl_command(dir.path()).env("ARCHIVE_SERVER", &server.grpc).args(["url", &media]).output().unwrap();
+    let aside = String::from_utf8_lossy(&answer.stderr);
+    let track_url = aside
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("track vi ({track}, Tiếng Việt): ")))
+        .unwrap_or_else(|| panic!("{aside}"));
+    let served = Command::new("curl").args(["-sf", track_url]).output().expect("curl runs");
+    assert!(String::from_utf8_lossy(&served.stdout).starts_with("WEBVTT\n\n1\n00:00:01.200 --> "));
+    let removed = archivectl(&server, dir.path(), &["captions", "rm", &track]);
+    assert_eq!(removed.trim(), format!("deleted {track}"));
+    assert!(archivectl(&server, dir.path(), &["captions", "ls", &media]).is_empty());
+
     let clips = archivectl(&server, dir.path(), &["media", "--limit", "5"]);
     let rows: Vec<&str> = clips.lines().collect();
     assert_eq!(rows.len(), 2, "the imported clip and the put copy: {clips}");

@@ -166,6 +166,9 @@ pub enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Caption tracks of a clip: add (or replace), ls, rm.
+    #[command(subcommand)]
+    Captions(crate::captions::CaptionsCommand),
     /// Manage access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -176,7 +179,8 @@ pub enum Command {
         #[arg(long = "server-config", env = "ARCHIVE_CONFIG")]
         server_config: Option<PathBuf>,
     },
-    /// Print a signed playback URL of a clip.
+    /// Print a signed playback URL of a clip (on stdout), then its caption
+    /// tracks' URLs and the expiry (on stderr; all of it with `-O json`).
     Url {
         name: String,
         /// Lifetime in seconds.

@@ -12,6 +12,7 @@
 
 mod admin;
 mod articles;
+mod captions;
 mod cli;
 mod fail;
 mod media;
@@ -132,5 +133,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Url { name, ttl, download } => emit(format, &media::url(&channel, name, ttl, download).await?),
         Command::Rm { name, force } => emit(format, &media::remove(&channel, name, force).await?),
+        Command::Captions(command) => captions::run(&channel, command, format).await,
     }
 }

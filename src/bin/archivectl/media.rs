@@ -131,8 +131,15 @@ impl Report for pb::GetPlaybackUrlResponse {
         writeln!(out, "{}", self.url)
     }
 
+    /// The tracks on stderr, so that stdout holds the clip's URL alone
+    /// (`curl "$(archivectl url media/ID)"`).
     fn aside(&self) -> Option<String> {
-        Some(format!("expires {}", show_time(self.expire_time.as_ref(), VIETNAM_UTC_OFFSET_SECONDS)))
+        let mut aside = String::new();
+        for track in &self.caption_tracks {
+            let _ = writeln!(aside, "track {} ({}, {}): {}", track.language, track.name, track.label, track.url);
+        }
+        let _ = write!(aside, "expires {}", show_time(self.expire_time.as_ref(), VIETNAM_UTC_OFFSET_SECONDS));
+        Some(aside)
     }
 }
 
