@@ -61,6 +61,7 @@ fn record(n: usize, a: corpus::SyntheticArticle) -> IndexedArticle {
             legal_hold: false,
         },
         body: a.body,
+        captions: Vec::new(),
     }
 }
 

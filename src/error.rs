@@ -91,7 +91,8 @@ impl ErrorKind {
             | Reason::InvalidCaptions
             | Reason::CaptionsTooLarge
             | Reason::InvalidLanguage
-            | Reason::InvalidTrack => InvalidArgument,
+            | Reason::InvalidTrack
+            | Reason::InvalidStart => InvalidArgument,
             Reason::ArticleNotFound
             | Reason::RevisionNotFound
             | Reason::MediaNotFound

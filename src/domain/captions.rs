@@ -129,6 +129,7 @@ impl Archive {
             ArchiveError::new(Reason::InvalidCaptions, format!("the caption file is not valid: {fault}"))
         })?;
         let served = Bytes::from(read.to_webvtt());
+        let cues = read.timed_texts();
         // A clip that is not there takes no files (the record checks again).
         self.metadata.get_media(&upload.media).await?;
         let track = CaptionTrackRecord {
@@ -156,7 +157,7 @@ impl Archive {
                     return Err(error.into());
                 }
             }
-            let change = match archive.metadata.put_caption_track(&track, expected.as_deref()).await {
+            let change = match archive.metadata.put_caption_track(&track, &cues, expected.as_deref()).await {
                 Ok(change) => change,
                 Err(error) => {
                     archive.discard_all([&track.source.key, &track.served.key]).await;

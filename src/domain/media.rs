@@ -210,8 +210,15 @@ impl Archive {
         Ok((offset..end, crate::blob::rechunk(stream, self.media_settings.chunk_size_bytes)))
     }
 
-    /// A URL a browser can play for `ttl` (server default when `None`).
-    pub async fn playback_url(&self, id: &MediaId, ttl: Option<Duration>, attachment: bool) -> Result<PlaybackUrl> {
+    /// A URL a browser can play for `ttl` (server default when `None`),
+    /// from `start` when given (a media fragment, `#t=`).
+    pub async fn playback_url(
+        &self,
+        id: &MediaId,
+        ttl: Option<Duration>,
+        attachment: bool,
+        start: Option<Duration>,
+    ) -> Result<PlaybackUrl> {
         let settings = &self.media_settings;
         let ttl = ttl.unwrap_or(Duration::from_secs(settings.default_playback_ttl_seconds));
         if ttl.as_secs() < 1 || ttl.as_secs() > settings.max_playback_ttl_seconds {
@@ -221,6 +228,7 @@ impl Archive {
             ));
         }
         let media = self.metadata.get_media(id).await?;
+        let fragment = start.map(|start| start_fragment(&media, start)).transpose()?.unwrap_or_default();
         // Only the allow-list plays inline; anything else is a download.
         let served = media_type::served(&media.content_type);
         let attachment = attachment || served.attachment;
@@ -244,6 +252,7 @@ impl Archive {
             }
         };
         let tracks = self.playback_tracks(id, expires).await?;
+        let url = url + &fragment;
         Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned(), tracks })
     }
 
@@ -311,6 +320,20 @@ pub fn attachment_disposition(filename: &str) -> String {
         filename.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' }).collect();
     let encoded = percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// `#t=SECONDS.mmm` (W3C Media Fragments): where playback starts, within
+/// the clip when its duration is known.
+fn start_fragment(media: &MediaRecord, start: Duration) -> Result<String> {
+    let ms = start.as_millis();
+    let duration = media.mp4.as_ref().map(|info| u128::from(info.duration_ms));
+    if duration.is_some_and(|duration| ms >= duration) {
+        return Err(ArchiveError::new(
+            Reason::InvalidStart,
+            format!("start {}.{:03} s is not before the end of media {}", ms / 1000, ms % 1000, media.id.name()),
+        ));
+    }
+    Ok(format!("#t={}.{:03}", ms / 1000, ms % 1000))
 }
 
 /// Path of a clip on the media gateway.

@@ -4,6 +4,7 @@ use crate::{
     blob::{BlobKey, BlobStore},
     domain::manifest::{self, ArticleManifest, MediaManifest},
     error::ErrorKind,
+    format::captions,
     metadata::{ArticleStore, CaptionStore, MediaStore, ObjectIndex, SearchText},
 };
 use anyhow::{Context, bail};
@@ -50,10 +51,14 @@ pub async fn rebuild(
             if let Some(rendition) = &record.rendition {
                 check_object(blobs, &rendition.key, rendition.size_bytes).await?;
             }
-            let tracks = manifest.caption_tracks()?;
-            for track in &tracks {
+            // A track's words (for search) are read again from its served file.
+            let mut tracks = Vec::new();
+            for track in manifest.caption_tracks()? {
                 check_object(blobs, &track.source.key, track.source.size_bytes).await?;
                 check_object(blobs, &track.served.key, track.served.size_bytes).await?;
+                let served = blobs.get_bytes(&track.served.key, track.served.size_bytes).await?;
+                let cues = captions::read(&served).with_context(|| format!("{} does not read", track.served.key))?;
+                tracks.push((track, cues.timed_texts()));
             }
             metadata.insert_media(&record).await?;
             metadata.restore_caption_tracks(&tracks).await?;

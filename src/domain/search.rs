@@ -6,7 +6,7 @@
 use super::{Archive, bounds, page_token};
 use crate::{
     error::{ArchiveError, Reason, Result},
-    ids::ArticleId,
+    ids::{ArticleId, MediaId},
     metadata::{ArticleRecord, IndexedArticle},
     search::{
         Facet, FacetCounts, Filters, Found, Hit, IndexSearch, Order, SearchIndex, SortKey,
@@ -56,6 +56,51 @@ pub struct SearchResult {
     pub highlights: Vec<Range<usize>>,
     pub title_highlights: Vec<Range<usize>>,
     pub score: f64,
+    /// Where the query is spoken in the article's clips.
+    pub moments: Vec<Moment>,
+}
+
+/// A cue of a linked clip's caption track that holds the query's words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moment {
+    pub media_id: MediaId,
+    pub track_id: String,
+    pub language: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub text: String,
+    pub highlights: Vec<Range<usize>>,
+}
+
+/// Moments a result carries, at most.
+const MAX_MOMENTS: usize = 3;
+
+/// The cues of `article`'s caption tracks where `query` matches: most
+/// highlighted words first, then earliest, at most [`MAX_MOMENTS`].
+fn moments(article: &IndexedArticle, query: &Query) -> Vec<Moment> {
+    if query.required.is_empty() {
+        return Vec::new();
+    }
+    let mut found: Vec<Moment> = article
+        .captions
+        .iter()
+        .flat_map(|track| track.cues.iter().map(move |cue| (track, cue)))
+        .filter_map(|(track, cue)| {
+            let highlights = snippet::highlights(&cue.text, query);
+            (!highlights.is_empty()).then(|| Moment {
+                media_id: track.media_id.clone(),
+                track_id: track.track_id.clone(),
+                language: track.language.clone(),
+                start_ms: cue.start_ms,
+                end_ms: cue.end_ms,
+                text: cue.text.clone(),
+                highlights,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.highlights.len().cmp(&a.highlights.len()).then(a.start_ms.cmp(&b.start_ms)));
+    found.truncate(MAX_MOMENTS);
+    found
 }
 
 /// One page of results.
@@ -91,7 +136,9 @@ fn facet_size(requested: i32) -> Result<usize> {
 /// A result from a hit and its article.
 fn result(article: IndexedArticle, key: &SortKey, query: &Query) -> SearchResult {
     let found = snippet::snippet(&article.body, query);
+    let moments = moments(&article, query);
     SearchResult {
+        moments,
         title_highlights: snippet::highlights(&article.record.title, query),
         article: article.record,
         snippet: found.text,

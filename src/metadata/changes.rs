@@ -160,11 +160,8 @@ impl Change {
     /// A caption track of `media` added, replaced or deleted; `media` as
     /// it is after the change.
     pub fn captions_changed(media: &MediaRecord, track_id: &str) -> Self {
-        let detail = ChangeDetail {
-            etag: media.etag(),
-            track: format!("{}/captions/{track_id}", media.id.name()),
-            ..Default::default()
-        };
+        let detail =
+            ChangeDetail { etag: media.etag(), track: super::track_name(&media.id, track_id), ..Default::default() };
         Self { kind: ChangeKind::MediaCaptionsChanged, name: media.id.name(), detail }
     }
 

@@ -19,7 +19,7 @@ use crate::{
     blob::BlobKey,
     config::MetadataSettings,
     format::{
-        captions::{CaptionFormat, TrackKind},
+        captions::{CaptionFormat, TimedText, TrackKind},
         mp4::Mp4Info,
     },
     ids::{ArticleId, MediaId},
@@ -92,11 +92,21 @@ pub(crate) fn sample_record(id: &str, title: &str, publish_seconds: i64) -> Arti
 }
 
 /// A live article as the search index holds it: its current revision, with
-/// links, and its body.
+/// links, its body, and the words of its clips' caption tracks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexedArticle {
     pub record: ArticleRecord,
     pub body: String,
+    pub captions: Vec<ClipCaptions>,
+}
+
+/// The words of one caption track of a clip an article links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipCaptions {
+    pub media_id: MediaId,
+    pub track_id: String,
+    pub language: String,
+    pub cues: Vec<TimedText>,
 }
 
 /// A stored object with its size and checksum.
@@ -194,8 +204,13 @@ pub struct CaptionTrackRecord {
 impl CaptionTrackRecord {
     /// `media/{media_id}/captions/{track_id}`.
     pub fn name(&self) -> String {
-        format!("{}/captions/{}", self.media_id.name(), self.track_id)
+        track_name(&self.media_id, &self.track_id)
     }
+}
+
+/// The resource name of a clip's track: `media/{media_id}/captions/{track_id}`.
+pub fn track_name(media: &MediaId, track_id: &str) -> String {
+    format!("{}/captions/{track_id}", media.name())
 }
 
 /// Links for a body: one per `Video:` line, keeping existing links by

@@ -11,6 +11,7 @@ use super::{
 use crate::{
     blob::BlobKey,
     error::Result,
+    format::captions::TimedText,
     ids::{ArticleId, MediaId},
 };
 use async_trait::async_trait;
@@ -110,6 +111,9 @@ pub trait SearchSource: Send + Sync {
 
     /// Those of `ids` that are live (a deleted or purged one is left out).
     async fn indexable_articles_by_id(&self, ids: &[ArticleId]) -> Result<Vec<IndexedArticle>>;
+
+    /// The articles linking any of `media` (whose caption words they hold).
+    async fn articles_linking(&self, media: &[MediaId]) -> Result<Vec<ArticleId>>;
 }
 
 /// View counts: added up in the database, written to manifests later.
@@ -167,7 +171,13 @@ pub trait MediaStore: Send + Sync {
 pub trait CaptionStore: Send + Sync {
     /// Records `track`, replacing the clip's track of that id; when
     /// `expected_etag` is set it must be the clip's etag (ETAG_MISMATCH).
-    async fn put_caption_track(&self, track: &CaptionTrackRecord, expected_etag: Option<&str>) -> Result<TrackChange>;
+    /// `cues` are the track's words, for search.
+    async fn put_caption_track(
+        &self,
+        track: &CaptionTrackRecord,
+        cues: &[TimedText],
+        expected_etag: Option<&str>,
+    ) -> Result<TrackChange>;
 
     /// Deletes the clip's track `track_id` (CAPTION_TRACK_NOT_FOUND when it
     /// has none), checking `expected_etag` as above.
@@ -183,7 +193,7 @@ pub trait CaptionStore: Send + Sync {
 
     /// Records tracks as a manifest describes them, without a change or a
     /// new revision (a rebuild from the bucket).
-    async fn restore_caption_tracks(&self, tracks: &[CaptionTrackRecord]) -> Result<()>;
+    async fn restore_caption_tracks(&self, tracks: &[(CaptionTrackRecord, Vec<TimedText>)]) -> Result<()>;
 }
 
 /// What a change of a clip's tracks did.

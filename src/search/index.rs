@@ -304,7 +304,11 @@ mod tests {
     };
 
     fn article(id: &str, title: &str, publish_seconds: i64) -> IndexedArticle {
-        IndexedArticle { record: sample_record(id, title, publish_seconds), body: "Tin tức trong ngày.".into() }
+        IndexedArticle {
+            record: sample_record(id, title, publish_seconds),
+            body: "Tin tức trong ngày.".into(),
+            captions: Vec::new(),
+        }
     }
 
     fn search(text: &str, limit: usize, after: Option<SortKey>, facets: Vec<Facet>) -> IndexSearch {
@@ -379,6 +383,7 @@ mod tests {
         let subject = |id: &str| IndexedArticle {
             record: sample_record(id, "Lúa mùa Thái Bình", 1_500_000_000),
             body: "Nông dân Thái Bình gặt lúa mùa sớm.".into(),
+            captions: Vec::new(),
         };
         for i in 0..6 {
             let article = subject(&format!("lua-{i}"));

@@ -11,7 +11,7 @@
 
 use super::{IndexState, SearchIndex, schema::SCHEMA_VERSION};
 use crate::{
-    ids::ArticleId,
+    ids::{ArticleId, MediaId},
     metadata::{ChangeFeed, IndexedArticle, SearchSource, changes::FeedPosition},
 };
 use std::{
@@ -56,14 +56,26 @@ fn rebuild_reason(state: Option<&IndexState>, feed: &FeedPosition) -> Option<&'s
     }
 }
 
-/// The article an event names, if it changes what the index holds
-/// (views and clip uploads do not).
-fn article_of(event: &crate::metadata::changes::ChangeEvent) -> Option<ArticleId> {
+/// What an event changes in the index: an article it names, or the
+/// articles linking a clip whose caption words it changes (views and clip
+/// uploads change nothing; a deleted clip was detached first, by its own
+/// events).
+enum Touches {
+    Article(ArticleId),
+    ClipWords(MediaId),
+    Nothing,
+}
+
+fn touches(event: &crate::metadata::changes::ChangeEvent) -> Touches {
     use crate::metadata::changes::ChangeKind::*;
+    let name = &event.change.name;
     match event.change.kind {
         ArticleCreated | ArticleUpdated | ArticleDeleted | ArticleUndeleted | ArticlePurged | LegalHoldSet
-        | LegalHoldCleared | MediaAttached | MediaDetached => ArticleId::from_name(&event.change.name).ok(),
-        ArticleViews | MediaUploaded | MediaDeleted | MediaCaptionsChanged => None,
+        | LegalHoldCleared | MediaAttached | MediaDetached => {
+            ArticleId::from_name(name).map_or(Touches::Nothing, Touches::Article)
+        }
+        MediaCaptionsChanged => MediaId::from_name(name).map_or(Touches::Nothing, Touches::ClipWords),
+        ArticleViews | MediaUploaded | MediaDeleted => Touches::Nothing,
     }
 }
 
@@ -169,7 +181,18 @@ impl Projection {
             return Ok(Step::Pruned);
         }
         let Some(last) = events.last().map(|event| event.seq) else { return Ok(Step::CaughtUp) };
-        let ids: BTreeSet<ArticleId> = events.iter().filter_map(article_of).collect();
+        let mut ids = BTreeSet::new();
+        let mut clips = Vec::new();
+        for event in &events {
+            match touches(event) {
+                Touches::Article(id) => {
+                    ids.insert(id);
+                }
+                Touches::ClipWords(media) => clips.push(media),
+                Touches::Nothing => {}
+            }
+        }
+        ids.extend(self.source.articles_linking(&clips).await?);
         let state = IndexState { schema: SCHEMA_VERSION, feed_id: feed_id.to_owned(), seq: last, complete: true };
         self.apply(ids.into_iter().collect(), state).await?;
         Ok(Step::Applied(last))

@@ -19,7 +19,9 @@ use tantivy::{
 ///    the folded fields without positions (phrases no longer read them).
 /// 4: adjacent exact pairs of title and body (`pairs_exact`); exact words
 ///    without frequencies or positions.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: the words of the linked clips' caption tracks (`captions`, and in
+///    `all` and `pairs`, one value per cue).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Vietnam time: what facets by day, month and year count in.
 pub const VIETNAM: FixedOffset = FixedOffset::east_opt(7 * 3600).expect("UTC+07:00 is an offset");
@@ -34,6 +36,8 @@ pub struct Fields {
     pub body: Field,
     pub author_text: Field,
     pub keywords_text: Field,
+    /// Folded words of every cue of the linked clips' caption tracks.
+    pub captions: Field,
     /// Exact words of the title and body: a word typed with diacritics
     /// ranks these matches first.
     pub title_exact: Field,
@@ -81,6 +85,7 @@ pub fn schema() -> (Schema, Fields) {
         body: builder.add_text_field("body", text(folded, freqs)),
         author_text: builder.add_text_field("author_text", text(folded, freqs)),
         keywords_text: builder.add_text_field("keywords_text", text(folded, freqs)),
+        captions: builder.add_text_field("captions", text(folded, freqs)),
         title_exact: builder.add_text_field("title_exact", text(exact, IndexRecordOption::Basic)),
         body_exact: builder.add_text_field("body_exact", text(exact, IndexRecordOption::Basic)),
         all: builder.add_text_field("all", text(folded, IndexRecordOption::Basic)),
@@ -105,6 +110,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         body: field("body")?,
         author_text: field("author_text")?,
         keywords_text: field("keywords_text")?,
+        captions: field("captions")?,
         title_exact: field("title_exact")?,
         body_exact: field("body_exact")?,
         all: field("all")?,
@@ -167,10 +173,16 @@ impl Fields {
         for field in [self.body, self.body_exact, self.pairs_exact] {
             doc.add_text(field, &article.body);
         }
-        // Each text a value of its own: no pair spans two of them.
-        for text in [&record.title, &article.body, &record.author].into_iter().chain(&record.keywords) {
+        // Each text a value of its own: no pair spans two of them (nor two cues).
+        let cues = article.captions.iter().flat_map(|track| &track.cues).map(|cue| &cue.text);
+        for text in
+            [&record.title, &article.body, &record.author].into_iter().chain(&record.keywords).chain(cues.clone())
+        {
             doc.add_text(self.all, text);
             doc.add_text(self.pairs, text);
+        }
+        for cue in cues {
+            doc.add_text(self.captions, cue);
         }
         if !record.author.is_empty() {
             doc.add_text(self.author_text, &record.author);

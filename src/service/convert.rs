@@ -94,6 +94,11 @@ fn text_ranges(ranges: Vec<std::ops::Range<usize>>) -> Vec<pb::TextRange> {
     ranges.into_iter().map(|range| pb::TextRange { start: range.start as i32, end: range.end as i32 }).collect()
 }
 
+/// Milliseconds as a protobuf Duration: the one conversion of clip times.
+fn duration_ms(ms: u64) -> pbjson_types::Duration {
+    pbjson_types::Duration { seconds: (ms / 1000) as i64, nanos: ((ms % 1000) * 1_000_000) as i32 }
+}
+
 pub fn search_result(result: SearchResult) -> pb::SearchResult {
     pb::SearchResult {
         article: Some(article(&result.article, None)),
@@ -101,6 +106,19 @@ pub fn search_result(result: SearchResult) -> pb::SearchResult {
         highlights: text_ranges(result.highlights),
         score: result.score,
         title_highlights: text_ranges(result.title_highlights),
+        moments: result
+            .moments
+            .into_iter()
+            .map(|moment| pb::SearchMoment {
+                media: moment.media_id.name(),
+                track: crate::metadata::track_name(&moment.media_id, &moment.track_id),
+                language: moment.language,
+                start: Some(duration_ms(moment.start_ms)),
+                end: Some(duration_ms(moment.end_ms)),
+                text: moment.text,
+                highlights: text_ranges(moment.highlights),
+            })
+            .collect(),
     }
 }
 
@@ -182,10 +200,7 @@ pub fn media(record: &MediaRecord) -> pb::Media {
         create_time: Some(timestamp(&record.create_time)),
         crc32c: record.crc32c,
         mp4: record.mp4.as_ref().map(|info| pb::Mp4Info {
-            duration: Some(pbjson_types::Duration {
-                seconds: (info.duration_ms / 1000) as i64,
-                nanos: ((info.duration_ms % 1000) * 1_000_000) as i32,
-            }),
+            duration: Some(duration_ms(info.duration_ms)),
             video_codec: info.video_codec.clone(),
             audio_codec: info.audio_codec.clone(),
             width: info.width as i32,
@@ -250,10 +265,7 @@ pub fn caption_track(track: &CaptionTrackRecord) -> pb::CaptionTrack {
         source_size_bytes: track.source.size_bytes as i64,
         source_sha256: track.source.sha256.clone(),
         cue_count: track.cue_count.try_into().unwrap_or(i32::MAX),
-        end: Some(pbjson_types::Duration {
-            seconds: (track.end_ms / 1000) as i64,
-            nanos: ((track.end_ms % 1000) * 1_000_000) as i32,
-        }),
+        end: Some(duration_ms(track.end_ms)),
         update_time: Some(timestamp(&track.update_time)),
     }
 }

@@ -160,7 +160,17 @@ impl MediaService for MediaGrpc {
             })
             .transpose()?;
         let attachment = request.disposition() == pb::Disposition::Attachment;
-        let url = self.archive.playback_url(&id, ttl, attachment).await?;
+        let start = request
+            .start
+            .map(|start| {
+                u64::try_from(start.seconds)
+                    .ok()
+                    .filter(|_| (0..1_000_000_000).contains(&start.nanos))
+                    .map(|seconds| Duration::new(seconds, start.nanos as u32))
+                    .ok_or_else(|| ArchiveError::new(Reason::InvalidStart, "start must not be negative"))
+            })
+            .transpose()?;
+        let url = self.archive.playback_url(&id, ttl, attachment, start).await?;
         Ok(Response::new(convert::playback_url(url)))
     }
 

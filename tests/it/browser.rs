@@ -14,6 +14,7 @@ async fn url(server: &TestServer, name: &str, ttl_seconds: i64) -> String {
         name: name.into(),
         ttl: Some(pbjson_types::Duration { seconds: ttl_seconds, nanos: 0 }),
         disposition: pb::Disposition::Inline.into(),
+        start: None,
     };
     server.media().get_playback_url(request).await.expect("playback URL").into_inner().url
 }

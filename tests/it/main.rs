@@ -22,6 +22,7 @@ mod interop;
 mod kill_matrix;
 mod media;
 mod metadata;
+mod moments;
 mod operations;
 mod reindex;
 mod replicas;

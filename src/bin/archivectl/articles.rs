@@ -297,8 +297,9 @@ impl Report for pb::ListRelatedArticlesResponse {
     }
 }
 
-/// Each hit: rank, title, name, publish time; under it the snippet. The
-/// matched words are highlighted in both.
+/// Each hit: rank, title, name, publish time; under it the snippet, then
+/// the moments its clips speak the query (`▶ m:ss track: words`). The
+/// matched words are highlighted in all of them.
 fn write_results(results: &[pb::SearchResult], out: &mut String) -> std::fmt::Result {
     let bold = anstyle::Style::new().bold();
     let mark = anstyle::Style::new().bold().fg_color(Some(anstyle::AnsiColor::Yellow.into()));
@@ -308,6 +309,11 @@ fn write_results(results: &[pb::SearchResult], out: &mut String) -> std::fmt::Re
         let title = highlighted(&article.title, &hit.title_highlights, bold, mark);
         writeln!(out, "{}. {title}  {}  {published}", rank + 1, article.name)?;
         writeln!(out, "   {}", highlighted(&hit.snippet, &hit.highlights, anstyle::Style::new(), mark))?;
+        for moment in &hit.moments {
+            let start = moment.start.as_ref().map_or(0, |start| start.seconds);
+            let text = highlighted(&moment.text, &moment.highlights, anstyle::Style::new(), mark);
+            writeln!(out, "   ▶ {}:{:02} {}: {text}", start / 60, start % 60, moment.track)?;
+        }
     }
     Ok(())
 }
@@ -564,6 +570,13 @@ mod tests {
             highlights: vec![range(0, 3)],
             title_highlights: vec![range(9, 15)],
             score: 1.5,
+            moments: vec![pb::SearchMoment {
+                track: "media/c/captions/vi".into(),
+                start: Some(pbjson_types::Duration { seconds: 62, nanos: 3_000_000 }),
+                text: "chi bộ họp".into(),
+                highlights: vec![range(0, 3)],
+                ..Default::default()
+            }],
         };
         let related = pb::ListRelatedArticlesResponse { results: vec![hit] };
         let mut text = String::new();
@@ -571,6 +584,7 @@ mod tests {
         let (bold, mark) = ("\u{1b}[1m", "\u{1b}[1m\u{1b}[33m");
         let reset = "\u{1b}[0m";
         let title = format!("{bold}Giao ban {reset}{mark}trực{reset}{bold} tuyến{reset}");
-        assert_eq!(text, format!("1. {title}  articles/a  \n   {mark}chi{reset} bộ\n"));
+        let moment = format!("   ▶ 1:02 media/c/captions/vi: {mark}chi{reset} bộ họp\n");
+        assert_eq!(text, format!("1. {title}  articles/a  \n   {mark}chi{reset} bộ\n{moment}"));
     }
 }

@@ -189,6 +189,9 @@ pub enum Command {
         /// Make the browser save the clip instead of playing it.
         #[arg(long)]
         download: bool,
+        /// Start playing at this second (a search moment's start), e.g. 12.5.
+        #[arg(long, value_name = "SECONDS")]
+        start: Option<f64>,
     },
     /// Delete a clip (`media/ID`) for good. A clip an article links is kept
     /// unless `--force`, which detaches it first.

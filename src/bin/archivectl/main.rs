@@ -131,7 +131,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emit(format, &audit)?;
             audit.failure().map_or(Ok(()), Err)
         }
-        Command::Url { name, ttl, download } => emit(format, &media::url(&channel, name, ttl, download).await?),
+        Command::Url { name, ttl, download, start } => {
+            emit(format, &media::url(&channel, name, ttl, download, start).await?)
+        }
         Command::Rm { name, force } => emit(format, &media::remove(&channel, name, force).await?),
         Command::Captions(command) => captions::run(&channel, command, format).await,
     }

@@ -148,10 +148,15 @@ pub async fn url(
     name: String,
     ttl: Option<i64>,
     download: bool,
+    start: Option<f64>,
 ) -> anyhow::Result<pb::GetPlaybackUrlResponse> {
     let ttl = ttl.map(|seconds| pbjson_types::Duration { seconds, nanos: 0 });
     let disposition = if download { pb::Disposition::Attachment } else { pb::Disposition::Inline };
-    let request = pb::GetPlaybackUrlRequest { name, ttl, disposition: disposition.into() };
+    let start = start.map(|seconds: f64| pbjson_types::Duration {
+        seconds: seconds.trunc() as i64,
+        nanos: (seconds.fract() * 1e9).round() as i32,
+    });
+    let request = pb::GetPlaybackUrlRequest { name, ttl, disposition: disposition.into(), start };
     Ok(media_client(channel.clone()).get_playback_url(request).await?.into_inner())
 }
 

@@ -60,6 +60,18 @@ pub struct Cue {
     pub line: usize,
 }
 
+/// What a cue shows and when, as plain text (what search indexes and
+/// finds moments in).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TimedText {
+    #[serde(rename = "s")]
+    pub start_ms: u64,
+    #[serde(rename = "e")]
+    pub end_ms: u64,
+    #[serde(rename = "t")]
+    pub text: String,
+}
+
 /// A caption file, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Captions {
@@ -93,6 +105,15 @@ impl Captions {
     /// The served form (see the module's doc).
     pub fn to_webvtt(&self) -> String {
         webvtt::write(self)
+    }
+
+    /// Every cue as plain text, in file order; cues without words left out.
+    pub fn timed_texts(&self) -> Vec<TimedText> {
+        self.cues
+            .iter()
+            .map(|cue| TimedText { start_ms: cue.start_ms, end_ms: cue.end_ms, text: cue.plain_text() })
+            .filter(|timed| !timed.text.trim().is_empty())
+            .collect()
     }
 
     /// When the last cue ends.

@@ -23,6 +23,13 @@ fn srt_with_bom_crlf_and_decomposed_text_is_served_as_webvtt() {
          3\n00:01:02.003 --> 01:00:00.000\nĐồng chí Bí thư phát biểu &lt;3\n\n"
     );
     assert_eq!(captions.cues[1].plain_text(), "Chi bộ Q&A");
+    let timed = captions.timed_texts();
+    assert_eq!(
+        timed[0],
+        TimedText {
+            start_ms: 1_200, end_ms: 4_750, text: "Hội nghị giao ban trực tuyến toàn tỉnh Thái Bình".into()
+        }
+    );
     assert_eq!(captions.cues[2].plain_text(), "Đồng chí Bí thư phát biểu <3");
 }
 

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     error::{ArchiveError, Reason, Result},
-    format::captions::{CaptionFormat, TrackKind},
+    format::captions::{CaptionFormat, TimedText, TrackKind},
     ids::MediaId,
     metadata::{CaptionStore, CaptionTrackRecord, MediaRecord, ObjectRef, TrackChange, changes::Change},
 };
@@ -49,9 +49,19 @@ fn track_from_row(row: &AnyRow) -> Result<CaptionTrackRecord> {
     })
 }
 
-async fn insert_track<'c>(executor: impl Executor<'c, Database = Any>, track: &CaptionTrackRecord) -> Result<()> {
-    let values = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15";
-    sqlx::query(AssertSqlSafe(format!("INSERT INTO caption_tracks ({TRACK_COLUMNS}) VALUES ({values})")))
+/// The stored form of a track's words (`cues`, JSON).
+pub(super) fn cues_from_json(json: &str) -> Result<Vec<TimedText>> {
+    serde_json::from_str(json).map_err(|e| ArchiveError::internal("reading caption words", e))
+}
+
+async fn insert_track<'c>(
+    executor: impl Executor<'c, Database = Any>,
+    track: &CaptionTrackRecord,
+    cues: &[TimedText],
+) -> Result<()> {
+    let cues = serde_json::to_string(cues).map_err(|e| ArchiveError::internal("encoding caption words", e))?;
+    let values = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
+    sqlx::query(AssertSqlSafe(format!("INSERT INTO caption_tracks ({TRACK_COLUMNS}, cues) VALUES ({values})")))
         .bind(track.media_id.as_str())
         .bind(&track.track_id)
         .bind(&track.language)
@@ -67,6 +77,7 @@ async fn insert_track<'c>(executor: impl Executor<'c, Database = Any>, track: &C
         .bind(i64::from(track.cue_count))
         .bind(track.end_ms as i64)
         .bind(micros(&track.update_time))
+        .bind(cues)
         .execute(executor)
         .await?;
     Ok(())
@@ -158,11 +169,16 @@ impl SqlMetadataStore {
 
 #[async_trait]
 impl CaptionStore for SqlMetadataStore {
-    async fn put_caption_track(&self, track: &CaptionTrackRecord, expected_etag: Option<&str>) -> Result<TrackChange> {
+    async fn put_caption_track(
+        &self,
+        track: &CaptionTrackRecord,
+        cues: &[TimedText],
+        expected_etag: Option<&str>,
+    ) -> Result<TrackChange> {
         timed!("put_caption_track", async {
             let (mut tx, media) = self.begin_track_change(&track.media_id, expected_etag).await?;
             let previous = Self::take_track(&mut tx, &track.media_id, &track.track_id).await?;
-            insert_track(&mut *tx, track).await?;
+            insert_track(&mut *tx, track, cues).await?;
             self.finish_track_change(tx, media, &track.track_id, previous).await
         })
     }
@@ -186,11 +202,11 @@ impl CaptionStore for SqlMetadataStore {
         timed!("caption_tracks", tracks_of(&self.readers, media))
     }
 
-    async fn restore_caption_tracks(&self, tracks: &[CaptionTrackRecord]) -> Result<()> {
+    async fn restore_caption_tracks(&self, tracks: &[(CaptionTrackRecord, Vec<TimedText>)]) -> Result<()> {
         timed!("restore_caption_tracks", async {
             let mut tx = self.begin_write().await?;
-            for track in tracks {
-                insert_track(&mut *tx, track).await?;
+            for (track, cues) in tracks {
+                insert_track(&mut *tx, track, cues).await?;
             }
             Ok(tx.commit().await?)
         })

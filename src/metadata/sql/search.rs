@@ -1,20 +1,24 @@
 //! What the search index (`crate::search`) is built from: the current
 //! revision of each live article with its links and its body, as
-//! `article_texts` keeps it beside the article in the same transaction.
+//! `article_texts` keeps it beside the article in the same transaction,
+//! and the words of the caption tracks of the clips it links.
 
 use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder},
+    captions::cues_from_json,
+    errors::stored_id,
     rows::article_from_row,
     timing::timed,
 };
 use crate::{
     error::Result,
-    ids::ArticleId,
-    metadata::{IndexedArticle, SearchSource, SearchText},
+    ids::{ArticleId, MediaId},
+    metadata::{ArticleRecord, ClipCaptions, IndexedArticle, SearchSource, SearchText},
 };
 use async_trait::async_trait;
 use sqlx::{Any, Row, Transaction, any::AnyRow};
+use std::collections::HashMap;
 
 /// Columns of an indexed article: the article row and its body.
 const INDEXED: &str = "SELECT a.*, COALESCE(t.body, '') AS search_body FROM articles a \
@@ -47,7 +51,41 @@ impl SqlMetadataStore {
             bodies.push(row.try_get::<String, _>("search_body")?);
         }
         let records = self.with_links(records).await?;
-        Ok(records.into_iter().zip(bodies).map(|(record, body)| IndexedArticle { record, body }).collect())
+        let mut captions = self.captions_of(&records).await?;
+        Ok(records
+            .into_iter()
+            .zip(bodies)
+            .map(|(record, body)| {
+                let captions = captions.remove(&record.id).unwrap_or_default();
+                IndexedArticle { record, body, captions }
+            })
+            .collect())
+    }
+
+    /// The caption words of the clips each of `records` links, by article.
+    async fn captions_of(&self, records: &[ArticleRecord]) -> Result<HashMap<ArticleId, Vec<ClipCaptions>>> {
+        if !records.iter().any(|record| record.media.iter().any(|link| link.media_id.is_some())) {
+            return Ok(HashMap::new());
+        }
+        let mut sql = SqlBuilder::new(
+            "SELECT DISTINCT m.article_id, t.media_id, t.track_id, t.language, t.cues FROM article_media m \
+             JOIN caption_tracks t ON t.media_id = m.media_id WHERE m.article_id IN (",
+        );
+        for (i, record) in records.iter().enumerate() {
+            sql.push(if i == 0 { "" } else { ", " }).bind(Arg::Text(record.id.as_str().to_owned()));
+        }
+        sql.push(") ORDER BY m.article_id, t.media_id, t.track_id");
+        let mut captions: HashMap<ArticleId, Vec<ClipCaptions>> = HashMap::new();
+        for row in sql.fetch_all(&self.readers).await? {
+            let article = stored_id(ArticleId::parse, &row.try_get::<String, _>("article_id")?)?;
+            captions.entry(article).or_default().push(ClipCaptions {
+                media_id: stored_id(MediaId::parse, &row.try_get::<String, _>("media_id")?)?,
+                track_id: row.try_get("track_id")?,
+                language: row.try_get("language")?,
+                cues: cues_from_json(&row.try_get::<String, _>("cues")?)?,
+            });
+        }
+        Ok(captions)
     }
 }
 
@@ -79,6 +117,21 @@ impl SearchSource for SqlMetadataStore {
             sql.push(")");
             let rows = sql.fetch_all(&self.readers).await?;
             self.indexed(rows).await
+        })
+    }
+
+    async fn articles_linking(&self, media: &[MediaId]) -> Result<Vec<ArticleId>> {
+        timed!("articles_linking", async {
+            if media.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut sql = SqlBuilder::new("SELECT DISTINCT article_id FROM article_media WHERE media_id IN (");
+            for (i, id) in media.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { ", " }).bind(Arg::Text(id.as_str().to_owned()));
+            }
+            sql.push(") ORDER BY article_id");
+            let rows = sql.fetch_all(&self.readers).await?;
+            rows.iter().map(|row| stored_id(ArticleId::parse, &row.try_get::<String, _>("article_id")?)).collect()
         })
     }
 }

@@ -47,16 +47,16 @@ pub const EXACT_TIER: Score = 1000.0;
 const WINDOW_DOCS: DocId = 4096;
 
 /// The folded text fields' weights, by name: title, keywords, author,
-/// body.
-pub const WEIGHTS: [Score; 4] = [3.0, 2.0, 1.5, 1.0];
+/// body, the words spoken in the linked clips (caption tracks).
+pub const WEIGHTS: [Score; 5] = [3.0, 2.0, 1.5, 1.0, 0.8];
 
-fn weighted(fields: &Fields) -> [(Field, Score); 4] {
-    [fields.title, fields.keywords_text, fields.author_text, fields.body]
+fn weighted(fields: &Fields) -> [(Field, Score); 5] {
+    [fields.title, fields.keywords_text, fields.author_text, fields.body, fields.captions]
         .into_iter()
         .zip(WEIGHTS)
         .collect::<Vec<_>>()
         .try_into()
-        .expect("four fields")
+        .expect("five fields")
 }
 
 /// A maximum made a little larger than what rounding can reach.
@@ -489,7 +489,7 @@ mod tests {
         for (i, doc) in docs.iter().enumerate() {
             let mut record = sample_record(&format!("a-{i}"), &text(&doc.title), 1_500_000_000 + doc.publish);
             record.author = AUTHORS[doc.author].into();
-            let article = IndexedArticle { record, body: text(&doc.body) };
+            let article = IndexedArticle { record, body: text(&doc.body), captions: Vec::new() };
             index.put(&article.record.id, Some(&article)).unwrap();
             if i % segment == segment - 1 {
                 commit(i).unwrap();

@@ -53,6 +53,7 @@ async fn playback_urls_expire_and_resist_tampering(stack: Stack) {
         disposition: pb::Disposition::Unspecified.into(),
         name: media.name.clone(),
         ttl: Some(pbjson_types::Duration { seconds: 8 * 24 * 3600, nanos: 0 }),
+        start: None,
     };
     assert_eq!(server.media().get_playback_url(too_long).await.unwrap_err().code(), Code::InvalidArgument);
 }
@@ -64,6 +65,7 @@ async fn playback_urls_can_download_and_share_cross_origin(stack: Stack) {
         name: media.name.clone(),
         ttl: None,
         disposition: pb::Disposition::Attachment.into(),
+        start: None,
     };
     let url = server.media().get_playback_url(request).await.unwrap().into_inner().url;
     let (status, headers, _) = http_get(&url, Some("bytes=0-9")).await;
