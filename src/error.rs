@@ -92,7 +92,8 @@ impl ErrorKind {
             | Reason::CaptionsTooLarge
             | Reason::InvalidLanguage
             | Reason::InvalidTrack
-            | Reason::InvalidStart => InvalidArgument,
+            | Reason::InvalidStart
+            | Reason::InvalidPictureSize => InvalidArgument,
             Reason::ArticleNotFound
             | Reason::RevisionNotFound
             | Reason::MediaNotFound
@@ -112,7 +113,8 @@ impl ErrorKind {
             | Reason::NotPurgeable
             | Reason::MediaInUse
             | Reason::UploadFinished
-            | Reason::OffsetMismatch => FailedPrecondition,
+            | Reason::OffsetMismatch
+            | Reason::PictureUnavailable => FailedPrecondition,
             Reason::OffsetPastEnd | Reason::CursorExpired => OutOfRange,
             Reason::UploadTooLarge
             | Reason::UploadTooLong

@@ -9,7 +9,7 @@
 //! manifest, then the files nothing names any more. A crash between two
 //! steps leaves only files no record names, which the sweep removes.
 
-use super::{Archive, now, run_to_completion};
+use super::{Archive, clip_files::track_file, now, run_to_completion};
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, Reason, Result, quoted},
@@ -98,17 +98,6 @@ fn language(tag: &str) -> Result<String> {
 
 fn object(key: BlobKey, bytes: &[u8]) -> ObjectRef {
     ObjectRef { key, size_bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)) }
-}
-
-/// `/media/{id}/`: what a clip's prefix token signs.
-pub fn clip_prefix(id: &MediaId) -> String {
-    format!("/media/{id}/")
-}
-
-/// Where a track is served under a prefix token: `captions/{track_id}.vtt`
-/// below [`clip_prefix`].
-pub fn track_file(track_id: &str) -> String {
-    format!("captions/{track_id}.vtt")
 }
 
 impl Archive {
@@ -212,19 +201,14 @@ impl Archive {
         Ok((track, bytes))
     }
 
-    /// Every track of a clip with its URL, signed until `expires` under one
-    /// prefix token.
-    pub(crate) async fn playback_tracks(&self, media: &MediaId, expires: i64) -> Result<Vec<PlaybackTrack>> {
+    /// Every track of a clip with its URL below `files` (the clip's signed
+    /// prefix on the gateway).
+    pub(crate) async fn playback_tracks(&self, media: &MediaId, files: &str) -> Result<Vec<PlaybackTrack>> {
         let tracks = self.metadata.caption_tracks(media).await?;
-        if tracks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let prefix = clip_prefix(media);
-        let token = self.signer.sign_prefix(&prefix, expires);
         Ok(tracks
             .into_iter()
             .map(|track| {
-                let url = format!("{}/s/{token}{prefix}{}", self.gateway_base_url, track_file(&track.track_id));
+                let url = format!("{files}{}", track_file(&track.track_id));
                 PlaybackTrack { track, url }
             })
             .collect())

@@ -2,7 +2,7 @@
 //! playback URLs, links to articles, deletion. The upload RPCs (UploadMedia,
 //! StartUpload, QueryUpload, CancelUpload) are in [`super::upload`].
 
-use super::{Archive, MediaUpload, now, run_to_completion};
+use super::{Archive, MediaUpload, clip_files, now, run_to_completion};
 use crate::error::Reason;
 use crate::format::media_type;
 use crate::{
@@ -46,6 +46,8 @@ pub struct PlaybackUrl {
     pub expire_time: DateTime<Utc>,
     pub content_type: String,
     pub tracks: Vec<super::PlaybackTrack>,
+    /// The clip's thumbnails (an MP4 clip's), for `?time=&width=&height=`.
+    pub thumbnail_url: Option<String>,
 }
 
 /// The content type of a clip uploaded as `filename` with none declared.
@@ -251,9 +253,13 @@ impl Archive {
                 format!("{}{path}?{query}", self.gateway_base_url)
             }
         };
-        let tracks = self.playback_tracks(id, expires).await?;
+        // The clip's files, under one token that signs its prefix.
+        let prefix = clip_files::clip_prefix(id);
+        let files = format!("{}/s/{}{prefix}", self.gateway_base_url, self.signer.sign_prefix(&prefix, expires));
+        let tracks = self.playback_tracks(id, &files).await?;
+        let thumbnail_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::THUMBNAIL_FILE));
         let url = url + &fragment;
-        Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned(), tracks })
+        Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned(), tracks, thumbnail_url })
     }
 
     /// Deletes a clip: its record (with `force`, after detaching it from the
@@ -282,6 +288,7 @@ impl Archive {
                     archive.discard(key).await;
                 }
             }
+            archive.discard_thumbnails(&id).await;
             tracing::info!(media = %id, detached = deleted.detached.len(), objects = deleted.unreferenced.len(), "deleted a clip");
             Ok(MediaDeletion { objects_deleted: !deleted.unreferenced.is_empty(), detached: deleted.detached })
         })

@@ -27,6 +27,7 @@ pub mod bounds;
 pub mod captions;
 mod catalog;
 mod changes;
+pub mod clip_files;
 mod fixity;
 pub mod manifest;
 mod media;
@@ -38,6 +39,7 @@ mod search;
 pub mod signing;
 mod stored_clip;
 mod sweep;
+mod thumbnails;
 mod upload;
 
 pub use article_cache::ArticleCache;
@@ -51,6 +53,7 @@ pub use media::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition
 pub use search::{RelatedArticles, SearchArticles, SearchPage, SearchResult};
 pub use stored_clip::scan_stored;
 pub use sweep::SweepReport;
+pub use thumbnails::{Thumbnail, ThumbnailRequest};
 pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadCaller, UploadMessage, UploadStatus};
 
 use crate::{
@@ -98,6 +101,8 @@ pub struct Archive {
     pub(crate) article_cache: Arc<ArticleCache>,
     /// This replica's search index; searches are UNAVAILABLE without one.
     pub(crate) search: Option<Arc<crate::search::SearchIndex>>,
+    /// Where frames are decoded: one slot per core.
+    pub(crate) pictures: Arc<thumbnails::PicturePool>,
 }
 
 impl Archive {
@@ -132,6 +137,7 @@ impl Archive {
             max_message_bytes: crate::config::ServerSettings::default().max_message_bytes,
             search: None,
             article_cache: Arc::new(ArticleCache::new(0)),
+            pictures: Default::default(),
         }
     }
 

@@ -8,3 +8,4 @@ pub mod export;
 pub mod forms;
 pub mod media_type;
 pub mod mp4;
+pub mod picture;

@@ -59,7 +59,13 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::IF_MATCH,
             header::IF_UNMODIFIED_SINCE,
         ])
-        .expose_headers([header::CONTENT_RANGE, header::CONTENT_LENGTH, header::ACCEPT_RANGES, header::ETAG])
+        .expose_headers([
+            header::CONTENT_RANGE,
+            header::CONTENT_LENGTH,
+            header::ACCEPT_RANGES,
+            header::ETAG,
+            header::HeaderName::from_static(signed::FRAME_TIME),
+        ])
         .max_age(Duration::from_secs(86_400))
 }
 

@@ -1,5 +1,8 @@
 //! What is served under a clip's prefix token (`/s/{token}/media/{id}/…`,
-//! see [`crate::domain::signing`]): the clip's caption tracks as WebVTT.
+//! see [`crate::domain::signing`]): the clip's caption tracks as WebVTT
+//! (`captions/{track}.vtt`) and its thumbnails
+//! (`thumbnail.jpg?time=SECONDS&width=W&height=H`, made on first request;
+//! `Frame-Time` says when the frame shown starts).
 //! The token signs the prefix `/media/{id}/` exactly as requested, before
 //! any decoding; what follows it names the file.
 
@@ -8,7 +11,12 @@ use super::{
     failed, plain,
 };
 use crate::{
-    domain::{Archive, captions::WEBVTT_CONTENT_TYPE, signing::SignatureError},
+    domain::{
+        Archive, ThumbnailRequest,
+        captions::WEBVTT_CONTENT_TYPE,
+        clip_files::{THUMBNAIL_FILE, track_of_file},
+        signing::SignatureError,
+    },
     ids::MediaId,
 };
 use axum::{
@@ -40,9 +48,13 @@ pub(super) async fn serve_signed(State(archive): State<Archive>, uri: Uri, heade
         Err(SignatureError::Expired) => return plain(StatusCode::FORBIDDEN, "the URL has expired\n"),
         Err(_) => return plain(StatusCode::FORBIDDEN, "the URL's signature is not valid\n"),
     }
-    let (Ok(id), Some(track_id)) =
-        (MediaId::parse(id), file.strip_prefix("captions/").and_then(|name| name.strip_suffix(".vtt")))
-    else {
+    let Ok(id) = MediaId::parse(id) else {
+        return plain(StatusCode::NOT_FOUND, "no such file\n");
+    };
+    if file == THUMBNAIL_FILE {
+        return serve_thumbnail(&archive, id, uri.query().unwrap_or_default()).await;
+    }
+    let Some(track_id) = track_of_file(file) else {
         return plain(StatusCode::NOT_FOUND, "no such file\n");
     };
     let (track, bytes) = match archive.served_captions(&id, track_id).await {
@@ -76,9 +88,65 @@ pub(super) async fn serve_signed(State(archive): State<Archive>, uri: Uri, heade
     response.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// The response header that says when the frame shown starts (seconds).
+pub const FRAME_TIME: &str = "frame-time";
+
+/// `time` (seconds, default 0), `width` and `height` (pixels) of a
+/// thumbnail's query, or what is wrong with them.
+fn thumbnail_query(query: &str) -> Result<(u64, Option<u32>, Option<u32>), String> {
+    let (mut at_ms, mut width, mut height) = (0, None, None);
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let pixels = || value.parse::<u32>().map_err(|_| format!("{name} must be a whole number of pixels"));
+        match name.as_ref() {
+            "time" => {
+                let seconds: f64 = value.parse().map_err(|_| "time must be a number of seconds".to_owned())?;
+                if !(seconds.is_finite() && seconds >= 0.0) {
+                    return Err("time must be a number of seconds, 0 or more".into());
+                }
+                at_ms = (seconds * 1000.0).round() as u64;
+            }
+            "width" => width = Some(pixels()?),
+            "height" => height = Some(pixels()?),
+            _ => {}
+        }
+    }
+    Ok((at_ms, width, height))
+}
+
+async fn serve_thumbnail(archive: &Archive, media: MediaId, query: &str) -> Response {
+    let (at_ms, width, height) = match thumbnail_query(query) {
+        Ok(asked) => asked,
+        Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+    };
+    let request = ThumbnailRequest { media, at_ms, width, height };
+    let thumbnail = match archive.thumbnail(&request).await {
+        Ok(thumbnail) => thumbnail,
+        Err(error) => return failed(error),
+    };
+    let shown = format!("{}.{:03}", thumbnail.shown_ms / 1000, thumbnail.shown_ms % 1000);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "image/jpeg")
+        .header(header::CONTENT_LENGTH, thumbnail.jpeg.len())
+        // The same query of the same clip always shows the same frame.
+        .header(header::CACHE_CONTROL, "private, max-age=86400")
+        .header(FRAME_TIME, shown)
+        .body(Body::from(thumbnail.jpeg))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::{split, thumbnail_query};
+
+    #[test]
+    fn a_thumbnail_query_is_read_or_refused() {
+        assert_eq!(thumbnail_query("time=1.04&width=160"), Ok((1040, Some(160), None)));
+        assert_eq!(thumbnail_query(""), Ok((0, None, None)));
+        for bad in ["time=-1", "time=x", "time=inf", "width=1.5", "height=-3"] {
+            assert!(thumbnail_query(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_path_splits_into_token_prefix_id_and_file() {

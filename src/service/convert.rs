@@ -222,6 +222,7 @@ pub fn playback_url(url: PlaybackUrl) -> pb::GetPlaybackUrlResponse {
         url: url.url,
         expire_time: Some(timestamp(&url.expire_time)),
         content_type: url.content_type,
+        thumbnail_url: url.thumbnail_url.unwrap_or_default(),
         caption_tracks: url
             .tracks
             .into_iter()

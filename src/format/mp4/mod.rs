@@ -1,9 +1,13 @@
 //! MP4 clips: follow the boxes of a stream or a stored object ([`scan`]), read the
 //! metadata with Mozilla's mp4parse ([`probe`]), and plan a faststart
-//! rendition with Signal's mp4san ([`faststart`]). Parsers run on untrusted
+//! rendition with Signal's mp4san ([`faststart`]), and decode the frame
+//! shown at a time ([`frames`]). Parsers run on untrusted
 //! bytes, so they run off the async threads and a panic is an error.
 
 pub mod faststart;
+#[cfg(test)]
+mod frame_tests;
+pub mod frames;
 pub mod probe;
 #[cfg(test)]
 mod robustness;

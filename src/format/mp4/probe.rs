@@ -51,6 +51,19 @@ fn audio_codec(codec: CodecType, specific: &AudioCodecSpecific) -> String {
     }
 }
 
+/// The code of each sample description's first entry (`avc1`, `hvc1`,
+/// `mp4a`, ...) in `head` (`ftyp` and `moov`), in track order: mp4parse
+/// does not keep the code of an entry it does not know.
+pub(crate) fn sample_entry_codes(head: &[u8]) -> Vec<String> {
+    head.windows(4)
+        .enumerate()
+        .filter(|(_, window)| window == b"stsd")
+        // `stsd` | version, flags | entry count | entry size | entry code
+        .filter_map(|(at, _)| head.get(at + 16..at + 20))
+        .map(|code| String::from_utf8_lossy(code).into_owned())
+        .collect()
+}
+
 /// Reads the metadata of a scanned MP4.
 pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
     let head = layout.head();
@@ -58,7 +71,8 @@ pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
         mp4parse::read_mp4(&mut std::io::Cursor::new(&head)).map_err(|e| format!("not a valid MP4: {e:?}"))?;
     let mut info = Mp4Info { faststart: layout.moov_before_mdat(), ..Default::default() };
     let mut longest_track: f64 = 0.0;
-    for track in context.tracks.iter() {
+    let codes = sample_entry_codes(&head);
+    for (index, track) in context.tracks.iter().enumerate() {
         let seconds = match (&track.duration, &track.timescale) {
             (Some(duration), Some(scale)) if scale.0 > 0 => duration.0 as f64 / scale.0 as f64,
             _ => match (&track.tkhd, &context.timescale) {
@@ -76,11 +90,14 @@ pub fn probe(layout: &Layout) -> Result<Mp4Info, String> {
             Some(SampleEntry::Audio(audio)) if info.audio_codec.is_empty() => {
                 info.audio_codec = audio_codec(audio.codec_type, &audio.codec_specific);
             }
-            _ if track.track_type == TrackType::Video && info.width == 0 => {
+            // A video codec mp4parse does not know (HEVC's `hvc1`, ...): still
+            // a clip, named by its code.
+            _ if track.track_type == TrackType::Video && info.video_codec.is_empty() => {
                 if let Some(tkhd) = &track.tkhd {
                     info.width = tkhd.width >> 16;
                     info.height = tkhd.height >> 16;
                 }
+                info.video_codec = codes.get(index).cloned().unwrap_or_else(|| "unknown".into());
             }
             _ => {}
         }
@@ -154,6 +171,9 @@ mod tests {
             assert_eq!(info.faststart, faststart, "{name}");
             assert!((600_000..800_000).contains(&info.bitrate_bps), "{name}: {}", info.bitrate_bps);
         }
+        let hevc = std::fs::read(format!("{}/tests/fixtures/frames/hevc.mp4", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let info = probe(&scan(&hevc)).expect("an HEVC clip is a clip");
+        assert_eq!((info.video_codec.as_str(), info.width, info.height), ("hvc1", 320, 180));
     }
 
     /// The movie header's duration wins over a longer track (an audio

@@ -1,10 +1,11 @@
 //! The MP4 path must never panic, whatever the bytes: thousands of mutants
 //! of the fixture clips (bytes flipped, sizes set to extremes, boxes cut
-//! short) and random inputs go through scan, probe and faststart planning
-//! with no `catch_unwind` in between. (`fuzz/` holds the cargo-fuzz target
+//! short) and random inputs go through scan, probe, faststart planning and
+//! the frame path (track, plan, decode of the first frame) with no
+//! `catch_unwind` in between. (`fuzz/` holds the cargo-fuzz target
 //! for longer runs.)
 
-use super::{Scanner, faststart, probe};
+use super::{Scanner, faststart, frames, probe};
 
 /// Deterministic xorshift, so a failure names a reproducible case.
 struct Rng(u64);
@@ -32,6 +33,17 @@ fn exercise(bytes: &[u8], chunk: usize) -> bool {
     let Ok(layout) = scanner.finish() else { return false };
     let _ = probe::probe(&layout);
     let _ = faststart::plan(&layout, 1 << 20);
+    let limits = frames::FrameLimits { max_pixels: 1 << 22, max_samples: 30, max_bytes: 1 << 22 };
+    if let Ok(track) = frames::video_track(&layout.head()) {
+        for at_ms in [0, 4_000, u64::MAX / 4] {
+            let Ok(plan) = track.plan(at_ms, &limits) else { continue };
+            if let Some(range) = bytes.get(plan.bytes.start as usize..plan.bytes.end as usize)
+                && at_ms == 0
+            {
+                let _ = track.decode(&plan, range);
+            }
+        }
+    }
     true
 }
 

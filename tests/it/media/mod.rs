@@ -69,6 +69,7 @@ mod captions;
 mod clips;
 mod one_shot;
 mod playback;
+mod thumbnails;
 
 mod deletion;
 mod resumable;

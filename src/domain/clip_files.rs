@@ -1,0 +1,22 @@
+//! The paths of a clip's files under its prefix token, the one place they
+//! are written: what `GetPlaybackUrl` signs and what the gateway serves.
+
+use crate::ids::MediaId;
+
+/// `/media/{id}/`: what a clip's prefix token signs.
+pub fn clip_prefix(id: &MediaId) -> String {
+    format!("/media/{id}/")
+}
+
+/// A caption track's file below [`clip_prefix`]: `captions/{track_id}.vtt`.
+pub fn track_file(track_id: &str) -> String {
+    format!("captions/{track_id}.vtt")
+}
+
+/// The track id of a caption file's path below the prefix.
+pub fn track_of_file(file: &str) -> Option<&str> {
+    file.strip_prefix("captions/").and_then(|name| name.strip_suffix(".vtt"))
+}
+
+/// Thumbnails below the prefix (`?time=SECONDS&width=W&height=H`).
+pub const THUMBNAIL_FILE: &str = "thumbnail.jpg";

@@ -1,0 +1,169 @@
+//! Thumbnails: the frame a clip shows at a time, upright, at a size asked
+//! (aspect kept, bounded), as JPEG, made on first request in a bounded
+//! pool, then stored beside the clip and served from there.
+//!
+//! A thumbnail is stored under the frame it shows and its size
+//! (`media/{id}/thumbnails/{shown_ms}-{w}x{h}.jpg`), so every time that
+//! shows the same frame shares one object; finding that frame reads the
+//! clip's `moov` (ranged reads), never its media data. Decoding reads only
+//! the samples from the frame's keyframe, bounded by [`LIMITS`], on a
+//! blocking thread under a permit of the pool (one per core), within
+//! [`DECODE_TIMEOUT`]; a panic in a parser or the decoder is an error.
+
+use super::{Archive, stored_clip::scan_stored};
+use crate::{
+    blob::BlobKey,
+    error::{ArchiveError, Reason, Result},
+    format::{
+        mp4::frames::{self, DecodePlan, FrameError, FrameLimits, VideoTrack},
+        picture,
+    },
+    ids::MediaId,
+    metadata::MediaRecord,
+};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use std::{sync::Arc, time::Duration};
+
+/// What one thumbnail may cost: a 4K picture, 10 s of 30 fps after its
+/// keyframe, 64 MiB of the clip.
+pub const LIMITS: FrameLimits = FrameLimits { max_pixels: 3840 * 2160, max_samples: 300, max_bytes: 64 << 20 };
+/// Longest a thumbnail's decoding may take before the request fails.
+pub const DECODE_TIMEOUT: Duration = Duration::from_secs(20);
+const JPEG: &str = "image/jpeg";
+
+/// A thumbnail asked for.
+#[derive(Debug, Clone)]
+pub struct ThumbnailRequest {
+    pub media: MediaId,
+    pub at_ms: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// A thumbnail made (or found stored).
+#[derive(Debug, Clone)]
+pub struct Thumbnail {
+    pub jpeg: Bytes,
+    /// When the frame shown starts in the clip (the exact frame at the time
+    /// asked: the last to start by then).
+    pub shown_ms: u64,
+    pub width: u32,
+    pub height: u32,
+    pub key: BlobKey,
+}
+
+/// Decoding slots: one per core, shared by every picture this server makes.
+#[derive(Debug)]
+pub struct PicturePool {
+    slots: tokio::sync::Semaphore,
+}
+
+impl Default for PicturePool {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self { slots: tokio::sync::Semaphore::new(cores) }
+    }
+}
+
+impl PicturePool {
+    /// Runs `work` on a blocking thread under a slot, within
+    /// [`DECODE_TIMEOUT`]; a panic is an error.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> std::result::Result<T, FrameError> + Send + 'static,
+    ) -> Result<T> {
+        let _slot = self.slots.acquire().await.map_err(|e| ArchiveError::internal("the picture pool", e))?;
+        let task = tokio::task::spawn_blocking(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+        match tokio::time::timeout(DECODE_TIMEOUT, task).await {
+            Ok(Ok(Ok(result))) => result.map_err(refused),
+            Ok(Ok(Err(_))) => Err(refused(FrameError::Damaged("the decoder failed on this clip".into()))),
+            Ok(Err(error)) => Err(ArchiveError::internal("decoding a frame", error)),
+            Err(_) => Err(ArchiveError::new(
+                Reason::PictureUnavailable,
+                format!("decoding the frame took over {} s", DECODE_TIMEOUT.as_secs()),
+            )),
+        }
+    }
+}
+
+/// A frame that cannot be made, as FAILED_PRECONDITION with its reason.
+fn refused(error: FrameError) -> ArchiveError {
+    ArchiveError::new(Reason::PictureUnavailable, error.to_string())
+}
+
+fn thumbnail_key(media: &MediaId, shown_ms: u64, size: (u32, u32)) -> BlobKey {
+    BlobKey::parse(&format!("media/{media}/thumbnails/{shown_ms}-{}x{}.jpg", size.0, size.1))
+        .expect("a media id and numbers make a valid key")
+}
+
+impl Archive {
+    /// The video track of a clip (its playback copy: `moov` first).
+    async fn video_track(&self, media: &MediaRecord) -> Result<Arc<VideoTrack>> {
+        if media.mp4.is_none() {
+            return Err(ArchiveError::new(
+                Reason::PictureUnavailable,
+                format!("media {} is not an MP4 clip; it has no frames", media.id.name()),
+            ));
+        }
+        let object = media.playback_object();
+        let layout =
+            scan_stored(self.blobs.as_ref(), &object.key, object.size_bytes, self.media_settings.max_moov_bytes)
+                .await
+                .map_err(|why| refused(FrameError::Damaged(why)))?;
+        let head = layout.head();
+        Ok(Arc::new(self.pictures.run(move || frames::video_track(&head)).await?))
+    }
+
+    /// The frame of `track` that `plan` names, read from the clip and decoded.
+    async fn decode(&self, media: &MediaRecord, track: Arc<VideoTrack>, plan: DecodePlan) -> Result<image::RgbImage> {
+        let object = media.playback_object();
+        let stream = self.blobs.get(&object.key, plan.bytes.clone()).await?;
+        let bytes: Vec<Bytes> =
+            stream.try_collect().await.map_err(|error| ArchiveError::unavailable("reading the clip", error))?;
+        let bytes = bytes.concat();
+        self.pictures
+            .run(move || track.decode(&plan, &bytes).map(|frame| picture::upright(frame, track.rotation)))
+            .await
+    }
+
+    /// The thumbnail `request` asks for: stored, or made now and stored.
+    pub async fn thumbnail(&self, request: &ThumbnailRequest) -> Result<Thumbnail> {
+        let media = self.metadata.get_media(&request.media).await?;
+        let track = self.video_track(&media).await?;
+        let plan = track.plan(request.at_ms, &LIMITS).map_err(refused)?;
+        let (width, height) =
+            if track.rotation % 180 == 90 { (track.height, track.width) } else { (track.width, track.height) };
+        let size = picture::fit(width, height, request.width, request.height)
+            .map_err(|why| ArchiveError::new(Reason::InvalidPictureSize, why))?;
+        let key = thumbnail_key(&media.id, plan.shown_ms, size);
+        let shown_ms = plan.shown_ms;
+        if let Some(stored) = self.blobs.head(&key).await? {
+            let jpeg = self.blobs.get_bytes(&key, stored).await?;
+            return Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1, key });
+        }
+        let frame = self.decode(&media, track, plan).await?;
+        let jpeg =
+            Bytes::from(self.pictures.run(move || picture::jpeg(&frame, size).map_err(FrameError::Damaged)).await?);
+        // Kept for the next request; a failure only costs a remake.
+        if let Err(error) = self.blobs.put(&key, jpeg.clone(), JPEG).await {
+            tracing::warn!(%key, error = ?error, "thumbnail not stored");
+        }
+        Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1, key })
+    }
+
+    /// Deletes the thumbnails stored for a clip (it is being deleted).
+    pub(crate) async fn discard_thumbnails(&self, media: &MediaId) {
+        let prefix = format!("media/{media}/thumbnails/");
+        let keys: Vec<BlobKey> = match self.blobs.list(&prefix).try_collect().await {
+            Ok(keys) => keys,
+            Err(error) => {
+                tracing::warn!(media = %media, error = ?error, "thumbnails of a deleted clip not listed");
+                return;
+            }
+        };
+        for key in &keys {
+            self.discard(key).await;
+        }
+    }
+}

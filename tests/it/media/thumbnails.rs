@@ -1,0 +1,88 @@
+//! Thumbnails (issue 30) through the playback answer's URL on both stacks:
+//! the frame FFmpeg shows at a time (PSNR ≥ 30 dB against its reference),
+//! the time it starts in a header, any size with the aspect kept, upright
+//! for a rotated track, made once and then served as stored; a clip that
+//! is not H.264 is refused with its codec named; a deleted clip takes its
+//! thumbnails with it.
+
+use super::*;
+
+fn frames_fixture(name: &str) -> Vec<u8> {
+    fixture(&format!("frames/{name}"))
+}
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let squares: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
+    let mse = squares / a.as_raw().len() as f64;
+    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+}
+
+async fn thumbnail_url(server: &TestServer, media: &pb::Media) -> String {
+    let url = playback_url(server, &media.name, None).await.thumbnail_url;
+    assert!(url.ends_with("/thumbnail.jpg"), "{url}");
+    url
+}
+
+async fn upload(server: &TestServer, name: &str) -> pb::Media {
+    server.upload(name, frames_fixture(name)).await.unwrap_or_else(|e| panic!("{name} uploads: {e:?}"))
+}
+
+async fn thumbnails_show_the_frame_at_a_time(stack: Stack) {
+    let server = TestServer::start(stack).await;
+    let media = upload(&server, "counter.mp4").await;
+    let media_id = media.name.trim_start_matches("media/").to_owned();
+    let base = thumbnail_url(&server, &media).await;
+    for (time, shown, reference) in [("1.04", "1.040", "counter-1040.png"), ("2.999", "2.960", "counter-2999.png")] {
+        let (status, headers, body) = http_get(&format!("{base}?time={time}"), None).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers["content-type"], "image/jpeg");
+        assert_eq!(headers["frame-time"], shown, "the frame shown starts then");
+        let got = image::load_from_memory(&body).unwrap().to_rgb8();
+        let expected = image::load_from_memory(&frames_fixture(reference)).unwrap().to_rgb8();
+        let quality = psnr(&got, &expected);
+        assert!(quality >= 30.0, "{time} s: {quality:.1} dB");
+    }
+    // Stored once made, and served from there.
+    let thumbnails =
+        |left: Vec<String>| left.into_iter().filter(|key| key.contains("/thumbnails/")).collect::<Vec<_>>();
+    assert_eq!(thumbnails(leftovers_of(&server, &media_id).await).len(), 2);
+    let (_, _, first) = http_get(&format!("{base}?time=1.04"), None).await;
+    let (_, _, again) = http_get(&format!("{base}?time=1.05"), None).await;
+    assert_eq!(first, again, "the same frame, from the same object");
+    assert_eq!(thumbnails(leftovers_of(&server, &media_id).await).len(), 2);
+    // Any size, the aspect kept.
+    let (status, _, small) = http_get(&format!("{base}?time=1&width=160"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(image::load_from_memory(&small).unwrap().to_rgb8().dimensions(), (160, 90));
+    let (_, _, boxed) = http_get(&format!("{base}?time=1&width=100&height=100"), None).await;
+    assert_eq!(image::load_from_memory(&boxed).unwrap().to_rgb8().dimensions(), (100, 56));
+    for bad in ["time=-1", "time=soon", "width=0", "width=5000"] {
+        let (status, _, body) = http_get(&format!("{base}?{bad}"), None).await;
+        assert_eq!(status, 400, "{bad}: {}", String::from_utf8_lossy(&body));
+    }
+    let forged = base.replace(&format!("/media/{media_id}/"), "/media/someone-else/");
+    assert_eq!(http_get(&forged, None).await.0, 403);
+
+    // A rotated track comes out upright.
+    let portrait = upload(&server, "portrait.mp4").await;
+    let (status, _, body) = http_get(&format!("{}?time=1", thumbnail_url(&server, &portrait).await), None).await;
+    assert_eq!(status, 200);
+    let got = image::load_from_memory(&body).unwrap().to_rgb8();
+    let expected = image::load_from_memory(&frames_fixture("portrait-1000.png")).unwrap().to_rgb8();
+    assert!(psnr(&got, &expected) >= 30.0, "upright: {:.1} dB", psnr(&got, &expected));
+
+    // HEVC is stored, and refused a picture with its codec named.
+    let hevc = upload(&server, "hevc.mp4").await;
+    let (status, _, body) = http_get(&format!("{}?time=0", thumbnail_url(&server, &hevc).await), None).await;
+    let message = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("hvc1") && message.contains("H.264"), "{message}");
+
+    // A deleted clip takes its thumbnails with it.
+    let delete = pb::DeleteMediaRequest { name: media.name.clone(), force: false };
+    server.media().delete_media(delete).await.unwrap();
+    assert_eq!(leftovers_of(&server, &media_id).await, Vec::<String>::new());
+}
+
+on_both_stacks!(thumbnails_show_the_frame_at_a_time);
