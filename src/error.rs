@@ -93,7 +93,8 @@ impl ErrorKind {
             | Reason::InvalidLanguage
             | Reason::InvalidTrack
             | Reason::InvalidStart
-            | Reason::InvalidPictureSize => InvalidArgument,
+            | Reason::InvalidPictureSize
+            | Reason::InvalidPoster => InvalidArgument,
             Reason::ArticleNotFound
             | Reason::RevisionNotFound
             | Reason::MediaNotFound

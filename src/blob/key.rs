@@ -51,6 +51,11 @@ impl BlobKey {
         Self(format!("media/{media}/captions/{}.vtt", uuid::Uuid::now_v7()))
     }
 
+    /// A new object for a clip's poster (`extension`: `jpg` or `png`).
+    pub fn new_poster(media: &MediaId, extension: &str) -> Self {
+        Self(format!("media/{media}/poster-{}.{extension}", uuid::Uuid::now_v7()))
+    }
+
     /// The self-describing record of an article (see `crate::domain::manifest`).
     pub fn article_manifest(article: &ArticleId) -> Self {
         Self(format!("articles/{article}/{MANIFEST_NAME}"))
@@ -71,7 +76,7 @@ impl BlobKey {
 
     /// Whose object this is and when its key was made, for the objects whose
     /// keys are generated per write (bodies, originals, renditions, caption
-    /// files); `None` for manifests and for anything this service did not
+    /// files, posters); `None` for manifests and for anything this service did not
     /// name. The time is the UUIDv7's, taken before the first byte was
     /// written.
     pub fn origin(&self) -> Option<ObjectOrigin> {
@@ -83,7 +88,11 @@ impl BlobKey {
             ["media", id, name] => {
                 let uuid = name
                     .strip_prefix("original-")
-                    .or_else(|| name.strip_prefix("faststart-").and_then(|n| n.strip_suffix(".mp4")))?;
+                    .or_else(|| name.strip_prefix("faststart-").and_then(|n| n.strip_suffix(".mp4")))
+                    .or_else(|| {
+                        let poster = name.strip_prefix("poster-")?;
+                        poster.strip_suffix(".jpg").or_else(|| poster.strip_suffix(".png"))
+                    })?;
                 (KeyOwner::Media(MediaId::parse(id).ok()?), uuid)
             }
             ["media", id, "captions", name] => {
@@ -142,6 +151,8 @@ mod tests {
             (BlobKey::new_media_rendition(&media), KeyOwner::Media(media.clone())),
             (BlobKey::new_caption_source(&media), KeyOwner::Media(media.clone())),
             (BlobKey::new_caption_served(&media), KeyOwner::Media(media.clone())),
+            (BlobKey::new_poster(&media, "jpg"), KeyOwner::Media(media.clone())),
+            (BlobKey::new_poster(&media, "png"), KeyOwner::Media(media.clone())),
         ] {
             let origin = key.origin().unwrap_or_else(|| panic!("{key} has no origin"));
             assert_eq!(origin.owner, owner, "{key}");

@@ -72,6 +72,12 @@ pub struct MediaSettings {
     pub max_upload_bytes: u64,
     /// Largest `moov` box (MP4 metadata) held in memory to probe a clip.
     pub max_moov_bytes: u64,
+    /// Where a clip's poster is taken from (the first frame near it that
+    /// is not blank).
+    pub poster_time_ms: u64,
+    /// Make the poster in the background after an upload (else on its
+    /// first request).
+    pub poster_at_upload: bool,
     /// Uploads in progress at once per server; more get RESOURCE_EXHAUSTED.
     /// With the S3 part buffers this bounds upload memory.
     pub max_concurrent_uploads: usize,
@@ -132,6 +138,8 @@ impl Default for MediaSettings {
             max_playback_ttl_seconds: 7 * 24 * 3600,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_moov_bytes: 64 * 1024 * 1024,
+            poster_time_ms: 1000,
+            poster_at_upload: true,
             max_concurrent_uploads: 16,
             upload_session_ttl_seconds: 24 * 3600,
             upload_janitor_interval_seconds: 300,

@@ -20,3 +20,6 @@ pub fn track_of_file(file: &str) -> Option<&str> {
 
 /// Thumbnails below the prefix (`?time=SECONDS&width=W&height=H`).
 pub const THUMBNAIL_FILE: &str = "thumbnail.jpg";
+
+/// The poster below the prefix (JPEG or PNG: its Content-Type says).
+pub const POSTER_FILE: &str = "poster";

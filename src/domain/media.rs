@@ -48,6 +48,8 @@ pub struct PlaybackUrl {
     pub tracks: Vec<super::PlaybackTrack>,
     /// The clip's thumbnails (an MP4 clip's), for `?time=&width=&height=`.
     pub thumbnail_url: Option<String>,
+    /// The clip's poster (an MP4 clip's).
+    pub poster_url: Option<String>,
 }
 
 /// The content type of a clip uploaded as `filename` with none declared.
@@ -258,8 +260,10 @@ impl Archive {
         let files = format!("{}/s/{}{prefix}", self.gateway_base_url, self.signer.sign_prefix(&prefix, expires));
         let tracks = self.playback_tracks(id, &files).await?;
         let thumbnail_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::THUMBNAIL_FILE));
+        let poster_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::POSTER_FILE));
         let url = url + &fragment;
-        Ok(PlaybackUrl { url, expire_time, content_type: served.content_type.to_owned(), tracks, thumbnail_url })
+        let content_type = served.content_type.to_owned();
+        Ok(PlaybackUrl { url, expire_time, content_type, tracks, thumbnail_url, poster_url })
     }
 
     /// Deletes a clip: its record (with `force`, after detaching it from the

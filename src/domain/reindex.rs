@@ -5,7 +5,7 @@ use crate::{
     domain::manifest::{self, ArticleManifest, MediaManifest},
     error::ErrorKind,
     format::captions,
-    metadata::{ArticleStore, CaptionStore, MediaStore, ObjectIndex, SearchText},
+    metadata::{ArticleStore, CaptionStore, MediaStore, ObjectIndex, PosterStore, SearchText},
 };
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
@@ -37,7 +37,7 @@ async fn check_object(blobs: &dyn BlobStore, key: &BlobKey, size: u64) -> anyhow
 /// `dyn MetadataStore`).
 pub async fn rebuild(
     blobs: &dyn BlobStore,
-    metadata: &(impl ObjectIndex + MediaStore + CaptionStore + ArticleStore + ?Sized),
+    metadata: &(impl ObjectIndex + MediaStore + CaptionStore + PosterStore + ArticleStore + ?Sized),
 ) -> anyhow::Result<ReindexReport> {
     anyhow::ensure!(metadata.is_empty().await?, "the metadata database is not empty; reindex fills an empty one");
     let mut report = ReindexReport::default();
@@ -60,8 +60,15 @@ pub async fn rebuild(
                 let cues = captions::read(&served).with_context(|| format!("{} does not read", track.served.key))?;
                 tracks.push((track, cues.timed_texts()));
             }
+            let poster = manifest.poster()?;
+            if let Some(poster) = &poster {
+                check_object(blobs, &poster.object.key, poster.object.size_bytes).await?;
+            }
             metadata.insert_media(&record).await?;
             metadata.restore_caption_tracks(&tracks).await?;
+            if let Some(poster) = &poster {
+                metadata.restore_poster(poster).await?;
+            }
             anyhow::Ok(())
         };
         match restored.await {

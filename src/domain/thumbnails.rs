@@ -69,7 +69,7 @@ impl Default for PicturePool {
 impl PicturePool {
     /// Runs `work` on a blocking thread under a slot, within
     /// [`DECODE_TIMEOUT`]; a panic is an error.
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> std::result::Result<T, FrameError> + Send + 'static,
     ) -> Result<T> {
@@ -88,7 +88,7 @@ impl PicturePool {
 }
 
 /// A frame that cannot be made, as FAILED_PRECONDITION with its reason.
-fn refused(error: FrameError) -> ArchiveError {
+pub(super) fn refused(error: FrameError) -> ArchiveError {
     ArchiveError::new(Reason::PictureUnavailable, error.to_string())
 }
 
@@ -99,7 +99,7 @@ fn thumbnail_key(media: &MediaId, shown_ms: u64, size: (u32, u32)) -> BlobKey {
 
 impl Archive {
     /// The video track of a clip (its playback copy: `moov` first).
-    async fn video_track(&self, media: &MediaRecord) -> Result<Arc<VideoTrack>> {
+    pub(super) async fn video_track(&self, media: &MediaRecord) -> Result<Arc<VideoTrack>> {
         if media.mp4.is_none() {
             return Err(ArchiveError::new(
                 Reason::PictureUnavailable,
@@ -115,8 +115,14 @@ impl Archive {
         Ok(Arc::new(self.pictures.run(move || frames::video_track(&head)).await?))
     }
 
-    /// The frame of `track` that `plan` names, read from the clip and decoded.
-    async fn decode(&self, media: &MediaRecord, track: Arc<VideoTrack>, plan: DecodePlan) -> Result<image::RgbImage> {
+    /// The frame of `track` that `plan` names, read from the clip, decoded
+    /// and turned upright.
+    pub(super) async fn decode_frame(
+        &self,
+        media: &MediaRecord,
+        track: Arc<VideoTrack>,
+        plan: DecodePlan,
+    ) -> Result<image::RgbImage> {
         let object = media.playback_object();
         let stream = self.blobs.get(&object.key, plan.bytes.clone()).await?;
         let bytes: Vec<Bytes> =
@@ -142,7 +148,7 @@ impl Archive {
             let jpeg = self.blobs.get_bytes(&key, stored).await?;
             return Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1, key });
         }
-        let frame = self.decode(&media, track, plan).await?;
+        let frame = self.decode_frame(&media, track, plan).await?;
         let jpeg =
             Bytes::from(self.pictures.run(move || picture::jpeg(&frame, size).map_err(FrameError::Damaged)).await?);
         // Kept for the next request; a failure only costs a remake.

@@ -2,7 +2,7 @@
 //! see [`crate::domain::signing`]): the clip's caption tracks as WebVTT
 //! (`captions/{track}.vtt`) and its thumbnails
 //! (`thumbnail.jpg?time=SECONDS&width=W&height=H`, made on first request;
-//! `Frame-Time` says when the frame shown starts).
+//! `Frame-Time` says when the frame shown starts) and its `poster`.
 //! The token signs the prefix `/media/{id}/` exactly as requested, before
 //! any decoding; what follows it names the file.
 
@@ -14,7 +14,7 @@ use crate::{
     domain::{
         Archive, ThumbnailRequest,
         captions::WEBVTT_CONTENT_TYPE,
-        clip_files::{THUMBNAIL_FILE, track_of_file},
+        clip_files::{POSTER_FILE, THUMBNAIL_FILE, track_of_file},
         signing::SignatureError,
     },
     ids::MediaId,
@@ -53,6 +53,9 @@ pub(super) async fn serve_signed(State(archive): State<Archive>, uri: Uri, heade
     };
     if file == THUMBNAIL_FILE {
         return serve_thumbnail(&archive, id, uri.query().unwrap_or_default()).await;
+    }
+    if file == POSTER_FILE {
+        return serve_poster(&archive, id, &headers).await;
     }
     let Some(track_id) = track_of_file(file) else {
         return plain(StatusCode::NOT_FOUND, "no such file\n");
@@ -123,7 +126,7 @@ async fn serve_thumbnail(archive: &Archive, media: MediaId, query: &str) -> Resp
         Ok(thumbnail) => thumbnail,
         Err(error) => return failed(error),
     };
-    let shown = format!("{}.{:03}", thumbnail.shown_ms / 1000, thumbnail.shown_ms % 1000);
+    let shown = frame_time(thumbnail.shown_ms);
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "image/jpeg")
@@ -133,6 +136,48 @@ async fn serve_thumbnail(archive: &Archive, media: MediaId, query: &str) -> Resp
         .header(FRAME_TIME, shown)
         .body(Body::from(thumbnail.jpeg))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `ms` as the seconds a `Frame-Time` header carries.
+fn frame_time(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+async fn serve_poster(archive: &Archive, media: MediaId, headers: &HeaderMap) -> Response {
+    let (poster, bytes) = match archive.poster(&media).await {
+        Ok(poster) => poster,
+        Err(error) => return failed(error),
+    };
+    let Ok(etag) = format!("\"{}\"", poster.object.sha256).parse() else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "the poster's record is damaged\n");
+    };
+    let validators = Validators {
+        etag,
+        last_modified: UNIX_EPOCH + Duration::from_secs(poster.update_time.timestamp().max(0) as u64),
+    };
+    // A poster may be set again under the same URL: revalidate each time.
+    let mut response = Response::builder().header(header::CACHE_CONTROL, "private, no-cache");
+    if let Some(map) = response.headers_mut() {
+        map.typed_insert(validators.etag.clone());
+        map.typed_insert(LastModified::from(validators.last_modified));
+        if let Some(ms) = poster.time_ms
+            && let Ok(value) = frame_time(ms).parse()
+        {
+            map.insert(FRAME_TIME, value);
+        }
+    }
+    let response = match conditions::evaluate(headers, &validators) {
+        Precondition::Proceed => response
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, poster.content_type)
+            .header(header::CONTENT_LENGTH, bytes.len())
+            .body(Body::from(bytes)),
+        Precondition::NotModified => response.status(StatusCode::NOT_MODIFIED).body(Body::empty()),
+        Precondition::Failed => {
+            return plain(StatusCode::PRECONDITION_FAILED, "the poster does not meet the request's preconditions\n");
+        }
+    };
+    response.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ change_kinds! {
     MediaDetached = "media_detached",
     MediaDeleted = "media_deleted",
     MediaCaptionsChanged = "media_captions_changed",
+    MediaPosterSet = "media_poster_set",
 }
 
 impl ChangeKind {
@@ -163,6 +164,12 @@ impl Change {
         let detail =
             ChangeDetail { etag: media.etag(), track: super::track_name(&media.id, track_id), ..Default::default() };
         Self { kind: ChangeKind::MediaCaptionsChanged, name: media.id.name(), detail }
+    }
+
+    /// A clip's poster set; `media` as it is after the change.
+    pub fn poster_set(media: &MediaRecord) -> Self {
+        let detail = ChangeDetail { etag: media.etag(), ..Default::default() };
+        Self { kind: ChangeKind::MediaPosterSet, name: media.id.name(), detail }
     }
 
     pub fn media_deleted(id: &MediaId) -> Self {

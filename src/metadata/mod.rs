@@ -11,7 +11,7 @@ mod uploads;
 pub use sql::SqlMetadataStore;
 pub use store::{
     ArticleReads, ArticleStore, CaptionStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex,
-    SearchSource, StoreStatus, TrackChange, ViewStore,
+    PosterChange, PosterStore, SearchSource, StoreStatus, TrackChange, ViewStore,
 };
 pub use uploads::{UploadProgress, UploadSession, UploadSessionStore};
 
@@ -130,15 +130,18 @@ pub enum ObjectKind {
     CaptionSource,
     /// A caption track as served (WebVTT).
     CaptionServed,
+    /// A clip's poster.
+    Poster,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 5] = [
+    pub const ALL: [ObjectKind; 6] = [
         ObjectKind::ArticleBody,
         ObjectKind::MediaOriginal,
         ObjectKind::MediaRendition,
         ObjectKind::CaptionSource,
         ObjectKind::CaptionServed,
+        ObjectKind::Poster,
     ];
 
     /// Its label in logs and metrics.
@@ -149,6 +152,7 @@ impl ObjectKind {
             ObjectKind::MediaRendition => "media_rendition",
             ObjectKind::CaptionSource => "caption_source",
             ObjectKind::CaptionServed => "caption_served",
+            ObjectKind::Poster => "poster",
         }
     }
 }
@@ -206,6 +210,18 @@ impl CaptionTrackRecord {
     pub fn name(&self) -> String {
         track_name(&self.media_id, &self.track_id)
     }
+}
+
+/// A clip's poster: a frame of it, or an image a client set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PosterRecord {
+    pub media_id: MediaId,
+    pub object: ObjectRef,
+    /// `image/jpeg` or `image/png`.
+    pub content_type: String,
+    /// The frame's time in the clip; `None` for an image a client set.
+    pub time_ms: Option<u64>,
+    pub update_time: DateTime<Utc>,
 }
 
 /// The resource name of a clip's track: `media/{media_id}/captions/{track_id}`.

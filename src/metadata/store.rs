@@ -5,7 +5,7 @@
 
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, CaptionTrackRecord, DeletedMedia,
-    IndexedArticle, ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, SearchText,
+    IndexedArticle, ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, PosterRecord, SearchText,
     UploadSessionStore, changes,
 };
 use crate::{
@@ -205,6 +205,39 @@ pub struct TrackChange {
     pub previous: Option<CaptionTrackRecord>,
 }
 
+/// A clip's poster (`sql/posters.rs`): each change bumps the clip's revision
+/// and is in the change feed, in one transaction.
+#[async_trait]
+pub trait PosterStore: Send + Sync {
+    /// Records `poster` as the clip's, replacing the one it had (a new
+    /// revision, a change). With `only_if_none` (a poster made from the
+    /// clip, derived data): only while it has none (`None` otherwise), and
+    /// the clip's revision stays. `expected_etag`, when set, must be the
+    /// clip's etag (ETAG_MISMATCH).
+    async fn set_poster(
+        &self,
+        poster: &PosterRecord,
+        only_if_none: bool,
+        expected_etag: Option<&str>,
+    ) -> Result<Option<PosterChange>>;
+
+    /// The clip's poster, if it has one yet.
+    async fn poster(&self, media: &MediaId) -> Result<Option<PosterRecord>>;
+
+    /// Records a poster as a manifest describes it (a rebuild), without a
+    /// change or a new revision.
+    async fn restore_poster(&self, poster: &PosterRecord) -> Result<()>;
+}
+
+/// What a poster change did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PosterChange {
+    /// The clip after the change (its new revision).
+    pub media: MediaRecord,
+    /// The poster replaced, whose object no record names now.
+    pub previous: Option<PosterRecord>,
+}
+
 #[async_trait]
 pub trait LinkStore: Send + Sync {
     /// Links `media` to the article's `reference` (added when the article
@@ -284,6 +317,7 @@ pub trait MetadataStore:
     + ViewStore
     + MediaStore
     + CaptionStore
+    + PosterStore
     + LinkStore
     + ChangeFeed
     + ObjectIndex
@@ -301,6 +335,7 @@ impl<T> MetadataStore for T where
         + ViewStore
         + MediaStore
         + CaptionStore
+        + PosterStore
         + LinkStore
         + ChangeFeed
         + ObjectIndex

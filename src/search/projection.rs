@@ -75,7 +75,7 @@ fn touches(event: &crate::metadata::changes::ChangeEvent) -> Touches {
             ArticleId::from_name(name).map_or(Touches::Nothing, Touches::Article)
         }
         MediaCaptionsChanged => MediaId::from_name(name).map_or(Touches::Nothing, Touches::ClipWords),
-        ArticleViews | MediaUploaded | MediaDeleted => Touches::Nothing,
+        ArticleViews | MediaUploaded | MediaDeleted | MediaPosterSet => Touches::Nothing,
     }
 }
 

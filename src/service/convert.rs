@@ -10,7 +10,7 @@ use crate::{
     },
     error::{ArchiveError, Result},
     format::captions::TrackKind,
-    metadata::{ArticleRecord, CaptionTrackRecord, MediaRecord, ObjectKind, changes::ChangeKind},
+    metadata::{ArticleRecord, CaptionTrackRecord, MediaRecord, ObjectKind, PosterRecord, changes::ChangeKind},
     proto::v1 as pb,
     search::{Facet, FacetCounts, Filters, Order},
 };
@@ -223,6 +223,7 @@ pub fn playback_url(url: PlaybackUrl) -> pb::GetPlaybackUrlResponse {
         expire_time: Some(timestamp(&url.expire_time)),
         content_type: url.content_type,
         thumbnail_url: url.thumbnail_url.unwrap_or_default(),
+        poster_url: url.poster_url.unwrap_or_default(),
         caption_tracks: url
             .tracks
             .into_iter()
@@ -253,6 +254,16 @@ pub fn track_kind(value: i32) -> Result<TrackKind> {
         Ok(pb::CaptionKind::Captions) => Ok(TrackKind::Captions),
         Ok(pb::CaptionKind::Descriptions) => Ok(TrackKind::Descriptions),
         Err(_) => Err(ArchiveError::new(Reason::InvalidTrack, format!("kind {value} is no CaptionKind"))),
+    }
+}
+
+pub fn poster(poster: &PosterRecord) -> pb::Poster {
+    pb::Poster {
+        content_type: poster.content_type.clone(),
+        size_bytes: poster.object.size_bytes as i64,
+        sha256: poster.object.sha256.clone(),
+        time: poster.time_ms.map(duration_ms),
+        update_time: Some(timestamp(&poster.update_time)),
     }
 }
 
@@ -348,6 +359,7 @@ fn fixity_problem(problem: FixityProblem) -> pb::FixityProblem {
         ObjectKind::MediaRendition => pb::StoredObjectKind::MediaRendition,
         ObjectKind::CaptionSource => pb::StoredObjectKind::CaptionSource,
         ObjectKind::CaptionServed => pb::StoredObjectKind::CaptionWebvtt,
+        ObjectKind::Poster => pb::StoredObjectKind::Poster,
     };
     let owner = match problem.expected.key.origin().map(|origin| origin.owner) {
         Some(KeyOwner::Article(id)) => id.name(),

@@ -160,16 +160,8 @@ impl MediaService for MediaGrpc {
             })
             .transpose()?;
         let attachment = request.disposition() == pb::Disposition::Attachment;
-        let start = request
-            .start
-            .map(|start| {
-                u64::try_from(start.seconds)
-                    .ok()
-                    .filter(|_| (0..1_000_000_000).contains(&start.nanos))
-                    .map(|seconds| Duration::new(seconds, start.nanos as u32))
-                    .ok_or_else(|| ArchiveError::new(Reason::InvalidStart, "start must not be negative"))
-            })
-            .transpose()?;
+        let start = request.start.map(|start| millis(&start, "start", Reason::InvalidStart)).transpose()?;
+        let start = start.map(Duration::from_millis);
         let url = self.archive.playback_url(&id, ttl, attachment, start).await?;
         Ok(Response::new(convert::playback_url(url)))
     }
@@ -251,6 +243,26 @@ impl MediaService for MediaGrpc {
         }))
     }
 
+    #[instrument(skip_all, fields(media = %Clipped(&request.get_ref().media)))]
+    async fn set_poster(
+        &self,
+        request: Request<pb::SetPosterRequest>,
+    ) -> Result<Response<pb::SetPosterResponse>, Status> {
+        use pb::set_poster_request::Source;
+        let request = request.into_inner();
+        let media = MediaId::from_name(&request.media)?;
+        let expected = Some(request.etag).filter(|etag| !etag.is_empty());
+        let (poster, media_etag) = match request.source {
+            Some(Source::Time(time)) => {
+                let at_ms = millis(&time, "time", Reason::InvalidPoster)?;
+                self.archive.set_poster_time(&media, at_ms, expected).await?
+            }
+            Some(Source::Image(image)) => self.archive.set_poster_image(&media, image, expected).await?,
+            None => return Err(ArchiveError::new(Reason::MissingField, "a time or an image is required").into()),
+        };
+        Ok(Response::new(pb::SetPosterResponse { poster: Some(convert::poster(&poster)), media_etag }))
+    }
+
     #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]
     async fn delete_caption_track(
         &self,
@@ -262,6 +274,15 @@ impl MediaService for MediaGrpc {
         let media_etag = self.archive.delete_caption_track(&media, &track_id, expected).await?;
         Ok(Response::new(pb::DeleteCaptionTrackResponse { media_etag }))
     }
+}
+
+/// A protobuf Duration as a whole number of milliseconds, or why not.
+fn millis(duration: &pbjson_types::Duration, what: &str, reason: Reason) -> Result<u64> {
+    u64::try_from(duration.seconds)
+        .ok()
+        .filter(|_| (0..1_000_000_000).contains(&duration.nanos))
+        .map(|seconds| seconds * 1000 + duration.nanos as u64 / 1_000_000)
+        .ok_or_else(|| ArchiveError::new(reason, format!("{what} must not be negative")))
 }
 
 /// `media/{media_id}/captions/{track_id}`, parsed.

@@ -63,6 +63,7 @@ fn problem_line(problem: &pb::FixityProblem) -> String {
         pb::StoredObjectKind::MediaRendition => "clip rendition",
         pb::StoredObjectKind::CaptionSource => "caption file",
         pb::StoredObjectKind::CaptionWebvtt => "caption track",
+        pb::StoredObjectKind::Poster => "poster",
         pb::StoredObjectKind::Unspecified => "object",
     };
     let expected = format!("{} bytes, sha256 {}", problem.expected_size_bytes, problem.expected_sha256);

@@ -17,7 +17,7 @@ use crate::{
         mp4::Mp4Info,
     },
     ids::{ArticleId, MediaId},
-    metadata::{ArticleExport, ArticleRecord, CaptionTrackRecord, MediaLink, MediaRecord, ObjectRef},
+    metadata::{ArticleExport, ArticleRecord, CaptionTrackRecord, MediaLink, MediaRecord, ObjectRef, PosterRecord},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,20 @@ pub struct MediaManifest {
     /// Its caption tracks, by id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captions: Vec<CaptionEntry>,
+    /// Its poster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster: Option<PosterEntry>,
+}
+
+/// A clip's poster in its manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PosterEntry {
+    pub object: ObjectEntry,
+    pub content_type: String,
+    /// The frame's time; none for an image a client set.
+    pub time_ms: Option<u64>,
+    pub update_time_us: i64,
 }
 
 fn first_revision() -> i64 {
@@ -194,6 +208,7 @@ impl From<&MediaRecord> for MediaManifest {
             rendition: media.rendition.as_ref().map(ObjectEntry::from),
             revision: media.revision,
             captions: Vec::new(),
+            poster: None,
         }
     }
 }
@@ -216,9 +231,30 @@ impl MediaManifest {
         })
     }
 
-    /// The clip's manifest with its caption tracks.
-    pub fn with_captions(media: &MediaRecord, tracks: &[CaptionTrackRecord]) -> Self {
-        Self { captions: tracks.iter().map(CaptionEntry::from).collect(), ..Self::from(media) }
+    /// The clip's manifest with its caption tracks and poster.
+    pub fn with_files(media: &MediaRecord, tracks: &[CaptionTrackRecord], poster: Option<&PosterRecord>) -> Self {
+        Self {
+            captions: tracks.iter().map(CaptionEntry::from).collect(),
+            poster: poster.map(|poster| PosterEntry {
+                object: (&poster.object).into(),
+                content_type: poster.content_type.clone(),
+                time_ms: poster.time_ms,
+                update_time_us: poster.update_time.timestamp_micros(),
+            }),
+            ..Self::from(media)
+        }
+    }
+
+    /// The poster it describes.
+    pub fn poster(&self) -> Result<Option<PosterRecord>> {
+        let Some(entry) = &self.poster else { return Ok(None) };
+        Ok(Some(PosterRecord {
+            media_id: MediaId::parse(&self.id)?,
+            object: entry.object.to_object()?,
+            content_type: entry.content_type.clone(),
+            time_ms: entry.time_ms,
+            update_time: time(entry.update_time_us)?,
+        }))
     }
 
     /// The caption tracks it describes.

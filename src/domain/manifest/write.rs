@@ -126,14 +126,17 @@ impl Archive {
         }
     }
 
-    /// Writes the clip's manifest with its caption tracks, again while
-    /// another writer changes them meanwhile (the clip's revision moves).
+    /// Writes the clip's manifest with its caption tracks and poster, again
+    /// while another writer changes them meanwhile (the clip's revision
+    /// moves).
     pub(crate) async fn write_media_manifest(&self, media: &MediaRecord) -> Result<()> {
         let key = BlobKey::media_manifest(&media.id);
         let mut media = media.clone();
         for _ in 0..MAX_MANIFEST_ATTEMPTS {
             let tracks = self.metadata.caption_tracks(&media.id).await?;
-            self.blobs.put(&key, encode(&MediaManifest::with_captions(&media, &tracks))?, JSON).await?;
+            let poster = self.metadata.poster(&media.id).await?;
+            let manifest = MediaManifest::with_files(&media, &tracks, poster.as_ref());
+            self.blobs.put(&key, encode(&manifest)?, JSON).await?;
             match self.metadata.get_media(&media.id).await {
                 Ok(now) if now.revision == media.revision => return Ok(()),
                 Ok(now) => media = now,

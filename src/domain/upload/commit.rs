@@ -53,6 +53,7 @@ impl MediaUpload {
                         tracing::warn!(media = %record.id, error = ?error, "duplicate bytes not discarded");
                     }
                     archive.write_media_manifest_logged(&record).await;
+                    archive.spawn_poster(&record);
                     return Ok(record);
                 }
                 Err(error) if error.reason == Reason::CopySourceGone => {}
@@ -94,6 +95,7 @@ impl MediaUpload {
             return Err(error);
         }
         archive.write_media_manifest_logged(&record).await;
+        archive.spawn_poster(&record);
         Ok(record)
     }
 }

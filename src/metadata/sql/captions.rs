@@ -1,6 +1,6 @@
-//! Caption tracks in SQL. A change locks the clip's row, checks the etag
-//! it was asked to match, writes the track, bumps the clip's revision and
-//! records the change, in one transaction.
+//! Caption tracks in SQL, and how any change of a clip's files runs: it
+//! locks the clip's row, checks the etag it was asked to match, writes,
+//! bumps the clip's revision and records the change, in one transaction.
 
 use super::{
     Dialect, SqlMetadataStore,
@@ -86,7 +86,7 @@ async fn insert_track<'c>(
 fn stale_etag(media: &MediaId) -> ArchiveError {
     ArchiveError::new(
         Reason::EtagMismatch,
-        format!("the caption tracks of media {} changed since they were read; read them again and retry", media.name()),
+        format!("media {} (its tracks or poster) changed since it was read; read it again and retry", media.name()),
     )
 }
 
@@ -113,8 +113,9 @@ pub(super) async fn tracks_of<'c>(
 
 impl SqlMetadataStore {
     /// Locks the clip's row, checks `expected_etag`, and gives the clip at
-    /// its next revision (written by [`Self::finish_track_change`]).
-    async fn begin_track_change(
+    /// its next revision (written by [`Self::finish_clip_change`]): how a
+    /// change of a clip's files (tracks, poster) begins.
+    pub(super) async fn begin_clip_change(
         &self,
         media: &MediaId,
         expected_etag: Option<&str>,
@@ -134,20 +135,19 @@ impl SqlMetadataStore {
         Ok((tx, record))
     }
 
-    async fn finish_track_change(
+    /// Writes the clip's new revision and commits with `change`.
+    pub(super) async fn finish_clip_change(
         &self,
         mut tx: Transaction<'static, Any>,
-        media: MediaRecord,
-        track_id: &str,
-        previous: Option<CaptionTrackRecord>,
-    ) -> Result<TrackChange> {
+        media: &MediaRecord,
+        change: Change,
+    ) -> Result<()> {
         sqlx::query("UPDATE media SET revision = $1 WHERE id = $2")
             .bind(media.revision)
             .bind(media.id.as_str())
             .execute(&mut *tx)
             .await?;
-        self.commit_with(tx, &[Change::captions_changed(&media, track_id)]).await?;
-        Ok(TrackChange { media, previous })
+        self.commit_with(tx, &[change]).await
     }
 
     /// Removes the clip's track `track_id` in `tx`, giving it when there was one.
@@ -176,10 +176,11 @@ impl CaptionStore for SqlMetadataStore {
         expected_etag: Option<&str>,
     ) -> Result<TrackChange> {
         timed!("put_caption_track", async {
-            let (mut tx, media) = self.begin_track_change(&track.media_id, expected_etag).await?;
+            let (mut tx, media) = self.begin_clip_change(&track.media_id, expected_etag).await?;
             let previous = Self::take_track(&mut tx, &track.media_id, &track.track_id).await?;
             insert_track(&mut *tx, track, cues).await?;
-            self.finish_track_change(tx, media, &track.track_id, previous).await
+            self.finish_clip_change(tx, &media, Change::captions_changed(&media, &track.track_id)).await?;
+            Ok(TrackChange { media, previous })
         })
     }
 
@@ -190,11 +191,12 @@ impl CaptionStore for SqlMetadataStore {
         expected_etag: Option<&str>,
     ) -> Result<TrackChange> {
         timed!("delete_caption_track", async {
-            let (mut tx, record) = self.begin_track_change(media, expected_etag).await?;
+            let (mut tx, record) = self.begin_clip_change(media, expected_etag).await?;
             let Some(previous) = Self::take_track(&mut tx, media, track_id).await? else {
                 return Err(track_not_found(media, track_id));
             };
-            self.finish_track_change(tx, record, track_id, Some(previous)).await
+            self.finish_clip_change(tx, &record, Change::captions_changed(&record, track_id)).await?;
+            Ok(TrackChange { media: record, previous: Some(previous) })
         })
     }
 

@@ -15,6 +15,7 @@ use super::{
     errors::{media_not_found, stored_id},
     local::Rows,
     objects::referenced_in,
+    posters::poster_of,
     rows::{media_from_row, micros},
     timing::timed,
 };
@@ -197,12 +198,14 @@ impl SqlMetadataStore {
             changes.push(Change::link(ChangeKind::MediaDetached, &article, &reference, id));
         }
         changes.push(Change::media_deleted(id));
-        // A clip's tracks are its own: never shared, gone with it.
+        // A clip's tracks and poster are its own: never shared, gone with it.
         let tracks = tracks_of(&mut *tx, id).await?;
+        let poster = poster_of(&mut *tx, id).await?;
         for statement in [
             "DELETE FROM article_media WHERE media_id = $1 AND in_body = 0",
             "UPDATE article_media SET media_id = NULL WHERE media_id = $1",
             "DELETE FROM caption_tracks WHERE media_id = $1",
+            "DELETE FROM posters WHERE media_id = $1",
             "DELETE FROM media WHERE id = $1",
         ] {
             sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await?;
@@ -212,6 +215,7 @@ impl SqlMetadataStore {
         let still_named = referenced_in(&mut *tx, &own).await?;
         self.commit_with(tx, &changes).await?;
         let track_files = tracks.into_iter().flat_map(|track| [track.source.key, track.served.key]);
+        let track_files = track_files.chain(poster.map(|poster| poster.object.key));
         let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).chain(track_files).collect();
         Ok(Some(DeletedMedia { detached, unreferenced }))
     }

@@ -35,13 +35,14 @@ fn failed<T>(result: &Result<T>) -> bool {
 #[cfg(test)]
 mod tests {
     /// The files implementing a store trait.
-    const SOURCES: [(&str, &str); 11] = [
+    const SOURCES: [(&str, &str); 12] = [
         ("articles.rs", include_str!("articles.rs")),
         ("reads.rs", include_str!("reads.rs")),
         ("search.rs", include_str!("search.rs")),
         ("views.rs", include_str!("views.rs")),
         ("media.rs", include_str!("media.rs")),
         ("captions.rs", include_str!("captions.rs")),
+        ("posters.rs", include_str!("posters.rs")),
         ("links.rs", include_str!("links.rs")),
         ("uploads.rs", include_str!("uploads.rs")),
         ("changes.rs", include_str!("changes.rs")),

@@ -34,6 +34,7 @@ const SCOPES: &[(&str, &str, Scope)] = &[
     ("MediaService", "ListCaptionTracks", Scope::Read),
     ("MediaService", "PutCaptionTrack", Scope::Write),
     ("MediaService", "DeleteCaptionTrack", Scope::Write),
+    ("MediaService", "SetPoster", Scope::Write),
     ("MediaService", "AttachMedia", Scope::Write),
     ("MediaService", "DetachMedia", Scope::Write),
     ("MediaService", "DeleteMedia", Scope::Write),

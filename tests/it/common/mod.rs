@@ -137,6 +137,10 @@ pub async fn test_settings(stack: Stack, dir: &std::path::Path) -> Settings {
     settings.search.index_dir = dir.join("search").display().to_string();
     settings.search.writer_memory_bytes = archive::config::MIN_WRITER_MEMORY_BYTES;
     settings.server.shutdown_delay_seconds = 0;
+    // A poster made in the background after each upload would race the
+    // tests that look at a clip's objects: made on request instead (the
+    // poster tests turn it on).
+    settings.media.poster_at_upload = false;
     // scripts/test.sh runs the article tests again with the article cache
     // off, through the variable that sets it in a spawned archived too.
     if let Ok(bytes) = std::env::var("ARCHIVE__METADATA__ARTICLE_CACHE_BYTES") {
@@ -515,6 +519,9 @@ pub fn spawn_archived<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
         .env("ARCHIVE__SERVER__ADMIN_ADDR", "127.0.0.1:0")
         // Each its own search index (replicas may share `dir`), unless `env` names one.
         .env("ARCHIVE__SEARCH__INDEX_DIR", dir.join(format!("search-{}", uuid::Uuid::new_v4())))
+        // As in `test_settings`: posters on request, so no background write
+        // races what a test looks at (unless `env` says otherwise).
+        .env("ARCHIVE__MEDIA__POSTER_AT_UPLOAD", "false")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())

@@ -69,6 +69,7 @@ mod captions;
 mod clips;
 mod one_shot;
 mod playback;
+mod posters;
 mod thumbnails;
 
 mod deletion;
