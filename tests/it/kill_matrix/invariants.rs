@@ -103,6 +103,18 @@ pub async fn check(archive: &Archive, s3: &aws_sdk_s3::Client, bucket: &str, exp
         revisions.extend(metadata.list_revisions(&article.id, None, 1000).await.expect("lists revisions"));
     }
 
+    // A clip's other files: its poster (made after upload) and tracks.
+    let mut files: Vec<(ObjectRef, String)> = Vec::new();
+    for record in &media {
+        if let Some(poster) = metadata.poster(&record.id).await.expect("reads the poster") {
+            files.push((poster.object, format!("media/{} poster", record.id)));
+        }
+        for track in metadata.caption_tracks(&record.id).await.expect("reads the tracks") {
+            let name = track.name();
+            files.push((track.source, format!("{name} source")));
+            files.push((track.served, format!("{name} served")));
+        }
+    }
     // What the records name: (key, size, what names it).
     let mut named: Vec<(&ObjectRef, String)> = Vec::new();
     for record in &media {
@@ -111,6 +123,7 @@ pub async fn check(archive: &Archive, s3: &aws_sdk_s3::Client, bucket: &str, exp
             named.push((rendition, format!("media/{} rendition", record.id)));
         }
     }
+    named.extend(files.iter().map(|(object, owner)| (object, owner.clone())));
     for revision in &revisions {
         named.push((&revision.body, format!("articles/{} revision {}", revision.id, revision.revision)));
     }
@@ -141,7 +154,7 @@ pub async fn check(archive: &Archive, s3: &aws_sdk_s3::Client, bucket: &str, exp
         } else {
             without_record.push(format!("{key} ({size} bytes)"));
             if key.starts_with("media/") {
-                partial.push(format!("{key}: an original or rendition no record names ({size} bytes)"));
+                partial.push(format!("{key}: a clip's object no record names ({size} bytes)"));
             }
         }
     }
