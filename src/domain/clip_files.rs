@@ -23,3 +23,8 @@ pub const THUMBNAIL_FILE: &str = "thumbnail.jpg";
 
 /// The poster below the prefix (JPEG or PNG: its Content-Type says).
 pub const POSTER_FILE: &str = "poster";
+
+/// The storyboard's WebVTT below the prefix, and its sprite, which the
+/// WebVTT names relatively (so both must sit side by side).
+pub const STORYBOARD_FILE: &str = "storyboard.vtt";
+pub const STORYBOARD_SPRITE_FILE: &str = "storyboard.jpg";

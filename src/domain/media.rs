@@ -50,6 +50,8 @@ pub struct PlaybackUrl {
     pub thumbnail_url: Option<String>,
     /// The clip's poster (an MP4 clip's).
     pub poster_url: Option<String>,
+    /// The clip's storyboard WebVTT (an MP4 clip's).
+    pub storyboard_url: Option<String>,
 }
 
 /// The content type of a clip uploaded as `filename` with none declared.
@@ -261,9 +263,10 @@ impl Archive {
         let tracks = self.playback_tracks(id, &files).await?;
         let thumbnail_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::THUMBNAIL_FILE));
         let poster_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::POSTER_FILE));
+        let storyboard_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::STORYBOARD_FILE));
         let url = url + &fragment;
         let content_type = served.content_type.to_owned();
-        Ok(PlaybackUrl { url, expire_time, content_type, tracks, thumbnail_url, poster_url })
+        Ok(PlaybackUrl { url, expire_time, content_type, tracks, thumbnail_url, poster_url, storyboard_url })
     }
 
     /// Deletes a clip: its record (with `force`, after detaching it from the
@@ -292,7 +295,7 @@ impl Archive {
                     archive.discard(key).await;
                 }
             }
-            archive.discard_thumbnails(&id).await;
+            archive.discard_derived_pictures(&id).await;
             tracing::info!(media = %id, detached = deleted.detached.len(), objects = deleted.unreferenced.len(), "deleted a clip");
             Ok(MediaDeletion { objects_deleted: !deleted.unreferenced.is_empty(), detached: deleted.detached })
         })

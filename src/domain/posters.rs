@@ -72,8 +72,9 @@ fn object(key: BlobKey, bytes: &[u8]) -> ObjectRef {
 }
 
 impl Archive {
-    /// Makes the poster of a clip just stored, in the background (clips
-    /// with no H.264 video get none: a player shows its first frame).
+    /// Makes the poster and the storyboard of a clip just stored, in the
+    /// background (clips with no H.264 video get neither: a player shows
+    /// its first frame).
     pub(crate) fn spawn_poster(&self, media: &MediaRecord) {
         let h264 = media.mp4.as_ref().is_some_and(|info| info.video_codec.starts_with("avc1"));
         if !h264 || !self.media_settings.poster_at_upload {
@@ -82,9 +83,11 @@ impl Archive {
         let (archive, media) = (self.clone(), media.clone());
         tokio::spawn(async move {
             let at = Pick::Near(archive.media_settings.poster_time_ms);
-            match archive.make_poster(&media, at, true, None).await {
-                Ok(_) => {}
-                Err(error) => tracing::warn!(media = %media.id, "poster not made: {}", error.message),
+            if let Err(error) = archive.make_poster(&media, at, true, None).await {
+                tracing::warn!(media = %media.id, "poster not made: {}", error.message);
+            }
+            if let Err(error) = archive.make_storyboard(&media).await {
+                tracing::warn!(media = %media.id, "storyboard not made: {}", error.message);
             }
         });
     }

@@ -158,18 +158,21 @@ impl Archive {
         Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1, key })
     }
 
-    /// Deletes the thumbnails stored for a clip (it is being deleted).
-    pub(crate) async fn discard_thumbnails(&self, media: &MediaId) {
-        let prefix = format!("media/{media}/thumbnails/");
-        let keys: Vec<BlobKey> = match self.blobs.list(&prefix).try_collect().await {
-            Ok(keys) => keys,
-            Err(error) => {
-                tracing::warn!(media = %media, error = ?error, "thumbnails of a deleted clip not listed");
-                return;
+    /// Deletes the pictures derived from a clip (thumbnails, storyboard):
+    /// it is being deleted.
+    pub(crate) async fn discard_derived_pictures(&self, media: &MediaId) {
+        for folder in ["thumbnails", "storyboard"] {
+            let prefix = format!("media/{media}/{folder}/");
+            let keys: Vec<BlobKey> = match self.blobs.list(&prefix).try_collect().await {
+                Ok(keys) => keys,
+                Err(error) => {
+                    tracing::warn!(media = %media, error = ?error, "{folder} of a deleted clip not listed");
+                    continue;
+                }
+            };
+            for key in &keys {
+                self.discard(key).await;
             }
-        };
-        for key in &keys {
-            self.discard(key).await;
         }
     }
 }

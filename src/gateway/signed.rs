@@ -2,7 +2,8 @@
 //! see [`crate::domain::signing`]): the clip's caption tracks as WebVTT
 //! (`captions/{track}.vtt`) and its thumbnails
 //! (`thumbnail.jpg?time=SECONDS&width=W&height=H`, made on first request;
-//! `Frame-Time` says when the frame shown starts) and its `poster`.
+//! `Frame-Time` says when the frame shown starts), its `poster`, and its
+//! storyboard (`storyboard.vtt` naming tiles of `storyboard.jpg`).
 //! The token signs the prefix `/media/{id}/` exactly as requested, before
 //! any decoding; what follows it names the file.
 
@@ -12,9 +13,9 @@ use super::{
 };
 use crate::{
     domain::{
-        Archive, ThumbnailRequest,
+        Archive, StoryboardFile, ThumbnailRequest,
         captions::WEBVTT_CONTENT_TYPE,
-        clip_files::{POSTER_FILE, THUMBNAIL_FILE, track_of_file},
+        clip_files::{POSTER_FILE, STORYBOARD_FILE, STORYBOARD_SPRITE_FILE, THUMBNAIL_FILE, track_of_file},
         signing::SignatureError,
     },
     ids::MediaId,
@@ -56,6 +57,24 @@ pub(super) async fn serve_signed(State(archive): State<Archive>, uri: Uri, heade
     }
     if file == POSTER_FILE {
         return serve_poster(&archive, id, &headers).await;
+    }
+    let storyboard = match file {
+        STORYBOARD_FILE => Some(StoryboardFile::WebVtt),
+        STORYBOARD_SPRITE_FILE => Some(StoryboardFile::Sprite),
+        _ => None,
+    };
+    if let Some(storyboard) = storyboard {
+        return match archive.storyboard_file(&id, storyboard).await {
+            Ok((bytes, content_type)) => Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, content_type)
+                .header(header::CONTENT_LENGTH, bytes.len())
+                // A clip's frames never change, nor does its storyboard.
+                .header(header::CACHE_CONTROL, "private, max-age=86400")
+                .body(Body::from(bytes))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+            Err(error) => failed(error),
+        };
     }
     let Some(track_id) = track_of_file(file) else {
         return plain(StatusCode::NOT_FOUND, "no such file\n");

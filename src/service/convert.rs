@@ -224,6 +224,7 @@ pub fn playback_url(url: PlaybackUrl) -> pb::GetPlaybackUrlResponse {
         content_type: url.content_type,
         thumbnail_url: url.thumbnail_url.unwrap_or_default(),
         poster_url: url.poster_url.unwrap_or_default(),
+        storyboard_url: url.storyboard_url.unwrap_or_default(),
         caption_tracks: url
             .tracks
             .into_iter()

@@ -1,9 +1,10 @@
 //! Thumbnails (issue 30) through the playback answer's URL on both stacks:
 //! the frame FFmpeg shows at a time (PSNR ≥ 30 dB against its reference),
 //! the time it starts in a header, any size with the aspect kept, upright
-//! for a rotated track, made once and then served as stored; a clip that
-//! is not H.264 is refused with its codec named; a deleted clip takes its
-//! thumbnails with it.
+//! for a rotated track, made once and then served as stored; the
+//! storyboard's cues tile the clip and each tile matches its frame; a clip
+//! that is not H.264 is refused with its codec named; a deleted clip takes
+//! its pictures with it.
 
 use super::*;
 
@@ -79,7 +80,41 @@ async fn thumbnails_show_the_frame_at_a_time(stack: Stack) {
     assert_eq!(status, 400, "{message}");
     assert!(message.contains("hvc1") && message.contains("H.264"), "{message}");
 
-    // A deleted clip takes its thumbnails with it.
+    // The storyboard: cues from 0 to the end without gaps, each naming a
+    // tile of the sprite, which resolves beside the WebVTT (same token).
+    let playback = playback_url(&server, &media.name, None).await;
+    let (status, headers, body) = http_get(&playback.storyboard_url, None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers["content-type"], "text/vtt; charset=utf-8");
+    let vtt = String::from_utf8(body).unwrap();
+    let cues: Vec<(String, String, String)> = vtt
+        .split("\n\n")
+        .filter_map(|block| {
+            let (timing, target) = block.split_once('\n')?;
+            let (start, end) = timing.split_once(" --> ")?;
+            Some((start.to_owned(), end.to_owned(), target.to_owned()))
+        })
+        .collect();
+    let duration = media.mp4.as_ref().unwrap().duration.unwrap();
+    let end = format!("00:00:{:02}.{:03}", duration.seconds, duration.nanos / 1_000_000);
+    assert_eq!(cues.first().map(|c| c.0.as_str()), Some("00:00:00.000"), "{vtt}");
+    assert_eq!(cues.last().map(|c| c.1.clone()), Some(end), "{vtt}");
+    assert!(cues.windows(2).all(|pair| pair[0].1 == pair[1].0), "no gaps: {vtt}");
+    assert_eq!(cues[1].2, "storyboard.jpg#xywh=160,0,160,90", "{vtt}");
+    let sprite_url = reqwest::Url::parse(&playback.storyboard_url).unwrap().join("storyboard.jpg").unwrap();
+    let (status, headers, body) = http_get(sprite_url.as_str(), None).await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+    let sprite = image::load_from_memory(&body).unwrap().to_rgb8();
+    assert_eq!(sprite.dimensions(), (160 * cues.len() as u32, 90));
+    for (tile, reference) in [(0, "counter-0.png"), (1, "counter-1000.png")] {
+        let got = image::imageops::crop_imm(&sprite, tile * 160, 0, 160, 90).to_image();
+        let expected = image::load_from_memory(&frames_fixture(reference)).unwrap().to_rgb8();
+        let expected = image::imageops::resize(&expected, 160, 90, image::imageops::FilterType::Triangle);
+        let quality = psnr(&got, &expected);
+        assert!(quality >= 30.0, "tile {tile}: {quality:.1} dB");
+    }
+
+    // A deleted clip takes its thumbnails and storyboard with it.
     let delete = pb::DeleteMediaRequest { name: media.name.clone(), force: false };
     server.media().delete_media(delete).await.unwrap();
     assert_eq!(leftovers_of(&server, &media_id).await, Vec::<String>::new());
