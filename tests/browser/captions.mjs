@@ -2,7 +2,7 @@
 // another origin, in headless Chromium, and reports every cue each track
 // loaded, as JSON on stdout. Driven by tests/it/browser.rs.
 //
-//   node captions.mjs CLIP_URL TRACKS_JSON
+//   node captions.mjs CLIP_URL TRACKS_JSON [POSTER_URL]
 //
 // TRACKS_JSON: [{"url", "language", "kind", "label"}, ...]; the first is
 // the default track, the others are loaded by showing them hidden.
@@ -13,10 +13,11 @@ import path from 'node:path';
 const require = createRequire(path.join(process.env.ARCHIVE_TEST_NODE_PATH || '.', 'noop.js'));
 const { chromium } = require('playwright-core');
 
-const [clipUrl, tracksJson] = process.argv.slice(2);
+const [clipUrl, tracksJson, posterUrl] = process.argv.slice(2);
 const tracks = JSON.parse(tracksJson);
 const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
-const page = `<!doctype html><meta charset="utf-8"><video id="v" crossorigin="anonymous" muted preload="auto" src="${escape(clipUrl)}">${
+const poster = posterUrl ? ` poster="${escape(posterUrl)}"` : '';
+const page = `<!doctype html><meta charset="utf-8"><video id="v" crossorigin="anonymous" muted preload="auto"${poster} src="${escape(clipUrl)}">${
   tracks.map((t, i) => `<track ${i === 0 ? 'default ' : ''}kind="${escape(t.kind)}" srclang="${escape(t.language)}" label="${escape(t.label)}" src="${escape(t.url)}">`).join('')
 }</video>`;
 // The page's own origin: another port on loopback than the gateway's.
@@ -32,10 +33,13 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync'],
 });
-const report = { pageOrigin: new URL(pageUrl).origin, trackRequests: [] };
+const report = { pageOrigin: new URL(pageUrl).origin, trackRequests: [], posterRequests: [] };
 try {
   const tab = await browser.newPage();
   tab.on('response', async (response) => {
+    if (posterUrl && response.url() === posterUrl) {
+      report.posterRequests.push({ status: response.status(), type: response.headers()['content-type'] || '' });
+    }
     if (tracks.some((t) => t.url === response.url())) {
       report.trackRequests.push({
         status: response.status(),
@@ -67,6 +71,11 @@ try {
     }
     return out;
   });
+  // The poster shows until the clip plays: the page asked for it.
+  const waited = Date.now();
+  while (posterUrl && report.posterRequests.length === 0 && Date.now() - waited < 10000) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 } catch (error) {
   report.failure = String(error);
 } finally {

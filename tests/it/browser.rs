@@ -74,9 +74,10 @@ async fn a_browser_plays_seeks_and_refuses_expired_urls(stack: Stack) {
     assert!(report["expiredError"].as_str().unwrap().starts_with("error"), "expired URL: {report}");
 }
 
-/// A news page on another origin embeds the clip with `<video crossorigin>`
-/// and a `<track>` per caption track of the playback answer: every cue of
-/// each loads, at the source's times to the millisecond.
+/// A news page on another origin embeds the clip with `<video poster
+/// crossorigin>` and a `<track>` per caption track of the playback answer:
+/// the poster is fetched and every cue of each track loads, at the
+/// source's times to the millisecond.
 async fn a_page_on_another_origin_loads_every_caption_cue(stack: Stack) {
     crate::skip_without!(CHROMIUM);
     let server = TestServer::start(stack).await;
@@ -100,7 +101,8 @@ async fn a_page_on_another_origin_loads_every_caption_cue(stack: Stack) {
         .iter()
         .map(|track| serde_json::json!({"url": track.url, "language": track.language, "kind": "subtitles", "label": track.label}))
         .collect();
-    let report = browser_report("captions.mjs", &[&playback.url, &serde_json::Value::from(tracks).to_string()]).await;
+    let tracks = serde_json::Value::from(tracks).to_string();
+    let report = browser_report("captions.mjs", &[&playback.url, &tracks, &playback.poster_url]).await;
     eprintln!("browser report ({stack:?}): {report}");
     assert!(report.get("failure").is_none(), "{report}");
     let requests = report["trackRequests"].as_array().unwrap();
@@ -110,6 +112,9 @@ async fn a_page_on_another_origin_loads_every_caption_cue(stack: Stack) {
         assert_eq!(request["origin"], report["pageOrigin"], "a CORS request from the page's origin: {report}");
         assert_eq!(request["allowOrigin"], "*", "{report}");
     }
+    let posters = report["posterRequests"].as_array().unwrap();
+    assert_eq!(posters.len(), 1, "the poster is shown before the clip plays: {report}");
+    assert_eq!((&posters[0]["status"], &posters[0]["type"]), (&200.into(), &"image/jpeg".into()), "{report}");
     let cues = |index: usize| -> Vec<(i64, i64, String)> {
         let track = &report["tracks"][index];
         assert_eq!(track["state"], "loaded", "{report}");
