@@ -291,7 +291,7 @@ impl Archive {
                 manifests_current = false;
             }
             if manifests_current {
-                for key in &deleted.unreferenced {
+                for key in deleted.unreferenced.iter().chain(&deleted.files) {
                     archive.discard(key).await;
                 }
             }

@@ -283,9 +283,10 @@ impl MediaRecord {
 pub struct DeletedMedia {
     /// Articles the clip was detached from (only with `force`), by id.
     pub detached: Vec<ArticleId>,
-    /// The clip's original and rendition, when no record names them any
-    /// more, and the files of its caption tracks.
+    /// The clip's original and rendition, when no record names them any more.
     pub unreferenced: Vec<BlobKey>,
+    /// The clip's own files (caption tracks, poster): never shared.
+    pub files: Vec<BlobKey>,
 }
 
 /// The largest view count stored: every backend keeps it, and the sum over

@@ -6,7 +6,7 @@ use crate::{
     blob::KeyOwner,
     domain::{
         ArticleFields, ChangeBatch, Damage, FixityEvent, FixityProblem, ListArticles, PlaybackUrl, SearchResult,
-        StartedUpload, UploadHeader, UploadStatus, WatchChanges,
+        StartedUpload, Thumbnail, UploadHeader, UploadStatus, WatchChanges,
     },
     error::{ArchiveError, Result},
     format::captions::TrackKind,
@@ -255,6 +255,16 @@ pub fn track_kind(value: i32) -> Result<TrackKind> {
         Ok(pb::CaptionKind::Captions) => Ok(TrackKind::Captions),
         Ok(pb::CaptionKind::Descriptions) => Ok(TrackKind::Descriptions),
         Err(_) => Err(ArchiveError::new(Reason::InvalidTrack, format!("kind {value} is no CaptionKind"))),
+    }
+}
+
+pub fn thumbnail(thumbnail: Thumbnail) -> pb::GetThumbnailResponse {
+    pb::GetThumbnailResponse {
+        image: thumbnail.jpeg,
+        content_type: "image/jpeg".into(),
+        frame_time: Some(duration_ms(thumbnail.shown_ms)),
+        width: thumbnail.width as i32,
+        height: thumbnail.height as i32,
     }
 }
 

@@ -4,7 +4,7 @@ use super::{
 };
 use crate::error::{Clipped, Reason, quoted};
 use crate::{
-    domain::{Archive, Broken, CaptionUpload, UploadCaller},
+    domain::{Archive, Broken, CaptionUpload, ThumbnailRequest, UploadCaller},
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},
@@ -261,6 +261,27 @@ impl MediaService for MediaGrpc {
             None => return Err(ArchiveError::new(Reason::MissingField, "a time or an image is required").into()),
         };
         Ok(Response::new(pb::SetPosterResponse { poster: Some(convert::poster(&poster)), media_etag }))
+    }
+
+    #[instrument(skip_all, fields(media = %Clipped(&request.get_ref().media)))]
+    async fn get_thumbnail(
+        &self,
+        request: Request<pb::GetThumbnailRequest>,
+    ) -> Result<Response<pb::GetThumbnailResponse>, Status> {
+        let request = request.into_inner();
+        let pixels = |value: i32| match value {
+            0 => Ok(None),
+            1.. => Ok(Some(value as u32)),
+            _ => Err(ArchiveError::new(Reason::InvalidPictureSize, "width and height must not be negative")),
+        };
+        let thumbnail = ThumbnailRequest {
+            media: MediaId::from_name(&request.media)?,
+            at_ms: request.time.map(|time| millis(&time, "time", Reason::InvalidStart)).transpose()?.unwrap_or(0),
+            width: pixels(request.width)?,
+            height: pixels(request.height)?,
+        };
+        let made = self.archive.thumbnail(&thumbnail).await?;
+        Ok(Response::new(convert::thumbnail(made)))
     }
 
     #[instrument(skip_all, fields(name = %Clipped(&request.get_ref().name)))]

@@ -109,6 +109,12 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
         .unwrap_or_else(|| panic!("{aside}"));
     let served = Command::new("curl").args(["-sf", track_url]).output().expect("curl runs");
     assert!(String::from_utf8_lossy(&served.stdout).starts_with("WEBVTT\n\n1\n00:00:01.200 --> "));
+    // A clip's pictures: a thumbnail saved, a poster set.
+    archivectl(&server, dir.path(), &["thumb", &media, "--at", "1.5", "--width", "160", "-o", "t.jpg"]);
+    let saved = std::fs::read(dir.path().join("t.jpg")).unwrap();
+    assert_eq!(&saved[..3], b"\xff\xd8\xff", "a JPEG");
+    let poster = archivectl(&server, dir.path(), &["poster", &media, "--at", "2"]);
+    assert!(poster.starts_with("poster: the frame at 2.000 s, image/jpeg "), "{poster}");
     let removed = archivectl(&server, dir.path(), &["captions", "rm", &track]);
     assert_eq!(removed.trim(), format!("deleted {track}"));
     assert!(archivectl(&server, dir.path(), &["captions", "ls", &media]).is_empty());

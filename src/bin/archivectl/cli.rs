@@ -166,6 +166,28 @@ pub enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Save the frame a clip (`media/ID`) shows at a time as a JPEG.
+    Thumb {
+        media: String,
+        /// Seconds into the clip, e.g. 12.3.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+        at: f64,
+        /// Pixels (aspect kept; with --height, fit inside both).
+        #[arg(long)]
+        width: Option<i32>,
+        #[arg(long)]
+        height: Option<i32>,
+        #[arg(short = 'o', long = "output-file", value_name = "FILE", default_value = "thumbnail.jpg")]
+        output_file: PathBuf,
+    },
+    /// Set a clip's poster: the frame at a time, or an image (JPEG or PNG).
+    Poster {
+        media: String,
+        #[arg(long, value_name = "SECONDS", conflicts_with = "image", required_unless_present = "image")]
+        at: Option<f64>,
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
+    },
     /// Caption tracks of a clip: add (or replace), ls, rm.
     #[command(subcommand)]
     Captions(crate::captions::CaptionsCommand),

@@ -18,6 +18,7 @@ mod fail;
 mod media;
 mod output;
 mod pages;
+mod pictures;
 mod profile;
 mod transfer;
 mod watch;
@@ -136,5 +137,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rm { name, force } => emit(format, &media::remove(&channel, name, force).await?),
         Command::Captions(command) => captions::run(&channel, command, format).await,
+        Command::Thumb { media, at, width, height, output_file } => {
+            emit(format, &pictures::thumb(&channel, media, at, width, height, output_file).await?)
+        }
+        Command::Poster { media, at, image } => emit(format, &pictures::poster(&channel, media, at, image).await?),
     }
 }

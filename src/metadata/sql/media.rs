@@ -214,10 +214,10 @@ impl SqlMetadataStore {
         let own: Vec<BlobKey> = std::iter::once(&media.object).chain(&media.rendition).map(|o| o.key.clone()).collect();
         let still_named = referenced_in(&mut *tx, &own).await?;
         self.commit_with(tx, &changes).await?;
-        let track_files = tracks.into_iter().flat_map(|track| [track.source.key, track.served.key]);
-        let track_files = track_files.chain(poster.map(|poster| poster.object.key));
-        let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).chain(track_files).collect();
-        Ok(Some(DeletedMedia { detached, unreferenced }))
+        let files = tracks.into_iter().flat_map(|track| [track.source.key, track.served.key]);
+        let files = files.chain(poster.map(|poster| poster.object.key)).collect();
+        let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
+        Ok(Some(DeletedMedia { detached, unreferenced, files }))
     }
 
     /// Records a clip on its own (not inside an upload's transaction).

@@ -35,6 +35,7 @@ const SCOPES: &[(&str, &str, Scope)] = &[
     ("MediaService", "PutCaptionTrack", Scope::Write),
     ("MediaService", "DeleteCaptionTrack", Scope::Write),
     ("MediaService", "SetPoster", Scope::Write),
+    ("MediaService", "GetThumbnail", Scope::Read),
     ("MediaService", "AttachMedia", Scope::Write),
     ("MediaService", "DetachMedia", Scope::Write),
     ("MediaService", "DeleteMedia", Scope::Write),
