@@ -79,7 +79,23 @@ impl Seaweed {
             access_key,
             secret_key,
         };
-        weed.start().await;
+        // The ports are free when picked, not when weed binds them: another
+        // test's listener or connection may take one meanwhile. Before
+        // anyone knows the endpoint, pick again (a restart keeps its ports).
+        for attempt in 1.. {
+            match weed.try_start().await {
+                Ok(()) => break,
+                Err(log) if attempt < 4 && log.contains("address already in use") => {
+                    // Nothing of the failed start may name its ports.
+                    let data = weed.dir.path().join("data");
+                    std::fs::remove_dir_all(&data).unwrap();
+                    std::fs::create_dir(&data).unwrap();
+                    weed.ports = free_port_pairs(5);
+                    weed.endpoint = format!("http://127.0.0.1:{}", weed.ports[0]);
+                }
+                Err(log) => panic!("weed exited early:\n{log}"),
+            }
+        }
         weed
     }
 
@@ -103,6 +119,13 @@ impl Seaweed {
     /// Starts weed (again) on its ports and data, and waits until a signed
     /// HEAD on the bucket answers.
     pub async fn start(&mut self) {
+        if let Err(log) = self.try_start().await {
+            panic!("weed exited early:\n{log}");
+        }
+    }
+
+    /// [`Self::start`], giving the log's tail when weed exits early.
+    async fn try_start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "weed already runs");
         let dir = self.dir.path();
         let [s3, master, volume, filer, admin] = self.ports[..] else { unreachable!() };
@@ -134,10 +157,11 @@ impl Seaweed {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("weed exited early ({status}):\n{}", self.log_tail());
+                self.child = None;
+                return Err(format!("({status}) {}", self.log_tail()));
             }
             if client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
-                return;
+                return Ok(());
             }
             assert!(Instant::now() < deadline, "weed not ready after 60 s:\n{}", self.log_tail());
             tokio::time::sleep(Duration::from_millis(250)).await;
