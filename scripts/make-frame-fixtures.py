@@ -12,6 +12,8 @@ clips and their reference frames are committed.
   hevc.mp4       1 s of HEVC (hvc1): stored, never decoded.
   counter-<ms>.png, portrait-<ms>.png: the frame FFmpeg shows at <ms>,
                  as displayed (rotation applied), lossless.
+  benches/fixtures/clip-720p-20s.mp4: 20 s of 1280x720 H.264 (moving
+                 gradients and a block), what benches/pictures.rs measures.
 """
 import struct
 import sys
@@ -101,3 +103,24 @@ rotate_90(OUT / "portrait.mp4")
 encode(OUT / "hevc.mp4", "libx265", 25, {"x265-params": "log-level=error"})
 reference(OUT / "counter.mp4", "counter", [0, 520, 1000, 1040, 2999, 3960])
 reference(OUT / "portrait.mp4", "portrait", [1000])
+
+
+def bench_clip(path, seconds=20, width=1280, height=720):
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"g": "50", "bf": "2", "preset": "veryfast", "crf": "30", "x264-params": "scenecut=0"}
+        yy, xx = np.mgrid[0:height, 0:width]
+        for n in range(FPS * seconds):
+            t = n / FPS
+            planes = [np.sin(xx / 60 + t), np.sin(yy / 45 - t * 1.3), np.sin((xx + yy) / 80 + t * 0.7)]
+            img = np.dstack([(127 + 120 * p).astype(np.uint8) for p in planes])
+            top = (n * 7) % (height - 80)
+            img[top:top + 80, 100:300] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+bench_clip(Path("benches/fixtures/clip-720p-20s.mp4"))

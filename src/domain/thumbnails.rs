@@ -53,20 +53,29 @@ pub struct Thumbnail {
     pub key: BlobKey,
 }
 
-/// Decoding slots: one per core, shared by every picture this server makes.
+/// Decoding slots: one per core, shared by every picture this server makes;
+/// and one for the background (the pictures made after uploads), so that
+/// work after uploads takes at most one core from the uploads themselves.
 #[derive(Debug)]
 pub struct PicturePool {
     slots: tokio::sync::Semaphore,
+    background: tokio::sync::Semaphore,
 }
 
 impl Default for PicturePool {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self { slots: tokio::sync::Semaphore::new(cores) }
+        Self { slots: tokio::sync::Semaphore::new(cores), background: tokio::sync::Semaphore::new(1) }
     }
 }
 
 impl PicturePool {
+    /// Waits for the background's one slot: a job made after an upload
+    /// holds it throughout.
+    pub(super) async fn background(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.background.acquire().await.ok()
+    }
+
     /// Runs `work` on a blocking thread under a slot, within
     /// [`DECODE_TIMEOUT`]; a panic is an error.
     pub(super) async fn run<T: Send + 'static>(
