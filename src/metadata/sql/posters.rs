@@ -43,19 +43,22 @@ pub(super) async fn poster_of<'c>(
     row.as_ref().map(poster_from_row).transpose()
 }
 
+/// The statement that inserts `poster` after `sql` (its columns bound as
+/// `$1 … $7` in [`POSTER_COLUMNS`] order).
+fn bound_insert(sql: String, poster: &PosterRecord) -> super::rows::AnyQuery<'static> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(poster.media_id.as_str().to_owned())
+        .bind(poster.object.key.as_str().to_owned())
+        .bind(poster.object.size_bytes as i64)
+        .bind(poster.object.sha256.clone())
+        .bind(poster.content_type.clone())
+        .bind(poster.time_ms.map(|ms| ms as i64))
+        .bind(micros(&poster.update_time))
+}
+
 async fn insert_poster<'c>(executor: impl Executor<'c, Database = Any>, poster: &PosterRecord) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO posters ({POSTER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    )))
-    .bind(poster.media_id.as_str())
-    .bind(poster.object.key.as_str())
-    .bind(poster.object.size_bytes as i64)
-    .bind(&poster.object.sha256)
-    .bind(&poster.content_type)
-    .bind(poster.time_ms.map(|ms| ms as i64))
-    .bind(micros(&poster.update_time))
-    .execute(executor)
-    .await?;
+    let sql = format!("INSERT INTO posters ({POSTER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    bound_insert(sql, poster).execute(executor).await?;
     Ok(())
 }
 
@@ -73,19 +76,11 @@ impl SqlMetadataStore {
         let media = media_from_row(&media)?;
         // Inserted only while there is none: a concurrent insert fails the
         // primary key (PostgreSQL) or waited for the one writer (SQLite).
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "INSERT INTO posters ({POSTER_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7 \
              WHERE NOT EXISTS (SELECT 1 FROM posters WHERE media_id = $1) ON CONFLICT DO NOTHING"
-        )))
-        .bind(poster.media_id.as_str())
-        .bind(poster.object.key.as_str())
-        .bind(poster.object.size_bytes as i64)
-        .bind(&poster.object.sha256)
-        .bind(&poster.content_type)
-        .bind(poster.time_ms.map(|ms| ms as i64))
-        .bind(micros(&poster.update_time))
-        .execute(&mut *tx)
-        .await?;
+        );
+        let inserted = bound_insert(sql, poster).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok((inserted.rows_affected() == 1).then_some(PosterChange { media, previous: None }))
     }

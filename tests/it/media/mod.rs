@@ -59,6 +59,19 @@ fn finish(size: usize, sha256: String) -> pb::UploadMediaRequest {
     }
 }
 
+/// A clip or reference frame of `tests/fixtures/frames`.
+fn frames_fixture(name: &str) -> Vec<u8> {
+    fixture(&format!("frames/{name}"))
+}
+
+/// Peak signal-to-noise ratio of two pictures of one size, in dB.
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let squares: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
+    let mse = squares / a.as_raw().len() as f64;
+    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+}
+
 async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
     let get = server.metadata().get_media(pb::GetMediaRequest { name: format!("media/{media_id}") }).await;
     assert_eq!(get.unwrap_err().code(), Code::NotFound, "no record for {media_id}");

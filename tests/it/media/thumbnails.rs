@@ -8,17 +8,6 @@
 
 use super::*;
 
-fn frames_fixture(name: &str) -> Vec<u8> {
-    fixture(&format!("frames/{name}"))
-}
-
-fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let squares: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
-    let mse = squares / a.as_raw().len() as f64;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
-}
-
 async fn thumbnail_url(server: &TestServer, media: &pb::Media) -> String {
     let url = playback_url(server, &media.name, None).await.thumbnail_url;
     assert!(url.ends_with("/thumbnail.jpg"), "{url}");
