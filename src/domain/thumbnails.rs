@@ -8,7 +8,8 @@
 //! clip's `moov` (ranged reads), never its media data. Decoding reads only
 //! the samples from the frame's keyframe, bounded by [`LIMITS`], on a
 //! blocking thread under a permit of the pool (one per core), within
-//! [`DECODE_TIMEOUT`]; a panic in a parser or the decoder is an error.
+//! [`DECODE_TIMEOUT`]; a panic in a parser or the decoder is an error. At
+//! most [`MAX_STORED_THUMBNAILS`] are stored per clip.
 
 use super::{Archive, stored_clip::scan_stored};
 use crate::{
@@ -30,6 +31,10 @@ use std::{sync::Arc, time::Duration};
 pub const LIMITS: FrameLimits = FrameLimits { max_pixels: 3840 * 2160, max_samples: 300, max_bytes: 64 << 20 };
 /// Longest a thumbnail's decoding may take before the request fails.
 pub const DECODE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Thumbnails stored per clip, at most; past it they are made on each
+/// request (the pool bounds that work), so a viewer holding a URL cannot
+/// fill the bucket by asking every frame at every size.
+pub const MAX_STORED_THUMBNAILS: u32 = 500;
 const JPEG: &str = "image/jpeg";
 
 /// A thumbnail asked for.
@@ -160,8 +165,11 @@ impl Archive {
         let frame = self.decode_frame(&media, track, plan).await?;
         let jpeg =
             Bytes::from(self.pictures.run(move || picture::jpeg(&frame, size).map_err(FrameError::Damaged)).await?);
-        // Kept for the next request; a failure only costs a remake.
-        if let Err(error) = self.blobs.put(&key, jpeg.clone(), JPEG).await {
+        // Kept for the next request, while the clip's bound allows; a
+        // failure only costs a remake.
+        if self.metadata.reserve_thumbnail(&media.id, MAX_STORED_THUMBNAILS).await?
+            && let Err(error) = self.blobs.put(&key, jpeg.clone(), JPEG).await
+        {
             tracing::warn!(%key, error = ?error, "thumbnail not stored");
         }
         Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1, key })

@@ -160,6 +160,10 @@ pub trait MediaStore: Send + Sync {
 
     /// A clip whose original has exactly this SHA-256 and size, if any.
     async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>>;
+
+    /// Counts one more stored thumbnail of the clip, unless `max` are
+    /// stored already: whether this one may be stored.
+    async fn reserve_thumbnail(&self, id: &MediaId, max: u32) -> Result<bool>;
 }
 
 /// Links between articles and clips.

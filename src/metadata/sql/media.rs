@@ -282,6 +282,19 @@ impl MediaStore for SqlMetadataStore {
         })
     }
 
+    async fn reserve_thumbnail(&self, id: &MediaId, max: u32) -> Result<bool> {
+        timed!("reserve_thumbnail", async {
+            let done = sqlx::query(
+                "UPDATE media SET thumbnails_stored = thumbnails_stored + 1 WHERE id = $1 AND thumbnails_stored < $2",
+            )
+            .bind(id.as_str())
+            .bind(i64::from(max))
+            .execute(&self.writer)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
     async fn list_media(&self, after: Option<&MediaCursor>, limit: u32) -> Result<Vec<MediaRecord>> {
         timed!("list_media", async {
             let mut sql = SqlBuilder::new("SELECT * FROM media WHERE 1 = 1");

@@ -28,6 +28,13 @@ async fn media_and_links(store: Arc<dyn MetadataStore>) {
     assert_eq!(read.title, article.title, "the article's own columns survive the join");
     let missing = store.attach_media(&article.id, "x", &MediaId::parse("nope").unwrap()).await.unwrap_err();
     assert_eq!(missing.kind, ErrorKind::NotFound);
+
+    // Stored thumbnails are counted against a bound, concurrently too.
+    let reserved = futures::future::join_all((0..5).map(|_| store.reserve_thumbnail(&clip.id, 3))).await;
+    let granted = reserved.into_iter().map(Result::unwrap).filter(|granted| *granted).count();
+    assert_eq!(granted, 3, "exactly as many as the bound");
+    assert!(!store.reserve_thumbnail(&clip.id, 3).await.unwrap());
+    assert!(!store.reserve_thumbnail(&MediaId::parse("nope").unwrap(), 3).await.unwrap());
 }
 
 /// The sweep of unreferenced objects keeps what any record names: every
