@@ -66,6 +66,16 @@ impl BlobKey {
         Self(format!("media/{media}/{MANIFEST_NAME}"))
     }
 
+    /// The clip a picture derived from it belongs to (a thumbnail, its
+    /// storyboard: `media/{id}/thumbnails/…`, `media/{id}/storyboard/…`);
+    /// such objects have no record of their own and go with their clip.
+    pub fn derived_picture_owner(&self) -> Option<MediaId> {
+        match self.0.split('/').collect::<Vec<_>>().as_slice() {
+            ["media", id, "thumbnails" | "storyboard", _] => MediaId::parse(id).ok(),
+            _ => None,
+        }
+    }
+
     pub fn is_manifest(&self) -> bool {
         self.0.ends_with(&format!("/{MANIFEST_NAME}"))
     }

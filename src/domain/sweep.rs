@@ -23,6 +23,7 @@
 //! (`media.max_one_shot_upload_seconds`), so an older one is abandoned.
 
 use super::Archive;
+use crate::ids::MediaId;
 use crate::{
     blob::{BlobKey, BlobStore, KeyOwner, OpenUpload},
     domain::manifest::{self, ArticleManifest, MediaManifest},
@@ -99,10 +100,18 @@ impl Sweep<'_> {
             .and_then(|grace| chrono::Utc::now().checked_sub_signed(grace))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let mut deferred = HashSet::new();
+        let mut derived = Vec::new();
         for prefix in SWEPT_PREFIXES {
             let mut keys = self.blobs.list(prefix);
             let mut batch = Vec::with_capacity(SWEEP_BATCH);
             while let Some(key) = keys.try_next().await? {
+                if let Some(clip) = key.derived_picture_owner() {
+                    derived.push((key, clip));
+                    if derived.len() == SWEEP_BATCH {
+                        self.sweep_derived(&mut derived, &mut report).await?;
+                    }
+                    continue;
+                }
                 if let Some(origin) = key.origin().filter(|origin| origin.created < cutoff) {
                     batch.push((key, origin.owner));
                 }
@@ -112,6 +121,7 @@ impl Sweep<'_> {
             }
             self.sweep_batch(&mut batch, &mut deferred, &mut report).await?;
         }
+        self.sweep_derived(&mut derived, &mut report).await?;
         if !deferred.is_empty() {
             self.sweep_deferred(deferred, &mut report).await?;
         }
@@ -147,6 +157,29 @@ impl Sweep<'_> {
                 OwnerManifest::Missing if is_clip => report.undecided += 1,
                 OwnerManifest::Missing | OwnerManifest::DoesNotName => self.delete_unnamed(&key, report).await?,
             }
+        }
+        Ok(())
+    }
+
+    /// Deletes the pictures derived from clips (thumbnails, storyboards)
+    /// whose clip has neither a record nor a manifest: what a crash in a
+    /// clip's deletion left. They carry no time: a clip that is gone is
+    /// gone whatever their age.
+    async fn sweep_derived(&self, batch: &mut Vec<(BlobKey, MediaId)>, report: &mut SweepReport) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        report.checked += batch.len();
+        let clips: Vec<MediaId> = batch.iter().map(|(_, clip)| clip.clone()).collect();
+        let recorded = self.records.recorded_media(&clips).await?;
+        let mut described = HashSet::new();
+        for (key, clip) in batch.drain(..).filter(|(_, clip)| !recorded.contains(clip)) {
+            if described.contains(&clip) || self.blobs.head(&BlobKey::media_manifest(&clip)).await?.is_some() {
+                described.insert(clip);
+                report.named_by_manifest_only += 1;
+                continue;
+            }
+            self.delete_unnamed(&key, report).await?;
         }
         Ok(())
     }

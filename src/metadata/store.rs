@@ -299,6 +299,9 @@ pub trait ObjectIndex: Send + Sync {
     /// Of `multipart_ids`, those an unfinished session writes: the open
     /// multipart uploads that are not abandoned.
     async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<HashSet<String>>;
+
+    /// Of `ids`, the clips that have a record.
+    async fn recorded_media(&self, ids: &[MediaId]) -> Result<HashSet<MediaId>>;
 }
 
 /// How the store is: reachable, and what it holds.

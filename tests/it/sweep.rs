@@ -170,6 +170,24 @@ async fn only_unnamed_old_objects_are_swept(stack: Stack) {
     assert_eq!((report.deleted, report.named_by_manifest_only, report.undecided), (2, 3, 0), "{report:?}");
     assert_eq!(stored_keys(blobs.as_ref()).await, expected, "both went once the manifest was gone");
 
+    // Pictures derived from a clip (thumbnails, storyboards) carry no time
+    // and have no record: they go when their clip has neither a record nor
+    // a manifest (a crash in its deletion), whatever their age.
+    let kept_thumbnail = BlobKey::parse(&format!("media/{clip_id}/thumbnails/1000-160x90.jpg")).unwrap();
+    let described_storyboard = BlobKey::parse("media/chi-manifest/storyboard/sprite.jpg").unwrap();
+    let orphaned = [
+        BlobKey::parse("media/da-xoa/thumbnails/0-320x180.jpg").unwrap(),
+        BlobKey::parse("media/da-xoa/storyboard/storyboard.vtt").unwrap(),
+    ];
+    for key in [&kept_thumbnail, &described_storyboard].into_iter().chain(&orphaned) {
+        put(blobs.as_ref(), key, b"a derived picture").await;
+    }
+    let report = server.archive.sweep_unreferenced(GRACE).await.unwrap();
+    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (7, 2, 4), "{report:?}");
+    expected.extend([&kept_thumbnail, &described_storyboard].map(|key| key.to_string()));
+    expected.sort();
+    assert_eq!(stored_keys(blobs.as_ref()).await, expected, "only the orphaned pictures went");
+
     // A server on an empty database (before a reindex) sweeps nothing.
     let (settings, fresh_dir) = server.with_fresh_database().await;
     let empty = TestServer::start_from(stack, settings, fresh_dir).await;

@@ -4,12 +4,13 @@
 use super::{
     SqlMetadataStore,
     builder::{Arg, SqlBuilder},
-    errors::stored_key,
+    errors::{stored_id, stored_key},
     timing::timed,
 };
 use crate::{
     blob::BlobKey,
     error::{ArchiveError, Result},
+    ids::MediaId,
     metadata::{ObjectIndex, ObjectKind, ObjectRef},
 };
 use async_trait::async_trait;
@@ -91,6 +92,21 @@ impl ObjectIndex for SqlMetadataStore {
 
     async fn referenced_objects(&self, keys: &[BlobKey]) -> Result<HashSet<BlobKey>> {
         timed!("referenced_objects", referenced_in(&self.readers, keys))
+    }
+
+    async fn recorded_media(&self, ids: &[MediaId]) -> Result<HashSet<MediaId>> {
+        timed!("recorded_media", async {
+            if ids.is_empty() {
+                return Ok(HashSet::new());
+            }
+            let mut sql = SqlBuilder::new("SELECT id FROM media WHERE id IN (");
+            for (i, id) in ids.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { ", " }).bind(Arg::Text(id.as_str().to_owned()));
+            }
+            sql.push(")");
+            let rows = sql.fetch_all(&self.readers).await?;
+            rows.iter().map(|row| stored_id(MediaId::parse, &row.try_get::<String, _>("id")?)).collect()
+        })
     }
 
     async fn multipart_ids_in_use(&self, multipart_ids: &[String]) -> Result<HashSet<String>> {
