@@ -83,14 +83,17 @@ impl Archive {
         let (archive, media) = (self.clone(), media.clone());
         tokio::spawn(async move {
             let pictures = archive.pictures.clone();
-            let _one_at_a_time = pictures.background().await;
-            let at = Pick::Near(archive.media_settings.poster_time_ms);
-            if let Err(error) = archive.make_poster(&media, at, true, None).await {
-                tracing::warn!(media = %media.id, "poster not made: {}", error.message);
-            }
-            if let Err(error) = archive.make_storyboard(&media).await {
-                tracing::warn!(media = %media.id, "storyboard not made: {}", error.message);
-            }
+            pictures
+                .background(async {
+                    let at = Pick::Near(archive.media_settings.poster_time_ms);
+                    if let Err(error) = archive.make_poster(&media, at, true, None).await {
+                        tracing::warn!(media = %media.id, "poster not made: {}", error.message);
+                    }
+                    if let Err(error) = archive.make_storyboard(&media).await {
+                        tracing::warn!(media = %media.id, "storyboard not made: {}", error.message);
+                    }
+                })
+                .await;
         });
     }
 

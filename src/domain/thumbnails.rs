@@ -58,9 +58,10 @@ pub struct Thumbnail {
     pub key: BlobKey,
 }
 
-/// Decoding slots: one per core, shared by every picture this server makes;
-/// and one for the background (the pictures made after uploads), so that
-/// work after uploads takes at most one core from the uploads themselves.
+/// Decoding slots: one per core, shared by every picture this server makes
+/// on request; and one for the background (the pictures made after
+/// uploads), whose work runs on one thread at a lower priority, so that it
+/// takes at most one core, and only what uploads and requests leave.
 #[derive(Debug)]
 pub struct PicturePool {
     slots: tokio::sync::Semaphore,
@@ -74,22 +75,79 @@ impl Default for PicturePool {
     }
 }
 
+tokio::task_local! {
+    /// Set while a job made after an upload runs: its work goes to the
+    /// background thread.
+    static BACKGROUND: ();
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The one thread background pictures are decoded on, at a lower CPU
+/// priority (nice 10), so that the work after uploads yields to requests
+/// and to the uploads themselves.
+fn background_thread() -> &'static std::sync::mpsc::Sender<Job> {
+    static JOBS: std::sync::OnceLock<std::sync::mpsc::Sender<Job>> = std::sync::OnceLock::new();
+    JOBS.get_or_init(|| {
+        let (sender, jobs) = std::sync::mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new().name("pictures-background".into()).spawn(move || {
+            lower_priority();
+            for job in jobs {
+                job();
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "the background picture thread did not start");
+        }
+        sender
+    })
+}
+
+/// Nice 10 for the calling thread (Linux: niceness is per thread).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority reads no memory of ours; `who` 0 is this thread.
+    let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if done != 0 {
+        tracing::warn!("the background picture thread keeps its priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
 impl PicturePool {
-    /// Waits for the background's one slot: a job made after an upload
-    /// holds it throughout.
-    pub(super) async fn background(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.background.acquire().await.ok()
+    /// Runs `job` (a job made after an upload) with the background's one
+    /// slot held throughout, its decoding on the background thread.
+    pub(super) async fn background<T>(&self, job: impl std::future::Future<Output = T>) -> T {
+        let _one_at_a_time = self.background.acquire().await;
+        BACKGROUND.scope((), job).await
     }
 
-    /// Runs `work` on a blocking thread under a slot, within
-    /// [`DECODE_TIMEOUT`]; a panic is an error.
+    /// Runs `work` on a blocking thread under a slot (on the background
+    /// thread for a background job), within [`DECODE_TIMEOUT`]; a panic is
+    /// an error.
     pub(super) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> std::result::Result<T, FrameError> + Send + 'static,
     ) -> Result<T> {
-        let _slot = self.slots.acquire().await.map_err(|e| ArchiveError::internal("the picture pool", e))?;
-        let task = tokio::task::spawn_blocking(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
-        match tokio::time::timeout(DECODE_TIMEOUT, task).await {
+        let guarded = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let (sender, answer) = tokio::sync::oneshot::channel();
+        let _slot;
+        if BACKGROUND.try_with(|_| ()).is_ok() {
+            let job: Job = Box::new(move || {
+                let _ = sender.send(guarded());
+            });
+            background_thread().send(job).map_err(|_| {
+                ArchiveError::internal("the background pictures", anyhow::anyhow!("the background thread is gone"))
+            })?;
+        } else {
+            _slot = self.slots.acquire().await.map_err(|e| ArchiveError::internal("the picture pool", e))?;
+            tokio::task::spawn_blocking(move || {
+                let _ = sender.send(guarded());
+            });
+        }
+        match tokio::time::timeout(DECODE_TIMEOUT, answer).await {
             Ok(Ok(Ok(result))) => result.map_err(refused),
             Ok(Ok(Err(_))) => Err(refused(FrameError::Damaged("the decoder failed on this clip".into()))),
             Ok(Err(error)) => Err(ArchiveError::internal("decoding a frame", error)),
