@@ -291,9 +291,13 @@ pub async fn serve_http(
 /// is queued, so a stalled stream holds up to two messages.
 const HTTP2_SEND_BUFFER_BYTES: u64 = 400 * 1024;
 /// The rest of a stream's cost (h2 stream state, tonic's and tower's
-/// futures, its task) and the allocator's slack: the measurements below
-/// came within 0.06 MiB of the two messages and the send buffer alone.
-const STREAM_STATE_BYTES: u64 = 256 * 1024;
+/// futures, its task) and the allocator's slack. The first measurements
+/// came within 0.06 MiB of the two messages and the send buffer alone;
+/// on 2026-12-07, 300 streams started at once measured 2.50–2.77 MiB each
+/// (a clip's record is now read on the calling thread, through SQLite
+/// connections opened per concurrent read: the likely cause, not yet
+/// profiled).
+const STREAM_STATE_BYTES: u64 = 448 * 1024;
 /// An idle archived: 31–38 MiB RSS measured (debug build, embedded
 /// defaults), rounded up.
 const BASELINE_BYTES: u64 = 64 * 1024 * 1024;
@@ -306,8 +310,9 @@ const BASELINE_BYTES: u64 = 64 * 1024 * 1024;
 /// ranges read ahead are bounded for all reads together
 /// (`storage.s3.read_ahead_bytes`). Measured with 300 stalled streams
 /// (tests/it/hardening/connections.rs): 2.25–2.39 MiB each at 1 MiB
-/// chunks (this gives 2.64), 0.84 MiB at 256 KiB (1.14); 4.05 MiB before
-/// the file system backend stopped keeping read buffers.
+/// chunks, 2.50–2.77 since local SQLite reads (this gives 2.83), 0.84 MiB
+/// at 256 KiB; 4.05 MiB before the file system backend stopped keeping
+/// read buffers.
 pub fn stalled_read_stream_bytes(settings: &Settings) -> u64 {
     2 * settings.media.chunk_size_bytes as u64 + HTTP2_SEND_BUFFER_BYTES + STREAM_STATE_BYTES
 }

@@ -59,7 +59,7 @@ pub struct ServerSettings {
     /// together (streams until their last byte); 0: no limit. Each may be
     /// a ReadMedia stream whose reader stopped, holding about two chunks
     /// (`app::connections::stalled_read_stream_bytes`): 192 keeps the
-    /// worst case within deploy/kubernetes' 1536 MiB (docs/operations.md).
+    /// worst case within deploy/kubernetes' 1600 MiB (docs/operations.md).
     pub max_in_flight_requests: usize,
     /// Longest a unary call may take (a client's shorter grpc-timeout is
     /// honoured too); 0: no ceiling.
