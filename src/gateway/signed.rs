@@ -83,28 +83,43 @@ pub(super) async fn serve_signed(State(archive): State<Archive>, uri: Uri, heade
         Ok(served) => served,
         Err(error) => return failed(error),
     };
-    let Ok(etag) = format!("\"{}\"", track.served.sha256).parse() else {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "the track's record is damaged\n");
+    revalidated(&headers, &track.served.sha256, track.update_time, WEBVTT_CONTENT_TYPE, bytes, None)
+}
+
+/// A file that may change under its URL (a caption track, a poster): its
+/// SHA-256 the ETag, its update time the Last-Modified, revalidated each
+/// time (`no-cache`), conditional requests answered (304, 412); with the
+/// time of the frame it shows, when it is one.
+fn revalidated(
+    request: &HeaderMap,
+    sha256: &str,
+    updated: chrono::DateTime<chrono::Utc>,
+    content_type: &str,
+    bytes: bytes::Bytes,
+    frame_ms: Option<u64>,
+) -> Response {
+    let Ok(etag) = format!("\"{sha256}\"").parse() else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "the file's record is damaged\n");
     };
-    let validators = Validators {
-        etag,
-        last_modified: UNIX_EPOCH + Duration::from_secs(track.update_time.timestamp().max(0) as u64),
-    };
-    // A track may be replaced under the same URL: revalidate each time.
+    let validators =
+        Validators { etag, last_modified: UNIX_EPOCH + Duration::from_secs(updated.timestamp().max(0) as u64) };
     let mut response = Response::builder().header(header::CACHE_CONTROL, "private, no-cache");
-    if let Some(headers) = response.headers_mut() {
-        headers.typed_insert(validators.etag.clone());
-        headers.typed_insert(LastModified::from(validators.last_modified));
+    if let Some(map) = response.headers_mut() {
+        map.typed_insert(validators.etag.clone());
+        map.typed_insert(LastModified::from(validators.last_modified));
+        if let Some(value) = frame_ms.and_then(|ms| frame_time(ms).parse().ok()) {
+            map.insert(FRAME_TIME, value);
+        }
     }
-    let response = match conditions::evaluate(&headers, &validators) {
+    let response = match conditions::evaluate(request, &validators) {
         Precondition::Proceed => response
             .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, WEBVTT_CONTENT_TYPE)
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::CONTENT_LENGTH, bytes.len())
             .body(Body::from(bytes)),
         Precondition::NotModified => response.status(StatusCode::NOT_MODIFIED).body(Body::empty()),
         Precondition::Failed => {
-            return plain(StatusCode::PRECONDITION_FAILED, "the track does not meet the request's preconditions\n");
+            return plain(StatusCode::PRECONDITION_FAILED, "the file does not meet the request's preconditions\n");
         }
     };
     response.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
@@ -167,36 +182,8 @@ async fn serve_poster(archive: &Archive, media: MediaId, headers: &HeaderMap) ->
         Ok(poster) => poster,
         Err(error) => return failed(error),
     };
-    let Ok(etag) = format!("\"{}\"", poster.object.sha256).parse() else {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "the poster's record is damaged\n");
-    };
-    let validators = Validators {
-        etag,
-        last_modified: UNIX_EPOCH + Duration::from_secs(poster.update_time.timestamp().max(0) as u64),
-    };
-    // A poster may be set again under the same URL: revalidate each time.
-    let mut response = Response::builder().header(header::CACHE_CONTROL, "private, no-cache");
-    if let Some(map) = response.headers_mut() {
-        map.typed_insert(validators.etag.clone());
-        map.typed_insert(LastModified::from(validators.last_modified));
-        if let Some(ms) = poster.time_ms
-            && let Ok(value) = frame_time(ms).parse()
-        {
-            map.insert(FRAME_TIME, value);
-        }
-    }
-    let response = match conditions::evaluate(headers, &validators) {
-        Precondition::Proceed => response
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, poster.content_type)
-            .header(header::CONTENT_LENGTH, bytes.len())
-            .body(Body::from(bytes)),
-        Precondition::NotModified => response.status(StatusCode::NOT_MODIFIED).body(Body::empty()),
-        Precondition::Failed => {
-            return plain(StatusCode::PRECONDITION_FAILED, "the poster does not meet the request's preconditions\n");
-        }
-    };
-    response.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    // A poster may be set again under the same URL.
+    revalidated(headers, &poster.object.sha256, poster.update_time, &poster.content_type, bytes, poster.time_ms)
 }
 
 #[cfg(test)]
