@@ -55,7 +55,6 @@ pub struct Thumbnail {
     pub shown_ms: u64,
     pub width: u32,
     pub height: u32,
-    pub key: BlobKey,
 }
 
 /// Decoding slots: one per core, shared by every picture this server makes
@@ -218,7 +217,7 @@ impl Archive {
         let shown_ms = plan.shown_ms;
         if let Some(stored) = self.blobs.head(&key).await? {
             let jpeg = self.blobs.get_bytes(&key, stored).await?;
-            return Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1, key });
+            return Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1 });
         }
         let frame = self.decode_frame(&media, track, plan).await?;
         let jpeg =
@@ -230,7 +229,7 @@ impl Archive {
         {
             tracing::warn!(%key, error = ?error, "thumbnail not stored");
         }
-        Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1, key })
+        Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1 })
     }
 
     /// Deletes the pictures derived from a clip (thumbnails, storyboard):

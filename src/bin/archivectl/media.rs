@@ -152,10 +152,7 @@ pub async fn url(
 ) -> anyhow::Result<pb::GetPlaybackUrlResponse> {
     let ttl = ttl.map(|seconds| pbjson_types::Duration { seconds, nanos: 0 });
     let disposition = if download { pb::Disposition::Attachment } else { pb::Disposition::Inline };
-    let start = start.map(|seconds: f64| pbjson_types::Duration {
-        seconds: seconds.trunc() as i64,
-        nanos: (seconds.fract() * 1e9).round() as i32,
-    });
+    let start = start.map(crate::pictures::duration).transpose()?;
     let request = pb::GetPlaybackUrlRequest { name, ttl, disposition: disposition.into(), start };
     Ok(media_client(channel.clone()).get_playback_url(request).await?.into_inner())
 }

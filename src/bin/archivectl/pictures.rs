@@ -10,8 +10,9 @@ use archive::{
 use serde::Serialize;
 use std::{fmt::Write, path::PathBuf};
 
-fn duration(seconds: f64) -> anyhow::Result<pbjson_types::Duration> {
-    anyhow::ensure!(seconds.is_finite() && seconds >= 0.0, "--at takes seconds, 0 or more");
+/// Seconds as given on the command line (`--at`, `--start`), as a Duration.
+pub fn duration(seconds: f64) -> anyhow::Result<pbjson_types::Duration> {
+    anyhow::ensure!(seconds.is_finite() && seconds >= 0.0, "a time in seconds is 0 or more");
     Ok(pbjson_types::Duration { seconds: seconds.trunc() as i64, nanos: (seconds.fract() * 1e9).round() as i32 })
 }
 
