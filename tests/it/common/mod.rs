@@ -371,6 +371,25 @@ pub async fn leftovers_of(server: &TestServer, media_id: &str) -> Vec<String> {
     }
 }
 
+/// Asserts that nothing of `media_id`'s bytes is left. A staging file under
+/// `.uploads` carries no clip id, so one written meanwhile for another clip
+/// (a storyboard made in the background) is waited out; a real leftover stays
+/// and fails after the deadline.
+pub async fn assert_nothing_left(server: &TestServer, media_id: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = leftovers_of(server, media_id).await;
+        if left.is_empty() {
+            return;
+        }
+        let in_flight = left.iter().all(|key| key.starts_with(".uploads/"));
+        if !in_flight || std::time::Instant::now() > deadline {
+            panic!("bytes left for {media_id}: {left:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs each listed async test fn on both stacks ([`Stack`]).
 #[macro_export]
 macro_rules! on_both_stacks {

@@ -6,7 +6,7 @@
 //! errors are not logged as ERROR; request ids are checked before they
 //! reach the log.
 
-use crate::common::{Stack, TestServer, fixture, leftovers_of, reason, sha256_hex};
+use crate::common::{Stack, TestServer, assert_nothing_left, fixture, reason, sha256_hex};
 use archive::{
     client::{Bearer, upload_messages},
     proto::v1::{self as pb, article_service_client::ArticleServiceClient, upload_media_request::Kind},
@@ -321,7 +321,7 @@ async fn upload(server: &TestServer, header: pb::UploadHeader, data: &[u8]) -> R
 async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
     let get = server.metadata().get_media(pb::GetMediaRequest { name: format!("media/{media_id}") }).await;
     assert_eq!(get.unwrap_err().code(), Code::NotFound, "no record for {media_id}");
-    assert_eq!(leftovers_of(server, media_id).await, Vec::<String>::new(), "no bytes left for {media_id}");
+    assert_nothing_left(server, media_id).await;
 }
 
 /// Status and headers of a GET.

@@ -185,7 +185,7 @@ async fn caption_tracks_are_kept_served_replaced_and_deleted(stack: Stack) {
 
     // A deleted clip takes its tracks with it.
     client.delete_media(pb::DeleteMediaRequest { name: media.name.clone(), force: false }).await.unwrap();
-    assert_eq!(leftovers_of(&server, &media_id).await, Vec::<String>::new());
+    common::assert_nothing_left(&server, &media_id).await;
 }
 
 on_both_stacks!(caption_tracks_are_kept_served_replaced_and_deleted);

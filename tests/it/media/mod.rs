@@ -75,7 +75,7 @@ fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 async fn assert_nothing_stored(server: &TestServer, media_id: &str) {
     let get = server.metadata().get_media(pb::GetMediaRequest { name: format!("media/{media_id}") }).await;
     assert_eq!(get.unwrap_err().code(), Code::NotFound, "no record for {media_id}");
-    assert_eq!(leftovers_of(server, media_id).await, Vec::<String>::new(), "no bytes left for {media_id}");
+    common::assert_nothing_left(server, media_id).await;
 }
 
 mod captions;

@@ -121,7 +121,7 @@ async fn posters_are_made_set_and_kept(stack: Stack) {
 
     // Gone with the clip.
     server.media().delete_media(pb::DeleteMediaRequest { name: clip.name.clone(), force: false }).await.unwrap();
-    assert_eq!(leftovers_of(&server, &media_id).await, Vec::<String>::new());
+    common::assert_nothing_left(&server, &media_id).await;
 }
 
 on_both_stacks!(posters_are_made_set_and_kept);

@@ -106,7 +106,7 @@ async fn thumbnails_show_the_frame_at_a_time(stack: Stack) {
     // A deleted clip takes its thumbnails and storyboard with it.
     let delete = pb::DeleteMediaRequest { name: media.name.clone(), force: false };
     server.media().delete_media(delete).await.unwrap();
-    assert_eq!(leftovers_of(&server, &media_id).await, Vec::<String>::new());
+    common::assert_nothing_left(&server, &media_id).await;
 }
 
 on_both_stacks!(thumbnails_show_the_frame_at_a_time);
