@@ -73,6 +73,9 @@ impl ErrorKind {
             | Reason::SizeMismatch
             | Reason::ManifestInvalid
             | Reason::InvalidSha256
+            | Reason::InvalidUploadSize
+            | Reason::InvalidTusRequest
+            | Reason::ChecksumMismatch
             | Reason::Sha256Mismatch
             | Reason::Crc32cMismatch
             | Reason::NotMp4
@@ -114,6 +117,7 @@ impl ErrorKind {
             | Reason::NotPurgeable
             | Reason::MediaInUse
             | Reason::UploadFinished
+            | Reason::UploadUrlUsed
             | Reason::OffsetMismatch
             | Reason::PictureUnavailable => FailedPrecondition,
             Reason::OffsetPastEnd | Reason::CursorExpired => OutOfRange,

@@ -1,6 +1,6 @@
 //! Object keys, built only from ids this service generated or checked.
 
-use crate::ids::{ArticleId, MediaId};
+use crate::ids::{ArticleId, MediaId, UploadId};
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -54,6 +54,18 @@ impl BlobKey {
     /// A new object for a clip's poster (`extension`: `jpg` or `png`).
     pub fn new_poster(media: &MediaId, extension: &str) -> Self {
         Self(format!("media/{media}/poster-{}.{extension}", uuid::Uuid::now_v7()))
+    }
+
+    /// The bytes a tus upload received past its stored parts, when it
+    /// stood at `committed_offset` with `length` of them. Named by both, so
+    /// that a newer tail never overwrites the one the record still names.
+    pub fn upload_tail(upload: &UploadId, committed_offset: u64, length: u64) -> Self {
+        Self(format!("{}tail-{committed_offset}-{length}", Self::upload_prefix(upload)))
+    }
+
+    /// Where everything an unfinished upload keeps outside its parts lives.
+    pub fn upload_prefix(upload: &UploadId) -> String {
+        format!("uploads/{upload}/")
     }
 
     /// The self-describing record of an article (see `crate::domain::manifest`).

@@ -106,6 +106,11 @@ impl PartWriter {
         crc32c::crc32c_combine(self.sent_crc32c, self.buffer_crc32c, self.buffer.len())
     }
 
+    /// A copy of the bytes of the part being buffered (not yet sent).
+    pub fn buffered(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.buffer)
+    }
+
     /// Bytes still needed to fill the part being buffered.
     pub fn room(&self) -> u64 {
         self.part_size - self.buffer.len() as u64

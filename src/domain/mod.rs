@@ -57,7 +57,10 @@ pub use stored_clip::scan_stored;
 pub use storyboards::StoryboardFile;
 pub use sweep::SweepReport;
 pub use thumbnails::{Thumbnail, ThumbnailRequest};
-pub use upload::{Broken, Declared, MediaUpload, StartedUpload, UploadCaller, UploadMessage, UploadStatus};
+pub use upload::{
+    Broken, DEFAULT_URL_TTL, Declared, MediaUpload, StartedUpload, UploadCaller, UploadGrant, UploadMessage,
+    UploadStatus, UploadUrl, UploadUrlRequest,
+};
 
 use crate::{
     blob::{BlobStore, PartPlan, Storage},

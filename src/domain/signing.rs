@@ -10,6 +10,11 @@
 //! It is carried in the path (`/s/{token}/media/{id}/captions/vi.vtt`), as
 //! Cloudflare Stream carries its token, so that a file's relative reference
 //! (the sprite a storyboard names) resolves under the same token.
+//!
+//! A claims token `{claims}.{kid}.{sig}` carries what its holder may do
+//! (a one-time upload URL's limits): `claims` is URL-safe base64 of bytes
+//! the caller defines, `sig` the HMAC of `{purpose}\n{claims}\n{kid}`. The
+//! purpose is never `GET`, so no URL's signature verifies as a claims token.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
@@ -163,6 +168,36 @@ impl UrlSigner {
     }
 }
 
+impl UrlSigner {
+    fn claims_mac(key: &SigningKey, purpose: &str, claims: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(key.secret.expose_secret()).expect("HMAC takes any key length");
+        mac.update(format!("{purpose}\n{claims}\n{}", key.id).as_bytes());
+        mac
+    }
+
+    /// A URL-safe token carrying `claims`, signed for `purpose` (never `GET`).
+    pub fn sign_claims(&self, purpose: &str, claims: &[u8]) -> String {
+        debug_assert_ne!(purpose, "GET");
+        let key = &self.keys[0];
+        let claims = URL_SAFE_NO_PAD.encode(claims);
+        let signature = URL_SAFE_NO_PAD.encode(Self::claims_mac(key, purpose, &claims).finalize().into_bytes());
+        format!("{claims}.{}.{signature}", key.id)
+    }
+
+    /// The claims of a token [`Self::sign_claims`] made for `purpose`, checked
+    /// in constant time. Whether they still hold (an expiry) is the caller's.
+    pub fn verify_claims(&self, purpose: &str, token: &str) -> Result<Vec<u8>, SignatureError> {
+        let mut parts = token.splitn(3, '.');
+        let (Some(claims), Some(kid), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SignatureError::Invalid);
+        };
+        let key = self.keys.iter().find(|k| k.id == kid).ok_or(SignatureError::Invalid)?;
+        let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| SignatureError::Invalid)?;
+        Self::claims_mac(key, purpose, claims).verify_slice(&signature).map_err(|_| SignatureError::Invalid)?;
+        URL_SAFE_NO_PAD.decode(claims).map_err(|_| SignatureError::Invalid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +259,23 @@ mod tests {
             disposition: Some(PREFIX.into()),
         };
         assert_eq!(signer.verify("/media/a/", &as_query, 0), Err(SignatureError::Invalid));
+    }
+
+    #[test]
+    fn claims_verify_for_their_purpose_only() {
+        let signer = UrlSigner::new(vec![key("k1", 1)]).unwrap();
+        let token = signer.sign_claims("UPLOAD", b"{\"max\":5}");
+        assert_eq!(signer.verify_claims("UPLOAD", &token).unwrap(), b"{\"max\":5}");
+        assert_eq!(signer.verify_claims("OTHER", &token), Err(SignatureError::Invalid));
+        // Claims changed under the same signature, or a prefix token offered instead.
+        let (claims, rest) = token.split_once('.').unwrap();
+        let forged = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(b"{\"max\":9}"));
+        assert_ne!(claims, forged.split_once('.').unwrap().0);
+        assert_eq!(signer.verify_claims("UPLOAD", &forged), Err(SignatureError::Invalid));
+        let prefix = signer.sign_prefix("/media/a/", 4_000_000_000);
+        assert_eq!(signer.verify_claims("GET", &prefix), Err(SignatureError::Invalid));
+        let other = UrlSigner::new(vec![key("k1", 2)]).unwrap();
+        assert_eq!(other.verify_claims("UPLOAD", &token), Err(SignatureError::Invalid));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub mod conditions;
 mod signed;
+mod tus;
 
 /// The origins of `gateway.cors_allowed_origins` (`*` for any): the
 /// gateway's and gRPC-Web's.
@@ -77,10 +78,13 @@ pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
     Router::new()
         .route("/media/{id}", get(serve_media))
         .route("/s/{token}/media/{id}/{*file}", get(signed::serve_signed))
-        .with_state(archive)
+        .with_state(archive.clone())
         .layer(cors(&settings.cors_allowed_origins))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.max_concurrent_requests.max(1)))
+        // Uploads take as long as their bytes do: bounded by the uploads'
+        // own limits (idle time, concurrent uploads), not the request timeout.
+        .merge(tus::router(archive.clone(), settings))
         .layer(axum::middleware::from_fn(measured))
         .route("/healthz", get(|| async { "ok\n" }))
         // Every answer of the port, unknown paths' 404s too.

@@ -47,6 +47,19 @@ pub struct UploadSession {
     /// Who started it (a token's name; empty for sessions older than the
     /// rule): only they, or an admin, may go on with it.
     pub owner: String,
+    /// The size a tus client declared when it created the upload; none
+    /// over gRPC, whose finish message states it.
+    pub declared_size: Option<u64>,
+    /// Bytes past the committed offset kept in the upload's tail object
+    /// ([`crate::blob::BlobKey::upload_tail`]); only uploads over tus keep one.
+    pub tail_bytes: u64,
+}
+
+impl UploadSession {
+    /// Where the next bytes go: after the stored parts and the tail.
+    pub fn resume_offset(&self) -> u64 {
+        self.progress.committed_offset + self.tail_bytes
+    }
 }
 
 /// Resumable upload sessions.
@@ -77,6 +90,18 @@ pub trait UploadSessionStore: Send + Sync {
     /// Records the clip and marks the upload finished, in one transaction.
     /// A clip naming objects other than the session's shares a recorded
     /// clip's, under the conditions of [`super::MediaStore::insert_media_copy`].
+    /// Sets how many bytes the tail object after the committed offset
+    /// holds, if the upload still stands at `committed_offset` with a tail
+    /// of `from_tail` bytes (else UPLOAD_MOVED_ON); pushes the expiry back.
+    async fn set_upload_tail(
+        &self,
+        id: &UploadId,
+        committed_offset: u64,
+        from_tail: u64,
+        to_tail: u64,
+        expire_time: DateTime<Utc>,
+    ) -> Result<()>;
+
     async fn finish_upload(&self, id: &UploadId, media: &MediaRecord, expire_time: DateTime<Utc>) -> Result<()>;
 
     /// Uploads whose expiry has passed, at most `limit`.

@@ -307,7 +307,7 @@ pub fn started_upload(started: StartedUpload) -> pb::StartUploadResponse {
 
 pub fn upload_status(status: UploadStatus) -> pb::QueryUploadResponse {
     pb::QueryUploadResponse {
-        committed_offset: status.session.progress.committed_offset as i64,
+        committed_offset: status.session.resume_offset() as i64,
         expire_time: Some(timestamp(&status.session.expire_time)),
         media: status.media.as_ref().map(media),
         complete: status.session.finished,
@@ -336,7 +336,7 @@ pub fn upload_message(message: pb::UploadMediaRequest) -> UploadMessage {
         Some(Kind::Chunk(data)) => UploadMessage::Chunk(data),
         Some(Kind::Finish(finish)) => UploadMessage::Finish(Declared {
             size_bytes: finish.size_bytes,
-            sha256: finish.sha256,
+            sha256: Some(finish.sha256),
             crc32c: finish.crc32c,
         }),
         Some(Kind::Header(_) | Kind::Resume(_)) | None => UploadMessage::Unexpected,

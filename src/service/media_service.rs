@@ -4,7 +4,7 @@ use super::{
 };
 use crate::error::{Clipped, Reason, quoted};
 use crate::{
-    domain::{Archive, Broken, CaptionUpload, ThumbnailRequest, UploadCaller},
+    domain::{Archive, Broken, CaptionUpload, ThumbnailRequest, UploadCaller, UploadUrlRequest},
     error::{ArchiveError, Result},
     ids::{ArticleId, MediaId, UploadId},
     proto::v1::{self as pb, media_service_server::MediaService, upload_media_request::Kind},
@@ -84,6 +84,9 @@ impl MediaService for MediaGrpc {
             Ok(record) => record,
             Err(Broken::Transport(status)) => return Err(status),
             Err(Broken::Failed(error)) => return Err(error.into()),
+            Err(Broken::Paused(_)) => {
+                return Err(ArchiveError::internal("receiving an upload", anyhow::anyhow!("paused over gRPC")).into());
+            }
         };
         tracing::info!(size = record.object.size_bytes, "clip stored");
         Ok(Response::new(pb::UploadMediaResponse { media: Some(convert::media(&record)) }))
@@ -118,6 +121,29 @@ impl MediaService for MediaGrpc {
         let id = upload_id(&request.get_ref().upload_id)?;
         self.archive.cancel_upload(&id, &upload_caller(&request)).await?;
         Ok(Response::new(pb::CancelUploadResponse {}))
+    }
+
+    #[instrument(skip_all, fields(max_size = request.get_ref().max_size_bytes))]
+    async fn create_upload_url(
+        &self,
+        request: Request<pb::CreateUploadUrlRequest>,
+    ) -> Result<Response<pb::CreateUploadUrlResponse>, Status> {
+        let caller = upload_caller(&request);
+        let request = request.into_inner();
+        let ttl = request.ttl.map(|ttl| millis(&ttl, "ttl", Reason::InvalidTtl)).transpose()?;
+        let article = Some(request.article).filter(|a| !a.is_empty()).map(|a| ArticleId::from_name(&a)).transpose()?;
+        let asked = UploadUrlRequest {
+            max_size_bytes: request.max_size_bytes,
+            ttl: ttl.map(Duration::from_millis),
+            article,
+            sha256: Some(request.sha256).filter(|sha256| !sha256.is_empty()),
+        };
+        let minted = self.archive.create_upload_url(asked, &caller).await?;
+        Ok(Response::new(pb::CreateUploadUrlResponse {
+            upload_url: minted.url,
+            expire_time: Some(convert::timestamp(&minted.expire_time)),
+            upload_id: minted.upload.to_string(),
+        }))
     }
 
     type ReadMediaStream = ReadMediaStream;

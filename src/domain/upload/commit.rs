@@ -52,8 +52,7 @@ impl MediaUpload {
                     if let Err(error) = writer.abort().await {
                         tracing::warn!(media = %record.id, error = ?error, "duplicate bytes not discarded");
                     }
-                    archive.write_media_manifest_logged(&record).await;
-                    archive.spawn_poster(&record);
+                    archive.stored(&record, upload_id.as_ref()).await;
                     return Ok(record);
                 }
                 Err(error) if error.reason == Reason::CopySourceGone => {}
@@ -94,13 +93,24 @@ impl MediaUpload {
             }
             return Err(error);
         }
-        archive.write_media_manifest_logged(&record).await;
-        archive.spawn_poster(&record);
+        archive.stored(&record, upload_id.as_ref()).await;
         Ok(record)
     }
 }
 
 impl Archive {
+    /// What follows a recorded clip: its manifest, its poster, and the
+    /// tail its upload kept (the parts took the bytes in).
+    async fn stored(&self, record: &MediaRecord, upload: Option<&crate::ids::UploadId>) {
+        self.write_media_manifest_logged(record).await;
+        self.spawn_poster(record);
+        if let Some(upload) = upload
+            && let Err(error) = self.drop_upload_tails(upload).await
+        {
+            tracing::warn!(%upload, error = ?error, "an upload's tail is left for its expiry");
+        }
+    }
+
     /// Probes a stored MP4 and plans its faststart rendition when it needs one.
     async fn inspect(&self, object: &ObjectRef) -> std::result::Result<(Mp4Info, Option<FaststartPlan>), String> {
         let max_moov_bytes = self.media_settings.max_moov_bytes;

@@ -1,18 +1,21 @@
 //! Uploads, one module: a stream's writing (`stream`), its rules
 //! (`receive`) and its commit once finished (`commit`: shared bytes, the
 //! MP4 probe and rendition, the record), resumable sessions that outlive
-//! a stream (`session`), and the claims
+//! a stream (`session`), one-time upload URLs that start one (`grant`),
+//! and the claims
 //! that keep two streams of this process off one upload (`claims`).
 //! `stream` knows nothing of sessions but their record; `session` opens
 //! streams; neither points back.
 
 mod claims;
 mod commit;
+mod grant;
 mod receive;
 mod session;
 mod stream;
 
 pub(crate) use claims::ActiveUploads;
+pub use grant::{DEFAULT_URL_TTL, UploadGrant, UploadUrl, UploadUrlRequest};
 pub use receive::{Broken, UploadMessage};
 pub use session::{StartedUpload, UploadCaller, UploadStatus};
 pub use stream::{Declared, MediaUpload};

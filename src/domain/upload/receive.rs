@@ -15,6 +15,9 @@ use std::time::Duration;
 pub enum UploadMessage {
     Chunk(Bytes),
     Finish(Declared),
+    /// The client stops here and will resume (a tus request short of the
+    /// last byte): everything received is kept.
+    Pause,
     /// Another header or resume, or an empty message.
     Unexpected,
 }
@@ -29,6 +32,9 @@ pub enum Broken<E> {
     /// The upload failed; the message says what is left (`resume at offset
     /// N`, or `nothing was stored`).
     Failed(ArchiveError),
+    /// The client paused ([`UploadMessage::Pause`]); the upload resumes at
+    /// this offset.
+    Paused(u64),
 }
 
 /// Says in the error what the end of the stream left: a resumable upload
@@ -107,6 +113,12 @@ impl MediaUpload {
                     }
                 }
                 UploadMessage::Finish(declared) => return self.finish(declared).await.map_err(Broken::Failed),
+                UploadMessage::Pause => {
+                    return Err(match self.pause().await {
+                        Ok(offset) => Broken::Paused(offset),
+                        Err(error) => broke_off(error, self.suspend().await),
+                    });
+                }
                 UploadMessage::Unexpected => {
                     let error = ArchiveError::new(
                         Reason::UnexpectedMessage,

@@ -47,13 +47,27 @@ impl Archive {
         now() + chrono::Duration::seconds(self.media_settings.upload_session_ttl_seconds as i64)
     }
 
-    /// Forgets a resumable upload's session (its bytes are handled by the caller).
+    /// Forgets a resumable upload's session and its tail (its parts are
+    /// handled by the caller).
     pub(crate) async fn forget_upload(&self, id: Option<&UploadId>) {
-        if let Some(id) = id
-            && let Err(error) = self.metadata.delete_upload(id).await
-        {
+        let Some(id) = id else { return };
+        if let Err(error) = self.drop_upload_tails(id).await {
+            tracing::warn!(upload = %id, error = ?error, "could not delete an upload's tail");
+        }
+        if let Err(error) = self.metadata.delete_upload(id).await {
             tracing::warn!(upload = %id, error = ?error.source, "could not forget an upload: {}", error.message);
         }
+    }
+
+    /// Deletes every tail object of an upload (a finished, cancelled or
+    /// expired one; one a crash left behind too).
+    pub(crate) async fn drop_upload_tails(&self, id: &UploadId) -> crate::blob::BlobResult<()> {
+        use futures::TryStreamExt;
+        let keys: Vec<BlobKey> = self.blobs.list(&BlobKey::upload_prefix(id)).try_collect().await?;
+        for key in keys {
+            self.blobs.delete(&key).await?;
+        }
+        Ok(())
     }
 
     /// A session that exists, has not expired, and is `by`'s.
@@ -78,11 +92,24 @@ impl Archive {
         if let Some(record) = self.stored_copy(&header).await? {
             return Ok(StartedUpload::Stored(record));
         }
+        let session = self.open_session(header, UploadId::generate(), &by.name, None).await?;
+        Ok(StartedUpload::Session(session))
+    }
+
+    /// Opens upload `id` for `owner`: the clip's id and type checked, the
+    /// multipart upload created, the session recorded.
+    pub(super) async fn open_session(
+        &self,
+        header: UploadHeader,
+        id: UploadId,
+        owner: &str,
+        declared_size: Option<u64>,
+    ) -> Result<UploadSession> {
         let (media_id, content_type) = self.new_media(&header).await?;
         let key = BlobKey::new_media_original(&media_id);
         let multipart_id = self.blobs.multipart().create(&key, &content_type).await?;
         let session = UploadSession {
-            id: UploadId::generate(),
+            id,
             media_id,
             filename: header.filename,
             content_type,
@@ -98,14 +125,16 @@ impl Archive {
             create_time: now(),
             expire_time: self.upload_expire_time(),
             finished: false,
-            owner: by.name.clone(),
+            owner: owner.to_owned(),
+            declared_size,
+            tail_bytes: 0,
         };
         if let Err(error) = self.metadata.insert_upload(&session).await {
             let _ = self.blobs.multipart().abort(&session.key, &session.multipart_id).await;
             return Err(error);
         }
         tracing::info!(upload = %session.id, media = %session.media_id, "resumable upload started");
-        Ok(StartedUpload::Session(session))
+        Ok(session)
     }
 
     pub async fn query_upload(&self, id: &UploadId, by: &UploadCaller) -> Result<UploadStatus> {
@@ -124,7 +153,8 @@ impl Archive {
     }
 
     /// A stream that continues upload `id`; its first chunk must start at
-    /// `offset`, which must be the committed offset.
+    /// `offset`, which must be where the upload resumes (its committed
+    /// offset, plus its tail's bytes for an upload over tus).
     pub async fn resume_upload(&self, id: &UploadId, offset: i64, by: &UploadCaller) -> Result<MediaUpload> {
         let slot = self.upload_slot()?;
         // Whose it is, before the claim ends a stream that may be writing it.
@@ -138,16 +168,28 @@ impl Archive {
                 format!("upload {id} has finished; QueryUpload returns its clip"),
             ));
         }
-        let committed = session.progress.committed_offset;
-        if offset < 0 || offset as u64 != committed {
+        let resumes_at = session.resume_offset();
+        if offset < 0 || offset as u64 != resumes_at {
             return Err(ArchiveError::new(
                 Reason::OffsetMismatch,
-                format!("upload {id} resumes at its committed offset {committed}, not at {offset}"),
+                format!("upload {id} resumes at its committed offset {resumes_at}, not at {offset}"),
             ));
         }
         let parts = self.metadata.upload_parts(id).await?;
+        let tail = match session.tail_bytes {
+            0 => None,
+            length => {
+                let key = BlobKey::upload_tail(id, session.progress.committed_offset, length);
+                Some(self.blobs.get_bytes(&key, length).await?)
+            }
+        };
         tracing::info!(upload = %id, offset, "upload resumed");
-        MediaUpload::resumed(self.clone(), session, parts, slot, active)
+        let mut upload = MediaUpload::resumed(self.clone(), session, parts, slot, active)?;
+        if let Some(tail) = tail {
+            // Rehashed and buffered as if just received; it fills no part.
+            upload.write(tail).await?;
+        }
+        Ok(upload)
     }
 
     /// Discards an unfinished upload and everything it stored.
@@ -175,6 +217,7 @@ impl Archive {
             // Completed but not recorded (the server stopped in between).
             self.blobs.delete(&session.key).await?;
         }
+        self.drop_upload_tails(&session.id).await?;
         self.metadata.delete_upload(&session.id).await
     }
 

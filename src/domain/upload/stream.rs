@@ -23,7 +23,9 @@ use std::{collections::BTreeMap, time::Duration};
 #[derive(Debug, Clone, Default)]
 pub struct Declared {
     pub size_bytes: i64,
-    pub sha256: String,
+    /// Required over gRPC (an empty one is refused); a tus upload has one
+    /// only if its upload URL declared it.
+    pub sha256: Option<String>,
     pub crc32c: Option<u32>,
 }
 
@@ -47,6 +49,14 @@ pub(super) struct Session {
     pub(super) boundaries: BTreeMap<i32, (Vec<u8>, u32)>,
     /// Parts that landed but are not yet recorded.
     pub(super) landed: BTreeMap<i32, CompletedPart>,
+    /// Bytes past the committed offset in the tail object, as recorded.
+    pub(super) tail_bytes: u64,
+    /// Keep what arrived past the last part in a tail object when the
+    /// stream ends (tus); gRPC streams resume at a part boundary.
+    pub(super) keeps_tail: bool,
+    /// Record nothing until the client's checksum of this stream's bytes
+    /// is verified ([`MediaUpload::hold_until_verified`]).
+    pub(super) hold: bool,
 }
 
 /// An upload stream in progress. Dropping it without [`MediaUpload::finish`]
@@ -142,6 +152,9 @@ impl MediaUpload {
                 progress,
                 boundaries: BTreeMap::new(),
                 landed: BTreeMap::new(),
+                tail_bytes: session.tail_bytes,
+                keeps_tail: false,
+                hold: false,
             }),
             one_shot_deadline: None,
             _slot: slot,
@@ -163,6 +176,30 @@ impl MediaUpload {
 
     pub fn media_id(&self) -> &MediaId {
         &self.id
+    }
+
+    /// Keeps what arrives past the last stored part when the stream ends
+    /// (an upload over tus, whose client resumes at any byte).
+    pub(crate) fn keep_tail(&mut self) {
+        if let Some(session) = &mut self.session {
+            session.keeps_tail = true;
+        }
+    }
+
+    /// Records nothing this stream stores until [`UploadMessage::Pause`] or
+    /// the finish: a stream that ends otherwise leaves the upload where it
+    /// was (a tus request whose checksum must match first).
+    ///
+    /// [`UploadMessage::Pause`]: super::UploadMessage::Pause
+    pub(crate) fn hold_until_verified(&mut self) {
+        if let Some(session) = &mut self.session {
+            session.hold = true;
+        }
+    }
+
+    /// Bytes received so far, from the upload's first.
+    pub fn offset(&self) -> u64 {
+        self.size
     }
 
     /// The resumable upload this stream writes, if any.
@@ -220,6 +257,9 @@ impl MediaUpload {
             return Ok(());
         };
         session.landed.extend(landed.into_iter().map(|part| (part.number, part)));
+        if session.hold {
+            return Ok(());
+        }
         let mut next = session.progress.clone();
         let mut newly = Vec::new();
         while let Some(part) = session.landed.get(&(next.parts_done + 1))
@@ -243,8 +283,62 @@ impl MediaUpload {
             session.landed.remove(&part.number);
             session.boundaries.remove(&part.number);
         }
+        let (from, tail) = (session.progress.committed_offset, session.tail_bytes);
         session.progress = next;
+        session.tail_bytes = 0;
         self.parts.extend(newly);
+        if tail > 0 {
+            // The parts took the tail in.
+            let key = BlobKey::upload_tail(&session.id, from, tail);
+            self.archive.discard(&key).await;
+        }
+        Ok(())
+    }
+
+    /// The client ended its request with all it sent kept (a tus PATCH
+    /// short of the last byte): records the parts, held ones too, and keeps
+    /// the rest in the tail object. Returns where the upload now resumes.
+    pub(super) async fn pause(&mut self) -> Result<u64> {
+        if let Some(session) = &mut self.session {
+            session.hold = false;
+        }
+        let landed = self.writer.settle().await;
+        self.record(landed).await?;
+        self.save_tail().await?;
+        Ok(self.size)
+    }
+
+    /// Stores the bytes past the committed offset as the upload's tail,
+    /// then drops the tail they replace.
+    async fn save_tail(&mut self) -> Result<()> {
+        let Some(session) = &mut self.session else { return Ok(()) };
+        let committed = session.progress.committed_offset;
+        let length = self.size - committed;
+        if !session.keeps_tail || length == session.tail_bytes {
+            return Ok(());
+        }
+        let buffered = self.writer.buffered();
+        if buffered.len() as u64 != length {
+            // A part that failed to land: the client resends from the committed offset.
+            return Err(ArchiveError::unavailable(
+                "keeping an upload's tail",
+                anyhow::anyhow!("{} bytes buffered past offset {committed}, {length} expected", buffered.len()),
+            ));
+        }
+        let key = BlobKey::upload_tail(&session.id, committed, length);
+        self.archive.blobs.put(&key, buffered, "application/octet-stream").await?;
+        let expire_time = self.archive.upload_expire_time();
+        let metadata = &self.archive.metadata;
+        if let Err(error) =
+            metadata.set_upload_tail(&session.id, committed, session.tail_bytes, length, expire_time).await
+        {
+            self.archive.discard(&key).await;
+            return Err(error);
+        }
+        if session.tail_bytes > 0 {
+            self.archive.discard(&BlobKey::upload_tail(&session.id, committed, session.tail_bytes)).await;
+        }
+        session.tail_bytes = length;
         Ok(())
     }
 
@@ -252,15 +346,17 @@ impl MediaUpload {
     /// flight and stays for a later stream, whose offset is returned; a
     /// one-shot upload is discarded.
     pub async fn suspend(mut self) -> Option<u64> {
-        if self.session.is_none() {
+        let Some(session) = &self.session else {
             self.abort().await;
             return None;
-        }
+        };
+        let held = session.hold;
         let landed = self.writer.settle().await;
-        if let Err(error) = self.record(landed).await {
+        // Held bytes were never verified: the upload stays where it was.
+        if !held && let Err(error) = self.record(landed).await.and(self.save_tail().await) {
             tracing::warn!(media = %self.id, error = ?error.source, "{}", error.message);
         }
-        let offset = self.session.as_ref().map(|session| session.progress.committed_offset);
+        let offset = self.session.as_ref().map(|session| session.progress.committed_offset + session.tail_bytes);
         tracing::info!(media = %self.id, ?offset, "upload suspended");
         offset
     }
@@ -281,8 +377,10 @@ impl MediaUpload {
 
     /// The declared size and checksums against what arrived.
     fn check(&self, declared: &Declared) -> Result<()> {
-        let declared_sha256 = declared.sha256.to_ascii_lowercase();
-        if declared_sha256.len() != 64 || !declared_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let declared_sha256 = declared.sha256.as_deref().map(str::to_ascii_lowercase);
+        if let Some(sha256) = &declared_sha256
+            && (sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
             return Err(ArchiveError::new(Reason::InvalidSha256, "finish.sha256 must be 64 hex digits"));
         }
         if declared.size_bytes < 0 || declared.size_bytes as u64 != self.size {
@@ -295,7 +393,7 @@ impl MediaUpload {
             ));
         }
         let sha256 = hex::encode(self.hasher.clone().finalize());
-        if sha256 != declared_sha256 {
+        if declared_sha256.is_some_and(|declared| declared != sha256) {
             return Err(ArchiveError::new(
                 Reason::Sha256Mismatch,
                 format!("finish.sha256 does not match the bytes received (sha256 {sha256}); nothing was stored"),

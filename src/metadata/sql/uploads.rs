@@ -52,6 +52,8 @@ fn session_from_row(row: &AnyRow) -> Result<UploadSession> {
         expire_time: from_micros(get_i64("expire_time_us")?),
         finished: get_i64("finished")? != 0,
         owner: get_text("owner")?,
+        declared_size: row.try_get::<Option<i64>, _>("declared_size")?.map(|size| size as u64),
+        tail_bytes: get_i64("tail_bytes")? as u64,
     })
 }
 
@@ -60,10 +62,11 @@ impl UploadSessionStore for SqlMetadataStore {
     async fn insert_upload(&self, session: &UploadSession) -> Result<()> {
         timed!("insert_upload", async {
             let progress = &session.progress;
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO upload_sessions (id, media_id, filename, content_type, blob_key, multipart_id, part_size, \
-                 committed_offset, parts_done, sha256_state, crc32c, create_time_us, expire_time_us, finished, owner) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 committed_offset, parts_done, sha256_state, crc32c, create_time_us, expire_time_us, finished, owner, \
+                 declared_size, tail_bytes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(session.id.as_str())
             .bind(session.media_id.as_str())
@@ -80,9 +83,18 @@ impl UploadSessionStore for SqlMetadataStore {
             .bind(micros(&session.expire_time))
             .bind(i64::from(session.finished))
             .bind(&session.owner)
+            .bind(session.declared_size.map(|size| size as i64))
+            .bind(session.tail_bytes as i64)
             .execute(&self.writer)
-            .await?;
-            Ok(())
+            .await;
+            match inserted {
+                Ok(_) => Ok(()),
+                // Only an upload URL names its upload's id in advance.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    Err(ArchiveError::new(Reason::UploadUrlUsed, format!("upload {} exists already", session.id)))
+                }
+                Err(error) => Err(error.into()),
+            }
         })
     }
 
@@ -128,8 +140,9 @@ impl UploadSessionStore for SqlMetadataStore {
         timed!("advance_upload", async {
             let mut tx = self.begin_write().await?;
             let moved = sqlx::query(
+                // Stored parts take in whatever the tail held.
                 "UPDATE upload_sessions SET committed_offset = $1, parts_done = $2, sha256_state = $3, crc32c = $4, \
-                 expire_time_us = $5 WHERE id = $6 AND committed_offset = $7 AND finished = 0",
+                 expire_time_us = $5, tail_bytes = 0 WHERE id = $6 AND committed_offset = $7 AND finished = 0",
             )
             .bind(progress.committed_offset as i64)
             .bind(i64::from(progress.parts_done))
@@ -161,6 +174,33 @@ impl UploadSessionStore for SqlMetadataStore {
                 .await?;
             }
             Ok(tx.commit().await?)
+        })
+    }
+
+    async fn set_upload_tail(
+        &self,
+        id: &UploadId,
+        committed_offset: u64,
+        from_tail: u64,
+        to_tail: u64,
+        expire_time: DateTime<Utc>,
+    ) -> Result<()> {
+        timed!("set_upload_tail", async {
+            let moved = sqlx::query(
+                "UPDATE upload_sessions SET tail_bytes = $1, expire_time_us = $2 \
+                 WHERE id = $3 AND committed_offset = $4 AND tail_bytes = $5 AND finished = 0",
+            )
+            .bind(to_tail as i64)
+            .bind(micros(&expire_time))
+            .bind(id.as_str())
+            .bind(committed_offset as i64)
+            .bind(from_tail as i64)
+            .execute(&self.writer)
+            .await?;
+            if moved.rows_affected() == 0 {
+                return Err(upload_moved(id));
+            }
+            Ok(())
         })
     }
 

@@ -29,6 +29,7 @@ const SCOPES: &[(&str, &str, Scope)] = &[
     ("MediaService", "StartUpload", Scope::Write),
     ("MediaService", "QueryUpload", Scope::Write),
     ("MediaService", "CancelUpload", Scope::Write),
+    ("MediaService", "CreateUploadUrl", Scope::Write),
     ("MediaService", "ReadMedia", Scope::Read),
     ("MediaService", "GetPlaybackUrl", Scope::Read),
     ("MediaService", "ListCaptionTracks", Scope::Read),

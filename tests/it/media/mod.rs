@@ -84,6 +84,7 @@ mod one_shot;
 mod playback;
 mod posters;
 mod thumbnails;
+mod tus;
 
 mod deletion;
 mod resumable;

@@ -354,7 +354,34 @@ async fn postgres_deletions_and_copies_wait_for_a_deletion_in_flight() {
     assert_eq!(store.get_media(&MediaId::parse("late-copy").unwrap()).await.unwrap_err().kind, ErrorKind::NotFound);
 }
 
+/// A tus upload's tail moves only from where it stands, and stored parts
+/// take it in.
+async fn upload_tails_move_with_the_committed_offset(store: Arc<dyn MetadataStore>) {
+    let session = UploadSession { declared_size: Some(5 << 20), ..upload_session("with-tail") };
+    store.insert_upload(&session).await.unwrap();
+    let stored = store.get_upload(&session.id).await.unwrap();
+    assert_eq!((stored.declared_size, stored.tail_bytes, stored.resume_offset()), (Some(5 << 20), 0, 0));
+
+    let expire = time(1_800_000_100);
+    store.set_upload_tail(&session.id, 0, 0, 1000, expire).await.unwrap();
+    let moved = store.set_upload_tail(&session.id, 0, 0, 2000, expire).await.unwrap_err();
+    assert_eq!(moved.reason, Reason::UploadMovedOn, "a tail set meanwhile is not overwritten");
+    let stored = store.get_upload(&session.id).await.unwrap();
+    assert_eq!((stored.tail_bytes, stored.resume_offset(), stored.expire_time), (1000, 1000, expire));
+
+    let progress = UploadProgress { committed_offset: 1 << 20, parts_done: 1, sha256_state: vec![1; 8], crc32c: 7 };
+    let part = archive::blob::CompletedPart { number: 1, etag: "e1".into(), size: 1 << 20 };
+    store.advance_upload(&session.id, 0, &progress, &[part], expire).await.unwrap();
+    let stored = store.get_upload(&session.id).await.unwrap();
+    assert_eq!((stored.tail_bytes, stored.resume_offset()), (0, 1 << 20), "the part took the tail in");
+    let stale = store.set_upload_tail(&session.id, 0, 1000, 10, expire).await.unwrap_err();
+    assert_eq!(stale.reason, Reason::UploadMovedOn);
+    store.set_upload_tail(&session.id, 1 << 20, 0, 10, expire).await.unwrap();
+    assert_eq!(store.get_upload(&session.id).await.unwrap().resume_offset(), (1 << 20) + 10);
+}
+
 on_every_database!(
+    upload_tails_move_with_the_committed_offset,
     media_and_links,
     records_tell_which_objects_they_name,
     clips_detach_and_delete,

@@ -106,6 +106,8 @@ fn upload_session(media_id: &str) -> UploadSession {
         expire_time: time(1_800_000_000),
         finished: false,
         owner: "cms".into(),
+        declared_size: None,
+        tail_bytes: 0,
     }
 }
 
