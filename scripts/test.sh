@@ -84,6 +84,7 @@ NPM_PREFIX="$ROOT/.tools/npm"
 BUF_VERSION="${BUF_VERSION:-1.75.0}"
 CARGO_DENY_VERSION="${CARGO_DENY_VERSION:-0.20.2}"
 PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.64.1}"
+TUS_JS_CLIENT_VERSION="${TUS_JS_CLIENT_VERSION:-4.3.1}"
 
 # ---------------------------------------------------------------- tools
 echo "== tools"
@@ -122,9 +123,13 @@ if [[ ! -d "$NPM_PREFIX/node_modules/playwright-core" ]] \
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" \
     "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
 fi
+# tus-js-client, the tus client pages use, drives the gateway's tus endpoint.
+if [[ "$(node -p "require('$NPM_PREFIX/node_modules/tus-js-client/package.json').version" 2>/dev/null)" != "$TUS_JS_CLIENT_VERSION" ]]; then
+  npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "tus-js-client@$TUS_JS_CLIENT_VERSION" >/dev/null
+fi
 export ARCHIVE_TEST_CHROMIUM="$CHROMIUM"
 export ARCHIVE_TEST_NODE_PATH="$NPM_PREFIX/node_modules"
-echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1), playwright-core $PLAYWRIGHT_VERSION ready ($(since "$t0"))"
+echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1), playwright-core $PLAYWRIGHT_VERSION, tus-js-client $TUS_JS_CLIENT_VERSION ready ($(since "$t0"))"
 
 # ---------------------------------------------------------------- checks
 echo "== buf lint, buf breaking"

@@ -42,6 +42,8 @@ pub const S3: &str = "ARCHIVE_TEST_S3_ENDPOINT";
 pub const POSTGRES: &str = "ARCHIVE_TEST_POSTGRES_URL";
 pub const PYTHON: &str = "ARCHIVE_TEST_PYTHON";
 pub const CHROMIUM: &str = "ARCHIVE_TEST_CHROMIUM";
+/// npm packages (playwright-core, tus-js-client) for scripts run with node.
+pub const NODE: &str = "ARCHIVE_TEST_NODE_PATH";
 /// The binaries tests start backends of their own from (the kill matrix).
 pub const OWN_BACKENDS: &str = "ARCHIVE_TEST_WEED_BIN";
 

@@ -85,6 +85,7 @@ mod playback;
 mod posters;
 mod thumbnails;
 mod tus;
+mod tus_clients;
 
 mod deletion;
 mod resumable;
