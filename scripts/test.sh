@@ -85,6 +85,7 @@ BUF_VERSION="${BUF_VERSION:-1.75.0}"
 CARGO_DENY_VERSION="${CARGO_DENY_VERSION:-0.20.2}"
 PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.64.1}"
 TUS_JS_CLIENT_VERSION="${TUS_JS_CLIENT_VERSION:-4.3.1}"
+AXE_CORE_VERSION="${AXE_CORE_VERSION:-4.14.1}"
 
 # ---------------------------------------------------------------- tools
 echo "== tools"
@@ -123,15 +124,21 @@ if [[ ! -d "$NPM_PREFIX/node_modules/playwright-core" ]] \
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" \
     "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
 fi
-# tus-js-client, the tus client pages use, drives the gateway's tus endpoint.
-if [[ "$(node -p "require('$NPM_PREFIX/node_modules/tus-js-client/package.json').version" 2>/dev/null)" != "$TUS_JS_CLIENT_VERSION" ]]; then
-  npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "tus-js-client@$TUS_JS_CLIENT_VERSION" >/dev/null
-fi
+# tus-js-client, the tus client pages use, drives the gateway's tus endpoint;
+# axe-core checks the embeddable player's accessibility.
+for package in "tus-js-client@$TUS_JS_CLIENT_VERSION" "axe-core@$AXE_CORE_VERSION"; do
+  if [[ "$(node -p "require('$NPM_PREFIX/node_modules/${package%@*}/package.json').version" 2>/dev/null)" != "${package##*@}" ]]; then
+    npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "$package" >/dev/null
+  fi
+done
 export ARCHIVE_TEST_CHROMIUM="$CHROMIUM"
 export ARCHIVE_TEST_NODE_PATH="$NPM_PREFIX/node_modules"
-echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1), playwright-core $PLAYWRIGHT_VERSION, tus-js-client $TUS_JS_CLIENT_VERSION ready ($(since "$t0"))"
+echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1), playwright-core $PLAYWRIGHT_VERSION, tus-js-client $TUS_JS_CLIENT_VERSION, axe-core $AXE_CORE_VERSION ready ($(since "$t0"))"
 
 # ---------------------------------------------------------------- checks
+echo "== web: the committed player build is what web/src makes"
+"$ROOT/scripts/build-web.sh" --check
+
 echo "== buf lint, buf breaking"
 (cd proto && "$BUF" lint)
 # proto/released.binpb is the API as last released (regenerate it on a

@@ -52,6 +52,8 @@ pub struct PlaybackUrl {
     pub poster_url: Option<String>,
     /// The clip's storyboard WebVTT (an MP4 clip's).
     pub storyboard_url: Option<String>,
+    /// A page that plays the clip in an iframe (an MP4 clip's).
+    pub embed_url: Option<String>,
 }
 
 /// The content type of a clip uploaded as `filename` with none declared.
@@ -259,14 +261,19 @@ impl Archive {
         };
         // The clip's files, under one token that signs its prefix.
         let prefix = clip_files::clip_prefix(id);
-        let files = format!("{}/s/{}{prefix}", self.gateway_base_url, self.signer.sign_prefix(&prefix, expires));
+        let token = self.signer.sign_prefix(&prefix, expires);
+        let files = format!("{}/s/{token}{prefix}", self.gateway_base_url);
         let tracks = self.playback_tracks(id, &files).await?;
         let thumbnail_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::THUMBNAIL_FILE));
         let poster_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::POSTER_FILE));
         let storyboard_url = media.mp4.is_some().then(|| format!("{files}{}", clip_files::STORYBOARD_FILE));
+        let embed_url = media.mp4.is_some().then(|| {
+            let start = start.map(|start| format!("?t={}", start.as_secs_f64())).unwrap_or_default();
+            format!("{}/embed/{token}/media/{id}{start}", self.gateway_base_url)
+        });
         let url = url + &fragment;
         let content_type = served.content_type.to_owned();
-        Ok(PlaybackUrl { url, expire_time, content_type, tracks, thumbnail_url, poster_url, storyboard_url })
+        Ok(PlaybackUrl { url, expire_time, content_type, tracks, thumbnail_url, poster_url, storyboard_url, embed_url })
     }
 
     /// Deletes a clip: its record (with `force`, after detaching it from the

@@ -156,15 +156,16 @@ impl UrlSigner {
         format!("{expires}.{}.{signature}", key.id)
     }
 
-    /// Checks a prefix token for `prefix` at time `now`, in constant time.
-    pub fn verify_prefix(&self, prefix: &str, token: &str, now: i64) -> Result<(), SignatureError> {
+    /// Checks a prefix token for `prefix` at time `now`, in constant time;
+    /// gives when it expires.
+    pub fn verify_prefix(&self, prefix: &str, token: &str, now: i64) -> Result<i64, SignatureError> {
         let mut parts = token.splitn(3, '.');
         let (Some(expires), Some(kid), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SignatureError::Invalid);
         };
         let expires: i64 = expires.parse().map_err(|_| SignatureError::Invalid)?;
         let key = self.keys.iter().find(|k| k.id == kid).ok_or(SignatureError::Invalid)?;
-        Self::verify_mac(key, prefix, expires, PREFIX, sig, now)
+        Self::verify_mac(key, prefix, expires, PREFIX, sig, now).map(|()| expires)
     }
 }
 
@@ -241,7 +242,7 @@ mod tests {
     fn prefix_tokens_sign_what_is_under_their_prefix_only() {
         let signer = UrlSigner::new(vec![key("k1", 1)]).unwrap();
         let token = signer.sign_prefix("/media/a/", 1000);
-        assert_eq!(signer.verify_prefix("/media/a/", &token, 999), Ok(()));
+        assert_eq!(signer.verify_prefix("/media/a/", &token, 999), Ok(1000), "valid until its expiry");
         assert_eq!(signer.verify_prefix("/media/a/", &token, 1000), Err(SignatureError::Expired));
         assert_eq!(signer.verify_prefix("/media/b/", &token, 0), Err(SignatureError::Invalid));
         let extended = token.replacen("1000", "5000", 1);

@@ -27,6 +27,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub mod conditions;
+mod embed;
 mod signed;
 mod tus;
 
@@ -78,6 +79,8 @@ pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
     Router::new()
         .route("/media/{id}", get(serve_media))
         .route("/s/{token}/media/{id}/{*file}", get(signed::serve_signed))
+        .route("/embed/{token}/media/{id}", get(embed::serve_embed))
+        .route("/embed/assets/{file}", get(embed::serve_asset))
         .with_state(archive.clone())
         .layer(cors(&settings.cors_allowed_origins))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
@@ -110,7 +113,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; media-src 'self';
 async fn origin_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    // The one page meant to run script here (the embed) states its own.
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     response
 }
 

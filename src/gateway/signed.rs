@@ -45,7 +45,7 @@ pub(super) async fn serve_signed(State(archive): State<Archive>, uri: Uri, heade
         return plain(StatusCode::NOT_FOUND, "no such file\n");
     };
     match archive.signer().verify_prefix(prefix, token, chrono::Utc::now().timestamp()) {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(SignatureError::Expired) => return plain(StatusCode::FORBIDDEN, "the URL has expired\n"),
         Err(_) => return plain(StatusCode::FORBIDDEN, "the URL's signature is not valid\n"),
     }

@@ -225,6 +225,7 @@ pub fn playback_url(url: PlaybackUrl) -> pb::GetPlaybackUrlResponse {
         thumbnail_url: url.thumbnail_url.unwrap_or_default(),
         poster_url: url.poster_url.unwrap_or_default(),
         storyboard_url: url.storyboard_url.unwrap_or_default(),
+        embed_url: url.embed_url.unwrap_or_default(),
         caption_tracks: url
             .tracks
             .into_iter()

@@ -138,4 +138,83 @@ async fn a_page_on_another_origin_loads_every_caption_cue(stack: Stack) {
     assert_eq!(en[1].2, "Chi bộ &amp; Đảng bộ", "{report}");
 }
 
-on_both_stacks!(a_browser_plays_seeks_and_refuses_expired_urls, a_page_on_another_origin_loads_every_caption_cue);
+/// The embeddable player in an iframe on a page of another origin: poster,
+/// caption tracks to choose from, storyboard tiles over the seek bar, the
+/// start time; no CSP violation, no serious accessibility finding. The page
+/// expires with its playback answer, and stored text stays text.
+async fn the_embedded_player_plays_on_any_page(stack: Stack) {
+    crate::skip_without!(CHROMIUM);
+    let server = TestServer::start(stack).await;
+    let media = server.upload("</script><b>Giao ban</b>.mp4", fixture("clip-faststart.mp4")).await.expect("uploads");
+    for (language, label, file) in [("vi", "Tiếng Việt", "vi-bom-crlf.srt"), ("en", "English", "vi-settings.vtt")] {
+        let put = pb::PutCaptionTrackRequest {
+            media: media.name.clone(),
+            language: language.into(),
+            label: label.into(),
+            kind: pb::CaptionKind::Subtitles.into(),
+            content: fixture(&format!("captions/{file}")).into(),
+            ..Default::default()
+        };
+        server.media().put_caption_track(put).await.expect("track stored");
+    }
+    let request = pb::GetPlaybackUrlRequest {
+        name: media.name.clone(),
+        start: Some(pbjson_types::Duration { seconds: 1, nanos: 500_000_000 }),
+        ..Default::default()
+    };
+    let embed = server.media().get_playback_url(request).await.unwrap().into_inner().embed_url;
+    assert!(embed.ends_with("?t=1.5"), "{embed}");
+
+    // The page itself: only the gateway's script runs, stored text is text.
+    let page = reqwest::get(&embed).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self';") && csp.contains("frame-ancestors *"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<title>&lt;/script&gt;&lt;b&gt;Giao ban&lt;/b&gt;.mp4</title>"), "{html}");
+    assert_eq!(html.matches("</script>").count(), 2, "the name cannot close the data block: {html}");
+    assert!(html.contains("\\u003c/script>\\u003cb>Giao ban"), "{html}");
+
+    let report = browser_report("embed.mjs", &[&embed]).await;
+    eprintln!("browser report ({stack:?}): {report}");
+    assert!(report.get("failure").is_none(), "{report}");
+    for file in ["poster", "storyboard.vtt", "storyboard.jpg"] {
+        assert_eq!(report["responses"][file], 200, "{file}: {report}");
+    }
+    assert!(report["posterWidth"].as_u64() > Some(0), "the poster shows: {report}");
+    assert_eq!(report["captionButton"], true, "{report}");
+    let offered: Vec<(&str, &str)> = report["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["language"].as_str().unwrap(), t["label"].as_str().unwrap()))
+        .collect();
+    assert_eq!(offered, [("en", "English"), ("vi", "Tiếng Việt")], "{report}");
+    assert_eq!(report["switched"]["showing"], serde_json::json!(["en"]), "{report}");
+    assert!(!report["switched"]["cues"].as_array().unwrap().is_empty(), "{report}");
+    assert!(report["thumbnail"].as_str().unwrap().contains("storyboard.jpg"), "{report}");
+    let at = report["currentTime"].as_f64().unwrap();
+    assert!((at - 1.5).abs() < 0.3, "starts at t=1.5: {report}");
+    assert_eq!(report["cspViolations"], serde_json::json!([]), "{report}");
+    assert_eq!(report["axe"], serde_json::json!([]), "no serious or critical accessibility finding: {report}");
+
+    // Expired with its answer; a forged token is refused.
+    let request = pb::GetPlaybackUrlRequest {
+        name: media.name.clone(),
+        ttl: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
+        ..Default::default()
+    };
+    let expiring = server.media().get_playback_url(request).await.unwrap().into_inner().embed_url;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let expired = reqwest::get(&expiring).await.unwrap();
+    assert_eq!(expired.status(), 403);
+    assert!(expired.text().await.unwrap().contains("expired"));
+    let forged = embed.replacen("/embed/", "/embed/1", 1);
+    assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403);
+}
+
+on_both_stacks!(
+    a_browser_plays_seeks_and_refuses_expired_urls,
+    a_page_on_another_origin_loads_every_caption_cue,
+    the_embedded_player_plays_on_any_page
+);
