@@ -7,7 +7,8 @@
 //!   same object read directly in archived's ranged GETs (its S3 store in
 //!   the bench's process: what a client splitting its own reads gets);
 //! - a media gateway GET (archived streaming from S3) vs a presigned GET;
-//! - peak archived RSS above idle during a large upload.
+//! - a tus upload (one-time URL, one PATCH) vs UploadMedia, both archived;
+//! - peak archived RSS above idle during a large upload, over gRPC and tus.
 //!
 //! Each comparison runs in two layouts (`ARCHIVE_BENCH_LAYOUT`: `shared`,
 //! `split` or `both`): everything sharing every core, and SeaweedFS pinned
@@ -16,7 +17,7 @@
 //! seconds per GiB of the client, archived and SeaweedFS on each side.
 //!
 //! Sizes: `ARCHIVE_BENCH_MIB` (1024) and `ARCHIVE_BENCH_RSS_MIB` (5120, 0
-//! to skip); `ARCHIVE_BENCH_ROWS` picks comparisons (`upload,read,playback`);
+//! to skip); `ARCHIVE_BENCH_ROWS` picks comparisons (`upload,tus,read,playback`);
 //! `ARCHIVE_BENCH_PART_MIB` (16) and `ARCHIVE_BENCH_PARTS_IN_FLIGHT` (2) for
 //! both sides, `ARCHIVE_BENCH_CHUNK_KIB` (1024) for the client's chunks.
 //! Run with the services the test command starts:
@@ -99,6 +100,36 @@ fn upload_stream(pool: &Bytes, len: u64, filename: &str) -> impl Stream<Item = p
             .chain(chunks)
             .chain(std::iter::once(pb::UploadMediaRequest { kind: Some(Kind::Finish(finish)) })),
     )
+}
+
+type MediaClient = pb::media_service_client::MediaServiceClient<tonic::transport::Channel>;
+
+/// Uploads a clip over tus as a browser would: a one-time URL, POST, then
+/// one PATCH streaming the bytes. Returns the clip's name.
+async fn tus_upload(media: &mut MediaClient, http: &reqwest::Client, pool: &Bytes, len: u64) -> String {
+    let request = pb::CreateUploadUrlRequest { max_size_bytes: len as i64, ..Default::default() };
+    let url = media.create_upload_url(request).await.expect("an upload URL").into_inner().upload_url;
+    let created = http
+        .post(&url)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", len.to_string())
+        .header("Upload-Metadata", "filename YmVuY2guYmlu") // bench.bin
+        .send()
+        .await
+        .expect("creates");
+    assert_eq!(created.status(), 201);
+    let body = futures::stream::iter(clip_chunks(pool, len).map(Ok::<_, std::io::Error>));
+    let patched = http
+        .patch(&url)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("uploads");
+    assert_eq!(patched.status(), 204, "{:?}", patched.text().await);
+    patched.headers()["archive-media"].to_str().unwrap().to_owned()
 }
 
 /// Whether `ARCHIVE_BENCH_ROWS` (default: every row) names this comparison.
@@ -325,7 +356,7 @@ where
 
 /// Peak RSS of a fresh archived above its idle RSS while it takes one
 /// `len`-byte upload, sampled every 10 ms; and the upload's rate.
-async fn peak_rss_during_upload(dir: &std::path::Path, env: &[(String, String)], pool: &Bytes, len: u64) {
+async fn peak_rss_during_upload(dir: &std::path::Path, env: &[(String, String)], pool: &Bytes, len: u64, tus: bool) {
     let server = common::spawn_archived(dir, env);
     let mut media = media_client(server.channel().await);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -341,17 +372,21 @@ async fn peak_rss_during_upload(dir: &std::path::Path, env: &[(String, String)],
             }
         })
     };
-    let messages = upload_stream(pool, len, "big.bin");
     let (started, cpu_before) = (Instant::now(), cpu_time(server.pid()));
-    media.upload_media(messages).await.expect("uploads the large clip");
+    if tus {
+        tus_upload(&mut media, &reqwest::Client::new(), pool, len).await;
+    } else {
+        media.upload_media(upload_stream(pool, len, "big.bin")).await.expect("uploads the large clip");
+    }
     let (elapsed, cpu) = (started.elapsed(), cpu_time(server.pid()) - cpu_before);
     done.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
     let peak = peak.load(Ordering::Relaxed);
     println!(
-        "{} MiB upload to a fresh archived: {:.0} MiB/s, archived CPU {:.2} s per GiB; \
+        "{} MiB upload ({}) to a fresh archived: {:.0} MiB/s, archived CPU {:.2} s per GiB; \
          RSS idle {:.1} MiB, peak {:.1} MiB: +{:.1} MiB above idle",
         len / MIB,
+        if tus { "tus" } else { "UploadMedia" },
         rate(len, elapsed),
         cpu.as_secs_f64() / (len as f64 / (1024.0 * MIB as f64)),
         idle as f64 / MIB as f64,
@@ -415,7 +450,7 @@ struct Bench {
     part: u64,
     in_flight: usize,
     pool: Bytes,
-    media: pb::media_service_client::MediaServiceClient<tonic::transport::Channel>,
+    media: MediaClient,
     s3: aws_sdk_s3::Client,
     /// archived's S3 store with the default read ranges, used directly.
     store: archive::blob::S3BlobStore,
@@ -458,6 +493,30 @@ impl Bench {
             *clip.borrow_mut() = media.clone().upload_media(messages).await.expect("uploads").into_inner().media;
         }
         let clip = clip.into_inner().expect("a clip");
+        if row_chosen("tus") {
+            let http = reqwest::Client::new();
+            let row = compare(
+                "upload (tus PATCH vs UploadMedia)",
+                pids,
+                len,
+                |round| {
+                    let (mut media, http) = (media.clone(), &http);
+                    let bytes = pool.slice(salt + 2 * round + 3 * rounds() + 1..);
+                    async move {
+                        tus_upload(&mut media, http, &bytes, len).await;
+                    }
+                },
+                |round| {
+                    let mut media = media.clone();
+                    let messages = upload_stream(&pool.slice(salt + 2 * round + 3 * rounds() + 2..), len, "bench.bin");
+                    async move {
+                        media.upload_media(messages).await.expect("uploads");
+                    }
+                },
+            )
+            .await;
+            rows.push(row);
+        }
 
         // The same object both ways: the one archived stored for the clip.
         let prefix = format!("{}/original-", clip.name);
@@ -608,14 +667,16 @@ async fn main() {
     // First, while the store is fresh and fastest: memory is under most
     // pressure when parts land quickly.
     if rss_len > 0 {
-        peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(99..), rss_len).await;
+        peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(99..), rss_len, false).await;
+        peak_rss_during_upload(dir.path(), &env, &bench.pool.slice(98..), rss_len, true).await;
     }
     for (index, layout) in Layout::chosen().into_iter().enumerate() {
         layout.apply(bench.pids);
         println!();
         println!("{layout:?} layout: {}", layout.describe());
         println!();
-        let rows = bench.run(index * 4 * rounds()).await;
+        // Each layout's rows take distinct bytes (salts up to 5 × rounds).
+        let rows = bench.run(index * 6 * rounds()).await;
         print_rows(&rows, len);
     }
     Layout::Shared.apply(bench.pids);
