@@ -84,7 +84,12 @@ impl MediaUpload {
                     return Err(broke_off(error, self.suspend().await));
                 }
                 landed = self.next_landed() => {
-                    if let Err(error) = landed {
+                    // Recorded here, where no other branch can cut it off.
+                    let noted = match landed {
+                        Ok(part) => self.note_landed(part).await,
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = noted {
                         return Err(broke_off(error, self.suspend().await));
                     }
                     continue;

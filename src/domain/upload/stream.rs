@@ -241,11 +241,18 @@ impl MediaUpload {
         Ok(())
     }
 
-    /// Waits for the next part in flight to land and takes note of it
-    /// (forever when none is in flight); cancel-safe, so that a stream can
-    /// record its parts while it waits for the client's next chunk.
-    pub async fn next_landed(&mut self) -> Result<()> {
-        let part = self.writer.next_landed().await?;
+    /// Waits for the next part in flight to land (forever when none is in
+    /// flight); cancel-safe, so that a stream can race it against the
+    /// client's next chunk. Record what it gives with [`Self::note_landed`],
+    /// outside the race: a record cut off by the other branch could reach
+    /// the database without this stream knowing, and its next record would
+    /// then find the upload "moved on" (UPLOAD_MOVED_ON).
+    pub async fn next_landed(&mut self) -> Result<CompletedPart> {
+        Ok(self.writer.next_landed().await?)
+    }
+
+    /// Takes note of a part [`Self::next_landed`] gave.
+    pub async fn note_landed(&mut self, part: CompletedPart) -> Result<()> {
         self.record(vec![part]).await
     }
 

@@ -281,4 +281,31 @@ async fn tus_refusals_leave_nothing(stack: Stack) {
     assert!(listed.media.is_empty(), "no clip: {:?}", listed.media);
 }
 
-on_both_stacks!(a_tus_upload_resumes_at_any_byte, tus_refusals_leave_nothing);
+/// One long request across many parts: each part's record runs to its end
+/// even when the next chunk is already waiting (a record cut off inside the
+/// stream's `select!` reached the database unseen, and the next one failed
+/// with UPLOAD_MOVED_ON; the media bench found it).
+async fn a_long_request_records_every_part(stack: Stack) {
+    let server = TestServer::start(stack).await;
+    let data = pseudo_random_bytes(12 * TEST_PART_SIZE + 99, 53);
+    let minted = upload_url(&server, data.len() as i64, "", &sha256_hex(&data)).await;
+    let tus = Tus::new(&minted.upload_url);
+    assert_eq!(tus.create(data.len(), "dai.bin", "").await.0, StatusCode::CREATED);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+        data.chunks(64 * 1024).map(|chunk| Ok(bytes::Bytes::copy_from_slice(chunk))).collect();
+    let response = tus
+        .http
+        .patch(&tus.url)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, StatusCode::NO_CONTENT, "{}", response.text().await.unwrap());
+    assert_eq!(header(response.headers(), "upload-offset"), data.len().to_string());
+}
+
+on_both_stacks!(a_tus_upload_resumes_at_any_byte, tus_refusals_leave_nothing, a_long_request_records_every_part);
