@@ -139,6 +139,37 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
 
     assert!(dir.path().join("data/archive.db").exists(), "metadata under ./data by default");
     assert!(dir.path().join("data/blobs/media").is_dir(), "blobs under ./data by default");
+
+    // A one-time upload URL, used by curl speaking tus: the clip is stored and attached.
+    let size = clip.len().to_string();
+    let minted = archivectl(&server, dir.path(), &["upload-url", "--max-size", &size, "--attach", "articles/giao-ban"]);
+    let upload_url = minted.trim();
+    let curl = |args: &[&str]| {
+        let output = Command::new("curl")
+            .args(["-sf", "-D", "-", "-o", "/dev/null", "-H", "Tus-Resumable: 1.0.0"])
+            .args(args)
+            .arg(upload_url)
+            .output()
+            .expect("curl runs");
+        assert!(output.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().to_ascii_lowercase()
+    };
+    let metadata = "Upload-Metadata: filename cGhvbmctc3UubXA0,filetype dmlkZW8vbXA0"; // phong-su.mp4, video/mp4
+    curl(&["-X", "POST", "-H", &format!("Upload-Length: {size}"), "-H", metadata]);
+    let patched = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "-H",
+        "Upload-Offset: 0",
+        "--data-binary",
+        &format!("@{}", dir.path().join("clips/93019_OHAI1.mp4").display()),
+    ]);
+    assert!(patched.contains(&format!("upload-offset: {size}")), "{patched}");
+    let uploaded = patched.lines().find_map(|l| l.strip_prefix("archive-media: ")).expect("the clip").trim().to_owned();
+    let shown = archivectl(&server, dir.path(), &["get", "articles/giao-ban"]);
+    assert!(shown.contains(&format!("phong-su.mp4 → {uploaded}")), "{shown}");
 }
 
 /// `archivectl --output json ARGS`: exit code, stdout parsed, stderr.

@@ -215,6 +215,23 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS")]
         start: Option<f64>,
     },
+    /// Print a one-time upload URL (on stdout; its upload id and expiry on
+    /// stderr): any tus client (tus-js-client in a page, tuspy, curl)
+    /// uploads one clip of at most `--max-size` bytes to it, without a token.
+    UploadUrl {
+        /// The largest clip the URL takes, in bytes.
+        #[arg(long, value_name = "BYTES")]
+        max_size: i64,
+        /// How long the URL may start its upload, in seconds (default 3600).
+        #[arg(long)]
+        ttl: Option<i64>,
+        /// Attach the clip to this article (`articles/ID`) once stored.
+        #[arg(long, value_name = "ARTICLE")]
+        attach: Option<String>,
+        /// The SHA-256 (hex) the clip must have.
+        #[arg(long)]
+        sha256: Option<String>,
+    },
     /// Delete a clip (`media/ID`) for good. A clip an article links is kept
     /// unless `--force`, which detaches it first.
     Rm {

@@ -135,6 +135,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Url { name, ttl, download, start } => {
             emit(format, &media::url(&channel, name, ttl, download, start).await?)
         }
+        Command::UploadUrl { max_size, ttl, attach, sha256 } => {
+            emit(format, &media::upload_url(&channel, max_size, ttl, attach, sha256).await?)
+        }
         Command::Rm { name, force } => emit(format, &media::remove(&channel, name, force).await?),
         Command::Captions(command) => captions::run(&channel, command, format).await,
         Command::Thumb { media, at, width, height, output_file } => {

@@ -138,9 +138,40 @@ impl Report for pb::GetPlaybackUrlResponse {
         for track in &self.caption_tracks {
             let _ = writeln!(aside, "track {} ({}, {}): {}", track.language, track.name, track.label, track.url);
         }
+        if !self.embed_url.is_empty() {
+            let _ = writeln!(aside, "embed: {}", self.embed_url);
+        }
         let _ = write!(aside, "expires {}", show_time(self.expire_time.as_ref(), VIETNAM_UTC_OFFSET_SECONDS));
         Some(aside)
     }
+}
+
+impl Report for pb::CreateUploadUrlResponse {
+    fn text(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(out, "{}", self.upload_url)
+    }
+
+    /// The rest on stderr, so that stdout holds the URL alone.
+    fn aside(&self) -> Option<String> {
+        let expires = show_time(self.expire_time.as_ref(), VIETNAM_UTC_OFFSET_SECONDS);
+        Some(format!("upload {} (QueryUpload, CancelUpload); starts until {expires}", self.upload_id))
+    }
+}
+
+pub async fn upload_url(
+    channel: &Connection,
+    max_size: i64,
+    ttl: Option<i64>,
+    attach: Option<String>,
+    sha256: Option<String>,
+) -> anyhow::Result<pb::CreateUploadUrlResponse> {
+    let request = pb::CreateUploadUrlRequest {
+        max_size_bytes: max_size,
+        ttl: ttl.map(|seconds| pbjson_types::Duration { seconds, nanos: 0 }),
+        article: attach.unwrap_or_default(),
+        sha256: sha256.unwrap_or_default(),
+    };
+    Ok(media_client(channel.clone()).create_upload_url(request).await?.into_inner())
 }
 
 pub async fn url(
