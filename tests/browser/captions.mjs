@@ -6,35 +6,20 @@
 //
 // TRACKS_JSON: [{"url", "language", "kind", "label"}, ...]; the first is
 // the default track, the others are loaded by showing them hidden.
-import { createRequire } from 'node:module';
-import http from 'node:http';
-import path from 'node:path';
-
-const require = createRequire(path.join(process.env.ARCHIVE_TEST_NODE_PATH || '.', 'noop.js'));
-const { chromium } = require('playwright-core');
+import { escape, reportOn, servePage } from './harness.mjs';
 
 const [clipUrl, tracksJson, posterUrl] = process.argv.slice(2);
 const tracks = JSON.parse(tracksJson);
-const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 const poster = posterUrl ? ` poster="${escape(posterUrl)}"` : '';
 const page = `<!doctype html><meta charset="utf-8"><video id="v" crossorigin="anonymous" muted preload="auto"${poster} src="${escape(clipUrl)}">${
   tracks.map((t, i) => `<track ${i === 0 ? 'default ' : ''}kind="${escape(t.kind)}" srclang="${escape(t.language)}" label="${escape(t.label)}" src="${escape(t.url)}">`).join('')
 }</video>`;
 // The page's own origin: another port on loopback than the gateway's.
-const server = http.createServer((request, response) => {
-  response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  response.end(page);
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+const host = await servePage(page);
+const pageUrl = host.url;
 
-const browser = await chromium.launch({
-  executablePath: process.env.ARCHIVE_TEST_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
 const report = { pageOrigin: new URL(pageUrl).origin, trackRequests: [], posterRequests: [] };
-try {
+await reportOn(report, async (browser) => {
   const tab = await browser.newPage();
   tab.on('response', async (response) => {
     if (posterUrl && response.url() === posterUrl) {
@@ -76,10 +61,4 @@ try {
   while (posterUrl && report.posterRequests.length === 0 && Date.now() - waited < 10000) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-} catch (error) {
-  report.failure = String(error);
-} finally {
-  await browser.close();
-  server.close();
-}
-console.log(JSON.stringify(report));
+}, host.close);

@@ -6,32 +6,17 @@
 // Driven by tests/it/browser.rs.
 //
 //   node embed.mjs EMBED_URL
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
+import { escape, reportOn, require, servePage } from './harness.mjs';
 
-const require = createRequire(path.join(process.env.ARCHIVE_TEST_NODE_PATH || '.', 'noop.js'));
-const { chromium } = require('playwright-core');
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
 const [embedUrl] = process.argv.slice(2);
-const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
-const host = `<!doctype html><html lang="en"><meta charset="utf-8"><title>A news page</title><main>`
+const hostPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>A news page</title><main>`
   + `<iframe title="Clip" width="640" height="360" allow="autoplay; fullscreen" src="${escape(embedUrl)}"></iframe></main></html>`;
-const server = http.createServer((request, response) => {
-  response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  response.end(host);
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const host = await servePage(hostPage);
 
-const browser = await chromium.launch({
-  executablePath: process.env.ARCHIVE_TEST_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
 const report = { cspViolations: [], responses: {} };
-try {
+await reportOn(report, async (browser) => {
   const tab = await browser.newPage();
   tab.on('console', (message) => {
     if (/Content Security Policy/i.test(message.text())) report.cspViolations.push(message.text());
@@ -40,7 +25,7 @@ try {
     const name = new URL(response.url()).pathname.split('/').pop();
     if (['poster', 'storyboard.vtt', 'storyboard.jpg'].includes(name)) report.responses[name] = response.status();
   });
-  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+  await tab.goto(host.url);
   const frame = await (await tab.waitForSelector('iframe')).contentFrame();
   await frame.waitForSelector('media-player[data-ready]', { timeout: 15000 });
   await frame.waitForFunction(() => document.querySelector('media-player').state.canPlay, null, { timeout: 15000 });
@@ -95,10 +80,4 @@ try {
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) })));
   report.axe = axe;
-} catch (error) {
-  report.failure = String(error);
-} finally {
-  await browser.close();
-  server.close();
-}
-console.log(JSON.stringify(report));
+}, host.close);

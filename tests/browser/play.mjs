@@ -5,22 +5,11 @@
 //
 // The download is throttled so that the clip does not arrive whole before the
 // seek: the seek near the end must then fetch a Range with an offset > 0.
-import { createRequire } from 'node:module';
-import path from 'node:path';
-
-// ES modules ignore NODE_PATH: resolve playwright-core from where the test
-// command installed it.
-const require = createRequire(path.join(process.env.ARCHIVE_TEST_NODE_PATH || '.', 'noop.js'));
-const { chromium } = require('playwright-core');
+import { reportOn } from './harness.mjs';
 
 const [url, expiredUrl] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.ARCHIVE_TEST_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
 const report = { ranges: [], statuses: [] };
-try {
+await reportOn(report, async (browser) => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
@@ -69,9 +58,4 @@ try {
       video.src = src;
     });
   }, expiredUrl);
-} catch (error) {
-  report.failure = String(error);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(report));
+});
