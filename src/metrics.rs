@@ -16,6 +16,8 @@ const RPC_RECEIVED_BYTES: &str = "grpc_server_received_bytes_total";
 const RPC_SENT_BYTES: &str = "grpc_server_sent_bytes_total";
 const GATEWAY_REQUESTS: &str = "archive_gateway_requests_total";
 const GATEWAY_SECONDS: &str = "archive_gateway_request_seconds";
+const TUS_REQUESTS: &str = "archive_tus_requests_total";
+const TUS_RECEIVED_BYTES: &str = "archive_tus_received_bytes_total";
 const STORAGE_SECONDS: &str = "archive_storage_operation_seconds";
 const STORAGE_ERRORS: &str = "archive_storage_errors_total";
 const DATABASE_SECONDS: &str = "archive_database_operation_seconds";
@@ -78,6 +80,8 @@ fn describe() {
     describe_counter!(RPC_SENT_BYTES, metrics::Unit::Bytes, "gRPC response body bytes, by method");
     describe_counter!(GATEWAY_REQUESTS, "media gateway requests, by HTTP status");
     describe_histogram!(GATEWAY_SECONDS, metrics::Unit::Seconds, "media gateway time to response headers");
+    describe_counter!(TUS_REQUESTS, "tus requests on upload URLs, by method and HTTP status");
+    describe_counter!(TUS_RECEIVED_BYTES, metrics::Unit::Bytes, "clip bytes received in tus request bodies");
     describe_histogram!(STORAGE_SECONDS, metrics::Unit::Seconds, "object storage calls, by operation");
     describe_counter!(STORAGE_ERRORS, "object storage calls that failed, by operation");
     describe_histogram!(DATABASE_SECONDS, metrics::Unit::Seconds, "metadata database operations, by operation");
@@ -185,6 +189,17 @@ pub fn rpc(labels: RpcLabels, code: tonic::Code, elapsed: Duration, received: u6
 pub fn gateway(status: u16, elapsed: Duration) {
     counter!(GATEWAY_REQUESTS, "status" => status.to_string()).increment(1);
     histogram!(GATEWAY_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// One tus request, at its answer. `method` is one of the protocol's five
+/// (or `other`), never a value from the request: a handful of series.
+pub fn tus(method: &'static str, status: u16) {
+    counter!(TUS_REQUESTS, "method" => method, "status" => status.to_string()).increment(1);
+}
+
+/// Clip bytes a tus request body carried (counted as they arrive).
+pub fn tus_received(bytes: u64) {
+    counter!(TUS_RECEIVED_BYTES).increment(bytes);
 }
 
 /// One object storage call.

@@ -106,6 +106,7 @@ fn messages(
         let body = state.body.as_mut()?;
         let item = match body.next().await {
             Some(Ok(chunk)) => {
+                crate::metrics::tus_received(chunk.len() as u64);
                 state.received += chunk.len() as u64;
                 if state.received > state.ending.length {
                     state.body = None;

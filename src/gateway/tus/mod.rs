@@ -45,7 +45,7 @@ pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
 async fn discovery(State(archive): State<Archive>, request: Request, next: axum::middleware::Next) -> Response {
     let preflight = request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if request.method() == Method::OPTIONS && !preflight {
-        return answer(Ok(options(&archive)));
+        return counted("OPTIONS", answer(Ok(options(&archive))));
     }
     next.run(request).await
 }
@@ -86,7 +86,9 @@ async fn tus(State(archive): State<Archive>, Path(token): Path<String>, request:
     // Clients behind proxies that pass only GET and POST say the method here.
     let method = match request.headers().get(METHOD_OVERRIDE).map(|value| Method::from_bytes(value.as_bytes())) {
         Some(Ok(method)) => method,
-        Some(Err(_)) => return answer(Err(bad_request("X-HTTP-Method-Override is not a method"))),
+        Some(Err(_)) => {
+            return counted("other", answer(Err(bad_request("X-HTTP-Method-Override is not a method"))));
+        }
         None => request.method().clone(),
     };
     let result = if method == Method::OPTIONS {
@@ -108,7 +110,25 @@ async fn tus(State(archive): State<Archive>, Path(token): Path<String>, request:
             },
         }
     };
-    answer(result)
+    counted(method_label(&method), answer(result))
+}
+
+/// Counts an answer in the tus metrics.
+fn counted(method: &'static str, response: Response) -> Response {
+    crate::metrics::tus(method, response.status().as_u16());
+    response
+}
+
+/// The metric label of a method: the protocol's five, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::OPTIONS => "OPTIONS",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "other",
+    }
 }
 
 fn signature_message(error: SignatureError) -> &'static str {

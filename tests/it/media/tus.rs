@@ -206,6 +206,18 @@ async fn a_tus_upload_resumes_at_any_byte(stack: Stack) {
     assert_eq!((header(&headers, "upload-offset"), header(&headers, "archive-media")), (data.len().to_string(), media));
     assert_eq!(tails(&server).await, Vec::<String>::new(), "the parts took the tail in");
 
+    // Counted: every byte that arrived (the refused checksum request's too), each answer by method and status.
+    let metrics = reqwest::get(format!("http://{}/metrics", server.admin_addr)).await.unwrap().text().await.unwrap();
+    let value = |name: &str| metrics.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok());
+    let received = value("archive_tus_received_bytes_total ").unwrap_or_default();
+    assert!(received >= data.len() as f64, "{received} bytes counted:\n{metrics}");
+    for series in
+        [r#"method="PATCH",status="460""#, r#"method="POST",status="201""#, r#"method="OPTIONS",status="204""#]
+    {
+        let line = format!("archive_tus_requests_total{{{series}}} ");
+        assert!(value(&line).is_some_and(|count| count >= 1.0), "{line}in\n{metrics}");
+    }
+
     // Underneath, a resumable upload of the minter's.
     let query = pb::QueryUploadRequest { upload_id: minted.upload_id.clone() };
     assert!(server.media().query_upload(query).await.unwrap().into_inner().complete);
