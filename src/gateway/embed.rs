@@ -43,7 +43,8 @@ pub(super) async fn serve_asset(Path(file): Path<String>) -> Response {
 fn start_of(uri: &Uri) -> Option<Duration> {
     let query = uri.query().unwrap_or_default();
     let t = form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "t")?.1;
-    t.parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0).map(Duration::from_secs_f64)
+    // A time no Duration holds (`t=1e30`) is ignored, never a panic.
+    t.parse::<f64>().ok().and_then(|t| Duration::try_from_secs_f64(t).ok())
 }
 
 pub(super) async fn serve_embed(
@@ -133,6 +134,15 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_start_time_is_read_or_ignored() {
+        let start = |query: &str| start_of(&format!("/embed/t/media/m?{query}").parse().unwrap());
+        assert_eq!(start("t=12.5"), Some(Duration::from_millis(12_500)));
+        for ignored in ["t=1e30", "t=-1", "t=NaN", "t=inf", "t=abc", "x=1"] {
+            assert_eq!(start(ignored), None, "{ignored}");
+        }
+    }
 
     #[test]
     fn stored_text_cannot_leave_its_place() {
