@@ -5,7 +5,7 @@
 //! and the claims
 //! that keep two streams of this process off one upload (`claims`).
 //! `stream` knows nothing of sessions but their record; `session` opens
-//! streams; neither points back.
+//! streams; neither points back. `tail` holds what tus adds to a stream.
 
 mod claims;
 mod commit;
@@ -13,6 +13,7 @@ mod grant;
 mod receive;
 mod session;
 mod stream;
+mod tail;
 
 pub(crate) use claims::ActiveUploads;
 pub use grant::{DEFAULT_URL_TTL, UploadGrant, UploadUrl, UploadUrlRequest};
