@@ -8,9 +8,11 @@
 //! as it was.
 
 mod scopes;
+mod session;
 mod tokens;
 
 pub use scopes::{Access, access};
+pub use session::{COOKIE as SESSION_COOKIE, Session, Sessions};
 pub use tokens::{Caller, Scope, TokenEntry, TokenTable, file_entry, new_token};
 
 use crate::error::{ArchiveError, Reason};
@@ -56,27 +58,58 @@ impl Auth {
         Ok(count)
     }
 
+    /// The table in force, when auth is on.
+    fn table(&self) -> Option<&ArcSwap<TokenTable>> {
+        self.tokens.as_ref().map(|(_, table)| table)
+    }
+
     /// Decides a request to `path` with these headers: the caller it may
     /// proceed as, or why not.
     pub fn decide(&self, path: &str, headers: &http::HeaderMap) -> Result<Caller, ArchiveError> {
-        let Some((_, table)) = &self.tokens else { return Ok(Caller::anonymous()) };
+        self.decide_by(path, headers, &Credentials::Bearer)
+    }
+
+    /// [`Self::decide`], the caller known by `credentials`.
+    pub fn decide_by(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+        credentials: &Credentials,
+    ) -> Result<Caller, ArchiveError> {
+        let Some(table) = self.table() else { return Ok(Caller::anonymous()) };
         let Access::Needs(scope) = access(path) else { return Ok(Caller::anonymous()) };
-        let Some(token) = bearer(headers) else {
-            tracing::debug!("refused: no bearer token");
-            return Err(ArchiveError::new(Reason::MissingToken, "this call needs `authorization: Bearer TOKEN`"));
-        };
-        let table = table.load();
-        let Some(caller) = table.caller(token) else {
-            tracing::debug!("refused: unknown token");
-            return Err(ArchiveError::new(Reason::UnknownToken, "the token is not known"));
+        let caller = match credentials {
+            Credentials::Bearer => {
+                let Some(token) = bearer(headers) else {
+                    tracing::debug!("refused: no bearer token");
+                    return Err(ArchiveError::new(
+                        Reason::MissingToken,
+                        "this call needs `authorization: Bearer TOKEN`",
+                    ));
+                };
+                let Some(caller) = table.load().caller(token).cloned() else {
+                    tracing::debug!("refused: unknown token");
+                    return Err(ArchiveError::new(Reason::UnknownToken, "the token is not known"));
+                };
+                caller
+            }
+            Credentials::Session(sessions) => sessions.caller(self, headers, chrono::Utc::now().timestamp())?,
         };
         if !caller.may(scope) {
             tracing::debug!(caller = %caller.name, %scope, "refused: missing scope");
-            return Err(missing_scope(caller, scope));
+            return Err(missing_scope(&caller, scope));
         }
         tracing::debug!(caller = %caller.name, method = path, "allowed");
-        Ok(caller.clone())
+        Ok(caller)
     }
+}
+
+/// How a caller proves who it is: a bearer token (the gRPC port), or a
+/// console session's cookie (the console's gRPC-Web mount, and only there).
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    Bearer,
+    Session(Sessions),
 }
 
 fn missing_scope(caller: &Caller, scope: Scope) -> ArchiveError {
@@ -109,24 +142,32 @@ pub fn require<T>(request: &tonic::Request<T>, scope: Scope) -> Result<(), Archi
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     auth: Arc<Auth>,
+    credentials: Arc<Credentials>,
 }
 
 impl AuthLayer {
+    /// Callers known by their bearer tokens.
     pub fn new(auth: Arc<Auth>) -> Self {
-        Self { auth }
+        Self { auth, credentials: Arc::new(Credentials::Bearer) }
+    }
+
+    /// Callers known by their console sessions.
+    pub fn sessions(auth: Arc<Auth>, sessions: Sessions) -> Self {
+        Self { auth, credentials: Arc::new(Credentials::Session(sessions)) }
     }
 }
 
 impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
     fn layer(&self, inner: S) -> AuthService<S> {
-        AuthService { auth: self.auth.clone(), inner }
+        AuthService { auth: self.auth.clone(), credentials: self.credentials.clone(), inner }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct AuthService<S> {
     auth: Arc<Auth>,
+    credentials: Arc<Credentials>,
     inner: S,
 }
 
@@ -143,7 +184,7 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match self.auth.decide(request.uri().path(), request.headers()) {
+        match self.auth.decide_by(request.uri().path(), request.headers(), &self.credentials) {
             Ok(caller) => {
                 request.extensions_mut().insert(caller);
                 futures::future::Either::Right(self.inner.call(request))

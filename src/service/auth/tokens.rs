@@ -137,10 +137,14 @@ impl TokenTable {
     /// The caller `token` belongs to. Every entry is compared, each in
     /// constant time, so the time taken says nothing about which matched.
     pub fn caller(&self, token: &str) -> Option<&Caller> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.caller_by_digest(&Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The caller whose token has SHA-256 `digest`, compared as [`Self::caller`] does.
+    pub fn caller_by_digest(&self, digest: &[u8; 32]) -> Option<&Caller> {
         let mut found = None;
         for (known, caller) in &self.entries {
-            if bool::from(known.ct_eq(&digest)) {
+            if bool::from(known.ct_eq(digest)) {
                 found = Some(caller);
             }
         }
