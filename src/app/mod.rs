@@ -21,7 +21,7 @@ use crate::{
     search::SearchIndex,
     service::{
         ArticleGrpc, MediaGrpc, MetadataGrpc,
-        auth::{Auth, AuthLayer},
+        auth::{Auth, AuthLayer, Sessions},
         limits::{LimitSettings, LimitsLayer},
         outcome::OutcomeLayer,
         request_id,
@@ -114,6 +114,11 @@ impl Application {
         &self.archive
     }
 
+    /// Where a person opens the web console, when it is on.
+    pub fn console_url(&self) -> Option<String> {
+        self.settings.gateway.console.then(|| format!("{}/console/", self.archive.gateway_base_url))
+    }
+
     /// Serves gRPC and the gateway until `shutdown` completes, then stops
     /// gracefully: health NOT_SERVING and background jobs stopped at once;
     /// new connections still taken for `server.shutdown_delay_seconds`;
@@ -153,19 +158,40 @@ impl Application {
 
         let grpc_web =
             grpc_web::layers(server.grpc_web, &self.settings.gateway.cors_allowed_origins, self.auth.is_on());
-        let layers = tower::ServiceBuilder::new()
-            .option_layer(grpc_web)
-            .layer(OutcomeLayer::new(max_message))
-            .layer(request_id::set())
-            .layer(
-                tower_http::trace::TraceLayer::new_for_grpc()
-                    .make_span_with(request_id::span)
-                    // The outcome layer logs each failed call at the level its code deserves.
-                    .on_failure(()),
-            )
-            .layer(request_id::propagate())
-            .layer(AuthLayer::new(self.auth.clone()))
-            .layer(LimitsLayer::new(limit_settings(&self.settings)));
+        // One set of limits for every way in (the console's calls count too).
+        let call_limits = LimitsLayer::new(limit_settings(&self.settings));
+        // What every call passes, outermost first, whichever port it came in on.
+        macro_rules! call_layers {
+            ($grpc_web:expr, $auth:expr) => {
+                tower::ServiceBuilder::new()
+                    .layer($grpc_web)
+                    .layer(OutcomeLayer::new(max_message))
+                    .layer(request_id::set())
+                    .layer(
+                        tower_http::trace::TraceLayer::new_for_grpc()
+                            .make_span_with(request_id::span)
+                            // The outcome layer logs each failed call at the level its code deserves.
+                            .on_failure(()),
+                    )
+                    .layer(request_id::propagate())
+                    .layer($auth)
+                    .layer(call_limits.clone())
+            };
+        }
+        let layers = call_layers!(tower::util::option_layer(grpc_web), AuthLayer::new(self.auth.clone()));
+        let console = self.settings.gateway.console.then(|| {
+            let sessions = self.sessions();
+            let layers =
+                call_layers!(tonic_web::GrpcWebLayer::new(), AuthLayer::sessions(self.auth.clone(), sessions.clone()));
+            let services = tonic::service::Routes::new(self.article_service())
+                .add_service(self.metadata_service())
+                .add_service(self.media_service());
+            let rpc = tower::ServiceExt::<axum::extract::Request>::map_response(
+                layers.service(services),
+                axum::response::IntoResponse::into_response,
+            );
+            gateway::Console { auth: self.auth.clone(), sessions, rpc: tower::util::BoxCloneSyncService::new(rpc) }
+        });
         let limits = ConnectionLimits::of(server);
         let grpc = tls(tonic::transport::Server::builder(), server)?
             // gRPC-Web comes over HTTP/1.1 too; HTTP/2 clients are unaffected.
@@ -181,27 +207,15 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
-            .add_service(
-                ArticleServiceServer::new(ArticleGrpc::new(self.archive.clone()))
-                    .max_decoding_message_size(max_message)
-                    .max_encoding_message_size(max_message),
-            )
-            .add_service(
-                MetadataServiceServer::new(MetadataGrpc::new(self.archive.clone()))
-                    .max_decoding_message_size(max_message)
-                    .max_encoding_message_size(max_message),
-            )
-            .add_service(
-                MediaServiceServer::new(MediaGrpc::new(self.archive.clone()))
-                    .max_decoding_message_size(max_message)
-                    .max_encoding_message_size(max_message),
-            )
+            .add_service(self.article_service())
+            .add_service(self.metadata_service())
+            .add_service(self.media_service())
             .serve_with_incoming_shutdown(
                 connections::grpc_incoming(self.grpc_listener, limits, server.tls.cert_file.is_some()),
                 stopped(close_rx.clone()),
             );
 
-        let router = gateway::router(self.archive.clone(), &self.settings.gateway);
+        let router = gateway::router(self.archive.clone(), &self.settings.gateway, console);
         let gateway = connections::serve_http(self.gateway_listener, router, limits, stopped(close_rx.clone()));
         // The admin port stays open through the shutdown delay and deadline
         // (readiness says 503 meanwhile) and closes with the rest.
@@ -240,6 +254,41 @@ impl Application {
         }
         served?;
         Ok(())
+    }
+}
+
+impl Application {
+    fn article_service(&self) -> ArticleServiceServer<ArticleGrpc> {
+        let max = self.settings.server.max_message_bytes;
+        ArticleServiceServer::new(ArticleGrpc::new(self.archive.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    fn metadata_service(&self) -> MetadataServiceServer<MetadataGrpc> {
+        let max = self.settings.server.max_message_bytes;
+        MetadataServiceServer::new(MetadataGrpc::new(self.archive.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    fn media_service(&self) -> MediaServiceServer<MediaGrpc> {
+        let max = self.settings.server.max_message_bytes;
+        MediaServiceServer::new(MediaGrpc::new(self.archive.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    /// The console's sessions: signed by the gateway's keys, `Secure` when
+    /// the gateway is reached over HTTPS.
+    fn sessions(&self) -> Sessions {
+        let gateway = &self.settings.gateway;
+        let secure = self.settings.server.gateway_public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+        Sessions::new(
+            self.archive.signer().clone(),
+            Duration::from_secs(gateway.console_session_seconds.max(60)),
+            secure,
+        )
     }
 }
 

@@ -42,6 +42,9 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(storage = %settings.storage.url, metadata = %settings.metadata.url, "starting");
     let app = Application::build(settings).await?;
     tracing::info!(grpc = %app.grpc_addr(), gateway = %app.gateway_addr(), admin = %app.admin_addr(), "serving");
+    if let Some(url) = app.console_url() {
+        tracing::info!(%url, "web console: open it in a browser");
+    }
     let served = app.run_until(shutdown_signal()).await;
     tracing::info!("stopped");
     telemetry.shutdown().await;

@@ -100,6 +100,10 @@ pub struct GatewaySettings {
     pub request_timeout_seconds: u64,
     /// Media requests handled at once; more wait their turn.
     pub max_concurrent_requests: usize,
+    /// The web console at `/console/` (docs/console.md); off, `/console/*` is 404.
+    pub console: bool,
+    /// How long a console session lasts after its token was exchanged.
+    pub console_session_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +146,8 @@ impl Default for GatewaySettings {
             cors_allowed_origins: vec!["*".into()],
             request_timeout_seconds: 30,
             max_concurrent_requests: 512,
+            console: true,
+            console_session_seconds: 8 * 3600,
         }
     }
 }

@@ -207,7 +207,7 @@ impl Archive {
         &self.metadata
     }
 
-    pub fn signer(&self) -> &UrlSigner {
+    pub fn signer(&self) -> &Arc<UrlSigner> {
         &self.signer
     }
 

@@ -26,7 +26,10 @@ use headers::{HeaderMapExt, LastModified};
 use std::time::{Duration, UNIX_EPOCH};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use console::Console;
+
 pub mod conditions;
+mod console;
 mod embed;
 mod signed;
 mod tus;
@@ -71,12 +74,13 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
-/// Clips and their files on signed URLs, and `/healthz` (the process answers) for load
-/// balancers in front of it. `/metrics` and `/readyz` are on the admin
-/// listener (`crate::app::admin`), not on the viewers' port.
-pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
+/// Clips and their files on signed URLs, tus uploads, the web console
+/// (when given), and `/healthz` (the process answers) for load balancers in
+/// front of it. `/metrics` and `/readyz` are on the admin listener
+/// (`crate::app::admin`), not on the viewers' port.
+pub fn router(archive: Archive, settings: &GatewaySettings, console: Option<Console>) -> Router {
     let timeout = Duration::from_secs(settings.request_timeout_seconds.max(1));
-    Router::new()
+    let media = Router::new()
         .route("/media/{id}", get(serve_media))
         .route("/s/{token}/media/{id}/{*file}", get(signed::serve_signed))
         .route("/embed/{token}/media/{id}", get(embed::serve_embed))
@@ -88,7 +92,13 @@ pub fn router(archive: Archive, settings: &GatewaySettings) -> Router {
         // Uploads take as long as their bytes do: bounded by the uploads'
         // own limits (idle time, concurrent uploads), not the request timeout.
         .merge(tus::router(archive.clone(), settings))
-        .layer(axum::middleware::from_fn(measured))
+        .layer(axum::middleware::from_fn(measured));
+    // The console's calls are measured as calls, by their own layers.
+    let media = match console {
+        Some(console) => media.merge(console::router(console)),
+        None => media,
+    };
+    media
         .route("/healthz", get(|| async { "ok\n" }))
         // Every answer of the port, unknown paths' 404s too.
         .layer(axum::middleware::map_response(origin_headers))

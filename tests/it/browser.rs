@@ -20,7 +20,7 @@ async fn url(server: &TestServer, name: &str, ttl_seconds: i64) -> String {
 }
 
 /// Runs `tests/browser/{script}` with `args` and gives the JSON it prints.
-async fn browser_report(script: &str, args: &[&str]) -> serde_json::Value {
+pub(crate) async fn browser_report(script: &str, args: &[&str]) -> serde_json::Value {
     let script = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
     let node_path = std::env::var("ARCHIVE_TEST_NODE_PATH")
         .unwrap_or_else(|_| panic!("ARCHIVE_TEST_NODE_PATH is not set: run the suite with scripts/test.sh"));

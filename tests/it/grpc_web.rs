@@ -13,12 +13,12 @@ use std::collections::HashMap;
 
 /// One gRPC-Web call's answer: the messages, then the status (from the
 /// trailer frame, or from the headers of a trailers-only answer).
-struct Answer {
-    http_status: u16,
-    headers: reqwest::header::HeaderMap,
-    messages: Vec<Bytes>,
-    grpc_status: Option<i32>,
-    grpc_message: String,
+pub(crate) struct Answer {
+    pub http_status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub messages: Vec<Bytes>,
+    pub grpc_status: Option<i32>,
+    pub grpc_message: String,
 }
 
 fn frame(message: &impl Message) -> Bytes {
@@ -30,14 +30,20 @@ fn frame(message: &impl Message) -> Bytes {
 }
 
 async fn call(url: &str, method: &str, token: Option<&str>, message: &impl Message) -> Answer {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("x-grpc-web", "1"), ("origin", "https://cms.example")];
+    headers.extend(bearer.as_deref().map(|bearer| ("authorization", bearer)));
+    call_with(url, method, &headers, message).await
+}
+
+/// A gRPC-Web call to `{url}/{method}` with `headers` besides the content type.
+pub(crate) async fn call_with(url: &str, method: &str, headers: &[(&str, &str)], message: &impl Message) -> Answer {
     let mut request = reqwest::Client::new()
         .post(format!("{url}/{method}"))
         .header("content-type", "application/grpc-web+proto")
-        .header("x-grpc-web", "1")
-        .header("origin", "https://cms.example")
         .body(frame(message));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = request.send().await.expect("the server answers HTTP/1.1");
     let (http_status, headers) = (response.status().as_u16(), response.headers().clone());

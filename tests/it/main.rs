@@ -14,6 +14,7 @@ mod browser;
 mod changes;
 mod cli;
 mod concurrency;
+mod console;
 mod deploy;
 mod fixity;
 mod grpc_web;

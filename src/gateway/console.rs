@@ -1,0 +1,134 @@
+//! The web console at `/console/` (docs/console.md): its page and files
+//! (built from web/ into web/dist, embedded here), its sessions, and the
+//! three services over gRPC-Web under `/console/rpc/`, where a caller is
+//! known by the session cookie instead of a bearer token.
+//!
+//! The page runs only the gateway's own script (a strict
+//! Content-Security-Policy, no inline script) and may be framed by nobody.
+
+use super::{failed, plain};
+use crate::service::auth::{Auth, Session, Sessions};
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Serialize;
+use std::sync::Arc;
+
+const INDEX_HTML: &[u8] = include_bytes!("../../web/dist/console.html");
+const CONSOLE_JS: &[u8] = include_bytes!("../../web/dist/console.js");
+const CONSOLE_CSS: &[u8] = include_bytes!("../../web/dist/console.css");
+
+/// The console page's policy: its own script and styles, calls to its own
+/// origin, clips through the embeddable player (framed from this origin).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data: blob:; connect-src 'self'; frame-src 'self'; font-src 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// What the console needs from archived: who callers are, how sessions are
+/// made, and the services as gRPC-Web behind the session layer.
+pub struct Console {
+    pub auth: Arc<Auth>,
+    pub sessions: Sessions,
+    pub rpc: RpcService,
+}
+
+/// The services as the console calls them, path `/{package}.{Service}/{Method}`.
+pub type RpcService = tower::util::BoxCloneSyncService<axum::extract::Request, Response, std::convert::Infallible>;
+
+#[derive(Clone)]
+struct ConsoleState {
+    auth: Arc<Auth>,
+    sessions: Sessions,
+}
+
+pub(super) fn router(console: Console) -> Router {
+    let state = ConsoleState { auth: console.auth, sessions: console.sessions };
+    Router::new()
+        .route("/console", get(|| async { axum::response::Redirect::permanent("/console/") }))
+        .route("/console/", get(index))
+        .route("/console/assets/{file}", get(asset))
+        .route("/console/session", get(current).post(open).delete(close))
+        .with_state(state)
+        .nest_service("/console/rpc", console.rpc)
+}
+
+async fn index() -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (bytes, content_type) = match file.as_str() {
+        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
+        "console.css" => (CONSOLE_CSS, "text/css; charset=utf-8"),
+        _ => return plain(StatusCode::NOT_FOUND, "no such file\n"),
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+}
+
+/// A session as the page sees it (never the cookie: that is HttpOnly).
+#[derive(Serialize)]
+struct SessionView {
+    name: String,
+    scopes: Vec<&'static str>,
+    /// RFC 3339, UTC.
+    expires: String,
+    /// False when archived runs without tokens: everyone may do everything.
+    auth: bool,
+}
+
+fn view(auth: &Auth, session: Session) -> SessionView {
+    SessionView {
+        name: session.name,
+        scopes: session.scopes.iter().map(|scope| scope.as_str()).collect(),
+        expires: chrono::DateTime::from_timestamp(session.expires, 0).unwrap_or_default().to_rfc3339(),
+        auth: auth.is_on(),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `POST /console/session` with `authorization: Bearer TOKEN`: the token
+/// exchanged for a session cookie.
+async fn open(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
+    let now = chrono::Utc::now().timestamp();
+    match state.sessions.open(&state.auth, &headers, now) {
+        Ok((session, cookie)) => {
+            let mut response = Json(view(&state.auth, session)).into_response();
+            if let Some(cookie) = cookie.and_then(|cookie| HeaderValue::from_str(&cookie).ok()) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            no_store(response)
+        }
+        Err(error) => no_store(failed(error)),
+    }
+}
+
+/// `GET /console/session`: the session the cookie carries, or 401.
+async fn current(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
+    match state.sessions.current(&state.auth, &headers, chrono::Utc::now().timestamp()) {
+        Ok(session) => no_store(Json(view(&state.auth, session)).into_response()),
+        Err(error) => no_store(failed(error)),
+    }
+}
+
+/// `DELETE /console/session`: the cookie cleared. A copy of it taken
+/// before stays valid until it expires or its token is revoked.
+async fn close(State(state): State<ConsoleState>) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&state.sessions.close()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    no_store(response)
+}
