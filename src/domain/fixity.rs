@@ -14,7 +14,7 @@ use crate::{
     blob::{BlobError, BlobKey, BlobStore},
     config::FIXITY_BYTES_PER_SECOND,
     error::{ArchiveError, Reason, Result},
-    metadata::{ObjectIndex, ObjectKind, ObjectRef},
+    metadata::{FixityReport, ObjectIndex, ObjectKind, ObjectRef, StoreStatus},
 };
 use futures::{Stream, TryStreamExt};
 use governor::{Quota, RateLimiter};
@@ -59,27 +59,6 @@ pub struct FixityProblem {
     /// The key and what its record holds.
     pub expected: ObjectRef,
     pub damage: Damage,
-}
-
-/// What one audit found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FixityReport {
-    /// Objects read in full and compared, damaged ones included.
-    pub checked: u64,
-    pub mismatched: u64,
-    pub missing: u64,
-    /// Objects left out of the sample.
-    pub skipped: u64,
-    pub bytes_read: u64,
-    pub start_time: chrono::DateTime<chrono::Utc>,
-    pub duration: std::time::Duration,
-}
-
-impl FixityReport {
-    /// Mismatched and missing objects.
-    pub fn damaged(&self) -> u64 {
-        self.mismatched + self.missing
-    }
 }
 
 /// An audit's output: its problems as found, then its report.
@@ -130,11 +109,16 @@ impl Archive {
         let pace = Paces { shared: self.fixity_pace.clone(), own };
         let (events, receiver) = mpsc::channel(EVENTS_BUFFERED);
         let auditor = Auditor { blobs: self.blobs.clone(), records: self.metadata.clone() };
+        let status: Arc<dyn StoreStatus> = self.metadata.clone();
         tokio::spawn(async move {
             let outcome = auditor.run_audit(fraction, &pace, &events).await;
             match outcome {
                 Ok(Some(report)) => {
                     crate::metrics::fixity_finished(report.damaged());
+                    // Kept for GetArchiveStatistics (the console shows the last one).
+                    if let Err(error) = status.record_fixity_audit(&report).await {
+                        tracing::warn!(error = ?error.source, "fixity audit not recorded: {}", error.message);
+                    }
                     let _ = events.send(Ok(FixityEvent::Finished(report))).await;
                 }
                 Ok(None) => tracing::info!("fixity audit stopped: its caller went away"),

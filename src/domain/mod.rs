@@ -44,13 +44,14 @@ mod sweep;
 mod thumbnails;
 mod upload;
 
+pub use crate::metadata::FixityReport;
 pub use article_cache::ArticleCache;
 pub use articles::{ArticleFields, ArticleUpdate};
 pub use body_cache::BodyCache;
 pub use captions::{CaptionUpload, PlaybackTrack, PutTrack};
 pub use catalog::ListArticles;
 pub use changes::{ChangeBatch, FeedChange, WatchChanges};
-pub use fixity::{Damage, FixityAudit, FixityEvent, FixityProblem, FixityReport};
+pub use fixity::{Damage, FixityAudit, FixityEvent, FixityProblem};
 pub use media::{MediaDeletion, PlaybackUrl, UploadHeader, attachment_disposition, gateway_path};
 pub use search::{RelatedArticles, SearchArticles, SearchPage, SearchResult};
 pub use stored_clip::scan_stored;

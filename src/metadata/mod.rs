@@ -333,6 +333,29 @@ pub struct ArchiveStatistics {
     /// Each stored original and rendition once, however many clips share it.
     pub media_stored_bytes: i64,
     pub open_uploads: i64,
+    /// The last fixity audit that ran to its end, on any replica.
+    pub last_fixity_audit: Option<FixityReport>,
+}
+
+/// What one audit found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixityReport {
+    /// Objects read in full and compared, damaged ones included.
+    pub checked: u64,
+    pub mismatched: u64,
+    pub missing: u64,
+    /// Objects left out of the sample.
+    pub skipped: u64,
+    pub bytes_read: u64,
+    pub start_time: chrono::DateTime<chrono::Utc>,
+    pub duration: std::time::Duration,
+}
+
+impl FixityReport {
+    /// Mismatched and missing objects.
+    pub fn damaged(&self) -> u64 {
+        self.mismatched + self.missing
+    }
 }
 
 /// Filters and paging of a listing.

@@ -5,8 +5,8 @@
 
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, CaptionTrackRecord, DeletedMedia,
-    IndexedArticle, ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, PosterRecord, SearchText,
-    UploadSessionStore, changes,
+    FixityReport, IndexedArticle, ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, PosterRecord,
+    SearchText, UploadSessionStore, changes,
 };
 use crate::{
     blob::BlobKey,
@@ -309,8 +309,12 @@ pub trait ObjectIndex: Send + Sync {
 /// Implemented in `sql/status.rs`.
 #[async_trait]
 pub trait StoreStatus: Send + Sync {
-    /// What the archive holds, counted in one consistent read.
+    /// What the archive holds, counted in one consistent read, and the
+    /// last fixity audit recorded.
     async fn statistics(&self) -> Result<ArchiveStatistics>;
+
+    /// Keeps what a fixity audit that ran to its end found.
+    async fn record_fixity_audit(&self, report: &FixityReport) -> Result<()>;
 
     /// Answers when the database does (a cheap round trip, for readiness).
     async fn ping(&self) -> Result<()>;

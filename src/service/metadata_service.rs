@@ -151,6 +151,7 @@ impl MetadataService for MetadataGrpc {
             media_count: counts.media,
             media_stored_bytes: counts.media_stored_bytes,
             open_upload_count: counts.open_uploads,
+            last_fixity_audit: counts.last_fixity_audit.as_ref().map(convert::fixity_report),
         }))
     }
 

@@ -105,6 +105,7 @@ await reportOn(report, async (browser) => {
   report.language = { before, after: await page.textContent('header nav'), lang: await page.getAttribute('html', 'lang') };
   await page.goto(`${consoleUrl}#/statistics`);
   await page.waitForSelector('dl.statistics');
+  report.audit = await page.evaluate(() => document.querySelector('dl.audit')?.textContent ?? null);
   await axe(page, 'statistics');
   await reader.close();
 

@@ -125,7 +125,12 @@ fn archivectl_imports_lists_gets_and_signs_against_archived() {
     assert!(rows[1].starts_with(&format!("{media}\t2")), "{clips}");
     assert!(rows.iter().all(|row| row.contains(&format!("\t{}\tvideo/mp4\t93019_OHAI1.mp4", clip.len()))), "{clips}");
     let stats = archivectl(&server, dir.path(), &["stats"]);
-    for line in ["articles:       1\n", "clips:          2\n", &format!("stored bytes:   {} ", clip.len())] {
+    for line in [
+        "articles:       1\n",
+        "clips:          2\n",
+        &format!("stored bytes:   {} ", clip.len()),
+        "last audit:     none\n",
+    ] {
         assert!(stats.contains(line), "{line:?} in {stats}");
     }
 

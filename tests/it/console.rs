@@ -268,6 +268,10 @@ async fn a_person_searches_plays_and_uploads_in_the_console() {
         .into_inner();
     let (hostile, target) = (hostile.article.unwrap(), target.article.unwrap());
 
+    // A fixity audit to its end: the statistics page shows it.
+    let mut audit = metadata.audit_fixity(pb::AuditFixityRequest::default()).await.unwrap().into_inner();
+    while audit.message().await.unwrap().is_some() {}
+
     let upload = padded_mp4(fixture("clip-faststart.mp4"), 11 * 1024 * 1024);
     let upload_sha256 = crate::common::sha256_hex(&upload);
     let file = tempfile::NamedTempFile::with_suffix(".mp4").unwrap();
@@ -312,6 +316,7 @@ async fn a_person_searches_plays_and_uploads_in_the_console() {
     assert_eq!(report["hostile"]["title"], "<i>Tiêu đề</i>");
     assert_eq!((report["hostile"]["elements"].as_u64(), report["hostile"]["ran"].as_bool()), (Some(0), Some(false)));
 
+    assert!(report["audit"].is_string(), "the last audit is shown: {report}");
     let language = &report["language"];
     assert_ne!(language["before"], language["after"]);
     assert_eq!(language["lang"], "en", "{language}");

@@ -112,6 +112,12 @@ async fn damaged_objects_are_reported(stack: Stack) {
     let rendition = metadata.get_media(&stored.moov_at_end).await.unwrap().rendition.expect("a rendition");
     let intact = metadata.get_media(&stored.other).await.unwrap().object;
 
+    let last_audit = || async {
+        let stats = server.metadata().get_archive_statistics(pb::GetArchiveStatisticsRequest {}).await.unwrap();
+        stats.into_inner().last_fixity_audit
+    };
+    assert_eq!(last_audit().await, None, "no audit yet");
+
     // Untouched: a body, three originals and a rendition, all intact.
     let (problems, report) = audit(&server, pb::AuditFixityRequest::default()).await;
     assert!(problems.is_empty(), "{problems:?}");
@@ -129,6 +135,13 @@ async fn damaged_objects_are_reported(stack: Stack) {
 
     let (mut problems, report) = audit(&server, pb::AuditFixityRequest::default()).await;
     assert_eq!((report.checked_count, report.mismatched_count, report.missing_count), (4, 2, 1), "{report:?}");
+    // The statistics name the last audit, as it reported itself (to the microsecond).
+    let last = last_audit().await.expect("the audit is recorded");
+    assert_eq!((last.checked_count, last.mismatched_count, last.missing_count), (4, 2, 1));
+    assert_eq!(
+        (last.bytes_read, last.start_time.map(|t| (t.seconds, t.nanos / 1000))),
+        (report.bytes_read, report.start_time.map(|t| (t.seconds, t.nanos / 1000)))
+    );
     problems.sort_by_key(|p| p.object_kind);
     let [damaged_body, flipped, deleted] = problems.as_slice() else { panic!("three problems: {problems:?}") };
     assert_eq!(damaged_body.problem(), pb::FixityProblemKind::Mismatched);
@@ -183,6 +196,11 @@ async fn damaged_objects_are_reported(stack: Stack) {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.starts_with("checked:     3\nmismatched:  0\nmissing:     0\n"), "{stdout}");
+    // `stats` names it as the last audit, in Vietnam time.
+    let output = archivectl_command(dir.path()).args(["--server", &grpc, "stats"]).output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = stdout.lines().find(|line| line.starts_with("last audit:")).expect("a last audit line");
+    assert!(line.contains("+07:00") && line.ends_with(": 3 checked, 0 mismatched, 0 missing"), "{line}");
 }
 
 on_both_stacks!(damaged_objects_are_reported);

@@ -1,8 +1,9 @@
 //! The archive as a whole: stats, fixity, tokens, reindex.
 
-use crate::output::Report;
+use crate::output::{Report, show_time};
 use archive::{
     client::Connection,
+    format::export::VIETNAM_UTC_OFFSET_SECONDS,
     proto::v1::{self as pb, metadata_service_client::MetadataServiceClient},
     service::auth::Scope,
 };
@@ -19,7 +20,15 @@ impl Report for pb::GetArchiveStatisticsResponse {
         writeln!(out, "views:          {}", self.view_count)?;
         writeln!(out, "clips:          {}", self.media_count)?;
         writeln!(out, "stored bytes:   {} (clips; shared bytes once)", self.media_stored_bytes)?;
-        writeln!(out, "open uploads:   {}", self.open_upload_count)
+        writeln!(out, "open uploads:   {}", self.open_upload_count)?;
+        match &self.last_fixity_audit {
+            None => writeln!(out, "last audit:     none"),
+            Some(audit) => {
+                let start = show_time(audit.start_time.as_ref(), VIETNAM_UTC_OFFSET_SECONDS);
+                let (checked, mismatched, missing) = (audit.checked_count, audit.mismatched_count, audit.missing_count);
+                writeln!(out, "last audit:     {start}: {checked} checked, {mismatched} mismatched, {missing} missing")
+            }
+        }
     }
 }
 

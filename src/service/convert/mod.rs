@@ -8,7 +8,8 @@ use crate::error::Reason;
 use crate::{
     blob::KeyOwner,
     domain::{
-        ArticleFields, ChangeBatch, Damage, FixityEvent, FixityProblem, ListArticles, SearchResult, WatchChanges,
+        ArticleFields, ChangeBatch, Damage, FixityEvent, FixityProblem, FixityReport, ListArticles, SearchResult,
+        WatchChanges,
     },
     error::{ArchiveError, Result},
     metadata::{ArticleRecord, ObjectKind, changes::ChangeKind},
@@ -200,20 +201,24 @@ pub fn fixity_event(event: FixityEvent) -> pb::AuditFixityResponse {
     use pb::audit_fixity_response::Result as Kind;
     let result = match event {
         FixityEvent::Problem(problem) => Kind::Problem(fixity_problem(problem)),
-        FixityEvent::Finished(report) => Kind::Report(pb::FixityReport {
-            checked_count: report.checked as i64,
-            mismatched_count: report.mismatched as i64,
-            missing_count: report.missing as i64,
-            skipped_count: report.skipped as i64,
-            bytes_read: report.bytes_read as i64,
-            start_time: Some(timestamp(&report.start_time)),
-            duration: Some(pbjson_types::Duration {
-                seconds: report.duration.as_secs() as i64,
-                nanos: report.duration.subsec_nanos() as i32,
-            }),
-        }),
+        FixityEvent::Finished(report) => Kind::Report(fixity_report(&report)),
     };
     pb::AuditFixityResponse { result: Some(result) }
+}
+
+pub fn fixity_report(report: &FixityReport) -> pb::FixityReport {
+    pb::FixityReport {
+        checked_count: report.checked as i64,
+        mismatched_count: report.mismatched as i64,
+        missing_count: report.missing as i64,
+        skipped_count: report.skipped as i64,
+        bytes_read: report.bytes_read as i64,
+        start_time: Some(timestamp(&report.start_time)),
+        duration: Some(pbjson_types::Duration {
+            seconds: report.duration.as_secs() as i64,
+            nanos: report.duration.subsec_nanos() as i32,
+        }),
+    }
 }
 
 fn fixity_problem(problem: FixityProblem) -> pb::FixityProblem {

@@ -296,6 +296,7 @@ async fn media_listing_and_statistics(store: Arc<dyn MetadataStore>) {
         media: 4,
         media_stored_bytes: stored as i64,
         open_uploads: 0,
+        last_fixity_audit: None,
     };
     assert_eq!(store.statistics().await.unwrap(), expected);
 }

@@ -1,9 +1,22 @@
-// What the archive holds: GetArchiveStatistics.
+// What the archive holds, and the last fixity audit: GetArchiveStatistics.
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { html, type TemplateResult } from 'lit';
 import { explain, metadata, sessionOver } from '../api.js';
 import type { Context } from '../context.js';
 import { t } from '../i18n.js';
-import { bytes } from '../text.js';
+import type { FixityReport } from '../../gen/archive/v1/metadata_pb.js';
+import { bytes, vietnamTime } from '../text.js';
+
+function audit(report: FixityReport | undefined): TemplateResult {
+  if (!report) return html`<p>${t('noAudit')}</p>`;
+  const damaged = Number(report.mismatchedCount + report.missingCount);
+  return html`<dl class="fields audit">
+    <dt>${t('auditStarted')}</dt><dd>${vietnamTime(report.startTime && timestampDate(report.startTime))}</dd>
+    <dt>${t('auditChecked')}</dt><dd>${report.checkedCount} (${bytes(Number(report.bytesRead))})</dd>
+    <dt>${t('auditDamaged')}</dt><dd class=${damaged > 0 ? 'error' : ''}>${report.mismatchedCount} / ${report.missingCount}</dd>
+    <dt>${t('auditSkipped')}</dt><dd>${report.skippedCount}</dd>
+  </dl>`;
+}
 
 export function statisticsPage(context: Context, show: (content: TemplateResult) => void) {
   show(html`<h1>${t('statistics')}</h1><p>${t('loading')}</p>`);
@@ -20,7 +33,9 @@ export function statisticsPage(context: Context, show: (content: TemplateResult)
           <dt>${t('clips')}</dt><dd>${s.mediaCount}</dd>
           <dt>${t('storedBytes')}</dt><dd>${bytes(Number(s.mediaStoredBytes))}</dd>
           <dt>${t('openUploads')}</dt><dd>${s.openUploadCount}</dd>
-        </dl>`),
+        </dl>
+        <h2>${t('lastAudit')}</h2>
+        ${audit(s.lastFixityAudit)}`),
     )
     .catch((failure) => {
       if (sessionOver(failure)) return context.sessionEnded();
