@@ -40,6 +40,11 @@ mkdir -p "$out"
 bundle src/embed.ts player.js
 bundle src/console/main.ts console.js
 cp "$WEB/src/console/console.html" "$WEB/src/console/console.css" "$out/"
+# A gzip copy beside each file archived serves (no name or time inside, so
+# the same bytes every build).
+for file in "$out"/*.js "$out"/*.css "$out"/*.html "$out"/*.txt; do
+  gzip -9 -n -c "$file" > "$file.gz"
+done
 
 if $check; then
   if ! diff -r "$WEB/src/gen" "$gen" >/dev/null; then

@@ -6,7 +6,10 @@
 //! The page runs only the gateway's own script (a strict
 //! Content-Security-Policy, no inline script) and may be framed by nobody.
 
-use super::{failed, plain};
+use super::{
+    assets::{self, Asset, asset},
+    failed, plain,
+};
 use crate::service::auth::{Auth, Session, Sessions};
 use axum::{
     Json, Router,
@@ -18,9 +21,13 @@ use axum::{
 use serde::Serialize;
 use std::sync::Arc;
 
-const INDEX_HTML: &[u8] = include_bytes!("../../web/dist/console.html");
-const CONSOLE_JS: &[u8] = include_bytes!("../../web/dist/console.js");
-const CONSOLE_CSS: &[u8] = include_bytes!("../../web/dist/console.css");
+static INDEX: Asset = asset!("console.html", "text/html; charset=utf-8");
+static ASSETS: [Asset; 3] = [
+    asset!("console.js", "text/javascript; charset=utf-8"),
+    asset!("console.css", "text/css; charset=utf-8"),
+    // The licenses of what the script bundles, which it names.
+    asset!("console.js.LEGAL.txt", "text/plain; charset=utf-8"),
+];
 
 /// The console page's policy: its own script and styles, calls to its own
 /// origin, clips through the embeddable player (framed from this origin).
@@ -50,28 +57,25 @@ pub(super) fn router(console: Console) -> Router {
     Router::new()
         .route("/console", get(|| async { axum::response::Redirect::permanent("/console/") }))
         .route("/console/", get(index))
-        .route("/console/assets/{file}", get(asset))
+        .route("/console/assets/{file}", get(file))
         .route("/console/session", get(current).post(open).delete(close))
         .with_state(state)
         .nest_service("/console/rpc", console.rpc)
 }
 
-async fn index() -> Response {
-    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML).into_response();
+async fn index(request: HeaderMap) -> Response {
+    let mut response = assets::serve(&INDEX, &request);
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
 
-async fn asset(Path(file): Path<String>) -> Response {
-    let (bytes, content_type) = match file.as_str() {
-        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
-        "console.css" => (CONSOLE_CSS, "text/css; charset=utf-8"),
-        _ => return plain(StatusCode::NOT_FOUND, "no such file\n"),
-    };
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+async fn file(Path(name): Path<String>, request: HeaderMap) -> Response {
+    match assets::find(&ASSETS, &name) {
+        Some(asset) => assets::serve(asset, &request),
+        None => plain(StatusCode::NOT_FOUND, "no such file\n"),
+    }
 }
 
 /// A session as the page sees it (never the cookie: that is HttpOnly).

@@ -8,35 +8,32 @@
 //! embedded here) reads. Its Content-Security-Policy lets it run only the
 //! gateway's own script and load only the clip's URLs; any page may frame it.
 
-use super::{failed, plain};
+use super::{
+    assets::{self, Asset, asset},
+    failed, plain,
+};
 use crate::domain::{Archive, PlaybackUrl, clip_files::clip_prefix, signing::SignatureError};
 use crate::ids::MediaId;
 use axum::{
     extract::{Path, State},
-    http::{HeaderValue, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use std::time::Duration;
 
-const PLAYER_JS: &[u8] = include_bytes!("../../web/dist/player.js");
-const PLAYER_CSS: &[u8] = include_bytes!("../../web/dist/player.css");
+static ASSETS: [Asset; 3] = [
+    asset!("player.js", "text/javascript; charset=utf-8"),
+    asset!("player.css", "text/css; charset=utf-8"),
+    // The licenses of what the script bundles, which it names.
+    asset!("player.js.LEGAL.txt", "text/plain; charset=utf-8"),
+];
 
 /// The player's files, by name.
-pub(super) async fn serve_asset(Path(file): Path<String>) -> Response {
-    let (bytes, content_type) = match file.as_str() {
-        "player.js" => (PLAYER_JS, "text/javascript; charset=utf-8"),
-        "player.css" => (PLAYER_CSS, "text/css; charset=utf-8"),
-        _ => return plain(StatusCode::NOT_FOUND, "no such file\n"),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            // Revalidated after an hour: a new release may change them under their name.
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        bytes,
-    )
-        .into_response()
+pub(super) async fn serve_asset(Path(name): Path<String>, request: HeaderMap) -> Response {
+    match assets::find(&ASSETS, &name) {
+        Some(asset) => assets::serve(asset, &request),
+        None => plain(StatusCode::NOT_FOUND, "no such file\n"),
+    }
 }
 
 /// `?t=SECONDS`: where playback starts.

@@ -28,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use console::Console;
 
+mod assets;
 pub mod conditions;
 mod console;
 mod embed;

@@ -75,7 +75,28 @@ async fn a_token_becomes_a_session_that_calls_with_its_scopes() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     let html = page.text().await.unwrap();
     assert!(html.contains("/console/assets/console.js") && !html.contains("<script>"), "{html}");
-    let script = reqwest::get(format!("{gateway}/console/assets/console.js")).await.unwrap();
+    // Its files: gzip to a browser that takes it, revalidated by ETag.
+    let client = reqwest::Client::new();
+    let script_url = format!("{gateway}/console/assets/console.js");
+    let zipped = client.get(&script_url).header(header::ACCEPT_ENCODING, "gzip, br").send().await.unwrap();
+    assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
+    let etag = zipped.headers()[header::ETAG].clone();
+    let zipped = zipped.bytes().await.unwrap();
+    let script = reqwest::get(&script_url).await.unwrap();
+    assert!(script.headers().get(header::CONTENT_ENCODING).is_none());
+    let unzipped = flate2::read::GzDecoder::new(&zipped[..]);
+    let unzipped: Vec<u8> = std::io::Read::bytes(unzipped).map(Result::unwrap).collect();
+    assert!(zipped.len() * 2 < unzipped.len(), "{} gzip bytes of {}", zipped.len(), unzipped.len());
+    let held = client
+        .get(&script_url)
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .header(header::IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), StatusCode::NOT_MODIFIED);
+    let legal = reqwest::get(format!("{gateway}/console/assets/console.js.LEGAL.txt")).await.unwrap();
+    assert_eq!(legal.status(), 200);
     assert_eq!(
         (script.status(), script.headers()[header::CONTENT_TYPE].to_str().unwrap()),
         (StatusCode::OK, "text/javascript; charset=utf-8")
