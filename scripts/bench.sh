@@ -9,7 +9,9 @@
 #   metadata  in-process import, search, listing and chores at scale
 #             (full runs only);
 #   search    the search index alone at scale, ranking pruned and not
-#             (full runs only; the index is kept under target/).
+#             (full runs only; the index is kept under target/);
+#   console   the web console's first load in Chromium, cold and warm,
+#             against the embeddable player's page.
 #
 #   scripts/bench.sh [--quick] [--articles N] [HOT_PATH_ARGS...]
 #
@@ -17,8 +19,8 @@
 # on 256 MiB with three rounds in the shared layout (about ten minutes).
 # --articles N sizes the corpus of hot_path and metadata. Other arguments
 # go to hot_path (`cargo bench --bench hot_path -- --help`).
-# ARCHIVE_BENCHES picks benches (default: hot_path,media,metadata,search,changes; quick:
-# hot_path,media,changes). Results and the machine: BENCHMARKS.md.
+# ARCHIVE_BENCHES picks benches (default: hot_path,media,metadata,search,changes,console;
+# quick: hot_path,media,changes,console). Results and the machine: BENCHMARKS.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +36,7 @@ for (( i = 0; i < ${#args[@]}; i++ )); do
     --articles=*) articles="${args[$i]#--articles=}" ;;
   esac
 done
-benches="${ARCHIVE_BENCHES:-$([[ -n "$quick" ]] && echo hot_path,media,changes || echo hot_path,media,metadata,search,changes)}"
+benches="${ARCHIVE_BENCHES:-$([[ -n "$quick" ]] && echo hot_path,media,changes,console || echo hot_path,media,metadata,search,changes,console)}"
 
 source "$ROOT/scripts/services.sh"
 
@@ -66,6 +68,10 @@ for bench in ${benches//,/ }; do
       cargo bench --bench changes ;;
     search)
       ARCHIVE_BENCH_ARTICLES="${articles:-100000}" cargo bench --bench search ;;
-    *) die "unknown bench $bench (ARCHIVE_BENCHES: hot_path, media, metadata, changes, search)" ;;
+    console)
+      source "$ROOT/scripts/browser.sh"
+      setup_browser
+      cargo bench --bench console ;;
+    *) die "unknown bench $bench (ARCHIVE_BENCHES: hot_path, media, metadata, changes, search, console)" ;;
   esac
 done

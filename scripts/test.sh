@@ -83,9 +83,6 @@ source "$ROOT/scripts/services.sh"
 NPM_PREFIX="$ROOT/.tools/npm"
 BUF_VERSION="${BUF_VERSION:-1.75.0}"
 CARGO_DENY_VERSION="${CARGO_DENY_VERSION:-0.20.2}"
-PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.64.1}"
-TUS_JS_CLIENT_VERSION="${TUS_JS_CLIENT_VERSION:-4.3.1}"
-AXE_CORE_VERSION="${AXE_CORE_VERSION:-4.14.1}"
 
 # ---------------------------------------------------------------- tools
 echo "== tools"
@@ -107,36 +104,12 @@ fi
 [[ -x "$DENY" ]] || die "$DENY missing after cargo install cargo-deny"
 echo "$("$DENY" --version) ready ($(since "$t0"))"
 
-# A real browser for tests/it/browser.rs: Debian's Chromium, driven by
-# playwright-core (which must not download a browser of its own).
-t0=$(now)
-CHROMIUM="${ARCHIVE_TEST_CHROMIUM:-/usr/bin/chromium}"
-if [[ ! -x "$CHROMIUM" ]]; then
-  if (( EUID == 0 )); then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  fi
-  [[ -x "$CHROMIUM" ]] || die "$CHROMIUM missing: install Debian's chromium (apt-get install chromium)"
-fi
-if [[ ! -d "$NPM_PREFIX/node_modules/playwright-core" ]] \
-   || [[ "$(node -p "require('$NPM_PREFIX/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "$PLAYWRIGHT_VERSION" ]]; then
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" \
-    "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
-fi
-# tus-js-client, the tus client pages use, drives the gateway's tus endpoint;
-# axe-core checks the embeddable player's accessibility.
-for package in "tus-js-client@$TUS_JS_CLIENT_VERSION" "axe-core@$AXE_CORE_VERSION"; do
-  if [[ "$(node -p "require('$NPM_PREFIX/node_modules/${package%@*}/package.json').version" 2>/dev/null)" != "${package##*@}" ]]; then
-    npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "$package" >/dev/null
-  fi
-done
-export ARCHIVE_TEST_CHROMIUM="$CHROMIUM"
-export ARCHIVE_TEST_NODE_PATH="$NPM_PREFIX/node_modules"
-echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1), playwright-core $PLAYWRIGHT_VERSION, tus-js-client $TUS_JS_CLIENT_VERSION, axe-core $AXE_CORE_VERSION ready ($(since "$t0"))"
+# A real browser for tests/it/browser.rs and console.rs.
+source "$ROOT/scripts/browser.sh"
+setup_browser
 
 # ---------------------------------------------------------------- checks
-echo "== web: the committed player build is what web/src makes"
+echo "== web: the committed builds (player, console, generated client) are what web/ makes"
 "$ROOT/scripts/build-web.sh" --check
 
 echo "== buf lint, buf breaking"

@@ -103,6 +103,9 @@ await reportOn(report, async (browser) => {
   await page.click('header button.link >> nth=0');
   await page.waitForFunction((b) => document.querySelector('header nav').textContent !== b, before);
   report.language = { before, after: await page.textContent('header nav'), lang: await page.getAttribute('html', 'lang') };
+  await page.goto(`${consoleUrl}#/changes`);
+  await page.waitForSelector('table.changes');
+  await axe(page, 'changes');
   await page.goto(`${consoleUrl}#/statistics`);
   await page.waitForSelector('dl.statistics');
   report.audit = await page.evaluate(() => document.querySelector('dl.audit')?.textContent ?? null);
@@ -147,5 +150,17 @@ await reportOn(report, async (browser) => {
   await second.click('form.upload button[type=submit]');
   await second.waitForSelector('p.uploaded', { timeout: 60000 });
   report.upload = { status: await second.textContent('p.uploaded'), methodsOnResume: methods };
+
+  // Delete the hostile article, find it gone, restore it.
+  await second.goto(`${consoleUrl}#/${hostile}`);
+  await second.waitForSelector('.actions');
+  await second.click('.actions button:last-of-type');
+  await second.waitForSelector('.actions p[role=status], p[role=status]');
+  await second.reload();
+  await second.waitForSelector('main button');
+  report.deletedShows = await second.textContent('main p');
+  await second.click('main button');
+  await second.waitForSelector('article.article .body');
+  report.restored = await second.textContent('article.article h1');
   await producer.close();
 });

@@ -338,6 +338,9 @@ async fn a_person_searches_plays_and_uploads_in_the_console() {
     assert_eq!((report["hostile"]["elements"].as_u64(), report["hostile"]["ran"].as_bool()), (Some(0), Some(false)));
 
     assert!(report["audit"].is_string(), "the last audit is shown: {report}");
+    // The producer deleted it and restored it.
+    assert!(report["deletedShows"].as_str().unwrap().contains("khôi phục"), "{report}");
+    assert_eq!(report["restored"], "<i>Tiêu đề</i>");
     let language = &report["language"];
     assert_ne!(language["before"], language["after"]);
     assert_eq!(language["lang"], "en", "{language}");

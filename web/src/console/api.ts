@@ -52,6 +52,11 @@ export function explain(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** True when a call failed because what it named does not exist (or is deleted). */
+export function notFound(error: unknown): boolean {
+  return error instanceof ConnectError && error.code === Code.NotFound;
+}
+
 /** True when a call failed because the session is over. */
 export function sessionOver(error: unknown): boolean {
   return error instanceof ConnectError && error.code === Code.Unauthenticated;

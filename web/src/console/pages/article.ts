@@ -4,7 +4,7 @@
 import { durationFromMs, timestampDate } from '@bufbuild/protobuf/wkt';
 import { diffWords } from 'diff';
 import { html, type TemplateResult } from 'lit';
-import { articles, explain, media, sessionOver } from '../api.js';
+import { articles, explain, media, notFound, sessionOver } from '../api.js';
 import { refusal, type Context } from '../context.js';
 import { ArticleView, type Article } from '../../gen/archive/v1/article_pb.js';
 import { t } from '../i18n.js';
@@ -28,6 +28,8 @@ export function articlePage(
   let error = '';
   let status = '';
   let deleted = false;
+  /** Not found: never was, purged, or deleted (and restorable). */
+  let missing = false;
 
   const failed = (failure: unknown) => {
     if (sessionOver(failure)) return context.sessionEnded();
@@ -50,6 +52,11 @@ export function articlePage(
       if (failure) failed(failure.reason);
       draw();
     } catch (failure) {
+      if (!article && notFound(failure)) {
+        missing = true;
+        draw();
+        return;
+      }
       failed(failure);
     }
   };
@@ -124,7 +131,28 @@ export function articlePage(
     draw();
   };
 
+  const restore = async () => {
+    try {
+      await articles.undeleteArticle({ name });
+      missing = false;
+      error = '';
+      await load();
+    } catch (failure) {
+      failed(failure);
+    }
+  };
+
   const draw = () => {
+    if (missing) {
+      const why = refusal(context, 'write');
+      show(html`<h1>${name}</h1>
+        <p>${t('missing')}</p>
+        <button type="button" ?disabled=${why !== undefined} aria-describedby=${why ? 'restore-why' : ''}
+          @click=${restore}>${t('undelete')}</button>
+        ${why ? html`<span id="restore-why" class="why">${why}</span>` : ''}
+        ${error ? html`<p role="alert" class="error">${error}</p>` : ''}`);
+      return;
+    }
     if (!article) {
       show(html`${error ? html`<p role="alert" class="error">${error}</p>` : html`<p>${t('loading')}</p>`}`);
       return;
