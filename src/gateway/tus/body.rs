@@ -41,18 +41,31 @@ pub(super) async fn receive(
     let received = tokio::spawn(upload.receive(messages)).await;
     match received.map_err(|e| ArchiveError::internal("receiving an upload", e))? {
         Ok(record) => {
-            if let Some(article) = grant.article() {
-                archive.attach_media(&article, &record.id, "").await.map_err(|error| {
-                    let message = format!("{} is stored, but not attached: {}", record.id.name(), error.message);
-                    ArchiveError { message, ..error }
-                })?;
-            }
+            attach(archive, grant, &record).await?;
             Ok(Received::Stored(Box::new(record)))
         }
         Err(Broken::Paused(offset)) => Ok(Received::Paused(offset)),
         Err(Broken::Failed(error)) => Err(error.into()),
         Err(Broken::Transport(broken)) => Err(broken.into()),
     }
+}
+
+/// Attaches the stored clip to the article the URL names, unless it is
+/// already. Called when the last byte came, and again whenever the upload
+/// is reported complete (HEAD): a client that retries after a failed attach
+/// (its PATCH answered an error) learns the upload is complete from its
+/// HEAD, so the attach must be done by then, or that HEAD must fail too.
+pub(super) async fn attach(archive: &Archive, grant: &UploadGrant, record: &MediaRecord) -> Result<(), ArchiveError> {
+    let Some(article) = grant.article() else { return Ok(()) };
+    let attached =
+        |links: &[crate::metadata::MediaLink]| links.iter().any(|link| link.media_id.as_ref() == Some(&record.id));
+    if archive.get_article(&article, None, false).await.is_ok_and(|(current, _)| attached(&current.media)) {
+        return Ok(());
+    }
+    archive.attach_media(&article, &record.id, "").await.map(drop).map_err(|error| {
+        let message = format!("{} is stored, but not attached: {}", record.id.name(), error.message);
+        ArchiveError { message, ..error }
+    })
 }
 
 /// How a request's body ended the upload's stream short.

@@ -201,6 +201,7 @@ async fn head(archive: &Archive, grant: &UploadGrant) -> Result<Response, Refusa
     headers.insert(UPLOAD_EXPIRES, http_date(&session.expire_time));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(media) = &status.media {
+        body::attach(archive, grant, media).await?;
         headers.insert(ARCHIVE_MEDIA, media_name(media));
     }
     Ok((StatusCode::OK, headers).into_response())

@@ -320,4 +320,49 @@ async fn a_long_request_records_every_part(stack: Stack) {
     assert_eq!(header(response.headers(), "upload-offset"), data.len().to_string());
 }
 
-on_both_stacks!(a_tus_upload_resumes_at_any_byte, tus_refusals_leave_nothing, a_long_request_records_every_part);
+/// A client whose last PATCH failed to attach (the article was gone then)
+/// retries with HEAD, which reports the upload complete: by then the clip
+/// must be attached, or that HEAD fails too.
+async fn complete_means_attached(stack: Stack) {
+    let server = TestServer::start(stack).await;
+    let name = article(&server, "tus-attach").await;
+    let data = pseudo_random_bytes(TEST_PART_SIZE + 7, 61);
+    let minted = upload_url(&server, data.len() as i64, &name, "").await;
+    let tus = Tus::new(&minted.upload_url);
+    assert_eq!(tus.create(data.len(), "gan.bin", "").await.0, StatusCode::CREATED);
+    server
+        .articles()
+        .delete_article(pb::DeleteArticleRequest { name: name.clone(), etag: String::new() })
+        .await
+        .unwrap();
+
+    let (status, _, message) = tus.patch(0, &data, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{message}");
+    assert!(message.contains("stored, but not attached"), "{message}");
+    let (status, _, _) = tus.send(Method::HEAD, &[], Vec::new()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not complete while it cannot be attached");
+
+    server.articles().undelete_article(pb::UndeleteArticleRequest { name: name.clone() }).await.unwrap();
+    let get = || async {
+        let request = pb::GetArticleRequest { name: name.clone(), view: pb::ArticleView::Basic.into(), revision: 0 };
+        server.articles().get_article(request).await.unwrap().into_inner().article.unwrap()
+    };
+    for _ in 0..2 {
+        let (status, headers, _) = tus.send(Method::HEAD, &[], Vec::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(header(&headers, "upload-offset"), data.len().to_string());
+        let media = header(&headers, "archive-media");
+        let linked = get().await.media;
+        assert_eq!(linked.iter().map(|link| link.media.as_str()).collect::<Vec<_>>(), [media.as_str()]);
+    }
+    let revision = get().await.revision;
+    tus.send(Method::HEAD, &[], Vec::new()).await;
+    assert_eq!(get().await.revision, revision, "attached once, not again on every HEAD");
+}
+
+on_both_stacks!(
+    a_tus_upload_resumes_at_any_byte,
+    tus_refusals_leave_nothing,
+    a_long_request_records_every_part,
+    complete_means_attached
+);
