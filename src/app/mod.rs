@@ -190,7 +190,8 @@ impl Application {
                 layers.service(services),
                 axum::response::IntoResponse::into_response,
             );
-            gateway::Console { auth: self.auth.clone(), sessions, rpc: tower::util::BoxCloneSyncService::new(rpc) }
+            let rpc = tower::util::BoxCloneSyncService::new(rpc);
+            gateway::Console { auth: self.auth.clone(), sessions, rpc, host: self.gateway_host() }
         });
         let limits = ConnectionLimits::of(server);
         let grpc = tls(tonic::transport::Server::builder(), server)?
@@ -279,11 +280,30 @@ impl Application {
             .max_encoding_message_size(max)
     }
 
+    /// The host of the gateway's public URL (the address it is bound to
+    /// when none is set).
+    fn gateway_host(&self) -> String {
+        let url = &self.archive.gateway_base_url;
+        url.parse::<axum::http::Uri>().ok().and_then(|uri| uri.host().map(str::to_owned)).unwrap_or_default()
+    }
+
     /// The console's sessions: signed by the gateway's keys, `Secure` when
     /// the gateway is reached over HTTPS.
     fn sessions(&self) -> Sessions {
         let gateway = &self.settings.gateway;
-        let secure = self.settings.server.gateway_public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+        let public_url = self.settings.server.gateway_public_url.as_deref().unwrap_or_default();
+        let secure = public_url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+        if !self.auth.is_on() {
+            tracing::warn!(
+                "the web console is on without tokens: whoever reaches the gateway may change the archive \
+                 through it; configure [auth] tokens_file or set gateway.console = false"
+            );
+        } else if !secure {
+            tracing::warn!(
+                "console session cookies go without Secure: set server.gateway_public_url to the https:// \
+                 URL viewers use, unless the gateway is reached over plain HTTP on purpose"
+            );
+        }
         Sessions::new(
             self.archive.signer().clone(),
             Duration::from_secs(gateway.console_session_seconds.max(60)),

@@ -41,6 +41,8 @@ pub struct Console {
     pub auth: Arc<Auth>,
     pub sessions: Sessions,
     pub rpc: RpcService,
+    /// The host of the gateway's public URL (or of the address it is bound to).
+    pub host: String,
 }
 
 /// The services as the console calls them, path `/{package}.{Service}/{Method}`.
@@ -54,13 +56,75 @@ struct ConsoleState {
 
 pub(super) fn router(console: Console) -> Router {
     let state = ConsoleState { auth: console.auth, sessions: console.sessions };
+    let known = Arc::new(KnownHost(console.host.to_ascii_lowercase()));
+    let rpc = Router::new().nest_service("/console/rpc", console.rpc).layer(axum::middleware::from_fn(grpc_web_only));
     Router::new()
         .route("/console", get(|| async { axum::response::Redirect::permanent("/console/") }))
         .route("/console/", get(index))
         .route("/console/assets/{file}", get(file))
         .route("/console/session", get(current).post(open).delete(close))
         .with_state(state)
-        .nest_service("/console/rpc", console.rpc)
+        .merge(rpc)
+        .layer(axum::middleware::from_fn_with_state(known, host_guard))
+}
+
+/// The host the gateway is known by (from its public URL, or the address it
+/// is bound to).
+struct KnownHost(String);
+
+impl KnownHost {
+    /// Whether a request naming `host` (`name[:port]`) may reach the console:
+    /// the gateway's own host, or an address or `localhost`, which no page
+    /// elsewhere can make its own. A name an attacker's page rebinds to this
+    /// address (DNS rebinding) is none of them, so it cannot call the
+    /// services even when auth is off.
+    fn admits(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => name,
+            _ => host,
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        name.eq_ignore_ascii_case(&self.0)
+            || name.eq_ignore_ascii_case("localhost")
+            || name.parse::<std::net::IpAddr>().is_ok()
+    }
+}
+
+/// The host a request names (`:authority` in HTTP/2, `Host` in HTTP/1.1).
+fn host_of(request: &axum::extract::Request) -> Option<&str> {
+    request.uri().authority().map(|a| a.as_str()).or_else(|| request.headers().get(header::HOST)?.to_str().ok())
+}
+
+/// Every console request names a host the console answers on.
+async fn host_guard(
+    State(known): State<Arc<KnownHost>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !host_of(&request).is_some_and(|host| known.admits(host)) {
+        return plain(StatusCode::MISDIRECTED_REQUEST, "the console answers on the gateway's own host\n");
+    }
+    next.run(request).await
+}
+
+/// What a console call must be, whatever the auth setting: gRPC-Web by its
+/// content type and `x-grpc-web`. A page of another origin can send neither
+/// without a preflight, which the mount never answers (and an HTTP/2
+/// `no-cors` POST as text/plain would otherwise pass tonic-web through as
+/// gRPC).
+async fn grpc_web_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let grpc_web = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc-web"));
+    if !grpc_web {
+        return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "console calls are gRPC-Web (application/grpc-web+proto)\n");
+    }
+    if !headers.contains_key("x-grpc-web") {
+        return plain(StatusCode::FORBIDDEN, "console calls carry `x-grpc-web: 1`\n");
+    }
+    next.run(request).await
 }
 
 async fn index(request: HeaderMap) -> Response {
@@ -135,4 +199,27 @@ async fn close(State(state): State<ConsoleState>) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     no_store(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_gateways_own_hosts_reach_the_console() {
+        let known = KnownHost("archive.example.vn".into());
+        for host in [
+            "archive.example.vn",
+            "ARCHIVE.example.vn:443",
+            "127.0.0.1:50052",
+            "[::1]:50052",
+            "localhost:8080",
+            "10.0.0.7",
+        ] {
+            assert!(known.admits(host), "{host}");
+        }
+        for host in ["evil.example:50052", "archive.example.vn.evil.example", "localhost.evil.example", ""] {
+            assert!(!known.admits(host), "{host}");
+        }
+    }
 }

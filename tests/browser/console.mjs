@@ -140,8 +140,12 @@ await reportOn(report, async (browser) => {
   const second = await producer.newPage();
   watch(second);
   const methods = [];
+  const answers = [];
   second.on('request', (request) => {
     if (request.url().includes('/tus/')) methods.push(request.method());
+  });
+  second.on('response', (response) => {
+    if (response.url().includes('/tus/')) answers.push(`${response.request().method()} ${response.status()}`);
   });
   await second.goto(`${consoleUrl}#/upload`);
   await second.waitForSelector('form.upload');
@@ -149,7 +153,7 @@ await reportOn(report, async (browser) => {
   await second.fill('#article', attachTo);
   await second.click('form.upload button[type=submit]');
   await second.waitForSelector('p.uploaded', { timeout: 60000 });
-  report.upload = { status: await second.textContent('p.uploaded'), methodsOnResume: methods };
+  report.upload = { status: await second.textContent('p.uploaded'), methodsOnResume: methods, answers };
 
   // Delete the hostile article, find it gone, restore it.
   await second.goto(`${consoleUrl}#/${hostile}`);

@@ -161,7 +161,7 @@ async fn a_token_becomes_a_session_that_calls_with_its_scopes() {
         &pb::GetArchiveStatisticsRequest {},
     )
     .await;
-    assert_ne!(bare.grpc_status, Some(0), "no x-grpc-web: {}", bare.grpc_message);
+    assert_eq!(bare.http_status, 403, "no x-grpc-web: {}", bare.grpc_message);
     let mut on_grpc_port = server.metadata();
     let mut request = tonic::Request::new(pb::GetArchiveStatisticsRequest {});
     request.metadata_mut().insert("cookie", reader.parse().unwrap());
@@ -206,6 +206,7 @@ async fn the_console_can_be_turned_off() {
     }
     let call = console_call(&gateway, STATS, None, &pb::GetArchiveStatisticsRequest {}).await;
     assert_eq!(call.http_status, 404);
+    drop(server);
     // Without tokens the console is everyone's, and says so.
     let open = TestServer::start(Stack::Embedded).await;
     let gateway = format!("http://{}", open.gateway_addr);
@@ -214,6 +215,34 @@ async fn the_console_can_be_turned_off() {
     assert_eq!((session["auth"].as_bool(), session["name"].as_str()), (Some(false), Some("anonymous")));
     let stats = console_call(&gateway, STATS, None, &pb::GetArchiveStatisticsRequest {}).await;
     assert_eq!(stats.grpc_status, Some(0), "{}", stats.grpc_message);
+
+    // Even so, only gRPC-Web to the gateway's own host gets through: not a
+    // page's `no-cors` POST as text/plain, not a name rebound to this address.
+    let frame = [0u8, 0, 0, 0, 0];
+    let text = reqwest::Client::new()
+        .post(format!("{gateway}/console/rpc/{STATS}"))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(frame.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let port = open.gateway_addr.port();
+    let rebound = call_with(
+        &format!("{gateway}/console/rpc"),
+        STATS,
+        &[("x-grpc-web", "1"), ("host", &format!("evil.example:{port}"))],
+        &pb::GetArchiveStatisticsRequest {},
+    )
+    .await;
+    assert_eq!(rebound.http_status, 421, "misdirected");
+    let page = reqwest::Client::new()
+        .get(format!("{gateway}/console/"))
+        .header(header::HOST, format!("localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "localhost names this gateway");
 }
 
 /// `data` with a `free` box of `padding` bytes after its last box: the same
@@ -356,7 +385,7 @@ async fn a_person_searches_plays_and_uploads_in_the_console() {
     assert!(status.contains(&upload_sha256), "{status}");
     let request = pb::GetArticleRequest { name: target.name.clone(), view: pb::ArticleView::Full.into(), revision: 0 };
     let attached = articles.get_article(request).await.unwrap().into_inner().article.unwrap();
-    let clip = attached.media.first().expect("the upload is attached").media.clone();
+    let clip = attached.media.first().unwrap_or_else(|| panic!("the upload is attached: {report}")).media.clone();
     let stored = metadata.get_media(pb::GetMediaRequest { name: clip }).await.unwrap().into_inner().media.unwrap();
     assert_eq!((stored.sha256, stored.size_bytes), (upload_sha256, upload.len() as i64));
 }

@@ -53,6 +53,12 @@ pub(crate) async fn call_with(url: &str, method: &str, headers: &[(&str, &str)],
         .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
         .collect();
     let mut body = response.bytes().await.unwrap();
+    let framed = headers.get("content-type").is_some_and(|t| t.to_str().unwrap().starts_with("application/grpc-web"));
+    if !framed {
+        // A refusal before gRPC-Web (HTTP status, text): no frames to read.
+        let grpc_message = String::from_utf8_lossy(&body).into_owned();
+        return Answer { http_status, headers, messages: Vec::new(), grpc_status: None, grpc_message };
+    }
     let mut messages = Vec::new();
     while body.len() >= 5 {
         let (flag, len) = (body.get_u8(), body.get_u32() as usize);

@@ -154,7 +154,7 @@ In order to be iterable, non-array objects must have a [Symbol.iterator]() metho
       <button type="button" class="link" @click=${tc}>${E("switchTo")}</button>
       ${pe?.auth?_`<button type="button" class="link" @click=${Pm}>${E("signOut")}</button>`:""}
     </header>
-    <main id="main">${e}</main>`}function tc(){Tl(Qn()==="vi"?"en":"vi"),Ue()}async function Pm(){await Il(),pe=null,Ue()}function Zm(){let e="",t=async r=>{r.preventDefault();let i=r.target.elements.namedItem("token");try{pe=await wl(i.value),dr="",i.value="",Ue()}catch(s){e=s instanceof Error?s.message:String(s),n()}},n=()=>Gt(_`
+    <main id="main">${e}</main>`}function tc(){Tl(Qn()==="vi"?"en":"vi"),Ue()}async function Pm(){await Il();for(let e of Object.keys(localStorage))e.startsWith("tus::")&&localStorage.removeItem(e);pe=null,Ue()}function Zm(){let e="",t=async r=>{r.preventDefault();let i=r.target.elements.namedItem("token");try{pe=await wl(i.value),dr="",i.value="",Ue()}catch(s){e=s instanceof Error?s.message:String(s),n()}},n=()=>Gt(_`
         <header><span class="brand">${E("title")}</span>
           <button type="button" class="link" @click=${tc}>${E("switchTo")}</button></header>
         <main id="main">

@@ -8,8 +8,9 @@
 //! stands for a caller only while the tokens table still holds that digest
 //! (revoked with its token when the table reloads), and never for more scopes
 //! than the token has then. It is accepted on the console's gRPC-Web mount
-//! only, and only on a request carrying `x-grpc-web` (a header no other
-//! origin may send there: the mount answers no CORS preflight).
+//! only, whose guard (`gateway::console`) admits gRPC-Web requests to the
+//! gateway's own host and nothing else. A request carrying two session
+//! cookies (one tossed in by a sibling domain) is refused.
 
 use super::{Auth, Caller, Scope, bearer, tokens::TokenTable};
 use crate::{
@@ -28,8 +29,6 @@ const PURPOSE: &str = "CONSOLE_SESSION";
 pub const COOKIE: &str = "archive_session";
 /// Where the browser sends it: the console's pages and calls, nowhere else.
 const COOKIE_PATH: &str = "/console";
-/// The header a console call must carry for its cookie to count.
-const GRPC_WEB_HEADER: &str = "x-grpc-web";
 
 /// A console session, as signed into its cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,8 +100,15 @@ impl Sessions {
     /// those the token still has).
     pub fn current(&self, auth: &Auth, headers: &HeaderMap, now: i64) -> Result<Session, ArchiveError> {
         let Some(table) = auth.table() else { return Ok(anonymous(now)) };
-        let Some(value) = cookie_value(headers) else {
-            return Err(ArchiveError::new(Reason::MissingToken, "no console session: sign in with a token"));
+        let value = match cookie_values(headers).as_slice() {
+            [] => return Err(ArchiveError::new(Reason::MissingToken, "no console session: sign in with a token")),
+            [value] => value.clone(),
+            _ => {
+                return Err(ArchiveError::new(
+                    Reason::UnknownToken,
+                    "two console session cookies (one set by another site?): sign out and in again",
+                ));
+            }
         };
         let over = || ArchiveError::new(Reason::UnknownToken, "the console session is over: sign in again");
         let claims = self.signer.verify_claims(PURPOSE, &value).map_err(|_| over())?;
@@ -116,12 +122,8 @@ impl Sessions {
         Ok(session)
     }
 
-    /// The caller a console call stands for: its session's, when the call
-    /// is gRPC-Web from the console's page.
+    /// The caller a console call stands for: its session's.
     pub(super) fn caller(&self, auth: &Auth, headers: &HeaderMap, now: i64) -> Result<Caller, ArchiveError> {
-        if !headers.contains_key(GRPC_WEB_HEADER) {
-            return Err(ArchiveError::new(Reason::MissingToken, "console calls are gRPC-Web, with `x-grpc-web: 1`"));
-        }
         let session = self.current(auth, headers, now)?;
         Ok(Caller { name: session.name, scopes: session.scopes })
     }
@@ -139,16 +141,17 @@ fn anonymous(now: i64) -> Session {
     Session { name: caller.name, scopes: caller.scopes, expires: now + 86_400, sha256: String::new() }
 }
 
-/// The session cookie's value among the request's cookies.
-fn cookie_value(headers: &HeaderMap) -> Option<String> {
+/// The values of every session cookie among the request's cookies.
+fn cookie_values(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == COOKIE)
+        .filter(|cookie| cookie.name() == COOKIE)
         .map(|cookie| cookie.value().to_owned())
+        .collect()
 }
 
 #[cfg(test)]
@@ -169,9 +172,7 @@ mod tests {
     /// The request headers a browser sends back for `set_cookie`.
     fn returned(set_cookie: &str) -> HeaderMap {
         let cookie = Cookie::parse(set_cookie.to_owned()).unwrap();
-        let mut headers = with("cookie", &format!("other=1; {}={}", cookie.name(), cookie.value()));
-        headers.insert(GRPC_WEB_HEADER, "1".parse().unwrap());
-        headers
+        with("cookie", &format!("other=1; {}={}", cookie.name(), cookie.value()))
     }
 
     #[test]
@@ -202,16 +203,15 @@ mod tests {
         let headers = returned(&set_cookie);
         assert_eq!(code(sessions.current(&auth, &headers, 1599)), Ok("editor".into()));
         assert_eq!(sessions.caller(&auth, &headers, 1000).unwrap().scopes, vec![Scope::Read, Scope::Write]);
-        // Over at its expiry; refused without the gRPC-Web header; refused
-        // when altered or signed for another purpose.
+        // Over at its expiry; refused beside a second session cookie, or
+        // when signed for another purpose.
         assert_eq!(
             code(sessions.current(&auth, &headers, 1600)).unwrap_err(),
             (ErrorKind::Unauthenticated, Reason::UnknownToken)
         );
-        let mut bare = headers.clone();
-        bare.remove(GRPC_WEB_HEADER);
-        assert_eq!(sessions.caller(&auth, &bare, 1000).unwrap_err().reason, Reason::MissingToken);
-        let value = cookie_value(&headers).unwrap();
+        let value = cookie_values(&headers).remove(0);
+        let tossed = with("cookie", &format!("{COOKIE}={value}; {COOKIE}={value}"));
+        assert_eq!(code(sessions.current(&auth, &tossed, 1000)).unwrap_err().1, Reason::UnknownToken);
         let forged = signer.sign_claims("UPLOAD", &signer.verify_claims(PURPOSE, &value).unwrap());
         let forged = returned(&format!("{COOKIE}={forged}"));
         assert_eq!(code(sessions.current(&auth, &forged, 1000)).unwrap_err().1, Reason::UnknownToken);

@@ -46,6 +46,8 @@ function switchLanguage() {
 
 async function leave() {
   await signOut();
+  // Uploads this browser could resume are the session's, not the next person's.
+  for (const key of Object.keys(localStorage)) if (key.startsWith('tus::')) localStorage.removeItem(key);
   session = null;
   route();
 }
