@@ -57,7 +57,8 @@ struct ConsoleState {
 pub(super) fn router(console: Console) -> Router {
     let state = ConsoleState { auth: console.auth, sessions: console.sessions };
     let known = Arc::new(KnownHost(console.host.to_ascii_lowercase()));
-    let rpc = Router::new().nest_service("/console/rpc", console.rpc).layer(axum::middleware::from_fn(grpc_web_only));
+    let rpc =
+        Router::new().nest_service("/console/rpc", console.rpc).route_layer(axum::middleware::from_fn(grpc_web_only));
     Router::new()
         .route("/console", get(|| async { axum::response::Redirect::permanent("/console/") }))
         .route("/console/", get(index))
@@ -65,7 +66,8 @@ pub(super) fn router(console: Console) -> Router {
         .route("/console/session", get(current).post(open).delete(close))
         .with_state(state)
         .merge(rpc)
-        .layer(axum::middleware::from_fn_with_state(known, host_guard))
+        // Route layers: the gateway's other paths and its 404s are not the console's.
+        .route_layer(axum::middleware::from_fn_with_state(known, host_guard))
 }
 
 /// The host the gateway is known by (from its public URL, or the address it

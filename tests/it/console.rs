@@ -243,6 +243,16 @@ async fn the_console_can_be_turned_off() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200, "localhost names this gateway");
+    // The guards are the console's: the gateway's other paths answer as ever.
+    for (path, status) in [("/healthz", StatusCode::OK), ("/metrics", StatusCode::NOT_FOUND)] {
+        let response = reqwest::Client::new()
+            .get(format!("{gateway}{path}"))
+            .header(header::HOST, format!("evil.example:{port}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
 }
 
 /// `data` with a `free` box of `padding` bytes after its last box: the same
