@@ -6,22 +6,12 @@ use crate::{
     blob,
     client::{CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES},
     config::{ServerSettings, Settings},
-    domain::{
-        Archive, ArticleCache, BodyCache,
-        signing::{SigningKey, UrlSigner},
-    },
+    domain::{Archive, ArticleCache, BodyCache, signing::UrlSigner},
     gateway, metadata,
-    proto::{
-        FILE_DESCRIPTOR_SET,
-        v1::{
-            article_service_server::ArticleServiceServer, media_service_server::MediaServiceServer,
-            metadata_service_server::MetadataServiceServer,
-        },
-    },
+    proto::FILE_DESCRIPTOR_SET,
     search::SearchIndex,
     service::{
-        ArticleGrpc, MediaGrpc, MetadataGrpc,
-        auth::{Auth, AuthLayer, Sessions},
+        auth::{Auth, AuthLayer},
         limits::{LimitSettings, LimitsLayer},
         outcome::OutcomeLayer,
         request_id,
@@ -31,13 +21,14 @@ pub mod admin;
 pub mod connections;
 mod grpc_web;
 mod jobs;
+mod keys;
 pub mod readiness;
+mod services;
 pub mod telemetry;
 
 use anyhow::Context;
 use connections::ConnectionLimits;
 use readiness::Readiness;
-use secrecy::ExposeSecret;
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
 
@@ -71,7 +62,7 @@ impl Application {
         let metadata = metadata::open(&settings.metadata)
             .await
             .with_context(|| format!("opening metadata {}", settings.metadata.url))?;
-        let signer = Arc::new(UrlSigner::new(signing_keys(&settings)?)?);
+        let signer = Arc::new(UrlSigner::new(keys::signing_keys(&settings)?)?);
         let grpc_listener = TcpListener::bind(settings.server.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC on {}", settings.server.grpc_addr))?;
@@ -258,60 +249,6 @@ impl Application {
     }
 }
 
-impl Application {
-    fn article_service(&self) -> ArticleServiceServer<ArticleGrpc> {
-        let max = self.settings.server.max_message_bytes;
-        ArticleServiceServer::new(ArticleGrpc::new(self.archive.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max)
-    }
-
-    fn metadata_service(&self) -> MetadataServiceServer<MetadataGrpc> {
-        let max = self.settings.server.max_message_bytes;
-        MetadataServiceServer::new(MetadataGrpc::new(self.archive.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max)
-    }
-
-    fn media_service(&self) -> MediaServiceServer<MediaGrpc> {
-        let max = self.settings.server.max_message_bytes;
-        MediaServiceServer::new(MediaGrpc::new(self.archive.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max)
-    }
-
-    /// The host of the gateway's public URL (the address it is bound to
-    /// when none is set).
-    fn gateway_host(&self) -> String {
-        let url = &self.archive.gateway_base_url;
-        url.parse::<axum::http::Uri>().ok().and_then(|uri| uri.host().map(str::to_owned)).unwrap_or_default()
-    }
-
-    /// The console's sessions: signed by the gateway's keys, `Secure` when
-    /// the gateway is reached over HTTPS.
-    fn sessions(&self) -> Sessions {
-        let gateway = &self.settings.gateway;
-        let public_url = self.settings.server.gateway_public_url.as_deref().unwrap_or_default();
-        let secure = public_url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
-        if !self.auth.is_on() {
-            tracing::warn!(
-                "the web console is on without tokens: whoever reaches the gateway may change the archive \
-                 through it; configure [auth] tokens_file or set gateway.console = false"
-            );
-        } else if !secure {
-            tracing::warn!(
-                "console session cookies go without Secure: set server.gateway_public_url to the https:// \
-                 URL viewers use, unless the gateway is reached over plain HTTP on purpose"
-            );
-        }
-        Sessions::new(
-            self.archive.signer().clone(),
-            Duration::from_secs(gateway.console_session_seconds.max(60)),
-            secure,
-        )
-    }
-}
-
 /// The first two stages of a shutdown: draining (jobs, readiness checks and
 /// watches stop; health says NOT_SERVING) and, `delay` later, closing (the
 /// listeners stop taking connections). The third, cutting what is still
@@ -413,37 +350,4 @@ fn open_auth(settings: &Settings) -> anyhow::Result<Auth> {
             Ok(Auth::off())
         }
     }
-}
-
-/// Configured keys, or one generated once into `gateway.key_file`.
-fn signing_keys(settings: &Settings) -> anyhow::Result<Vec<SigningKey>> {
-    if !settings.gateway.keys.is_empty() {
-        return Ok(settings
-            .gateway
-            .keys
-            .iter()
-            .map(|k| SigningKey { id: k.id.clone(), secret: k.secret.expose_secret().as_bytes().to_vec().into() })
-            .collect());
-    }
-    let secret = load_or_create_key_file(Path::new(&settings.gateway.key_file))?;
-    Ok(vec![SigningKey { id: "local".into(), secret: secret.into() }])
-}
-
-fn load_or_create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        return hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()));
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let secret: [u8; 32] = rand::random();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    use std::io::Write;
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(hex::encode(secret).as_bytes())?;
-    tracing::info!(path = %path.display(), "generated a gateway signing key");
-    Ok(secret.to_vec())
 }

@@ -75,23 +75,23 @@ impl Sessions {
             sha256: hex::encode(Sha256::digest(token.as_bytes())),
         };
         let claims = serde_json::to_vec(&session).expect("a session serializes");
-        let cookie = Cookie::build((COOKIE, self.signer.sign_claims(PURPOSE, &claims)))
-            .path(COOKIE_PATH)
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .secure(self.secure)
-            .max_age(cookie::time::Duration::seconds(self.ttl.as_secs() as i64));
-        Ok((session, Some(cookie.to_string())))
+        let value = self.signer.sign_claims(PURPOSE, &claims);
+        Ok((session, Some(self.set_cookie(value, self.ttl.as_secs() as i64))))
     }
 
     /// The `Set-Cookie` value that ends a session in the browser.
     pub fn close(&self) -> String {
-        Cookie::build((COOKIE, ""))
+        self.set_cookie(String::new(), 0)
+    }
+
+    /// A `Set-Cookie` value of the session cookie: its one set of attributes.
+    fn set_cookie(&self, value: String, max_age_seconds: i64) -> String {
+        Cookie::build((COOKIE, value))
             .path(COOKIE_PATH)
             .http_only(true)
             .same_site(SameSite::Strict)
             .secure(self.secure)
-            .max_age(cookie::time::Duration::ZERO)
+            .max_age(cookie::time::Duration::seconds(max_age_seconds))
             .to_string()
     }
 
