@@ -97,7 +97,8 @@ impl ErrorKind {
             | Reason::InvalidTrack
             | Reason::InvalidStart
             | Reason::InvalidPictureSize
-            | Reason::InvalidPoster => InvalidArgument,
+            | Reason::InvalidPoster
+            | Reason::InvalidPictureFormat => InvalidArgument,
             Reason::ArticleNotFound
             | Reason::RevisionNotFound
             | Reason::MediaNotFound

@@ -56,6 +56,12 @@ impl BlobKey {
         Self(format!("media/{media}/poster-{}.{extension}", uuid::Uuid::now_v7()))
     }
 
+    /// A new object for a picture derived from a clip (a thumbnail, a
+    /// storyboard's file; `extension`: `jpg`, `webp`, `vtt`).
+    pub fn new_picture(media: &MediaId, extension: &str) -> Self {
+        Self(format!("media/{media}/pictures/{}.{extension}", uuid::Uuid::now_v7()))
+    }
+
     /// The bytes a tus upload received past its stored parts, when it
     /// stood at `committed_offset` with `length` of them. Named by both, so
     /// that a newer tail never overwrites the one the record still names.
@@ -78,14 +84,11 @@ impl BlobKey {
         Self(format!("media/{media}/{MANIFEST_NAME}"))
     }
 
-    /// The clip a picture derived from it belongs to (a thumbnail, its
-    /// storyboard: `media/{id}/thumbnails/…`, `media/{id}/storyboard/…`);
-    /// such objects have no record of their own and go with their clip.
-    pub fn derived_picture_owner(&self) -> Option<MediaId> {
-        match self.0.split('/').collect::<Vec<_>>().as_slice() {
-            ["media", id, "thumbnails" | "storyboard", _] => MediaId::parse(id).ok(),
-            _ => None,
-        }
+    /// True for a picture stored by versions before pictures had records
+    /// (`media/{id}/thumbnails/…`, `media/{id}/storyboard/…`): nothing
+    /// reads them now; the sweep deletes them.
+    pub fn is_unrecorded_picture(&self) -> bool {
+        matches!(self.0.split('/').collect::<Vec<_>>().as_slice(), ["media", _, "thumbnails" | "storyboard", _])
     }
 
     pub fn is_manifest(&self) -> bool {
@@ -98,7 +101,7 @@ impl BlobKey {
 
     /// Whose object this is and when its key was made, for the objects whose
     /// keys are generated per write (bodies, originals, renditions, caption
-    /// files, posters); `None` for manifests and for anything this service did not
+    /// files, posters, pictures); `None` for manifests and for anything this service did not
     /// name. The time is the UUIDv7's, taken before the first byte was
     /// written.
     pub fn origin(&self) -> Option<ObjectOrigin> {
@@ -119,6 +122,10 @@ impl BlobKey {
             }
             ["media", id, "captions", name] => {
                 let uuid = name.strip_prefix("source-").or_else(|| name.strip_suffix(".vtt"))?;
+                (KeyOwner::Media(MediaId::parse(id).ok()?), uuid)
+            }
+            ["media", id, "pictures", name] => {
+                let uuid = [".jpg", ".webp", ".vtt"].iter().find_map(|extension| name.strip_suffix(extension))?;
                 (KeyOwner::Media(MediaId::parse(id).ok()?), uuid)
             }
             _ => return None,
@@ -175,6 +182,9 @@ mod tests {
             (BlobKey::new_caption_served(&media), KeyOwner::Media(media.clone())),
             (BlobKey::new_poster(&media, "jpg"), KeyOwner::Media(media.clone())),
             (BlobKey::new_poster(&media, "png"), KeyOwner::Media(media.clone())),
+            (BlobKey::new_picture(&media, "jpg"), KeyOwner::Media(media.clone())),
+            (BlobKey::new_picture(&media, "webp"), KeyOwner::Media(media.clone())),
+            (BlobKey::new_picture(&media, "vtt"), KeyOwner::Media(media.clone())),
         ] {
             let origin = key.origin().unwrap_or_else(|| panic!("{key} has no origin"));
             assert_eq!(origin.owner, owner, "{key}");
@@ -189,8 +199,12 @@ mod tests {
             BlobKey::parse("media/clip-1/original-not-a-uuid").unwrap(),
             BlobKey::parse("articles/giao-ban/bodies/x/y.txt").unwrap(),
             BlobKey::parse("elsewhere/thing").unwrap(),
+            BlobKey::parse("media/clip-1/thumbnails/1040-160x90.jpg").unwrap(),
+            BlobKey::parse(&format!("media/clip-1/pictures/{}.png", uuid::Uuid::now_v7())).unwrap(),
         ] {
             assert_eq!(other.origin(), None, "{other}");
         }
+        assert!(BlobKey::parse("media/clip-1/storyboard/sprite.jpg").unwrap().is_unrecorded_picture());
+        assert!(!BlobKey::new_picture(&media, "jpg").is_unrecorded_picture());
     }
 }

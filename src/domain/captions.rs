@@ -18,7 +18,6 @@ use crate::{
     metadata::{CaptionTrackRecord, ObjectRef, TrackChange},
 };
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
 /// The largest caption file accepted: a feature film's subtitles are
 /// ~100 KB; this leaves room for many times that.
@@ -96,10 +95,6 @@ fn language(tag: &str) -> Result<String> {
     })
 }
 
-fn object(key: BlobKey, bytes: &[u8]) -> ObjectRef {
-    ObjectRef { key, size_bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)) }
-}
-
 impl Archive {
     /// Checks and stores a caption file as a track of its clip.
     pub async fn put_caption_track(&self, upload: CaptionUpload) -> Result<PutTrack> {
@@ -122,8 +117,8 @@ impl Archive {
         // A clip that is not there takes no files (the record checks again).
         self.metadata.get_media(&upload.media).await?;
         let track = CaptionTrackRecord {
-            source: object(BlobKey::new_caption_source(&upload.media), &upload.content),
-            served: object(BlobKey::new_caption_served(&upload.media), &served),
+            source: ObjectRef::of(BlobKey::new_caption_source(&upload.media), &upload.content),
+            served: ObjectRef::of(BlobKey::new_caption_served(&upload.media), &served),
             media_id: upload.media,
             track_id,
             language,

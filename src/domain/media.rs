@@ -302,7 +302,6 @@ impl Archive {
                     archive.discard(key).await;
                 }
             }
-            archive.discard_derived_pictures(&id).await;
             tracing::info!(media = %id, detached = deleted.detached.len(), objects = deleted.unreferenced.len(), "deleted a clip");
             Ok(MediaDeletion { objects_deleted: !deleted.unreferenced.is_empty(), detached: deleted.detached })
         })

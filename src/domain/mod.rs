@@ -32,6 +32,7 @@ mod fixity;
 pub mod manifest;
 mod media;
 pub mod page_token;
+mod pictures;
 mod posters;
 pub mod reindex;
 mod rendition;

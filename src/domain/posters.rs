@@ -17,7 +17,6 @@ use crate::{
     metadata::{MediaRecord, ObjectRef, PosterChange, PosterRecord},
 };
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
 /// Offsets after the poster time that are tried, in order, for a frame
 /// that is not blank.
@@ -67,10 +66,6 @@ fn check_image(bytes: &[u8]) -> Result<&'static str> {
     Ok(content_type)
 }
 
-fn object(key: BlobKey, bytes: &[u8]) -> ObjectRef {
-    ObjectRef { key, size_bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)) }
-}
-
 impl Archive {
     /// Makes the poster and the storyboard of a clip just stored, in the
     /// background (clips with no H.264 video get neither: a player shows
@@ -89,7 +84,7 @@ impl Archive {
                     if let Err(error) = archive.make_poster(&media, at, true, None).await {
                         tracing::warn!(media = %media.id, "poster not made: {}", error.message);
                     }
-                    if let Err(error) = archive.make_storyboard(&media).await {
+                    if let Err(error) = archive.make_storyboard(&media).await.map(drop) {
                         tracing::warn!(media = %media.id, "storyboard not made: {}", error.message);
                     }
                 })
@@ -120,7 +115,10 @@ impl Archive {
                 let (width, height) = frame.dimensions();
                 let size = picture::fit(width, height, None, None).map_err(FrameError::Damaged);
                 let size = size.map_err(super::thumbnails::refused)?;
-                let jpeg = self.pictures.run(move || picture::jpeg(&frame, size).map_err(FrameError::Damaged)).await?;
+                let jpeg = self
+                    .pictures
+                    .run(move || picture::encode(&frame, size, picture::Format::Jpeg).map_err(FrameError::Damaged))
+                    .await?;
                 if !blank {
                     return Ok((Bytes::from(jpeg), shown_ms));
                 }
@@ -141,7 +139,7 @@ impl Archive {
     ) -> Result<Option<(PosterRecord, String)>> {
         let (jpeg, shown_ms) = self.poster_frame(media, pick).await?;
         let poster = PosterRecord {
-            object: object(BlobKey::new_poster(&media.id, "jpg"), &jpeg),
+            object: ObjectRef::of(BlobKey::new_poster(&media.id, "jpg"), &jpeg),
             media_id: media.id.clone(),
             content_type: "image/jpeg".into(),
             time_ms: Some(shown_ms),
@@ -239,7 +237,7 @@ impl Archive {
         self.metadata.get_media(id).await?;
         let extension = if content_type == "image/png" { "png" } else { "jpg" };
         let poster = PosterRecord {
-            object: object(BlobKey::new_poster(id, extension), &image),
+            object: ObjectRef::of(BlobKey::new_poster(id, extension), &image),
             media_id: id.clone(),
             content_type: content_type.into(),
             time_ms: None,
@@ -259,7 +257,7 @@ mod tests {
         let mut png = Vec::new();
         image::RgbImage::new(16, 9).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
         assert_eq!(check_image(&png).unwrap(), "image/png");
-        let jpeg = picture::jpeg(&image::RgbImage::new(16, 9), (16, 9)).unwrap();
+        let jpeg = picture::encode(&image::RgbImage::new(16, 9), (16, 9), picture::Format::Jpeg).unwrap();
         assert_eq!(check_image(&jpeg).unwrap(), "image/jpeg");
         for bad in [&b"GIF89a...."[..], b"not an image", &png[..png.len() / 2]] {
             assert_eq!(check_image(bad).unwrap_err().reason, Reason::InvalidPoster);

@@ -5,7 +5,7 @@ use crate::{
     domain::manifest::{self, ArticleManifest, MediaManifest},
     error::ErrorKind,
     format::captions,
-    metadata::{ArticleStore, CaptionStore, MediaStore, ObjectIndex, PosterStore, SearchText},
+    metadata::{ArticleStore, CaptionStore, MediaStore, ObjectIndex, PictureStore, PosterStore, SearchText},
 };
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
@@ -37,7 +37,7 @@ async fn check_object(blobs: &dyn BlobStore, key: &BlobKey, size: u64) -> anyhow
 /// `dyn MetadataStore`).
 pub async fn rebuild(
     blobs: &dyn BlobStore,
-    metadata: &(impl ObjectIndex + MediaStore + CaptionStore + PosterStore + ArticleStore + ?Sized),
+    metadata: &(impl ObjectIndex + MediaStore + CaptionStore + PosterStore + PictureStore + ArticleStore + ?Sized),
 ) -> anyhow::Result<ReindexReport> {
     anyhow::ensure!(metadata.is_empty().await?, "the metadata database is not empty; reindex fills an empty one");
     let mut report = ReindexReport::default();
@@ -64,11 +64,21 @@ pub async fn rebuild(
             if let Some(poster) = &poster {
                 check_object(blobs, &poster.object.key, poster.object.size_bytes).await?;
             }
+            // A picture is derived: one whose object is gone is left out (made
+            // again on request), never the clip.
+            let mut pictures = Vec::new();
+            for picture in manifest.pictures()? {
+                match check_object(blobs, &picture.object.key, picture.object.size_bytes).await {
+                    Ok(()) => pictures.push(picture),
+                    Err(error) => tracing::warn!(%key, picture = picture.name, %error, "left out a picture"),
+                }
+            }
             metadata.insert_media(&record).await?;
             metadata.restore_caption_tracks(&tracks).await?;
             if let Some(poster) = &poster {
                 metadata.restore_poster(poster).await?;
             }
+            metadata.restore_pictures(&pictures).await?;
             anyhow::Ok(())
         };
         match restored.await {

@@ -9,12 +9,16 @@
 //! request; bounded: at most [`MAX_TILES`] tiles (the interval grows with
 //! the clip, never below [`MIN_INTERVAL_MS`]), each a frame decoded within
 //! the thumbnails' bounds. Derived like thumbnails (a clip's bytes never
-//! change): stored under `media/{id}/storyboard/`, the sprite before the
-//! WebVTT that names it, made again when missing, deleted with the clip.
+//! change): kept as two of the clip's pictures (`pictures.rs`) named as the
+//! gateway serves them, the sprite before the WebVTT that names it, made
+//! again when missing.
 
-use super::{Archive, clip_files::STORYBOARD_SPRITE_FILE, thumbnails::LIMITS};
+use super::{
+    Archive,
+    clip_files::{STORYBOARD_FILE, STORYBOARD_SPRITE_FILE},
+    thumbnails::LIMITS,
+};
 use crate::{
-    blob::BlobKey,
     error::Result,
     format::{captions::format_timestamp, mp4::frames::FrameError, picture},
     ids::MediaId,
@@ -30,17 +34,12 @@ pub const MIN_INTERVAL_MS: u64 = 1_000;
 /// A tile's width (its height keeps the picture's aspect).
 const TILE_WIDTH: u32 = 160;
 const COLUMNS: u64 = 10;
-const JPEG: &str = "image/jpeg";
 const WEBVTT: &str = "text/vtt; charset=utf-8";
 
 /// The interval between tiles of a clip of `duration_ms`: whole seconds,
 /// at most [`MAX_TILES`] tiles.
 fn interval_ms(duration_ms: u64) -> u64 {
     (duration_ms.div_ceil(MAX_TILES).div_ceil(1000) * 1000).max(MIN_INTERVAL_MS)
-}
-
-fn key(media: &MediaId, file: &str) -> BlobKey {
-    BlobKey::parse(&format!("media/{media}/storyboard/{file}")).expect("a media id makes a valid key")
 }
 
 /// The WebVTT of `tiles` tiles of `tile` size every `interval` ms over
@@ -69,27 +68,41 @@ pub enum StoryboardFile {
     Sprite,
 }
 
+impl StoryboardFile {
+    /// Its picture name, the file name the gateway serves it under.
+    fn name(self) -> &'static str {
+        match self {
+            StoryboardFile::WebVtt => STORYBOARD_FILE,
+            StoryboardFile::Sprite => STORYBOARD_SPRITE_FILE,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            StoryboardFile::WebVtt => WEBVTT,
+            StoryboardFile::Sprite => picture::Format::Jpeg.content_type(),
+        }
+    }
+}
+
 impl Archive {
     /// A file of the clip's storyboard (made now when missing) and its type.
     pub async fn storyboard_file(&self, id: &MediaId, file: StoryboardFile) -> Result<(Bytes, &'static str)> {
-        let (vtt_key, sprite_key) = (key(id, "storyboard.vtt"), key(id, "sprite.jpg"));
-        if self.blobs.head(&vtt_key).await?.is_none() {
-            let media = self.metadata.get_media(id).await?;
-            self.make_storyboard(&media).await?;
+        if let Some(bytes) = self.stored_picture(id, file.name()).await?.bytes {
+            return Ok((bytes, file.content_type()));
         }
-        let (key, content_type) = match file {
-            StoryboardFile::WebVtt => (vtt_key, WEBVTT),
-            StoryboardFile::Sprite => (sprite_key, JPEG),
+        let media = self.metadata.get_media(id).await?;
+        let (vtt, sprite) = self.make_storyboard(&media).await?;
+        let bytes = match file {
+            StoryboardFile::WebVtt => vtt,
+            StoryboardFile::Sprite => sprite,
         };
-        let size = self.blobs.head(&key).await?.ok_or_else(|| {
-            super::thumbnails::refused(FrameError::Damaged("its storyboard was removed meanwhile".into()))
-        })?;
-        Ok((self.blobs.get_bytes(&key, size).await?, content_type))
+        Ok((bytes, file.content_type()))
     }
 
-    /// Decodes a frame every interval, tiles them into the sprite, stores
-    /// it, then the WebVTT naming its tiles.
-    pub(crate) async fn make_storyboard(&self, media: &MediaRecord) -> Result<()> {
+    /// Decodes a frame every interval, tiles them into the sprite, keeps
+    /// it, then the WebVTT naming its tiles; gives both.
+    pub(crate) async fn make_storyboard(&self, media: &MediaRecord) -> Result<(Bytes, Bytes)> {
         let track = self.video_track(media).await?;
         let duration = media.mp4.as_ref().map_or(0, |info| info.duration_ms).max(track.last_frame_ms() + 1);
         let interval = interval_ms(duration);
@@ -109,12 +122,17 @@ impl Archive {
             image::imageops::replace(&mut sprite, &frame, i64::from(x), i64::from(y));
         }
         let size = sprite.dimensions();
-        let jpeg = self.pictures.run(move || picture::jpeg(&sprite, size).map_err(FrameError::Damaged)).await?;
-        self.blobs.put(&key(&media.id, "sprite.jpg"), Bytes::from(jpeg), JPEG).await?;
-        let vtt = webvtt(duration, interval, tiles, tile);
-        self.blobs.put(&key(&media.id, "storyboard.vtt"), Bytes::from(vtt), WEBVTT).await?;
+        let jpeg = self
+            .pictures
+            .run(move || picture::encode(&sprite, size, picture::Format::Jpeg).map_err(FrameError::Damaged))
+            .await?;
+        let vtt = Bytes::from(webvtt(duration, interval, tiles, tile));
+        let sprite = Bytes::from(jpeg);
+        for (file, bytes) in [(StoryboardFile::Sprite, &sprite), (StoryboardFile::WebVtt, &vtt)] {
+            self.keep_picture(media, file.name().to_owned(), bytes.clone(), file.content_type(), None).await?;
+        }
         tracing::info!(media = %media.id, tiles, interval_ms = interval, "storyboard made");
-        Ok(())
+        Ok((vtt, sprite))
     }
 }
 

@@ -4,8 +4,10 @@
 //! grace period, when no record and no manifest names it.
 //!
 //! Only keys this service generates per write are candidates (revision
-//! bodies, originals, renditions; see [`BlobKey::origin`]): manifests and
-//! anything else in the bucket are never touched. A manifest naming the key
+//! bodies, originals, renditions, a clip's caption files, posters and
+//! pictures; see [`BlobKey::origin`]), and the pictures older versions
+//! stored without records ([`BlobKey::is_unrecorded_picture`], deleted
+//! as found): manifests and anything else in the bucket are never touched. A manifest naming the key
 //! keeps it too, so a database restored from an old backup, or one being
 //! reindexed, does not cost the bytes the bucket still describes; and an
 //! empty database stops the sweep altogether.
@@ -23,7 +25,6 @@
 //! (`media.max_one_shot_upload_seconds`), so an older one is abandoned.
 
 use super::Archive;
-use crate::ids::MediaId;
 use crate::{
     blob::{BlobKey, BlobStore, KeyOwner, OpenUpload},
     domain::manifest::{self, ArticleManifest, MediaManifest},
@@ -100,16 +101,13 @@ impl Sweep<'_> {
             .and_then(|grace| chrono::Utc::now().checked_sub_signed(grace))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let mut deferred = HashSet::new();
-        let mut derived = Vec::new();
         for prefix in SWEPT_PREFIXES {
             let mut keys = self.blobs.list(prefix);
             let mut batch = Vec::with_capacity(SWEEP_BATCH);
             while let Some(key) = keys.try_next().await? {
-                if let Some(clip) = key.derived_picture_owner() {
-                    derived.push((key, clip));
-                    if derived.len() == SWEEP_BATCH {
-                        self.sweep_derived(&mut derived, &mut report).await?;
-                    }
+                if key.is_unrecorded_picture() {
+                    report.checked += 1;
+                    self.delete_unnamed(&key, &mut report).await?;
                     continue;
                 }
                 if let Some(origin) = key.origin().filter(|origin| origin.created < cutoff) {
@@ -121,7 +119,6 @@ impl Sweep<'_> {
             }
             self.sweep_batch(&mut batch, &mut deferred, &mut report).await?;
         }
-        self.sweep_derived(&mut derived, &mut report).await?;
         if !deferred.is_empty() {
             self.sweep_deferred(deferred, &mut report).await?;
         }
@@ -157,29 +154,6 @@ impl Sweep<'_> {
                 OwnerManifest::Missing if is_clip => report.undecided += 1,
                 OwnerManifest::Missing | OwnerManifest::DoesNotName => self.delete_unnamed(&key, report).await?,
             }
-        }
-        Ok(())
-    }
-
-    /// Deletes the pictures derived from clips (thumbnails, storyboards)
-    /// whose clip has neither a record nor a manifest: what a crash in a
-    /// clip's deletion left. They carry no time: a clip that is gone is
-    /// gone whatever their age.
-    async fn sweep_derived(&self, batch: &mut Vec<(BlobKey, MediaId)>, report: &mut SweepReport) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        report.checked += batch.len();
-        let clips: Vec<MediaId> = batch.iter().map(|(_, clip)| clip.clone()).collect();
-        let recorded = self.records.recorded_media(&clips).await?;
-        let mut described = HashSet::new();
-        for (key, clip) in batch.drain(..).filter(|(_, clip)| !recorded.contains(clip)) {
-            if described.contains(&clip) || self.blobs.head(&BlobKey::media_manifest(&clip)).await?.is_some() {
-                described.insert(clip);
-                report.named_by_manifest_only += 1;
-                continue;
-            }
-            self.delete_unnamed(&key, report).await?;
         }
         Ok(())
     }
@@ -231,7 +205,7 @@ impl Sweep<'_> {
                 .map(|manifest| manifest.map(|m| m.revisions.iter().any(|r| r.body.key == name))),
             KeyOwner::Media(id) => manifest::read::<MediaManifest>(blobs, &BlobKey::media_manifest(&id))
                 .await
-                .map(|manifest| manifest.map(|m| clip_keys(&m).any(|k| k == name))),
+                .map(|manifest| manifest.map(|m| m.object_keys().any(|k| k == name))),
         };
         match named {
             Ok(Some(true)) => OwnerManifest::Names,
@@ -258,10 +232,10 @@ impl Sweep<'_> {
                     let keys: Vec<String> = if key.as_str().starts_with("articles/") {
                         let article = manifest::read::<ArticleManifest>(blobs, &key).await?;
                         let linked = article.into_iter().flat_map(|a| a.media).filter_map(|link| link.media);
-                        linked.flat_map(|m| clip_keys(&m).map(str::to_owned).collect::<Vec<_>>()).collect()
+                        linked.flat_map(|m| m.object_keys().map(str::to_owned).collect::<Vec<_>>()).collect()
                     } else {
                         let media = manifest::read::<MediaManifest>(blobs, &key).await?;
-                        media.iter().flat_map(|m| clip_keys(m).map(str::to_owned)).collect()
+                        media.iter().flat_map(|m| m.object_keys().map(str::to_owned)).collect()
                     };
                     Ok(keys)
                 })
@@ -293,9 +267,4 @@ impl Sweep<'_> {
         }
         Ok(())
     }
-}
-
-/// The objects a clip's manifest names: its original and its rendition.
-fn clip_keys(manifest: &MediaManifest) -> impl Iterator<Item = &str> {
-    std::iter::once(manifest.object.key.as_str()).chain(manifest.rendition.as_ref().map(|r| r.key.as_str()))
 }

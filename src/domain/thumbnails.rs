@@ -1,11 +1,12 @@
 //! Thumbnails: the frame a clip shows at a time, upright, at a size asked
-//! (aspect kept, bounded), as JPEG, made on first request in a bounded
-//! pool, then stored beside the clip and served from there.
+//! (aspect kept, bounded), as JPEG or WebP, made on first request in a
+//! bounded pool, then kept as one of the clip's pictures (`pictures.rs`)
+//! and served from there.
 //!
-//! A thumbnail is stored under the frame it shows and its size
-//! (`media/{id}/thumbnails/{shown_ms}-{w}x{h}.jpg`), so every time that
-//! shows the same frame shares one object; finding that frame reads the
-//! clip's `moov` (ranged reads), never its media data. Decoding reads only
+//! A thumbnail is named by the frame it shows, its size and its format
+//! (`thumbnails/{shown_ms}-{w}x{h}.jpg`), so every time that shows the same
+//! frame shares one picture; finding that frame reads the clip's `moov`
+//! (ranged reads), never its media data. Decoding reads only
 //! the samples from the frame's keyframe, bounded by [`LIMITS`], on a
 //! blocking thread under a permit of the pool (one per core), within
 //! [`DECODE_TIMEOUT`]; a panic in a parser or the decoder is an error. At
@@ -13,7 +14,6 @@
 
 use super::{Archive, stored_clip::scan_stored};
 use crate::{
-    blob::BlobKey,
     error::{ArchiveError, Reason, Result},
     format::{
         mp4::frames::{self, DecodePlan, FrameError, FrameLimits, VideoTrack},
@@ -35,7 +35,6 @@ pub const DECODE_TIMEOUT: Duration = Duration::from_secs(20);
 /// request (the pool bounds that work), so a viewer holding a URL cannot
 /// fill the bucket by asking every frame at every size.
 pub const MAX_STORED_THUMBNAILS: u32 = 500;
-const JPEG: &str = "image/jpeg";
 
 /// A thumbnail asked for.
 #[derive(Debug, Clone)]
@@ -44,12 +43,14 @@ pub struct ThumbnailRequest {
     pub at_ms: u64,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    pub format: picture::Format,
 }
 
 /// A thumbnail made (or found stored).
 #[derive(Debug, Clone)]
 pub struct Thumbnail {
-    pub jpeg: Bytes,
+    pub image: Bytes,
+    pub format: picture::Format,
     /// When the frame shown starts in the clip (the exact frame at the time
     /// asked: the last to start by then).
     pub shown_ms: u64,
@@ -163,9 +164,9 @@ pub(super) fn refused(error: FrameError) -> ArchiveError {
     ArchiveError::new(Reason::PictureUnavailable, error.to_string())
 }
 
-fn thumbnail_key(media: &MediaId, shown_ms: u64, size: (u32, u32)) -> BlobKey {
-    BlobKey::parse(&format!("media/{media}/thumbnails/{shown_ms}-{}x{}.jpg", size.0, size.1))
-        .expect("a media id and numbers make a valid key")
+/// The picture name of a thumbnail (`pictures.rs`).
+fn thumbnail_name(shown_ms: u64, size: (u32, u32), format: picture::Format) -> String {
+    format!("thumbnails/{shown_ms}-{}x{}.{}", size.0, size.1, format.extension())
 }
 
 impl Archive {
@@ -204,7 +205,7 @@ impl Archive {
             .await
     }
 
-    /// The thumbnail `request` asks for: stored, or made now and stored.
+    /// The thumbnail `request` asks for: stored, or made now and kept.
     pub async fn thumbnail(&self, request: &ThumbnailRequest) -> Result<Thumbnail> {
         let media = self.metadata.get_media(&request.media).await?;
         let track = self.video_track(&media).await?;
@@ -213,40 +214,25 @@ impl Archive {
             if track.rotation % 180 == 90 { (track.height, track.width) } else { (track.width, track.height) };
         let size = picture::fit(width, height, request.width, request.height)
             .map_err(|why| ArchiveError::new(Reason::InvalidPictureSize, why))?;
-        let key = thumbnail_key(&media.id, plan.shown_ms, size);
-        let shown_ms = plan.shown_ms;
-        if let Some(stored) = self.blobs.head(&key).await? {
-            let jpeg = self.blobs.get_bytes(&key, stored).await?;
-            return Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1 });
+        let (format, shown_ms) = (request.format, plan.shown_ms);
+        let made = |image| Thumbnail { image, format, shown_ms, width: size.0, height: size.1 };
+        let name = thumbnail_name(shown_ms, size, format);
+        let stored = self.stored_picture(&media.id, &name).await?;
+        if let Some(image) = stored.bytes {
+            return Ok(made(image));
         }
         let frame = self.decode_frame(&media, track, plan).await?;
-        let jpeg =
-            Bytes::from(self.pictures.run(move || picture::jpeg(&frame, size).map_err(FrameError::Damaged)).await?);
-        // Kept for the next request, while the clip's bound allows; a
-        // failure only costs a remake.
-        if self.metadata.reserve_thumbnail(&media.id, MAX_STORED_THUMBNAILS).await?
-            && let Err(error) = self.blobs.put(&key, jpeg.clone(), JPEG).await
-        {
-            tracing::warn!(%key, error = ?error, "thumbnail not stored");
-        }
-        Ok(Thumbnail { jpeg, shown_ms, width: size.0, height: size.1 })
-    }
-
-    /// Deletes the pictures derived from a clip (thumbnails, storyboard):
-    /// it is being deleted.
-    pub(crate) async fn discard_derived_pictures(&self, media: &MediaId) {
-        for folder in ["thumbnails", "storyboard"] {
-            let prefix = format!("media/{media}/{folder}/");
-            let keys: Vec<BlobKey> = match self.blobs.list(&prefix).try_collect().await {
-                Ok(keys) => keys,
-                Err(error) => {
-                    tracing::warn!(media = %media, error = ?error, "{folder} of a deleted clip not listed");
-                    continue;
-                }
-            };
-            for key in &keys {
-                self.discard(key).await;
+        let image =
+            self.pictures.run(move || picture::encode(&frame, size, format).map_err(FrameError::Damaged)).await?;
+        let image = Bytes::from(image);
+        // Kept for the next request while the clip's bound allows; past it,
+        // made on each request.
+        if stored.stored < MAX_STORED_THUMBNAILS {
+            let bound = Some(MAX_STORED_THUMBNAILS);
+            if let Err(error) = self.keep_picture(&media, name, image.clone(), format.content_type(), bound).await {
+                tracing::warn!(media = %media.id, "thumbnail not kept: {}", error.message);
             }
         }
+        Ok(made(image))
     }
 }

@@ -1,7 +1,8 @@
 //! What is served under a clip's prefix token (`/s/{token}/media/{id}/…`,
 //! see [`crate::domain::signing`]): the clip's caption tracks as WebVTT
 //! (`captions/{track}.vtt`) and its thumbnails
-//! (`thumbnail.jpg?time=SECONDS&width=W&height=H`, made on first request;
+//! (`thumbnail.jpg?time=SECONDS&width=W&height=H`, or `thumbnail.webp`;
+//! made on first request;
 //! `Frame-Time` says when the frame shown starts), its `poster`, and its
 //! storyboard (`storyboard.vtt` naming tiles of `storyboard.jpg`).
 //! The token signs the prefix `/media/{id}/` exactly as requested, before
@@ -15,9 +16,10 @@ use crate::{
     domain::{
         Archive, StoryboardFile, ThumbnailRequest,
         captions::WEBVTT_CONTENT_TYPE,
-        clip_files::{POSTER_FILE, STORYBOARD_FILE, STORYBOARD_SPRITE_FILE, THUMBNAIL_FILE, track_of_file},
+        clip_files::{POSTER_FILE, STORYBOARD_FILE, STORYBOARD_SPRITE_FILE, thumbnail_format, track_of_file},
         signing::SignatureError,
     },
+    format::picture::Format,
     ids::MediaId,
 };
 use axum::{
@@ -52,8 +54,8 @@ pub(super) async fn serve_signed(State(archive): State<Archive>, uri: Uri, heade
     let Ok(id) = MediaId::parse(id) else {
         return plain(StatusCode::NOT_FOUND, "no such file\n");
     };
-    if file == THUMBNAIL_FILE {
-        return serve_thumbnail(&archive, id, uri.query().unwrap_or_default()).await;
+    if let Some(format) = thumbnail_format(file) {
+        return serve_thumbnail(&archive, id, format, uri.query().unwrap_or_default()).await;
     }
     if file == POSTER_FILE {
         return serve_poster(&archive, id, &headers).await;
@@ -150,12 +152,12 @@ fn thumbnail_query(query: &str) -> Result<(u64, Option<u32>, Option<u32>), Strin
     Ok((at_ms, width, height))
 }
 
-async fn serve_thumbnail(archive: &Archive, media: MediaId, query: &str) -> Response {
+async fn serve_thumbnail(archive: &Archive, media: MediaId, format: Format, query: &str) -> Response {
     let (at_ms, width, height) = match thumbnail_query(query) {
         Ok(asked) => asked,
         Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
     };
-    let request = ThumbnailRequest { media, at_ms, width, height };
+    let request = ThumbnailRequest { media, at_ms, width, height, format };
     let thumbnail = match archive.thumbnail(&request).await {
         Ok(thumbnail) => thumbnail,
         Err(error) => return failed(error),
@@ -163,12 +165,12 @@ async fn serve_thumbnail(archive: &Archive, media: MediaId, query: &str) -> Resp
     let shown = frame_time(thumbnail.shown_ms);
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "image/jpeg")
-        .header(header::CONTENT_LENGTH, thumbnail.jpeg.len())
+        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::CONTENT_LENGTH, thumbnail.image.len())
         // The same query of the same clip always shows the same frame.
         .header(header::CACHE_CONTROL, "private, max-age=86400")
         .header(FRAME_TIME, shown)
-        .body(Body::from(thumbnail.jpeg))
+        .body(Body::from(thumbnail.image))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 

@@ -11,7 +11,7 @@ mod uploads;
 pub use sql::SqlMetadataStore;
 pub use store::{
     ArticleReads, ArticleStore, CaptionStore, ChangeFeed, LinkStore, MediaStore, MetadataStore, ObjectIndex,
-    PosterChange, PosterStore, SearchSource, StoreStatus, TrackChange, ViewStore,
+    PictureStore, PosterChange, PosterStore, SearchSource, StoreStatus, TrackChange, ViewStore,
 };
 pub use uploads::{UploadProgress, UploadSession, UploadSessionStore};
 
@@ -117,6 +117,13 @@ pub struct ObjectRef {
     pub sha256: String,
 }
 
+impl ObjectRef {
+    /// The object `bytes` make, stored at `key`.
+    pub fn of(key: BlobKey, bytes: &[u8]) -> Self {
+        Self { key, size_bytes: bytes.len() as u64, sha256: crate::domain::sha256_hex(bytes) }
+    }
+}
+
 /// What a stored object is to the records naming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
@@ -132,16 +139,19 @@ pub enum ObjectKind {
     CaptionServed,
     /// A clip's poster.
     Poster,
+    /// A picture derived from a clip: a thumbnail, a storyboard's file.
+    Picture,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 6] = [
+    pub const ALL: [ObjectKind; 7] = [
         ObjectKind::ArticleBody,
         ObjectKind::MediaOriginal,
         ObjectKind::MediaRendition,
         ObjectKind::CaptionSource,
         ObjectKind::CaptionServed,
         ObjectKind::Poster,
+        ObjectKind::Picture,
     ];
 
     /// Its label in logs and metrics.
@@ -153,6 +163,7 @@ impl ObjectKind {
             ObjectKind::CaptionSource => "caption_source",
             ObjectKind::CaptionServed => "caption_served",
             ObjectKind::Poster => "poster",
+            ObjectKind::Picture => "picture",
         }
     }
 }
@@ -222,6 +233,39 @@ pub struct PosterRecord {
     /// The frame's time in the clip; `None` for an image a client set.
     pub time_ms: Option<u64>,
     pub update_time: DateTime<Utc>,
+}
+
+/// A picture derived from a clip (a thumbnail, a storyboard's file),
+/// stored and recorded so that it is archived like the clip's other files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PictureRecord {
+    pub media_id: MediaId,
+    /// The picture within its clip: `thumbnails/{ms}-{w}x{h}.jpg`,
+    /// `storyboard.vtt`, … (one per clip).
+    pub name: String,
+    pub object: ObjectRef,
+    pub content_type: String,
+    pub create_time: DateTime<Utc>,
+}
+
+/// A clip's picture looked up by name, and how many it has stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PictureLookup {
+    pub found: Option<PictureRecord>,
+    pub stored: u32,
+}
+
+/// What recording a picture did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PictureAdded {
+    Added,
+    /// The clip has a picture of that name already (made meanwhile): this one
+    /// is not recorded.
+    Exists(PictureRecord),
+    /// The clip has as many pictures as the bound allows.
+    Full,
+    /// The clip is gone.
+    MediaGone,
 }
 
 /// The resource name of a clip's track: `media/{media_id}/captions/{track_id}`.

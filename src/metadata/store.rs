@@ -5,8 +5,8 @@
 
 use super::{
     ArchiveStatistics, ArticleExport, ArticlePage, ArticleQuery, ArticleRecord, CaptionTrackRecord, DeletedMedia,
-    FixityReport, IndexedArticle, ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, PosterRecord,
-    SearchText, UploadSessionStore, changes,
+    FixityReport, IndexedArticle, ListedPage, MediaCursor, MediaLink, MediaRecord, ObjectKind, ObjectRef, PictureAdded,
+    PictureLookup, PictureRecord, PosterRecord, SearchText, UploadSessionStore, changes,
 };
 use crate::{
     blob::BlobKey,
@@ -160,10 +160,6 @@ pub trait MediaStore: Send + Sync {
 
     /// A clip whose original has exactly this SHA-256 and size, if any.
     async fn find_media_by_content(&self, sha256: &str, size_bytes: u64) -> Result<Option<MediaRecord>>;
-
-    /// Counts one more stored thumbnail of the clip, unless `max` are
-    /// stored already: whether this one may be stored.
-    async fn reserve_thumbnail(&self, id: &MediaId, max: u32) -> Result<bool>;
 }
 
 /// Links between articles and clips.
@@ -231,6 +227,24 @@ pub trait PosterStore: Send + Sync {
     /// Records a poster as a manifest describes it (a rebuild), without a
     /// change or a new revision.
     async fn restore_poster(&self, poster: &PosterRecord) -> Result<()>;
+}
+
+/// Pictures derived from a clip (`sql/pictures.rs`): recorded without a
+/// change or a new revision, like the poster made after upload.
+#[async_trait]
+pub trait PictureStore: Send + Sync {
+    /// The clip's picture `name`, if recorded, and how many it has.
+    async fn picture(&self, media: &MediaId, name: &str) -> Result<PictureLookup>;
+
+    /// Records `picture` unless the clip has one of that name, or `bound`
+    /// pictures (when given), or is gone.
+    async fn add_picture(&self, picture: &PictureRecord, bound: Option<u32>) -> Result<PictureAdded>;
+
+    /// The clip's pictures by name.
+    async fn pictures(&self, media: &MediaId) -> Result<Vec<PictureRecord>>;
+
+    /// Records pictures as a manifest describes them (a rebuild).
+    async fn restore_pictures(&self, pictures: &[PictureRecord]) -> Result<()>;
 }
 
 /// What a poster change did.
@@ -329,6 +343,7 @@ pub trait MetadataStore:
     + MediaStore
     + CaptionStore
     + PosterStore
+    + PictureStore
     + LinkStore
     + ChangeFeed
     + ObjectIndex
@@ -347,6 +362,7 @@ impl<T> MetadataStore for T where
         + MediaStore
         + CaptionStore
         + PosterStore
+        + PictureStore
         + LinkStore
         + ChangeFeed
         + ObjectIndex

@@ -305,6 +305,7 @@ impl MediaService for MediaGrpc {
             at_ms: request.time.map(|time| millis(&time, "time", Reason::InvalidStart)).transpose()?.unwrap_or(0),
             width: pixels(request.width)?,
             height: pixels(request.height)?,
+            format: convert::image_format(request.format)?,
         };
         let made = self.archive.thumbnail(&thumbnail).await?;
         Ok(Response::new(convert::thumbnail(made)))

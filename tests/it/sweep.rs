@@ -7,6 +7,7 @@ use crate::common;
 use archive::{
     blob::{BlobKey, BlobStore},
     ids::MediaId,
+    metadata::{ObjectRef, PictureRecord},
     proto::v1 as pb,
 };
 use bytes::Bytes;
@@ -170,23 +171,35 @@ async fn only_unnamed_old_objects_are_swept(stack: Stack) {
     assert_eq!((report.deleted, report.named_by_manifest_only, report.undecided), (2, 3, 0), "{report:?}");
     assert_eq!(stored_keys(blobs.as_ref()).await, expected, "both went once the manifest was gone");
 
-    // Pictures derived from a clip (thumbnails, storyboards) carry no time
-    // and have no record: they go when their clip has neither a record nor
-    // a manifest (a crash in its deletion), whatever their age.
-    let kept_thumbnail = BlobKey::parse(&format!("media/{clip_id}/thumbnails/1000-160x90.jpg")).unwrap();
-    let described_storyboard = BlobKey::parse("media/chi-manifest/storyboard/sprite.jpg").unwrap();
-    let orphaned = [
-        BlobKey::parse("media/da-xoa/thumbnails/0-320x180.jpg").unwrap(),
+    // Pictures made from a clip (thumbnails, storyboards) have records like
+    // its other files: a recorded one stays; one whose record never came (a
+    // crash between its bytes and its record) goes once old enough; those
+    // older versions stored without records, which nothing reads now, go
+    // as found, whatever their age.
+    let media_id = MediaId::parse(&clip_id).unwrap();
+    let recorded_picture = key_made_ago(&format!("media/{clip_id}/pictures/{{uuid}}.jpg"), old);
+    put(blobs.as_ref(), &recorded_picture, b"a thumbnail").await;
+    let record = PictureRecord {
+        media_id: media_id.clone(),
+        name: "thumbnails/1000-160x90.jpg".into(),
+        object: ObjectRef::of(recorded_picture.clone(), b"a thumbnail"),
+        content_type: "image/jpeg".into(),
+        create_time: chrono::Utc::now(),
+    };
+    server.archive.metadata().restore_pictures(&[record]).await.unwrap();
+    let unrecorded = key_made_ago(&format!("media/{clip_id}/pictures/{{uuid}}.webp"), old);
+    let legacy = [
+        BlobKey::parse(&format!("media/{clip_id}/thumbnails/1000-160x90.jpg")).unwrap(),
         BlobKey::parse("media/da-xoa/storyboard/storyboard.vtt").unwrap(),
     ];
-    for key in [&kept_thumbnail, &described_storyboard].into_iter().chain(&orphaned) {
+    for key in legacy.iter().chain([&unrecorded]) {
         put(blobs.as_ref(), key, b"a derived picture").await;
     }
     let report = server.archive.sweep_unreferenced(GRACE).await.unwrap();
-    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (7, 2, 4), "{report:?}");
-    expected.extend([&kept_thumbnail, &described_storyboard].map(|key| key.to_string()));
+    assert_eq!((report.checked, report.deleted, report.named_by_manifest_only), (7, 3, 3), "{report:?}");
+    expected.push(recorded_picture.to_string());
     expected.sort();
-    assert_eq!(stored_keys(blobs.as_ref()).await, expected, "only the orphaned pictures went");
+    assert_eq!(stored_keys(blobs.as_ref()).await, expected, "only the unrecorded pictures went");
 
     // A server on an empty database (before a reindex) sweeps nothing.
     let (settings, fresh_dir) = server.with_fresh_database().await;

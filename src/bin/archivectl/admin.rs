@@ -73,6 +73,7 @@ fn problem_line(problem: &pb::FixityProblem) -> String {
         pb::StoredObjectKind::CaptionSource => "caption file",
         pb::StoredObjectKind::CaptionWebvtt => "caption track",
         pb::StoredObjectKind::Poster => "poster",
+        pb::StoredObjectKind::Picture => "picture",
         pb::StoredObjectKind::Unspecified => "object",
     };
     let expected = format!("{} bytes, sha256 {}", problem.expected_size_bytes, problem.expected_sha256);

@@ -1,4 +1,5 @@
-//! A clip's pictures: `thumb` (the frame at a time, saved as JPEG) and
+//! A clip's pictures: `thumb` (the frame at a time, saved as JPEG, or WebP
+//! for an output file named `.webp`) and
 //! `poster` (set to the frame at a time, or to an image).
 
 use crate::output::Report;
@@ -47,7 +48,8 @@ impl Report for Thumb {
     }
 }
 
-/// Saves the thumbnail of `media` at `at` seconds to `output`.
+/// Saves the thumbnail of `media` at `at` seconds to `output` (WebP when
+/// its name ends in `.webp`, else JPEG).
 pub async fn thumb(
     channel: &Connection,
     media: String,
@@ -61,6 +63,11 @@ pub async fn thumb(
         time: Some(duration(at)?),
         width: width.unwrap_or(0),
         height: height.unwrap_or(0),
+        format: if output.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("webp")) {
+            pb::ImageFormat::Webp
+        } else {
+            pb::ImageFormat::Jpeg
+        } as i32,
     };
     let answer = media_client(channel.clone()).get_thumbnail(request).await?.into_inner();
     tokio::fs::write(&output, &answer.image).await.with_context(|| format!("writing {}", output.display()))?;

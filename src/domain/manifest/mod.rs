@@ -17,7 +17,10 @@ use crate::{
         mp4::Mp4Info,
     },
     ids::{ArticleId, MediaId},
-    metadata::{ArticleExport, ArticleRecord, CaptionTrackRecord, MediaLink, MediaRecord, ObjectRef, PosterRecord},
+    metadata::{
+        ArticleExport, ArticleRecord, CaptionTrackRecord, MediaLink, MediaRecord, ObjectRef, PictureRecord,
+        PosterRecord,
+    },
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -93,6 +96,19 @@ pub struct MediaManifest {
     /// Its poster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poster: Option<PosterEntry>,
+    /// The pictures made from it so far (thumbnails, storyboard), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pictures: Vec<PictureEntry>,
+}
+
+/// A picture derived from a clip, in its manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PictureEntry {
+    pub name: String,
+    pub object: ObjectEntry,
+    pub content_type: String,
+    pub create_time_us: i64,
 }
 
 /// A clip's poster in its manifest.
@@ -209,6 +225,7 @@ impl From<&MediaRecord> for MediaManifest {
             revision: media.revision,
             captions: Vec::new(),
             poster: None,
+            pictures: Vec::new(),
         }
     }
 }
@@ -231,9 +248,23 @@ impl MediaManifest {
         })
     }
 
-    /// The clip's manifest with its caption tracks and poster.
-    pub fn with_files(media: &MediaRecord, tracks: &[CaptionTrackRecord], poster: Option<&PosterRecord>) -> Self {
+    /// The clip's manifest with its caption tracks, poster and pictures.
+    pub fn with_files(
+        media: &MediaRecord,
+        tracks: &[CaptionTrackRecord],
+        poster: Option<&PosterRecord>,
+        pictures: &[PictureRecord],
+    ) -> Self {
         Self {
+            pictures: pictures
+                .iter()
+                .map(|picture| PictureEntry {
+                    name: picture.name.clone(),
+                    object: (&picture.object).into(),
+                    content_type: picture.content_type.clone(),
+                    create_time_us: picture.create_time.timestamp_micros(),
+                })
+                .collect(),
             captions: tracks.iter().map(CaptionEntry::from).collect(),
             poster: poster.map(|poster| PosterEntry {
                 object: (&poster.object).into(),
@@ -255,6 +286,34 @@ impl MediaManifest {
             time_ms: entry.time_ms,
             update_time: time(entry.update_time_us)?,
         }))
+    }
+
+    /// The pictures it describes.
+    pub fn pictures(&self) -> Result<Vec<PictureRecord>> {
+        let id = MediaId::parse(&self.id)?;
+        self.pictures
+            .iter()
+            .map(|entry| {
+                Ok(PictureRecord {
+                    media_id: id.clone(),
+                    name: entry.name.clone(),
+                    object: entry.object.to_object()?,
+                    content_type: entry.content_type.clone(),
+                    create_time: time(entry.create_time_us)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every object it names: the clip's bytes, its rendition, its caption
+    /// files, poster and pictures.
+    pub fn object_keys(&self) -> impl Iterator<Item = &str> {
+        let tracks = self.captions.iter().flat_map(|track| [track.source.key.as_str(), track.served.key.as_str()]);
+        std::iter::once(self.object.key.as_str())
+            .chain(self.rendition.as_ref().map(|rendition| rendition.key.as_str()))
+            .chain(tracks)
+            .chain(self.poster.as_ref().map(|poster| poster.object.key.as_str()))
+            .chain(self.pictures.iter().map(|picture| picture.object.key.as_str()))
     }
 
     /// The caption tracks it describes.

@@ -112,17 +112,13 @@ impl Archive {
             Ok(true)
         } else if let Ok(id) = MediaId::from_name(name) {
             let key = BlobKey::media_manifest(&id);
-            let committed = match self.metadata.get_media(&id).await {
-                Ok(record) => Some(record),
-                Err(error) if error.kind == ErrorKind::NotFound => None,
-                Err(error) => return Err(error),
-            };
+            let committed = self.committed_media_manifest(&id).await?;
             let current = stored::<MediaManifest>(self, &key).await?;
-            if current == Some(committed.as_ref().map(MediaManifest::from)) {
+            if current.as_ref() == Some(&committed) {
                 return Ok(false);
             }
             match committed {
-                Some(record) => self.write_media_manifest(&record).await?,
+                Some(manifest) => self.write_media_manifest(&manifest.to_record()?).await?,
                 None => self.blobs.delete(&key).await?,
             }
             Ok(true)

@@ -9,8 +9,8 @@ use super::{ArticleManifest, MediaManifest};
 use crate::domain::Archive;
 use crate::{
     blob::BlobKey,
-    error::Result,
-    ids::ArticleId,
+    error::{ErrorKind, Result},
+    ids::{ArticleId, MediaId},
     metadata::{ArticleExport, MediaRecord},
 };
 use bytes::Bytes;
@@ -126,23 +126,34 @@ impl Archive {
         }
     }
 
-    /// Writes the clip's manifest with its caption tracks and poster, again
-    /// while another writer changes them meanwhile (the clip's revision
-    /// moves).
+    /// The manifest of the clip's committed state (its record, caption
+    /// tracks, poster and pictures); `None` once it is deleted.
+    pub(crate) async fn committed_media_manifest(&self, id: &MediaId) -> Result<Option<MediaManifest>> {
+        let media = match self.metadata.get_media(id).await {
+            Ok(media) => media,
+            Err(error) if error.kind == ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let tracks = self.metadata.caption_tracks(id).await?;
+        let poster = self.metadata.poster(id).await?;
+        let pictures = self.metadata.pictures(id).await?;
+        Ok(Some(MediaManifest::with_files(&media, &tracks, poster.as_ref(), &pictures)))
+    }
+
+    /// Writes the clip's manifest, again while another writer changed its
+    /// state meanwhile (a new revision, a picture made without one): each
+    /// writer re-reads after its PUT, so the last to write leaves the
+    /// latest state behind. A deleted clip's manifest is its deletion's to
+    /// remove.
     pub(crate) async fn write_media_manifest(&self, media: &MediaRecord) -> Result<()> {
         let key = BlobKey::media_manifest(&media.id);
-        let mut media = media.clone();
+        let Some(mut manifest) = self.committed_media_manifest(&media.id).await? else { return Ok(()) };
         for _ in 0..MAX_MANIFEST_ATTEMPTS {
-            let tracks = self.metadata.caption_tracks(&media.id).await?;
-            let poster = self.metadata.poster(&media.id).await?;
-            let manifest = MediaManifest::with_files(&media, &tracks, poster.as_ref());
             self.blobs.put(&key, encode(&manifest)?, JSON).await?;
-            match self.metadata.get_media(&media.id).await {
-                Ok(now) if now.revision == media.revision => return Ok(()),
-                Ok(now) => media = now,
-                // Deleted meanwhile: the deletion removes the manifest.
-                Err(error) if error.kind == crate::error::ErrorKind::NotFound => return Ok(()),
-                Err(error) => return Err(error),
+            match self.committed_media_manifest(&media.id).await? {
+                Some(now) if now == manifest => return Ok(()),
+                Some(now) => manifest = now,
+                None => return Ok(()),
             }
         }
         tracing::warn!(media = %media.id, "clip changed during every manifest write; the next write catches up");

@@ -15,6 +15,7 @@ use super::{
     errors::{media_not_found, stored_id},
     local::Rows,
     objects::referenced_in,
+    pictures::pictures_of,
     posters::poster_of,
     rows::{media_from_row, micros},
     timing::timed,
@@ -198,14 +199,17 @@ impl SqlMetadataStore {
             changes.push(Change::link(ChangeKind::MediaDetached, &article, &reference, id));
         }
         changes.push(Change::media_deleted(id));
-        // A clip's tracks and poster are its own: never shared, gone with it.
+        // A clip's tracks, poster and pictures are its own: never shared,
+        // gone with it.
         let tracks = tracks_of(&mut *tx, id).await?;
         let poster = poster_of(&mut *tx, id).await?;
+        let pictures = pictures_of(&mut *tx, id).await?;
         for statement in [
             "DELETE FROM article_media WHERE media_id = $1 AND in_body = 0",
             "UPDATE article_media SET media_id = NULL WHERE media_id = $1",
             "DELETE FROM caption_tracks WHERE media_id = $1",
             "DELETE FROM posters WHERE media_id = $1",
+            "DELETE FROM media_pictures WHERE media_id = $1",
             "DELETE FROM media WHERE id = $1",
         ] {
             sqlx::query(statement).bind(id.as_str()).execute(&mut *tx).await?;
@@ -215,7 +219,8 @@ impl SqlMetadataStore {
         let still_named = referenced_in(&mut *tx, &own).await?;
         self.commit_with(tx, &changes).await?;
         let files = tracks.into_iter().flat_map(|track| [track.source.key, track.served.key]);
-        let files = files.chain(poster.map(|poster| poster.object.key)).collect();
+        let files = files.chain(poster.map(|poster| poster.object.key));
+        let files = files.chain(pictures.into_iter().map(|picture| picture.object.key)).collect();
         let unreferenced = own.into_iter().filter(|key| !still_named.contains(key)).collect();
         Ok(Some(DeletedMedia { detached, unreferenced, files }))
     }
@@ -279,19 +284,6 @@ impl MediaStore for SqlMetadataStore {
             .fetch_optional(&self.readers)
             .await?;
             row.as_ref().map(media_from_row).transpose()
-        })
-    }
-
-    async fn reserve_thumbnail(&self, id: &MediaId, max: u32) -> Result<bool> {
-        timed!("reserve_thumbnail", async {
-            let done = sqlx::query(
-                "UPDATE media SET thumbnails_stored = thumbnails_stored + 1 WHERE id = $1 AND thumbnails_stored < $2",
-            )
-            .bind(id.as_str())
-            .bind(i64::from(max))
-            .execute(&self.writer)
-            .await?;
-            Ok(done.rows_affected() == 1)
         })
     }
 

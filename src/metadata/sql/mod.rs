@@ -45,6 +45,7 @@ mod links;
 mod local;
 mod media;
 mod objects;
+mod pictures;
 mod posters;
 mod reads;
 mod rows;

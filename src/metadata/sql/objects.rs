@@ -18,8 +18,9 @@ use sqlx::{Any, Executor, Row};
 use std::collections::HashSet;
 
 /// Of `keys`, those a record names: a body of any revision, a clip's
-/// original or rendition, a caption track's files, a poster, or the object of an unfinished upload session (a
-/// finished one's clip names what it keeps). Through a pool or inside a
+/// original or rendition, a caption track's files, a poster, a picture, or
+/// the object of an unfinished upload session (a finished one's clip names
+/// what it keeps). Through a pool or inside a
 /// transaction.
 pub(super) async fn referenced_in<'c>(
     executor: impl Executor<'c, Database = Any>,
@@ -40,6 +41,7 @@ pub(super) async fn referenced_in<'c>(
          OR EXISTS (SELECT 1 FROM caption_tracks t WHERE t.source_key = c.object_key) \
          OR EXISTS (SELECT 1 FROM caption_tracks t WHERE t.served_key = c.object_key) \
          OR EXISTS (SELECT 1 FROM posters p WHERE p.object_key = c.object_key) \
+         OR EXISTS (SELECT 1 FROM media_pictures p WHERE p.object_key = c.object_key) \
          OR EXISTS (SELECT 1 FROM upload_sessions u WHERE u.blob_key = c.object_key AND u.finished = 0)",
     );
     let rows = sql.fetch_all(executor).await?;
@@ -58,6 +60,7 @@ impl ObjectIndex for SqlMetadataStore {
                 ObjectKind::CaptionSource => ("caption_tracks", "source_key", "source_size", "source_sha256"),
                 ObjectKind::CaptionServed => ("caption_tracks", "served_key", "served_size", "served_sha256"),
                 ObjectKind::Poster => ("posters", "object_key", "size_bytes", "sha256"),
+                ObjectKind::Picture => ("media_pictures", "object_key", "size_bytes", "sha256"),
             };
             let mut sql = SqlBuilder::new(&format!(
                 "SELECT {key} AS object_key, MAX({size}) AS size, MAX({sha256}) AS sha256 \

@@ -35,7 +35,7 @@ fn failed<T>(result: &Result<T>) -> bool {
 #[cfg(test)]
 mod tests {
     /// The files implementing a store trait.
-    const SOURCES: [(&str, &str); 12] = [
+    const SOURCES: [(&str, &str); 13] = [
         ("articles.rs", include_str!("articles.rs")),
         ("reads.rs", include_str!("reads.rs")),
         ("search.rs", include_str!("search.rs")),
@@ -43,6 +43,7 @@ mod tests {
         ("media.rs", include_str!("media.rs")),
         ("captions.rs", include_str!("captions.rs")),
         ("posters.rs", include_str!("posters.rs")),
+        ("pictures.rs", include_str!("pictures.rs")),
         ("links.rs", include_str!("links.rs")),
         ("uploads.rs", include_str!("uploads.rs")),
         ("changes.rs", include_str!("changes.rs")),

@@ -5,7 +5,7 @@ use super::{duration_ms, timestamp};
 use crate::{
     domain::{Declared, PlaybackUrl, StartedUpload, Thumbnail, UploadHeader, UploadMessage, UploadStatus},
     error::{ArchiveError, Reason, Result},
-    format::captions::TrackKind,
+    format::{captions::TrackKind, picture::Format},
     metadata::{CaptionTrackRecord, MediaRecord, PosterRecord},
     proto::v1 as pb,
 };
@@ -79,10 +79,19 @@ pub fn track_kind(value: i32) -> Result<TrackKind> {
     }
 }
 
+/// The format a request asks for (JPEG when unspecified).
+pub fn image_format(value: i32) -> Result<Format> {
+    match pb::ImageFormat::try_from(value) {
+        Ok(pb::ImageFormat::Unspecified | pb::ImageFormat::Jpeg) => Ok(Format::Jpeg),
+        Ok(pb::ImageFormat::Webp) => Ok(Format::Webp),
+        Err(_) => Err(ArchiveError::new(Reason::InvalidPictureFormat, format!("format {value} is no ImageFormat"))),
+    }
+}
+
 pub fn thumbnail(thumbnail: Thumbnail) -> pb::GetThumbnailResponse {
     pb::GetThumbnailResponse {
-        image: thumbnail.jpeg,
-        content_type: "image/jpeg".into(),
+        content_type: thumbnail.format.content_type().into(),
+        image: thumbnail.image,
         frame_time: Some(duration_ms(thumbnail.shown_ms)),
         width: thumbnail.width as i32,
         height: thumbnail.height as i32,

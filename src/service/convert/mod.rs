@@ -229,6 +229,7 @@ fn fixity_problem(problem: FixityProblem) -> pb::FixityProblem {
         ObjectKind::CaptionSource => pb::StoredObjectKind::CaptionSource,
         ObjectKind::CaptionServed => pb::StoredObjectKind::CaptionWebvtt,
         ObjectKind::Poster => pb::StoredObjectKind::Poster,
+        ObjectKind::Picture => pb::StoredObjectKind::Picture,
     };
     let owner = match problem.expected.key.origin().map(|origin| origin.owner) {
         Some(KeyOwner::Article(id)) => id.name(),

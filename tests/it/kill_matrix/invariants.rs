@@ -103,7 +103,7 @@ pub async fn check(archive: &Archive, s3: &aws_sdk_s3::Client, bucket: &str, exp
         revisions.extend(metadata.list_revisions(&article.id, None, 1000).await.expect("lists revisions"));
     }
 
-    // A clip's other files: its poster (made after upload) and tracks.
+    // A clip's other files: its poster (made after upload), tracks and pictures.
     let mut files: Vec<(ObjectRef, String)> = Vec::new();
     for record in &media {
         if let Some(poster) = metadata.poster(&record.id).await.expect("reads the poster") {
@@ -113,6 +113,9 @@ pub async fn check(archive: &Archive, s3: &aws_sdk_s3::Client, bucket: &str, exp
             let name = track.name();
             files.push((track.source, format!("{name} source")));
             files.push((track.served, format!("{name} served")));
+        }
+        for picture in metadata.pictures(&record.id).await.expect("reads the pictures") {
+            files.push((picture.object, format!("media/{} picture {}", record.id, picture.name)));
         }
     }
     // What the records name: (key, size, what names it).
@@ -145,14 +148,6 @@ pub async fn check(archive: &Archive, s3: &aws_sdk_s3::Client, bucket: &str, exp
             if !owners.contains(owner) {
                 without_record.push(format!("{key} (a manifest of nothing recorded)"));
             }
-            continue;
-        }
-        // Pictures derived from a recorded clip (thumbnails, storyboards)
-        // have no record of their own: made again when missing.
-        let derived = ["thumbnails/", "storyboard/"].iter().any(|folder| {
-            owners.iter().any(|owner| owner.starts_with("media/") && key.starts_with(&format!("{owner}{folder}")))
-        });
-        if derived {
             continue;
         }
         if let Some((object, _)) = named.iter().find(|(object, _)| object.key.as_str() == key) {

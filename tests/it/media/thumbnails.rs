@@ -7,6 +7,7 @@
 //! its pictures with it.
 
 use super::*;
+use archive::{blob::BlobKey, domain::manifest::MediaManifest, ids::MediaId};
 
 async fn thumbnail_url(server: &TestServer, media: &pb::Media) -> String {
     let url = playback_url(server, &media.name, None).await.thumbnail_url;
@@ -34,8 +35,7 @@ async fn thumbnails_show_the_frame_at_a_time(stack: Stack) {
         assert!(quality >= 30.0, "{time} s: {quality:.1} dB");
     }
     // Stored once made, and served from there.
-    let thumbnails =
-        |left: Vec<String>| left.into_iter().filter(|key| key.contains("/thumbnails/")).collect::<Vec<_>>();
+    let thumbnails = |left: Vec<String>| left.into_iter().filter(|key| key.contains("/pictures/")).collect::<Vec<_>>();
     assert_eq!(thumbnails(leftovers_of(&server, &media_id).await).len(), 2);
     let (_, _, first) = http_get(&format!("{base}?time=1.04"), None).await;
     let (_, _, again) = http_get(&format!("{base}?time=1.05"), None).await;
@@ -109,4 +109,112 @@ async fn thumbnails_show_the_frame_at_a_time(stack: Stack) {
     common::assert_nothing_left(&server, &media_id).await;
 }
 
-on_both_stacks!(thumbnails_show_the_frame_at_a_time);
+/// An RGB picture from WebP bytes.
+fn decode_webp(bytes: &[u8]) -> image::RgbImage {
+    let decoded = webp::Decoder::new(bytes).decode().expect("a WebP picture");
+    assert!(!decoded.is_alpha(), "a frame has no alpha");
+    image::RgbImage::from_raw(decoded.width(), decoded.height(), decoded.to_vec()).expect("RGB bytes")
+}
+
+/// The problems a fixity audit of the whole archive reports.
+async fn fixity_problems(server: &TestServer) -> Vec<pb::FixityProblem> {
+    let request = pb::AuditFixityRequest::default();
+    let mut events = server.metadata().audit_fixity(request).await.expect("audit starts").into_inner();
+    let mut problems = Vec::new();
+    while let Some(event) = events.message().await.expect("audit runs") {
+        if let Some(pb::audit_fixity_response::Result::Problem(problem)) = event.result {
+            problems.push(problem);
+        }
+    }
+    problems
+}
+
+/// Thumbnails as WebP (over the gateway and GetThumbnail), and every
+/// picture made from a clip archived like its other files: recorded,
+/// named by its manifest, audited, restored by a rebuild from the bucket
+/// (served from there, not made again), deleted with the clip.
+async fn pictures_are_archived_like_the_clip(stack: Stack) {
+    // The rebuild reads the whole bucket: this test's objects only.
+    let server = TestServer::start_isolated(stack, |_| {}).await;
+    let media = upload(&server, "counter.mp4").await;
+    let media_id = MediaId::from_name(&media.name).unwrap();
+    let jpeg_url = thumbnail_url(&server, &media).await;
+    let webp_url = jpeg_url.replace("/thumbnail.jpg", "/thumbnail.webp");
+    let (_, _, jpeg) = http_get(&format!("{jpeg_url}?time=1.04"), None).await;
+    let (status, headers, webp) = http_get(&format!("{webp_url}?time=1.04"), None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&webp));
+    assert_eq!(
+        (headers["content-type"].to_str().unwrap(), headers["frame-time"].to_str().unwrap()),
+        ("image/webp", "1.040")
+    );
+    let expected = image::load_from_memory(&frames_fixture("counter-1040.png")).unwrap().to_rgb8();
+    let quality = psnr(&decode_webp(&webp), &expected);
+    assert!(quality >= 30.0, "WebP: {quality:.1} dB");
+    assert!(webp.len() < jpeg.len(), "WebP {} bytes, JPEG {}", webp.len(), jpeg.len());
+    let playback = playback_url(&server, &media.name, None).await;
+    assert_eq!(http_get(&playback.storyboard_url, None).await.0, 200);
+
+    // The same thumbnail through GetThumbnail, from the stored picture; a
+    // format that is none is refused.
+    let asked = |format: i32| pb::GetThumbnailRequest {
+        media: media.name.clone(),
+        time: Some(pbjson_types::Duration { seconds: 1, nanos: 40_000_000 }),
+        format,
+        ..Default::default()
+    };
+    let answer = server.media().get_thumbnail(asked(pb::ImageFormat::Webp as i32)).await.unwrap().into_inner();
+    assert_eq!((answer.content_type.as_str(), answer.image.as_ref()), ("image/webp", webp.as_slice()));
+    let refused = server.media().get_thumbnail(asked(9)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("ImageFormat"), "{}", refused.message());
+
+    // Recorded, and named by the clip's manifest.
+    let metadata = server.archive.metadata();
+    let pictures = metadata.pictures(&media_id).await.unwrap();
+    let names: Vec<&str> = pictures.iter().map(|picture| picture.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["storyboard.jpg", "storyboard.vtt", "thumbnails/1040-320x180.jpg", "thumbnails/1040-320x180.webp"]
+    );
+    let blobs = server.archive.blobs();
+    let manifest_key = BlobKey::media_manifest(&media_id);
+    let manifest = blobs.get_bytes(&manifest_key, blobs.head(&manifest_key).await.unwrap().unwrap()).await.unwrap();
+    let manifest: MediaManifest = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest.pictures().unwrap(), pictures, "the manifest names every picture");
+
+    // Audited: a flipped byte in a thumbnail is reported as the clip's.
+    assert!(fixity_problems(&server).await.is_empty());
+    let thumbnail = &pictures[2].object;
+    let mut damaged = blobs.get_bytes(&thumbnail.key, thumbnail.size_bytes).await.unwrap().to_vec();
+    damaged[100] ^= 0x01;
+    blobs.put(&thumbnail.key, damaged.into(), "image/jpeg").await.unwrap();
+    let problems = fixity_problems(&server).await;
+    let [problem] = problems.as_slice() else { panic!("one problem: {problems:?}") };
+    assert_eq!(
+        (problem.object_kind(), problem.problem()),
+        (pb::StoredObjectKind::Picture, pb::FixityProblemKind::Mismatched)
+    );
+    assert_eq!((problem.owner.as_str(), problem.object_key.as_str()), (media.name.as_str(), thumbnail.key.as_str()));
+    blobs.put(&thumbnail.key, jpeg.clone().into(), "image/jpeg").await.unwrap();
+
+    // A rebuild from the bucket restores them; they are served, not remade.
+    let objects_before = leftovers_of(&server, media_id.as_str()).await;
+    let (settings, fresh_dir) = server.with_fresh_database().await;
+    let rebuilt_blobs = archive::blob::open(&settings.storage, 65536).await.unwrap().store;
+    let rebuilt_metadata = archive::metadata::open(&settings.metadata).await.unwrap();
+    let report = archive::domain::reindex::rebuild(rebuilt_blobs.as_ref(), rebuilt_metadata.as_ref()).await.unwrap();
+    assert_eq!((report.media, report.skipped.len()), (1, 0), "{report:?}");
+    let rebuilt = TestServer::start_from(stack, settings, fresh_dir).await;
+    assert_eq!(rebuilt.archive.metadata().pictures(&media_id).await.unwrap(), pictures);
+    let jpeg_url = thumbnail_url(&rebuilt, &media).await;
+    let (status, _, again) = http_get(&format!("{}?time=1.04", jpeg_url.replace(".jpg", ".webp")), None).await;
+    assert_eq!((status, again), (200, webp));
+    // (The first server's view of the same bucket.)
+    assert_eq!(leftovers_of(&server, media_id.as_str()).await, objects_before, "nothing made again");
+
+    let delete = pb::DeleteMediaRequest { name: media.name.clone(), force: false };
+    rebuilt.media().delete_media(delete).await.unwrap();
+    common::assert_nothing_left(&server, media_id.as_str()).await;
+}
+
+on_both_stacks!(thumbnails_show_the_frame_at_a_time, pictures_are_archived_like_the_clip);

@@ -28,13 +28,65 @@ async fn media_and_links(store: Arc<dyn MetadataStore>) {
     assert_eq!(read.title, article.title, "the article's own columns survive the join");
     let missing = store.attach_media(&article.id, "x", &MediaId::parse("nope").unwrap()).await.unwrap_err();
     assert_eq!(missing.kind, ErrorKind::NotFound);
+}
 
-    // Stored thumbnails are counted against a bound, concurrently too.
-    let reserved = futures::future::join_all((0..5).map(|_| store.reserve_thumbnail(&clip.id, 3))).await;
-    let granted = reserved.into_iter().map(Result::unwrap).filter(|granted| *granted).count();
-    assert_eq!(granted, 3, "exactly as many as the bound");
-    assert!(!store.reserve_thumbnail(&clip.id, 3).await.unwrap());
-    assert!(!store.reserve_thumbnail(&MediaId::parse("nope").unwrap(), 3).await.unwrap());
+fn picture(media: &MediaId, name: &str) -> PictureRecord {
+    let key = BlobKey::new_picture(media, name.rsplit_once('.').unwrap().1);
+    PictureRecord {
+        media_id: media.clone(),
+        name: name.into(),
+        object: ObjectRef { key, size_bytes: 1234, sha256: "ab".repeat(32) },
+        content_type: "image/jpeg".into(),
+        create_time: time(1_800_000_000),
+    }
+}
+
+/// A clip's pictures are recorded under a bound (concurrently too), once
+/// per name, only while the clip exists; they are named objects, listed
+/// for the manifest, audited, and handed back when the clip is deleted.
+async fn pictures_are_recorded_within_bounds(store: Arc<dyn MetadataStore>) {
+    let clip = media("with-pictures");
+    store.insert_media(&clip).await.unwrap();
+    let thumbnails: Vec<PictureRecord> =
+        (0..5).map(|i| picture(&clip.id, &format!("thumbnails/{i}000-160x90.jpg"))).collect();
+    let added = futures::future::join_all(thumbnails.iter().map(|p| store.add_picture(p, Some(3)))).await;
+    let added: Vec<PictureAdded> = added.into_iter().map(Result::unwrap).collect();
+    assert_eq!(added.iter().filter(|a| **a == PictureAdded::Added).count(), 3, "exactly the bound: {added:?}");
+    assert_eq!(added.iter().filter(|a| **a == PictureAdded::Full).count(), 2, "{added:?}");
+    let kept: Vec<PictureRecord> =
+        thumbnails.iter().zip(&added).filter(|(_, a)| **a == PictureAdded::Added).map(|(p, _)| p.clone()).collect();
+
+    let again = PictureRecord { object: picture(&clip.id, "x.jpg").object, ..kept[0].clone() };
+    assert_eq!(store.add_picture(&again, None).await.unwrap(), PictureAdded::Exists(kept[0].clone()));
+    let sprite = picture(&clip.id, "storyboard.jpg");
+    assert_eq!(store.add_picture(&sprite, None).await.unwrap(), PictureAdded::Added, "no bound: no limit");
+    let gone = picture(&MediaId::parse("nope").unwrap(), "thumbnails/0-1x1.jpg");
+    assert_eq!(store.add_picture(&gone, None).await.unwrap(), PictureAdded::MediaGone);
+
+    let lookup = store.picture(&clip.id, &kept[1].name).await.unwrap();
+    assert_eq!(lookup, PictureLookup { found: Some(kept[1].clone()), stored: 4 });
+    let none = store.picture(&clip.id, "thumbnails/9-1x1.jpg").await.unwrap();
+    assert_eq!(none, PictureLookup { found: None, stored: 4 });
+    let mut all = kept.clone();
+    all.push(sprite.clone());
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(store.pictures(&clip.id).await.unwrap(), all, "by name, as recorded");
+
+    let keys: Vec<BlobKey> = all.iter().map(|p| p.object.key.clone()).chain([again.object.key.clone()]).collect();
+    let named = store.referenced_objects(&keys).await.unwrap();
+    assert_eq!(named, all.iter().map(|p| p.object.key.clone()).collect(), "the refused one is named by nothing");
+    let audited = store.recorded_objects(ObjectKind::Picture, None, 100).await.unwrap();
+    assert_eq!(audited.len(), 4);
+    assert!(audited.iter().all(|object| object.size_bytes == 1234));
+
+    let deleted = store.delete_media(&clip.id, false).await.unwrap();
+    for picture in &all {
+        assert!(deleted.files.contains(&picture.object.key), "{} handed back: {deleted:?}", picture.name);
+    }
+    assert!(store.pictures(&clip.id).await.unwrap().is_empty());
+    store.insert_media(&clip).await.unwrap();
+    store.restore_pictures(&all).await.unwrap();
+    assert_eq!(store.pictures(&clip.id).await.unwrap(), all, "a rebuild restores them as they were");
 }
 
 /// The sweep of unreferenced objects keeps what any record names: every
@@ -384,6 +436,7 @@ async fn upload_tails_move_with_the_committed_offset(store: Arc<dyn MetadataStor
 on_every_database!(
     upload_tails_move_with_the_committed_offset,
     media_and_links,
+    pictures_are_recorded_within_bounds,
     records_tell_which_objects_they_name,
     clips_detach_and_delete,
     updates_keep_links_changed_meanwhile,

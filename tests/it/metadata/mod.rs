@@ -10,7 +10,7 @@ use archive::{
     ids::{ArticleId, MediaId, UploadId},
     metadata::{
         self, ArchiveStatistics, ArticleQuery, ArticleRecord, MediaCursor, MediaLink, MediaRecord, MetadataStore,
-        ObjectRef, SearchText, UploadProgress, UploadSession,
+        ObjectKind, ObjectRef, PictureAdded, PictureLookup, PictureRecord, SearchText, UploadProgress, UploadSession,
     },
     search::{Filters, IndexSearch, Order, SearchIndex, projection::Projection, query},
 };
