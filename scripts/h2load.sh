@@ -4,9 +4,11 @@
 # (SQLite + file system), one imported article. Variants run in turn, for
 # several rounds; the medians of each are printed side by side.
 # `--rpc import` measures ImportArticle instead (the seed export, a new
-# article each call): the cost of what a write does.
+# article each call): the cost of what a write does; `--rpc check`
+# grpc.health.v1.Health/Check: what the shared layers and the transport
+# cost, with no work behind them.
 #
-#   scripts/h2load.sh [--rounds N] [--rpc get|import] VARIANT...
+#   scripts/h2load.sh [--rounds N] [--rpc get|import|check] VARIANT...
 #
 # A VARIANT is NAME=DIR[:auth]: DIR holds `archived` (a release build);
 # `:auth` runs it with a tokens file and sends a bearer token. The article
@@ -28,8 +30,8 @@ while [[ "${1:-}" == --* ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[[ "$RPC" == get || "$RPC" == import ]] || { echo "--rpc is get or import" >&2; exit 2; }
-(( $# )) || { sed -n '2,18p' "$0"; exit 2; }
+[[ "$RPC" == get || "$RPC" == import || "$RPC" == check ]] || { echo "--rpc is get, import or check" >&2; exit 2; }
+(( $# )) || { sed -n '2,20p' "$0"; exit 2; }
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
 CTL="$ROOT/target/release/archivectl"
 [[ -x "$CTL" ]] || { echo "$CTL missing: cargo build --release --bins" >&2; exit 1; }
@@ -49,6 +51,8 @@ def varint(n):
 if sys.argv[2] == "get":
     name = b"articles/hot"
     message = b"\x0a" + varint(len(name)) + name + b"\x10\x01"
+elif sys.argv[2] == "check":
+    message = b""
 else:
     text = open(sys.argv[3], "rb").read()
     message = b"\x0a" + varint(len(text)) + text
@@ -86,6 +90,7 @@ run_once() {
   local method=GetArticle small=5000 large=40000
   [[ "$RPC" == import ]] && method=ImportArticle small=1000 large=4000
   local url="http://$addr/archive.v1.ArticleService/$method" rates=()
+  [[ "$RPC" == check ]] && url="http://$addr/grpc.health.v1.Health/Check" small=10000 large=80000
   for streams in 1 16; do
     local n=$(( streams == 1 ? small : large ))
     local out
@@ -112,7 +117,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-label="GetArticle basic"; [[ "$RPC" == import ]] && label="ImportArticle"
+label="GetArticle basic"; [[ "$RPC" == import ]] && label="ImportArticle"; [[ "$RPC" == check ]] && label="Health Check"
 printf '| %s, calls/s (median of %s) |' "$label" "$ROUNDS"
 for variant in "$@"; do printf ' %s |' "${variant%%=*}"; done
 printf '\n| --- |'; for _ in "$@"; do printf ' --- |'; done

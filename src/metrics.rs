@@ -5,10 +5,7 @@
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::{
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::{sync::OnceLock, time::Duration};
 
 const RPC_HANDLED: &str = "grpc_server_handled_total";
 const RPC_SECONDS: &str = "grpc_server_handling_seconds";
@@ -114,9 +111,10 @@ fn describe() {
     );
 }
 
-/// The metric handles of one method, made once: a call then costs a few
-/// atomic adds, no label strings or registry lookups.
-struct MethodMetrics {
+/// The metric handles of one method, made once (on its first call, held by
+/// `crate::service::methods`): a call then costs a few atomic adds, no
+/// label strings, locks or registry lookups.
+pub struct MethodMetrics {
     handled: [metrics::Counter; CODES.len()],
     seconds: metrics::Histogram,
     received: metrics::Counter,
@@ -145,7 +143,7 @@ const CODES: [&str; 17] = [
 ];
 
 impl MethodMetrics {
-    fn new((service, method): RpcLabels) -> Self {
+    pub fn new((service, method): RpcLabels) -> Self {
         let labels = [("grpc_service", service), ("grpc_method", method)];
         let with_code = |code: &'static str| counter!(RPC_HANDLED, "grpc_service" => service, "grpc_method" => method, "grpc_code" => code);
         Self {
@@ -155,6 +153,14 @@ impl MethodMetrics {
             sent: counter!(RPC_SENT_BYTES, &labels),
         }
     }
+
+    /// One finished gRPC call.
+    pub fn record(&self, code: tonic::Code, elapsed: Duration, received: u64, sent: u64) {
+        self.handled[(code as usize).min(CODES.len() - 1)].increment(1);
+        self.seconds.record(elapsed.as_secs_f64());
+        self.received.increment(received);
+        self.sent.increment(sent);
+    }
 }
 
 /// `(grpc_service, grpc_method)` of a call. Only the server's table of the
@@ -162,27 +168,6 @@ impl MethodMetrics {
 /// keeps them from being built from a request: every unknown path shares
 /// one pair, so the series are bounded by the methods served.
 pub type RpcLabels = (&'static str, &'static str);
-
-/// The handles of every method called, made on its first call.
-static METHODS: std::sync::LazyLock<std::sync::RwLock<std::collections::HashMap<RpcLabels, Arc<MethodMetrics>>>> =
-    std::sync::LazyLock::new(Default::default);
-
-fn method_metrics(labels: RpcLabels) -> Arc<MethodMetrics> {
-    if let Some(found) = METHODS.read().expect("metrics table").get(&labels) {
-        return found.clone();
-    }
-    let mut methods = METHODS.write().expect("metrics table");
-    methods.entry(labels).or_insert_with(|| Arc::new(MethodMetrics::new(labels))).clone()
-}
-
-/// One finished gRPC call.
-pub fn rpc(labels: RpcLabels, code: tonic::Code, elapsed: Duration, received: u64, sent: u64) {
-    let method = method_metrics(labels);
-    method.handled[(code as usize).min(CODES.len() - 1)].increment(1);
-    method.seconds.record(elapsed.as_secs_f64());
-    method.received.increment(received);
-    method.sent.increment(sent);
-}
 
 /// One gateway request, at its response headers. The status is the one the
 /// gateway answered, never a value from the request: a handful of series.

@@ -179,6 +179,11 @@ impl Archive {
         ))
     }
 
+    /// How many uploads this process has in progress.
+    pub(crate) fn uploads_in_flight(&self) -> usize {
+        self.media_settings.max_concurrent_uploads.max(1).saturating_sub(self.upload_slots.available_permits())
+    }
+
     /// A place among the uploads in progress; RESOURCE_EXHAUSTED when full,
     /// with a second to wait (uploads end all the time).
     pub(crate) fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {

@@ -24,6 +24,10 @@ const CANDIDATE_OFFSETS_MS: [u64; 6] = [0, 500, 1_000, 2_000, 4_000, 8_000];
 /// The largest poster image a client may set, in bytes and pixels.
 pub const MAX_POSTER_BYTES: usize = 4 * 1024 * 1024;
 const MAX_POSTER_PIXELS: u64 = 3840 * 2160;
+/// Longest the pictures made after an upload wait for this process's
+/// uploads in flight to end: they yield to uploads, yet a clip has its
+/// poster within this under a steady stream of them.
+const QUIET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How the frame of a poster is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +72,9 @@ fn check_image(bytes: &[u8]) -> Result<&'static str> {
 
 impl Archive {
     /// Makes the poster and the storyboard of a clip just stored, in the
-    /// background (clips with no H.264 video get neither: a player shows
-    /// its first frame).
+    /// background once no upload is in flight (or after [`QUIET_WAIT`]);
+    /// clips with no H.264 video get neither: a player shows its first
+    /// frame.
     pub(crate) fn spawn_poster(&self, media: &MediaRecord) {
         let h264 = media.mp4.as_ref().is_some_and(|info| info.video_codec.starts_with("avc1"));
         if !h264 || !self.media_settings.poster_at_upload {
@@ -77,6 +82,10 @@ impl Archive {
         }
         let (archive, media) = (self.clone(), media.clone());
         tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + QUIET_WAIT;
+            while archive.uploads_in_flight() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             let pictures = archive.pictures.clone();
             pictures
                 .background(async {

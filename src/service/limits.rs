@@ -59,7 +59,8 @@ pub struct LimitSettings {
 struct Limits {
     settings: LimitSettings,
     in_flight: Option<Arc<Semaphore>>,
-    rates: Option<DefaultKeyedRateLimiter<String>>,
+    /// By caller name, shared with the caller (no copy per call).
+    rates: Option<DefaultKeyedRateLimiter<Arc<str>>>,
     /// `/package.Service/Method` of every streaming RPC, from the protos.
     streaming: HashSet<String>,
 }
@@ -102,8 +103,15 @@ impl Limits {
     /// A permit for one more call (none for one not counted in flight), or why not.
     fn admit(&self, caller: Option<&Caller>, counted: bool) -> Result<Option<OwnedSemaphorePermit>, ArchiveError> {
         if let Some(rates) = &self.rates {
-            let name = caller.map_or("anonymous", |caller| caller.name.as_str());
-            if let Err(not_until) = rates.check_key(&name.to_owned()) {
+            let anonymous;
+            let name = match caller {
+                Some(caller) => &caller.name,
+                None => {
+                    anonymous = Caller::anonymous();
+                    &anonymous.name
+                }
+            };
+            if let Err(not_until) = rates.check_key(name) {
                 let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
                 let rate = self.settings.requests_per_second;
                 let error = ArchiveError::new(

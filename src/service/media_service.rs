@@ -37,7 +37,7 @@ fn upload_id(id: &str) -> Result<UploadId> {
 /// Who asks for an upload, as the auth layer admitted them.
 fn upload_caller<T>(request: &Request<T>) -> UploadCaller {
     match request.extensions().get::<auth::Caller>() {
-        Some(caller) => UploadCaller { name: caller.name.clone(), may_take_over: caller.may(Scope::Admin) },
+        Some(caller) => UploadCaller { name: caller.name.to_string(), may_take_over: caller.may(Scope::Admin) },
         // Only a request that bypassed the layer has no caller.
         None => UploadCaller { name: "unchecked".into(), may_take_over: false },
     }

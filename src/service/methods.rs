@@ -3,11 +3,14 @@
 //! reflection services. The one owner of "the known methods": metric
 //! labels come only from here, and the limits learn which RPCs stream.
 
+use crate::metrics::MethodMetrics;
 use prost::Message;
-use std::{collections::HashMap, sync::LazyLock};
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, OnceLock},
+};
 
 /// One RPC, as its descriptor declares it.
-#[derive(Debug)]
 pub struct Method {
     /// `archive.v1.MediaService`.
     pub service: String,
@@ -15,6 +18,26 @@ pub struct Method {
     pub method: String,
     /// Streams either way.
     pub streaming: bool,
+    /// Its metric handles, made on its first call (after the recorder is
+    /// installed).
+    metrics: OnceLock<MethodMetrics>,
+}
+
+impl Method {
+    fn new(service: String, method: String, streaming: bool) -> Self {
+        Self { service, method, streaming, metrics: OnceLock::new() }
+    }
+
+    /// Its metric handles, labelled `(service, method)`.
+    pub fn metrics(&'static self) -> &'static MethodMetrics {
+        self.metrics.get_or_init(|| MethodMetrics::new((&self.service, &self.method)))
+    }
+}
+
+impl std::fmt::Debug for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/{}/{}", self.service, self.method)
+    }
 }
 
 /// How the path of every RPC of our own services (`archive.v1`) begins:
@@ -55,7 +78,7 @@ impl KnownMethods {
                     for method in &service.method {
                         let path = format!("/{service_name}/{}", method.name());
                         let streaming = method.client_streaming() || method.server_streaming();
-                        let method = Method { service: service_name.clone(), method: method.name().into(), streaming };
+                        let method = Method::new(service_name.clone(), method.name().into(), streaming);
                         by_path.insert(path, method);
                     }
                 }
@@ -68,10 +91,18 @@ impl KnownMethods {
         self.by_path.get(path)
     }
 
-    /// `(grpc_service, grpc_method)` metric labels of a call to `path`:
-    /// [`UNKNOWN`] twice for a path no service declares.
+    /// The method a call to `path` is for: one that stands for every path
+    /// no service declares ([`UNKNOWN`] as its service and method), so
+    /// strangers' paths add no series.
+    pub fn method(&'static self, path: &str) -> &'static Method {
+        static UNKNOWN_METHOD: LazyLock<Method> = LazyLock::new(|| Method::new(UNKNOWN.into(), UNKNOWN.into(), false));
+        self.get(path).unwrap_or(&UNKNOWN_METHOD)
+    }
+
+    /// `(grpc_service, grpc_method)` metric labels of a call to `path`.
     pub fn labels(&'static self, path: &str) -> (&'static str, &'static str) {
-        self.get(path).map_or((UNKNOWN, UNKNOWN), |method| (&method.service, &method.method))
+        let method = self.method(path);
+        (&method.service, &method.method)
     }
 
     /// The paths of the RPCs that stream either way.

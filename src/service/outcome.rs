@@ -61,7 +61,7 @@ pub struct Outcome<S> {
 
 /// One call in progress.
 struct Call {
-    labels: crate::metrics::RpcLabels,
+    method: &'static super::methods::Method,
     /// The path of a call to no known method (at most [`MAX_LOGGED_PATH`]
     /// bytes), for the log.
     unknown_path: Option<String>,
@@ -80,19 +80,19 @@ const MAX_LOGGED_PATH: usize = 128;
 
 impl Call {
     fn new(path: &str, received: Arc<AtomicU64>, max_message_bytes: usize) -> Self {
-        let labels = super::methods::known().labels(path);
-        let unknown_path = (labels.1 == super::methods::UNKNOWN).then(|| {
+        let method = super::methods::known().method(path);
+        let unknown_path = (method.method == super::methods::UNKNOWN).then(|| {
             let end = (0..=path.len().min(MAX_LOGGED_PATH)).rev().find(|end| path.is_char_boundary(*end));
             path[..end.unwrap_or(0)].to_owned()
         });
         let start = Instant::now();
-        Self { labels, unknown_path, request_id: None, message: String::new(), start, received, max_message_bytes }
+        Self { method, unknown_path, request_id: None, message: String::new(), start, received, max_message_bytes }
     }
 
     fn finish(&self, code: Code, sent: u64) {
         let received = self.received.load(Ordering::Relaxed);
         let elapsed = self.start.elapsed();
-        crate::metrics::rpc(self.labels, code, elapsed, received, sent);
+        self.method.metrics().record(code, elapsed, received, sent);
         if code != Code::Ok {
             self.log(code, elapsed);
         }
@@ -101,7 +101,7 @@ impl Call {
     /// One line for a call that did not end OK, at the level its code
     /// deserves ([`level`]).
     fn log(&self, code: Code, elapsed: std::time::Duration) {
-        let (service, method) = self.labels;
+        let (service, method) = (self.method.service.as_str(), self.method.method.as_str());
         let path = self.unknown_path.as_deref().unwrap_or("");
         let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("");
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
@@ -149,8 +149,8 @@ impl Call {
             }
             Code::Internal if status.message().starts_with(PROST_MALFORMED) => {
                 tracing::debug!(
-                    service = self.labels.0,
-                    method = self.labels.1,
+                    service = self.method.service,
+                    method = self.method.method,
                     detail = status.message(),
                     "malformed"
                 );

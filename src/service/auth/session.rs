@@ -69,8 +69,8 @@ impl Sessions {
             return Err(ArchiveError::new(Reason::UnknownToken, "the token is not known"));
         };
         let session = Session {
-            name: caller.name,
-            scopes: caller.scopes,
+            name: caller.name.to_string(),
+            scopes: caller.scopes.to_vec(),
             expires: now + self.ttl.as_secs() as i64,
             sha256: hex::encode(Sha256::digest(token.as_bytes())),
         };
@@ -125,7 +125,7 @@ impl Sessions {
     /// The caller a console call stands for: its session's.
     pub(super) fn caller(&self, auth: &Auth, headers: &HeaderMap, now: i64) -> Result<Caller, ArchiveError> {
         let session = self.current(auth, headers, now)?;
-        Ok(Caller { name: session.name, scopes: session.scopes })
+        Ok(Caller::new(&session.name, &session.scopes))
     }
 }
 
@@ -133,12 +133,17 @@ impl Sessions {
 fn still_known<'a>(table: &'a TokenTable, session: &Session) -> Option<&'a Caller> {
     let mut digest = [0u8; 32];
     hex::decode_to_slice(&session.sha256, &mut digest).ok()?;
-    table.caller_by_digest(&digest).filter(|caller| caller.name == session.name)
+    table.caller_by_digest(&digest).filter(|caller| *caller.name == *session.name)
 }
 
 fn anonymous(now: i64) -> Session {
     let caller = Caller::anonymous();
-    Session { name: caller.name, scopes: caller.scopes, expires: now + 86_400, sha256: String::new() }
+    Session {
+        name: caller.name.to_string(),
+        scopes: caller.scopes.to_vec(),
+        expires: now + 86_400,
+        sha256: String::new(),
+    }
 }
 
 /// The values of every session cookie among the request's cookies.
@@ -202,7 +207,7 @@ mod tests {
         assert!(!set_cookie.contains("Secure") && !set_cookie.contains(&editor), "{set_cookie}");
         let headers = returned(&set_cookie);
         assert_eq!(code(sessions.current(&auth, &headers, 1599)), Ok("editor".into()));
-        assert_eq!(sessions.caller(&auth, &headers, 1000).unwrap().scopes, vec![Scope::Read, Scope::Write]);
+        assert_eq!(*sessions.caller(&auth, &headers, 1000).unwrap().scopes, [Scope::Read, Scope::Write]);
         // Over at its expiry; refused beside a second session cookie, or
         // when signed for another purpose.
         assert_eq!(

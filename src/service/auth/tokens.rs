@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::{fmt, path::Path, str::FromStr};
+use std::{fmt, path::Path, str::FromStr, sync::Arc};
 use subtle::ConstantTimeEq;
 
 /// What a token allows. Each RPC needs one ([`super::scopes`]).
@@ -56,16 +56,25 @@ impl FromStr for Scope {
 }
 
 /// Who is calling: the name of the token presented, and its scopes.
+/// Shared, not copied: each call's caller is a clone of one the tokens
+/// table (or [`Caller::anonymous`]) holds, so admitting a call allocates
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub name: String,
-    pub scopes: Vec<Scope>,
+    pub name: Arc<str>,
+    pub scopes: Arc<[Scope]>,
 }
 
 impl Caller {
+    pub fn new(name: &str, scopes: &[Scope]) -> Self {
+        Self { name: name.into(), scopes: scopes.into() }
+    }
+
     /// The caller when auth is off: everyone may do everything.
     pub fn anonymous() -> Self {
-        Self { name: "anonymous".into(), scopes: Scope::ALL.to_vec() }
+        static ANONYMOUS: std::sync::LazyLock<Caller> =
+            std::sync::LazyLock::new(|| Caller::new("anonymous", &Scope::ALL));
+        ANONYMOUS.clone()
     }
 
     pub fn may(&self, scope: Scope) -> bool {
@@ -117,11 +126,11 @@ impl TokenTable {
             anyhow::ensure!(
                 entries
                     .iter()
-                    .all(|(known, caller): &([u8; 32], Caller)| *known != digest && caller.name != entry.name),
+                    .all(|(known, caller): &([u8; 32], Caller)| *known != digest && *caller.name != *entry.name),
                 "token {:?} is listed twice (by name or by digest)",
                 entry.name
             );
-            entries.push((digest, Caller { name: entry.name, scopes: entry.scopes }));
+            entries.push((digest, Caller::new(&entry.name, &entry.scopes)));
         }
         Ok(Self { entries })
     }
@@ -182,8 +191,8 @@ mod tests {
         assert!(!file.contains(&cms) && !file.contains(&web), "the file never holds a token");
         let table = TokenTable::parse(&file).unwrap();
         assert_eq!(table.len(), 2);
-        assert_eq!(table.caller(&cms), Some(&Caller { name: "cms".into(), scopes: vec![Scope::Read, Scope::Write] }));
-        assert_eq!(table.caller(&web).map(|c| c.name.as_str()), Some("web"));
+        assert_eq!(table.caller(&cms), Some(&Caller::new("cms", &[Scope::Read, Scope::Write])));
+        assert_eq!(table.caller(&web).map(|c| &*c.name), Some("web"));
         assert_eq!(table.caller("arc_guess"), None);
         assert_eq!(table.caller(""), None);
     }

@@ -124,4 +124,36 @@ async fn posters_are_made_set_and_kept(stack: Stack) {
     common::assert_nothing_left(&server, &media_id).await;
 }
 
-on_both_stacks!(posters_are_made_set_and_kept);
+/// The pictures made after an upload yield to the uploads in flight: a
+/// clip's poster waits while another upload streams, and comes once it ends.
+async fn background_pictures_wait_for_uploads_in_flight(stack: Stack) {
+    let server = TestServer::start_with(stack, |settings| settings.media.poster_at_upload = true).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<pb::UploadMediaRequest>(4);
+    let mut client = server.media();
+    let streaming =
+        tokio::spawn(async move { client.upload_media(tokio_stream::wrappers::ReceiverStream::new(receiver)).await });
+    sender.send(header("still-streaming")).await.unwrap();
+    sender.send(chunks(&pseudo_random_bytes(1000, 5)).remove(0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let clip = server.upload("counter.mp4", frames_fixture("counter.mp4")).await.unwrap();
+    let id = archive::ids::MediaId::from_name(&clip.name).unwrap();
+    let metadata = server.archive.metadata();
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(metadata.poster(&id).await.unwrap(), None, "no poster while an upload streams");
+    }
+    streaming.abort();
+    drop(sender);
+    let mut poster = None;
+    for _ in 0..100 {
+        poster = metadata.poster(&id).await.unwrap();
+        if poster.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(poster.is_some(), "the poster is made once no upload is in flight");
+}
+
+on_both_stacks!(posters_are_made_set_and_kept, background_pictures_wait_for_uploads_in_flight);
