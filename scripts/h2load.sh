@@ -65,7 +65,11 @@ digest = hashlib.sha256(sys.argv[2].encode()).hexdigest()
 open(sys.argv[1], "w").write(f'[[tokens]]\nname = "bench"\nscopes = ["read", "write"]\nsha256 = "{digest}"\n')
 EOF
 
-# Runs one variant once; prints "calls/s at 1 stream, calls/s at 16".
+# The server's CPU time so far, in clock ticks (user + system).
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# Runs one variant once; prints "calls/s at 1 stream, calls/s at 16, the
+# server's CPU µs per call at 16".
 run_once() {
   local dir="$1" auth="$2" data="$WORK/data-$RANDOM"
   mkdir -p "$data"
@@ -91,28 +95,32 @@ run_once() {
   [[ "$RPC" == import ]] && method=ImportArticle small=1000 large=4000
   local url="http://$addr/archive.v1.ArticleService/$method" rates=()
   [[ "$RPC" == check ]] && url="http://$addr/grpc.health.v1.Health/Check" small=10000 large=80000
+  local cpu=0
   for streams in 1 16; do
     local n=$(( streams == 1 ? small : large ))
-    local out
+    local out before
+    before="$(ticks "$pid")"
     out="$(h2load -n "$n" -c 1 -m "$streams" "${headers[@]}" -d "$WORK/request.bin" "$url")"
     grep -q " 0 failed, 0 errored" <<<"$out" || { echo "$out" >&2; exit 1; }
     rates+=("$(awk '/^finished in/ { print int($4) }' <<<"$out")")
+    cpu=$(( ($(ticks "$pid") - before) * 1000000 / $(getconf CLK_TCK) / n ))
   done
+  rates+=("$cpu")
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   echo "${rates[*]}"
 }
 
-declare -A ONE SIXTEEN
+declare -A ONE SIXTEEN CPU
 for round in $(seq "$ROUNDS"); do
   for variant in "$@"; do
     name="${variant%%=*}" rest="${variant#*=}"
     dir="${rest%%:*}" auth=""
     [[ "$rest" == *:auth ]] && auth=auth
     result="$(run_once "$(cd "$dir" && pwd)" "$auth")" || exit 1
-    read -r one sixteen <<<"$result"
-    ONE[$name]+="$one " SIXTEEN[$name]+="$sixteen "
-    echo "round $round $name: $one calls/s at 1 stream, $sixteen at 16" >&2
+    read -r one sixteen cpu <<<"$result"
+    ONE[$name]+="$one " SIXTEEN[$name]+="$sixteen " CPU[$name]+="$cpu "
+    echo "round $round $name: $one calls/s at 1 stream, $sixteen at 16 ($cpu µs of server CPU a call)" >&2
   done
 done
 
@@ -123,4 +131,5 @@ for variant in "$@"; do printf ' %s |' "${variant%%=*}"; done
 printf '\n| --- |'; for _ in "$@"; do printf ' --- |'; done
 printf '\n| 1 stream |'; for v in "$@"; do printf ' %s |' "$(median <<<"${ONE[${v%%=*}]}")"; done
 printf '\n| 16 streams |'; for v in "$@"; do printf ' %s |' "$(median <<<"${SIXTEEN[${v%%=*}]}")"; done
+printf '\n| server CPU µs a call, 16 streams |'; for v in "$@"; do printf ' %s |' "$(median <<<"${CPU[${v%%=*}]}")"; done
 echo
