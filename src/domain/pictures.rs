@@ -26,8 +26,7 @@ pub(super) struct StoredPicture {
 
 impl Archive {
     /// The clip's picture `name`, if stored. A record whose object is gone
-    /// counts as none (the picture is made again; a fixity audit reports
-    /// the loss).
+    /// is forgotten (the picture is made again, under a new record).
     pub(super) async fn stored_picture(&self, media: &MediaId, name: &str) -> Result<StoredPicture> {
         let lookup = self.metadata.picture(media, name).await?;
         let Some(found) = lookup.found else { return Ok(StoredPicture { bytes: None, stored: lookup.stored }) };
@@ -35,7 +34,8 @@ impl Archive {
             Ok(bytes) => Ok(StoredPicture { bytes: Some(bytes), stored: lookup.stored }),
             Err(BlobError::NotFound { key }) => {
                 tracing::warn!(%key, media = %media, picture = name, "a recorded picture is missing; made again");
-                Ok(StoredPicture { bytes: None, stored: lookup.stored })
+                self.metadata.remove_picture(media, name, &key).await?;
+                Ok(StoredPicture { bytes: None, stored: lookup.stored.saturating_sub(1) })
             }
             Err(error) => Err(error.into()),
         }

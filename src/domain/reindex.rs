@@ -68,9 +68,14 @@ pub async fn rebuild(
             // again on request), never the clip.
             let mut pictures = Vec::new();
             for picture in manifest.pictures()? {
-                match check_object(blobs, &picture.object.key, picture.object.size_bytes).await {
-                    Ok(()) => pictures.push(picture),
-                    Err(error) => tracing::warn!(%key, picture = picture.name, %error, "left out a picture"),
+                let checked = match &picture {
+                    Ok(picture) => check_object(blobs, &picture.object.key, picture.object.size_bytes).await,
+                    Err(error) => Err(anyhow::anyhow!("{}", error.message)),
+                };
+                match (picture, checked) {
+                    (Ok(picture), Ok(())) => pictures.push(picture),
+                    (_, Err(error)) => tracing::warn!(%key, %error, "left out a picture"),
+                    (Err(_), Ok(())) => {}
                 }
             }
             metadata.insert_media(&record).await?;

@@ -243,6 +243,10 @@ pub trait PictureStore: Send + Sync {
     /// The clip's pictures by name.
     async fn pictures(&self, media: &MediaId) -> Result<Vec<PictureRecord>>;
 
+    /// Forgets the clip's picture `name` while its object is `object_key`
+    /// (an object found missing: the picture is made again).
+    async fn remove_picture(&self, media: &MediaId, name: &str, object_key: &BlobKey) -> Result<()>;
+
     /// Records pictures as a manifest describes them (a rebuild).
     async fn restore_pictures(&self, pictures: &[PictureRecord]) -> Result<()>;
 }

@@ -20,6 +20,7 @@ mod output;
 mod pages;
 mod pictures;
 mod profile;
+mod search;
 mod transfer;
 mod watch;
 
@@ -116,11 +117,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ls { filters, limit } => emit(format, &articles::list(&channel, &filters, limit).await?),
         Command::Search { query, filters, order, facets, facet_size, limit } => {
-            let options = articles::SearchOptions { order, facets, facet_size, limit };
-            emit(format, &articles::search(&channel, &query, &filters, &options).await?)
+            let options = search::SearchOptions { order, facets, facet_size, limit };
+            emit(format, &search::search(&channel, &query, &filters, &options).await?)
         }
         Command::Related { name, filters, limit } => {
-            emit(format, &articles::related(&channel, name, &filters, limit).await?)
+            emit(format, &search::related(&channel, name, &filters, limit).await?)
         }
         Command::Media { limit } => emit(format, &media::list(&channel, limit).await?),
         Command::Stats => emit(format, &admin::stats(&channel).await?),

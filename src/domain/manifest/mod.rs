@@ -126,6 +126,18 @@ fn first_revision() -> i64 {
     1
 }
 
+impl PictureEntry {
+    fn to_record(&self, media_id: &MediaId) -> Result<PictureRecord> {
+        Ok(PictureRecord {
+            media_id: media_id.clone(),
+            name: self.name.clone(),
+            object: self.object.to_object()?,
+            content_type: self.content_type.clone(),
+            create_time: time(self.create_time_us)?,
+        })
+    }
+}
+
 /// A caption track in its clip's manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,21 +300,11 @@ impl MediaManifest {
         }))
     }
 
-    /// The pictures it describes.
-    pub fn pictures(&self) -> Result<Vec<PictureRecord>> {
+    /// The pictures it describes, each read on its own (a picture is
+    /// derived: one entry that does not read costs that picture only).
+    pub fn pictures(&self) -> Result<Vec<Result<PictureRecord>>> {
         let id = MediaId::parse(&self.id)?;
-        self.pictures
-            .iter()
-            .map(|entry| {
-                Ok(PictureRecord {
-                    media_id: id.clone(),
-                    name: entry.name.clone(),
-                    object: entry.object.to_object()?,
-                    content_type: entry.content_type.clone(),
-                    create_time: time(entry.create_time_us)?,
-                })
-            })
-            .collect()
+        Ok(self.pictures.iter().map(|entry| entry.to_record(&id)).collect())
     }
 
     /// Every object it names: the clip's bytes, its rendition, its caption

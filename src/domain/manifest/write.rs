@@ -148,15 +148,25 @@ impl Archive {
     pub(crate) async fn write_media_manifest(&self, media: &MediaRecord) -> Result<()> {
         let key = BlobKey::media_manifest(&media.id);
         let Some(mut manifest) = self.committed_media_manifest(&media.id).await? else { return Ok(()) };
-        for _ in 0..MAX_MANIFEST_ATTEMPTS {
+        for attempt in 1..=MAX_MANIFEST_ATTEMPTS {
             self.blobs.put(&key, encode(&manifest)?, JSON).await?;
             match self.committed_media_manifest(&media.id).await? {
                 Some(now) if now == manifest => return Ok(()),
+                Some(now) if attempt == MAX_MANIFEST_ATTEMPTS => {
+                    // The latest state read goes out; a change after it is
+                    // its own writer's to write.
+                    self.blobs.put(&key, encode(&now)?, JSON).await?;
+                    tracing::warn!(media = %media.id, "clip changed during every manifest write; wrote the last state read");
+                }
                 Some(now) => manifest = now,
-                None => return Ok(()),
+                // Deleted after this write read it: its PUT may have come
+                // after the deletion removed the manifest.
+                None => {
+                    self.blobs.delete(&key).await?;
+                    return Ok(());
+                }
             }
         }
-        tracing::warn!(media = %media.id, "clip changed during every manifest write; the next write catches up");
         Ok(())
     }
 }

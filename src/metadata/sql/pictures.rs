@@ -9,6 +9,7 @@ use super::{
     timing::timed,
 };
 use crate::{
+    blob::BlobKey,
     error::Result,
     ids::MediaId,
     metadata::{ObjectRef, PictureAdded, PictureLookup, PictureRecord, PictureStore},
@@ -115,6 +116,18 @@ impl PictureStore for SqlMetadataStore {
 
     async fn pictures(&self, media: &MediaId) -> Result<Vec<PictureRecord>> {
         timed!("pictures", pictures_of(&self.readers, media))
+    }
+
+    async fn remove_picture(&self, media: &MediaId, name: &str, object_key: &BlobKey) -> Result<()> {
+        timed!("remove_picture", async {
+            sqlx::query("DELETE FROM media_pictures WHERE media_id = $1 AND name = $2 AND object_key = $3")
+                .bind(media.as_str())
+                .bind(name)
+                .bind(object_key.as_str())
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        })
     }
 
     async fn restore_pictures(&self, pictures: &[PictureRecord]) -> Result<()> {

@@ -180,14 +180,17 @@ async fn pictures_are_archived_like_the_clip(stack: Stack) {
     let manifest_key = BlobKey::media_manifest(&media_id);
     let manifest = blobs.get_bytes(&manifest_key, blobs.head(&manifest_key).await.unwrap().unwrap()).await.unwrap();
     let manifest: MediaManifest = serde_json::from_slice(&manifest).unwrap();
-    assert_eq!(manifest.pictures().unwrap(), pictures, "the manifest names every picture");
+    let named: Vec<_> = manifest.pictures().unwrap().into_iter().map(Result::unwrap).collect();
+    assert_eq!(named, pictures, "the manifest names every picture");
 
     // Audited: a flipped byte in a thumbnail is reported as the clip's.
     assert!(fixity_problems(&server).await.is_empty());
     let thumbnail = &pictures[2].object;
     let mut damaged = blobs.get_bytes(&thumbnail.key, thumbnail.size_bytes).await.unwrap().to_vec();
     damaged[100] ^= 0x01;
-    blobs.put(&thumbnail.key, damaged.into(), "image/jpeg").await.unwrap();
+    blobs.put(&thumbnail.key, damaged.clone().into(), "image/jpeg").await.unwrap();
+    let (_, _, served) = http_get(&format!("{jpeg_url}?time=1.04"), None).await;
+    assert_eq!(served, damaged, "a kept thumbnail is served from its object");
     let problems = fixity_problems(&server).await;
     let [problem] = problems.as_slice() else { panic!("one problem: {problems:?}") };
     assert_eq!(
@@ -196,6 +199,16 @@ async fn pictures_are_archived_like_the_clip(stack: Stack) {
     );
     assert_eq!((problem.owner.as_str(), problem.object_key.as_str()), (media.name.as_str(), thumbnail.key.as_str()));
     blobs.put(&thumbnail.key, jpeg.clone().into(), "image/jpeg").await.unwrap();
+
+    // A kept picture whose object is lost is made again under a new record.
+    let lost = pictures[3].object.clone();
+    blobs.delete(&lost.key).await.unwrap();
+    let (status, _, again) = http_get(&format!("{webp_url}?time=1.04"), None).await;
+    assert_eq!((status, again.as_slice()), (200, webp.as_slice()));
+    let pictures = metadata.pictures(&media_id).await.unwrap();
+    assert_ne!(pictures[3].object.key, lost.key, "a new object, recorded");
+    assert_eq!(pictures[3].object.sha256, lost.sha256);
+    assert!(fixity_problems(&server).await.is_empty(), "nothing missing");
 
     // A rebuild from the bucket restores them; they are served, not remade.
     let objects_before = leftovers_of(&server, media_id.as_str()).await;

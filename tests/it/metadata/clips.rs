@@ -79,6 +79,13 @@ async fn pictures_are_recorded_within_bounds(store: Arc<dyn MetadataStore>) {
     assert_eq!(audited.len(), 4);
     assert!(audited.iter().all(|object| object.size_bytes == 1234));
 
+    // Forgotten only while the record still names the object found missing.
+    store.remove_picture(&clip.id, &sprite.name, &kept[0].object.key).await.unwrap();
+    assert_eq!(store.picture(&clip.id, &sprite.name).await.unwrap().found, Some(sprite.clone()));
+    store.remove_picture(&clip.id, &sprite.name, &sprite.object.key).await.unwrap();
+    assert_eq!(store.picture(&clip.id, &sprite.name).await.unwrap(), PictureLookup { found: None, stored: 3 });
+    store.add_picture(&sprite, None).await.unwrap();
+
     let deleted = store.delete_media(&clip.id, false).await.unwrap();
     for picture in &all {
         assert!(deleted.files.contains(&picture.object.key), "{} handed back: {deleted:?}", picture.name);
