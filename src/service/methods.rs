@@ -99,12 +99,6 @@ impl KnownMethods {
         self.get(path).unwrap_or(&UNKNOWN_METHOD)
     }
 
-    /// `(grpc_service, grpc_method)` metric labels of a call to `path`.
-    pub fn labels(&'static self, path: &str) -> (&'static str, &'static str) {
-        let method = self.method(path);
-        (&method.service, &method.method)
-    }
-
     /// The paths of the RPCs that stream either way.
     pub fn streaming_paths(&self) -> impl Iterator<Item = &str> {
         self.by_path.iter().filter(|(_, method)| method.streaming).map(|(path, _)| path.as_str())
@@ -115,16 +109,21 @@ impl KnownMethods {
 mod tests {
     use super::*;
 
+    fn labels(path: &str) -> (&'static str, &'static str) {
+        let method = known().method(path);
+        (&method.service, &method.method)
+    }
+
     #[test]
     fn every_registered_service_is_known_and_nothing_else() {
         let known = known();
-        assert_eq!(known.labels("/archive.v1.MediaService/ReadMedia"), ("archive.v1.MediaService", "ReadMedia"));
-        assert_eq!(known.labels("/grpc.health.v1.Health/Check"), ("grpc.health.v1.Health", "Check"));
+        assert_eq!(labels("/archive.v1.MediaService/ReadMedia"), ("archive.v1.MediaService", "ReadMedia"));
+        assert_eq!(labels("/grpc.health.v1.Health/Check"), ("grpc.health.v1.Health", "Check"));
         let v1 = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
         let v1alpha = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
         assert!(known.get(v1).is_some_and(|m| m.streaming) && known.get(v1alpha).is_some());
         for made_up in ["/x1.Svc/mmm", "/archive.v1.MediaService/Nope", "/archive.v1.Nope/ReadMedia", "", "/"] {
-            assert_eq!(known.labels(made_up), (UNKNOWN, UNKNOWN), "{made_up:?}");
+            assert_eq!(labels(made_up), (UNKNOWN, UNKNOWN), "{made_up:?}");
         }
         assert!(known.get("/archive.v1.MediaService/UploadMedia").is_some_and(|m| m.streaming));
         assert!(known.get("/archive.v1.ArticleService/GetArticle").is_some_and(|m| !m.streaming));
